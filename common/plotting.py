@@ -32,7 +32,7 @@ def plot_curves(history: list[dict], title: str, path, reference: dict | None = 
     ``reference`` may hold the study's ``train_acc`` / ``test_acc`` (fractions) as dashed lines."""
     its = [h["iteration"] for h in history]
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_acc.plot(its, [h["train_accuracy"] for h in history], label="train (interval mean)", color="C0")
+    ax_acc.plot(its, [h.get("train_accuracy", np.nan) for h in history], label="train (interval mean)", color="C0")
     if any("test_accuracy" in h for h in history):
         ax_acc.plot(its, [h.get("test_accuracy", np.nan) for h in history], label="test (all test images)", color="C1")
     for key, color in (("train_acc", "C0"), ("test_acc", "C1")):
@@ -41,7 +41,7 @@ def plot_curves(history: list[dict], title: str, path, reference: dict | None = 
     ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title="accuracy")
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="lower right")
-    ax_loss.plot(its, [h["train_loss"] for h in history], label="train (interval mean)", color="C0")
+    ax_loss.plot(its, [h.get("train_loss", np.nan) for h in history], label="train (interval mean)", color="C0")
     if any("test_loss" in h for h in history):
         ax_loss.plot(its, [h.get("test_loss", np.nan) for h in history], label="test", color="C1")
     ax_loss.set(xlabel="iteration (batch)", ylabel="cross-entropy loss", title="loss")
@@ -77,18 +77,21 @@ def image_grid(images: np.ndarray, path, title: str, ncols: int = 8, cmap: str =
 
 
 def grouped_bars(groups: list[str], series: dict[str, list[float]], path, title: str, ylabel: str,
-                 ylim=(0, 1), rotate: int = 30) -> Path:
-    """One group of bars per entry of ``groups``; ``series`` maps a legend label to values (NaN = missing)."""
+                 ylim=(0, 1.12), rotate: int = 30, colors: list[str] | None = None) -> Path:
+    """One group of bars per entry of ``groups``; ``series`` maps a legend label to values (NaN = missing,
+    drawn as no bar). Values are fractions, labeled as percentages."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(groups) * len(series) ** 0.5 + 2), 4.5))
     for i, (label, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label,
+                      color=None if colors is None else colors[i])
         ax.bar_label(bars, labels=["" if np.isnan(v) else f"{100 * v:.0f}" for v in values], fontsize=7, padding=1)
     ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
     ax.set(ylabel=ylabel, ylim=ylim, title=title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=min(4, len(series)))
+    ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center", bbox_to_anchor=(0.5, -0.02 - 0.012 * rotate),
+              frameon=False)
     fig.tight_layout()
     return save_figure(fig, path)

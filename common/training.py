@@ -66,6 +66,8 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
     - ``on_final(model, metrics)`` runs once at the end (figures, final model).
     """
     run_dir = Path(run_dir)
+    # Everything that shapes the numbers; a saved run or checkpoint is reused only if it matches.
+    config = {**config, "seed": seed, "iterations": iterations, "batch_size": batch_size, "eval_every": eval_every}
     metrics_path, ckpt_path, state_path = run_dir / "metrics.json", run_dir / "checkpoint.keras", run_dir / "state.json"
     if metrics_path.exists():
         done = io.read_json(metrics_path)
@@ -80,10 +82,15 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
     if ckpt_path.exists() and state_path.exists():
         state = io.read_json(state_path)
         if state.get("config") == config:
-            model = io.load_model(ckpt_path)
-            history, start = state["history"], state["iteration"]
-            train_time, wall_time = state["train_time_s"], state["wall_time_s"]
-            log(f"[{name}] resuming from iteration {start} ({ckpt_path})")
+            try:
+                model = io.load_model(ckpt_path)
+            except io.CheckpointError as err:
+                log(f"[{name}] {err}; starting over.")
+            else:
+                history, start = state["history"], state["iteration"]
+                train_time, wall_time = state["train_time_s"], state["wall_time_s"]
+                seed_everything(seed + start)  # dropout draws continue from a seed of their own
+                log(f"[{name}] resuming from iteration {start} ({ckpt_path})")
         else:
             log(f"[{name}] checkpoint in {run_dir} was made with another config; starting over.")
     if model is None:
@@ -91,8 +98,11 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
         model = build()
         for stale in (ckpt_path, state_path):
             stale.unlink(missing_ok=True)
+        history.append({"iteration": 0, **evaluate(model, 0)})  # the untrained network, for the curves' start
 
-    status, wall_start = "finished", time.time() - wall_time
+    status, resumed_train_time = "finished", train_time
+    session_start = time.time()
+    wall_start = session_start - wall_time  # wall time counts across resumes
     log_every = max(eval_every, (iterations // 10) // eval_every * eval_every)
     for it in range(start, iterations, eval_every):
         steps = min(eval_every, iterations - it)
@@ -115,8 +125,8 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
         record.update(evaluate(model, iteration))
         history.append(record)
         if iteration % log_every == 0 or iteration == iterations:
-            rate = iteration * batch_size / max(train_time, 1e-9)
-            eta = (iterations - iteration) * (time.time() - wall_start) / iteration
+            rate = (iteration - start) * batch_size / max(train_time - resumed_train_time, 1e-9)
+            eta = (iterations - iteration) * (time.time() - session_start) / (iteration - start)
             test = f" test acc {record['test_accuracy']:.3f}" if "test_accuracy" in record else ""
             log(f"[{name}] iter {iteration:>6}/{iterations}  loss {loss:.4f}  train acc {acc:.3f}{test}"
                 f"  ({rate:,.0f} img/s, ~{format_duration(eta)} left)")
@@ -127,7 +137,7 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
                                        "history": history})
 
     final = history[-1] if history else {}
-    test_accs = [h["test_accuracy"] for h in history if "test_accuracy" in h]
+    test_accs = [h["test_accuracy"] for h in history[1:] if "test_accuracy" in h]
     trained = history[-1]["iteration"] if history else 0
     metrics = {
         "name": name, "status": status, "config": config, "seed": seed, "versions": io.versions(),
