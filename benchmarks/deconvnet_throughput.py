@@ -1,0 +1,101 @@
+"""Deconvnet throughput: the batched projection against a one-map-at-a-time loop.
+
+    python benchmarks/deconvnet_throughput.py                       # a freshly initialized network
+    python benchmarks/deconvnet_throughput.py --checkpoint runs/dconvnet/model.keras
+
+The workload is the top-k-per-map figure's: single conv2 activations (the strongest
+of every map over the test images), each projected alone to pixel space. Both ways
+run in this process on the same activations; the loop calls the same code with one
+projection at a time, and, for reference, the general whole-map path one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from anywhere
+
+import numpy as np  # noqa: E402
+
+from common import io, training  # noqa: E402
+from common.data import as_float_images, load_cifar10  # noqa: E402
+from common.deconvnet import Deconvnet, top_k_per_map  # noqa: E402
+from common.models import build_lenet5  # noqa: E402
+
+
+@dataclass
+class Config:
+    checkpoint: Path | None = None
+    images: int = 1000        # test images searched (the visualization uses all 1,000)
+    top_k: int = 9            # per map: 64 maps x 9 = 576 projections
+    loop_count: int = 100     # the loop is slow: time this many and extrapolate the rate
+    repeats: int = 3          # best of, to damp the noise of a shared machine
+    data_dir: str | None = None
+
+
+def best_rate(fn, count: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return count / min(times)
+
+
+def main(argv=None) -> int:
+    d = Config()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, default=d.checkpoint, help="trained model (default: a fresh one)")
+    p.add_argument("--images", type=int, default=d.images)
+    p.add_argument("--loop-count", type=int, default=d.loop_count)
+    p.add_argument("--data-dir", default=d.data_dir)
+    a = p.parse_args(argv)
+    cfg = Config(a.checkpoint, a.images, d.top_k, a.loop_count, d.repeats, a.data_dir)
+
+    if cfg.checkpoint:
+        model = io.load_model(cfg.checkpoint, required_layers=("conv1", "pool1", "conv2"), compile=False)
+    else:
+        training.seed_everything(0)
+        model = build_lenet5()
+    x = as_float_images(load_cifar10(cfg.data_dir).x_test[:cfg.images])
+    dc = Deconvnet(model)
+    fwd = dc.forward(x)
+    images, rows, cols, _ = top_k_per_map(fwd.conv2, cfg.top_k)
+    maps = np.repeat(np.arange(images.shape[0]), images.shape[1])
+    sel = (images.ravel(), rows.ravel(), cols.ravel(), maps)
+    total, n_loop = len(maps), min(cfg.loop_count, len(maps))
+
+    dc.project_activations(fwd, "conv2", *(s[:2] for s in sel))           # warm-up: first-call set-up
+    batched = best_rate(lambda: dc.project_activations(fwd, "conv2", *sel), total, cfg.repeats)
+
+    def loop():
+        for i in range(n_loop):
+            dc.project_activations(fwd, "conv2", *(s[i:i + 1] for s in sel))
+
+    looped = best_rate(loop, n_loop, cfg.repeats)
+
+    def dense_loop():  # the general path: a whole 14x14x64 signal with one activation kept
+        for i in range(n_loop):
+            n, r, c, m = (s[i] for s in sel)
+            kept = np.zeros((1,) + fwd.conv2.shape[1:], np.float32)
+            kept[0, r, c, m] = fwd.conv2[n, r, c, m]
+            dc.project("conv2", kept, fwd.switches1[n:n + 1])
+
+    dense = best_rate(dense_loop, n_loop, cfg.repeats)
+    print(f"conv2 single-activation projections, {total} of them ({images.shape[0]} maps x {cfg.top_k}) "
+          f"from {len(x)} test images, best of {cfg.repeats}:")
+    print(f"  batched (one call):                      {batched:10,.0f} projections/s")
+    print(f"  loop, one projection per call:           {looped:10,.0f} projections/s")
+    print(f"  loop, general whole-map path, one each:  {dense:10,.0f} projections/s")
+    print(f"  speed-up batched / loop: {batched / looped:.1f}x  (batched / general loop: {batched / dense:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""Task 2, step 2: deconvnet figures of the network trained by dconvnet.py.
+
+    python dconvnet_visualizations.py                          # 5 random test images, both conv layers
+    python dconvnet_visualizations.py --indices 3 141 592 --layer conv2 --out-dir /tmp/fig
+
+Loads the checkpoint (and the training snapshots beside it) and writes to --out-dir:
+  projections_all.png           each image, its conv1 and conv2 projections, every map kept
+  projections_top1.png          only the most active map (largest summed activation) of each layer
+  projections_top{k}.png        the k strongest single activations, each projected alone
+  top{k}_per_map_conv{1,2}.png  Zeiler & Fergus' Figure 2: per feature map, its k strongest
+                                activations over the whole test set, projection beside image patch
+  evolution.png                 their Figure 4: a few maps' strongest projection at each snapshot
+  occlusion.png                 their Figure 7: a gray square slid over each image
+Projections are signed; every panel is scaled on its own to [-1, 1] by its largest |value|
+(symmetric around zero, red positive, blue negative), as each figure's title says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
+
+import keras  # noqa: E402
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
+
+from common import io  # noqa: E402
+from common.data import DataError, as_float_images, load_cifar10  # noqa: E402
+from common.deconvnet import (KERNEL, LAYERS, POOL, RECEPTIVE_FIELD, Deconvnet, crop_to_field,  # noqa: E402
+                              top_k_activations, top_k_per_map)
+from common.plotting import plt, save_figure  # noqa: E402
+
+# ---------------------------------------------------------------------------
+# Constants: edit and rerun, or override with flags (see --help).
+REQUIRED_LAYERS = ("conv1", "pool1", "conv2")
+CONV2_MAPS_SHOWN = 16        # conv2 maps in the top-k-per-map figure (of 64): 4x4 blocks stay readable
+EVOLUTION_MAPS = 4           # feature maps per layer in the evolution figure
+OCCLUDER = 7                 # side of the gray square in pixels (a quarter of the image side)
+OCCLUDER_GRAY = 0.5          # its value: mid gray on the [0, 1] input scale
+OUTSIDE = "#f2d675"           # pale yellow: pixels of a receptive field that fall outside the image
+PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)   # NaN marks "outside"
+IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
+NORM_NOTE = "projections: each panel scaled by its own max |value| to [-1, 1] (red > 0, blue < 0)"
+SNAPSHOT_RE = re.compile(r"iter_(\d+)\.keras$")
+
+
+@dataclass
+class Config:
+    checkpoint: Path = Path("runs/dconvnet/model.keras")
+    out_dir: Path = Path("figures/deconvnet")
+    num_images: int = 5
+    indices: tuple[int, ...] | None = None     # None: num_images test images drawn with seed
+    layers: tuple[str, ...] = LAYERS
+    top_k: int = 9
+    seed: int = 0
+    data_dir: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Loading
+def check_architecture(model, path) -> None:
+    """The deconvnet assumes 5x5 'same' convs, stride 1, and a 2x2 pool between them."""
+    conv1, pool1, conv2 = (model.get_layer(n) for n in REQUIRED_LAYERS)
+    problems = []
+    for conv in (conv1, conv2):
+        if tuple(conv.kernel_size) != (KERNEL, KERNEL) or tuple(conv.strides) != (1, 1) or conv.padding != "same":
+            problems.append(f"{conv.name} is {conv.kernel_size} stride {conv.strides} {conv.padding}, "
+                            f"expected ({KERNEL}, {KERNEL}) stride 1 same")
+    if tuple(pool1.pool_size) != (POOL, POOL) or tuple(pool1.strides) != (POOL, POOL):
+        problems.append(f"pool1 is {pool1.pool_size} stride {pool1.strides}, expected 2x2 stride 2")
+    if conv2.kernel.shape[2] != conv1.kernel.shape[3] or conv1.kernel.shape[2] != 1:
+        problems.append("conv1/conv2 channel counts do not chain (or the input is not grayscale)")
+    if problems:
+        raise io.CheckpointError(f"{path}: layers do not match the study's LeNet-5: " + "; ".join(problems)
+                                 + ". Retrain it with dconvnet.py.")
+
+
+def load_network(path: Path):
+    model = io.load_model(path, required_layers=REQUIRED_LAYERS, compile=False)
+    check_architecture(model, path)
+    return model
+
+
+def find_snapshots(checkpoint: Path) -> list[tuple[int, Path]]:
+    """dconvnet.py's snapshots (``snapshots/iter_NNNNNN.keras`` beside the model), by iteration."""
+    found = [(int(m.group(1)), p) for p in (checkpoint.parent / "snapshots").glob("iter_*.keras")
+             if (m := SNAPSHOT_RE.search(p.name))]
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------
+# Drawing helpers
+def scaled(p: np.ndarray) -> np.ndarray:
+    """Per-panel symmetric normalization: p / max|p| (NaN kept), so 0 stays white."""
+    m = np.nanmax(np.abs(p)) if np.any(np.isfinite(p)) else 0.0
+    return p / m if m > 0 else p
+
+
+def show_projection(ax, p, title=None):
+    ax.imshow(scaled(p), cmap=PROJ_CMAP, vmin=-1, vmax=1, interpolation="nearest")
+    _finish(ax, title)
+
+
+def show_image(ax, img, title=None):
+    ax.imshow(img, cmap=IMG_CMAP, vmin=0, vmax=1, interpolation="nearest")
+    _finish(ax, title)
+
+
+def _finish(ax, title):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
+    """(k, s, s) tiles -> one RGB image, white 1-pixel gaps between tiles; projections
+    each scaled on their own, patches on [0, 1]; NaN (outside the image) in OUTSIDE."""
+    k, s, _ = tiles.shape
+    nrows = -(-k // ncols)
+    out = np.ones((nrows * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        rgb = PROJ_CMAP((scaled(t) + 1) / 2) if projection else IMG_CMAP(t)   # NaN -> the "bad" color
+        out[r * (s + 1):r * (s + 1) + s, c * (s + 1):c * (s + 1) + s] = rgb
+    return out
+
+
+def projection_colorbar(fig, axes):
+    cb = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP),
+                      ax=axes, shrink=0.6, pad=0.02)
+    cb.set_label("projection / max|projection| of its panel", fontsize=8)
+
+
+def image_label(data, idx, probs=None) -> str:
+    label = f"test #{idx}: {data.class_names[data.y_test[idx]]}"
+    if probs is not None:
+        label += f"\npredicted {data.class_names[int(np.argmax(probs))]} ({np.max(probs):.0%})"
+    return label
+
+
+# ---------------------------------------------------------------------------
+# Figures
+def fig_projections_all(dc, fwd, x, data, idx, layers, probs, out):
+    fig, axes = plt.subplots(len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)),
+                             squeeze=False)
+    projs = {layer: dc.project_all(fwd, layer, np.arange(len(idx))) for layer in layers}
+    for r, i in enumerate(idx):
+        show_image(axes[r, 0], x[r, ..., 0], image_label(data, i, probs[r]))
+        for c, layer in enumerate(layers):
+            show_projection(axes[r, c + 1], projs[layer][r], f"{layer}: all {fwd[layer].shape[-1]} maps kept")
+    fig.suptitle(f"Deconvnet projections of every activation of a layer\n{NORM_NOTE}", fontsize=10)
+    projection_colorbar(fig, axes)
+    return save_figure(fig, out / "projections_all.png")
+
+
+def fig_projections_top1(dc, fwd, x, data, idx, layers, probs, out):
+    fig, axes = plt.subplots(len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)),
+                             squeeze=False)
+    for c, layer in enumerate(layers):
+        totals = fwd[layer].sum(axis=(1, 2))                 # (N, C) summed activation of each map
+        best = totals.argmax(axis=1)
+        projs = dc.project_maps(fwd, layer, np.arange(len(idx)), best)
+        for r in range(len(idx)):
+            show_projection(axes[r, c + 1], projs[r], f"{layer}: map {best[r]} only\n(sum {totals[r, best[r]]:.1f})")
+    for r, i in enumerate(idx):
+        show_image(axes[r, 0], x[r, ..., 0], image_label(data, i, probs[r]))
+    fig.suptitle(f"Deconvnet projection of the single most active map (largest summed activation)\n{NORM_NOTE}",
+                 fontsize=10)
+    projection_colorbar(fig, axes)
+    return save_figure(fig, out / "projections_top1.png")
+
+
+def fig_projections_topk(dc, fwd, x, data, idx, layers, k, out):
+    rows = [(r, layer) for r in range(len(idx)) for layer in layers]
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.25 * (k + 1) + 1, 1.45 * len(rows)), squeeze=False)
+    found = {layer: top_k_activations(fwd[layer], k) for layer in layers}
+    for row, (r, layer) in enumerate(rows):
+        ri, ci, mi, vi = (a[r] for a in found[layer])
+        projs = dc.project_activations(fwd, layer, np.full(k, r), ri, ci, mi)
+        show_image(axes[row, 0], x[r, ..., 0], f"#{idx[r]} {data.class_names[data.y_test[idx[r]]]}\n{layer}:")
+        for j in range(k):
+            show_projection(axes[row, j + 1], projs[j], f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}")
+            axes[row, j + 1].title.set_fontsize(6.5)
+    fig.suptitle(f"The {k} strongest single activations of each layer, each projected alone "
+                 f"(title: map (row, col) = activation)\n{NORM_NOTE}", fontsize=10)
+    projection_colorbar(fig, axes)
+    return save_figure(fig, out / f"projections_top{k}.png")
+
+
+def fig_top_per_map(dc, fwd, x_all, layer, k, out):
+    """Figure 2 of the paper: per map, k strongest projections (left) and input patches (right)."""
+    images, rows, cols, values = top_k_per_map(fwd[layer], k)      # (C, k) each
+    maps = np.arange(fwd[layer].shape[-1])
+    if layer == "conv2":                                   # readable subset: the maps that fire most
+        maps = np.sort(np.argsort(-values[:, 0])[:CONV2_MAPS_SHOWN])
+    m = len(maps)
+    sel = (images[maps].ravel(), rows[maps].ravel(), cols[maps].ravel())
+    channel = np.repeat(maps, images.shape[1])
+    tiles = dc.project_activations(fwd, layer, *sel, channel, tiles=True).reshape(m, -1, *(RECEPTIVE_FIELD[layer][0],) * 2)
+    patches = np.stack([crop_to_field(x_all[n, ..., 0], layer, r, c) for n, r, c in zip(*sel)])
+    patches = patches.reshape(tiles.shape)
+    grid = int(np.ceil(np.sqrt(tiles.shape[1])))
+    per_row = 4
+    nrows = -(-m // per_row)
+    fig, axes = plt.subplots(nrows, 2 * per_row, figsize=(2 * per_row * 1.35, nrows * 1.55), squeeze=False,
+                             gridspec_kw={"wspace": 0.08, "hspace": 0.35})
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, ch in enumerate(maps):
+        a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
+        a_proj.imshow(mosaic(tiles[i], grid, projection=True), interpolation="nearest")
+        a_patch.imshow(mosaic(patches[i], grid, projection=False), interpolation="nearest")
+        a_proj.set_title(f"map {ch} (top {values[ch, 0]:.2f})", fontsize=7)
+        a_patch.set_title("its input patches", fontsize=7)
+    size = RECEPTIVE_FIELD[layer][0]
+    which = f"all {m} maps" if m == fwd[layer].shape[-1] else f"the {m} of {fwd[layer].shape[-1]} maps with the largest top activation"
+    fig.suptitle(f"{layer}, {which}: the {tiles.shape[1]} strongest activations of each map over all "
+                 f"{len(x_all)} test images (at most one per image)\n"
+                 f"left: projection, right: the {size}x{size}-pixel input patch under its receptive field "
+                 f"(yellow = outside the image)\n{NORM_NOTE}; patches on the raw [0, 1] pixel scale", fontsize=9)
+    return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
+
+
+def fig_evolution(snapshots, final_fwd, x_all, layers, out):
+    """Figure 4 of the paper: for a few maps, the strongest activation's projection at each snapshot."""
+    chosen = []
+    for layer in layers:                                   # maps that fire most at the end of training
+        peak = final_fwd[layer].max(axis=(0, 1, 2))
+        chosen += [(layer, int(c)) for c in np.sort(np.argsort(-peak)[:EVOLUTION_MAPS])]
+    cols = []
+    for it, path in snapshots:
+        dc = Deconvnet(load_network(path))
+        fwd = dc.forward(x_all)
+        col = []
+        for layer in layers:
+            n, r, c, v = top_k_per_map(fwd[layer], 1)
+            maps = np.array([ch for lay, ch in chosen if lay == layer])
+            tiles = dc.project_activations(fwd, layer, n[maps, 0], r[maps, 0], c[maps, 0], maps, tiles=True)
+            col += list(zip(tiles, v[maps, 0], n[maps, 0]))
+        cols.append((it, col))
+    fig, axes = plt.subplots(len(chosen), len(cols), figsize=(1.3 * len(cols) + 1.2, 1.35 * len(chosen) + 0.9),
+                             squeeze=False)
+    for j, (it, col) in enumerate(cols):
+        for i, ((layer, ch), (tile, v, n)) in enumerate(zip(chosen, col)):
+            show_projection(axes[i, j], tile, f"act {v:.2f}, #{n}")
+            axes[i, j].title.set_fontsize(6.5)
+            if i == 0:
+                axes[i, j].set_title(f"iter {it}\nact {v:.2f}, #{n}", fontsize=7)
+            if j == 0:
+                axes[i, j].set_ylabel(f"{layer}\nmap {ch}", fontsize=8)
+    fig.suptitle("Feature evolution during training: each map's strongest activation over all test images,\n"
+                 "projected and cropped to its receptive field (title: activation, test image #; yellow: outside the image)\n"
+                 + NORM_NOTE, fontsize=9)
+    projection_colorbar(fig, axes)
+    return save_figure(fig, out / "evolution.png")
+
+
+def occlusion_maps(model, dc, x, labels):
+    """For each image: p(true class), the argmax class and the strongest conv2 map's total
+    activation, with the gray square centered on every pixel (cut at the border)."""
+    probe = keras.Model(model.inputs, [model.outputs[0], model.get_layer("conv2").output])
+    h, w = x.shape[1:3]
+    half = OCCLUDER // 2
+    rr, cc = np.mgrid[0:h, 0:w]
+    results = []
+    for img, label in zip(x, labels):
+        logits, conv2 = (np.asarray(a) for a in probe.predict_on_batch(img[None]))
+        strongest = int(conv2[0].sum(axis=(0, 1)).argmax())
+        # One occluded copy per center pixel: a (h*w, h, w) mask built by broadcasting.
+        centers_r, centers_c = rr.ravel()[:, None, None], cc.ravel()[:, None, None]
+        inside = (np.abs(rr[None] - centers_r) <= half) & (np.abs(cc[None] - centers_c) <= half)
+        occluded = np.where(inside[..., None], OCCLUDER_GRAY, img[None]).astype(np.float32)
+        logits_o, conv2_o = (np.asarray(a) for a in probe.predict_on_batch(occluded))
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits_o))
+        results.append({"strongest": strongest,
+                        "p_true": probs[:, label].reshape(h, w),
+                        "argmax": probs.argmax(1).reshape(h, w),
+                        "activation": conv2_o[..., strongest].sum(axis=(1, 2)).reshape(h, w),
+                        "probs": keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0]})
+    return results
+
+
+def fig_occlusion(model, dc, fwd, x, data, idx, out):
+    res = occlusion_maps(model, dc, x, data.y_test[idx])
+    names = data.class_names
+    cmap_cls = matplotlib.colormaps["tab10"]
+    fig, axes = plt.subplots(len(idx), 5, figsize=(14, 2.6 * len(idx)), squeeze=False)
+    for r, (i, res_r) in enumerate(zip(idx, res)):
+        ax = axes[r, 0]
+        show_image(ax, x[r, ..., 0], "(a) " + image_label(data, i, res_r["probs"]))
+        ax.add_patch(matplotlib.patches.Rectangle((2 - 0.5, 2 - 0.5), OCCLUDER, OCCLUDER, color="orange", fill=False,
+                                                  lw=1.2))
+        s = res_r["strongest"]
+        im = axes[r, 1].imshow(res_r["activation"], cmap="viridis", interpolation="nearest")
+        fig.colorbar(im, ax=axes[r, 1], shrink=0.8)
+        _finish(axes[r, 1], f"(b) total activation of conv2 map {s}\n(its strongest) vs. square's center")
+        show_projection(axes[r, 2], dc.project_maps(fwd, "conv2", [r], [s])[0],
+                        f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
+        # 0 to the map's own max: the true class is often far below 1 on this small, blurry set
+        im = axes[r, 3].imshow(res_r["p_true"], cmap="magma", vmin=0, interpolation="nearest")
+        fig.colorbar(im, ax=axes[r, 3], shrink=0.8)
+        p_clean = res_r["probs"][data.y_test[i]]
+        _finish(axes[r, 3], f"(d) p({names[data.y_test[i]]}) vs. square's center\n(unoccluded {p_clean:.2f}; "
+                            "scale 0..max)")
+        am = res_r["argmax"]
+        axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=9.5, interpolation="nearest")
+        _finish(axes[r, 4], "(e) most probable class\nvs. square's center")
+        present = np.unique(am)
+        handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in present]
+        axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    fig.suptitle(f"Occlusion sensitivity: a {OCCLUDER}x{OCCLUDER} square of gray {OCCLUDER_GRAY} centered on every pixel "
+                 "(orange: one position)\nmaps are indexed by the square's center; the model never saw occluders "
+                 "in training", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out / "occlusion.png")
+
+
+# ---------------------------------------------------------------------------
+def parse_args(argv=None) -> Config:
+    d = Config()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--checkpoint", type=Path, default=d.checkpoint, help=f"model from dconvnet.py (default {d.checkpoint})")
+    p.add_argument("--out-dir", type=Path, default=d.out_dir, help=f"where the PNGs go (default {d.out_dir})")
+    p.add_argument("--num-images", type=int, default=d.num_images,
+                   help=f"test images drawn at random with --seed (default {d.num_images})")
+    p.add_argument("--indices", type=int, nargs="+", help="test-image indices (0..999) instead of random ones")
+    p.add_argument("--layer", choices=LAYERS + ("both",), default="both", help="layer(s) to project (default both)")
+    p.add_argument("--top-k", type=int, default=d.top_k, help=f"activations per image / per map (default {d.top_k})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"picks the random images (default {d.seed})")
+    p.add_argument("--data-dir", default=d.data_dir, help="folder holding CIFAR10/ (default: searched)")
+    a = p.parse_args(argv)
+    if a.top_k < 1 or a.num_images < 1:
+        p.error("--top-k and --num-images must be >= 1")
+    layers = LAYERS if a.layer == "both" else (a.layer,)
+    return Config(a.checkpoint, a.out_dir, a.num_images, tuple(a.indices) if a.indices else None, layers,
+                  a.top_k, a.seed, a.data_dir)
+
+
+def main(argv=None) -> int:
+    cfg = parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        model = load_network(cfg.checkpoint)
+        data = load_cifar10(cfg.data_dir)
+    except (io.CheckpointError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    n_test = len(data.x_test)
+    if cfg.indices is not None:
+        bad = [i for i in cfg.indices if not 0 <= i < n_test]
+        if bad:
+            print(f"error: --indices {bad} out of range; the test set has {n_test} images (0..{n_test - 1}).",
+                  file=sys.stderr)
+            return 2
+        idx = np.array(cfg.indices)
+    else:
+        idx = np.sort(np.random.default_rng(cfg.seed).choice(n_test, min(cfg.num_images, n_test), replace=False))
+    x_all = as_float_images(data.x_test)
+    x = x_all[idx]
+    out = cfg.out_dir
+    dc = Deconvnet(model)
+    fwd = dc.forward(x)                      # the chosen images
+    fwd_all = dc.forward(x_all)              # the whole test set, for the per-map search
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict_on_batch(x)))
+    k = cfg.top_k
+
+    written = [fig_projections_all(dc, fwd, x, data, idx, cfg.layers, probs, out),
+               fig_projections_top1(dc, fwd, x, data, idx, cfg.layers, probs, out),
+               fig_projections_topk(dc, fwd, x, data, idx, cfg.layers, k, out)]
+    written += [fig_top_per_map(dc, fwd_all, x_all, layer, k, out) for layer in cfg.layers]
+    snapshots = find_snapshots(cfg.checkpoint)
+    if snapshots:
+        try:
+            written.append(fig_evolution(snapshots, fwd_all, x_all, cfg.layers, out))
+        except io.CheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    else:
+        print(f"note: no snapshots in {cfg.checkpoint.parent / 'snapshots'}; evolution.png skipped "
+              "(dconvnet.py writes them).")
+    written.append(fig_occlusion(model, dc, fwd, x, data, idx, out))
+    for path in written:
+        print(f"wrote {path}")
+    print(f"[dconvnet_visualizations] {len(written)} figures for test images {idx.tolist()} "
+          f"in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
