@@ -347,6 +347,7 @@ def resolve_runs(cfg: SweepConfig) -> list[RunConfig]:
 
 
 def main(argv=None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, also in `| tee` logs
     cfg, args = parse_args(argv)
     runs = resolve_runs(cfg)
     if args.list:

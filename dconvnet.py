@@ -34,29 +34,13 @@ class Config:
     iterations: int | None = None              # None: the run's own
     seed: int = 0
     data_dir: str | None = None
-    runs_dir: Path = Path("runs")
+    runs_dir: Path = Path("runs/dconvnet")
     eval_every: int = 10        # the snapshot grid (10, 30, 100, ...) needs 10-iteration steps
     test_every: int = 100       # test accuracy only this often: evaluating every 10 would cost more than training
     checkpoint_every: int = 500
 
 
-SUBDIR = "dconvnet"
 SNAPSHOT_DIR = "snapshots"
-
-
-@dataclass(frozen=True)
-class FallbackRun:
-    """Used only while cifar_v2.py (which defines the study's runs) cannot be imported."""
-    name: str = "relu_adam_normal_dropout_l2"
-    activation: str = "relu"
-    optimizer: str = "adam"
-    learning_rate: float = 1e-4
-    momentum: float = 0.0
-    init: str = "normal"
-    dropout: float = 0.5
-    l2: float = 1e-4
-    batch_size: int = 50
-    iterations: int = 3000
 
 
 def snapshot_iterations(final: int) -> list[int]:
@@ -82,12 +66,8 @@ def save_snapshot(model: keras.Model, run_dir: Path, iteration: int) -> Path:
 
 
 def load_run_config(name: str):
-    """The study's run ``name`` from cifar_v2.RUNS (imported here, so this file stands alone)."""
-    try:
-        from cifar_v2 import RUNS
-    except ImportError as err:
-        print(f"note: cannot import cifar_v2 ({err}); using the built-in fallback config for {FallbackRun.name}.")
-        RUNS = {FallbackRun.name: FallbackRun()}
+    """The study's run ``name``: its configs live in cifar_v2.RUNS, the one place they are defined."""
+    from cifar_v2 import RUNS
     if name not in RUNS:
         raise SystemExit(f"error: unknown --run {name!r}; choose one of: {', '.join(RUNS)}")
     return RUNS[name]
@@ -102,8 +82,7 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--iterations", type=int, default=d.iterations, help="batches to train (default: the run's own)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"weights and batch order (default {d.seed})")
     p.add_argument("--data-dir", default=d.data_dir, help="folder holding CIFAR10/ (default: searched, see common/data.py)")
-    p.add_argument("--runs-dir", type=Path, default=d.runs_dir, help=f"output root; the run goes to <runs-dir>/{SUBDIR} "
-                                                                      f"(default {d.runs_dir})")
+    p.add_argument("--runs-dir", type=Path, default=d.runs_dir, help=f"where model.keras, config.json, snapshots/ and metrics go (default {d.runs_dir})")
     a = p.parse_args(argv)
     if a.iterations is not None and a.iterations < 1:
         p.error("--iterations must be >= 1")
@@ -114,7 +93,7 @@ def main(argv=None) -> int:
     cfg = parse_args(argv)
     run = load_run_config(cfg.run)
     iterations = cfg.iterations or run.iterations
-    run_dir = cfg.runs_dir / SUBDIR
+    run_dir = cfg.runs_dir
     try:
         data = load_cifar10(cfg.data_dir)
     except DataError as err:

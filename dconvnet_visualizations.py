@@ -1,7 +1,7 @@
 """Task 2, step 2: deconvnet figures of the network trained by dconvnet.py.
 
     python dconvnet_visualizations.py                          # 5 random test images, both conv layers
-    python dconvnet_visualizations.py --indices 3 141 592 --layer conv2 --out-dir /tmp/fig
+    python dconvnet_visualizations.py --indices 3,17,42 --layer conv2 --top-k 9
 
 Loads the checkpoint (and the training snapshots beside it) and writes to --out-dir:
   projections_all.png           each image, its conv1 and conv2 projections, every map kept
@@ -32,6 +32,7 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import io  # noqa: E402
+from common.cli import comma_list, flatten  # noqa: E402
 from common.data import DataError, as_float_images, load_cifar10  # noqa: E402
 from common.deconvnet import (KERNEL, LAYERS, POOL, RECEPTIVE_FIELD, Deconvnet, crop_to_field,  # noqa: E402
                               top_k_activations, top_k_per_map)
@@ -332,7 +333,8 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--out-dir", type=Path, default=d.out_dir, help=f"where the PNGs go (default {d.out_dir})")
     p.add_argument("--num-images", type=int, default=d.num_images,
                    help=f"test images drawn at random with --seed (default {d.num_images})")
-    p.add_argument("--indices", type=int, nargs="+", help="test-image indices (0..999) instead of random ones")
+    p.add_argument("--indices", type=comma_list(int), nargs="+",
+                   help="comma-separated test-image indices (0..999) instead of random ones, e.g. 3,17,42")
     p.add_argument("--layer", choices=LAYERS + ("both",), default="both", help="layer(s) to project (default both)")
     p.add_argument("--top-k", type=int, default=d.top_k, help=f"activations per image / per map (default {d.top_k})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"picks the random images (default {d.seed})")
@@ -341,7 +343,7 @@ def parse_args(argv=None) -> Config:
     if a.top_k < 1 or a.num_images < 1:
         p.error("--top-k and --num-images must be >= 1")
     layers = LAYERS if a.layer == "both" else (a.layer,)
-    return Config(a.checkpoint, a.out_dir, a.num_images, tuple(a.indices) if a.indices else None, layers,
+    return Config(a.checkpoint, a.out_dir, a.num_images, flatten(a.indices) if a.indices else None, layers,
                   a.top_k, a.seed, a.data_dir)
 
 

@@ -8,7 +8,7 @@ cumulative training wall-clock seconds. Part C trains the study's CNN (LeNet-5 f
 common/) with the same data, batch size and iteration budget.
 
     python rnn_mnist.py                          # the default grid + the CNN
-    python rnn_mnist.py --cells lstm gru --hidden 20 5 --iterations 500
+    python rnn_mnist.py --cells lstm,gru --hidden 20,10 --iterations 3000
 
 Outputs: runs/rnn/<cell>_<hidden>/metrics.json (and runs/rnn/cnn/), figures/rnn/
 <cell>_curves.png, summary.png, cnn_comparison.png, summary.md, summary.csv.
@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from common import io
+from common.cli import choice_of, comma_list, flatten, positive_float, positive_int
 from common.data import DataError, as_float_images, load_mnist
 from common.models import NUM_PARAMS as CNN_NUM_PARAMS
 from common.models import build_lenet5, compile_classifier, make_optimizer
@@ -129,38 +130,10 @@ def run_config(cfg: Config, cell: str, hidden: int | None) -> dict:
     return config
 
 
-class TrainClock:
-    """Cumulative training seconds for each history record: the time between the end of one
-    evaluation and the next (model.fit of that interval, plus checkpoint saves), so the test
-    evaluations are not counted. A resumed run continues from its checkpoint's last record."""
-
-    def __init__(self, run_dir: Path, config: dict):
-        self.seconds = 0.0
-        state_path = Path(run_dir) / "state.json"
-        if state_path.exists():
-            state = io.read_json(state_path)
-            if state.get("config") == config and state.get("history"):
-                self.seconds = float(state["history"][-1].get("train_seconds", 0.0))
-        self.last = time.perf_counter()
-
-    def lap(self, iteration: int) -> float:
-        if iteration == 0:  # the untrained network's evaluation: no training yet (model building excluded)
-            self.seconds = 0.0
-        else:
-            self.seconds += time.perf_counter() - self.last
-        return self.seconds
-
-    def restart(self) -> None:
-        self.last = time.perf_counter()
-
-
-def make_evaluator(x_test: np.ndarray, y_test: np.ndarray, clock: TrainClock):
+def make_evaluator(x_test: np.ndarray, y_test: np.ndarray):
     def evaluate(model: keras.Model, iteration: int) -> dict:
-        seconds = clock.lap(iteration)
         result = model.evaluate(x_test, y_test, batch_size=500, verbose=0, return_dict=True)
-        clock.restart()
-        return {"test_loss": float(result["loss"]), "test_accuracy": float(result["accuracy"]),
-                "train_seconds": seconds}
+        return {"test_loss": float(result["loss"]), "test_accuracy": float(result["accuracy"])}
     return evaluate
 
 
@@ -185,10 +158,9 @@ def run_one(cfg: Config, cell: str, hidden: int | None, data: dict, log=print) -
         metrics["cell"], metrics["hidden_units"] = cell, hidden
 
     ckpt = cfg.eval_every * max(1, round(cfg.checkpoint_every / cfg.eval_every))
-    clock = TrainClock(run_dir, config)
     return train_run(name, build, x_train, data["y_train"], run_dir=run_dir, config=config,
                      iterations=cfg.iterations, batch_size=cfg.batch_size, eval_every=cfg.eval_every,
-                     seed=cfg.seed, evaluate=make_evaluator(x_test, data["y_test"], clock),
+                     seed=cfg.seed, evaluate=make_evaluator(x_test, data["y_test"]),
                      checkpoint_every=ckpt, on_final=on_final, log=log)
 
 
@@ -213,15 +185,15 @@ def final_value(m: dict, key: str) -> float:
 
 
 def train_seconds(m: dict) -> float:
-    hist = [h for h in m.get("history", []) if "train_seconds" in h]
-    return hist[-1]["train_seconds"] if hist else m.get("train_time_s", math.nan)
+    hist = [h for h in m.get("history", []) if "train_time_s" in h]
+    return hist[-1]["train_time_s"] if hist else m.get("train_time_s", math.nan)
 
 
 def first_reaching(m: dict, key: str, level: float):
     """(iteration, training seconds) of the first record with ``key`` >= ``level``, else (None, None)."""
     for h in m.get("history", []):
         if h.get(key) is not None and h[key] >= level:
-            return h["iteration"], h.get("train_seconds")
+            return h["iteration"], h.get("train_time_s")
     return None, None
 
 
@@ -350,13 +322,13 @@ def plot_cnn_comparison(models: list[dict], path: Path) -> Path:
         for row, key in enumerate(("train_accuracy", "test_accuracy")):
             hist = [h for h in m["history"] if key in h]
             its = [h["iteration"] for h in hist]
-            secs = [h.get("train_seconds", np.nan) for h in hist]
+            secs = [h.get("train_time_s", np.nan) for h in hist]
             vals = [h[key] for h in hist]
             axes[row, 0].plot(its, vals, color=CELL_COLORS[cell], lw=1.6, label=label)
             axes[row, 1].plot(secs, vals, color=CELL_COLORS[cell], lw=1.6, label=label)
     for row, what in enumerate(("train accuracy (interval mean)", "test accuracy")):
         for col, xlabel in enumerate(("iteration (batch)",
-                                      "training wall-clock seconds (incl. graph building; evaluation excluded)")):
+                                      "training wall-clock seconds (model.fit incl. graph building; evaluation excluded)")):
             ax = axes[row, col]
             ax.set(xlabel=xlabel, ylim=(0, 1.02), title=f"{what} vs {'iterations' if col == 0 else 'time'}")
             ax.grid(alpha=0.3)
@@ -471,26 +443,6 @@ def write_summary(cfg: Config, log=print) -> list[Path]:
 
 # ---------------------------------------------------------------- command line
 
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive integer (>= 1)")
-    return n
-
-
-def positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not (x > 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive, finite number")
-    return x
-
-
 def parse_args(argv=None) -> tuple[Config, bool]:
     d = Config()
     p = argparse.ArgumentParser(
@@ -498,10 +450,10 @@ def parse_args(argv=None) -> tuple[Config, bool]:
                     "Finished runs are skipped, interrupted runs resume; figures and tables are rebuilt "
                     "from every metrics.json in --runs-dir.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--cells", nargs="+", choices=CELLS, default=list(d.cells), metavar="CELL",
-                   help=f"recurrent cells to train, any of: {', '.join(CELLS)}")
-    p.add_argument("--hidden", nargs="+", type=positive_int, default=list(d.hidden), metavar="UNITS",
-                   help="hidden sizes (positive integers)")
+    p.add_argument("--cells", nargs="+", type=comma_list(choice_of(CELLS)), default=[d.cells], metavar="CELL",
+                   help=f"recurrent cells to train, comma-separated, any of: {', '.join(CELLS)}")
+    p.add_argument("--hidden", nargs="+", type=comma_list(positive_int), default=[d.hidden], metavar="UNITS",
+                   help="hidden sizes, comma-separated positive integers")
     p.add_argument("--iterations", type=positive_int, default=d.iterations, help="training batches per run")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="the RNNs' learning rate")
@@ -526,7 +478,7 @@ def parse_args(argv=None) -> tuple[Config, bool]:
     p.add_argument("--summary-only", action="store_true",
                    help="train nothing; rebuild figures and tables from the runs in --runs-dir")
     a = p.parse_args(argv)
-    cfg = replace(d, cells=tuple(dict.fromkeys(a.cells)), hidden=tuple(dict.fromkeys(a.hidden)),
+    cfg = replace(d, cells=flatten(a.cells), hidden=flatten(a.hidden),
                   iterations=a.iterations, batch_size=a.batch_size, learning_rate=a.learning_rate,
                   lr_schedule=a.lr_schedule, optimizer=a.optimizer, eval_every=a.eval_every,
                   checkpoint_every=a.checkpoint_every,

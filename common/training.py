@@ -61,7 +61,8 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
     - A run whose ``metrics.json`` is finished (or diverged) with the same config is skipped.
     - A run with a matching ``checkpoint.keras`` + ``state.json`` continues from there.
     - After each interval, ``evaluate(model, iteration)`` returns the scalars to record
-      (test metrics, statistics) beside the interval's mean train loss and accuracy.
+      (test metrics, statistics) beside the interval's mean train loss and accuracy and the
+      cumulative training seconds (``train_time_s``, evaluations excluded).
     - A non-finite loss stops the run with status "diverged"; the caller goes on.
     - ``on_final(model, metrics)`` runs once at the end (figures, final model).
     """
@@ -98,7 +99,8 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
         model = build()
         for stale in (ckpt_path, state_path):
             stale.unlink(missing_ok=True)
-        history.append({"iteration": 0, **evaluate(model, 0)})  # the untrained network, for the curves' start
+        # the untrained network, for the curves' start
+        history.append({"iteration": 0, "train_time_s": 0.0, **evaluate(model, 0)})
 
     status, resumed_train_time = "finished", train_time
     session_start = time.time()
@@ -114,7 +116,8 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
         train_time += time.perf_counter() - t0
         iteration = it + steps
         loss, acc = fit.history["loss"][-1], fit.history["accuracy"][-1]
-        record = {"iteration": iteration, "train_loss": float(loss), "train_accuracy": float(acc)}
+        record = {"iteration": iteration, "train_loss": float(loss), "train_accuracy": float(acc),
+                  "train_time_s": train_time}  # cumulative model.fit seconds, evaluations excluded
         if not _finite(loss) or model.stop_training:
             record["train_loss"] = float("nan")
             history.append(record)

@@ -218,7 +218,7 @@ EXPECTED_IMAGE_PANELS = {  # axes holding an image, for 3 test images, both laye
 def short_run(tmp_path_factory, data_root):
     runs = tmp_path_factory.mktemp("runs")
     assert dconvnet.main(["--iterations", "20", "--runs-dir", str(runs), "--data-dir", str(data_root)]) == 0
-    return runs / "dconvnet"
+    return runs
 
 
 def test_dconvnet_saves_model_config_and_snapshots(short_run, capsys):
@@ -241,7 +241,7 @@ def test_visualizations_write_every_figure(short_run, tmp_path, data_root, monke
     monkeypatch.setattr(viz, "save_figure", counting_save)
     out = tmp_path / "fig"
     assert viz.main(["--checkpoint", str(short_run / "model.keras"), "--out-dir", str(out),
-                     "--indices", "0", "450", "999", "--data-dir", str(data_root)]) == 0
+                     "--indices", "0,450", "999", "--data-dir", str(data_root)]) == 0
     assert panels == EXPECTED_IMAGE_PANELS
     for name in EXPECTED_IMAGE_PANELS:
         assert (out / name).stat().st_size > 10_000

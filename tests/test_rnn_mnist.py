@@ -69,8 +69,8 @@ def test_short_run_writes_every_output(short_grid):
         assert m["config"]["iterations"] == 300 and m["config"]["batch_size"] == 32
         assert [h["iteration"] for h in m["history"]] == [0, 100, 200, 300]
         for h in m["history"][1:]:
-            assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds"} <= h.keys()
-        secs = [h["train_seconds"] for h in m["history"]]
+            assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_time_s"} <= h.keys()
+        secs = [h["train_time_s"] for h in m["history"]]
         assert secs[0] == 0 and all(b > a for a, b in zip(secs, secs[1:]))
     rows = list(csv.DictReader((tmp / "fig" / "summary.csv").open()))
     assert {(r["cell"], r["hidden_units"]) for r in rows} == {("rnn", "10"), ("lstm", "10"), ("gru", "10"),
@@ -130,13 +130,13 @@ def test_interrupted_run_resumes(tmp_path, data_root, capsys, monkeypatch):
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["status"] == "finished"
     assert [h["iteration"] for h in m["history"]] == [0, 10, 20, 30, 40]
-    secs = [h["train_seconds"] for h in m["history"]]
+    secs = [h["train_time_s"] for h in m["history"]]
     assert all(b > a for a, b in zip(secs, secs[1:]))  # the clock continues across the resume
     assert not (run_dir / "state.json").exists()
 
 
 def test_diverging_run_is_marked_and_grid_goes_on(tmp_path, data_root, capsys):
-    argv = ["--cells", "rnn", "--hidden", 5, 3, "--iterations", 10, "--eval-every", 10, "--learning-rate", 1e38,
+    argv = ["--cells", "rnn", "--hidden", "5,3", "--iterations", 10, "--eval-every", 10, "--learning-rate", 1e38,
             "--no-cnn", "--no-unroll", "--data-dir", data_root,
             "--out-dir", tmp_path / "fig", "--runs-dir", tmp_path / "runs"]
     out = run_main(argv, capsys)
