@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make reproduce` (every experiment, defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: reproduce test benchmark clean-runs
+
+$(VENV)/installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+reproduce: $(VENV)/installed
+	$(PY) cifar_v2.py
+	$(PY) dconvnet.py
+	$(PY) dconvnet_visualizations.py
+	$(PY) rnn_mnist.py
+
+test: $(VENV)/installed
+	$(PY) -m pytest -q tests
+
+benchmark: $(VENV)/installed
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/deconvnet_throughput.py
+
+clean-runs:  # checkpoints, metrics and TensorBoard logs (figures/ stays)
+	rm -rf runs
