@@ -88,7 +88,8 @@ class Deconvnet:
 
     def __init__(self, model: keras.Model):
         self.model = model
-        self.kernels = {name: ops.convert_to_tensor(model.get_layer(name).kernel) for name in LAYERS}
+        # A copy of the weights: under JAX a variable's buffer may be freed when the model is.
+        self.kernels = {name: ops.convert_to_tensor(np.array(model.get_layer(name).kernel)) for name in LAYERS}
         # The real model computes the way up, so activations are exactly the network's.
         self._features = keras.Model(model.inputs, [model.get_layer(n).output for n in LAYERS])
         self.image_hw = tuple(model.inputs[0].shape[1:3])
