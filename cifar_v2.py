@@ -208,7 +208,8 @@ def write_run_figures(run: RunConfig, model, metrics, out_dir: Path):
     title = f"{run.name}{status}: {run.describe()}"
     study_train, study_test = STUDY[run.study_row]
     plotting.plot_curves(metrics["history"], title, out_dir / "curves.png",
-                         reference={"train_acc": study_train, "test_acc": study_test})
+                         reference={"train_acc": study_train, "test_acc": study_test},
+                         train_loss_label="train (interval mean" + (", incl. L2 penalty)" if run.l2 else ")"))
     if any("conv1_mean" in h for h in metrics["history"]):
         plot_activation_stats(metrics["history"], f"conv activation statistics on the 1,000 test images\n{title}",
                               out_dir / "activation_stats.png")

@@ -27,7 +27,8 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_curves(history: list[dict], title: str, path, reference: dict | None = None) -> Path:
+def plot_curves(history: list[dict], title: str, path, reference: dict | None = None,
+                train_loss_label: str = "train (interval mean)") -> Path:
     """Train/test accuracy and train loss (and test loss where recorded) against iterations.
     ``reference`` may hold the study's ``train_acc`` / ``test_acc`` (fractions) as dashed lines."""
     its = [h["iteration"] for h in history]
@@ -40,8 +41,8 @@ def plot_curves(history: list[dict], title: str, path, reference: dict | None = 
             ax_acc.axhline(reference[key], color=color, ls="--", lw=1, label=f"study's {key.replace('_', ' ')}")
     ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title="accuracy")
     ax_acc.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
-    ax_loss.plot(its, [h.get("train_loss", np.nan) for h in history], label="train (interval mean)", color="C0")
+    ax_acc.legend(fontsize=8, loc="best")
+    ax_loss.plot(its, [h.get("train_loss", np.nan) for h in history], label=train_loss_label, color="C0")
     if any("test_loss" in h for h in history):
         ax_loss.plot(its, [h.get("test_loss", np.nan) for h in history], label="test", color="C1")
     ax_loss.set(xlabel="iteration (batch)", ylabel="cross-entropy loss", title="loss")
@@ -77,12 +78,12 @@ def image_grid(images: np.ndarray, path, title: str, ncols: int = 8, cmap: str =
 
 
 def grouped_bars(groups: list[str], series: dict[str, list[float]], path, title: str, ylabel: str,
-                 ylim=(0, 1.12), rotate: int = 30, colors: list[str] | None = None) -> Path:
+                 ylim=(0, 1.2), rotate: int = 30, colors: list[str] | None = None) -> Path:
     """One group of bars per entry of ``groups``; ``series`` maps a legend label to values (NaN = missing,
     drawn as no bar). Values are fractions, labeled as percentages."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(groups) * len(series) ** 0.5 + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5))
     for i, (label, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label,
@@ -91,7 +92,6 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], path, title:
     ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
     ax.set(ylabel=ylabel, ylim=ylim, title=title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center", bbox_to_anchor=(0.5, -0.02 - 0.012 * rotate),
-              frameon=False)
+    ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -58,7 +58,8 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
               log: Callable[[str], None] = print) -> dict:
     """Trains ``build()`` for ``iterations`` batches; returns the run's metrics dict.
 
-    - A run whose ``metrics.json`` is finished (or diverged) with the same config is skipped.
+    - A run whose ``metrics.json`` is finished (or diverged) with the same config is skipped;
+      ``on_final`` still runs on its saved model, so figures follow the current plotting code.
     - A run with a matching ``checkpoint.keras`` + ``state.json`` continues from there.
     - After each interval, ``evaluate(model, iteration)`` returns the scalars to record
       (test metrics, statistics) beside the interval's mean train loss and accuracy and the
@@ -73,7 +74,10 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
     if metrics_path.exists():
         done = io.read_json(metrics_path)
         if done.get("status") in FINISHED and done.get("config") == config:
-            log(f"[{name}] already {done['status']} ({metrics_path}); skipping. Delete that folder to rerun it.")
+            log(f"[{name}] already {done['status']} ({metrics_path}); skipping (figures redrawn). "
+                "Delete that folder to rerun it.")
+            if on_final is not None and (run_dir / "model.keras").exists():
+                on_final(io.load_model(run_dir / "model.keras"), done)
             return done
         log(f"[{name}] {metrics_path} holds a different config; training again.")
         metrics_path.unlink()
@@ -110,15 +114,16 @@ def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, 
         steps = min(eval_every, iterations - it)
         idx = stream_indices(seed, it, steps, batch_size, len(x_train))
         t0 = time.perf_counter()
+        # No per-batch callbacks (TerminateOnNaN would sync every batch): a NaN or inf batch
+        # loss makes the interval's mean loss non-finite, checked below.
         fit = model.fit(x_train[idx], y_train[idx], batch_size=batch_size, shuffle=False, verbose=0,
-                        initial_epoch=it // eval_every, epochs=it // eval_every + 1,
-                        callbacks=[keras.callbacks.TerminateOnNaN()])
+                        initial_epoch=it // eval_every, epochs=it // eval_every + 1)
         train_time += time.perf_counter() - t0
         iteration = it + steps
         loss, acc = fit.history["loss"][-1], fit.history["accuracy"][-1]
         record = {"iteration": iteration, "train_loss": float(loss), "train_accuracy": float(acc),
                   "train_time_s": train_time}  # cumulative model.fit seconds, evaluations excluded
-        if not _finite(loss) or model.stop_training:
+        if not _finite(loss):
             record["train_loss"] = float("nan")
             history.append(record)
             status = "diverged"
