@@ -304,22 +304,24 @@ def run_one(run: RunConfig, cfg: SweepConfig, x_train, y_train, x_test, y_test) 
 
 def parse_args(argv=None) -> tuple[SweepConfig, argparse.Namespace]:
     defaults = SweepConfig()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--runs", default=",".join(defaults.runs), help="comma-separated run names (see --list)")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", default=",".join(defaults.runs),
+                   help="comma-separated run names (default: all 11, see --list)")
     p.add_argument("--list", action="store_true", help="print the run names and what each sets, then exit")
     p.add_argument("--iterations", type=int, default=None,
                    help=f"iterations per run (default {ITERATIONS}; the '_long' run does twice as many)")
     p.add_argument("--batch-size", type=int, default=None, help=f"batch size of every run (default {BATCH_SIZE})")
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every, help="iterations between evaluations")
+    p.add_argument("--eval-every", type=int, default=defaults.eval_every,
+                   help=f"iterations between evaluations (default {defaults.eval_every})")
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
-                   help="iterations between resumable checkpoints")
-    p.add_argument("--seed", type=int, default=defaults.seed)
+                   help=f"iterations between resumable checkpoints (default {defaults.checkpoint_every})")
+    p.add_argument("--seed", type=int, default=defaults.seed, help=f"weights, batch order, dropout (default {defaults.seed})")
     p.add_argument("--data-dir", default=None, help="folder holding CIFAR10/{Train,Test}/<class>/*.png "
                    "(default: $DATA_DIR, ./data, ../shared/data, then Keras' downloader)")
-    p.add_argument("--out-dir", type=Path, default=defaults.out_dir, help="where figures and the summary go")
+    p.add_argument("--out-dir", type=Path, default=defaults.out_dir,
+                   help=f"where figures and the summary go (default {defaults.out_dir})")
     p.add_argument("--runs-dir", type=Path, default=defaults.runs_dir,
-                   help="where metrics JSON, checkpoints and TensorBoard logs go")
+                   help=f"where metrics JSON, checkpoints and TensorBoard logs go (default {defaults.runs_dir})")
     args = p.parse_args(argv)
     names = tuple(n.strip() for n in args.runs.split(",") if n.strip())
     unknown = [n for n in names if n not in RUNS]
