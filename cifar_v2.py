@@ -29,9 +29,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from common import io, plotting, training  # noqa: E402
+from common import io, training  # noqa: E402
 from common.data import DataError, as_float_images, load_cifar10  # noqa: E402
 from common.models import build_lenet5, compile_classifier, make_optimizer  # noqa: E402
+from common.plotting import plt, save_figure  # noqa: E402
 from common.tensorboard import SummaryWriter  # noqa: E402
 
 # ---------------------------------------------------------------------------
@@ -157,9 +158,79 @@ class Evaluator:
 
 # ---------------------------------------------------------------------------
 # Figures.
+def plot_curves(history: list[dict], title: str, path, reference: dict | None = None,
+                train_loss_label: str = "train (interval mean)") -> Path:
+    """Train/test accuracy and train loss (and test loss where recorded) against iterations.
+    ``reference`` may hold the study's ``train_acc`` / ``test_acc`` (fractions) as dashed lines."""
+    its = [h["iteration"] for h in history]
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_acc.plot(its, [h.get("train_accuracy", np.nan) for h in history], label="train (interval mean)", color="C0")
+    if any("test_accuracy" in h for h in history):
+        ax_acc.plot(its, [h.get("test_accuracy", np.nan) for h in history], label="test (all test images)", color="C1")
+    for key, color in (("train_acc", "C0"), ("test_acc", "C1")):
+        if reference and reference.get(key) is not None:
+            ax_acc.axhline(reference[key], color=color, ls="--", lw=1, label=f"study's {key.replace('_', ' ')}")
+    ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title="accuracy")
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8, loc="best")
+    ax_loss.plot(its, [h.get("train_loss", np.nan) for h in history], label=train_loss_label, color="C0")
+    if any("test_loss" in h for h in history):
+        ax_loss.plot(its, [h.get("test_loss", np.nan) for h in history], label="test", color="C1")
+    ax_loss.set(xlabel="iteration (batch)", ylabel="cross-entropy loss", title="loss")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def image_grid(images: np.ndarray, path, title: str, ncols: int = 8, cmap: str = "gray",
+               vmin: float | None = None, vmax: float | None = None, labels=None, colorbar_label: str | None = None):
+    """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    vmin = float(np.min(images)) if vmin is None else vmin
+    vmax = float(np.max(images)) if vmax is None else vmax
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols + 1, 1.3 * nrows + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i < n:
+            im = ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            if labels is not None:
+                ax.set_title(labels[i], fontsize=8)
+        else:
+            ax.axis("off")
+    fig.suptitle(title)
+    cbar = fig.colorbar(im, ax=axes, shrink=0.8)
+    if colorbar_label:
+        cbar.set_label(colorbar_label)
+    return save_figure(fig, path)
+
+
+def grouped_bars(groups: list[str], series: dict[str, list[float]], path, title: str, ylabel: str,
+                 ylim=(0, 1.2), rotate: int = 30, colors: list[str] | None = None) -> Path:
+    """One group of bars per entry of ``groups``; ``series`` maps a legend label to values (NaN = missing,
+    drawn as no bar). Values are fractions, labeled as percentages."""
+    x = np.arange(len(groups))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5))
+    for i, (label, values) in enumerate(series.items()):
+        values = np.asarray(values, dtype=float)
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label,
+                      color=None if colors is None else colors[i])
+        ax.bar_label(bars, labels=["" if np.isnan(v) else f"{100 * v:.0f}" for v in values], fontsize=7, padding=1)
+    ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
+    ax.set(ylabel=ylabel, ylim=ylim, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_activation_stats(history, title, path):
     its = [h["iteration"] for h in history if "conv1_mean" in h]
-    fig, axes = plotting.plt.subplots(1, 4, figsize=(15, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     for ax, stat in zip(axes, STATS):
         for name in CONV_LAYERS:
             ax.plot(its, [h[f"{name}_{stat}"] for h in history if "conv1_mean" in h], label=name)
@@ -168,15 +239,15 @@ def plot_activation_stats(history, title, path):
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    return plotting.save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_activation_histograms(history, title, path, n_snapshots: int = 6):
     """Each conv layer's activation distribution at a few iterations, earliest (dark) to latest (yellow)."""
     recorded = [h for h in history if "conv1_hist" in h]
     picks = [recorded[i] for i in sorted(set(np.linspace(0, len(recorded) - 1, n_snapshots).round().astype(int)))]
-    cmap = plotting.plt.get_cmap("viridis")
-    fig, axes = plotting.plt.subplots(1, 2, figsize=(12, 4))
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, name in zip(axes, CONV_LAYERS):
         for j, h in enumerate(picks):
             edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
@@ -190,7 +261,7 @@ def plot_activation_histograms(history, title, path, n_snapshots: int = 6):
         ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    return plotting.save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_filters(model, title, path):
@@ -199,7 +270,7 @@ def plot_filters(model, title, path):
     if not np.all(np.isfinite(filters)):
         return None
     m = float(np.abs(filters).max())
-    return plotting.image_grid(filters, path, title, ncols=8, vmin=-m, vmax=m,
+    return image_grid(filters, path, title, ncols=8, vmin=-m, vmax=m,
                                labels=[f"{i}" for i in range(len(filters))], colorbar_label="weight")
 
 
@@ -207,7 +278,7 @@ def write_run_figures(run: RunConfig, model, metrics, out_dir: Path):
     status = "" if metrics["status"] == "finished" else f" [{metrics['status'].upper()}]"
     title = f"{run.name}{status}: {run.describe()}"
     study_train, study_test = STUDY[run.study_row]
-    plotting.plot_curves(metrics["history"], title, out_dir / "curves.png",
+    plot_curves(metrics["history"], title, out_dir / "curves.png",
                          reference={"train_acc": study_train, "test_acc": study_test},
                          train_loss_label="train (interval mean" + (", incl. L2 penalty)" if run.l2 else ")"))
     if any("conv1_mean" in h for h in metrics["history"]):
@@ -271,7 +342,7 @@ def write_summary(runs, results, out_dir: Path, command: str):
 
     nan = float("nan")
     labels = [f"{r['row']}. {r['run']}" + (" (diverged)" if r["status"] == "diverged" else "") for r in rows]
-    plotting.grouped_bars(
+    grouped_bars(
         labels,
         {"ours: train": [r["final_train_acc"] if r["final_train_acc"] is not None else nan for r in rows],
          "study: train": [r["study_train_acc"] for r in rows],
