@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: reproduce test benchmark clean-runs
+.PHONY: reproduce test lint format benchmark clean-runs
 
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,19 @@ reproduce: $(VENV)/installed
 	$(PY) dconvnet_visualizations.py
 	$(PY) rnn_mnist.py
 
-test: $(VENV)/installed
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(PY) -m pytest -q tests
 
 benchmark: $(VENV)/installed
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/deconvnet_throughput.py
 

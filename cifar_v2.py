@@ -1,181 +1,137 @@
 """The study's Task 1: a LeNet-5 on 28x28 grayscale CIFAR-10, the 11-run sweep.
 
-    python cifar_v2.py                       # the whole sweep, figures to figures/cifar/
-    python cifar_v2.py --list                # the run names and what each sets
-    python cifar_v2.py --runs relu_adam_normal,tanh_adam_normal --iterations 2000
+    python cifar_v2.py                          # the study's 11 runs, figures to figures/cifar/
+    python cifar_v2.py --list                   # the run names and what each sets
+    python cifar_v2.py --runs relu_adam_normal,tanh_adam_normal --seeds 0,1,2
+    python cifar_v2.py --dataset MYSET          # any <data-dir>/MYSET/{Train,Test}/<class>/*.png set
+    python cifar_v2.py --summary-only           # redraw every figure and table from saved results
 
-Each run trains for a fixed number of iterations (batches), as the study counted
-them, and every ``eval_every`` iterations records the interval's train loss and
-accuracy, the accuracy and loss on the whole test set, and statistics of the
-conv1/conv2 activations on test images (min, max, mean, std and a histogram),
-also logged for TensorBoard (``tensorboard --logdir runs/cifar``).
-Rerunning the same command skips finished runs and resumes an interrupted one.
+Each run trains for a fixed number of iterations (batches), as the study counted them,
+and every ``--eval-every`` iterations records the interval's train loss and accuracy, the
+accuracy and loss on the whole test set, and statistics of the conv1/conv2 activations on
+the test images (min, max, mean, std and a histogram), also logged for TensorBoard
+(``tensorboard --logdir runs/cifar``). Rerunning a command skips finished runs and resumes
+an interrupted one exactly; see the README's "Runs you can trust".
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io as stdio
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
 
-from common import io, training  # noqa: E402
-from common.data import DataError, as_float_images, load_cifar10  # noqa: E402
-from common.models import build_lenet5, compile_classifier, make_optimizer  # noqa: E402
+from common import backend, cli, io, runs, study  # noqa: E402
+from common.config import (  # noqa: E402
+    BATCH_SIZE,
+    CHECKPOINT_EVERY,
+    DATA_DIR,
+    DATASET,
+    EVAL_EVERY,
+    ITERATIONS,
+    OUT_DIR,
+    RUNS_DIR,
+    SEEDS,
+    parse,
+    setting,
+)
+from common.data import as_float_images, load_dataset  # noqa: E402
+from common.evaluation import CONV_LAYERS, HIST_IMAGES, Evaluator  # noqa: E402
 from common.plotting import plt, save_figure  # noqa: E402
-from common.tensorboard import SummaryWriter  # noqa: E402
+from common.study import RUNS, STUDY  # noqa: E402
+from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E402
 
 # ---------------------------------------------------------------------------
-# Constants: edit and rerun, or override with flags (see --help).
-ITERATIONS = 3000        # batches per run (15 passes over the 10,000 training images at batch 50)
-BATCH_SIZE = 50          # the study's batch size
-ADAM_LR = 1e-4           # the TF tutorial template's Adam learning rate
-DROPOUT = 0.5            # drop rate on fc1 for the regularized runs (the template's keep_prob 0.5)
-L2 = 1e-4                # L2 weight: loss = cross-entropy + L2 * sum of squared kernel weights
-HIST_IMAGES = 10         # test images whose every activation goes into the histograms
-HIST_BINS = 60
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One row of the study's table."""
-    name: str
-    study_row: int
-    activation: str = "relu"
-    optimizer: str = "adam"
-    learning_rate: float = ADAM_LR
-    momentum: float = 0.0
-    init: str = "normal"
-    dropout: float = 0.0
-    l2: float = 0.0
-    batch_size: int = BATCH_SIZE
-    iterations: int = ITERATIONS
-
-    def describe(self) -> str:
-        opt = f"{self.optimizer} lr {self.learning_rate:g}" + (f" m {self.momentum:g}" if self.momentum else "")
-        reg = f"dropout {self.dropout:g} + L2 {self.l2:g}" if self.dropout or self.l2 else "no regularization"
-        return f"{self.activation}, {opt}, {self.init} init, {reg}, batch {self.batch_size}, {self.iterations} it"
-
-
-def _regularized(name, row, **kw):
-    return RunConfig(name, row, dropout=DROPOUT, l2=L2, **kw)
-
-
-# The study's 11 runs, in the order of its table. Where the study gave no value (run 6's
-# learning rate and momentum, the dropout and L2 weights), the choice is ours, stated above.
-RUNS = {r.name: r for r in [
-    RunConfig("relu_adam_normal", 1),
-    RunConfig("tanh_adam_normal", 2, activation="tanh"),
-    RunConfig("sigmoid_adam_normal", 3, activation="sigmoid"),
-    RunConfig("leaky_relu_adam_normal", 4, activation="leaky_relu"),
-    RunConfig("relu_adam_glorot_uniform", 5, init="glorot_uniform"),
-    RunConfig("relu_momentum_normal", 6, optimizer="momentum", learning_rate=1e-3, momentum=0.9),
-    _regularized("relu_adam_normal_dropout_l2", 7),
-    _regularized("relu_adam_normal_dropout_l2_long", 8, iterations=2 * ITERATIONS),
-    _regularized("relu_momentum08_lr1e-2_dropout_l2", 9, optimizer="momentum", learning_rate=1e-2, momentum=0.8),
-    _regularized("relu_momentum07_lr1e-2_dropout_l2", 10, optimizer="momentum", learning_rate=1e-2, momentum=0.7),
-    _regularized("relu_momentum09_lr1e-3_dropout_l2", 11, optimizer="momentum", learning_rate=1e-3, momentum=0.9),
-]}
-
-# The study's reported accuracies (ORIGINAL_STUDY.md, Task 1 table), by table row.
-STUDY = {1: (0.96, 0.525), 2: (0.96, 0.543), 3: (0.66, 0.49), 4: (0.92, 0.528), 5: (0.96, 0.533),
-         6: (0.92, 0.454), 7: (0.92, 0.585), 8: (0.92, 0.56), 9: (0.72, 0.53), 10: (0.52, 0.52), 11: (0.50, 0.48)}
-
-
-@dataclass
-class SweepConfig:
-    runs: tuple[str, ...] = tuple(RUNS)
-    iterations: int | None = None     # overrides every run's (run 8 keeps twice as many)
-    batch_size: int | None = None
-    eval_every: int = 100
-    checkpoint_every: int = 500
-    seed: int = 0
-    data_dir: str | None = None
-    out_dir: Path = Path("figures/cifar")
-    runs_dir: Path = Path("runs/cifar")
-
-
-CONV_LAYERS = ("conv1", "conv2")
+# Settings: edit the defaults and rerun, or override them with flags (see --help).
+# The runs themselves (the study's constants) are in common/study.py.
+TASK = "cifar_v2"
+STUDY_READ_EVERY = 1100  # the study read its TensorBoard every 1,100 iterations (its template's log step)
+RUN_GROUPS = {"study": tuple(RUNS)}
 STATS = ("min", "max", "mean", "std")
 
 
-# ---------------------------------------------------------------------------
-# Evaluation: test accuracy and loss plus the conv-activation statistics, in one pass.
-class Evaluator:
-    """Every evaluation runs the test set once through a probe model that returns the
-    logits and, per image, the min, max, sum and sum of squares of each conv layer's
-    activations; a few fixed test images give the histograms."""
+@dataclass(frozen=True)
+class Settings:
+    runs: tuple[str, ...] = setting(
+        ("study",),
+        "runs to train, comma-separated: run names (see --list) or the group 'study' (its 11 runs)",
+        choices=lambda: tuple(RUNS) + tuple(RUN_GROUPS),
+        metavar="RUN",
+    )
+    list: bool = setting(False, "print the run names and what each sets, then exit")
+    seeds: tuple[int, ...] = SEEDS((0,))
+    iterations: int | None = ITERATIONS(
+        None, "iterations per run (default: each run's own; the long run keeps its ratio to the others)"
+    )
+    batch_size: int | None = BATCH_SIZE(None, "batch size of every run (default: each run's own, 50)")
+    eval_every: int = EVAL_EVERY(100)
+    checkpoint_every: int = CHECKPOINT_EVERY(500)
+    dataset: str = DATASET("CIFAR10")
+    data_dir: Path | None = DATA_DIR(None)
+    runs_dir: Path = RUNS_DIR(Path("runs/cifar"))
+    out_dir: Path | None = OUT_DIR(
+        None,
+        "where figures and summary tables go (default: figures/cifar for "
+        "CIFAR10, figures/cifar_<dataset> for other sets)",
+    )
+    summary_only: bool = setting(False, "train nothing: redraw every figure and table from the saved results")
 
-    def __init__(self, x_test, y_test, writer: SummaryWriter | None, hist_images: int = HIST_IMAGES):
-        self.x_test, self.y_test, self.writer = x_test, y_test, writer
-        self.x_hist = x_test[:hist_images]
-        self._model = None
+    def figures_dir(self) -> Path:
+        if self.out_dir is not None:
+            return self.out_dir
+        return Path("figures/cifar" if self.dataset == study.STUDY_DATASET else f"figures/cifar_{self.dataset.lower()}")
 
-    def _build_probes(self, model):
-        acts = [model.get_layer(name).output for name in CONV_LAYERS]
-        per_image = [f(a, axis=(1, 2, 3)) for a in acts for f in (ops.min, ops.max, ops.sum, lambda t, axis: ops.sum(ops.square(t), axis=axis))]
-        self.probe = keras.Model(model.inputs, [model.outputs[0]] + per_image)
-        self.hist_probe = keras.Model(model.inputs, acts)
-        self.sizes = [int(np.prod(a.shape[1:])) for a in acts]
-        self._model = model
-
-    def __call__(self, model, iteration: int) -> dict:
-        if self._model is not model:
-            self._build_probes(model)
-        outs = [self.probe.predict_on_batch(xb) for xb in np.array_split(self.x_test, 2)]
-        logits, *per_image = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(outs[0]))]
-        logits = logits.astype(np.float64)
-        log_z = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
-        record = {"test_loss": float(np.mean(log_z - logits[np.arange(len(logits)), self.y_test])),
-                  "test_accuracy": float(np.mean(logits.argmax(1) == self.y_test))}
-        hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
-        for i, name in enumerate(CONV_LAYERS):
-            mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))
-            count = self.sizes[i] * len(self.x_test)
-            mean = sums.sum() / count
-            record[f"{name}_min"], record[f"{name}_max"] = float(mins.min()), float(maxs.max())
-            record[f"{name}_mean"] = float(mean)
-            record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
-            values = np.asarray(hist_acts[i]).ravel()
-            counts, edges = np.histogram(values, bins=HIST_BINS)
-            record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
-            if self.writer:
-                self.writer.histograms({f"activations/{name}": values}, iteration)
-        if self.writer:
-            self.writer.scalars({k: v for k, v in record.items() if not isinstance(v, dict)}, iteration)
-        return record
+    def selected_runs(self) -> list[study.RunConfig]:
+        names = dict.fromkeys(n for r in self.runs for n in RUN_GROUPS.get(r, (r,)))
+        return [study.with_overrides(RUNS[n], self.iterations, self.batch_size) for n in names]
 
 
 # ---------------------------------------------------------------------------
-# Figures.
-def plot_curves(history: list[dict], title: str, path, reference: dict | None = None,
-                train_loss_label: str = "train (interval mean)") -> Path:
-    """Train/test accuracy and train loss (and test loss where recorded) against iterations.
-    ``reference`` may hold the study's ``train_acc`` / ``test_acc`` (fractions) as dashed lines."""
-    its = [h["iteration"] for h in history]
+# Figures: each drawn from a group's records (one per seed) in the results index.
+def _series(records, key):
+    """(iterations, values (seeds x points)) of ``key`` over the iterations every seed recorded."""
+    its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in records]))
+    vals = np.array(
+        [[next(h[key] for h in r["history"] if h["iteration"] == it) for it in its] for r in records], dtype=float
+    )
+    return np.asarray(its), vals
+
+
+def _band(ax, records, key, label, color):
+    """The mean over seeds as a line, the seeds' min-max as a band."""
+    its, vals = _series(records, key)
+    if len(its) == 0:
+        return
+    ax.plot(its, np.nanmean(vals, axis=0), color=color, lw=1.5, label=label)
+    if len(records) > 1:
+        ax.fill_between(its, np.nanmin(vals, axis=0), np.nanmax(vals, axis=0), color=color, alpha=0.2, lw=0)
+
+
+def seeds_note(records) -> str:
+    n = len(records)
+    return "1 seed" if n == 1 else f"mean of {n} seeds, band: min-max"
+
+
+def plot_curves(records, title: str, path, reference: tuple[float, float] | None = None, l2: bool = False) -> Path:
+    """Train/test accuracy and loss against iterations; the study's numbers dashed."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_acc.plot(its, [h.get("train_accuracy", np.nan) for h in history], label="train (interval mean)", color="C0")
-    if any("test_accuracy" in h for h in history):
-        ax_acc.plot(its, [h.get("test_accuracy", np.nan) for h in history], label="test (all test images)", color="C1")
-    for key, color in (("train_acc", "C0"), ("test_acc", "C1")):
-        if reference and reference.get(key) is not None:
-            ax_acc.axhline(reference[key], color=color, ls="--", lw=1, label=f"study's {key.replace('_', ' ')}")
-    ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title="accuracy")
+    _band(ax_acc, records, "train_accuracy", "train (interval mean)", "C0")
+    _band(ax_acc, records, "test_accuracy", "test (all test images)", "C1")
+    if reference:
+        for value, what, color in zip(reference, ("train", "test"), ("C0", "C1")):
+            ax_acc.axhline(value, color=color, ls="--", lw=1, label=f"study's {what} accuracy")
+    ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title=f"accuracy ({seeds_note(records)})")
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="best")
-    ax_loss.plot(its, [h.get("train_loss", np.nan) for h in history], label=train_loss_label, color="C0")
-    if any("test_loss" in h for h in history):
-        ax_loss.plot(its, [h.get("test_loss", np.nan) for h in history], label="test", color="C1")
+    _band(ax_loss, records, "train_loss", "train (interval mean" + (", incl. L2 penalty)" if l2 else ")"), "C0")
+    _band(ax_loss, records, "test_loss", "test", "C1")
     ax_loss.set(xlabel="iteration (batch)", ylabel="cross-entropy loss", title="loss")
     ax_loss.grid(alpha=0.3)
     ax_loss.legend(fontsize=8)
@@ -184,8 +140,17 @@ def plot_curves(history: list[dict], title: str, path, reference: dict | None = 
     return save_figure(fig, path)
 
 
-def image_grid(images: np.ndarray, path, title: str, ncols: int = 8, cmap: str = "gray",
-               vmin: float | None = None, vmax: float | None = None, labels=None, colorbar_label: str | None = None):
+def image_grid(
+    images: np.ndarray,
+    path,
+    title: str,
+    ncols: int = 8,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    labels=None,
+    colorbar_label: str | None = None,
+):
     """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
@@ -208,58 +173,90 @@ def image_grid(images: np.ndarray, path, title: str, ncols: int = 8, cmap: str =
     return save_figure(fig, path)
 
 
-def grouped_bars(groups: list[str], series: dict[str, list[float]], path, title: str, ylabel: str,
-                 ylim=(0, 1.2), rotate: int = 30, colors: list[str] | None = None) -> Path:
-    """One group of bars per entry of ``groups``; ``series`` maps a legend label to values (NaN = missing,
-    drawn as no bar). Values are fractions, labeled as percentages."""
+def grouped_bars(
+    groups: list[str],
+    series: dict[str, tuple[list[float], list[float]]],
+    path,
+    title: str,
+    ylabel: str,
+    ylim=(0, 1.2),
+    rotate: int = 30,
+    colors: list[str] | None = None,
+    note: str | None = None,
+) -> Path:
+    """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors)
+    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, labeled as percentages."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5))
-    for i, (label, values) in enumerate(series.items()):
-        values = np.asarray(values, dtype=float)
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label,
-                      color=None if colors is None else colors[i])
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
+    for i, (label, (values, errors)) in enumerate(series.items()):
+        values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+        bars = ax.bar(
+            x + (i - (len(series) - 1) / 2) * width,
+            values,
+            width,
+            label=label,
+            yerr=np.where(np.isfinite(errors), errors, 0),
+            capsize=2,
+            error_kw={"lw": 0.8},
+            color=None if colors is None else colors[i],
+        )
         ax.bar_label(bars, labels=["" if np.isnan(v) else f"{100 * v:.0f}" for v in values], fontsize=7, padding=1)
     ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
     ax.set(ylabel=ylabel, ylim=ylim, title=title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center")
+    if note:
+        ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.35")
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def plot_activation_stats(history, title, path):
-    its = [h["iteration"] for h in history if "conv1_mean" in h]
+def plot_activation_stats(records, title, path):
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     for ax, stat in zip(axes, STATS):
-        for name in CONV_LAYERS:
-            ax.plot(its, [h[f"{name}_{stat}"] for h in history if "conv1_mean" in h], label=name)
+        for k, name in enumerate(CONV_LAYERS):
+            _band(ax, records, f"{name}_{stat}", name, f"C{k}")
+        for it in range(STUDY_READ_EVERY, max(h["iteration"] for h in records[0]["history"]) + 1, STUDY_READ_EVERY):
+            ax.axvline(it, color="0.6", lw=0.6, ls=":")
         ax.set(title=stat, xlabel="iteration (batch)", ylabel=f"activation {stat}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(
+        f"{title}\n({seeds_note(records)}; dotted: every {STUDY_READ_EVERY:,} iterations, "
+        "where the study read TensorBoard)"
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def plot_activation_histograms(history, title, path, n_snapshots: int = 6):
-    """Each conv layer's activation distribution at a few iterations, earliest (dark) to latest (yellow)."""
-    recorded = [h for h in history if "conv1_hist" in h]
-    picks = [recorded[i] for i in sorted(set(np.linspace(0, len(recorded) - 1, n_snapshots).round().astype(int)))]
+def plot_activation_histograms(record, title, path, n_snapshots: int = 7):
+    """Each conv layer's activation distribution at the study's read-out iterations (multiples of
+    1,100, plus the start and the end), earliest (dark) to latest (yellow)."""
+    recorded = [h for h in record["history"] if "conv1_hist" in h]
+    if not recorded:
+        return None
+    picks = [h for h in recorded if h["iteration"] % STUDY_READ_EVERY == 0 or h is recorded[-1]]
+    if len(picks) > n_snapshots:
+        picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, n_snapshots).round().astype(int)))]
     cmap = plt.get_cmap("viridis")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, name in zip(axes, CONV_LAYERS):
         for j, h in enumerate(picks):
             edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
             density = counts / max(counts.sum(), 1) / np.diff(edges)
-            ax.stairs(density, edges, color=cmap(j / max(len(picks) - 1, 1)), lw=1.4,
-                      label=f"iteration {h['iteration']}")
+            ax.stairs(
+                density, edges, color=cmap(j / max(len(picks) - 1, 1)), lw=1.4, label=f"iteration {h['iteration']}"
+            )
         ax.set_yscale("log")
-        ax.set(title=f"{name} activations ({HIST_IMAGES} test images)", xlabel="activation value",
-               ylabel="density (log scale)")
+        ax.set(
+            title=f"{name} activations ({HIST_IMAGES} test images)",
+            xlabel="activation value",
+            ylabel="density (log scale)",
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n(seed {record['identity']['seed']})")
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -270,183 +267,312 @@ def plot_filters(model, title, path):
     if not np.all(np.isfinite(filters)):
         return None
     m = float(np.abs(filters).max())
-    return image_grid(filters, path, title, ncols=8, vmin=-m, vmax=m,
-                               labels=[f"{i}" for i in range(len(filters))], colorbar_label="weight")
+    return image_grid(
+        filters,
+        path,
+        title,
+        ncols=8,
+        vmin=-m,
+        vmax=m,
+        labels=[f"{i}" for i in range(len(filters))],
+        colorbar_label="weight",
+    )
 
 
-def write_run_figures(run: RunConfig, model, metrics, out_dir: Path):
-    status = "" if metrics["status"] == "finished" else f" [{metrics['status'].upper()}]"
-    title = f"{run.name}{status}: {run.describe()}"
-    study_train, study_test = STUDY[run.study_row]
-    plot_curves(metrics["history"], title, out_dir / "curves.png",
-                         reference={"train_acc": study_train, "test_acc": study_test},
-                         train_loss_label="train (interval mean" + (", incl. L2 penalty)" if run.l2 else ")"))
-    if any("conv1_mean" in h for h in metrics["history"]):
-        plot_activation_stats(metrics["history"], f"conv activation statistics on the 1,000 test images\n{title}",
-                              out_dir / "activation_stats.png")
-        plot_activation_histograms(metrics["history"], f"conv activation histograms\n{title}",
-                                   out_dir / "activation_histograms.png")
-    plot_filters(model, f"conv1 filters (5x5, shared symmetric gray scale)\n{title}", out_dir / "filters.png")
+def write_run_figures(
+    run: study.RunConfig, records: list[dict], out_dir: Path, runs_dir: Path, reference: tuple[float, float] | None
+) -> list[Path]:
+    """The figures of one configuration, from its seeds' records; the filters from the lowest
+    seed's saved model where the runs folder has it (else the committed figure stays)."""
+    status = {r["status"] for r in records}
+    flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
+    title = f"{run.name}{flag}: {run.describe()}"
+    written = [plot_curves(records, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
+    if any("conv1_mean" in h for h in records[0]["history"]):
+        written.append(
+            plot_activation_stats(
+                records, f"conv activation statistics on the test images\n{title}", out_dir / "activation_stats.png"
+            )
+        )
+        written.append(
+            plot_activation_histograms(
+                records[0], f"conv activation histograms\n{title}", out_dir / "activation_histograms.png"
+            )
+        )
+    first = records[0]
+    model_path = runs.run_folder(runs_dir, run.name, first["identity"]) / "model.keras"
+    if model_path.exists():
+        written.append(
+            plot_filters(
+                io.load_model(model_path, compile=False),
+                f"conv1 filters (5x5, shared symmetric gray scale), seed {first['identity']['seed']}\n{title}",
+                out_dir / "filters.png",
+            )
+        )
+    return [p for p in written if p is not None]
 
 
 # ---------------------------------------------------------------------------
-# Summary against the study's numbers.
-SUMMARY_FIELDS = ("row", "run", "status", "iterations", "final_train_acc", "final_test_acc", "best_test_acc",
-                  "study_train_acc", "study_test_acc", "wall_time_s", "images_per_s")
+# Summary: every configuration in the results index, the current ones first.
+SUMMARY_FIELDS = (
+    "row",
+    "run",
+    "identity",
+    "current",
+    "seeds",
+    "n",
+    "status",
+    "iterations",
+    "train_acc_mean",
+    "train_acc_std",
+    "test_acc_mean",
+    "test_acc_std",
+    "test_acc_binomial_se",
+    "best_test_acc_mean",
+    "study_train_acc",
+    "study_test_acc",
+    "train_gap",
+    "test_gap",
+    "train_time_s_mean",
+    "images_per_s_mean",
+)
 
 
-def summary_rows(runs, results):
+def summary_rows(records: list[dict], current: dict[str, str], n_test: int) -> list[dict]:
+    """One row per (run, identity without seed): mean and std over its seeds, the test set's own
+    binomial standard error and, for the study's data, the study's numbers and our gaps to them."""
     rows = []
-    for run in runs:
-        m = results[run.name]
-        final = m["final"]
-        study_train, study_test = STUDY[run.study_row]
-        rows.append({"row": run.study_row, "run": run.name, "status": m["status"],
-                     "iterations": m["iterations_done"],
-                     "final_train_acc": final.get("train_accuracy") if m["status"] == "finished" else None,
-                     "final_test_acc": final.get("test_accuracy"), "best_test_acc": m["best_test_accuracy"],
-                     "study_train_acc": study_train, "study_test_acc": study_test,
-                     "wall_time_s": m["wall_time_s"], "images_per_s": m["images_per_sec"]})
-    return rows
+    for (name, gid), recs in runs.groups(records).items():
+        cfg = recs[0]["identity"]["config"]
+        row_no = RUNS[name].study_row if name in RUNS else None
+        finished = [r for r in recs if r["status"] == "finished"]
+        train = runs.mean_std([r["final"].get("train_accuracy") for r in finished])
+        test = runs.mean_std([r["final"].get("test_accuracy") for r in finished])
+        best = runs.mean_std([r["best_test_accuracy"] for r in finished])
+        is_study = current.get("_study_data") == recs[0]["identity"]["data"]["fingerprint"]
+        ref = STUDY.get(row_no) if is_study else None
+        rows.append(
+            {
+                "row": row_no,
+                "run": name,
+                "identity": runs.identity_label(recs[0]["identity"]),
+                "current": current.get(name) == gid,
+                "seeds": ",".join(str(r["identity"]["seed"]) for r in recs),
+                "n": len(finished),
+                "status": "/".join(sorted({r["status"] for r in recs})),
+                "iterations": cfg["iterations"],
+                "train_acc_mean": train[0],
+                "train_acc_std": train[1],
+                "test_acc_mean": test[0],
+                "test_acc_std": test[1],
+                "test_acc_binomial_se": runs.binomial_se(test[0], n_test),
+                "best_test_acc_mean": best[0],
+                "study_train_acc": ref[0] if ref else None,
+                "study_test_acc": ref[1] if ref else None,
+                "train_gap": train[0] - ref[0] if ref else None,
+                "test_gap": test[0] - ref[1] if ref else None,
+                "train_time_s_mean": runs.mean_std([r["train_time_s"] for r in recs])[0],
+                "images_per_s_mean": runs.mean_std([r["images_per_sec"] for r in recs])[0],
+            }
+        )
+    order = {n: i for i, n in enumerate(RUNS)}
+    return sorted(rows, key=lambda r: (not r["current"], order.get(r["run"], len(order)), r["run"], r["identity"]))
 
 
-def _fmt(value, pct=True):
-    if value is None:
-        return "-"
-    return f"{100 * value:.1f}%" if pct else f"{value:,.0f}"
+def _pct(v, digits=1):
+    return "-" if v is None or not np.isfinite(v) else f"{100 * v:.{digits}f}"
 
 
-def write_summary(runs, results, out_dir: Path, command: str):
-    rows = summary_rows(runs, results)
+def _gap(v):
+    return "-" if v is None or not np.isfinite(v) else f"{100 * v:+.1f}"
+
+
+def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_data: bool) -> list[Path]:
     buf = stdio.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS)
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    for r in rows:
+        writer.writerow({k: ("" if v is None else round(v, 5) if isinstance(v, float) else v) for k, v in r.items()})
     io.write_text(out_dir / "summary.csv", buf.getvalue())
 
-    total = sum(r["wall_time_s"] for r in rows)
-    lines = [f"# CIFAR-10 sweep: ours against the study", "",
-             f"Made by `{command}` (seed {results[runs[0].name]['seed']}); "
-             f"total wall time {training.format_duration(total)}.", "",
-             "Train accuracy is the mean over the last evaluation interval's batches (as the study's "
-             "training curves); test accuracy is on all 1,000 test images.", "",
-             "| # | run | status | iterations | train acc | test acc (final) | test acc (best) "
-             "| study train | study test | wall time | images/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['row']} | `{r['run']}` | {r['status']} | {r['iterations']} | {_fmt(r['final_train_acc'])} "
-                     f"| {_fmt(r['final_test_acc'])} | {_fmt(r['best_test_acc'])} | ~{_fmt(r['study_train_acc'])} "
-                     f"| ~{_fmt(r['study_test_acc'])} | {training.format_duration(r['wall_time_s'])} "
-                     f"| {_fmt(r['images_per_s'], pct=False)} |")
+    current = [r for r in rows if r["current"]]
+    lines = [
+        f"# {dataset_label}: the LeNet-5 sweep" + (" against the study" if study_data else ""),
+        "",
+        "Generated by `cifar_v2.py` from `results.jsonl` (every finished run found in the runs folder). "
+        "Accuracies in percent: mean ± sample std over the seeds; SE = the binomial standard error "
+        "of one accuracy on the test set, sqrt(p(1-p)/n), the noise of the test set itself. Train accuracy "
+        "is the mean over the last evaluation interval's batches (as the study's curves); test "
+        "accuracy is on every test image at the end of the run.",
+        "",
+    ]
+    header = (
+        "| # | run | seeds | iterations | train acc | test acc | SE | best test acc "
+        + ("| study train | study test | train gap | test gap " if study_data else "")
+        + "| train time | images/s | identity |"
+    )
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    for k, r in enumerate(rows):
+        if not r["current"] and (k == 0 or rows[k - 1]["current"]):
+            lines.append("| | *other configurations in the index* |" + " |" * (header.count("|") - 3))
+        lines.append(
+            f"| {r['row'] or ''} | `{r['run']}`{' (' + r['status'] + ')' if r['status'] != 'finished' else ''} "
+            f"| {r['seeds']} | {r['iterations']} | {runs.fmt_pct(r['train_acc_mean'], r['train_acc_std'])} "
+            f"| {runs.fmt_pct(r['test_acc_mean'], r['test_acc_std'])} | {_pct(r['test_acc_binomial_se'])} "
+            f"| {_pct(r['best_test_acc_mean'])} "
+            + (
+                f"| {_pct(r['study_train_acc'], 0)} | {_pct(r['study_test_acc'])} | {_gap(r['train_gap'])} "
+                f"| {_gap(r['test_gap'])} "
+                if study_data
+                else ""
+            )
+            + f"| {cli.format_duration(r['train_time_s_mean'])} | {r['images_per_s_mean']:,.0f} | {r['identity']} |"
+        )
+    if study_data:
+        gaps = [r for r in current if r["test_gap"] is not None and np.isfinite(r["test_gap"])]
+        if gaps:
+            lines += [
+                "",
+                f"Mean absolute gap to the study over the {len(gaps)} current runs: train "
+                f"{100 * np.mean([abs(r['train_gap']) for r in gaps]):.1f} points, test "
+                f"{100 * np.mean([abs(r['test_gap']) for r in gaps]):.1f} points; "
+                f"{sum(abs(r['test_gap']) <= 0.03 for r in gaps)} of {len(gaps)} runs within 3 test points.",
+            ]
     io.write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
 
     nan = float("nan")
-    labels = [f"{r['row']}. {r['run']}" + (" (diverged)" if r["status"] == "diverged" else "") for r in rows]
-    grouped_bars(
+    labels = [f"{r['row'] or ''}. {r['run']}" + (" (diverged)" if "diverged" in r["status"] else "") for r in current]
+    series = {
+        "ours: train": ([r["train_acc_mean"] for r in current], [r["train_acc_std"] for r in current]),
+        "ours: test": ([r["test_acc_mean"] for r in current], [r["test_acc_std"] for r in current]),
+    }
+    colors = ["#1f77b4", "#d62728"]
+    if study_data:
+        series = {
+            "ours: train": series["ours: train"],
+            "study: train": ([r["study_train_acc"] or nan for r in current], [nan] * len(current)),
+            "ours: test": series["ours: test"],
+            "study: test": ([r["study_test_acc"] or nan for r in current], [nan] * len(current)),
+        }
+        colors = ["#1f77b4", "#9ecae1", "#d62728", "#fcae91"]
+    seeds = sorted({r["n"] for r in current})
+    path = grouped_bars(
         labels,
-        {"ours: train": [r["final_train_acc"] if r["final_train_acc"] is not None else nan for r in rows],
-         "study: train": [r["study_train_acc"] for r in rows],
-         "ours: test (final)": [r["final_test_acc"] if r["final_test_acc"] is not None else nan for r in rows],
-         "study: test": [r["study_test_acc"] for r in rows]},
-        out_dir / "summary.png", "CIFAR-10 (28x28 gray, 10k/1k): final accuracy, ours vs the study's", "accuracy",
-        colors=["#1f77b4", "#9ecae1", "#d62728", "#fcae91"])
-    return rows
+        series,
+        out_dir / "summary.png",
+        f"{dataset_label}: final accuracy" + (", ours vs the study's" if study_data else ""),
+        "accuracy",
+        colors=colors,
+        note=f"ours: mean of {'/'.join(map(str, seeds))} seed(s), error bar: std over seeds",
+    )
+    return [out_dir / "summary.csv", out_dir / "summary.md", path]
 
 
 # ---------------------------------------------------------------------------
-def run_one(run: RunConfig, cfg: SweepConfig, x_train, y_train, x_test, y_test) -> dict:
-    run_dir = cfg.runs_dir / run.name
-    writer = SummaryWriter(run_dir / "tensorboard")
-    evaluator = Evaluator(x_test, y_test, writer)
-
-    def build():
-        model = build_lenet5(run.activation, run.init, dropout=run.dropout, l2=run.l2)
-        return compile_classifier(model, make_optimizer(run.optimizer, run.learning_rate, run.momentum))
-
-    try:
-        return training.train_run(
-            run.name, build, x_train, y_train, run_dir=run_dir, config=asdict(run), iterations=run.iterations,
-            batch_size=run.batch_size, eval_every=cfg.eval_every, seed=cfg.seed, evaluate=evaluator,
-            checkpoint_every=cfg.checkpoint_every,
-            on_final=lambda model, metrics: write_run_figures(run, model, metrics, cfg.out_dir / run.name))
-    finally:
-        writer.close()
+def make_spec(run: study.RunConfig, seed: int, s: Settings, data, x_train, x_test) -> RunSpec:
+    identity = runs.make_identity(TASK, run.identity(), seed, data, s.eval_every)
+    return RunSpec(
+        name=run.name,
+        identity=identity,
+        run_dir=runs.run_folder(s.runs_dir, run.name, identity),
+        build=lambda: study.build_model(run, data.num_classes, x_train.shape[1:]),
+        x=x_train,
+        y=data.y_train,
+        iterations=run.iterations,
+        batch_size=run.batch_size,
+        eval_every=s.eval_every,
+        checkpoint_every=s.checkpoint_every,
+        evaluate=Evaluator(x_test, data.y_test, tta=run.tta),
+    )
 
 
-def parse_args(argv=None) -> tuple[SweepConfig, argparse.Namespace]:
-    defaults = SweepConfig()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", default=",".join(defaults.runs),
-                   help="comma-separated run names (default: all 11, see --list)")
-    p.add_argument("--list", action="store_true", help="print the run names and what each sets, then exit")
-    p.add_argument("--iterations", type=int, default=None,
-                   help=f"iterations per run (default {ITERATIONS}; the '_long' run does twice as many)")
-    p.add_argument("--batch-size", type=int, default=None, help=f"batch size of every run (default {BATCH_SIZE})")
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every,
-                   help=f"iterations between evaluations (default {defaults.eval_every})")
-    p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
-                   help=f"iterations between resumable checkpoints (default {defaults.checkpoint_every})")
-    p.add_argument("--seed", type=int, default=defaults.seed, help=f"weights, batch order, dropout (default {defaults.seed})")
-    p.add_argument("--data-dir", default=None, help="folder holding CIFAR10/{Train,Test}/<class>/*.png "
-                   "(default: $DATA_DIR, ./data, ../shared/data, then Keras' downloader)")
-    p.add_argument("--out-dir", type=Path, default=defaults.out_dir,
-                   help=f"where figures and the summary go (default {defaults.out_dir})")
-    p.add_argument("--runs-dir", type=Path, default=defaults.runs_dir,
-                   help=f"where metrics JSON, checkpoints and TensorBoard logs go (default {defaults.runs_dir})")
-    args = p.parse_args(argv)
-    names = tuple(n.strip() for n in args.runs.split(",") if n.strip())
-    unknown = [n for n in names if n not in RUNS]
-    if unknown or not names:
-        p.error(f"--runs: unknown run name(s) {unknown or [args.runs]}; choose from {', '.join(RUNS)} (see --list)")
-    for flag in ("iterations", "batch_size", "eval_every", "checkpoint_every"):
-        value = getattr(args, flag)
-        if value is not None and value <= 0:
-            p.error(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
-    cfg = SweepConfig(runs=names, iterations=args.iterations, batch_size=args.batch_size, eval_every=args.eval_every,
-                      checkpoint_every=args.checkpoint_every, seed=args.seed, data_dir=args.data_dir,
-                      out_dir=args.out_dir, runs_dir=args.runs_dir)
-    return cfg, args
+def summarize(s: Settings, data, selected: list[study.RunConfig], log=print) -> list[Path]:
+    """Adds every finished run in the runs folder to the index, then draws every figure and table."""
+    out = s.figures_dir()
+    records = [
+        r
+        for r in runs.update_index(out, s.runs_dir, TASK, STUDY_READ_EVERY, log)
+        if r["identity"]["data"]["name"] == s.dataset
+    ]
+    if not records:
+        log(f"no finished runs of {s.dataset} in {s.runs_dir} or {out / 'results.jsonl'}; nothing to summarize.")
+        return []
+    study_data = data.is_study_data(study.STUDY_DATASET)
+    current = {"_study_data": data.fingerprint if study_data else None}
+    written, failed = [], []
+    for run in selected:  # the per-run figures of the configurations this command asks for
+        identity = runs.make_identity(TASK, run.identity(), 0, data, s.eval_every)
+        gid = runs.group_id(identity)
+        recs = sorted(
+            (r for r in records if r["name"] == run.name and r["group_id"] == gid), key=lambda r: r["identity"]["seed"]
+        )
+        if not recs:
+            continue
+        current[run.name] = gid
+        ref = STUDY.get(run.study_row) if study_data else None
+        try:
+            written += write_run_figures(run, recs, out / run.name, s.runs_dir, ref)
+        except Exception as err:  # a figure must never cost a result: report it, go on
+            failed.append(f"{run.name}: {type(err).__name__}: {err}")
+    rows = summary_rows(records, current, len(data.y_test))
+    written += write_summary(
+        rows, out, f"{data.name} ({len(data.x_train):,} train / {len(data.x_test):,} test)", study_data
+    )
+    for f in failed:
+        log(f"error drawing figures of {f}. The results are saved; redraw with --summary-only.")
+    return written
 
 
-def resolve_runs(cfg: SweepConfig) -> list[RunConfig]:
-    runs = []
-    for name in cfg.runs:
-        run = RUNS[name]
-        if cfg.iterations is not None:
-            run = replace(run, iterations=cfg.iterations * run.iterations // ITERATIONS)
-        if cfg.batch_size is not None:
-            run = replace(run, batch_size=cfg.batch_size)
-        runs.append(run)
-    return runs
+def report(m: dict, run: study.RunConfig | None, data) -> None:
+    ref = STUDY.get(run.study_row) if run and data.is_study_data(study.STUDY_DATASET) else None
+    final = m["final"]
+    print(
+        f"== {m['name']} seed {m['seed']}: {m['status']}, final train acc {_pct(final.get('train_accuracy'))}%, "
+        f"test acc {_pct(final.get('test_accuracy'))}%" + (f" (study: ~{_pct(ref[1])}%)" if ref else "")
+    )
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, also in `| tee` logs
-    cfg, args = parse_args(argv)
-    runs = resolve_runs(cfg)
-    if args.list:
-        for run in runs:
-            print(f"{run.study_row:>2}. {run.name:<36} {run.describe()}")
+    cli.line_buffered()
+    s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    selected = s.selected_runs()
+    if s.list:
+        for run in selected:
+            print(f"{run.study_row or '':>2}. {run.name:<36} {run.describe()}")
         return 0
-    try:
-        data = load_cifar10(cfg.data_dir)
-    except DataError as err:
-        sys.exit(f"error: {err}")
-    print(f"CIFAR10 from {data.source}: {len(data.x_train)} train / {len(data.x_test)} test images; "
-          f"{len(runs)} run(s), seed {cfg.seed}, evaluation every {cfg.eval_every} iterations.")
-    x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
-    command = " ".join(["python cifar_v2.py", *(sys.argv[1:] if argv is None else argv)])
-    results, start = {}, time.time()
-    for i, run in enumerate(runs, 1):
-        print(f"\n== run {i}/{len(runs)}: {run.name}: {run.describe()}")
-        results[run.name] = run_one(run, cfg, x_train, data.y_train, x_test, data.y_test)
-        m = results[run.name]
-        print(f"== {run.name}: {m['status']}, final test accuracy {_fmt(m['final'].get('test_accuracy'))}, "
-              f"best {_fmt(m['best_test_accuracy'])} (study: ~{_fmt(STUDY[run.study_row][1])})")
-    write_summary(runs, results, cfg.out_dir, command)
-    print(f"\nSweep done in {training.format_duration(time.time() - start)}. "
-          f"Summary: {cfg.out_dir / 'summary.md'}; per-run figures in {cfg.out_dir}/<run>/; "
-          f"metrics in {cfg.runs_dir}/<run>/metrics.json")
+    out = cli.writable_dir(s.figures_dir(), "--out-dir")
+    cli.writable_dir(s.runs_dir, "--runs-dir")
+    data = load_dataset(s.dataset, s.data_dir)
+    for run in selected:
+        check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
+    print(f"{data.describe()}\n{backend.banner()}")
+    if not s.summary_only:
+        x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
+        jobs = [(run, seed) for run in selected for seed in s.seeds]
+        print(
+            f"{len(jobs)} run(s): {len(selected)} configuration(s) x seeds {','.join(map(str, s.seeds))}; "
+            f"evaluation every {s.eval_every} iterations; runs in {s.runs_dir}"
+        )
+        start, deferred = time.time(), []
+        for i, (run, seed) in enumerate(jobs, 1):
+            print(f"\n== {i}/{len(jobs)} {run.name} seed {seed}: {run.describe()}")
+            spec = make_spec(run, seed, s, data, x_train, x_test)
+            try:
+                m = train_run(spec)
+            except RunLocked:
+                print(f"[{spec.label}] another process is training it; doing the other runs first.")
+                deferred.append(spec)
+                continue
+            report(m, run, data)
+        for spec in deferred:
+            report(train_run(spec, wait=True), RUNS.get(spec.name), data)
+        print(f"\n{len(jobs)} run(s) done in {cli.format_duration(time.time() - start)}.")
+    written = summarize(s, data, selected)
+    print(
+        f"Summary: {out / 'summary.md'}; per-run figures in {out}/<run>/; index {out / 'results.jsonl'}; "
+        f"metrics in {s.runs_dir}/<run>/seed<k>-<id>/metrics.json ({len(written)} files written)"
+    )
     return 0
 
 

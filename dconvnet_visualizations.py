@@ -2,8 +2,11 @@
 
     python dconvnet_visualizations.py                          # 5 random test images, both conv layers
     python dconvnet_visualizations.py --indices 3,17,42 --layer conv2 --top-k 9
+    python dconvnet_visualizations.py --run tanh_adam_normal --seed 1   # the model dconvnet.py trained so
+    python dconvnet_visualizations.py --checkpoint path/to/model.keras
 
-Loads the checkpoint (and the training snapshots beside it) and writes to --out-dir:
+Loads the model dconvnet.py trained for --run and --seed (or --checkpoint), and the training
+snapshots beside it, and writes to --out-dir:
   projections_all.png           each image, its conv1 and conv2 projections, every map kept
   projections_top1.png          only the most active map (largest summed activation) of each layer
   projections_top{k}.png        the k strongest single activations, each projected alone
@@ -17,7 +20,6 @@ Projections are signed; every panel is scaled on its own to [-1, 1] by its large
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -31,37 +33,64 @@ import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import io  # noqa: E402
-from common.cli import comma_list, flatten  # noqa: E402
-from common.data import DataError, as_float_images, load_cifar10  # noqa: E402
-from common.deconvnet import (KERNEL, LAYERS, POOL, RECEPTIVE_FIELD, Deconvnet, crop_to_field,  # noqa: E402
-                              top_k_activations, top_k_per_map)
+from common import backend, cli, io, study  # noqa: E402
+from common.config import DATA_DIR, DATASET, OUT_DIR, RUNS_DIR, SEED, parse, setting  # noqa: E402
+from common.data import as_float_images, load_dataset  # noqa: E402
+from common.deconvnet import (  # noqa: E402
+    KERNEL,
+    LAYERS,
+    POOL,
+    RECEPTIVE_FIELD,
+    Deconvnet,
+    crop_to_field,
+    top_k_activations,
+    top_k_per_map,
+)
 from common.plotting import plt, save_figure  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Constants: edit and rerun, or override with flags (see --help).
 REQUIRED_LAYERS = ("conv1", "pool1", "conv2")
-CONV2_MAPS_SHOWN = 16        # conv2 maps in the top-k-per-map figure (of 64): 4x4 blocks stay readable
-EVOLUTION_MAPS = 4           # feature maps per layer in the evolution figure
-OCCLUDER = 7                 # side of the gray square in pixels (a quarter of the image side)
-OCCLUDER_GRAY = 0.5          # its value: mid gray on the [0, 1] input scale
-OUTSIDE = "#f2d675"           # pale yellow: pixels of a receptive field that fall outside the image
-PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)   # NaN marks "outside"
+CONV2_MAPS_SHOWN = 16  # conv2 maps in the top-k-per-map figure (of 64): 4x4 blocks stay readable
+EVOLUTION_MAPS = 4  # feature maps per layer in the evolution figure
+OCCLUDER = 7  # side of the gray square in pixels (a quarter of the image side)
+OCCLUDER_GRAY = 0.5  # its value: mid gray on the [0, 1] input scale
+OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image
+PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)  # NaN marks "outside"
 IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
 NORM_NOTE = "projections: each panel scaled by its own max |value| to [-1, 1] (red > 0, blue < 0)"
 SNAPSHOT_RE = re.compile(r"iter_(\d+)\.keras$")
 
 
-@dataclass
-class Config:
-    checkpoint: Path = Path("runs/dconvnet/model.keras")
-    out_dir: Path = Path("figures/deconvnet")
-    num_images: int = 5
-    indices: tuple[int, ...] | None = None     # None: num_images test images drawn with seed
-    layers: tuple[str, ...] = LAYERS
-    top_k: int = 9
-    seed: int = 0
-    data_dir: str | None = None
+@dataclass(frozen=True)
+class Settings:
+    run: str = setting(
+        "relu_adam_normal_dropout_l2",
+        "the run dconvnet.py trained (finds its model in --runs-dir)",
+        choices=tuple(study.RUNS),
+        metavar="RUN",
+    )
+    seed: int = SEED(0, "the seed dconvnet.py trained that run with")
+    checkpoint: Path | None = setting(
+        None,
+        "a model file to load instead of --run/--seed's (its snapshots/ beside it, if any, give the evolution figure)",
+        metavar="FILE",
+    )
+    runs_dir: Path = RUNS_DIR(Path("runs/dconvnet"), "where dconvnet.py put its run folders")
+    out_dir: Path = OUT_DIR(Path("figures/deconvnet"))
+    num_images: int = setting(5, "test images drawn at random with --image-seed", min=1)
+    indices: tuple[int, ...] | None = setting(
+        None, "test-image indices instead of random ones, comma-separated, e.g. 3,17,42", min=0, metavar="I"
+    )
+    layer: str = setting("both", "layer(s) to project", choices=LAYERS + ("both",))
+    top_k: int = setting(9, "activations per image / per map", min=1)
+    image_seed: int = SEED(0, "picks the random test images")
+    dataset: str = DATASET(study.STUDY_DATASET)
+    data_dir: Path | None = DATA_DIR(None)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return LAYERS if self.layer == "both" else (self.layer,)
 
 
 # ---------------------------------------------------------------------------
@@ -72,15 +101,36 @@ def check_architecture(model, path) -> None:
     problems = []
     for conv in (conv1, conv2):
         if tuple(conv.kernel_size) != (KERNEL, KERNEL) or tuple(conv.strides) != (1, 1) or conv.padding != "same":
-            problems.append(f"{conv.name} is {conv.kernel_size} stride {conv.strides} {conv.padding}, "
-                            f"expected ({KERNEL}, {KERNEL}) stride 1 same")
+            problems.append(
+                f"{conv.name} is {conv.kernel_size} stride {conv.strides} {conv.padding}, "
+                f"expected ({KERNEL}, {KERNEL}) stride 1 same"
+            )
     if tuple(pool1.pool_size) != (POOL, POOL) or tuple(pool1.strides) != (POOL, POOL):
         problems.append(f"pool1 is {pool1.pool_size} stride {pool1.strides}, expected 2x2 stride 2")
     if conv2.kernel.shape[2] != conv1.kernel.shape[3] or conv1.kernel.shape[2] != 1:
         problems.append("conv1/conv2 channel counts do not chain (or the input is not grayscale)")
     if problems:
-        raise io.CheckpointError(f"{path}: layers do not match the study's LeNet-5: " + "; ".join(problems)
-                                 + ". Retrain it with dconvnet.py.")
+        raise io.CheckpointError(
+            f"{path}: layers do not match the study's LeNet-5: "
+            + "; ".join(problems)
+            + ". Retrain it with dconvnet.py."
+        )
+
+
+def find_model(s: Settings) -> Path:
+    """--checkpoint, else the model dconvnet.py saved for --run and --seed (the newest if several
+    identities, e.g. backends or data sets, trained it)."""
+    if s.checkpoint is not None:
+        return s.checkpoint
+    found = sorted(s.runs_dir.glob(f"{s.run}/seed{s.seed}-*/model.keras"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise io.CheckpointError(
+            f"no model of run {s.run} seed {s.seed} in {s.runs_dir}. Train it first: "
+            f"python dconvnet.py --run {s.run} --seed {s.seed} (or pass --checkpoint FILE)."
+        )
+    if len(found) > 1:
+        print(f"note: {len(found)} trained identities of {s.run} seed {s.seed}; using the newest, {found[-1]}")
+    return found[-1]
 
 
 def load_network(path: Path):
@@ -91,8 +141,11 @@ def load_network(path: Path):
 
 def find_snapshots(checkpoint: Path) -> list[tuple[int, Path]]:
     """dconvnet.py's snapshots (``snapshots/iter_NNNNNN.keras`` beside the model), by iteration."""
-    found = [(int(m.group(1)), p) for p in (checkpoint.parent / "snapshots").glob("iter_*.keras")
-             if (m := SNAPSHOT_RE.search(p.name))]
+    found = [
+        (int(m.group(1)), p)
+        for p in (checkpoint.parent / "snapshots").glob("iter_*.keras")
+        if (m := SNAPSHOT_RE.search(p.name))
+    ]
     return sorted(found)
 
 
@@ -129,14 +182,15 @@ def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
     out = np.ones((nrows * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
     for i, t in enumerate(tiles):
         r, c = divmod(i, ncols)
-        rgb = PROJ_CMAP((scaled(t) + 1) / 2) if projection else IMG_CMAP(t)   # NaN -> the "bad" color
-        out[r * (s + 1):r * (s + 1) + s, c * (s + 1):c * (s + 1) + s] = rgb
+        rgb = PROJ_CMAP((scaled(t) + 1) / 2) if projection else IMG_CMAP(t)  # NaN -> the "bad" color
+        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = rgb
     return out
 
 
 def projection_colorbar(fig, axes):
-    cb = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP),
-                      ax=axes, shrink=0.6, pad=0.02)
+    cb = fig.colorbar(
+        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
+    )
     cb.set_label("projection / max|projection| of its panel", fontsize=8)
 
 
@@ -150,8 +204,9 @@ def image_label(data, idx, probs=None) -> str:
 # ---------------------------------------------------------------------------
 # Figures
 def fig_projections_all(dc, fwd, x, data, idx, layers, probs, out):
-    fig, axes = plt.subplots(len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)), squeeze=False
+    )
     projs = {layer: dc.project_all(fwd, layer, np.arange(len(idx))) for layer in layers}
     for r, i in enumerate(idx):
         show_image(axes[r, 0], x[r, ..., 0], image_label(data, i, probs[r]))
@@ -163,18 +218,20 @@ def fig_projections_all(dc, fwd, x, data, idx, layers, probs, out):
 
 
 def fig_projections_top1(dc, fwd, x, data, idx, layers, probs, out):
-    fig, axes = plt.subplots(len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)), squeeze=False
+    )
     for c, layer in enumerate(layers):
-        totals = fwd[layer].sum(axis=(1, 2))                 # (N, C) summed activation of each map
+        totals = fwd[layer].sum(axis=(1, 2))  # (N, C) summed activation of each map
         best = totals.argmax(axis=1)
         projs = dc.project_maps(fwd, layer, np.arange(len(idx)), best)
         for r in range(len(idx)):
             show_projection(axes[r, c + 1], projs[r], f"{layer}: map {best[r]} only\n(sum {totals[r, best[r]]:.1f})")
     for r, i in enumerate(idx):
         show_image(axes[r, 0], x[r, ..., 0], image_label(data, i, probs[r]))
-    fig.suptitle(f"Deconvnet projection of the single most active map (largest summed activation)\n{NORM_NOTE}",
-                 fontsize=10)
+    fig.suptitle(
+        f"Deconvnet projection of the single most active map (largest summed activation)\n{NORM_NOTE}", fontsize=10
+    )
     projection_colorbar(fig, axes)
     return save_figure(fig, out / "projections_top1.png")
 
@@ -190,29 +247,39 @@ def fig_projections_topk(dc, fwd, x, data, idx, layers, k, out):
         for j in range(k):
             show_projection(axes[row, j + 1], projs[j], f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}")
             axes[row, j + 1].title.set_fontsize(6.5)
-    fig.suptitle(f"The {k} strongest single activations of each layer, each projected alone "
-                 f"(title: map (row, col) = activation)\n{NORM_NOTE}", fontsize=10)
+    fig.suptitle(
+        f"The {k} strongest single activations of each layer, each projected alone "
+        f"(title: map (row, col) = activation)\n{NORM_NOTE}",
+        fontsize=10,
+    )
     projection_colorbar(fig, axes)
     return save_figure(fig, out / f"projections_top{k}.png")
 
 
 def fig_top_per_map(dc, fwd, x_all, layer, k, out):
     """Figure 2 of the paper: per map, k strongest projections (left) and input patches (right)."""
-    images, rows, cols, values = top_k_per_map(fwd[layer], k)      # (C, k) each
+    images, rows, cols, values = top_k_per_map(fwd[layer], k)  # (C, k) each
     maps = np.arange(fwd[layer].shape[-1])
-    if layer == "conv2":                                   # readable subset: the maps that fire most
+    if layer == "conv2":  # readable subset: the maps that fire most
         maps = np.sort(np.argsort(-values[:, 0])[:CONV2_MAPS_SHOWN])
     m = len(maps)
     sel = (images[maps].ravel(), rows[maps].ravel(), cols[maps].ravel())
     channel = np.repeat(maps, images.shape[1])
-    tiles = dc.project_activations(fwd, layer, *sel, channel, tiles=True).reshape(m, -1, *(RECEPTIVE_FIELD[layer][0],) * 2)
+    tiles = dc.project_activations(fwd, layer, *sel, channel, tiles=True).reshape(
+        m, -1, *(RECEPTIVE_FIELD[layer][0],) * 2
+    )
     patches = np.stack([crop_to_field(x_all[n, ..., 0], layer, r, c) for n, r, c in zip(*sel)])
     patches = patches.reshape(tiles.shape)
     grid = int(np.ceil(np.sqrt(tiles.shape[1])))
     per_row = 4
     nrows = -(-m // per_row)
-    fig, axes = plt.subplots(nrows, 2 * per_row, figsize=(2 * per_row * 1.35, nrows * 1.55), squeeze=False,
-                             gridspec_kw={"wspace": 0.08, "hspace": 0.35})
+    fig, axes = plt.subplots(
+        nrows,
+        2 * per_row,
+        figsize=(2 * per_row * 1.35, nrows * 1.55),
+        squeeze=False,
+        gridspec_kw={"wspace": 0.08, "hspace": 0.35},
+    )
     for ax in axes.flat:
         ax.axis("off")
     for i, ch in enumerate(maps):
@@ -222,18 +289,25 @@ def fig_top_per_map(dc, fwd, x_all, layer, k, out):
         a_proj.set_title(f"map {ch} (top {values[ch, 0]:.2f})", fontsize=7)
         a_patch.set_title("its input patches", fontsize=7)
     size = RECEPTIVE_FIELD[layer][0]
-    which = f"all {m} maps" if m == fwd[layer].shape[-1] else f"the {m} of {fwd[layer].shape[-1]} maps with the largest top activation"
-    fig.suptitle(f"{layer}, {which}: the {tiles.shape[1]} strongest activations of each map over all "
-                 f"{len(x_all)} test images (at most one per image)\n"
-                 f"left: projection, right: the {size}x{size}-pixel input patch under its receptive field "
-                 f"(yellow = outside the image)\n{NORM_NOTE}; patches on the raw [0, 1] pixel scale", fontsize=9)
+    which = (
+        f"all {m} maps"
+        if m == fwd[layer].shape[-1]
+        else f"the {m} of {fwd[layer].shape[-1]} maps with the largest top activation"
+    )
+    fig.suptitle(
+        f"{layer}, {which}: the {tiles.shape[1]} strongest activations of each map over all "
+        f"{len(x_all)} test images (at most one per image)\n"
+        f"left: projection, right: the {size}x{size}-pixel input patch under its receptive field "
+        f"(yellow = outside the image)\n{NORM_NOTE}; patches on the raw [0, 1] pixel scale",
+        fontsize=9,
+    )
     return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
 
 
 def fig_evolution(snapshots, final_fwd, x_all, layers, out):
     """Figure 4 of the paper: for a few maps, the strongest activation's projection at each snapshot."""
     chosen = []
-    for layer in layers:                                   # maps that fire most at the end of training
+    for layer in layers:  # maps that fire most at the end of training
         peak = final_fwd[layer].max(axis=(0, 1, 2))
         chosen += [(layer, int(c)) for c in np.sort(np.argsort(-peak)[:EVOLUTION_MAPS])]
     cols = []
@@ -247,8 +321,9 @@ def fig_evolution(snapshots, final_fwd, x_all, layers, out):
             tiles = dc.project_activations(fwd, layer, n[maps, 0], r[maps, 0], c[maps, 0], maps, tiles=True)
             col += list(zip(tiles, v[maps, 0], n[maps, 0]))
         cols.append((it, col))
-    fig, axes = plt.subplots(len(chosen), len(cols), figsize=(1.3 * len(cols) + 1.2, 1.35 * len(chosen) + 0.9),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(chosen), len(cols), figsize=(1.3 * len(cols) + 1.2, 1.35 * len(chosen) + 0.9), squeeze=False
+    )
     for j, (it, col) in enumerate(cols):
         for i, ((layer, ch), (tile, v, n)) in enumerate(zip(chosen, col)):
             show_projection(axes[i, j], tile, f"act {v:.2f}, #{n}")
@@ -257,9 +332,12 @@ def fig_evolution(snapshots, final_fwd, x_all, layers, out):
                 axes[i, j].set_title(f"iter {it}\nact {v:.2f}, #{n}", fontsize=7)
             if j == 0:
                 axes[i, j].set_ylabel(f"{layer}\nmap {ch}", fontsize=8)
-    fig.suptitle("Feature evolution during training: each map's strongest activation over all test images,\n"
-                 "projected and cropped to its receptive field (title: activation, test image #; yellow: outside the image)\n"
-                 + NORM_NOTE, fontsize=9)
+    fig.suptitle(
+        "Feature evolution during training: each map's strongest activation over all test images,\n"
+        "projected and cropped to its receptive field (title: activation, test image #; yellow: outside the image)\n"
+        + NORM_NOTE,
+        fontsize=9,
+    )
     projection_colorbar(fig, axes)
     return save_figure(fig, out / "evolution.png")
 
@@ -281,119 +359,108 @@ def occlusion_maps(model, dc, x, labels):
         occluded = np.where(inside[..., None], OCCLUDER_GRAY, img[None]).astype(np.float32)
         logits_o, conv2_o = (np.asarray(a) for a in probe.predict_on_batch(occluded))
         probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits_o))
-        results.append({"strongest": strongest,
-                        "p_true": probs[:, label].reshape(h, w),
-                        "argmax": probs.argmax(1).reshape(h, w),
-                        "activation": conv2_o[..., strongest].sum(axis=(1, 2)).reshape(h, w),
-                        "probs": keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0]})
+        results.append(
+            {
+                "strongest": strongest,
+                "p_true": probs[:, label].reshape(h, w),
+                "argmax": probs.argmax(1).reshape(h, w),
+                "activation": conv2_o[..., strongest].sum(axis=(1, 2)).reshape(h, w),
+                "probs": keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0],
+            }
+        )
     return results
 
 
 def fig_occlusion(model, dc, fwd, x, data, idx, out):
     res = occlusion_maps(model, dc, x, data.y_test[idx])
     names = data.class_names
-    cmap_cls = matplotlib.colormaps["tab10"]
+    cmap_cls = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     fig, axes = plt.subplots(len(idx), 5, figsize=(14, 2.6 * len(idx)), squeeze=False)
     for r, (i, res_r) in enumerate(zip(idx, res)):
         ax = axes[r, 0]
         show_image(ax, x[r, ..., 0], "(a) " + image_label(data, i, res_r["probs"]))
-        ax.add_patch(matplotlib.patches.Rectangle((2 - 0.5, 2 - 0.5), OCCLUDER, OCCLUDER, color="orange", fill=False,
-                                                  lw=1.2))
+        ax.add_patch(
+            matplotlib.patches.Rectangle((2 - 0.5, 2 - 0.5), OCCLUDER, OCCLUDER, color="orange", fill=False, lw=1.2)
+        )
         s = res_r["strongest"]
         im = axes[r, 1].imshow(res_r["activation"], cmap="viridis", interpolation="nearest")
         fig.colorbar(im, ax=axes[r, 1], shrink=0.8)
         _finish(axes[r, 1], f"(b) total activation of conv2 map {s}\n(its strongest) vs. square's center")
-        show_projection(axes[r, 2], dc.project_maps(fwd, "conv2", [r], [s])[0],
-                        f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
+        show_projection(
+            axes[r, 2],
+            dc.project_maps(fwd, "conv2", [r], [s])[0],
+            f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)",
+        )
         # 0 to the map's own max: the true class is often far below 1 on this small, blurry set
         im = axes[r, 3].imshow(res_r["p_true"], cmap="magma", vmin=0, interpolation="nearest")
         fig.colorbar(im, ax=axes[r, 3], shrink=0.8)
         p_clean = res_r["probs"][data.y_test[i]]
-        _finish(axes[r, 3], f"(d) p({names[data.y_test[i]]}) vs. square's center\n(unoccluded {p_clean:.2f}; "
-                            "scale 0..max)")
+        _finish(
+            axes[r, 3], f"(d) p({names[data.y_test[i]]}) vs. square's center\n(unoccluded {p_clean:.2f}; scale 0..max)"
+        )
         am = res_r["argmax"]
-        axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=9.5, interpolation="nearest")
+        axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5, interpolation="nearest")
         _finish(axes[r, 4], "(e) most probable class\nvs. square's center")
         present = np.unique(am)
         handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in present]
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    fig.suptitle(f"Occlusion sensitivity: a {OCCLUDER}x{OCCLUDER} square of gray {OCCLUDER_GRAY} centered on every pixel "
-                 "(orange: one position)\nmaps are indexed by the square's center; the model never saw occluders "
-                 "in training", fontsize=10)
+    fig.suptitle(
+        f"Occlusion sensitivity: a {OCCLUDER}x{OCCLUDER} square of gray {OCCLUDER_GRAY} centered on every pixel "
+        "(orange: one position)\nmaps are indexed by the square's center; the model never saw occluders "
+        "in training",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, out / "occlusion.png")
 
 
 # ---------------------------------------------------------------------------
-def parse_args(argv=None) -> Config:
-    d = Config()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--checkpoint", type=Path, default=d.checkpoint, help=f"model from dconvnet.py (default {d.checkpoint})")
-    p.add_argument("--out-dir", type=Path, default=d.out_dir, help=f"where the PNGs go (default {d.out_dir})")
-    p.add_argument("--num-images", type=int, default=d.num_images,
-                   help=f"test images drawn at random with --seed (default {d.num_images})")
-    p.add_argument("--indices", type=comma_list(int), nargs="+",
-                   help="comma-separated test-image indices (0..999) instead of random ones, e.g. 3,17,42")
-    p.add_argument("--layer", choices=LAYERS + ("both",), default="both", help="layer(s) to project (default both)")
-    p.add_argument("--top-k", type=int, default=d.top_k, help=f"activations per image / per map (default {d.top_k})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"picks the random images (default {d.seed})")
-    p.add_argument("--data-dir", default=d.data_dir, help="folder holding CIFAR10/ (default: searched)")
-    a = p.parse_args(argv)
-    if a.top_k < 1 or a.num_images < 1:
-        p.error("--top-k and --num-images must be >= 1")
-    layers = LAYERS if a.layer == "both" else (a.layer,)
-    return Config(a.checkpoint, a.out_dir, a.num_images, flatten(a.indices) if a.indices else None, layers,
-                  a.top_k, a.seed, a.data_dir)
-
-
+@cli.entry_point
 def main(argv=None) -> int:
-    cfg = parse_args(argv)
+    cli.line_buffered()
+    s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     t0 = time.perf_counter()
-    try:
-        model = load_network(cfg.checkpoint)
-        data = load_cifar10(cfg.data_dir)
-    except (io.CheckpointError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    out = cli.writable_dir(s.out_dir, "--out-dir")
+    checkpoint = find_model(s)
+    model = load_network(checkpoint)
+    data = load_dataset(s.dataset, s.data_dir)
+    print(f"{data.describe()}\n{backend.banner()}\nmodel: {checkpoint}")
     n_test = len(data.x_test)
-    if cfg.indices is not None:
-        bad = [i for i in cfg.indices if not 0 <= i < n_test]
+    if s.indices is not None:
+        bad = [i for i in s.indices if not 0 <= i < n_test]
         if bad:
-            print(f"error: --indices {bad} out of range; the test set has {n_test} images (0..{n_test - 1}).",
-                  file=sys.stderr)
-            return 2
-        idx = np.array(cfg.indices)
+            raise cli.UserError(f"--indices {bad} out of range; the test set has {n_test} images (0..{n_test - 1}).")
+        idx = np.array(s.indices)
     else:
-        idx = np.sort(np.random.default_rng(cfg.seed).choice(n_test, min(cfg.num_images, n_test), replace=False))
+        idx = np.sort(np.random.default_rng(s.image_seed).choice(n_test, min(s.num_images, n_test), replace=False))
     x_all = as_float_images(data.x_test)
     x = x_all[idx]
-    out = cfg.out_dir
     dc = Deconvnet(model)
-    fwd = dc.forward(x)                      # the chosen images
-    fwd_all = dc.forward(x_all)              # the whole test set, for the per-map search
+    fwd = dc.forward(x)  # the chosen images
+    fwd_all = dc.forward(x_all)  # the whole test set, for the per-map search
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict_on_batch(x)))
-    k = cfg.top_k
+    k = s.top_k
 
-    written = [fig_projections_all(dc, fwd, x, data, idx, cfg.layers, probs, out),
-               fig_projections_top1(dc, fwd, x, data, idx, cfg.layers, probs, out),
-               fig_projections_topk(dc, fwd, x, data, idx, cfg.layers, k, out)]
-    written += [fig_top_per_map(dc, fwd_all, x_all, layer, k, out) for layer in cfg.layers]
-    snapshots = find_snapshots(cfg.checkpoint)
+    written = [
+        fig_projections_all(dc, fwd, x, data, idx, s.layers, probs, out),
+        fig_projections_top1(dc, fwd, x, data, idx, s.layers, probs, out),
+        fig_projections_topk(dc, fwd, x, data, idx, s.layers, k, out),
+    ]
+    written += [fig_top_per_map(dc, fwd_all, x_all, layer, k, out) for layer in s.layers]
+    snapshots = find_snapshots(checkpoint)
     if snapshots:
-        try:
-            written.append(fig_evolution(snapshots, fwd_all, x_all, cfg.layers, out))
-        except io.CheckpointError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        written.append(fig_evolution(snapshots, fwd_all, x_all, s.layers, out))
     else:
-        print(f"note: no snapshots in {cfg.checkpoint.parent / 'snapshots'}; evolution.png skipped "
-              "(dconvnet.py writes them).")
+        print(
+            f"note: no snapshots in {checkpoint.parent / 'snapshots'}; evolution.png skipped (dconvnet.py writes them)."
+        )
     written.append(fig_occlusion(model, dc, fwd, x, data, idx, out))
     for path in written:
         print(f"wrote {path}")
-    print(f"[dconvnet_visualizations] {len(written)} figures for test images {idx.tolist()} "
-          f"in {time.perf_counter() - t0:.1f}s")
+    print(
+        f"[dconvnet_visualizations] {len(written)} figures for test images {idx.tolist()} "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
     return 0
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 import numpy as np  # noqa: E402
 
@@ -32,10 +32,10 @@ from common.models import build_lenet5  # noqa: E402
 @dataclass
 class Config:
     checkpoint: Path | None = None
-    images: int = 1000        # test images searched (the visualization uses all 1,000)
-    top_k: int = 9            # per map: 64 maps x 9 = 576 projections
-    loop_count: int = 100     # the loop is slow: time this many and extrapolate the rate
-    repeats: int = 3          # best of, to damp the noise of a shared machine
+    images: int = 1000  # test images searched (the visualization uses all 1,000)
+    top_k: int = 9  # per map: 64 maps x 9 = 576 projections
+    loop_count: int = 100  # the loop is slow: time this many and extrapolate the rate
+    repeats: int = 3  # best of, to damp the noise of a shared machine
     data_dir: str | None = None
 
 
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     else:
         training.seed_everything(0)
         model = build_lenet5()
-    x = as_float_images(load_cifar10(cfg.data_dir).x_test[:cfg.images])
+    x = as_float_images(load_cifar10(cfg.data_dir).x_test[: cfg.images])
     dc = Deconvnet(model)
     fwd = dc.forward(x)
     images, rows, cols, _ = top_k_per_map(fwd.conv2, cfg.top_k)
@@ -71,12 +71,12 @@ def main(argv=None) -> int:
     sel = (images.ravel(), rows.ravel(), cols.ravel(), maps)
     total, n_loop = len(maps), min(cfg.loop_count, len(maps))
 
-    dc.project_activations(fwd, "conv2", *(s[:2] for s in sel))           # warm-up: first-call set-up
+    dc.project_activations(fwd, "conv2", *(s[:2] for s in sel))  # warm-up: first-call set-up
     batched = best_rate(lambda: dc.project_activations(fwd, "conv2", *sel), total, cfg.repeats)
 
     def loop():
         for i in range(n_loop):
-            dc.project_activations(fwd, "conv2", *(s[i:i + 1] for s in sel))
+            dc.project_activations(fwd, "conv2", *(s[i : i + 1] for s in sel))
 
     looped = best_rate(loop, n_loop, cfg.repeats)
 
@@ -85,11 +85,13 @@ def main(argv=None) -> int:
             n, r, c, m = (s[i] for s in sel)
             kept = np.zeros((1,) + fwd.conv2.shape[1:], np.float32)
             kept[0, r, c, m] = fwd.conv2[n, r, c, m]
-            dc.project("conv2", kept, fwd.switches1[n:n + 1])
+            dc.project("conv2", kept, fwd.switches1[n : n + 1])
 
     dense = best_rate(dense_loop, n_loop, cfg.repeats)
-    print(f"conv2 single-activation projections, {total} of them ({images.shape[0]} maps x {cfg.top_k}) "
-          f"from {len(x)} test images, best of {cfg.repeats}:")
+    print(
+        f"conv2 single-activation projections, {total} of them ({images.shape[0]} maps x {cfg.top_k}) "
+        f"from {len(x)} test images, best of {cfg.repeats}:"
+    )
     print(f"  batched (one call):                      {batched:10,.0f} projections/s")
     print(f"  loop, one projection per call:           {looped:10,.0f} projections/s")
     print(f"  loop, general whole-map path, one each:  {dense:10,.0f} projections/s")

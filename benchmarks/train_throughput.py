@@ -1,96 +1,220 @@
-"""Training throughput of a cifar_v2.py run (evaluation on the whole test set, conv
-statistics, histograms, TensorBoard logs and checkpoints every interval, as the sweep
-does) against a plain ``model.fit`` of the same network with no callbacks, in one process.
+"""Training throughput of the sweep against the peers a user would pick instead, in one process.
 
-    python benchmarks/train_throughput.py [--iterations 1000] [--repeats 3]
+    python benchmarks/train_throughput.py [--iterations 600] [--repeats 3] [--batch-size 50]
 
-Prints images/s of each and the ratio of the run to the faster plain fit; the sweep's
-evaluation and statistics may cost at most 10%. The plain fit runs both in one call and in
-the sweep's interval-sized calls, as Keras is faster on the smaller arrays.
+Interleaved, ``--repeats`` times, on the same batches (the sweep's deterministic stream):
+
+1. the sweep as ``cifar_v2.py`` runs it: ``common.training.train_run`` with the evaluation on
+   every test image, the conv statistics and histograms every ``--eval-every`` iterations,
+   TensorBoard logs and checkpoints;
+2. a plain ``model.fit`` of the same compiled network on NumPy arrays in one call, no callbacks
+   (Keras' default input pipeline);
+3. the same network, batches, loss and optimizer (Adam, the run's learning rate) in PyTorch
+   eager on the CPU, if PyTorch is installed (``pip install -r benchmarks/requirements.txt``).
+
+It also measures this machine's float32 matmul peak (NumPy and the backend's own matmul, the
+better of the two) to give the fraction of the roofline: the LeNet-5 costs FLOPS_PER_IMAGE
+per training image (forward, plus the backward pass's two products per layer, none for the
+input image). Prints the medians, images/s and the ratios. Timings only; the tests never
+assert any.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import numpy as np  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cifar_v2  # noqa: E402
-from common import training  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from common import backend, runs, study  # noqa: E402
 from common.data import as_float_images, load_cifar10  # noqa: E402
-from common.models import build_lenet5, compile_classifier, make_optimizer  # noqa: E402
-from common.tensorboard import SummaryWriter  # noqa: E402
+from common.evaluation import Evaluator  # noqa: E402
+from common.training import RunSpec, stream_indices, train_run  # noqa: E402
+
+# Multiply-adds x 2 of the LeNet-5 per image: conv1, conv2, fc1, logits.
+FORWARD = (28 * 28 * 32 * 25 * 1 * 2) + (14 * 14 * 64 * 25 * 32 * 2) + (3136 * 1024 * 2) + (1024 * 10 * 2)
+CONV1 = 28 * 28 * 32 * 25 * 2
+# backward: a weight-gradient product for every layer, an input-gradient product for all but conv1
+FLOPS_PER_IMAGE = FORWARD + FORWARD + (FORWARD - CONV1)
 
 
-def build(run):
-    model = build_lenet5(run.activation, run.init, dropout=run.dropout, l2=run.l2)
-    return compile_classifier(model, make_optimizer(run.optimizer, run.learning_rate, run.momentum))
+def matmul_peak(n: int = 2048, repeats: int = 5) -> tuple[float, str]:
+    """Best float32 GFLOP/s of an n x n matmul: NumPy's BLAS and the Keras backend's."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    best = {}
+    t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ a
+        t.append(time.perf_counter() - t0)
+    best["numpy"] = 2 * n**3 / min(t) / 1e9
+    x = keras.ops.convert_to_tensor(a)
+    keras.ops.convert_to_numpy(keras.ops.matmul(x, x))
+    t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.matmul(x, x))
+        t.append(time.perf_counter() - t0)
+    best[backend.name()] = 2 * n**3 / min(t) / 1e9
+    which = max(best, key=best.get)
+    return best[which], f"{which} ({', '.join(f'{k} {v:.0f}' for k, v in best.items())})"
 
 
-def plain_fit(run, x, y, iterations, seed, chunk=None):
-    """model.fit with no callbacks over the same batches: in one call, or in ``chunk``-iteration
-    calls as the sweep makes them (Keras' array adapter is faster on the smaller arrays)."""
-    training.seed_everything(seed)
-    model = build(run)
-    chunk = chunk or iterations
-    start = time.perf_counter()
-    for it in range(0, iterations, chunk):
-        idx = training.stream_indices(seed, it, chunk, run.batch_size, len(x))
-        model.fit(x[idx], y[idx], batch_size=run.batch_size, shuffle=False, verbose=0)
-    return iterations * run.batch_size / (time.perf_counter() - start)
-
-
-def sweep_run(run, x, y, x_test, y_test, iterations, seed, eval_every, checkpoint_every):
+def sweep_run(run, data, x, x_test, iterations, seed, eval_every, checkpoint_every):
+    """A cifar_v2.py run in a temporary runs folder; (images/s of the whole run, of its training alone)."""
     with tempfile.TemporaryDirectory() as tmp:
-        writer = SummaryWriter(Path(tmp) / "tensorboard")
-        metrics = training.train_run(
-            run.name, lambda: build(run), x, y, run_dir=Path(tmp), config=asdict(run), iterations=iterations,
-            batch_size=run.batch_size, eval_every=eval_every, seed=seed,
-            evaluate=cifar_v2.Evaluator(x_test, y_test, writer), checkpoint_every=checkpoint_every,
-            log=lambda msg: None)
-        writer.close()
-    return iterations * run.batch_size / metrics["wall_time_s"]
+        identity = runs.make_identity("benchmark", run.identity(), seed, data, eval_every)
+        spec = RunSpec(
+            name=run.name,
+            identity=identity,
+            run_dir=Path(tmp) / "run",
+            build=lambda: study.build_model(run),
+            x=x,
+            y=data.y_train,
+            iterations=iterations,
+            batch_size=run.batch_size,
+            eval_every=eval_every,
+            checkpoint_every=checkpoint_every,
+            evaluate=Evaluator(x_test, data.y_test),
+        )
+        t0 = time.perf_counter()
+        m = train_run(spec, log=lambda msg: None)
+        wall = time.perf_counter() - t0
+    return iterations * run.batch_size / wall, iterations * run.batch_size / m["train_time_s"]
+
+
+def plain_fit(run, x, y, iterations, seed):
+    """model.fit on NumPy arrays, one call, no callbacks (first 20 batches warm up, not timed)."""
+    backend.seed_everything(seed)
+    model = study.build_model(run)
+    idx = stream_indices(seed, 0, iterations + 20, run.batch_size, len(x))
+    model.fit(
+        x[idx[: 20 * run.batch_size]],
+        y[idx[: 20 * run.batch_size]],
+        batch_size=run.batch_size,
+        shuffle=False,
+        verbose=0,
+    )
+    idx = idx[20 * run.batch_size :]
+    t0 = time.perf_counter()
+    model.fit(x[idx], y[idx], batch_size=run.batch_size, shuffle=False, verbose=0)
+    return iterations * run.batch_size / (time.perf_counter() - t0)
+
+
+def torch_eager(run, x, y, iterations, seed):
+    """The same LeNet-5, batches and Adam in PyTorch eager (NCHW, the data kept as tensors)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3136, 1024),
+        nn.ReLU(),
+        nn.Linear(1024, 10),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=run.learning_rate)
+    loss_fn = nn.CrossEntropyLoss()
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    yt = torch.from_numpy(y.astype(np.int64))
+    idx = torch.from_numpy(
+        stream_indices(seed, 0, iterations + 20, run.batch_size, len(x)).reshape(-1, run.batch_size).astype(np.int64)
+    )
+
+    def step(i):
+        xb, yb = xt.index_select(0, idx[i]), yt.index_select(0, idx[i])
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(20):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(20, 20 + iterations):
+        loss = step(i)
+    float(loss)
+    return iterations * run.batch_size / (time.perf_counter() - t0)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", default="relu_adam_normal", choices=list(cifar_v2.RUNS))
-    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--run", default="relu_adam_normal", choices=list(study.RUNS))
+    p.add_argument("--iterations", type=int, default=600)
+    p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--eval-every", type=int, default=100)
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--repeats", type=int, default=3, help="alternating repeats; the median of each is reported")
+    p.add_argument("--checkpoint-every", type=int, default=300)
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the medians are reported")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
     data = load_cifar10(args.data_dir)
     x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
-    run = cifar_v2.RUNS[args.run]
-    # Warm-up, not counted: the process's first model pays TensorFlow's one-time kernel set-up.
-    plain_fit(run, x, data.y_train, args.eval_every, args.seed)
-    plain, chunked, sweep = [], [], []
+    run = study.with_overrides(study.RUNS[args.run], batch_size=args.batch_size)
+    try:
+        if args.no_torch:
+            raise ImportError("--no-torch")
+        import torch
+
+        torch_note = f"PyTorch {torch.__version__} eager"
+    except ImportError as err:
+        torch_note = None
+        print(f"note: PyTorch not measured ({err}); pip install -r benchmarks/requirements.txt to compare.")
+    print(
+        f"{backend.banner()}; {os.cpu_count()} CPU(s); {run.name}, batch {run.batch_size}, "
+        f"{args.iterations} iterations, eval every {args.eval_every}, checkpoint every {args.checkpoint_every}"
+    )
+    peak, peak_note = matmul_peak()
+    roofline = peak * 1e9 / FLOPS_PER_IMAGE
+    results = {"sweep run (whole)": [], "sweep run (training)": [], "plain model.fit": []}
+    if torch_note:
+        results[torch_note] = []
+    sweep_run(run, data, x, x_test, args.eval_every, args.seed, args.eval_every, args.eval_every)  # warm-up
     for r in range(args.repeats):
-        plain.append(plain_fit(run, x, data.y_train, args.iterations, args.seed))
-        chunked.append(plain_fit(run, x, data.y_train, args.iterations, args.seed, chunk=args.eval_every))
-        sweep.append(sweep_run(run, x, data.y_train, x_test, data.y_test, args.iterations, args.seed,
-                               args.eval_every, args.checkpoint_every))
-        print(f"repeat {r + 1}: plain fit {plain[-1]:,.0f} img/s, plain fit in {args.eval_every}-iteration calls "
-              f"{chunked[-1]:,.0f} img/s, cifar_v2 run {sweep[-1]:,.0f} img/s")
-    # Medians: this shared 2-core machine's throughput wanders by 10-20% from call to call.
-    plain, chunked, sweep = (float(np.median(v)) for v in (plain, chunked, sweep))
-    best_plain, best_sweep = max(plain, chunked), sweep
-    print(f"\n{args.run}, batch {run.batch_size}, {args.iterations} iterations, eval every {args.eval_every}, "
-          f"checkpoint every {args.checkpoint_every} (median of {args.repeats}):")
-    print(f"  plain model.fit, no callbacks, one call     : {plain:8,.0f} images/s")
-    print(f"  plain model.fit, no callbacks, {args.eval_every:>4}-it calls : {chunked:8,.0f} images/s")
-    print(f"  cifar_v2 run with statistics                : {best_sweep:8,.0f} images/s")
-    print(f"  ratio (run / faster plain fit)              : {best_sweep / best_plain:8.3f}  "
-          f"(overhead {100 * (1 - best_sweep / best_plain):.1f}%; budget 10%)")
+        whole, train = sweep_run(
+            run, data, x, x_test, args.iterations, args.seed, args.eval_every, args.checkpoint_every
+        )
+        results["sweep run (whole)"].append(whole)
+        results["sweep run (training)"].append(train)
+        results["plain model.fit"].append(plain_fit(run, x, data.y_train, args.iterations, args.seed))
+        if torch_note:
+            results[torch_note].append(torch_eager(run, x, data.y_train, args.iterations, args.seed))
+        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()) + " img/s")
+    med = {k: float(np.median(v)) for k, v in results.items()}
+    print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
+    for k, v in med.items():
+        print(f"  {k:<32}: {v:8,.0f} images/s  ({100 * v / roofline:4.0f}% of the roofline)")
+    print(
+        f"  matmul peak {peak:.0f} GFLOP/s by {peak_note}; LeNet-5 {FLOPS_PER_IMAGE / 1e6:.1f} MFLOP per "
+        f"training image -> roofline {roofline:,.0f} images/s"
+    )
+    sweep, train = med["sweep run (whole)"], med["sweep run (training)"]
+    print(
+        f"  evaluation + statistics overhead (whole run / its training): {100 * (1 - sweep / train):.1f}% (budget 10%)"
+    )
+    print(f"  sweep training / plain model.fit: {train / med['plain model.fit']:.2f}x")
+    if torch_note:
+        print(
+            f"  sweep training / {torch_note}: {train / med[torch_note]:.2f}x (target >= 1.2x); "
+            f"whole sweep run / {torch_note}: {sweep / med[torch_note]:.2f}x"
+        )
 
 
 if __name__ == "__main__":

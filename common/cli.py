@@ -1,52 +1,106 @@
-"""Argument types shared by the scripts' argparse ``main``s, so a wrong value gets the same
-clear message everywhere (argparse prints it with the flag's name and exits with code 2)."""
+"""What every script does the same way: one error exit, one Ctrl-C handler, one progress style.
+
+    @cli.entry_point
+    def main(argv=None) -> int: ...
+
+- A :class:`UserError` (a missing data set, a corrupt checkpoint, an unwritable folder,
+  a flag value that does not fit the data) prints ``error: <message>`` (the message names
+  the thing and the fix) and exits with code 2, as argparse does for a wrong flag.
+- Ctrl-C prints "interrupted; rerun the same command to resume" and exits with 130.
+  Every finished run is already on disk, and an unfinished one resumes from its last
+  checkpoint, so nothing finished is lost.
+"""
 
 from __future__ import annotations
 
-import argparse
-import math
+import contextlib
+import functools
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
-def positive_int(value: str) -> int:
+class UserError(Exception):
+    """Bad input: the message names the thing and the fix."""
+
+
+def entry_point(main):
+    """Wraps a script's ``main(argv) -> int``: the one error exit and the one Ctrl-C handler."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None) -> int:
+        try:
+            return main(argv) or 0
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            print(
+                "\ninterrupted; rerun the same command to resume (finished runs are kept and skipped; "
+                "an unfinished run continues from its last checkpoint).",
+                file=sys.stderr,
+                flush=True,
+            )
+            return EXIT_INTERRUPTED
+
+    return wrapper
+
+
+def line_buffered() -> None:
+    """Progress lines show up at once, also when stdout is a file or a pipe (``| tee``, nohup)."""
+    with contextlib.suppress(AttributeError, ValueError):  # pytest's capture has no reconfigure
+        sys.stdout.reconfigure(line_buffering=True)
+
+
+def writable_dir(path: Path, flag: str) -> Path:
+    """Creates ``path`` if needed and proves it writable, before any training starts."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: is a file, not a folder. Pass a folder path (it is created if missing).")
     try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive integer (>= 1)")
-    return n
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(
+            f"{flag} {path}: cannot write there ({err.strerror or err}). "
+            f"Pass a folder you can write to, or fix its permissions."
+        ) from None
+    return path
 
 
-def positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not (x > 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive, finite number")
-    return x
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def choice_of(choices):
-    """An argparse type accepting one of ``choices`` (strings)."""
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(choices)})")
-        return value
-    return parse
+class Progress:
+    """One progress line per ~10% of a run, and at least every ``every_s`` seconds, so a run
+    of any length shows progress: ``[name] iter 1100/5500 (20%) ... 1,650 img/s, ~2m10s left``."""
 
+    def __init__(self, name: str, total: int, start: int = 0, every_s: float = 30.0, log=print):
+        self.name, self.total, self.start, self.every_s, self.log = name, total, start, every_s, log
+        self.t0 = self.last_time = time.time()
+        self.last_fraction = start / total if total else 0.0
 
-def comma_list(item_type):
-    """An argparse type for ``a,b,c``: each item parsed by ``item_type``. Used with ``nargs="+"``,
-    ``--cells lstm,gru`` and ``--cells lstm gru`` both work; join with :func:`flatten`."""
-    def parse(value: str) -> list:
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"{value!r} holds no values")
-        return [item_type(v) for v in items]
-    return parse
-
-
-def flatten(groups) -> tuple:
-    """The values of a ``nargs="+"`` + :func:`comma_list` flag, in order, without repeats."""
-    return tuple(dict.fromkeys(v for group in groups for v in group))
+    def update(self, done: int, details: str = "", rate: str = "") -> None:
+        now = time.time()
+        fraction = done / self.total if self.total else 1.0
+        if done < self.total and fraction - self.last_fraction < 0.1 and now - self.last_time < self.every_s:
+            return
+        self.last_time, self.last_fraction = now, fraction
+        left = ""
+        if done > self.start and done < self.total:
+            left = f", ~{format_duration((self.total - done) * (now - self.t0) / (done - self.start))} left"
+        self.log(
+            f"[{self.name}] iter {done:>{len(str(self.total))}}/{self.total} ({100 * fraction:3.0f}%)"
+            f"  {details}" + (f"  ({rate}{left})" if rate or left else "")
+        )

@@ -28,12 +28,12 @@ import numpy as np
 from keras import ops
 
 LAYERS = ("conv1", "conv2")
-POOL = 2                                   # both max-pools are 2x2, stride 2, valid
-KERNEL = 5                                 # both convs are 5x5, stride 1, same
+POOL = 2  # both max-pools are 2x2, stride 2, valid
+KERNEL = 5  # both convs are 5x5, stride 1, same
 # Receptive field in pixels of one activation: conv1 5; conv2 5 + (5-1)*2 (pool1 doubles
 # conv2's steps) + 1 (the 2x2 window's extra pixel) = 14. Offset = first pixel for position 0.
-RECEPTIVE_FIELD = {"conv1": (5, -2), "conv2": (14, -6)}   # (size, offset); row0 = stride*i + offset
-STRIDE = {"conv1": 1, "conv2": 2}                          # pixels per activation step
+RECEPTIVE_FIELD = {"conv1": (5, -2), "conv2": (14, -6)}  # (size, offset); row0 = stride*i + offset
+STRIDE = {"conv1": 1, "conv2": 2}  # pixels per activation step
 
 
 # ---------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def _windows(x, pool: int = POOL):
     """(N, H, W, C) -> (N, H//p, W//p, C, p*p): each pooling window's inputs, row-major."""
     n, h, w, c = x.shape
     h2, w2 = h // pool, w // pool
-    x = x[:, :h2 * pool, :w2 * pool, :]                    # valid pooling drops odd edges
+    x = x[:, : h2 * pool, : w2 * pool, :]  # valid pooling drops odd edges
     x = ops.reshape(x, (-1, h2, pool, w2, pool, c))
     x = ops.transpose(x, (0, 1, 3, 5, 2, 4))
     return ops.reshape(x, (-1, h2, w2, c, pool * pool))
@@ -61,9 +61,9 @@ def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
     y (P, h, w, C), switches (P, h, w, C, p*p) -> (P, H, W, C), H, W = ``out_hw``."""
     y = ops.convert_to_tensor(y, "float32")
     _, h2, w2, c = y.shape
-    z = switches * y[..., None]                           # (P, h, w, C, p*p)
+    z = switches * y[..., None]  # (P, h, w, C, p*p)
     z = ops.reshape(z, (-1, h2, w2, c, pool, pool))
-    z = ops.transpose(z, (0, 1, 4, 2, 5, 3))             # (P, h, p, w, p, C)
+    z = ops.transpose(z, (0, 1, 4, 2, 5, 3))  # (P, h, p, w, p, C)
     z = ops.reshape(z, (-1, h2 * pool, w2 * pool, c))
     pad_h, pad_w = out_hw[0] - h2 * pool, out_hw[1] - w2 * pool
     if pad_h or pad_w:
@@ -75,9 +75,10 @@ def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
 @dataclass
 class Forward:
     """The way up for N images: post-ReLU activations and pool1's switches (NumPy)."""
-    conv1: np.ndarray        # (N, 28, 28, 32)
-    conv2: np.ndarray        # (N, 14, 14, 64)
-    switches1: np.ndarray    # (N, 14, 14, 32, 4) one-hot float
+
+    conv1: np.ndarray  # (N, 28, 28, 32)
+    conv2: np.ndarray  # (N, 14, 14, 64)
+    switches1: np.ndarray  # (N, 14, 14, 32, 4) one-hot float
 
     def __getitem__(self, layer: str) -> np.ndarray:
         return {"conv1": self.conv1, "conv2": self.conv2}[layer]
@@ -96,7 +97,7 @@ class Deconvnet:
 
     def forward(self, images: np.ndarray, batch_size: int = 500) -> Forward:
         """images float (N, 28, 28, 1) -> activations and switches of every image."""
-        outs = [self._features.predict_on_batch(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        outs = [self._features.predict_on_batch(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         conv1 = np.concatenate([np.asarray(o[0]) for o in outs])
         conv2 = np.concatenate([np.asarray(o[1]) for o in outs])
         return Forward(conv1, conv2, ops.convert_to_numpy(pool_switches(conv1)))
@@ -111,42 +112,45 @@ class Deconvnet:
             x = ops.conv_transpose(x, self.kernels["conv2"], strides=1, padding="same")  # -> pool1 space
             # conv1 is 'same', so pool1's input (unpool's output) has the image's size
             x = unpool(x, ops.convert_to_tensor(switches1, "float32"), self.image_hw)
-            x = ops.relu(x)                                   # rectify: conv1's ReLU
+            x = ops.relu(x)  # rectify: conv1's ReLU
         elif layer != "conv1":
             raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
-        x = ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="same")   # -> pixels
+        x = ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="same")  # -> pixels
         return ops.convert_to_numpy(x)[..., 0]
 
     # --- choosing what to keep (vectorized over all projections) --------------------------
-    def project_activations(self, fwd: Forward, layer: str, image_idx, rows, cols, maps,
-                            tiles: bool = False) -> np.ndarray:
+    def project_activations(
+        self, fwd: Forward, layer: str, image_idx, rows, cols, maps, tiles: bool = False
+    ) -> np.ndarray:
         """Each (image, row, col, map) activation projected alone: (P, 28, 28), or with
         ``tiles`` only its receptive field (P, RF, RF), NaN outside the image.
 
         One activation only reaches its receptive field, so this works in that window
         (cheap), not on whole maps as ``project`` does; tests check both agree."""
         image_idx, rows, cols, maps = (np.asarray(a, dtype=np.int64) for a in (image_idx, rows, cols, maps))
-        value = np.maximum(fwd[layer][image_idx, rows, cols, maps], 0)      # rectify
+        value = np.maximum(fwd[layer][image_idx, rows, cols, maps], 0)  # rectify
         k, half = KERNEL, KERNEL // 2
         if layer == "conv1":
             # transposed conv of one activation = the filter scaled, placed at (row-2, col-2)
-            w1 = ops.convert_to_numpy(self.kernels["conv1"])[:, :, 0, :]    # (5, 5, 32)
+            w1 = ops.convert_to_numpy(self.kernels["conv1"])[:, :, 0, :]  # (5, 5, 32)
             tile = value[:, None, None] * np.moveaxis(w1[:, :, maps], -1, 0)
         elif layer == "conv2":
             # transposed conv2 of one activation: its filter scaled, over pool1 cells row-2..row+2
-            w2 = ops.convert_to_numpy(self.kernels["conv2"])                   # (5, 5, 32, 64)
+            w2 = ops.convert_to_numpy(self.kernels["conv2"])  # (5, 5, 32, 64)
             x = value[:, None, None, None] * np.moveaxis(w2[..., maps], -1, 0)  # (P, 5, 5, 32)
             # each activation's 5x5 window of pool1 switches; cells off the map get none (zeros)
             ri, ci = rows[:, None] + np.arange(k) - half, cols[:, None] + np.arange(k) - half
             n_r, n_c = fwd.switches1.shape[1:3]
-            sw = fwd.switches1[image_idx[:, None, None], np.clip(ri, 0, n_r - 1)[:, :, None],
-                               np.clip(ci, 0, n_c - 1)[:, None, :]]
+            sw = fwd.switches1[
+                image_idx[:, None, None], np.clip(ri, 0, n_r - 1)[:, :, None], np.clip(ci, 0, n_c - 1)[:, None, :]
+            ]
             inside = ((ri >= 0) & (ri < n_r))[:, :, None] & ((ci >= 0) & (ci < n_c))[:, None, :]
             sw = sw * inside[..., None, None]
-            x = ops.relu(unpool(x, sw, (k * POOL, k * POOL)))                 # (P, 10, 10, 32) conv1 space
+            x = ops.relu(unpool(x, sw, (k * POOL, k * POOL)))  # (P, 10, 10, 32) conv1 space
             # 'valid' transpose = the full 14x14 footprint; the image border is cut below
-            tile = ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1,
-                                                           padding="valid"))[..., 0]
+            tile = ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))[
+                ..., 0
+            ]
         else:
             raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
         size, offset = RECEPTIVE_FIELD[layer]
@@ -154,14 +158,17 @@ class Deconvnet:
         h, w = self.image_hw
         span = np.arange(size)
         if tiles:
-            rr, cc = r0[:, None] + span, c0[:, None] + span                   # image coordinates
+            rr, cc = r0[:, None] + span, c0[:, None] + span  # image coordinates
             outside = ((rr < 0) | (rr >= h))[:, :, None] | ((cc < 0) | (cc >= w))[:, None, :]
             return np.where(outside, np.nan, tile).astype(np.float32)
         # Place every tile on a canvas padded by one field, then cut the image out of it.
         canvas = np.zeros((len(image_idx), h + 2 * size, w + 2 * size), np.float32)
-        canvas[np.arange(len(image_idx))[:, None, None], (r0 + size)[:, None, None] + span[None, :, None],
-               (c0 + size)[:, None, None] + span[None, None, :]] = tile
-        return canvas[:, size:size + h, size:size + w]
+        canvas[
+            np.arange(len(image_idx))[:, None, None],
+            (r0 + size)[:, None, None] + span[None, :, None],
+            (c0 + size)[:, None, None] + span[None, None, :],
+        ] = tile
+        return canvas[:, size : size + h, size : size + w]
 
     def project_maps(self, fwd: Forward, layer: str, image_idx, maps) -> np.ndarray:
         """Whole feature map ``maps[p]`` of image ``image_idx[p]`` kept: (P, 28, 28)."""
@@ -189,9 +196,9 @@ def top_k_per_map(acts: np.ndarray, k: int):
     acts (N, h, w, C) -> (image, row, col, value), each (C, k), strongest first."""
     n, h, w, c = acts.shape
     flat = ops.reshape(ops.convert_to_tensor(acts), (n, h * w, c))
-    best_pos = ops.argmax(flat, axis=1)                     # (N, C) each image's peak per map
+    best_pos = ops.argmax(flat, axis=1)  # (N, C) each image's peak per map
     best_val = ops.max(flat, axis=1)
-    values, images = ops.top_k(ops.transpose(best_val), k=min(k, n))   # (C, k)
+    values, images = ops.top_k(ops.transpose(best_val), k=min(k, n))  # (C, k)
     images = ops.convert_to_numpy(images)
     pos = np.take_along_axis(ops.convert_to_numpy(ops.transpose(best_pos)), images, axis=1)
     return images, pos // w, pos % w, ops.convert_to_numpy(values)
@@ -214,5 +221,5 @@ def crop_to_field(images: np.ndarray, layer: str, row: int, col: int, fill=np.na
     h, w = images.shape[-2:]
     tile = np.full(images.shape[:-2] + (size, size), fill, np.float32)
     rs, re_, cs, ce = max(r0, 0), min(r0 + size, h), max(c0, 0), min(c0 + size, w)
-    tile[..., rs - r0:re_ - r0, cs - c0:ce - c0] = images[..., rs:re_, cs:ce]
+    tile[..., rs - r0 : re_ - r0, cs - c0 : ce - c0] = images[..., rs:re_, cs:ce]
     return tile

@@ -1,19 +1,26 @@
-"""The study's LeNet-5: conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> fc 1024 -> fc 10.
+"""The study's LeNet-5 (conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> fc 1024 -> fc 10),
+a small modern CNN for the "beyond the study" question, and the training recipe's parts
+(optimizers, learning-rate schedules, label smoothing, on-the-fly augmentation).
 
 Layer names ``conv1``, ``pool1``, ``conv2``, ``pool2``, ``fc1``, ``logits`` are an
 interface: the activation statistics and the deconvnet look layers up by name.
-The model outputs logits; the loss applies the softmax.
+The models output logits; the loss applies the softmax.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
 INITS = ("normal", "glorot_uniform", "he_normal")
+OPTIMIZERS = ("adam", "momentum", "sgd", "adagrad", "rmsprop", "adamw", "nesterov")
+SCHEDULES = ("constant", "cosine")
+AUGMENTATIONS = ("none", "flip_shift")
+ARCHITECTURES = ("lenet5", "vgg")
 INPUT_SHAPE = (28, 28, 1)
 NUM_PARAMS = 3_274_634  # 832 + 51,264 + 3,212,288 + 10,250
+SHIFT_PIXELS = 2  # "small shifts": up to 2 of 28 pixels in each direction
 
 
 def initializers(init: str):
@@ -26,8 +33,30 @@ def initializers(init: str):
     raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
 
 
-def build_lenet5(activation: str = "relu", init: str = "normal", dropout: float = 0.0,
-                 l2: float = 0.0, num_classes: int = 10, input_shape=INPUT_SHAPE) -> keras.Model:
+def augmentation(kind: str, image_shape) -> list[layers.Layer]:
+    """On-the-fly training augmentation as Keras preprocessing layers (active in ``fit`` only,
+    an identity at evaluation): random horizontal flips and shifts of up to SHIFT_PIXELS pixels,
+    the border filled with zeros. Their random draws come from seed generators that checkpoints save."""
+    if kind == "none":
+        return []
+    if kind != "flip_shift":
+        raise ValueError(f"unknown augmentation {kind!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    h, w = image_shape[:2]
+    return [
+        layers.RandomFlip("horizontal", name="aug_flip"),
+        layers.RandomTranslation(SHIFT_PIXELS / h, SHIFT_PIXELS / w, fill_mode="constant", name="aug_shift"),
+    ]
+
+
+def build_lenet5(
+    activation: str = "relu",
+    init: str = "normal",
+    dropout: float = 0.0,
+    l2: float = 0.0,
+    num_classes: int = 10,
+    input_shape=INPUT_SHAPE,
+    augment: str = "none",
+) -> keras.Model:
     """The study's CNN. ``dropout`` is the drop rate after fc1; ``l2`` the weight of
     an L2 penalty l2 * sum(w**2) on every kernel, added to the cross-entropy.
     Weights are drawn from Keras' global seed: call ``keras.utils.set_random_seed`` first."""
@@ -36,11 +65,13 @@ def build_lenet5(activation: str = "relu", init: str = "normal", dropout: float 
     kernel_init, bias_init = initializers(init)
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
 
-    weight_kwargs = dict(kernel_initializer=kernel_init, bias_initializer=bias_init,
-                        kernel_regularizer=regularizer)
+    weight_kwargs = dict(kernel_initializer=kernel_init, bias_initializer=bias_init, kernel_regularizer=regularizer)
 
     inputs = keras.Input(input_shape, name="image")
-    x = layers.Conv2D(32, 5, padding="same", activation=activation, name="conv1", **weight_kwargs)(inputs)
+    x = inputs
+    for layer in augmentation(augment, input_shape):
+        x = layer(x)
+    x = layers.Conv2D(32, 5, padding="same", activation=activation, name="conv1", **weight_kwargs)(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Conv2D(64, 5, padding="same", activation=activation, name="conv2", **weight_kwargs)(x)
     x = layers.MaxPooling2D(2, name="pool2")(x)
@@ -52,24 +83,117 @@ def build_lenet5(activation: str = "relu", init: str = "normal", dropout: float 
     return keras.Model(inputs, outputs, name=f"lenet5_{activation}_{init}")
 
 
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> keras.optimizers.Optimizer:
-    """The study's optimizers by name: adam, momentum, sgd, adagrad, rmsprop."""
+def build_vgg(
+    num_classes: int = 10,
+    input_shape=INPUT_SHAPE,
+    widths=(32, 64, 128),
+    dropout: float = 0.0,
+    l2: float = 0.0,
+    augment: str = "none",
+) -> keras.Model:
+    """A small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU, then a 2x2
+    max-pool; global average pooling and one dense layer. The first conv is named ``conv1``
+    so the activation statistics find it; ``conv2`` is the second stage's first conv."""
+    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for layer in augmentation(augment, input_shape):
+        x = layer(x)
+    for stage, width in enumerate(widths, 1):
+        for k in (1, 2):
+            name = {(1, 1): "conv1", (2, 1): "conv2"}.get((stage, k), f"conv{stage}_{k}")
+            x = layers.Conv2D(
+                width,
+                3,
+                padding="same",
+                use_bias=False,
+                kernel_initializer="he_normal",
+                kernel_regularizer=regularizer,
+                name=name,
+            )(x)
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = layers.Activation("relu", name=f"{name}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
+    return keras.Model(inputs, outputs, name="vgg_" + "_".join(map(str, widths)))
+
+
+def learning_rate_schedule(learning_rate: float, schedule: str = "constant", iterations: int = 0, warmup: int = 0):
+    """A constant rate, or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a
+    cosine decay to 0 at ``iterations`` (driven by the optimizer's step count, which checkpoints save)."""
+    if schedule == "constant":
+        if warmup:
+            raise ValueError("a warm-up needs the cosine schedule")
+        return learning_rate
+    if schedule != "cosine":
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if warmup:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(iterations - warmup, 1), warmup_target=learning_rate, warmup_steps=warmup
+        )
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(iterations, 1))
+
+
+def make_optimizer(
+    name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0
+) -> keras.optimizers.Optimizer:
+    """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones:
+    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay)."""
+    wd = dict(weight_decay=weight_decay) if weight_decay else {}
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
+        return keras.optimizers.Adam(learning_rate, **wd)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
     if name == "momentum":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, **wd)
+    if name == "nesterov":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=True, **wd)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate)
+        return keras.optimizers.SGD(learning_rate, **wd)
     if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate)
+        return keras.optimizers.Adagrad(learning_rate, **wd)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, momentum=momentum)
-    raise ValueError(f"unknown optimizer {name!r}; choose adam, momentum, sgd, adagrad or rmsprop")
+        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, **wd)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
-def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> keras.Model:
-    """Softmax cross-entropy on the logits, with accuracy."""
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Softmax cross-entropy on logits against integer labels smoothed by ``smoothing``:
+    the target is (1 - s) on the true class plus s / K on every class."""
+
+    def __init__(self, smoothing: float, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        k = ops.shape(y_pred)[-1]
+        target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), k)
+        target = target * (1.0 - self.smoothing) + self.smoothing / ops.cast(k, y_pred.dtype)
+        return -ops.sum(target * ops.log_softmax(y_pred, axis=-1), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def compile_classifier(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    label_smoothing: float = 0.0,
+    steps_per_execution: int = 1,
+) -> keras.Model:
+    """Softmax cross-entropy on the logits (label-smoothed where asked), with accuracy."""
+    loss = (
+        SmoothedSparseCrossentropy(label_smoothing)
+        if label_smoothing
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        steps_per_execution=steps_per_execution,
+    )
     return model

@@ -1,46 +1,89 @@
-"""TensorBoard event files: the one TensorFlow-only place for summaries.
+"""TensorBoard event files written from a run's saved history, with the ``tensorboard`` package
+alone (no TensorFlow needed, so the JAX path logs too).
 
-Under another Keras backend without TensorFlow installed, the writer does nothing
-(and says so once), so the scripts still run."""
+A run writes one event file per checkpoint segment, named by the segment's first iteration
+(``...it000000600``), just before the checkpoint that ends the segment. A run resumed from
+its checkpoint at iteration c deletes the files of segments that began after c (written by
+a process killed before its next checkpoint), so TensorBoard shows every step once.
+Scalars are every number of a history record; histograms come from its binned counts.
+"""
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
-import numpy as np
+SEGMENT_RE = re.compile(r"\.it(\d{9})$")
+
+try:
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+except ImportError:  # pragma: no cover - tensorboard is in requirements.txt
+    EventFileWriter = None
 
 
-class SummaryWriter:
-    """Scalars and histograms at a given step (the training iteration)."""
+class TensorBoardLog:
+    def __init__(self, logdir: str | Path, log=print):
+        self.logdir = Path(logdir)
+        self.enabled = EventFileWriter is not None
+        if not self.enabled:
+            log(
+                f"note: the tensorboard package is not installed; no TensorBoard logs in {self.logdir} "
+                "(pip install tensorboard)."
+            )
 
-    def __init__(self, logdir: str | Path):
-        try:
-            import tensorflow as tf
-        except ImportError:
-            print(f"TensorFlow is not installed: no TensorBoard logs in {logdir}.")
-            self._tf = self._writer = None
+    def segments(self) -> list[tuple[int, Path]]:
+        if not self.logdir.is_dir():
+            return []
+        found = [
+            (int(m.group(1)), p) for p in self.logdir.glob("events.out.tfevents.*") if (m := SEGMENT_RE.search(p.name))
+        ]
+        return sorted(found)
+
+    def truncate_after(self, iteration: int | None) -> None:
+        """Deletes segments that began after ``iteration``; ``None`` (a fresh start): all of them."""
+        for first, path in self.segments():
+            if iteration is None or first > iteration:
+                path.unlink(missing_ok=True)
+
+    def write(self, records: list[dict]) -> None:
+        """One event file holding ``records`` (history entries keyed by ``iteration``)."""
+        if not self.enabled or not records:
             return
-        self._tf = tf
-        self._writer = tf.summary.create_file_writer(str(logdir))
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        writer = EventFileWriter(str(self.logdir), filename_suffix=f".it{records[0]['iteration']:09d}")
+        for rec in records:
+            step = int(rec["iteration"])
+            values = []
+            for key, value in rec.items():
+                if key == "iteration":
+                    continue
+                if isinstance(value, dict) and "counts" in value:
+                    values.append(
+                        summary_pb2.Summary.Value(
+                            tag=f"activations/{key.removesuffix('_hist')}", histo=_histogram(value)
+                        )
+                    )
+                elif isinstance(value, (int, float)):
+                    values.append(summary_pb2.Summary.Value(tag=key, simple_value=float(value)))
+            writer.add_event(
+                event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values))
+            )
+        writer.flush()
+        writer.close()
 
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        if self._writer is None:
-            return
-        with self._writer.as_default(step=step):
-            for name, value in values.items():
-                self._tf.summary.scalar(name, value)
 
-    def histograms(self, values: dict[str, np.ndarray], step: int) -> None:
-        if self._writer is None:
-            return
-        with self._writer.as_default(step=step):
-            for name, data in values.items():
-                self._tf.summary.histogram(name, data)
-
-    def flush(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+def _histogram(h: dict):
+    edges, counts = h["edges"], h["counts"]
+    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    num = float(sum(counts))
+    return summary_pb2.HistogramProto(
+        min=float(edges[0]),
+        max=float(edges[-1]),
+        num=num,
+        sum=float(sum(c * x for c, x in zip(counts, centers))),
+        sum_squares=float(sum(c * x * x for c, x in zip(counts, centers))),
+        bucket_limit=[float(e) for e in edges[1:]],
+        bucket=[float(c) for c in counts],
+    )

@@ -1,33 +1,45 @@
-"""Iteration-counted training shared by the scripts: a deterministic batch stream,
-``model.fit`` one evaluation interval at a time, divergence detection, checkpoints
-after which an interrupted run resumes, and the metrics JSON of a finished run.
+"""Iteration-counted training shared by the scripts: one ``model.fit`` per run over a
+deterministic batch stream, an evaluation every ``eval_every`` iterations (a Keras callback),
+exact resume from atomic checkpoints, one process per run folder, divergence detection.
 
-One evaluation interval of ``eval_every`` iterations (batches) is one Keras
-"epoch": ``fit(..., initial_epoch=k, epochs=k + 1)``.
+One evaluation interval of ``eval_every`` iterations (batches) is one Keras "epoch"
+(``steps_per_epoch=eval_every``), so the interval's train loss and accuracy are Keras' own
+epoch means.
+
+**Exact resume.** A checkpoint is one file, ``checkpoint.npz``, written under a temporary
+name and renamed: every model variable (weights, batch-norm statistics, the seed generators
+of dropout and augmentation), every optimizer variable (its step count, moments, learning
+rate), the iteration, the history and the clocks, with the run's identity to check on load.
+The batch order is a pure function of (seed, pass over the data) and nothing else draws
+random numbers during training, so a run killed at any moment and rerun ends with the same
+numbers as an uninterrupted one (same machine and backend; tests/test_resume.py kills a run
+several times to check it).
 """
 
 from __future__ import annotations
 
+import json
 import math
-import shutil
+import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
+from filelock import FileLock, Timeout
 
-from common import io
+from common import backend, io
+from common.cli import Progress, UserError
+from common.runs import FINISHED, group_id, run_id
+from common.tensorboard import TensorBoardLog
 
-FINISHED = ("finished", "diverged")
+CHECKPOINT_FORMAT = 1
 
 
-def seed_everything(seed: int) -> None:
-    """Python, NumPy and backend seeds; deterministic TensorFlow kernels where it is the backend."""
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # TensorFlow-only: op determinism has no Keras equivalent
-        tf.config.experimental.enable_op_determinism()
+class RunLocked(Exception):
+    """Another process holds this run's folder."""
 
 
 def stream_indices(seed: int, start: int, count: int, batch_size: int, n: int) -> np.ndarray:
@@ -39,130 +51,288 @@ def stream_indices(seed: int, start: int, count: int, batch_size: int, n: int) -
     passes = range(first // n, (stop - 1) // n + 1)
     order = np.concatenate([np.random.default_rng([seed, p]).permutation(n) for p in passes])
     offset = passes[0] * n
-    return order[first - offset:stop - offset]
+    return order[first - offset : stop - offset]
 
 
 def _finite(*values) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
 
 
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+@dataclass
+class RunSpec:
+    """One run: what to build and train, where it lives and how it is evaluated."""
+
+    name: str  # the run's name (its seeds share it)
+    identity: dict  # common.runs.make_identity(...)
+    run_dir: Path
+    build: Callable[[], keras.Model]  # the compiled model (weights drawn from the global seed)
+    x: np.ndarray
+    y: np.ndarray
+    iterations: int
+    batch_size: int
+    eval_every: int
+    checkpoint_every: int
+    evaluate: Callable[[keras.Model, int], dict]  # -> test metrics and statistics of the model now
+    steps_per_execution: int = 1
+
+    def __post_init__(self):
+        # a checkpoint can only fall at the end of an evaluation interval (a Keras epoch)
+        self.checkpoint_every = self.eval_every * max(1, round(self.checkpoint_every / self.eval_every))
+
+    @property
+    def seed(self) -> int:
+        return self.identity["seed"]
+
+    @property
+    def label(self) -> str:
+        """Progress lines' prefix: the run and its seed."""
+        return f"{self.name} seed {self.seed}"
 
 
-def train_run(name: str, build: Callable[[], keras.Model], x_train: np.ndarray, y_train: np.ndarray, *,
-              run_dir: Path, config: dict, iterations: int, batch_size: int, eval_every: int, seed: int,
-              evaluate: Callable[[keras.Model, int], dict], checkpoint_every: int = 500,
-              on_final: Callable[[keras.Model, dict], None] | None = None,
-              log: Callable[[str], None] = print) -> dict:
-    """Trains ``build()`` for ``iterations`` batches; returns the run's metrics dict.
+# ---------------------------------------------------------------------------
+# Checkpoints
+def save_checkpoint(path: Path, model: keras.Model, state: dict) -> None:
+    arrays = {f"model/{i:04d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(model.variables)}
+    arrays.update(
+        {
+            f"optimizer/{i:04d}": np.asarray(keras.ops.convert_to_numpy(v))
+            for i, v in enumerate(model.optimizer.variables)
+        }
+    )
+    arrays["format"] = np.array(CHECKPOINT_FORMAT)
+    arrays["state"] = np.array(json.dumps(state, allow_nan=True))
+    tmp = io.atomic_path(path)
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # uncompressed: 40 MB in ~0.1 s; compressing would cost seconds
+    os.replace(tmp, path)
 
-    - A run whose ``metrics.json`` is finished (or diverged) with the same config is skipped;
-      ``on_final`` still runs on its saved model, so figures follow the current plotting code.
-    - A run with a matching ``checkpoint.keras`` + ``state.json`` continues from there.
-    - After each interval, ``evaluate(model, iteration)`` returns the scalars to record
-      (test metrics, statistics) beside the interval's mean train loss and accuracy and the
-      cumulative training seconds (``train_time_s``, evaluations excluded).
-    - A non-finite loss stops the run with status "diverged"; the caller goes on.
-    - ``on_final(model, metrics)`` runs once at the end (figures, final model).
-    """
-    run_dir = Path(run_dir)
-    # Everything that shapes the numbers; a saved run or checkpoint is reused only if it matches.
-    config = {**config, "seed": seed, "iterations": iterations, "batch_size": batch_size, "eval_every": eval_every}
-    metrics_path, ckpt_path, state_path = run_dir / "metrics.json", run_dir / "checkpoint.keras", run_dir / "state.json"
-    if metrics_path.exists():
-        done = io.read_json(metrics_path)
-        if done.get("status") in FINISHED and done.get("config") == config:
-            log(f"[{name}] already {done['status']} ({metrics_path}); skipping (figures redrawn). "
-                "Delete that folder to rerun it.")
-            if on_final is not None and (run_dir / "model.keras").exists():
-                on_final(io.load_model(run_dir / "model.keras"), done)
-            return done
-        log(f"[{name}] {metrics_path} holds a different config; training again.")
-        metrics_path.unlink()
 
-    history, start, train_time, wall_time = [], 0, 0.0, 0.0
-    model = None
-    if ckpt_path.exists() and state_path.exists():
-        state = io.read_json(state_path)
-        if state.get("config") == config:
-            try:
-                model = io.load_model(ckpt_path)
-            except io.CheckpointError as err:
-                log(f"[{name}] {err}; starting over.")
-            else:
-                history, start = state["history"], state["iteration"]
-                train_time, wall_time = state["train_time_s"], state["wall_time_s"]
-                seed_everything(seed + start)  # dropout draws continue from a seed of their own
-                log(f"[{name}] resuming from iteration {start} ({ckpt_path})")
-        else:
-            log(f"[{name}] checkpoint in {run_dir} was made with another config; starting over.")
-    if model is None:
-        seed_everything(seed)
-        model = build()
-        for stale in (ckpt_path, state_path):
-            stale.unlink(missing_ok=True)
-        # the untrained network, for the curves' start
-        history.append({"iteration": 0, "train_time_s": 0.0, **evaluate(model, 0)})
+def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
+    """The model of ``spec`` with every variable restored from ``path``, and the saved state.
+    Raises CheckpointError if the file is unreadable or belongs to another run."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["format"]) != CHECKPOINT_FORMAT:
+                raise io.CheckpointError(f"{path}: checkpoint format {int(z['format'])}, expected {CHECKPOINT_FORMAT}")
+            state = json.loads(str(z["state"]))
+            model_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("model/"))]
+            opt_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("optimizer/"))]
+    except io.CheckpointError:
+        raise
+    except Exception as err:  # BadZipFile, EOFError, KeyError, ValueError: a truncated or foreign file
+        raise io.CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
+    if state.get("identity") != spec.identity:
+        raise io.CheckpointError(f"{path}: checkpoint of another run identity")
+    backend.seed_everything(spec.seed)
+    model = spec.build()
+    model.optimizer.build(model.trainable_variables)
+    for kind, variables, arrays in (
+        ("model", model.variables, model_arrays),
+        ("optimizer", model.optimizer.variables, opt_arrays),
+    ):
+        if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
+            raise io.CheckpointError(f"{path}: its {kind} variables do not match this run's network")
+        for v, a in zip(variables, arrays):
+            v.assign(a)
+    return model, state
 
-    status, resumed_train_time = "finished", train_time
-    session_start = time.time()
-    wall_start = session_start - wall_time  # wall time counts across resumes
-    log_every = max(eval_every, (iterations // 10) // eval_every * eval_every)
-    for it in range(start, iterations, eval_every):
-        steps = min(eval_every, iterations - it)
-        idx = stream_indices(seed, it, steps, batch_size, len(x_train))
-        t0 = time.perf_counter()
-        # No per-batch callbacks (TerminateOnNaN would sync every batch): a NaN or inf batch
-        # loss makes the interval's mean loss non-finite, checked below.
-        fit = model.fit(x_train[idx], y_train[idx], batch_size=batch_size, shuffle=False, verbose=0,
-                        initial_epoch=it // eval_every, epochs=it // eval_every + 1)
-        train_time += time.perf_counter() - t0
-        iteration = it + steps
-        loss, acc = fit.history["loss"][-1], fit.history["accuracy"][-1]
-        record = {"iteration": iteration, "train_loss": float(loss), "train_accuracy": float(acc),
-                  "train_time_s": train_time}  # cumulative model.fit seconds, evaluations excluded
+
+def _set_aside(path: Path, reason: str, log) -> None:
+    aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    log(f"warning: {reason}. Moved it to {aside.name} (delete it when you like) and started this run over.")
+
+
+# ---------------------------------------------------------------------------
+class _Intervals(keras.callbacks.Callback):
+    """Per interval: record the train means, check for divergence, evaluate, report, checkpoint."""
+
+    def __init__(self, spec: RunSpec, state: dict, start: int, tb: TensorBoardLog, log):
+        super().__init__()
+        self.spec, self.state, self.tb, self.log = spec, state, tb, log
+        self.ckpt_path = spec.run_dir / "checkpoint.npz"
+        self.status = "finished"
+        self.resumed_train_time = state["train_time_s"]
+        self.session_start = time.time()
+        self.progress = Progress(spec.label, spec.iterations, start, log=log)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        spec, state = self.spec, self.state
+        state["train_time_s"] += time.perf_counter() - self.t0  # model.fit seconds, evaluation excluded
+        iteration = (epoch + 1) * spec.eval_every
+        loss, acc = logs.get("loss"), logs.get("accuracy")
+        record = {
+            "iteration": iteration,
+            "train_loss": float(loss),
+            "train_accuracy": float(acc),
+            "train_time_s": state["train_time_s"],
+        }
         if not _finite(loss):
             record["train_loss"] = float("nan")
-            history.append(record)
-            status = "diverged"
-            log(f"[{name}] DIVERGED at iteration <= {iteration}: the training loss is not finite. "
-                "Lower the learning rate or change the init; the sweep goes on.")
-            break
-        record.update(evaluate(model, iteration))
-        history.append(record)
-        if iteration % log_every == 0 or iteration == iterations:
-            rate = (iteration - start) * batch_size / max(train_time - resumed_train_time, 1e-9)
-            eta = (iterations - iteration) * (time.time() - session_start) / (iteration - start)
-            test = f" test acc {record['test_accuracy']:.3f}" if "test_accuracy" in record else ""
-            log(f"[{name}] iter {iteration:>6}/{iterations}  loss {loss:.4f}  train acc {acc:.3f}{test}"
-                f"  ({rate:,.0f} img/s, ~{format_duration(eta)} left)")
-        if iteration % checkpoint_every == 0 and iteration < iterations:
-            io.save_model(model, ckpt_path)
-            io.write_json(state_path, {"config": config, "iteration": iteration,
-                                       "train_time_s": train_time, "wall_time_s": time.time() - wall_start,
-                                       "history": history})
+            state["history"].append(record)
+            self.status = "diverged"
+            self.model.stop_training = True
+            self.log(
+                f"[{spec.label}] DIVERGED at iteration <= {iteration}: the training loss is not finite. "
+                "Lower the learning rate or change the init; the other runs go on."
+            )
+            return
+        record.update(spec.evaluate(self.model, iteration))
+        state["history"].append(record)
+        state["iteration"] = iteration
+        done = iteration - (self.progress.start)
+        rate = done * spec.batch_size / max(state["train_time_s"] - self.resumed_train_time, 1e-9)
+        test = f"  test acc {record['test_accuracy']:.3f}" if "test_accuracy" in record else ""
+        self.progress.update(iteration, f"loss {loss:.4f}  train acc {acc:.3f}{test}", f"{rate:,.0f} img/s")
+        if iteration % spec.checkpoint_every == 0 and iteration < spec.iterations:
+            self.checkpoint()
 
-    final = history[-1] if history else {}
+    def checkpoint(self):
+        state = self.state
+        # TensorBoard first: a kill before the checkpoint's rename leaves a segment that the
+        # resume (from the previous checkpoint) deletes.
+        self.tb.write([h for h in state["history"] if h["iteration"] > state["tb_written"]])
+        state["tb_written"] = state["iteration"]
+        state["wall_time_s"] = time.time() - state["wall_start"]
+        save_checkpoint(self.ckpt_path, self.model, {k: v for k, v in state.items() if k != "wall_start"})
+
+
+def train_run(spec: RunSpec, log: Callable[[str], None] = print, wait: bool = False) -> dict:
+    """Trains ``spec`` (or returns its finished result, or resumes it) under the folder's lock.
+
+    ``wait``: block while another process trains this run, else raise :class:`RunLocked`."""
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(spec.run_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if not wait:
+            raise RunLocked(str(spec.run_dir)) from None
+        log(f"[{spec.label}] another process is training it ({spec.run_dir}); waiting for it to finish.")
+        lock.acquire()
+    try:
+        return _train_locked(spec, log)
+    finally:
+        lock.release()
+
+
+def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_train: int) -> None:
+    """The checks every script makes before any training, with the same messages."""
+    if iterations % eval_every:
+        raise UserError(
+            f"{name}: {iterations} iterations is not a multiple of --eval-every {eval_every} (each evaluation "
+            "interval is one Keras epoch). Pick --iterations / --eval-every so that it is."
+        )
+    if batch_size > n_train:
+        raise UserError(
+            f"{name}: --batch-size {batch_size} is larger than the training set ({n_train:,} images). "
+            f"Use at most {n_train:,}."
+        )
+
+
+def _check_spec(spec: RunSpec) -> None:
+    for what, value in (("iterations", spec.iterations),):
+        if value % spec.eval_every:
+            raise UserError(
+                f"{what} ({value}) must be a multiple of the evaluation interval ({spec.eval_every}): "
+                "each interval is one Keras epoch. Change --eval-every or that value."
+            )
+    if spec.eval_every % spec.steps_per_execution:
+        raise UserError(
+            f"the evaluation interval ({spec.eval_every}) must be a multiple of steps per execution "
+            f"({spec.steps_per_execution})"
+        )
+
+
+def _train_locked(spec: RunSpec, log) -> dict:
+    _check_spec(spec)
+    run_dir = spec.run_dir
+    io.remove_stale_temps(run_dir, recursive=True)  # under the lock, leftovers belong to dead processes
+    metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "checkpoint.npz"
+    if metrics_path.exists():
+        try:
+            done = io.read_json(metrics_path)
+        except io.CorruptFile as err:
+            _set_aside(metrics_path, str(err), log)
+        else:
+            if done.get("identity") == spec.identity and done.get("status") in FINISHED:
+                log(f"[{spec.label}] already {done['status']} ({metrics_path}); skipping.")
+                return done
+            raise UserError(
+                f"{metrics_path} holds the result of another run identity (run id "
+                f"{done.get('run_id')}, not {run_id(spec.identity)}): it was copied or edited by hand. "
+                "Move that folder out of the runs folder; it is not deleted for you."
+            )
+
+    model, state = None, None
+    if ckpt_path.exists():
+        try:
+            model, state = load_checkpoint(ckpt_path, spec)
+        except io.CheckpointError as err:
+            _set_aside(ckpt_path, str(err), log)
+        else:
+            log(f"[{spec.label}] resuming from iteration {state['iteration']} ({ckpt_path})")
+    tb = TensorBoardLog(run_dir / "tensorboard", log=log)
+    if model is None:
+        backend.seed_everything(spec.seed)
+        model = spec.build()
+        # the untrained network, for the curves' start
+        state = {
+            "identity": spec.identity,
+            "iteration": 0,
+            "train_time_s": 0.0,
+            "wall_time_s": 0.0,
+            "tb_written": -1,
+            "history": [{"iteration": 0, "train_time_s": 0.0, **spec.evaluate(model, 0)}],
+        }
+        tb.truncate_after(None)
+    else:
+        tb.truncate_after(state["tb_written"])
+    start = state["iteration"]
+    state["wall_start"] = time.time() - state["wall_time_s"]  # wall time counts across resumes
+
+    callback = _Intervals(spec, state, start, tb, log)
+    if start < spec.iterations:
+        steps = spec.iterations - start
+        indices = stream_indices(spec.seed, start, steps, spec.batch_size, len(spec.x)).reshape(steps, spec.batch_size)
+        model.fit(
+            backend.batch_source(spec.x, spec.y, indices),
+            steps_per_epoch=spec.eval_every,
+            epochs=spec.iterations // spec.eval_every,
+            initial_epoch=start // spec.eval_every,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callback],
+        )
+
+    history = state["history"]
     test_accs = [h["test_accuracy"] for h in history[1:] if "test_accuracy" in h]
     trained = history[-1]["iteration"] if history else 0
+    train_time = state["train_time_s"]
     metrics = {
-        "name": name, "status": status, "config": config, "seed": seed, "versions": io.versions(),
-        "iterations_done": trained, "final": final,
+        "name": spec.name,
+        "run_id": run_id(spec.identity),
+        "group_id": group_id(spec.identity),
+        "status": callback.status,
+        "identity": spec.identity,
+        "seed": spec.seed,
+        "versions": io.versions(),
+        "num_params": int(model.count_params()),
+        "iterations_done": trained,
+        "final": history[-1],
         "best_test_accuracy": max(test_accs) if test_accs else None,
-        "train_time_s": train_time, "wall_time_s": time.time() - wall_start,
-        "images_per_sec": trained * batch_size / train_time if train_time > 0 else None,
+        "train_time_s": train_time,
+        "wall_time_s": time.time() - state["wall_start"],
+        "images_per_sec": trained * spec.batch_size / train_time if train_time > 0 else None,
         "history": history,
     }
-    if on_final is not None:
-        on_final(model, metrics)
+    # Results first, figures later (by the caller): the model, the TensorBoard tail, then
+    # metrics.json, whose rename marks the run finished; only then the checkpoint goes.
     io.save_model(model, run_dir / "model.keras")
+    tb.write([h for h in history if h["iteration"] > state["tb_written"]])
     io.write_json(metrics_path, metrics)
-    for f in (ckpt_path, state_path):
-        f.unlink(missing_ok=True)
+    ckpt_path.unlink(missing_ok=True)
     return metrics
-
-
-def remove_run(run_dir: Path) -> None:
-    shutil.rmtree(run_dir, ignore_errors=True)

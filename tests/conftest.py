@@ -1,4 +1,5 @@
 """Test set-up: quiet TensorFlow, the repository on sys.path, and the real data's location."""
+
 import os
 import sys
 from pathlib import Path

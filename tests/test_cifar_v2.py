@@ -1,4 +1,5 @@
-"""Short real runs of cifar_v2.py: outputs, learning, resume, reproducibility, divergence, flags."""
+"""Short real runs of cifar_v2.py: outputs, learning, seeds and summaries, identities, flags."""
+
 import csv
 import json
 from dataclasses import replace
@@ -7,24 +8,36 @@ import numpy as np
 import pytest
 
 import cifar_v2
+from common import study
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
 
 
 def run(tmp_path, data_root, *flags):
-    return cifar_v2.main(["--data-dir", str(data_root), "--out-dir", str(tmp_path / "fig"),
-                          "--runs-dir", str(tmp_path / "runs"), *flags])
+    return cifar_v2.main(
+        ["--data-dir", str(data_root), "--out-dir", str(tmp_path / "fig"), "--runs-dir", str(tmp_path / "runs"), *flags]
+    )
 
 
-def metrics(tmp_path, name):
-    return json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+def run_dirs(tmp_path, name):
+    return sorted((tmp_path / "runs" / name).glob("seed*"))
+
+
+def metrics(tmp_path, name, seed=0):
+    (path,) = (tmp_path / "runs" / name).glob(f"seed{seed}-*/metrics.json")
+    return json.loads(path.read_text())
+
+
+def summary(tmp_path):
+    return list(csv.DictReader((tmp_path / "fig" / "summary.csv").open()))
 
 
 @pytest.fixture(scope="module")
 def short_sweep(tmp_path_factory, data_root):
-    """One real run, 200 iterations, shared by the tests that only read its outputs."""
+    """One real configuration, 200 iterations, two seeds, shared by the tests that only read its outputs."""
     tmp = tmp_path_factory.mktemp("sweep")
-    assert run(tmp, data_root, "--runs", "relu_adam_normal", "--iterations", "200", "--eval-every", "50") == 0
+    flags = ("--runs", "relu_adam_normal", "--iterations", "200", "--eval-every", "50", "--seeds", "0,1")
+    assert run(tmp, data_root, *flags) == 0
     return tmp
 
 
@@ -32,32 +45,62 @@ def test_short_run_writes_every_output(short_sweep):
     for fig in PER_RUN_FIGURES:
         path = short_sweep / "fig" / "relu_adam_normal" / fig
         assert path.stat().st_size > 10_000, path
-    for table in ("summary.md", "summary.csv", "summary.png"):
+    for table in ("summary.md", "summary.csv", "summary.png", "results.jsonl"):
         assert (short_sweep / "fig" / table).exists()
-    run_dir = short_sweep / "runs" / "relu_adam_normal"
+    dirs = run_dirs(short_sweep, "relu_adam_normal")
+    assert [d.name.split("-")[0] for d in dirs] == ["seed0", "seed1"]  # one folder per seed
+    assert dirs[0].name.split("-")[1] == dirs[1].name.split("-")[1]  # ... of one configuration
+    run_dir = dirs[0]
     assert (run_dir / "model.keras").exists() and any((run_dir / "tensorboard").iterdir())
-    assert not (run_dir / "checkpoint.keras").exists()  # a finished run leaves no stale checkpoint
+    assert not (run_dir / "checkpoint.npz").exists()  # a finished run leaves no stale checkpoint
     m = metrics(short_sweep, "relu_adam_normal")
     assert m["status"] == "finished" and m["seed"] == 0
-    assert m["config"]["activation"] == "relu" and m["config"]["iterations"] == 200
-    assert {"keras", "numpy", "tensorflow", "python"} <= set(m["versions"])
+    ident = m["identity"]
+    assert ident["config"]["activation"] == "relu" and ident["config"]["iterations"] == 200
+    assert ident["data"]["name"] == "CIFAR10" and len(ident["data"]["fingerprint"]) == 16
+    assert ident["backend"] == "tensorflow" and ident["device"] == "cpu" and ident["seed"] == 0
+    assert {"keras", "numpy", "tensorflow", "python", "backend"} <= set(m["versions"])
     assert [h["iteration"] for h in m["history"]] == [0, 50, 100, 150, 200]
     last = m["history"][-1]
-    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "conv1_min", "conv1_max",
-                "conv1_mean", "conv1_std", "conv2_std", "conv2_hist"):
+    for key in (
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "conv1_min",
+        "conv1_max",
+        "conv1_mean",
+        "conv1_std",
+        "conv2_std",
+        "conv2_hist",
+    ):
         assert key in last
     assert last["conv1_min"] >= 0 and last["conv1_max"] > last["conv1_mean"] > 0  # ReLU outputs
     assert sum(last["conv2_hist"]["counts"]) == cifar_v2.HIST_IMAGES * 14 * 14 * 64
-    rows = list(csv.DictReader((short_sweep / "fig" / "summary.csv").open()))
-    assert rows[0]["run"] == "relu_adam_normal" and float(rows[0]["study_test_acc"]) == 0.525
-    assert float(rows[0]["final_test_acc"]) == pytest.approx(last["test_accuracy"])
+
+
+def test_summary_aggregates_the_seeds(short_sweep):
+    (row,) = summary(short_sweep)
+    finals = [metrics(short_sweep, "relu_adam_normal", s)["final"]["test_accuracy"] for s in (0, 1)]
+    assert row["run"] == "relu_adam_normal" and row["seeds"] == "0,1" and row["n"] == "2"
+    assert float(row["test_acc_mean"]) == pytest.approx(np.mean(finals), abs=1e-5)
+    assert float(row["test_acc_std"]) == pytest.approx(np.std(finals, ddof=1), abs=1e-5)
+    p = np.mean(finals)
+    assert float(row["test_acc_binomial_se"]) == pytest.approx(np.sqrt(p * (1 - p) / 1000), abs=1e-5)
+    assert float(row["study_test_acc"]) == 0.525 and row["current"] == "True"
+    md = (short_sweep / "fig" / "summary.md").read_text()
+    assert "| 1 | `relu_adam_normal` | 0,1 | 200 |" in md and "±" in md
+    index = [json.loads(line) for line in (short_sweep / "fig" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["identity"]["seed"] for r in index) == [0, 1]
 
 
 def test_activation_stats_match_numpy(short_sweep, data_root):
     """The probe's streamed statistics equal NumPy's on the full activations of the saved model."""
     import keras
+
     from common.data import as_float_images, load_cifar10
-    model = keras.models.load_model(short_sweep / "runs" / "relu_adam_normal" / "model.keras")
+
+    model = keras.models.load_model(run_dirs(short_sweep, "relu_adam_normal")[0] / "model.keras")
     x_test = as_float_images(load_cifar10(data_root).x_test)
     conv2 = keras.Model(model.inputs, model.get_layer("conv2").output).predict(x_test, verbose=0)
     last = metrics(short_sweep, "relu_adam_normal")["history"][-1]
@@ -70,73 +113,87 @@ def test_activation_stats_match_numpy(short_sweep, data_root):
 
 def test_short_training_beats_chance(short_sweep):
     history = metrics(short_sweep, "relu_adam_normal")["history"]
-    assert history[0]["test_accuracy"] < 0.2          # untrained: about chance (10%)
-    assert history[-1]["test_accuracy"] > 0.25        # 200 batches: clearly above it
+    assert history[0]["test_accuracy"] < 0.2  # untrained: about chance (10%)
+    assert history[-1]["test_accuracy"] > 0.25  # 200 batches: clearly above it
     assert history[-1]["train_loss"] < history[1]["train_loss"]
 
 
-def test_same_seed_same_numbers(tmp_path, data_root):
+def numbers(tmp_path, name, seed=0):  # every recorded number but the timings
+    return [{k: v for k, v in h.items() if k != "train_time_s"} for h in metrics(tmp_path, name, seed)["history"]]
+
+
+def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path, data_root):
     flags = ("--runs", "relu_adam_normal_dropout_l2", "--iterations", "60", "--eval-every", "30")
     assert run(tmp_path / "a", data_root, *flags) == 0
     assert run(tmp_path / "b", data_root, *flags) == 0
-    def numbers(d):  # every recorded number but the timings
-        return [{k: v for k, v in h.items() if k != "train_time_s"}
-                for h in metrics(tmp_path / d, "relu_adam_normal_dropout_l2")["history"]]
-    a, b = numbers("a"), numbers("b")
-    assert len(a) == 3 and a == b
-    assert run(tmp_path / "c", data_root, *flags, "--seed", "1") == 0
-    assert numbers("c") != a
+    a = numbers(tmp_path / "a", "relu_adam_normal_dropout_l2")
+    assert len(a) == 3 and a == numbers(tmp_path / "b", "relu_adam_normal_dropout_l2")
+    # Another seed and another iteration count in the same folders: every result stays.
+    assert run(tmp_path / "a", data_root, *flags, "--seeds", "1") == 0
+    assert numbers(tmp_path / "a", "relu_adam_normal_dropout_l2", 1) != a
+    assert run(tmp_path / "a", data_root, *flags[:2], "--iterations", "30", "--eval-every", "30") == 0
+    dirs = run_dirs(tmp_path / "a", "relu_adam_normal_dropout_l2")
+    assert len(dirs) == 3 and all((d / "metrics.json").exists() for d in dirs)
+    assert numbers(tmp_path / "a", "relu_adam_normal_dropout_l2", 1) != a
+    rows = summary(tmp_path / "a")
+    assert sorted((r["iterations"], r["seeds"], r["current"]) for r in rows) == [
+        ("30", "0", "True"),
+        ("60", "0,1", "False"),
+    ]
 
 
-def test_interrupted_sweep_resumes(tmp_path, data_root, monkeypatch, capsys):
-    flags = ("--runs", "relu_adam_normal,tanh_adam_normal", "--iterations", "60", "--eval-every", "20",
-             "--checkpoint-every", "20")
-    real_call = cifar_v2.Evaluator.__call__
+def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root):
+    flags = ("--iterations", "20", "--eval-every", "10")
+    assert run(tmp_path, data_root, "--runs", "relu_adam_normal,tanh_adam_normal", *flags) == 0
+    # A fresh clone: no runs folder, only the committed figures and their index.
+    import shutil
 
-    def interrupt_tanh_at_40(self, model, iteration):
-        if iteration == 40 and model.get_layer("conv1").activation.__name__ == "tanh":
-            raise KeyboardInterrupt
-        return real_call(self, model, iteration)
-
-    monkeypatch.setattr(cifar_v2.Evaluator, "__call__", interrupt_tanh_at_40)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, data_root, *flags)
-    first = tmp_path / "runs" / "relu_adam_normal" / "metrics.json"
-    assert first.exists() and not (tmp_path / "runs" / "tanh_adam_normal" / "metrics.json").exists()
-    assert (tmp_path / "runs" / "tanh_adam_normal" / "checkpoint.keras").exists()
-    assert not list((tmp_path / "runs").rglob(".*.tmp*"))  # nothing half-written
-    mtime = first.stat().st_mtime_ns
-
-    monkeypatch.setattr(cifar_v2.Evaluator, "__call__", real_call)
-    capsys.readouterr()
-    assert run(tmp_path, data_root, *flags) == 0
-    out = capsys.readouterr().out
-    assert "[relu_adam_normal] already finished" in out
-    assert "[tanh_adam_normal] resuming from iteration 20" in out
-    assert first.stat().st_mtime_ns == mtime
-    tanh = metrics(tmp_path, "tanh_adam_normal")
-    assert tanh["status"] == "finished" and [h["iteration"] for h in tanh["history"]] == [0, 20, 40, 60]
-    assert (tmp_path / "fig" / "tanh_adam_normal" / "curves.png").exists()
+    shutil.rmtree(tmp_path / "runs")
+    assert run(tmp_path, data_root, "--runs", "tanh_adam_normal", *flags) == 0
+    assert [r["run"] for r in summary(tmp_path)] == ["tanh_adam_normal", "relu_adam_normal"]
+    assert run(tmp_path, data_root, "--runs", "relu_adam_normal,tanh_adam_normal", "--summary-only", *flags) == 0
+    assert [r["run"] for r in summary(tmp_path)] == ["relu_adam_normal", "tanh_adam_normal"]
 
 
 def test_diverging_run_is_reported_and_the_sweep_goes_on(tmp_path, data_root, monkeypatch):
-    exploding = replace(cifar_v2.RUNS["relu_momentum_normal"], name="exploding", learning_rate=1e4)
+    exploding = replace(study.RUNS["relu_momentum_normal"], name="exploding", learning_rate=1e4)
     monkeypatch.setitem(cifar_v2.RUNS, "exploding", exploding)
-    assert run(tmp_path, data_root, "--runs", "exploding,relu_adam_normal", "--iterations", "40",
-               "--eval-every", "20") == 0
+    monkeypatch.setitem(cifar_v2.RUN_GROUPS, "test", ("exploding", "relu_adam_normal"))
+    assert run(tmp_path, data_root, "--runs", "test", "--iterations", "40", "--eval-every", "20") == 0
     assert metrics(tmp_path, "exploding")["status"] == "diverged"
     assert metrics(tmp_path, "relu_adam_normal")["status"] == "finished"
-    summary = (tmp_path / "fig" / "summary.md").read_text()
-    assert "`exploding` | diverged" in summary and "`relu_adam_normal` | finished" in summary
+    md = (tmp_path / "fig" / "summary.md").read_text()
+    assert "`exploding` (diverged)" in md and "`relu_adam_normal` |" in md
     assert (tmp_path / "fig" / "exploding" / "curves.png").exists()
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--runs", "relu_adam_nope"], "unknown run name(s) ['relu_adam_nope']"),
-    (["--iterations", "0"], "--iterations must be a positive integer, got 0"),
-    (["--eval-every", "-5"], "--eval-every must be a positive integer, got -5"),
-    (["--seed", "abc"], "invalid int value: 'abc'"),
-])
+def test_a_failing_figure_loses_no_result(tmp_path, data_root, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting broke")
+
+    monkeypatch.setattr(cifar_v2, "plot_curves", broken)
+    flags = ("--runs", "relu_adam_normal", "--iterations", "20", "--eval-every", "10")
+    assert run(tmp_path, data_root, *flags) == 0
+    assert "error drawing figures of relu_adam_normal" in capsys.readouterr().out
+    assert metrics(tmp_path, "relu_adam_normal")["status"] == "finished"
+    monkeypatch.undo()
+    assert run(tmp_path, data_root, *flags, "--summary-only") == 0
+    assert (tmp_path / "fig" / "relu_adam_normal" / "curves.png").exists()
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--runs", "relu_adam_nope"], "invalid choice: 'relu_adam_nope'"),
+        (["--iterations", "0"], "'0' must be a positive integer"),
+        (["--iterations", "1e20"], "'1e20' is not an integer"),
+        (["--iterations", str(10**12)], "must be <= 10,000,000"),
+        (["--eval-every", "-5"], "'-5' must be a positive integer"),
+        (["--seeds", "abc"], "'abc' is not an integer"),
+        (["--seeds", "-1"], "'-1' must be >= 0"),
+        (["--seeds", "0,4294967296"], "'4294967296' must be <= 4,294,967,295"),
+    ],
+)
 def test_wrong_flag_values_exit_with_a_clear_message(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cifar_v2.main(flags)
@@ -144,15 +201,50 @@ def test_wrong_flag_values_exit_with_a_clear_message(flags, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_values_that_do_not_fit_the_data_are_named_before_training(tmp_path, data_root, capsys):
+    assert run(tmp_path, data_root, "--batch-size", "100000", "--runs", "relu_adam_normal") == 2
+    assert "--batch-size 100000 is larger than the training set (10,000 images)" in capsys.readouterr().err
+    assert run(tmp_path, data_root, "--iterations", "250", "--runs", "relu_adam_normal") == 2
+    assert "not a multiple of --eval-every 100" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "relu_adam_normal").exists()
+
+
+@pytest.mark.parametrize("which", ["--out-dir", "--runs-dir"])
+def test_unwritable_or_file_folders_are_named_before_training(tmp_path, data_root, capsys, which):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    other = "--runs-dir" if which == "--out-dir" else "--out-dir"
+    code = cifar_v2.main(
+        ["--data-dir", str(data_root), which, str(blocker), other, str(tmp_path / "ok"), "--runs", "relu_adam_normal"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and f"{which} {blocker}: is a file" in err and "Traceback" not in err
+
+
 def test_help_and_list(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cifar_v2.main(["--help"])
-    assert exit_info.value.code == 0 and "--data-dir" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "--data-dir" in out and "--seeds" in out and "--dataset" in out
     assert cifar_v2.main(["--list"]) == 0
     out = capsys.readouterr().out
-    assert len(out.strip().splitlines()) == 11 and "relu_adam_normal_dropout_l2_long" in out and "6000 it" in out
+    assert len(out.strip().splitlines()) == 11 and "relu_adam_normal_dropout_l2_long" in out
 
 
-def test_missing_data_is_a_clear_exit(tmp_path):
-    with pytest.raises(SystemExit, match=r"no CIFAR10/ folder there"):
-        cifar_v2.main(["--data-dir", str(tmp_path), "--runs", "relu_adam_normal"])
+def test_missing_data_is_a_clear_exit(tmp_path, capsys):
+    assert (
+        cifar_v2.main(
+            [
+                "--data-dir",
+                str(tmp_path),
+                "--out-dir",
+                str(tmp_path / "f"),
+                "--runs-dir",
+                str(tmp_path / "r"),
+                "--runs",
+                "relu_adam_normal",
+            ]
+        )
+        == 2
+    )
+    assert "no CIFAR10/ folder there" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The PNG loader on the real data and on broken copies of a few of its images."""
+
 import shutil
 
 import numpy as np
@@ -22,13 +23,15 @@ def test_real_cifar10_counts_shapes_dtypes(cifar):
     assert np.bincount(cifar.y_test).tolist() == [100] * 10
     assert cifar.class_names == data.CIFAR10_CLASS_NAMES
     # real pixels, not an empty or constant array
-    assert cifar.x_train.std() > 20 and 0 <= cifar.x_train.min() and cifar.x_train.max() <= 255
+    assert cifar.x_train.std() > 20 and cifar.x_train.min() >= 0 and cifar.x_train.max() <= 255
 
 
 def test_labels_follow_class_folders(cifar, data_root):
     # the first image of folder 3 ("cat") is the first image with label 3
     first_cat = sorted((data_root / "CIFAR10" / "Train" / "3").glob("*.png"))[0]
-    np.testing.assert_array_equal(np.asarray(Image.open(first_cat)), cifar.x_train[np.flatnonzero(cifar.y_train == 3)[0]])
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(first_cat)), cifar.x_train[np.flatnonzero(cifar.y_train == 3)[0]]
+    )
 
 
 def test_real_mnist(data_root):
@@ -41,7 +44,7 @@ def test_real_mnist(data_root):
 
 def test_float_images_for_the_network(cifar):
     x = data.as_float_images(cifar.x_test[:4])
-    assert x.shape == (4, 28, 28, 1) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    assert x.shape == (4, 28, 28, 1) and x.dtype == np.float32 and x.min() >= 0.0 and x.max() <= 1.0
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ def test_corrupt_png_is_named(small_copy):
 def test_wrong_size_or_channels_is_named(small_copy, size, mode):
     bad = small_copy / "CIFAR10" / "Test" / "2" / "Image99999.png"
     Image.new(mode, size).save(bad)
-    with pytest.raises(DataError, match=rf"Image99999.png.*28x28 single-channel"):
+    with pytest.raises(DataError, match=r"Image99999.png.*28x28 single-channel"):
         data.load_cifar10(small_copy)
 
 
@@ -106,12 +109,16 @@ def test_nowhere_and_no_network_lists_the_places(tmp_path, monkeypatch):
 
     def offline(name, **kwargs):
         raise OSError("no network")
+
     monkeypatch.setattr(data, "download_with_keras", offline)
     with pytest.raises(DataError) as err:
         data.load_cifar10()
     msg = str(err.value)
-    for place in (tmp_path / "env_root" / "CIFAR10", tmp_path / "repo" / "data" / "CIFAR10",
-                  tmp_path / "shared" / "data" / "CIFAR10"):
+    for place in (
+        tmp_path / "env_root" / "CIFAR10",
+        tmp_path / "repo" / "data" / "CIFAR10",
+        tmp_path / "shared" / "data" / "CIFAR10",
+    ):
         assert str(place) in msg
     assert "no network" in msg and "--data-dir" in msg and "DATA_DIR" in msg
 
@@ -128,3 +135,25 @@ def test_keras_download_conversion_as_the_study():
     y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
     xs, ys = data.balanced_subset(x, y, per_class=2)
     assert xs.tolist() == [0, 3, 1, 4, 2, 5] and ys.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_an_eleventh_class_folder_makes_an_11_class_set(small_copy):
+    for split in ("Train", "Test"):
+        src = next((small_copy / "CIFAR10" / split / "0").iterdir())
+        (small_copy / "CIFAR10" / split / "10").mkdir()
+        (small_copy / "CIFAR10" / split / "10" / "x.PNG").write_bytes(src.read_bytes())
+    d = data.load_cifar10(small_copy)
+    assert d.class_names == ("0", "1", "2", "10") and d.num_classes == 4  # folder names, numeric order
+    assert not d.is_study_data("CIFAR10")
+
+
+def test_fingerprint_follows_the_pixels_not_the_path(small_copy, tmp_path_factory):
+    a = data.load_cifar10(small_copy)
+    other = tmp_path_factory.mktemp("copy")
+    shutil.copytree(small_copy / "CIFAR10", other / "CIFAR10")
+    assert data.load_cifar10(other).fingerprint == a.fingerprint
+    f = next((other / "CIFAR10" / "Test" / "1").iterdir())
+    img = np.asarray(Image.open(f)).copy()
+    img[0, 0] ^= 1
+    Image.fromarray(img).save(f)
+    assert data.load_cifar10(other).fingerprint != a.fingerprint

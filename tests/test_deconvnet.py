@@ -8,7 +8,7 @@ import tensorflow as tf  # the reference formulation uses TF's autodiff; the cod
 
 import dconvnet
 import dconvnet_visualizations as viz
-from common import training
+from common import backend, training
 from common.data import as_float_images, load_cifar10
 from common.deconvnet import Deconvnet, crop_to_field, pool_switches, top_k_activations, top_k_per_map, unpool
 from common.models import build_lenet5, compile_classifier, make_optimizer
@@ -25,7 +25,7 @@ def data(data_root):
 @pytest.fixture(scope="session")
 def trained(data):
     """The study's best configuration trained for a short real run (one fit call: fast)."""
-    training.seed_everything(0)
+    backend.seed_everything(0)
     model = compile_classifier(build_lenet5("relu", "normal", 0.5, 1e-4), make_optimizer("adam", 1e-4))
     idx = training.stream_indices(0, 0, TRAIN_ITERATIONS, 50, len(data.x_train))
     model.fit(as_float_images(data.x_train[idx]), data.y_train[idx], batch_size=50, shuffle=False, verbose=0)
@@ -60,7 +60,7 @@ def numpy_switches_unpool(x, y):
                 for ch in range(c):
                     win = [(2 * i + di, 2 * j + dj) for di in range(2) for dj in range(2)]
                     vals = [x[b, r, q, ch] for r, q in win]
-                    r, q = win[int(np.argmax(vals))]          # np.argmax: first maximum
+                    r, q = win[int(np.argmax(vals))]  # np.argmax: first maximum
                     out[b, r, q, ch] = y[b, i, j, ch]
                     pooled[b, i, j, ch] = max(vals)
     return pooled, out
@@ -69,8 +69,8 @@ def numpy_switches_unpool(x, y):
 @pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 2), (1, 5, 5, 4)])
 def test_unpool_matches_brute_force_with_ties_and_odd_sizes(shape):
     rng = np.random.default_rng(1)
-    x = rng.integers(0, 3, shape).astype(np.float32)          # values 0..2: many ties
-    x[0, :2, :2, 0] = 1.0                                     # a window that is all ties
+    x = rng.integers(0, 3, shape).astype(np.float32)  # values 0..2: many ties
+    x[0, :2, :2, 0] = 1.0  # a window that is all ties
     y = rng.normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3])).astype(np.float32)
     pooled_ref, out_ref = numpy_switches_unpool(x, y)
     sw = pool_switches(x)
@@ -80,8 +80,9 @@ def test_unpool_matches_brute_force_with_ties_and_odd_sizes(shape):
     # and the brute-force pooling agrees with Keras' MaxPooling2D
     assert np.all(np.asarray(sw).sum(axis=-1) == 1)
     np.testing.assert_array_equal(pooled_ref, np.asarray(keras.layers.MaxPooling2D(2)(x)))
-    np.testing.assert_array_equal(np.asarray(unpool(pooled_ref, sw, shape[1:3])),
-                                  np.asarray(unpool(np.ones_like(y), sw, shape[1:3])) * x)
+    np.testing.assert_array_equal(
+        np.asarray(unpool(pooled_ref, sw, shape[1:3])), np.asarray(unpool(np.ones_like(y), sw, shape[1:3])) * x
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -89,20 +90,21 @@ def test_unpool_matches_brute_force_with_ties_and_odd_sizes(shape):
 @pytest.mark.parametrize("row,col", [(0, 0), (27, 27), (0, 13), (13, 27), (1, 26), (14, 14)])
 def test_conv1_single_activation_projects_to_its_filter(dc, trained, x_test, row, col):
     fwd = dc.forward(x_test[:4])
-    w = np.asarray(trained.get_layer("conv1").kernel)[:, :, 0, :]      # (5, 5, 32)
+    w = np.asarray(trained.get_layer("conv1").kernel)[:, :, 0, :]  # (5, 5, 32)
     maps = np.array([0, 5, 17, 31])
     images = np.arange(4)
     value = fwd.conv1[images, row, col, maps]
-    expected = np.zeros((4, 28 + 4, 28 + 4), np.float32)                # padded by 2 on each side
+    expected = np.zeros((4, 28 + 4, 28 + 4), np.float32)  # padded by 2 on each side
     for p, m in enumerate(maps):
         # cross-correlation forward => the adjoint lays the filter down unflipped, centered on (row, col)
-        expected[p, row:row + 5, col:col + 5] = value[p] * w[:, :, m]
-    expected = expected[:, 2:30, 2:30]                                  # what falls outside is cut
+        expected[p, row : row + 5, col : col + 5] = value[p] * w[:, :, m]
+    expected = expected[:, 2:30, 2:30]  # what falls outside is cut
     kept = np.zeros((4, 28, 28, 32), np.float32)
     kept[images, row, col, maps] = value
     np.testing.assert_allclose(dc.project("conv1", kept), expected, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(dc.project_activations(fwd, "conv1", images, [row] * 4, [col] * 4, maps),
-                               expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        dc.project_activations(fwd, "conv1", images, [row] * 4, [col] * 4, maps), expected, rtol=0, atol=1e-6
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def assert_relclose(got, ref):
 
 @pytest.mark.parametrize("layer", ["conv1", "conv2"])
 def test_projection_equals_deconvnet_gradient(dc, trained, x_test, layer):
-    idx = np.arange(0, 1000, 125)                             # 8 real test images, different classes
+    idx = np.arange(0, 1000, 125)  # 8 real test images, different classes
     fwd = dc.forward(x_test[idx])
     acts = fwd[layer]
     n = len(idx)
@@ -144,7 +146,7 @@ def test_projection_equals_deconvnet_gradient(dc, trained, x_test, layer):
     _, a1, a2 = deconv_gradient(trained, x_test[idx], layer, np.zeros_like(acts))
     np.testing.assert_allclose(a1, fwd.conv1, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(a2, fwd.conv2, rtol=1e-5, atol=1e-5)
-    rows, cols, maps, _ = top_k_activations(acts, 3)          # strong single activations, 3 per image
+    rows, cols, maps, _ = top_k_activations(acts, 3)  # strong single activations, 3 per image
     img = np.repeat(np.arange(n), 3)
     rows, cols, maps = rows.ravel(), cols.ravel(), maps.ravel()
     # ... plus border positions of random maps
@@ -155,7 +157,7 @@ def test_projection_equals_deconvnet_gradient(dc, trained, x_test, layer):
     maps = np.concatenate([maps, np.arange(n) * 3 % acts.shape[-1]])
     kept = np.zeros((len(img),) + acts.shape[1:], np.float32)
     kept[np.arange(len(img)), rows, cols, maps] = acts[img, rows, cols, maps]
-    live = kept.reshape(len(img), -1).max(axis=1) > 0         # a dead (zero) activation projects to zero
+    live = kept.reshape(len(img), -1).max(axis=1) > 0  # a dead (zero) activation projects to zero
     ref, _, _ = deconv_gradient(trained, x_test[idx][img], layer, kept)
     assert_relclose(dc.project(layer, kept[live], fwd.switches1[img[live]]), ref[live])
     assert_relclose(dc.project_activations(fwd, layer, img[live], rows[live], cols[live], maps[live]), ref[live])
@@ -208,9 +210,13 @@ def test_top_k_activations_matches_brute_force(fwd_all):
 # ---------------------------------------------------------------------------
 # The scripts, end to end
 EXPECTED_IMAGE_PANELS = {  # axes holding an image, for 3 test images, both layers, k = 9
-    "projections_all.png": 3 * 3, "projections_top1.png": 3 * 3, "projections_top9.png": 3 * 2 * 10,
-    "top9_per_map_conv1.png": 32 * 2, "top9_per_map_conv2.png": viz.CONV2_MAPS_SHOWN * 2,
-    "evolution.png": 2 * viz.EVOLUTION_MAPS * 3, "occlusion.png": 3 * 5,
+    "projections_all.png": 3 * 3,
+    "projections_top1.png": 3 * 3,
+    "projections_top9.png": 3 * 2 * 10,
+    "top9_per_map_conv1.png": 32 * 2,
+    "top9_per_map_conv2.png": viz.CONV2_MAPS_SHOWN * 2,
+    "evolution.png": 2 * viz.EVOLUTION_MAPS * 3,
+    "occlusion.png": 3 * 5,
 }
 
 
@@ -221,11 +227,16 @@ def short_run(tmp_path_factory, data_root):
     return runs
 
 
-def test_dconvnet_saves_model_config_and_snapshots(short_run, capsys):
-    assert (short_run / "model.keras").is_file()
-    assert dconvnet.io.read_json(short_run / "config.json")["iterations"] == 20
-    assert [p.name for p in sorted((short_run / "snapshots").iterdir())] == \
-        ["iter_000000.keras", "iter_000010.keras", "iter_000020.keras"]
+def test_dconvnet_saves_model_metrics_and_snapshots(short_run):
+    (run_dir,) = (short_run / "relu_adam_normal_dropout_l2").glob("seed0-*")
+    assert (run_dir / "model.keras").is_file()
+    m = dconvnet.io.read_json(run_dir / "metrics.json")
+    assert m["identity"]["config"]["iterations"] == 20 and m["identity"]["config"]["dropout"] == 0.5
+    assert [p.name for p in sorted((run_dir / "snapshots").iterdir())] == [
+        "iter_000000.keras",
+        "iter_000010.keras",
+        "iter_000020.keras",
+    ]
     assert dconvnet.snapshot_iterations(3000) == [0, 10, 30, 100, 300, 1000, 3000]
 
 
@@ -240,18 +251,40 @@ def test_visualizations_write_every_figure(short_run, tmp_path, data_root, monke
 
     monkeypatch.setattr(viz, "save_figure", counting_save)
     out = tmp_path / "fig"
-    assert viz.main(["--checkpoint", str(short_run / "model.keras"), "--out-dir", str(out),
-                     "--indices", "0,450", "999", "--data-dir", str(data_root)]) == 0
+    argv = [
+        "--runs-dir",
+        str(short_run),
+        "--out-dir",
+        str(out),
+        "--indices",
+        "0,450",
+        "999",
+        "--data-dir",
+        str(data_root),
+    ]
+    assert viz.main(argv) == 0  # finds the model dconvnet.py trained for the default --run and --seed
     assert panels == EXPECTED_IMAGE_PANELS
     for name in EXPECTED_IMAGE_PANELS:
         assert (out / name).stat().st_size > 10_000
     assert "occlusion.png" in capsys.readouterr().out
 
 
-def test_visualizations_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
-    assert viz.main(["--checkpoint", str(tmp_path / "nope.keras"), "--out-dir", str(tmp_path)]) != 0
+def test_visualizations_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert viz.main(["--runs-dir", str(tmp_path), "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "checkpoint not found" in err and "Traceback" not in err
+    assert "no model of run relu_adam_normal_dropout_l2 seed 0" in err and "python dconvnet.py" in err
+    assert "Traceback" not in err
+    assert viz.main(["--checkpoint", str(tmp_path / "nope.keras"), "--out-dir", str(tmp_path)]) == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_visualizations_truncated_model_is_a_clear_error(short_run, tmp_path, capsys):
+    (model,) = short_run.glob("*/seed0-*/model.keras")
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(model.read_bytes()[:5000])
+    assert viz.main(["--checkpoint", str(cut), "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read this model file" in err and "truncated" in err and "Traceback" not in err
 
 
 def test_visualizations_wrong_layers_is_a_clear_error(tmp_path, capsys):

@@ -1,4 +1,5 @@
 """The study's LeNet-5: shapes, names, parameter count, initializations, options."""
+
 import keras
 import numpy as np
 import pytest

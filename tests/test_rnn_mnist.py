@@ -1,6 +1,7 @@
 """rnn_mnist.py: sequences, parameter counts, learning, outputs, skip/resume, divergence, flags.
 
 One short real run of main() (module fixture) is shared by several tests to keep the file fast."""
+
 import csv
 import json
 
@@ -15,10 +16,12 @@ TABLES = ("summary.md", "summary.csv")
 
 
 def textbook_params(cell: str, h: int, d: int = 28) -> int:
-    recurrent = {"rnn": h * (h + d) + h,                 # W_x, W_h, b
-                 "lstm": 4 * (h * (h + d) + h),          # 4 gates
-                 "gru": 3 * (h * (h + d) + 2 * h)}[cell]  # 3 gates, reset_after: 2 biases each
-    return recurrent + 10 * (h + 1)                      # dense 10-way softmax
+    recurrent = {
+        "rnn": h * (h + d) + h,  # W_x, W_h, b
+        "lstm": 4 * (h * (h + d) + h),  # 4 gates
+        "gru": 3 * (h * (h + d) + 2 * h),
+    }[cell]  # 3 gates, reset_after: 2 biases each
+    return recurrent + 10 * (h + 1)  # dense 10-way softmax
 
 
 def test_sequences_are_image_rows():
@@ -43,8 +46,13 @@ def test_parameter_counts_match_textbook(cell, hidden):
 
 
 def run_main(argv, capsys):
-    rnn_mnist.main([str(a) for a in argv])
+    assert rnn_mnist.main([str(a) for a in argv]) == 0
     return capsys.readouterr().out
+
+
+def metrics(tmp, name, seed=0):
+    (path,) = (tmp / "runs" / name).glob(f"seed{seed}-*/metrics.json")
+    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +60,28 @@ def short_grid(tmp_path_factory, data_root):
     """Every cell with 10 units plus the CNN, 300 iterations of batch 32 at lr 1e-2; not unrolled,
     which builds the graphs faster than unrolling (what matters in a short run)."""
     tmp = tmp_path_factory.mktemp("rnn")
-    argv = ["--cells", *CELLS, "--hidden", 10, "--iterations", 300, "--eval-every", 100, "--batch-size", 32,
-            "--learning-rate", 1e-2, "--no-unroll",
-            "--data-dir", data_root, "--out-dir", tmp / "fig", "--runs-dir", tmp / "runs"]
-    rnn_mnist.main([str(a) for a in argv])
+    argv = [
+        "--cells",
+        *CELLS,
+        "--hidden",
+        10,
+        "--iterations",
+        300,
+        "--eval-every",
+        100,
+        "--batch-size",
+        32,
+        "--learning-rate",
+        1e-2,
+        "--no-unroll",
+        "--data-dir",
+        data_root,
+        "--out-dir",
+        tmp / "fig",
+        "--runs-dir",
+        tmp / "runs",
+    ]
+    assert rnn_mnist.main([str(a) for a in argv]) == 0
     return tmp, [str(a) for a in argv]
 
 
@@ -64,20 +90,22 @@ def test_short_run_writes_every_output(short_grid):
     for name in FIGURES + TABLES:
         assert (tmp / "fig" / name).stat().st_size > 0, name
     for run in ("rnn_10", "lstm_10", "gru_10", "cnn"):
-        m = json.loads((tmp / "runs" / run / "metrics.json").read_text())
+        m = metrics(tmp, run)
         assert m["status"] == "finished" and m["seed"] == 0 and "keras" in m["versions"]
-        assert m["config"]["iterations"] == 300 and m["config"]["batch_size"] == 32
+        config = m["identity"]["config"]
+        assert config["iterations"] == 300 and config["batch_size"] == 32
+        assert m["identity"]["data"]["name"] == "MNIST"
         assert [h["iteration"] for h in m["history"]] == [0, 100, 200, 300]
         for h in m["history"][1:]:
             assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_time_s"} <= h.keys()
         secs = [h["train_time_s"] for h in m["history"]]
         assert secs[0] == 0 and all(b > a for a, b in zip(secs, secs[1:]))
     rows = list(csv.DictReader((tmp / "fig" / "summary.csv").open()))
-    assert {(r["cell"], r["hidden_units"]) for r in rows} == {("rnn", "10"), ("lstm", "10"), ("gru", "10"),
-                                                               ("cnn", "")}
+    assert {(r["cell"], r["hidden_units"]) for r in rows} == {("rnn", "10"), ("lstm", "10"), ("gru", "10"), ("cnn", "")}
     lstm = next(r for r in rows if r["cell"] == "lstm")
     assert int(lstm["num_params"]) == textbook_params("lstm", 10)
-    assert float(lstm["study_test_accuracy"]) == 0.90
+    assert float(lstm["study_test_accuracy"]) == 0.90 and lstm["seeds"] == "0" and lstm["n"] == "1"
+    assert float(lstm["final_test_accuracy_mean"]) == pytest.approx(metrics(tmp, "lstm_10")["final"]["test_accuracy"])
     assert next(r for r in rows if r["cell"] == "rnn")["study_test_accuracy"] == ""  # no invented number
     md = (tmp / "fig" / "summary.md").read_text()
     assert "Part C" in md and "CNN (LeNet-5)" in md and "3,274,634" in md
@@ -86,78 +114,95 @@ def test_short_run_writes_every_output(short_grid):
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_learns_above_chance(short_grid, cell):
     tmp, _ = short_grid
-    m = json.loads((tmp / "runs" / f"{cell}_10" / "metrics.json").read_text())
-    assert m["final"]["test_accuracy"] > 0.3, m["final"]  # chance is 0.1
+    assert metrics(tmp, f"{cell}_10")["final"]["test_accuracy"] > 0.3  # chance is 0.1
 
 
 def test_rerun_skips_finished_runs(short_grid, capsys):
     tmp, argv = short_grid
-    metrics = {p: p.stat().st_mtime_ns for p in (tmp / "runs").glob("*/metrics.json")}
+    saved = {p: p.stat().st_mtime_ns for p in (tmp / "runs").glob("*/*/metrics.json")}
     (tmp / "fig" / "summary.png").unlink()
     out = run_main(argv, capsys)
     assert out.count("skipping") == 4
-    assert {p: p.stat().st_mtime_ns for p in metrics} == metrics
-    assert (tmp / "fig" / "summary.png").exists()  # rebuilt from the runs' metrics.json
+    assert {p: p.stat().st_mtime_ns for p in saved} == saved
+    assert (tmp / "fig" / "summary.png").exists()  # rebuilt from the results
 
 
-def test_interrupted_run_resumes(tmp_path, data_root, capsys, monkeypatch):
-    argv = ["--cells", "gru", "--hidden", 5, "--iterations", 40, "--eval-every", 10, "--checkpoint-every", 20,
-            "--no-cnn", "--no-unroll", "--data-dir", data_root,
-            "--out-dir", tmp_path / "fig", "--runs-dir", tmp_path / "runs"]
-    real = rnn_mnist.make_evaluator
-
-    def interrupting(*args):
-        evaluate = real(*args)
-
-        def wrapped(model, iteration):
-            if iteration == 30:
-                raise KeyboardInterrupt
-            return evaluate(model, iteration)
-        return wrapped
-
-    monkeypatch.setattr(rnn_mnist, "make_evaluator", interrupting)
-    with pytest.raises(SystemExit) as exc:
-        run_main(argv, capsys)
-    assert exc.value.code == 130
-    assert "rerun the same command to resume" in capsys.readouterr().out
-    run_dir = tmp_path / "runs" / "gru_5"
-    assert not (run_dir / "metrics.json").exists()
-    assert json.loads((run_dir / "state.json").read_text())["iteration"] == 20
-
-    monkeypatch.setattr(rnn_mnist, "make_evaluator", real)
-    out = run_main(argv, capsys)
-    assert "resuming from iteration 20" in out
-    m = json.loads((run_dir / "metrics.json").read_text())
-    assert m["status"] == "finished"
-    assert [h["iteration"] for h in m["history"]] == [0, 10, 20, 30, 40]
-    secs = [h["train_time_s"] for h in m["history"]]
-    assert all(b > a for a, b in zip(secs, secs[1:]))  # the clock continues across the resume
-    assert not (run_dir / "state.json").exists()
+def test_seeds_write_one_folder_each_and_the_summary_aggregates(tmp_path, data_root, capsys):
+    argv = [
+        "--cells",
+        "gru",
+        "--hidden",
+        5,
+        "--iterations",
+        40,
+        "--eval-every",
+        20,
+        "--seeds",
+        "0,1,2",
+        "--no-cnn",
+        "--no-unroll",
+        "--data-dir",
+        data_root,
+        "--out-dir",
+        tmp_path / "fig",
+        "--runs-dir",
+        tmp_path / "runs",
+    ]
+    run_main(argv, capsys)
+    dirs = sorted((tmp_path / "runs" / "gru_5").iterdir())
+    assert [d.name.split("-")[0] for d in dirs] == ["seed0", "seed1", "seed2"]
+    finals = [metrics(tmp_path, "gru_5", s)["final"]["test_accuracy"] for s in (0, 1, 2)]
+    (row,) = list(csv.DictReader((tmp_path / "fig" / "summary.csv").open()))
+    assert row["n"] == "3" and row["seeds"] == "0,1,2"
+    assert float(row["final_test_accuracy_mean"]) == pytest.approx(np.mean(finals), abs=1e-5)
+    assert float(row["final_test_accuracy_std"]) == pytest.approx(np.std(finals, ddof=1), abs=1e-5)
+    assert "±" in (tmp_path / "fig" / "summary.md").read_text()
 
 
 def test_diverging_run_is_marked_and_grid_goes_on(tmp_path, data_root, capsys):
-    argv = ["--cells", "rnn", "--hidden", "5,3", "--iterations", 10, "--eval-every", 10, "--learning-rate", 1e38,
-            "--no-cnn", "--no-unroll", "--data-dir", data_root,
-            "--out-dir", tmp_path / "fig", "--runs-dir", tmp_path / "runs"]
+    argv = [
+        "--cells",
+        "rnn",
+        "--hidden",
+        "5,3",
+        "--iterations",
+        10,
+        "--eval-every",
+        10,
+        "--learning-rate",
+        1e38,
+        "--no-cnn",
+        "--no-unroll",
+        "--data-dir",
+        data_root,
+        "--out-dir",
+        tmp_path / "fig",
+        "--runs-dir",
+        tmp_path / "runs",
+    ]
     out = run_main(argv, capsys)
     assert out.count("DIVERGED") == 2  # the first diverged run did not stop the grid
     for run in ("rnn_5", "rnn_3"):
-        assert json.loads((tmp_path / "runs" / run / "metrics.json").read_text())["status"] == "diverged"
+        assert metrics(tmp_path, run)["status"] == "diverged"
     rows = list(csv.DictReader((tmp_path / "fig" / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["diverged", "diverged"]
-    assert "| diverged |" in (tmp_path / "fig" / "summary.md").read_text()
+    assert "basic RNN (diverged)" in (tmp_path / "fig" / "summary.md").read_text()
     assert (tmp_path / "fig" / "summary.png").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--cells", "transformer"], "invalid choice: 'transformer' (choose from"),
-    (["--hidden", "20", "0"], "'0' must be a positive integer"),
-    (["--hidden", "-5"], "'-5' must be a positive integer"),
-    (["--iterations", "ten"], "'ten' is not an integer"),
-    (["--learning-rate", "-1"], "'-1' must be a positive, finite number"),
-    (["--batch-size", "0"], "'0' must be a positive integer"),
-    (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--cells", "transformer"], "invalid choice: 'transformer' (choose from"),
+        (["--hidden", "20", "0"], "'0' must be a positive integer"),
+        (["--hidden", "-5"], "'-5' must be a positive integer"),
+        (["--iterations", "ten"], "'ten' is not an integer"),
+        (["--learning-rate", "-1"], "'-1' must be > 0.0"),
+        (["--batch-size", "0"], "'0' must be a positive integer"),
+        (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["--seeds", "-3"], "'-3' must be >= 0"),
+    ],
+)
 def test_bad_flag_values_exit_with_clear_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         rnn_mnist.main(argv)
@@ -171,4 +216,4 @@ def test_help_works(capsys):
         rnn_mnist.main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "--cells" in out and "--runs-dir" in out and "--eval-every" in out
+    assert "--cells" in out and "--runs-dir" in out and "--eval-every" in out and "--seeds" in out

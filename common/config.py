@@ -1,0 +1,200 @@
+"""Settings declared once: a dataclass field with a one-line description and its checks.
+
+A script declares its settings as one dataclass; ``parse(Settings, argv)`` builds the
+argparse parser from it (flag ``--batch-size`` for field ``batch_size``, the type from
+the annotation, the default and the checks from the field) and returns a filled instance.
+A flag that means the same thing in several scripts is declared once here (``SEEDS``,
+``DATA_DIR``, ...) and reused, so it is spelled, checked and described the same everywhere::
+
+    @dataclass(frozen=True)
+    class Settings:
+        seeds: tuple[int, ...] = SEEDS((0,))
+        iterations: int = setting(5500, "training iterations (batches) per run", min=1)
+
+Supported annotations: ``int``, ``float``, ``str``, ``bool`` (``--x`` / ``--no-x``),
+``Path``, ``X | None`` (the default is None: "the run's own") and ``tuple[X, ...]``
+(comma-separated: ``--seeds 0,1,2``). A wrong value stops with argparse's usual message
+naming the flag, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import types
+import typing
+from pathlib import Path
+
+MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are 32-bit
+MAX_ITERATIONS = 10_000_000  # 500 M images at batch 50: far past anything this study needs
+
+
+def setting(default, help: str, *, min=None, above=None, max=None, choices=None, metavar=None, cli: bool = True):
+    """A dataclass field that is also a command-line flag. ``min``/``max`` bound numbers (each
+    item of a tuple; ``above``: strictly greater), ``choices`` restricts strings; ``cli=False``
+    keeps it off the command line."""
+    return dataclasses.field(
+        default=default,
+        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, cli=cli),
+    )
+
+
+class Spec:
+    """A flag shared by several scripts: its description and checks, declared once."""
+
+    def __init__(self, help: str, **checks):
+        self.help, self.checks = help, checks
+
+    def __call__(self, default, help: str | None = None, **checks):
+        return setting(default, help or self.help, **{**self.checks, **checks})
+
+
+# The flags every script that trains or reads runs spells the same way.
+SEEDS = Spec(
+    "seeds, comma-separated; each seed is a run of its own (weights, batch order, dropout)", min=0, max=MAX_SEED
+)
+SEED = Spec("seed of the weights, batch order and dropout", min=0, max=MAX_SEED)
+DATASET = Spec("data set: a folder <data-dir>/<NAME>/{Train,Test}/<class>/*.png", metavar="NAME")
+DATA_DIR = Spec(
+    "folder holding <NAME>/Train and <NAME>/Test (default: $DATA_DIR, ./data, ../shared/data)", metavar="DIR"
+)
+RUNS_DIR = Spec("where each run's folder goes (metrics.json, checkpoint, model, TensorBoard logs)", metavar="DIR")
+OUT_DIR = Spec("where figures and summary tables go", metavar="DIR")
+ITERATIONS = Spec("training iterations (batches) per run", min=1, max=MAX_ITERATIONS)
+BATCH_SIZE = Spec("images per training batch", min=1)
+EVAL_EVERY = Spec("iterations between evaluations (test accuracy and loss, statistics)", min=1)
+CHECKPOINT_EVERY = Spec("iterations between resumable checkpoints (rounded to a multiple of --eval-every)", min=1)
+LEARNING_RATE = Spec("learning rate", above=0.0)
+
+
+def _parts(annotation):
+    """(base type, is_tuple, optional) of a field's annotation."""
+    optional = False
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional, annotation = True, args[0]
+    if typing.get_origin(annotation) is tuple:
+        return typing.get_args(annotation)[0], True, optional
+    return annotation, False, optional
+
+
+def _choices(meta):
+    """A field's allowed values; a callable is asked at parse time (run lists that tests extend)."""
+    choices = meta.get("choices")
+    return choices() if callable(choices) else choices
+
+
+def _check(value, meta, raw: str):
+    lo, above, hi, choices = meta.get("min"), meta.get("above"), meta.get("max"), _choices(meta)
+    if choices is not None and value not in choices:
+        raise argparse.ArgumentTypeError(f"invalid choice: {raw!r} (choose from {', '.join(map(str, choices))})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a finite number")
+    if lo is not None and value < lo:
+        what = "a positive" if lo == 1 and isinstance(value, int) else f">= {lo}"
+        raise argparse.ArgumentTypeError(f"{raw!r} must be {what}" + (" integer" if what == "a positive" else ""))
+    if above is not None and not value > above:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be > {above}")
+    if hi is not None and value > hi:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be <= {hi:,}")
+    return value
+
+
+def _converter(base, meta):
+    def one(raw: str):
+        raw = raw.strip()
+        if base is int:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
+        elif base is float:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+        elif base is Path:
+            value = Path(raw).expanduser()
+        else:
+            value = raw
+        return _check(value, meta, raw)
+
+    return one
+
+
+def _comma_list(one):
+    def parse(raw: str) -> tuple:
+        items = [v for v in raw.split(",") if v.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{raw!r} holds no values")
+        return tuple(one(v) for v in items)
+
+    return parse
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "the run's own" if value is None else str(value)
+
+
+def build_parser(cls, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per ``setting`` field of the dataclass ``cls``."""
+    parser = argparse.ArgumentParser(
+        description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if not meta or not meta.get("cli", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        base, is_tuple, _ = _parts(hints[f.name])
+        help_text = f"{meta['help']} (default: {_show(f.default)})"
+        if base is bool:
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
+            )
+            continue
+        one = _converter(base, meta)
+        metavar = meta.get("metavar") or (
+            f.name.upper() if not meta.get("choices") else "{" + ",".join(map(str, _choices(meta))) + "}"
+        )
+        if is_tuple:
+            # "--seeds 0,1,2" and "--seeds 0 1 2" both work; the groups are joined below.
+            parser.add_argument(
+                flag, dest=f.name, type=_comma_list(one), nargs="+", default=None, metavar=metavar, help=help_text
+            )
+        else:
+            parser.add_argument(flag, dest=f.name, type=one, default=None, metavar=metavar, help=help_text)
+    return parser
+
+
+def from_namespace(cls, ns: argparse.Namespace, **extra):
+    """The dataclass filled from parsed flags; flags not given keep the field's default."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if not f.metadata or not f.metadata.get("cli", True):
+            continue
+        value = getattr(ns, f.name, None)
+        if value is None:
+            continue
+        if isinstance(value, list):  # nargs="+" of comma lists: join, drop repeats, keep order
+            value = tuple(dict.fromkeys(v for group in value for v in group))
+        values[f.name] = value
+    return dataclasses.replace(cls(), **values, **extra)
+
+
+def parse(cls, argv=None, description: str = "", epilog: str | None = None):
+    """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``)."""
+    return from_namespace(cls, build_parser(cls, description, epilog).parse_args(argv))
+
+
+def describe(settings) -> dict:
+    """The settings as a JSON-friendly dict (Paths as strings, tuples as lists)."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        v = getattr(settings, f.name)
+        out[f.name] = str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+    return out

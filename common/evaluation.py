@@ -1,0 +1,96 @@
+"""Evaluation on the test set: loss and accuracy from logits (with test-time flip averaging where
+a run asks for it), and the conv-activation statistics the study read from TensorBoard.
+
+Everything uses ``predict_on_batch``: ``model.evaluate`` builds and tears down a tf.data
+iterator per call, which costs up to ~1.8 s on TensorFlow (see common/backend.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+CONV_LAYERS = ("conv1", "conv2")
+HIST_IMAGES = 10  # test images whose every activation goes into the histograms
+HIST_BINS = 60
+
+
+def logits_metrics(logits: np.ndarray, labels: np.ndarray, logits_mirror: np.ndarray | None = None) -> dict:
+    """Test loss (mean softmax cross-entropy) and accuracy from logits, in float64. With
+    ``logits_mirror`` (the mirror images'), the two softmax outputs are averaged first."""
+
+    def softmax(z):
+        z = z.astype(np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    p = softmax(logits) if logits_mirror is None else (softmax(logits) + softmax(logits_mirror)) / 2
+    true = np.clip(p[np.arange(len(labels)), labels], 1e-300, None)
+    return {"test_loss": float(-np.mean(np.log(true))), "test_accuracy": float(np.mean(p.argmax(1) == labels))}
+
+
+def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """``predict_on_batch`` in chunks of ``batch_size`` images."""
+    return np.concatenate(
+        [np.asarray(model.predict_on_batch(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    )
+
+
+def test_evaluator(x_test: np.ndarray, y_test: np.ndarray, tta: bool = False) -> Callable[[keras.Model, int], dict]:
+    """The plain evaluation: test loss and accuracy on every test image (with flip averaging if ``tta``)."""
+
+    def evaluate(model, iteration):
+        mirror = predict_logits(model, x_test[:, :, ::-1]) if tta else None
+        return logits_metrics(predict_logits(model, x_test), y_test, mirror)
+
+    return evaluate
+
+
+class Evaluator:
+    """Every evaluation runs the test set once through a probe model that returns the
+    logits and, per image, the min, max, sum and sum of squares of each conv layer's
+    activations; a few fixed test images give the histograms. With ``tta`` the mirror
+    images' logits are averaged in (test-time augmentation)."""
+
+    def __init__(self, x_test, y_test, tta: bool = False, hist_images: int = HIST_IMAGES):
+        self.x_test, self.y_test, self.tta = x_test, y_test, tta
+        self.x_hist = x_test[:hist_images]
+        self._model = None
+
+    def _build_probes(self, model):
+        acts = [model.get_layer(name).output for name in CONV_LAYERS]
+        per_image = [
+            f(a, axis=(1, 2, 3))
+            for a in acts
+            for f in (ops.min, ops.max, ops.sum, lambda t, axis: ops.sum(ops.square(t), axis=axis))
+        ]
+        self.probe = keras.Model(model.inputs, [model.outputs[0]] + per_image)
+        self.hist_probe = keras.Model(model.inputs, acts)
+        self.sizes = [int(np.prod(a.shape[1:])) for a in acts]
+        self._model = model
+
+    def __call__(self, model, iteration: int) -> dict:
+        if self._model is not model:
+            self._build_probes(model)
+        outs = [self.probe.predict_on_batch(xb) for xb in np.array_split(self.x_test, 2)]
+        logits, *per_image = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(outs[0]))]
+        mirror = None
+        if self.tta:
+            mirror = np.concatenate(
+                [np.asarray(self.probe.predict_on_batch(xb[:, :, ::-1])[0]) for xb in np.array_split(self.x_test, 2)]
+            )
+        record = logits_metrics(logits, self.y_test, mirror)
+        hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
+        for i, name in enumerate(CONV_LAYERS):
+            mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))
+            count = self.sizes[i] * len(self.x_test)
+            mean = sums.sum() / count
+            record[f"{name}_min"], record[f"{name}_max"] = float(mins.min()), float(maxs.max())
+            record[f"{name}_mean"] = float(mean)
+            record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
+            counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=HIST_BINS)
+            record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
+        return record

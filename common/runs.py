@@ -1,0 +1,164 @@
+"""Run identity, run folders and the results index that every summary is built from.
+
+**Identity.** Everything that shapes a run's numbers: the task, the run's config, the
+evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
+labels) and the Keras backend with the device kind (CPU or GPU: they round differently).
+A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
+of the identity without the seed, so different identities never share a folder and the
+seeds of one configuration sit side by side. A finished run is never retrained or
+overwritten by a run of another identity: that run gets a folder of its own.
+
+**The results index.** ``<out-dir>/results.jsonl`` holds one line per finished run
+(identity, final numbers, a compact history): every figure and table of a summary is
+drawn from it. Each script adds every finished run it finds in its runs folder, so a
+partial rerun (a fresh clone training two runs) adds rows and never shrinks a summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from common import backend, io
+
+FINISHED = ("finished", "diverged")
+
+
+def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) -> dict:
+    """``dataset``: a :class:`common.data.Dataset` (its name and fingerprint are recorded)."""
+    platform = backend.describe()
+    return {
+        "task": task,
+        "config": config,
+        "eval_every": eval_every,
+        "seed": seed,
+        "data": dataset.identity(),
+        "backend": platform["backend"],
+        "device": platform["device"],
+    }
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_id(identity: dict) -> str:
+    return _digest(identity)[:12]
+
+
+def group_id(identity: dict) -> str:
+    """The identity without its seed: the runs one summary row averages over."""
+    return _digest({k: v for k, v in identity.items() if k != "seed"})[:8]
+
+
+def run_folder(runs_dir: Path, name: str, identity: dict) -> Path:
+    return Path(runs_dir) / name / f"seed{identity['seed']}-{group_id(identity)}"
+
+
+def identity_label(identity: dict) -> str:
+    """Short text for tables: data set, backend/device and the group hash."""
+    return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}, #{group_id(identity)}"
+
+
+def finished_metrics(runs_dir: Path, log=print) -> list[dict]:
+    """Every finished (or diverged) run's metrics.json under ``runs_dir``; unreadable ones are named
+    and skipped (their runs retrain when asked for)."""
+    out = []
+    for path in sorted(Path(runs_dir).glob("*/seed*/metrics.json")):
+        try:
+            m = io.read_json(path)
+        except io.CorruptFile as err:
+            log(f"warning: {err} Skipped; rerun that run to remake it.")
+            continue
+        if m.get("status") in FINISHED and "identity" in m:
+            out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The index
+def compact(metrics: dict, hist_every: int | None = None) -> dict:
+    """A finished run's record for the index: its metrics without the bulky histograms, except at
+    multiples of ``hist_every`` iterations and at the end (where the summaries read them)."""
+    history = []
+    last = metrics["history"][-1]["iteration"] if metrics["history"] else 0
+    for h in metrics["history"]:
+        keep_hist = hist_every and (h["iteration"] % hist_every == 0 or h["iteration"] == last)
+        history.append({k: v for k, v in h.items() if keep_hist or not k.endswith("_hist")})
+    return {**{k: v for k, v in metrics.items() if k != "history"}, "history": history}
+
+
+class ResultsIndex:
+    """``results.jsonl``: one JSON line per finished run, keyed by its run id; written atomically
+    under a file lock, so processes sharing an out-dir add to it without losing each other's rows."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = FileLock(str(self.path.with_name(f".{self.path.name}.lock")))
+
+    def read(self, log=print) -> list[dict]:
+        if not self.path.exists():
+            return []
+        records = []
+        for n, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                log(f"warning: {self.path} line {n} is not valid JSON (edited by hand?); skipped.")
+        return records
+
+    def upsert(self, records: list[dict], log=print) -> list[dict]:
+        """Adds ``records`` (replacing those with the same run id); returns the whole index."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            by_id = {r["run_id"]: r for r in self.read(log)}
+            by_id.update({r["run_id"]: r for r in records})
+            ordered = sorted(by_id.values(), key=lambda r: (r["name"], r["identity"]["seed"], r["run_id"]))
+            io.write_text(self.path, "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in ordered))
+        return ordered
+
+
+def update_index(out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print) -> list[dict]:
+    """Adds every finished run of ``task`` in ``runs_dir`` to ``out_dir/results.jsonl``; returns
+    the index's records of that task."""
+    found = [compact(m, hist_every) for m in finished_metrics(runs_dir, log) if m["identity"]["task"] == task]
+    index = ResultsIndex(Path(out_dir) / "results.jsonl")
+    return [r for r in index.upsert(found, log) if r["identity"]["task"] == task]
+
+
+# ---------------------------------------------------------------------------
+# Statistics over seeds
+def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Records by (run name, group id): the seeds of one configuration, in seed order."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        out.setdefault((r["name"], r["group_id"]), []).append(r)
+    return {k: sorted(v, key=lambda r: r["identity"]["seed"]) for k, v in out.items()}
+
+
+def mean_std(values) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof 1; NaN for one value) and count of the finite values."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+
+
+def binomial_se(p: float, n: int) -> float:
+    """The standard error of an accuracy ``p`` measured on ``n`` test images: sqrt(p(1-p)/n)."""
+    return math.sqrt(p * (1 - p) / n) if n and math.isfinite(p) else float("nan")
+
+
+def fmt_pct(mean: float, std: float = float("nan"), digits: int = 1) -> str:
+    """ "52.3 ± 1.1" (percent); "52.3" for one seed; "-" for none."""
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    out = f"{100 * mean:.{digits}f}"
+    return out + (f" ± {100 * std:.{digits}f}" if std is not None and math.isfinite(std) else "")
