@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: reproduce test lint format benchmark clean-runs
 
-$(VENV)/installed: requirements.txt
+$(VENV)/installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 reproduce: $(VENV)/installed
