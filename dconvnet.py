@@ -25,7 +25,7 @@ import keras  # noqa: E402
 from common import backend, cli, io, runs, study  # noqa: E402
 from common.config import CHECKPOINT_EVERY, DATA_DIR, DATASET, ITERATIONS, RUNS_DIR, SEED, parse, setting  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
-from common.evaluation import test_evaluator  # noqa: E402
+from common.evaluation import make_test_evaluator  # noqa: E402
 from common.training import RunSpec, check_run, train_run  # noqa: E402
 
 TASK = "dconvnet"
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     identity = runs.make_identity(TASK, run.identity(), s.seed, data, s.eval_every)
     run_dir = runs.run_folder(s.runs_dir, run.name, identity)
     snapshots = set(snapshot_iterations(run.iterations))
-    test_metrics = test_evaluator(x_test, data.y_test, tta=run.tta)
+    test_metrics = make_test_evaluator(x_test, data.y_test, tta=run.tta)
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.

@@ -50,7 +50,7 @@ from common.config import (  # noqa: E402
     setting,
 )
 from common.data import as_float_images, load_dataset  # noqa: E402
-from common.evaluation import test_evaluator  # noqa: E402
+from common.evaluation import make_test_evaluator  # noqa: E402
 from common.models import OPTIMIZERS, SCHEDULES, compile_classifier, learning_rate_schedule, make_optimizer  # noqa: E402
 from common.plotting import plt, save_figure  # noqa: E402
 from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E402
@@ -194,7 +194,7 @@ def make_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, array
         batch_size=s.batch_size,
         eval_every=s.eval_every,
         checkpoint_every=s.checkpoint_every,
-        evaluate=test_evaluator(x_test, data.y_test),
+        evaluate=make_test_evaluator(x_test, data.y_test),
     )
 
 

@@ -39,7 +39,9 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> 
     )
 
 
-def test_evaluator(x_test: np.ndarray, y_test: np.ndarray, tta: bool = False) -> Callable[[keras.Model, int], dict]:
+def make_test_evaluator(
+    x_test: np.ndarray, y_test: np.ndarray, tta: bool = False
+) -> Callable[[keras.Model, int], dict]:
     """The plain evaluation: test loss and accuracy on every test image (with flip averaging if ``tta``)."""
 
     def evaluate(model, iteration):

@@ -73,11 +73,13 @@ class RunSpec:
     eval_every: int
     checkpoint_every: int
     evaluate: Callable[[keras.Model, int], dict]  # -> test metrics and statistics of the model now
-    steps_per_execution: int = 1
+    steps_per_execution: int | None = None  # None: the backend's choice (common.backend.steps_per_execution)
 
     def __post_init__(self):
         # a checkpoint can only fall at the end of an evaluation interval (a Keras epoch)
         self.checkpoint_every = self.eval_every * max(1, round(self.checkpoint_every / self.eval_every))
+        if self.steps_per_execution is None:
+            self.steps_per_execution = backend.steps_per_execution(self.eval_every)
 
     @property
     def seed(self) -> int:
@@ -291,6 +293,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
         tb.truncate_after(None)
     else:
         tb.truncate_after(state["tb_written"])
+    model.steps_per_execution = spec.steps_per_execution  # read when fit makes the train function
     start = state["iteration"]
     state["wall_start"] = time.time() - state["wall_time_s"]  # wall time counts across resumes
 
