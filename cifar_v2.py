@@ -54,6 +54,16 @@ from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E4
 TASK = "cifar_v2"
 STUDY_READ_EVERY = 1100  # the study read its TensorBoard every 1,100 iterations (its template's log step)
 RUN_GROUPS = {"study": tuple(RUNS)}
+# The calibration (--calibrate): candidate values of the constants the study did not state
+# (common/study.py). Each candidate trains once, at the longest length; shorter lengths and
+# run 7 (run 8's config, shorter) are read off its curves, which a constant learning rate allows.
+CALIBRATION_GRID = {
+    "adam_lr": (1e-4, 1e-3),  # the template's rate, and Keras' (the GPU lead: 1e-3)
+    "l2": (1e-4, 5e-4),
+    "run6": ((1e-3, 0.9), (1e-2, 0.9)),  # run 6's (learning rate, momentum)
+    "iterations": (3000, 4000, 5500),  # 5,500: the course template's max_step
+    "long_factor": (1.5, 2.0),  # run 8 "more iterations"
+}
 STATS = ("min", "max", "mean", "std")
 
 
@@ -82,6 +92,16 @@ class Settings:
         "CIFAR10, figures/cifar_<dataset> for other sets)",
     )
     summary_only: bool = setting(False, "train nothing: redraw every figure and table from the saved results")
+    constants: str = setting(
+        "calibrated",
+        "the study's unstated constants: calibrated (chosen by --calibrate) or round1 (the first guesses)",
+        choices=tuple(study.CONSTANTS),
+    )
+    calibrate: bool = setting(
+        False,
+        "train the calibration grid (first seed of --seeds) and score every combination of the unstated "
+        "constants against the study's table",
+    )
 
     def figures_dir(self) -> Path:
         if self.out_dir is not None:
@@ -90,7 +110,9 @@ class Settings:
 
     def selected_runs(self) -> list[study.RunConfig]:
         names = dict.fromkeys(n for r in self.runs for n in RUN_GROUPS.get(r, (r,)))
-        return [study.with_overrides(RUNS[n], self.iterations, self.batch_size) for n in names]
+        constants = study.CONSTANTS[self.constants]
+        base = {r.name: r for r in study.study_runs(constants)}
+        return [study.with_overrides(base.get(n, RUNS[n]), self.iterations, self.batch_size, constants) for n in names]
 
 
 # ---------------------------------------------------------------------------
@@ -523,6 +545,198 @@ def summarize(s: Settings, data, selected: list[study.RunConfig], log=print) -> 
     return written
 
 
+# ---------------------------------------------------------------------------
+# Calibration: which unstated constants reproduce the study's table best.
+def calibration_candidates(batch_size: int | None = None):
+    """(Constants at the longest length, {study row: the run whose curve gives that row}) for every
+    combination of the grid's learning rates, L2 weights and run-6 settings."""
+    g = CALIBRATION_GRID
+    longest, factor = max(g["iterations"]), max(g["long_factor"])
+    out = []
+    for lr in g["adam_lr"]:
+        for l2 in g["l2"]:
+            for run6 in g["run6"]:
+                c = study.Constants(longest, lr, run6, study.ROUND1.dropout, l2, factor)
+                by_row = {r.study_row: study.with_overrides(r, batch_size=batch_size) for r in study.study_runs(c)}
+                by_row[7] = by_row[8]  # run 7 is run 8's config, stopped earlier: read off run 8's curve
+                out.append(((lr, l2, run6), by_row))
+    return out
+
+
+def calibration_runs(batch_size=None) -> list[study.RunConfig]:
+    """Every distinct run the grid needs (run 7 excepted), Keras' Adam rate first (the likeliest winner,
+    whose runs a later sweep with the adopted constants reuses), the template's last."""
+    seen = {}
+    for _, by_row in calibration_candidates(batch_size):
+        for row, run in by_row.items():
+            if row != 7:
+                seen[(run.name, tuple(sorted(run.identity().items())))] = run
+    template_adam = lambda r: r.optimizer == "adam" and r.learning_rate == min(CALIBRATION_GRID["adam_lr"])
+    return sorted(seen.values(), key=template_adam)
+
+
+def _at(record: dict, iteration: int, key: str):
+    return next((h.get(key) for h in record["history"] if h["iteration"] == iteration), None)
+
+
+def calibration_table(records: list[dict], data, seed: int, eval_every: int, batch_size=None) -> list[dict]:
+    """One row per combination of the constants: the mean absolute gaps to the study's table over the
+    11 runs (train and test accuracy, points) and their mean, the score."""
+    by_key = {(r["name"], r["group_id"], r["identity"]["seed"]): r for r in records}
+    rows = []
+    for (lr, l2, run6), by_row in calibration_candidates(batch_size):
+        recs = {}
+        for row, run in by_row.items():
+            gid = runs.group_id(runs.make_identity(TASK, run.identity(), seed, data, eval_every))
+            recs[row] = by_key.get((run.name, gid, seed))
+        for iterations in CALIBRATION_GRID["iterations"]:
+            for factor in CALIBRATION_GRID["long_factor"]:
+                gaps = {}
+                for row, rec in recs.items():
+                    at = round(iterations * factor) if row == 8 else iterations
+                    at = at // eval_every * eval_every
+                    train, test = (_at(rec, at, k) if rec else None for k in ("train_accuracy", "test_accuracy"))
+                    if train is not None and test is not None:
+                        gaps[row] = (train - STUDY[row][0], test - STUDY[row][1])
+                complete = len(gaps) == len(STUDY)
+                train_gap = float(np.mean([abs(g[0]) for g in gaps.values()])) if complete else float("nan")
+                test_gap = float(np.mean([abs(g[1]) for g in gaps.values()])) if complete else float("nan")
+                rows.append(
+                    {
+                        "adam_lr": lr,
+                        "l2": l2,
+                        "run6_lr": run6[0],
+                        "run6_momentum": run6[1],
+                        "iterations": iterations,
+                        "long_factor": factor,
+                        "runs_found": len(gaps),
+                        "train_gap": train_gap,
+                        "test_gap": test_gap,
+                        "score": (train_gap + test_gap) / 2,
+                        "within_3_test_points": sum(abs(g[1]) <= 0.03 for g in gaps.values()) if complete else None,
+                        "gaps": gaps,
+                    }
+                )
+    return sorted(rows, key=lambda r: (np.isnan(r["score"]), r["score"]))
+
+
+def _constants_of(row: dict) -> study.Constants:
+    return study.Constants(
+        row["iterations"],
+        row["adam_lr"],
+        (row["run6_lr"], row["run6_momentum"]),
+        study.ROUND1.dropout,
+        row["l2"],
+        row["long_factor"],
+    )
+
+
+def write_calibration(rows: list[dict], out: Path, seed: int) -> list[Path]:
+    names = {v: k for k, v in study.CONSTANTS.items()}
+    fields = (
+        "adam_lr",
+        "l2",
+        "run6_lr",
+        "run6_momentum",
+        "iterations",
+        "long_factor",
+        "train_gap",
+        "test_gap",
+        "score",
+        "within_3_test_points",
+        "runs_found",
+        "constants",
+    )
+    buf = stdio.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(
+            {
+                **{k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()},
+                "constants": names.get(_constants_of(r), ""),
+            }
+        )
+    io.write_text(out / "calibration.csv", buf.getvalue())
+    scored = [r for r in rows if np.isfinite(r["score"])]
+    lines = [
+        "# Calibration: the constants the study did not state",
+        "",
+        f"Generated by `cifar_v2.py --calibrate` (seed {seed}) from `results.jsonl`. Each row is one "
+        "combination of the unstated constants; the gaps are the mean absolute differences between our final "
+        "accuracies and the study's table over its 11 runs, in points; score = (train gap + test gap) / 2. "
+        f"{len(scored)} of {len(rows)} combinations have all 11 runs. The best 12, and the two named sets:",
+        "",
+        "| rank | Adam lr | L2 | run 6 (lr, momentum) | iterations | run 8 factor | train gap | test gap "
+        "| score | runs within 3 test points | set |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rank, r in enumerate(scored, 1):
+        name = names.get(_constants_of(r), "")
+        if rank <= 12 or name:
+            lines.append(
+                f"| {rank} | {r['adam_lr']:g} | {r['l2']:g} | ({r['run6_lr']:g}, {r['run6_momentum']:g}) "
+                f"| {r['iterations']} | {r['long_factor']:g} | {100 * r['train_gap']:.1f} "
+                f"| {100 * r['test_gap']:.1f} | {100 * r['score']:.1f} | {r['within_3_test_points']} of 11 "
+                f"| {name} |"
+            )
+    io.write_text(out / "calibration.md", "\n".join(lines) + "\n")
+    written = [out / "calibration.csv", out / "calibration.md"]
+    if scored:
+        written.append(plot_calibration(scored, out / "calibration.png", seed))
+    return written
+
+
+def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
+    """Mean absolute gap to the study against the run length, one line per (Adam lr, L2), each at its
+    best run-6 setting and run-8 factor."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
+        its = sorted(CALIBRATION_GRID["iterations"])
+        best = [
+            min((r for r in rows if (r["adam_lr"], r["l2"], r["iterations"]) == (lr, l2, it)), key=lambda r: r["score"])
+            for it in its
+        ]
+        for ax, key in zip(axes, ("train_gap", "test_gap")):
+            ax.plot(its, [100 * b[key] for b in best], marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
+    for ax, what, target in zip(axes, ("train", "test"), (10, 3)):
+        ax.axhline(target, color="0.5", ls="--", lw=1, label=f"target: {target} points")
+        ax.set(
+            xlabel="iterations per run",
+            ylabel=f"mean |ours - study| {what} accuracy (points)",
+            title=f"{what} accuracy gap over the 11 runs",
+            ylim=(0, None),
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"Calibration of the unstated constants (seed {seed}; each point at its best run-6 setting and run-8 factor)"
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
+    seed = s.seeds[0]
+    todo = calibration_runs(s.batch_size)
+    print(f"calibration: {len(todo)} runs (seed {seed}), every combination of {CALIBRATION_GRID}")
+    if not s.summary_only:
+        for i, run in enumerate(todo, 1):
+            print(f"\n== calibration {i}/{len(todo)} {run.name}: {run.describe()}")
+            report(train_run(make_spec(run, seed, s, data, x_train, x_test), wait=True), run, data)
+    out = s.figures_dir()
+    records = runs.update_index(out, s.runs_dir, TASK, STUDY_READ_EVERY)
+    rows = calibration_table(records, data, seed, s.eval_every, s.batch_size)
+    best = next((r for r in rows if np.isfinite(r["score"])), None)
+    if best:
+        print(
+            f"best: Adam lr {best['adam_lr']:g}, L2 {best['l2']:g}, run 6 ({best['run6_lr']:g}, "
+            f"{best['run6_momentum']:g}), {best['iterations']} iterations, run 8 x{best['long_factor']:g}: "
+            f"train gap {100 * best['train_gap']:.1f}, test gap {100 * best['test_gap']:.1f} points"
+        )
+    return write_calibration(rows, out, seed)
+
+
 def report(m: dict, run: study.RunConfig | None, data) -> None:
     ref = STUDY.get(run.study_row) if run and data.is_study_data(study.STUDY_DATASET) else None
     final = m["final"]
@@ -547,6 +761,15 @@ def main(argv=None) -> int:
     for run in selected:
         check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
+    if s.calibrate:
+        if not data.is_study_data(study.STUDY_DATASET):
+            raise cli.UserError(
+                f"--calibrate fits the study's table, which is about {study.STUDY_DATASET}; "
+                f"{data.name} is not the study's data."
+            )
+        for path in calibrate(s, data, as_float_images(data.x_train), as_float_images(data.x_test)):
+            print(f"wrote {path}")
+        return 0
     if not s.summary_only:
         x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
         jobs = [(run, seed) for run in selected for seed in s.seeds]
