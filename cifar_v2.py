@@ -21,7 +21,7 @@ import io as stdio
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
@@ -52,6 +52,7 @@ from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E4
 # Settings: edit the defaults and rerun, or override them with flags (see --help).
 # The runs themselves (the study's constants) are in common/study.py.
 TASK = "cifar_v2"
+SEARCH_TASK = "cifar_v2_search"  # the search's runs have an index of their own, beside the sweep's
 STUDY_READ_EVERY = 1100  # the study read its TensorBoard every 1,100 iterations (its template's log step)
 RUN_GROUPS = {"study": tuple(RUNS)}
 # The calibration (--calibrate): candidate values of the constants the study did not state
@@ -101,6 +102,30 @@ class Settings:
         False,
         "train the calibration grid (first seed of --seeds) and score every combination of the unstated "
         "constants against the study's table",
+    )
+    search: int | None = setting(
+        None,
+        "run a hyperparameter search until its study holds this many finished trials (see --storage)",
+        min=1,
+        metavar="TRIALS",
+    )
+    search_space: str = setting(
+        "study",
+        "the search's space: study (the study's own knobs) or all (plus the ladder's ingredients)",
+        choices=("study", "all"),
+    )
+    search_iterations: int = ITERATIONS(3000, "iterations of each search trial")
+    storage: str | None = setting(
+        None,
+        "the search's Optuna storage: a database URL shared by every worker, e.g. "
+        "postgresql://user@host/lenet (default: an SQLite file in --runs-dir)",
+        metavar="URL",
+    )
+    search_grace: int = setting(
+        120, "seconds without a heartbeat after which a worker's trial counts as dead and is retried", min=2
+    )
+    search_report: bool = setting(
+        False, "print the search's best trials, write its figures, and retrain the best with every --seeds"
     )
 
     def figures_dir(self) -> Path:
@@ -434,9 +459,7 @@ def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_dat
         + "| train time | images/s | identity |"
     )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
-    for k, r in enumerate(rows):
-        if not r["current"] and (k == 0 or rows[k - 1]["current"]):
-            lines.append("| | *other configurations in the index* |" + " |" * (header.count("|") - 3))
+    for r in current:
         lines.append(
             f"| {r['row'] or ''} | `{r['run']}`{' (' + r['status'] + ')' if r['status'] != 'finished' else ''} "
             f"| {r['seeds']} | {r['iterations']} | {runs.fmt_pct(r['train_acc_mean'], r['train_acc_std'])} "
@@ -460,6 +483,13 @@ def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_dat
                 f"{100 * np.mean([abs(r['test_gap']) for r in gaps]):.1f} points; "
                 f"{sum(abs(r['test_gap']) <= 0.03 for r in gaps)} of {len(gaps)} runs within 3 test points.",
             ]
+    others = len(rows) - len(current)
+    if others:
+        lines += [
+            "",
+            f"The results index also holds {others} other configuration(s) (other constants, lengths, data "
+            "or backends; e.g. the calibration's): every one is a row of `summary.csv`.",
+        ]
     io.write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
 
     nan = float("nan")
@@ -491,8 +521,8 @@ def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_dat
 
 
 # ---------------------------------------------------------------------------
-def make_spec(run: study.RunConfig, seed: int, s: Settings, data, x_train, x_test) -> RunSpec:
-    identity = runs.make_identity(TASK, run.identity(), seed, data, s.eval_every)
+def make_spec(run: study.RunConfig, seed: int, s: Settings, data, x_train, x_test, task: str = TASK) -> RunSpec:
+    identity = runs.make_identity(task, run.identity(), seed, data, s.eval_every)
     return RunSpec(
         name=run.name,
         identity=identity,
@@ -737,6 +767,136 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
     return write_calibration(rows, out, seed)
 
 
+# ---------------------------------------------------------------------------
+# The search: Optuna over the study's knobs (and, with --search-space all, the ladder's ingredients).
+def sample_run(trial, space: str, iterations: int) -> study.RunConfig:
+    """A trial's run: every knob the study tuned by hand, and in the "all" space the recipe's too."""
+    optimizers = ["adam", "momentum", "adagrad", "rmsprop"] + (["adamw", "nesterov"] if space == "all" else [])
+    optimizer = trial.suggest_categorical("optimizer", optimizers)
+    p = dict(
+        optimizer=optimizer,
+        learning_rate=trial.suggest_float("learning_rate", 1e-5, 3e-2, log=True),
+        momentum=trial.suggest_float("momentum", 0.5, 0.99)
+        if optimizer in ("momentum", "rmsprop", "nesterov")
+        else 0.0,
+        dropout=trial.suggest_float("dropout", 0.0, 0.7),
+        l2=trial.suggest_float("l2", 1e-6, 1e-2, log=True),
+        batch_size=trial.suggest_categorical("batch_size", [16, 32, 50, 100]),
+        init=trial.suggest_categorical("init", ["normal", "glorot_uniform", "he_normal"]),
+        activation=trial.suggest_categorical("activation", ["relu", "tanh", "sigmoid", "leaky_relu"]),
+    )
+    if space == "all":
+        schedule = trial.suggest_categorical("schedule", ["constant", "cosine"])
+        p.update(
+            augment=trial.suggest_categorical("augment", ["none", "flip_shift"]),
+            schedule=schedule,
+            warmup=trial.suggest_int("warmup", 0, 500, step=100) if schedule == "cosine" else 0,
+            weight_decay=trial.suggest_float("weight_decay", 1e-5, 0.1, log=True)
+            if optimizer in ("adamw", "nesterov")
+            else 0.0,
+            label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
+            tta=trial.suggest_categorical("tta", [False, True]),
+        )
+    return study.RunConfig(f"search_{space}", iterations=iterations, **p)
+
+
+def search_name(s: Settings) -> str:
+    return f"{TASK}-{s.dataset}-{s.search_space}-{s.search_iterations}it"
+
+
+def run_search(s: Settings, data, x_train, x_test) -> int:
+    import optuna
+
+    from common import search
+
+    url = search.storage_url(s.storage, s.runs_dir)
+    seed = s.seeds[0]
+    st = search.open_study(search_name(s), url, seed, grace=s.search_grace, min_resource=2 * s.eval_every)
+    print(
+        f"search {st.study_name} on {url.split('@')[-1]}: until {s.search} trials are finished; "
+        f"{search.counts(st)} so far"
+    )
+
+    def objective(trial):
+        run = sample_run(trial, s.search_space, s.search_iterations)
+        check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
+        spec = make_spec(run, seed, s, data, x_train, x_test, task=SEARCH_TASK)
+
+        def should_stop(iteration, record):
+            trial.report(record["test_accuracy"], iteration)
+            return trial.should_prune()
+
+        spec.should_stop = should_stop
+        trial.set_user_attr("run_dir", str(spec.run_dir))
+        print(f"\n== trial {trial.number}: {run.describe()}")
+        m = train_run(spec, wait=True)
+        if m["status"] == "pruned":
+            raise optuna.TrialPruned()
+        # a diverged run scores chance: a bad configuration, not a failed trial to retry
+        return (
+            m["final"].get("test_accuracy", 1.0 / data.num_classes)
+            if m["status"] == "finished"
+            else (1.0 / data.num_classes)
+        )
+
+    final = search.work(st, objective, s.search)
+    print(f"search {st.study_name}: {final}")
+    return 0
+
+
+def search_report(s: Settings, data, x_train, x_test) -> list[Path]:
+    """The best trials, Optuna's figures, and the best configuration retrained with every --seeds beside
+    the study's hand-tuned best (run 7), so the difference has error bars."""
+    from common import search
+
+    st = search.open_study(search_name(s), search.storage_url(s.storage, s.runs_dir), s.seeds[0], create=False)
+    out = s.figures_dir() / "search" / st.study_name
+    best = search.best_trials(st, 10)
+    if not best:
+        raise cli.UserError(f"study {st.study_name} has no complete trial yet; run --search first.")
+    written = search.report_figures(st, out, save_figure)
+    # the winner, retrained with each seed as an ordinary run (seed 0 is the search's own)
+    import optuna
+
+    fixed = optuna.trial.FixedTrial(best[0].params)  # answers every suggestion with the best trial's values
+    winner = replace(sample_run(fixed, s.search_space, s.search_iterations), name=f"search_best_{s.search_space}")
+    for seed in s.seeds:
+        report(train_run(make_spec(winner, seed, s, data, x_train, x_test, task=SEARCH_TASK), wait=True), None, data)
+    records = runs.update_index(out, s.runs_dir, SEARCH_TASK, STUDY_READ_EVERY)
+    mine = [r for r in records if r["name"] == winner.name and r["identity"]["config"] == winner.identity()]
+    base = [
+        r
+        for r in runs.update_index(s.figures_dir(), s.runs_dir, TASK, STUDY_READ_EVERY)
+        if r["name"] == "relu_adam_normal_dropout_l2"
+        and r["identity"]["config"] == RUNS["relu_adam_normal_dropout_l2"].identity()
+    ]
+    win, hand = (runs.mean_std([r["final"].get("test_accuracy") for r in rs]) for rs in (mine, base))
+    c = search.counts(st)
+    lines = [
+        f"# Search `{st.study_name}`",
+        "",
+        f"Generated by `cifar_v2.py --search-report` from the study's storage: {c.get('COMPLETE', 0)} complete, "
+        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed trials, {s.search_iterations} iterations each, "
+        f"space `{s.search_space}`. Value: the final test accuracy of the search's seed.",
+        "",
+        "| rank | trial | test acc | parameters |",
+        "|---|---|---|---|",
+    ]
+    for rank, t in enumerate(best, 1):
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items()))
+        lines.append(f"| {rank} | {t.number} | {100 * t.value:.1f} | {params} |")
+    lines += [
+        "",
+        f"The best configuration retrained with seeds {','.join(map(str, s.seeds))}: test accuracy "
+        f"{runs.fmt_pct(win[0], win[1])}% (n = {win[2]}); the study's hand-tuned best (run 7, "
+        f"`relu_adam_normal_dropout_l2`, {RUNS['relu_adam_normal_dropout_l2'].iterations} iterations): "
+        f"{runs.fmt_pct(hand[0], hand[1])}% (n = {hand[2]}); the study reported 58.5%.",
+    ]
+    io.write_text(out / "search.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return written + [out / "search.md"]
+
+
 def report(m: dict, run: study.RunConfig | None, data) -> None:
     ref = STUDY.get(run.study_row) if run and data.is_study_data(study.STUDY_DATASET) else None
     final = m["final"]
@@ -768,6 +928,12 @@ def main(argv=None) -> int:
                 f"{data.name} is not the study's data."
             )
         for path in calibrate(s, data, as_float_images(data.x_train), as_float_images(data.x_test)):
+            print(f"wrote {path}")
+        return 0
+    if s.search is not None:
+        return run_search(s, data, as_float_images(data.x_train), as_float_images(data.x_test))
+    if s.search_report:
+        for path in search_report(s, data, as_float_images(data.x_train), as_float_images(data.x_test)):
             print(f"wrote {path}")
         return 0
     if not s.summary_only:

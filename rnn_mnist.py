@@ -507,10 +507,8 @@ def summary_markdown(rows: list[dict], comparison: list[dict], dataset_label: st
         "| final train loss | final test loss | training time | study test acc | identity |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    rnn_rows = [r for r in rows if r["cell"] != "cnn"]
-    for k, r in enumerate(rnn_rows):
-        if not r["current"] and (k == 0 or rnn_rows[k - 1]["current"]):
-            lines.append("| *other configurations in the index* |" + " |" * 12)
+    rnn_rows = [r for r in rows if r["cell"] != "cnn" and r["current"]]
+    for r in rnn_rows:
         study_acc = (
             f"~{100 * r['study_test_accuracy']:.0f}"
             if r["study_test_accuracy"] is not None
@@ -584,7 +582,13 @@ def summary_markdown(rows: list[dict], comparison: list[dict], dataset_label: st
             "close to it, the basic RNN did not.",
             "",
         ]
-    diverged = [r["run"] for r in rows if "diverged" in r["status"]]
+    others = sum(not r["current"] for r in rows)
+    if others:
+        lines += [
+            f"The results index also holds {others} other configuration(s): every one is a row of `summary.csv`.",
+            "",
+        ]
+    diverged = [r["run"] for r in rows if "diverged" in r["status"] and r["current"]]
     if diverged:
         lines += [f"Diverged (non-finite training loss; no final numbers): {', '.join(sorted(diverged))}.", ""]
     return "\n".join(lines)

@@ -26,7 +26,7 @@ from filelock import FileLock
 
 from common import backend, io
 
-FINISHED = ("finished", "diverged")
+FINISHED = ("finished", "diverged", "pruned")  # a run in one of these states is never trained again
 
 
 def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) -> dict:
@@ -47,8 +47,10 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_id(identity: dict) -> str:
-    return _digest(identity)[:12]
+def run_id(name: str, identity: dict) -> str:
+    """The key of one finished run in the results index: its name and identity (two names may train
+    the same configuration, e.g. a search's trial and its best configuration retrained)."""
+    return _digest({"name": name, **identity})[:12]
 
 
 def group_id(identity: dict) -> str:

@@ -74,6 +74,8 @@ class RunSpec:
     checkpoint_every: int
     evaluate: Callable[[keras.Model, int], dict]  # -> test metrics and statistics of the model now
     steps_per_execution: int | None = None  # None: the backend's choice (common.backend.steps_per_execution)
+    # Called after each evaluation with (iteration, record); True stops the run as "pruned" (a search's pruner).
+    should_stop: Callable[[int, dict], bool] | None = None
 
     def __post_init__(self):
         # a checkpoint can only fall at the end of an evaluation interval (a Keras epoch)
@@ -185,6 +187,11 @@ class _Intervals(keras.callbacks.Callback):
         record.update(spec.evaluate(self.model, iteration))
         state["history"].append(record)
         state["iteration"] = iteration
+        if spec.should_stop is not None and iteration < spec.iterations and spec.should_stop(iteration, record):
+            self.status = "pruned"
+            self.model.stop_training = True
+            self.log(f"[{spec.label}] pruned at iteration {iteration} (test accuracy {record.get('test_accuracy')})")
+            return
         done = iteration - (self.progress.start)
         rate = done * spec.batch_size / max(state["train_time_s"] - self.resumed_train_time, 1e-9)
         test = f"  test acc {record['test_accuracy']:.3f}" if "test_accuracy" in record else ""
@@ -265,7 +272,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
                 return done
             raise UserError(
                 f"{metrics_path} holds the result of another run identity (run id "
-                f"{done.get('run_id')}, not {run_id(spec.identity)}): it was copied or edited by hand. "
+                f"{done.get('run_id')}, not {run_id(spec.name, spec.identity)}): it was copied or edited by hand. "
                 "Move that folder out of the runs folder; it is not deleted for you."
             )
 
@@ -317,7 +324,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
     train_time = state["train_time_s"]
     metrics = {
         "name": spec.name,
-        "run_id": run_id(spec.identity),
+        "run_id": run_id(spec.name, spec.identity),
         "group_id": group_id(spec.identity),
         "status": callback.status,
         "identity": spec.identity,

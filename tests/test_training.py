@@ -105,6 +105,7 @@ def test_identity_folders(data):
     folder = runs.run_folder("runs", "x", ident)
     assert folder.name == f"seed3-{runs.group_id(ident)}"
     assert runs.group_id(ident) == runs.group_id({**ident, "seed": 4})
-    assert runs.run_id(ident) != runs.run_id({**ident, "seed": 4})
+    assert runs.run_id("x", ident) != runs.run_id("x", {**ident, "seed": 4})
+    assert runs.run_id("x", ident) != runs.run_id("y", ident)
     assert runs.group_id(ident) != runs.group_id({**ident, "backend": "jax"})
     json.dumps(ident)

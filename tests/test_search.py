@@ -1,0 +1,168 @@
+"""The Optuna search: a tiny search on the default storage, two workers on one storage (SQLite and a real
+PostgreSQL server started here), and a worker killed with SIGKILL in the middle of a trial."""
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["--search-iterations", "20", "--eval-every", "10", "--checkpoint-every", "10", "--search-grace", "4"]
+
+
+def worker(tmp, data_root, *flags, log_name=None):
+    log = open(tmp / (log_name or f"worker-{time.time_ns()}.log"), "w+")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "cifar_v2.py"),
+            "--data-dir",
+            str(data_root),
+            "--runs-dir",
+            str(tmp / "runs"),
+            "--out-dir",
+            str(tmp / "fig"),
+            *TINY,
+            *flags,
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    proc.log = log
+    return proc
+
+
+def text(proc):
+    proc.log.flush()
+    return Path(proc.log.name).read_text()
+
+
+def states(url, name="cifar_v2-CIFAR10-study-20it"):
+    study = optuna.load_study(study_name=name, storage=url)
+    out = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out, study
+
+
+def sqlite_url(tmp):
+    return f"sqlite:///{(tmp / 'runs').resolve() / 'search.sqlite3'}"
+
+
+def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
+    proc = worker(tmp_path, data_root, "--search", "3")
+    assert proc.wait(timeout=600) == 0, text(proc)
+    counts, study = states(sqlite_url(tmp_path))
+    assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and "RUNNING" not in counts
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        assert (Path(t.user_attrs["run_dir"]) / "metrics.json").exists()  # every trial is an ordinary run
+    proc = worker(tmp_path, data_root, "--search-report")
+    assert proc.wait(timeout=600) == 0, text(proc)
+    out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it"
+    assert (out / "optimization_history.png").stat().st_size > 10_000 and (out / "search.md").exists()
+    assert "| 1 |" in (out / "search.md").read_text()
+
+
+def two_workers(tmp, data_root, url, n=4):
+    procs = [worker(tmp, data_root, "--search", str(n), "--storage", url) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=900) == 0, text(p)
+    counts, study = states(url)
+    finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+    # the trials add up: none lost, none left running, none failed; two workers that start a trial at
+    # the same moment may add one extra
+    assert n <= finished <= n + 1 and set(counts) <= {"COMPLETE", "PRUNED"}, counts
+    started = sum(text(p).count("starting one") for p in procs)
+    assert started == finished, (started, counts)
+    return study
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path, data_root):
+    (tmp_path / "runs").mkdir()
+    two_workers(tmp_path, data_root, sqlite_url(tmp_path))
+
+
+def _pg_bin(name):
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throw-away PostgreSQL server on a Unix socket, run as the postgres user (it refuses root)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql package)")
+    pytest.importorskip("psycopg", reason="psycopg is not installed (requirements.txt)")
+    as_postgres = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run the server as")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    base = Path(tempfile.mkdtemp(prefix="lenet-pg-", dir="/tmp"))
+    if as_postgres:
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+    data, port = base / "data", 54000 + os.getpid() % 1000
+    run = lambda *cmd: subprocess.run(as_postgres + list(cmd), check=True, capture_output=True, text=True)
+    run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust")
+    run(
+        pg_ctl,
+        "-D",
+        str(data),
+        "-l",
+        str(base / "log"),
+        "-w",
+        "-o",
+        f"-k {base} -p {port} -c listen_addresses=''",
+        "start",
+    )
+    subprocess.run(
+        as_postgres + [_pg_bin("createdb") or "createdb", "-h", str(base), "-p", str(port), "-U", "postgres", "lenet"],
+        check=True,
+    )
+    yield f"postgresql://postgres@/lenet?host={base}&port={port}"
+    run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_workers_share_one_postgresql_study(tmp_path, data_root, postgres):
+    two_workers(tmp_path, data_root, postgres)
+
+
+def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, data_root):
+    (tmp_path / "runs").mkdir()
+    url = sqlite_url(tmp_path)
+    flags = ["--search", "3", "--storage", url, "--search-iterations", "60"]
+    a = worker(tmp_path, data_root, *flags)
+    t0 = time.time()
+    while "] iter 30/60" not in text(a):
+        assert a.poll() is None and time.time() - t0 < 300, text(a)
+        time.sleep(0.05)
+    a.send_signal(signal.SIGKILL)
+    a.wait()
+    counts, _ = states(url, "cifar_v2-CIFAR10-study-60it")
+    assert counts == {"RUNNING": 1}  # the dead worker's trial, until its heartbeat is missed
+    b = worker(tmp_path, data_root, *flags)
+    assert b.wait(timeout=900) == 0, text(b)
+    counts, study = states(url, "cifar_v2-CIFAR10-study-60it")
+    assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and counts.get("FAIL") == 1, counts
+    failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))[0]
+    retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number
+    retry = [t for t in study.get_trials() if retried(t) == failed.number]
+    assert retry and retry[0].params == failed.params  # retried with the same parameters...
+    assert "resuming from iteration" in text(b)  # ... in the same run folder, from the dead worker's checkpoint
