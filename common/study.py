@@ -73,7 +73,10 @@ class RunConfig:
             opt += f" {self.schedule}" + (f" (warm-up {self.warmup})" if self.warmup else "")
         if self.weight_decay:
             opt += f" wd {self.weight_decay:g}"
-        reg = f"dropout {self.dropout:g} + L2 {self.l2:g}" if self.dropout or self.l2 else "no regularization"
+        reg = " + ".join(
+            p for p, on in ((f"dropout {self.dropout:g}", self.dropout), (f"L2 {self.l2:g}", self.l2)) if on
+        )
+        reg = reg or "no regularization"
         extra = [
             e
             for e, on in (
@@ -122,8 +125,45 @@ def long_iterations(c: Constants, iterations: int | None = None) -> int:
     return int(round((iterations or c.iterations) * c.long_factor))
 
 
+VGG_ITERATIONS = 4500  # the small CNN's budget: about 15 minutes of training on the 2-core CPU (measured: README)
+VGG_BATCH_SIZE = 100  # larger batches use the CPU better; the ladder keeps the study's 50
+
+
+def beyond_runs(c: Constants = CALIBRATED) -> list[RunConfig]:
+    """Beyond the study: the improvement ladder on its own LeNet-5 (same layers, same parameters), one
+    ingredient per rung, from the study's best run (row 7); then a small modern CNN with the best recipe."""
+    base = next(r for r in study_runs(c) if r.study_row == 7)
+    augment = replace(base, name="beyond_1_augment", study_row=None, augment="flip_shift")
+    # AdamW's decoupled weight decay replaces the L2 penalty; a 5% linear warm-up, then a cosine decay to 0
+    modern = replace(
+        augment,
+        name="beyond_2_adamw_cosine",
+        optimizer="adamw",
+        learning_rate=1e-3,
+        weight_decay=0.05,
+        l2=0.0,
+        schedule="cosine",
+        warmup=c.iterations // 20,
+    )
+    smoothing = replace(modern, name="beyond_3_label_smoothing", label_smoothing=0.1)
+    tta = replace(smoothing, name="beyond_4_tta", tta=True)
+    longer = replace(tta, name="beyond_5_long", iterations=3 * c.iterations, warmup=3 * c.iterations // 20)
+    vgg = replace(
+        tta,
+        name="beyond_vgg",
+        arch="vgg",
+        dropout=0.0,
+        learning_rate=2e-3,
+        iterations=VGG_ITERATIONS,
+        batch_size=VGG_BATCH_SIZE,
+        warmup=VGG_ITERATIONS // 20,
+    )
+    return [augment, modern, smoothing, tta, longer, vgg]
+
+
 STUDY_RUNS = study_runs(CALIBRATED)
-RUNS = {r.name: r for r in STUDY_RUNS}
+BEYOND_RUNS = beyond_runs(CALIBRATED)
+RUNS = {r.name: r for r in STUDY_RUNS + BEYOND_RUNS}  # every named run: the study's 11, then the ladder
 LONG_RUN = "relu_adam_normal_dropout_l2_long"
 
 # The study's reported accuracies (ORIGINAL_STUDY.md, Task 1 table), by table row: (train, test).
@@ -148,7 +188,8 @@ def with_overrides(
 ) -> RunConfig:
     """``run`` with the sweep's --iterations / --batch-size; the long run keeps its ratio to the others."""
     if iterations is not None:
-        run = replace(run, iterations=long_iterations(constants, iterations) if run.name == LONG_RUN else iterations)
+        new = long_iterations(constants, iterations) if run.name == LONG_RUN else iterations
+        run = replace(run, iterations=new, warmup=round(run.warmup * new / run.iterations))  # warm-up: same share
     if batch_size is not None:
         run = replace(run, batch_size=batch_size)
     return run
