@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import numpy as np  # noqa: E402
 
-from common import backend, cli, io, runs, study  # noqa: E402
+from common import backend, claims, cli, io, runs, study  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -634,6 +634,8 @@ def summarize(s: Settings, data, selected: list[study.RunConfig], log=print) -> 
         rows, out, f"{data.name} ({len(data.x_train):,} train / {len(data.x_test):,} test)", study_data
     )
     written += write_ladder(rows, records, out / "beyond")
+    if study_data and out.name == "cifar":  # the standard layout <figures>/cifar beside <figures>/rnn
+        written.append(claims.update(out.parent, log))
     for f in failed:
         log(f"error drawing figures of {f}. The results are saved; redraw with --summary-only.")
     return written

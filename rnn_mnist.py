@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import backend, cli, io, runs, study  # noqa: E402
+from common import backend, claims, cli, io, runs, study  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -625,7 +625,10 @@ def write_summary(s: Settings, data, log=print) -> list[Path]:
     label = f"{data.name} ({len(data.x_train):,} train / {len(data.x_test):,} test)"
     io.write_text(out / "summary.md", summary_markdown(rows, comparison, label))
     io.write_text(out / "summary.csv", summary_csv(rows))
-    return written + [out / "summary.md", out / "summary.csv"]
+    written += [out / "summary.md", out / "summary.csv"]
+    if study_data and out.name == "rnn":  # the standard layout <figures>/rnn beside <figures>/cifar
+        written.append(claims.update(out.parent, log))
+    return written
 
 
 # ---------------------------------------------------------------- command line
