@@ -77,7 +77,10 @@ class Settings:
         metavar="FILE",
     )
     runs_dir: Path = RUNS_DIR(Path("runs/dconvnet"), "where dconvnet.py put its run folders")
-    out_dir: Path = OUT_DIR(Path("figures/deconvnet"))
+    out_dir: Path | None = OUT_DIR(
+        None,
+        "where the PNGs go (default: figures/deconvnet for the study's best run, figures/deconvnet/<run> for another)",
+    )
     num_images: int = setting(5, "test images drawn at random with --image-seed", min=1)
     indices: tuple[int, ...] | None = setting(
         None, "test-image indices instead of random ones, comma-separated, e.g. 3,17,42", min=0, metavar="I"
@@ -87,6 +90,12 @@ class Settings:
     image_seed: int = SEED(0, "picks the random test images")
     dataset: str = DATASET(study.STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
+
+    def figures_dir(self) -> Path:
+        if self.out_dir is not None:
+            return self.out_dir
+        default = Path("figures/deconvnet")
+        return default if self.run == Settings.run else default / self.run
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -420,7 +429,7 @@ def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     t0 = time.perf_counter()
-    out = cli.writable_dir(s.out_dir, "--out-dir")
+    out = cli.writable_dir(s.figures_dir(), "--out-dir")
     checkpoint = find_model(s)
     model = load_network(checkpoint)
     data = load_dataset(s.dataset, s.data_dir)
