@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 import numpy as np  # noqa: E402
 
-from common import io, training  # noqa: E402
+from common import backend, io  # noqa: E402
 from common.data import as_float_images, load_cifar10  # noqa: E402
 from common.deconvnet import Deconvnet, top_k_per_map  # noqa: E402
 from common.models import build_lenet5  # noqa: E402
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     if cfg.checkpoint:
         model = io.load_model(cfg.checkpoint, required_layers=("conv1", "pool1", "conv2"), compile=False)
     else:
-        training.seed_everything(0)
+        backend.seed_everything(0)
         model = build_lenet5()
     x = as_float_images(load_cifar10(cfg.data_dir).x_test[: cfg.images])
     dc = Deconvnet(model)
