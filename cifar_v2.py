@@ -524,20 +524,8 @@ def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_dat
 
 # ---------------------------------------------------------------------------
 def make_spec(run: study.RunConfig, seed: int, s: Settings, data, x_train, x_test, task: str = TASK) -> RunSpec:
-    identity = runs.make_identity(task, run.identity(), seed, data, s.eval_every)
-    return RunSpec(
-        name=run.name,
-        identity=identity,
-        run_dir=runs.run_folder(s.runs_dir, run.name, identity),
-        build=lambda: study.build_model(run, data.num_classes, x_train.shape[1:]),
-        x=x_train,
-        y=data.y_train,
-        iterations=run.iterations,
-        batch_size=run.batch_size,
-        eval_every=s.eval_every,
-        checkpoint_every=s.checkpoint_every,
-        evaluate=Evaluator(x_test, data.y_test, tta=run.tta),
-    )
+    evaluate = Evaluator(x_test, data.y_test, tta=run.tta)
+    return study.make_spec(run, task, seed, data, x_train, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate)
 
 
 LADDER_STEPS = {  # rung -> what it adds to the rung above it

@@ -22,11 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import keras  # noqa: E402
 
-from common import backend, cli, io, runs, study  # noqa: E402
+from common import backend, cli, io, study  # noqa: E402
 from common.config import CHECKPOINT_EVERY, DATA_DIR, DATASET, ITERATIONS, RUNS_DIR, SEED, parse, setting  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
 from common.evaluation import make_test_evaluator  # noqa: E402
-from common.training import RunSpec, check_run, train_run  # noqa: E402
+from common.training import check_run, train_run  # noqa: E402
 
 TASK = "dconvnet"
 SNAPSHOT_DIR = "snapshots"
@@ -91,8 +91,6 @@ def main(argv=None) -> int:
     check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
-    identity = runs.make_identity(TASK, run.identity(), s.seed, data, s.eval_every)
-    run_dir = runs.run_folder(s.runs_dir, run.name, identity)
     snapshots = set(snapshot_iterations(run.iterations))
     test_metrics = make_test_evaluator(x_test, data.y_test, tta=run.tta)
 
@@ -104,19 +102,8 @@ def main(argv=None) -> int:
             return {}
         return test_metrics(model, iteration)
 
-    spec = RunSpec(
-        name=run.name,
-        identity=identity,
-        run_dir=run_dir,
-        build=lambda: study.build_model(run, data.num_classes, x_train.shape[1:]),
-        x=x_train,
-        y=data.y_train,
-        iterations=run.iterations,
-        batch_size=run.batch_size,
-        eval_every=s.eval_every,
-        checkpoint_every=s.checkpoint_every,
-        evaluate=evaluate,
-    )
+    spec = study.make_spec(run, TASK, s.seed, data, x_train, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate)
+    run_dir = spec.run_dir
     print(f"[dconvnet] training {run.name} ({run.describe()}), seed {s.seed} -> {run_dir}")
     metrics = train_run(spec, wait=True)
     if metrics["status"] != "finished":

@@ -216,3 +216,27 @@ def build_model(
     lr = models.learning_rate_schedule(run.learning_rate, run.schedule, run.iterations, run.warmup)
     optimizer = models.make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay)
     return models.compile_classifier(model, optimizer, run.label_smoothing, steps_per_execution)
+
+
+def make_spec(
+    run: RunConfig, task: str, seed: int, data, x_train, runs_dir, eval_every: int, checkpoint_every: int, evaluate
+):
+    """The :class:`common.training.RunSpec` of ``run`` on ``data`` (a common.data.Dataset) with ``seed``:
+    its identity, its folder under ``runs_dir``, and how to build its network."""
+    from common import runs
+    from common.training import RunSpec
+
+    identity = runs.make_identity(task, run.identity(), seed, data, eval_every)
+    return RunSpec(
+        name=run.name,
+        identity=identity,
+        run_dir=runs.run_folder(runs_dir, run.name, identity),
+        build=lambda: build_model(run, data.num_classes, x_train.shape[1:]),
+        x=x_train,
+        y=data.y_train,
+        iterations=run.iterations,
+        batch_size=run.batch_size,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        evaluate=evaluate,
+    )
