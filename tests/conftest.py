@@ -24,3 +24,34 @@ def _find(name: str) -> Path:
 def data_root() -> Path:
     """The folder holding CIFAR10/ and MNIST/ (../shared/data here)."""
     return _find("CIFAR10")
+
+
+def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = None):
+    """``script`` in a process of its own, on ``tmp``/runs and ``tmp``/fig, its output in a log file;
+    ``proc.output()`` reads what it printed so far."""
+    import os
+    import subprocess
+    import time
+
+    log = open(tmp / f"{Path(script).stem}-{time.time_ns()}.log", "w+")  # noqa: SIM115 (read while it runs)
+    argv = [
+        sys.executable,
+        str(REPO / script),
+        "--data-dir",
+        str(data_root),
+        "--runs-dir",
+        str(tmp / "runs"),
+        "--out-dir",
+        str(tmp / "fig"),
+        *map(str, flags),
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    )
+
+    def output() -> str:
+        log.flush()
+        return Path(log.name).read_text()
+
+    proc.output = output
+    return proc

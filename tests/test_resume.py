@@ -2,47 +2,25 @@
 Ctrl-C, and two processes on one runs folder."""
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import launch
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = "relu_adam_normal_dropout_l2"  # dropout: its random masks must continue exactly after a resume
 FLAGS = ["--runs", RUN, "--iterations", "160", "--eval-every", "20", "--checkpoint-every", "40", "--seeds", "3"]
 
 
-def start(tmp, data_root, *flags, script="cifar_v2.py"):
-    log = open(tmp / f"log-{time.time_ns()}.txt", "w+")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / script),
-            "--data-dir",
-            str(data_root),
-            "--out-dir",
-            str(tmp / "fig"),
-            "--runs-dir",
-            str(tmp / "runs"),
-            *flags,
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    proc.log = log
-    return proc
+def start(tmp, data_root, *flags):
+    return launch("cifar_v2.py", tmp, data_root, *flags)
 
 
 def output(proc) -> str:
-    proc.log.flush()
-    return Path(proc.log.name).read_text()
+    return proc.output()
 
 
 def wait_for(proc, text: str, timeout: float = 240) -> bool:

@@ -6,12 +6,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from conftest import launch
 
 optuna = pytest.importorskip("optuna")
 
@@ -19,33 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--search-iterations", "20", "--eval-every", "10", "--checkpoint-every", "10", "--search-grace", "4"]
 
 
-def worker(tmp, data_root, *flags, log_name=None):
-    log = open(tmp / (log_name or f"worker-{time.time_ns()}.log"), "w+")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "cifar_v2.py"),
-            "--data-dir",
-            str(data_root),
-            "--runs-dir",
-            str(tmp / "runs"),
-            "--out-dir",
-            str(tmp / "fig"),
-            *TINY,
-            *flags,
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    proc.log = log
-    return proc
+def worker(tmp, data_root, *flags):
+    return launch("cifar_v2.py", tmp, data_root, *TINY, *flags)
 
 
 def text(proc):
-    proc.log.flush()
-    return Path(proc.log.name).read_text()
+    return proc.output()
 
 
 def states(url, name="cifar_v2-CIFAR10-study-20it"):
