@@ -592,6 +592,7 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
 def summarize(s: Settings, data, selected: list[study.RunConfig], log=print) -> list[Path]:
     """Adds every finished run in the runs folder to the index, then draws every figure and table."""
     out = s.figures_dir()
+    io.remove_stale_temps(out, recursive=True)  # half-written figures of killed processes
     records = [
         r
         for r in runs.update_index(out, s.runs_dir, TASK, STUDY_READ_EVERY, log)

@@ -430,6 +430,7 @@ def main(argv=None) -> int:
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     t0 = time.perf_counter()
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
+    io.remove_stale_temps(out)  # half-written figures of killed processes
     checkpoint = find_model(s)
     model = load_network(checkpoint)
     data = load_dataset(s.dataset, s.data_dir)

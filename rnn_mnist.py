@@ -597,6 +597,7 @@ def summary_markdown(rows: list[dict], comparison: list[dict], dataset_label: st
 def write_summary(s: Settings, data, log=print) -> list[Path]:
     """Adds every finished run in --runs-dir to the index, then rebuilds every figure and table from it."""
     out = s.figures_dir()
+    io.remove_stale_temps(out, recursive=True)  # half-written figures of killed processes
     records = [
         r for r in runs.update_index(out, s.runs_dir, TASK, log=log) if r["identity"]["data"]["name"] == s.dataset
     ]
