@@ -57,3 +57,49 @@ def test_bad_options_are_named():
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
         make_optimizer("lbfgs", 0.1)
     assert make_optimizer("momentum", 0.01, 0.8).momentum == 0.8
+
+
+def test_augmentation_is_random_per_batch_reproducible_per_seed_and_off_at_evaluation():
+    from common import backend, models
+
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype(np.float32)
+
+    def draws():
+        backend.seed_everything(3)
+        model = models.build_lenet5(augment="flip_shift")
+        aug = keras.Sequential([model.get_layer("aug_flip"), model.get_layer("aug_shift")])
+        return [keras.ops.convert_to_numpy(aug(x, training=True)) for _ in range(2)], aug
+
+    (a1, a2), aug = draws()
+    (b1, b2), _ = draws()
+    assert not np.allclose(a1, a2)  # a new draw for every batch
+    np.testing.assert_array_equal(a1, b1)  # the same draws for the same seed
+    np.testing.assert_array_equal(a2, b2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(aug(x, training=False)), x)  # off at evaluation
+    flipped_or_shifted = [np.allclose(a1[i], x[i]) for i in range(len(x))]
+    assert not all(flipped_or_shifted)
+
+
+def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root):
+    from dataclasses import replace
+
+    from common import study
+    from common.data import as_float_images, load_cifar10
+    from common.evaluation import Evaluator, logits_metrics
+
+    logits = np.random.default_rng(0).normal(size=(6, 10))
+    labels = np.arange(6)
+    plain, averaged = logits_metrics(logits, labels), logits_metrics(logits, labels, logits[:, ::-1])
+    assert plain.keys() == averaged.keys() and plain != averaged
+    assert logits_metrics(logits, labels, logits) == pytest.approx(plain)  # averaging with itself: no change
+    d = load_cifar10(data_root)
+    x_train, x_test = as_float_images(d.x_train[:10]), as_float_images(d.x_test[:40])
+    run = replace(study.RUNS["relu_adam_normal"], iterations=10)
+    for tta in (False, True):
+        spec = study.make_spec(
+            replace(run, tta=tta), "t", 0, d, x_train, "/tmp", 10, 10, Evaluator(x_test, d.y_test[:40], tta=tta)
+        )
+        assert spec.evaluate.tta is tta and "tta" in spec.identity["config"]
+    model = study.build_model(run)
+    out = [Evaluator(x_test, d.y_test[:40], tta=t)(model, 0) for t in (False, True)]
+    assert out[0].keys() == out[1].keys()
