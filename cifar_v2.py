@@ -949,6 +949,14 @@ def search_report(s: Settings, data, x_train, x_test) -> list[Path]:
         f"study's hand-tuned best (run 7, `relu_adam_normal_dropout_l2`, {hand_run.iterations} iterations): "
         f"{runs.fmt_pct(hand[0], hand[1])}% (n = {hand[2]}); the study reported 58.5%.",
     ]
+    if mine and base:
+        diff, se, real = claims.compare(mine, base)
+        lines += [
+            "",
+            f"Search minus hand tuning: {100 * diff:+.1f} ± {100 * se:.1f} points (standard error over seeds): "
+            + ("beyond noise" if real else "within noise (less than two standard errors)")
+            + ".",
+        ]
     io.write_text(out / "search.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return written + [out / "search.md"]
