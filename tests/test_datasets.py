@@ -38,7 +38,7 @@ def test_loader_reads_any_set_with_its_folders_as_classes(four):
     assert not d.is_study_data("CIFAR10") and len(d.fingerprint) == 16
 
 
-def test_cifar_v2_trains_a_4_way_head(four, tmp_path, capsys):
+def test_cifar_v2_trains_a_4_way_head(four, tmp_path, capsys, data_root):
     argv = [
         "--dataset",
         "FOUR",
@@ -66,6 +66,31 @@ def test_cifar_v2_trains_a_4_way_head(four, tmp_path, capsys):
     model = keras.models.load_model(path.parent / "model.keras")
     assert model.output_shape == (None, 4)
     assert "4 classes" in capsys.readouterr().out
+    # the same run on CIFAR10 in the same runs folder: another identity, both results stay
+    cifar = [
+        "--dataset",
+        "CIFAR10",
+        "--data-dir",
+        str(data_root),
+        "--runs",
+        "relu_adam_normal",
+        "--iterations",
+        "40",
+        "--eval-every",
+        "20",
+        "--batch-size",
+        "16",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out-dir",
+        str(tmp_path / "cifar"),
+    ]
+    assert cifar_v2.main(cifar) == 0
+    found = {
+        json.loads(p.read_text())["identity"]["data"]["name"]
+        for p in (tmp_path / "runs" / "relu_adam_normal").glob("seed0-*/metrics.json")
+    }
+    assert found == {"FOUR", "CIFAR10"}
     md = (tmp_path / "fig" / "summary.md").read_text()
     assert "study train" not in md and "FOUR" in md  # no comparison with the study on other data
     assert cifar_v2.Settings(dataset="FOUR").figures_dir().as_posix() == "figures/cifar_four"

@@ -50,8 +50,10 @@ def final(runs_dir: Path, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, data_root):
-    """The same short cifar_v2.py command under JAX (TensorFlow blocked) and under TensorFlow."""
+    """The same short cifar_v2.py command under JAX (TensorFlow blocked) and under TensorFlow, on one
+    runs folder (the backend is part of a run's identity), each with its own figures."""
     out = {}
+    runs_dir = tmp_path_factory.mktemp("runs")
     for backend in ("jax", "tensorflow"):
         tmp = tmp_path_factory.mktemp(backend)
         proc = script(
@@ -63,11 +65,12 @@ def both(tmp_path_factory, data_root):
             "--out-dir",
             tmp / "fig",
             "--runs-dir",
-            tmp / "runs",
+            runs_dir,
             backend=backend,
             block_tf=backend == "jax",
         )
         out[backend] = (tmp, proc.stdout)
+    out["runs"] = runs_dir
     return out
 
 
@@ -75,12 +78,17 @@ def test_cifar_v2_under_jax_matches_tensorflow_in_kind(both):
     (jax_tmp, jax_out), (tf_tmp, _) = both["jax"], both["tensorflow"]
     assert "backend jax on cpu" in jax_out
     assert files(jax_tmp / "fig") == files(tf_tmp / "fig")
-    jax_m, tf_m = final(jax_tmp / "runs", "relu_adam_normal"), final(tf_tmp / "runs", "relu_adam_normal")
+    # one runs folder, two identities: the JAX result was neither reused nor overwritten by TensorFlow's
+    jax_path, tf_path = sorted(
+        (both["runs"] / "relu_adam_normal").glob("seed0-*/metrics.json"),
+        key=lambda p: json.loads(p.read_text())["identity"]["backend"],
+    )
+    jax_m, tf_m = json.loads(jax_path.read_text()), json.loads(tf_path.read_text())
     assert jax_m["identity"]["backend"] == "jax" and tf_m["identity"]["backend"] == "tensorflow"
     assert "tensorflow" not in jax_m["versions"] and "jax" in jax_m["versions"]
     # different backends round differently: within the noise of a 100-iteration run, not equal
     assert abs(jax_m["final"]["test_accuracy"] - tf_m["final"]["test_accuracy"]) < 0.08
-    assert any((next((jax_tmp / "runs" / "relu_adam_normal").glob("seed0-*")) / "tensorboard").iterdir())
+    assert any((jax_path.parent / "tensorboard").iterdir())
 
 
 def test_jax_resume_is_exact(tmp_path, data_root):
