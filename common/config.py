@@ -189,12 +189,3 @@ def from_namespace(cls, ns: argparse.Namespace, **extra):
 def parse(cls, argv=None, description: str = "", epilog: str | None = None):
     """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``)."""
     return from_namespace(cls, build_parser(cls, description, epilog).parse_args(argv))
-
-
-def describe(settings) -> dict:
-    """The settings as a JSON-friendly dict (Paths as strings, tuples as lists)."""
-    out = {}
-    for f in dataclasses.fields(settings):
-        v = getattr(settings, f.name)
-        out[f.name] = str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
-    return out

@@ -88,15 +88,6 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_npz(path: str | os.PathLike, **arrays) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    os.replace(tmp, path)
-
-
 def save_model(model, path: str | os.PathLike) -> None:
     """``model.save`` (architecture, weights and optimizer state), atomically."""
     path = Path(path)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from common.config import SEEDS, build_parser, describe, parse, setting
+from common.config import SEEDS, build_parser, parse, setting
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,3 @@ def test_help_states_each_default_once():
     text = build_parser(Demo, "demo").format_help()
     assert "--seeds SEEDS" in text and "(default: 0)" in text and "(default: the run's own)" in text
     assert "--unroll, --no-unroll" in text and "--hidden-thing" not in text
-
-
-def test_describe_is_json_friendly():
-    assert describe(Demo()) == {
-        "seeds": [0],
-        "iterations": None,
-        "rate": 0.1,
-        "cells": ["lstm"],
-        "unroll": True,
-        "out": "figures",
-        "hidden_thing": 3,
-    }
