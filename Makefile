@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GPU_VENV ?= .venv-gpu
 SHELL := /bin/bash
 
-.PHONY: reproduce reproduce-gpu test lint format benchmark clean-runs _experiments
+.PHONY: reproduce reproduce-gpu test lint format readme benchmark clean-runs _experiments
 
 $(VENV)/installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(VENV)/installed
 format: $(VENV)/installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Copy the generated result tables into the README's quoted blocks (tests/test_readme.py checks them).
+readme: $(VENV)/installed
+	$(PY) -m common.readme
 
 test: lint
 	$(PY) -m pytest -q tests
