@@ -72,7 +72,8 @@ STATS = ("min", "max", "mean", "std")
 class Settings:
     runs: tuple[str, ...] = setting(
         ("study",),
-        "runs to train, comma-separated: run names (see --list) or the group 'study' (its 11 runs)",
+        "runs to train, comma-separated: run names (see --list), or the groups 'study' (its 11 runs) and "
+        "'beyond' (the improvement ladder and the small modern CNN)",
         choices=lambda: tuple(RUNS) + tuple(RUN_GROUPS),
         metavar="RUN",
     )

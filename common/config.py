@@ -12,7 +12,7 @@ A flag that means the same thing in several scripts is declared once here (``SEE
         iterations: int = setting(5500, "training iterations (batches) per run", min=1)
 
 Supported annotations: ``int``, ``float``, ``str``, ``bool`` (``--x`` / ``--no-x``),
-``Path``, ``X | None`` (the default is None: "the run's own") and ``tuple[X, ...]``
+``Path``, ``X | None`` (default None; a help text that means "each run's own" says so) and ``tuple[X, ...]``
 (comma-separated: ``--seeds 0,1,2``). A wrong value stops with argparse's usual message
 naming the flag, and exit code 2.
 """
@@ -136,7 +136,7 @@ def _comma_list(one):
 def _show(value) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value))
-    return "the run's own" if value is None else str(value)
+    return "none" if value is None else str(value)
 
 
 def build_parser(cls, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
@@ -151,7 +151,8 @@ def build_parser(cls, description: str, epilog: str | None = None) -> argparse.A
             continue
         flag = "--" + f.name.replace("_", "-")
         base, is_tuple, _ = _parts(hints[f.name])
-        help_text = f"{meta['help']} (default: {_show(f.default)})"
+        # a help text that already says its default (e.g. "default: each run's own") keeps it
+        help_text = meta["help"] if "(default:" in meta["help"] else f"{meta['help']} (default: {_show(f.default)})"
         if base is bool:
             parser.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text

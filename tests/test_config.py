@@ -11,7 +11,8 @@ from common.config import SEEDS, build_parser, parse, setting
 @dataclass(frozen=True)
 class Demo:
     seeds: tuple[int, ...] = SEEDS((0,))
-    iterations: int | None = setting(None, "iterations", min=1, max=1000)
+    iterations: int | None = setting(None, "iterations (default: each run's own)", min=1, max=1000)
+    report: int | None = setting(None, "a report", min=1)
     rate: float = setting(0.1, "a rate", above=0.0)
     cells: tuple[str, ...] = setting(("lstm",), "cells", choices=("rnn", "lstm", "gru"))
     unroll: bool = setting(True, "unroll")
@@ -56,5 +57,7 @@ def test_bad_values_name_the_flag(argv, message, capsys):
 
 def test_help_states_each_default_once():
     text = build_parser(Demo, "demo").format_help()
-    assert "--seeds SEEDS" in text and "(default: 0)" in text and "(default: the run's own)" in text
+    assert "--seeds SEEDS" in text and "(default: 0)" in text and "(default: none)" in text
+    assert text.count("(default: each run's own)") == 1
+    assert " ".join(text.split()).count("(default:") == 7  # once per flag, never doubled
     assert "--unroll, --no-unroll" in text and "--hidden-thing" not in text
