@@ -9,6 +9,7 @@ import pytest
 
 import cifar_v2
 from common import study
+from common.config import parse
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
 
@@ -248,3 +249,40 @@ def test_missing_data_is_a_clear_exit(tmp_path, capsys):
         == 2
     )
     assert "no CIFAR10/ folder there" in capsys.readouterr().err
+
+
+def test_beyond_group_starts_from_the_studys_best_run():
+    settings = parse(cifar_v2.Settings, ["--runs", "beyond"])
+    names = [r.name for r in settings.selected_runs()]
+    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == [r.name for r in study.BEYOND_RUNS]
+
+
+def test_ladder_table_from_summary_rows(tmp_path):
+    def row(name, train, test, n=2):
+        return {
+            "run": name,
+            "current": True,
+            "n": n,
+            "seeds": "0,1",
+            "iterations": 5500,
+            "train_acc_mean": train,
+            "train_acc_std": 0.01,
+            "test_acc_mean": test,
+            "test_acc_std": 0.005,
+            "train_time_s_mean": 300.0,
+        }
+
+    rows = [
+        row("relu_adam_normal_dropout_l2", 0.92, 0.56),
+        row("beyond_1_augment", 0.70, 0.64),
+        row("beyond_vgg", 0.95, 0.80),
+        {**row("beyond_2_adamw_cosine", 0.0, 0.0, n=0), "current": True},  # no finished seed: no rung
+    ]
+    records = [{"name": "beyond_vgg", "num_params": 289066}]
+    written = cifar_v2.write_ladder(rows, records, tmp_path)
+    text = (tmp_path / "ladder.md").read_text()
+    assert [p.name for p in written] == ["ladder.md", "ladder.png"]
+    lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| rung")]
+    assert [line.split("|")[1].strip() for line in lines] == ["0", "1", "CNN"]
+    assert "| 36.0 | - |" in lines[0] and "| 6.0 | +8.0 |" in lines[1] and "289,066" in lines[2]
+    assert "beyond_2_adamw_cosine" not in text
