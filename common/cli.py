@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,13 +31,42 @@ class UserError(Exception):
     """Bad input: the message names the thing and the fix."""
 
 
+# Set by Ctrl-C. Python raises KeyboardInterrupt wherever the main thread is; when that is an object's
+# finalizer (TensorFlow collects many), the exception is printed and dropped, and the run went on to
+# finish with exit 0 (seen once in tests/test_resume.py). The flag keeps the interrupt: training
+# stops at the next interval (common.training checks it) and the script still exits 130.
+_INTERRUPTED: set = set()
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C was pressed during the current entry point."""
+    return bool(_INTERRUPTED)
+
+
+def _on_sigint(signum, frame):
+    _INTERRUPTED.add(True)
+    raise KeyboardInterrupt
+
+
+def _install_sigint():
+    """Our SIGINT handler, in the main thread only (signal's rule); returns the one it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, _on_sigint)
+
+
 def entry_point(main):
     """Wraps a script's ``main(argv) -> int``: the one error exit and the one Ctrl-C handler."""
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
+        _INTERRUPTED.clear()
+        previous = _install_sigint()
         try:
-            return main(argv) or 0
+            rc = main(argv) or 0
+            if _INTERRUPTED:  # the KeyboardInterrupt landed in a finalizer, which Python ignores
+                raise KeyboardInterrupt
+            return rc
         except UserError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             return EXIT_USER_ERROR
@@ -47,6 +78,9 @@ def entry_point(main):
                 flush=True,
             )
             return EXIT_INTERRUPTED
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     return wrapper
 

@@ -31,7 +31,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from common import backend, io
-from common.cli import Progress, UserError
+from common.cli import Progress, UserError, interrupted
 from common.runs import FINISHED, group_id, run_id
 from common.tensorboard import TensorBoardLog
 
@@ -164,6 +164,8 @@ class _Intervals(keras.callbacks.Callback):
         self.t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if interrupted():  # a Ctrl-C that a finalizer swallowed (common.cli): stop here, resume later
+            raise KeyboardInterrupt
         spec, state = self.spec, self.state
         state["train_time_s"] += time.perf_counter() - self.t0  # model.fit seconds, evaluation excluded
         iteration = (epoch + 1) * spec.eval_every
