@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -38,16 +39,27 @@ def open_study(
 ) -> optuna.Study:
     """The study ``name`` on ``url`` (created if missing): TPE sampler, median pruner, heartbeats."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    storage = optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine,
-        heartbeat_interval=max(1, grace // 4),
-        grace_period=grace,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1, inherit_intermediate_values=True),
-    )
-    if not create:
-        return optuna.load_study(study_name=name, storage=storage)
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    # Workers started together on a fresh database race to create Optuna's tables (PostgreSQL answers
+    # the loser with a UniqueViolation, seen in tests/test_search.py); the tables then exist, so retry.
+    for attempt in range(5):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=max(1, grace // 4),
+                grace_period=grace,
+                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+                    max_retry=1, inherit_intermediate_values=True
+                ),
+            )
+            if not create:
+                return optuna.load_study(study_name=name, storage=storage)
+            study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+            break
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == 4:
+                raise
+            time.sleep(1 + attempt)
     held = len(study.get_trials(deepcopy=False))
     study.sampler = optuna.samplers.TPESampler(seed=seed + held, constant_liar=True)
     # prune a trial whose intermediate test accuracy is below the median of earlier trials at the same step,
