@@ -21,6 +21,7 @@ import io as stdio
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from common.config import (  # noqa: E402
 )
 from common.data import as_float_images, load_dataset  # noqa: E402
 from common.evaluation import CONV_LAYERS, HIST_IMAGES, Evaluator  # noqa: E402
-from common.plotting import plt, save_figure  # noqa: E402
+from common.plotting import plt, save_figure, seeds_note  # noqa: E402
 from common.study import RUNS, STUDY  # noqa: E402
 from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E402
 
@@ -161,14 +162,12 @@ def _band(ax, records, key, label, color):
     its, vals = _series(records, key)
     if len(its) == 0:
         return
-    ax.plot(its, np.nanmean(vals, axis=0), color=color, lw=1.5, label=label)
+    with warnings.catch_warnings():  # where every seed diverged (NaN), the line has a gap: no warning needed
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, low, high = (f(vals, axis=0) for f in (np.nanmean, np.nanmin, np.nanmax))
+    ax.plot(its, mean, color=color, lw=1.5, label=label)
     if len(records) > 1:
-        ax.fill_between(its, np.nanmin(vals, axis=0), np.nanmax(vals, axis=0), color=color, alpha=0.2, lw=0)
-
-
-def seeds_note(records) -> str:
-    n = len(records)
-    return "1 seed" if n == 1 else f"mean of {n} seeds, band: min-max"
+        ax.fill_between(its, low, high, color=color, alpha=0.2, lw=0)
 
 
 def plot_curves(records, title: str, path, reference: tuple[float, float] | None = None, l2: bool = False) -> Path:
@@ -179,7 +178,9 @@ def plot_curves(records, title: str, path, reference: tuple[float, float] | None
     if reference:
         for value, what, color in zip(reference, ("train", "test"), ("C0", "C1")):
             ax_acc.axhline(value, color=color, ls="--", lw=1, label=f"study's {what} accuracy")
-    ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title=f"accuracy ({seeds_note(records)})")
+    ax_acc.set(
+        xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title=f"accuracy ({seeds_note([len(records)])})"
+    )
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="best")
     _band(ax_loss, records, "train_loss", "train (interval mean" + (", incl. L2 penalty)" if l2 else ")"), "C0")
@@ -227,8 +228,7 @@ def image_grid(
 
 def bars_note(ns: list[int]) -> str:
     """What a bar figure's bars and error bars are, given the seed counts ``ns`` of its rows."""
-    text = f"mean of {'/'.join(map(str, ns))} seed{'s' if max(ns) > 1 else ''}"
-    return text + (", error bar: std over seeds" if max(ns) > 1 else "; no error bar: the test set's SE is ~1.6 points")
+    return seeds_note(ns, "error bar: std over seeds", "; no error bar: the test set's SE is ~1.6 points")
 
 
 def grouped_bars(
@@ -288,7 +288,7 @@ def plot_activation_stats(records, title, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(
-        f"{title}\n({seeds_note(records)}; dotted: every {STUDY_READ_EVERY:,} iterations, "
+        f"{title}\n({seeds_note([len(records)])}; dotted: every {STUDY_READ_EVERY:,} iterations, "
         "where the study read TensorBoard)"
     )
     fig.tight_layout()

@@ -52,7 +52,7 @@ from common.config import (  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
 from common.evaluation import make_test_evaluator  # noqa: E402
 from common.models import OPTIMIZERS, SCHEDULES, compile_classifier, learning_rate_schedule, make_optimizer  # noqa: E402
-from common.plotting import plt, save_figure  # noqa: E402
+from common.plotting import plt, save_figure, seeds_note  # noqa: E402
 from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E402
 
 TASK = "rnn_mnist"
@@ -288,11 +288,6 @@ def _band(ax, recs: list[dict], key: str, color, label, x_key: str = "iteration"
         ax.fill_between(xs, vals.min(axis=0), vals.max(axis=0), color=color, alpha=0.2, lw=0)
 
 
-def seeds_note(rows) -> str:
-    ns = sorted({r["n"] for r in rows})
-    return f"mean of {'/'.join(map(str, ns))} seed(s)" + (", band: min-max" if max(ns, default=1) > 1 else "")
-
-
 def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     """Accuracy and loss, train and test, one line per hidden size; the study's test numbers dotted."""
     rows = sorted(rows, key=lambda r: -r["hidden_units"])
@@ -343,7 +338,7 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     c = rows[0]["records"][0]["identity"]["config"] if rows else {}
     fig.suptitle(
         f"{CELL_LABELS[cell]} on image rows: {c.get('optimizer', '')} lr {c.get('learning_rate', '')} "
-        f"({c.get('lr_schedule', 'constant')}), batch {c.get('batch_size', '')}; {seeds_note(rows)}"
+        f"({c.get('lr_schedule', 'constant')}), batch {c.get('batch_size', '')}; {seeds_note([r['n'] for r in rows])}"
     )
     fig.tight_layout()
     return save_figure(fig, path)
@@ -396,7 +391,10 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
     handles = axes[0, 0].get_legend_handles_labels()[0]
     fig.legend(
         handles,
-        [f"ours (final test accuracy, {seeds_note(rows)}; error bar: std)", "study (reported, approx.)"],
+        [
+            f"ours (final test accuracy, {seeds_note([r['n'] for r in rows], 'error bar: std')})",
+            "study (reported, approx.)",
+        ],
         loc="lower center",
         ncols=2,
         fontsize=9,
@@ -435,7 +433,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
     fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.01))
     fig.suptitle(
         "Part C: the study's CNN vs the best basic RNN, LSTM and GRU (same data, batch and iterations); "
-        f"{seeds_note(rows)}",
+        f"{seeds_note([r['n'] for r in rows])}",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))

@@ -23,3 +23,13 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+def seeds_note(ns: list[int], spread: str = "band: min-max", single: str = "") -> str:
+    """What a figure's lines or bars are, given the seed counts ``ns`` of its rows: "mean of 3 seeds,
+    band: min-max", "mean of 2/3 seeds, error bar: std over seeds", or for one seed "1 seed" plus
+    ``single`` (e.g. why no error bar is drawn)."""
+    ns = sorted(set(ns)) or [1]
+    if max(ns) == 1:
+        return "1 seed" + single
+    return f"mean of {'/'.join(map(str, ns))} seeds, {spread}"

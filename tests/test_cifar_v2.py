@@ -286,3 +286,22 @@ def test_ladder_table_from_summary_rows(tmp_path):
     assert [line.split("|")[1].strip() for line in lines] == ["0", "1", "CNN"]
     assert "| 36.0 | - |" in lines[0] and "| 6.0 | +8.0 |" in lines[1] and "289,066" in lines[2]
     assert "beyond_2_adamw_cosine" not in text
+
+
+def test_a_point_where_every_seed_diverged_is_a_gap_without_a_warning():
+    import warnings
+
+    from common.plotting import plt
+
+    nan = float("nan")
+    records = [
+        {"history": [{"iteration": 0, "test_accuracy": 0.1}, {"iteration": 100, "test_accuracy": nan}]},
+        {"history": [{"iteration": 0, "test_accuracy": 0.2}, {"iteration": 100, "test_accuracy": nan}]},
+    ]
+    fig, ax = plt.subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cifar_v2._band(ax, records, "test_accuracy", "test", "C1")
+    line = ax.get_lines()[0].get_ydata()
+    assert np.isclose(line[0], 0.15) and np.isnan(line[1])
+    plt.close(fig)
