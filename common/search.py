@@ -5,7 +5,7 @@
   that opens the same study on the same storage works on it.
 - Dead workers: each running trial sends a heartbeat; a trial whose worker stopped beating
   for ``grace`` seconds is marked FAIL by the next worker and retried once with the same
-  parameters (``RetryFailedTrialCallback``). A trial is an ordinary run whose folder is named
+  parameters (``RetryHeartbeatStaleTrialCallback``). A trial is an ordinary run whose folder is named
   by its identity, so the retry resumes the dead worker's checkpoint instead of starting over.
 - How many: :func:`work` runs trials until the study holds ``n_trials`` finished (complete or
   pruned) trials, waiting while others are still running; workers that start a trial at the
@@ -17,11 +17,17 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import sqlalchemy.exc
+
+# Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
+# Optuna 4.9 (pinned in requirements.txt) and warn on every call; they are the documented way, so
+# keep the workers' logs for the trials.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -48,7 +54,7 @@ def open_study(
                 engine_kwargs=engine,
                 heartbeat_interval=max(1, grace // 4),
                 grace_period=grace,
-                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=1, inherit_intermediate_values=True
                 ),
             )
@@ -103,15 +109,28 @@ def report_figures(study: optuna.Study, out: Path, save) -> list[Path]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
+    def title(ax, text):  # Optuna titles its plots on the left; one title, ours, in the middle
+        ax.set_title("", loc="left")
+        ax.set_title(text)
+
     written = []
     ax = ovm.plot_optimization_history(study, target_name="final test accuracy")
-    ax.set_title(f"Optimization history of study {study.study_name}")
+    title(ax, f"Optimization history of study {study.study_name}")
     written.append(save(ax.figure, out / "optimization_history.png"))
-    if len(best_trials(study, 1000)) >= 3:
+    n = len(best_trials(study, 10**6))
+    if n >= 3:
+        # PED-ANOVA compares the parameters of the best trials with all of them; its default "best"
+        # is the top 10%, one trial out of 10, so take at least 3 (no scikit-learn needed, unlike fANOVA)
+        q = min(0.5, max(0.1, 3 / n))
         ax = ovm.plot_param_importances(
-            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), target_name="final test accuracy"
+            study,
+            evaluator=optuna.importance.PedAnovaImportanceEvaluator(target_quantile=q),
+            target_name="final test accuracy",
         )
-        ax.set_title(f"Parameter importances (PED-ANOVA) of study {study.study_name}")
+        title(
+            ax,
+            f"Parameter importances of study {study.study_name}\n(PED-ANOVA: the top {q:.0%} of {n} complete trials)",
+        )
         written.append(save(ax.figure, out / "param_importances.png"))
     plt.close("all")
     return written

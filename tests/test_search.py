@@ -141,7 +141,7 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, data_root):
     counts, study = states(url, "cifar_v2-CIFAR10-study-60it")
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and counts.get("FAIL") == 1, counts
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))[0]
-    retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number
+    retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number
     retry = [t for t in study.get_trials() if retried(t) == failed.number]
     assert retry and retry[0].params == failed.params  # retried with the same parameters...
     assert "resuming from iteration" in text(b)  # ... in the same run folder, from the dead worker's checkpoint
