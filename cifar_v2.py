@@ -60,6 +60,7 @@ RUN_GROUPS = {
     "study": tuple(r.name for r in study.STUDY_RUNS),
     "beyond": tuple(r.name for r in study.STUDY_RUNS if r.study_row == 7) + tuple(r.name for r in study.BEYOND_RUNS),
 }
+LADDER_ONLY = frozenset(r.name for r in study.BEYOND_RUNS)  # the rungs above run 7: tabled in beyond/ladder.md
 # The calibration (--calibrate): candidate values of the constants the study did not state
 # (common/study.py). Each candidate trains once, at the longest length; shorter lengths and
 # run 7 (run 8's config, shorter) are read off its curves, which a constant learning rate allows.
@@ -139,8 +140,9 @@ class Settings:
             return self.out_dir
         return Path("figures/cifar" if self.dataset == study.STUDY_DATASET else f"figures/cifar_{self.dataset.lower()}")
 
-    def selected_runs(self) -> list[study.RunConfig]:
-        names = dict.fromkeys(n for r in self.runs for n in RUN_GROUPS.get(r, (r,)))
+    def selected_runs(self, runs: tuple[str, ...] | None = None) -> list[study.RunConfig]:
+        """The runs (names or groups; default --runs) with this command's constants and overrides."""
+        names = dict.fromkeys(n for r in (runs or self.runs) for n in RUN_GROUPS.get(r, (r,)))
         constants = study.CONSTANTS[self.constants]
         base = {r.name: r for r in study.study_runs(constants) + study.beyond_runs(constants)}
         return [study.with_overrides(base.get(n, RUNS[n]), self.iterations, self.batch_size, constants) for n in names]
@@ -460,7 +462,9 @@ def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_dat
         writer.writerow({k: ("" if v is None else round(v, 5) if isinstance(v, float) else v) for k, v in r.items()})
     io.write_text(out_dir / "summary.csv", buf.getvalue())
 
-    current = [r for r in rows if r["current"]]
+    # The ladder's rungs have a table of their own (beyond/ladder.md): this one is the sweep's
+    ladder = [r for r in rows if r["current"] and r["run"] in LADDER_ONLY]
+    current = [r for r in rows if r["current"] and r["run"] not in LADDER_ONLY]
     lines = [
         f"# {dataset_label}: the LeNet-5 sweep" + (" against the study" if study_data else ""),
         "",
@@ -501,7 +505,9 @@ def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_dat
                 f"{100 * np.mean([abs(r['test_gap']) for r in gaps]):.1f} points; "
                 f"{sum(abs(r['test_gap']) <= 0.03 for r in gaps)} of {len(gaps)} runs within 3 test points.",
             ]
-    others = len(rows) - len(current)
+    if ladder:
+        lines += ["", f"The improvement ladder's {len(ladder)} run(s) are tabled in `beyond/ladder.md`."]
+    others = len(rows) - len(current) - len(ladder)
     if others:
         lines += [
             "",
@@ -622,7 +628,10 @@ def summarize(s: Settings, data, selected: list[study.RunConfig], log=print) -> 
     study_data = data.is_study_data(study.STUDY_DATASET)
     current = {"_study_data": data.fingerprint if study_data else None}
     written, failed = [], []
-    for run in selected:  # the per-run figures of the configurations this command asks for
+    # Every named run is current in its configuration under this command's settings, not only the
+    # selected ones: `--runs beyond` once rewrote the study's table with the ladder's rows alone.
+    chosen = {run.name for run in selected}
+    for run in selected + [r for r in s.selected_runs(tuple(RUNS)) if r.name not in chosen]:
         identity = runs.make_identity(TASK, run.identity(), 0, data, s.eval_every)
         gid = runs.group_id(identity)
         recs = sorted(
@@ -631,6 +640,8 @@ def summarize(s: Settings, data, selected: list[study.RunConfig], log=print) -> 
         if not recs:
             continue
         current[run.name] = gid
+        if run.name not in chosen:  # per-run figures only for the configurations this command asks for
+            continue
         ref = STUDY.get(run.study_row) if study_data else None
         try:
             written += write_run_figures(run, recs, out / run.name, s.runs_dir, ref)

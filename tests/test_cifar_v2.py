@@ -151,9 +151,24 @@ def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root):
 
     shutil.rmtree(tmp_path / "runs")
     assert run(tmp_path, data_root, "--runs", "tanh_adam_normal", *flags) == 0
-    assert [r["run"] for r in summary(tmp_path)] == ["tanh_adam_normal", "relu_adam_normal"]
-    assert run(tmp_path, data_root, "--runs", "relu_adam_normal,tanh_adam_normal", "--summary-only", *flags) == 0
-    assert [r["run"] for r in summary(tmp_path)] == ["relu_adam_normal", "tanh_adam_normal"]
+    rows = summary(tmp_path)
+    assert [(r["run"], r["current"]) for r in rows] == [("relu_adam_normal", "True"), ("tanh_adam_normal", "True")]
+    md = (tmp_path / "fig" / "summary.md").read_text()
+    assert "`relu_adam_normal` |" in md and "`tanh_adam_normal` |" in md
+
+
+def test_the_ladder_leaves_the_sweeps_table_alone(tmp_path, data_root):
+    """A run of the ladder alone once rewrote the sweep's summary with the ladder's rows only."""
+    flags = ("--iterations", "20", "--eval-every", "10")
+    assert run(tmp_path, data_root, "--runs", "relu_adam_normal,relu_adam_normal_dropout_l2", *flags) == 0
+    before = (tmp_path / "fig" / "summary.md").read_text()
+    assert run(tmp_path, data_root, "--runs", "beyond_1_augment", *flags) == 0
+    md = (tmp_path / "fig" / "summary.md").read_text()
+    table = lambda text: [line for line in text.splitlines() if line.startswith("| ")]
+    assert table(md) == table(before) and "`beyond_1_augment`" not in md
+    assert "ladder's 1 run(s) are tabled in `beyond/ladder.md`" in md
+    ladder = (tmp_path / "fig" / "beyond" / "ladder.md").read_text()
+    assert "`relu_adam_normal_dropout_l2`" in ladder and "`beyond_1_augment`" in ladder
 
 
 def test_diverging_run_is_reported_and_the_sweep_goes_on(tmp_path, data_root, monkeypatch):
