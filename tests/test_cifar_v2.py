@@ -320,3 +320,13 @@ def test_a_point_where_every_seed_diverged_is_a_gap_without_a_warning():
     line = ax.get_lines()[0].get_ydata()
     assert np.isclose(line[0], 0.15) and np.isnan(line[1])
     plt.close(fig)
+
+
+def test_every_search_space_has_a_hand_made_rival_of_the_study_runs_length():
+    from dataclasses import fields
+
+    (field,) = [f for f in fields(cifar_v2.Settings) if f.name == "search_space"]
+    for space in field.metadata["choices"]:
+        rival = study.RUNS[cifar_v2.SEARCH_RIVALS[space]]
+        assert rival.iterations == study.RUNS["relu_adam_normal_dropout_l2"].iterations
+    assert study.RUNS[cifar_v2.SEARCH_RIVALS["all"]].augment != "none"  # the ladder's ingredients, like its space
