@@ -291,6 +291,7 @@ def test_ladder_table_from_summary_rows(tmp_path):
         row("relu_adam_normal_dropout_l2", 0.92, 0.56),
         row("beyond_1_augment", 0.70, 0.64),
         row("beyond_vgg", 0.95, 0.80),
+        row("beyond_vgg_shift4", 0.93, 0.82),
         {**row("beyond_2_adamw_cosine", 0.0, 0.0, n=0), "current": True},  # no finished seed: no rung
     ]
     records = [{"name": "beyond_vgg", "num_params": 289066}]
@@ -298,8 +299,10 @@ def test_ladder_table_from_summary_rows(tmp_path):
     text = (tmp_path / "ladder.md").read_text()
     assert [p.name for p in written] == ["ladder.md", "ladder.png"]
     lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| rung")]
-    assert [line.split("|")[1].strip() for line in lines] == ["0", "1", "CNN"]
+    assert [line.split("|")[1].strip() for line in lines] == ["0", "1", "CNN", "CNN+"]
     assert "| 36.0 | - |" in lines[0] and "| 6.0 | +8.0 |" in lines[1] and "289,066" in lines[2]
+    assert "| 15.0 | - |" in lines[2]  # its base, rung 4, has no row here
+    assert "| 11.0 | +2.0 |" in lines[3]  # measured from the CNN it adds to, not from the row above
     assert "beyond_2_adamw_cosine" not in text
 
 

@@ -80,6 +80,21 @@ def test_augmentation_is_random_per_batch_reproducible_per_seed_and_off_at_evalu
     assert not all(flipped_or_shifted)
 
 
+@pytest.mark.parametrize("kind", ["flip_shift", "flip_shift4"])
+def test_shifts_stay_within_their_kinds_limit_and_use_it(kind):
+    from common import backend, models
+
+    backend.seed_everything(0)
+    x = np.zeros((64, 28, 28, 1), np.float32)
+    x[:, 14, 14] = 1.0  # one bright pixel: its centre of mass follows the shift
+    (shift,) = [layer for layer in models.augmentation(kind, (28, 28, 1)) if layer.name == "aug_shift"]
+    y = keras.ops.convert_to_numpy(shift(x, training=True))[..., 0]
+    rows = np.arange(28)[None, :]
+    moved = (y.sum(axis=2) * rows).sum(axis=1) / y.sum(axis=(1, 2)) - 14  # vertical offsets
+    limit = models.SHIFT_PIXELS[kind]
+    assert np.abs(moved).max() <= limit + 1e-4 and np.abs(moved).max() > limit - 1
+
+
 def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root):
     from dataclasses import replace
 
