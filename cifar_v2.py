@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io as stdio
 import os
+import re
 import sys
 import time
 import warnings
@@ -599,7 +600,8 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
         )
     out.mkdir(parents=True, exist_ok=True)
     io.write_text(out / "ladder.md", "\n".join(lines) + "\n")
-    labels = [f"{LADDER_STEPS[r['run']][0]}. {r['run'].removeprefix('beyond_')}" for r in ladder]
+    short = lambda name: re.sub(r"^beyond_(\d+_)?", "", name)  # beyond_1_augment -> augment
+    labels = [f"{LADDER_STEPS[r['run']][0]}: {short(r['run'])}" for r in ladder]
     path = grouped_bars(
         labels,
         {
