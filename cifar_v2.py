@@ -591,7 +591,12 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
         label, adds, below = LADDER_STEPS[r["run"]]
         gap = r["train_acc_mean"] - r["test_acc_mean"]
         prev = by_name.get(below) if below else None
-        delta = "-" if not prev or not prev["n"] else f"{100 * (r['test_acc_mean'] - prev['test_acc_mean']):+.1f}"
+        # round first, then + 0.0: a change of -0.03 points prints +0.0, not -0.0
+        delta = (
+            "-"
+            if not prev or not prev["n"]
+            else f"{round(100 * (r['test_acc_mean'] - prev['test_acc_mean']), 1) + 0.0:+.1f}"
+        )
         lines.append(
             f"| {label} | {adds} (`{r['run']}`) | {params.get(r['run']) or 0:,} "
             f"| {r['iterations']} | {r['seeds']} | {runs.fmt_pct(r['train_acc_mean'], r['train_acc_std'])} "
