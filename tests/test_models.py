@@ -80,7 +80,7 @@ def test_augmentation_is_random_per_batch_reproducible_per_seed_and_off_at_evalu
     assert not all(flipped_or_shifted)
 
 
-@pytest.mark.parametrize("kind", ["flip_shift", "flip_shift4"])
+@pytest.mark.parametrize("kind", ["flip_shift", "flip_shift4", "flip_shift4_erase"])
 def test_shifts_stay_within_their_kinds_limit_and_use_it(kind):
     from common import backend, models
 
@@ -93,6 +93,24 @@ def test_shifts_stay_within_their_kinds_limit_and_use_it(kind):
     moved = (y.sum(axis=2) * rows).sum(axis=1) / y.sum(axis=(1, 2)) - 14  # vertical offsets
     limit = models.SHIFT_PIXELS[kind]
     assert np.abs(moved).max() <= limit + 1e-4 and np.abs(moved).max() > limit - 1
+
+
+def test_random_erasing_hits_about_half_the_images_within_its_area_and_only_in_training():
+    from common import backend, models
+
+    backend.seed_everything(0)
+    (erase,) = [layer for layer in models.augmentation("flip_shift4_erase", (28, 28, 1)) if layer.name == "aug_erase"]
+    assert [layer.name for layer in models.augmentation("flip_shift4", (28, 28, 1))] == ["aug_flip", "aug_shift"]
+    x = np.full((400, 28, 28, 1), 0.5, np.float32)  # a flat gray image: erased pixels are the noisy ones
+    y = keras.ops.convert_to_numpy(erase(x, training=True))
+    area = (np.abs(y - 0.5) > 1e-6).mean(axis=(1, 2, 3))
+    hit = area > 0
+    assert abs(hit.mean() - models.ERASE_PROB) < 0.1  # 400 draws: the binomial std is 0.025
+    lo, hi = models.ERASE_AREA
+    # rounding the sides to whole pixels can add a little
+    assert area[hit].max() <= hi + 0.05 and area[hit].mean() > lo
+    assert y.min() >= 0.0 and y.max() <= 1.0  # the noise stays in the pixel range
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(erase(x, training=False)), x)
 
 
 def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root):
@@ -118,3 +136,25 @@ def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root
     model = study.build_model(run)
     out = [Evaluator(x_test, d.y_test[:40], tta=t)(model, 0) for t in (False, True)]
     assert out[0].keys() == out[1].keys()
+
+
+@pytest.mark.parametrize("arch", ["vgg", "vgg_wide"])
+def test_the_vgg_style_cnns_shapes_and_parameter_counts(arch):
+    from common.models import VGG_WIDTHS, build_vgg
+
+    widths = VGG_WIDTHS[arch]
+    model = build_vgg(widths=widths, pool_first=arch == "vgg_wide")
+    # per stage two bias-free 3x3 convs, each with batch norm (4 weights per channel), then the dense layer
+    fan_in, expected = 1, 0
+    for w in widths:
+        expected += 9 * fan_in * w + 9 * w * w + 2 * 4 * w
+        fan_in = w
+    expected += widths[-1] * 10 + 10
+    assert model.count_params() == expected == {"vgg": 289_066, "vgg_wide": 647_866}[arch]
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    # the statistics and the deconvnet find conv1 and conv2; pooling first halves the second conv's grid
+    assert shapes["conv1"] == (28, 28, widths[0]) and shapes["pool1"] == (14, 14, widths[0])
+    second = (14, 14, widths[0]) if arch == "vgg_wide" else (28, 28, widths[0])
+    assert shapes["conv1_2"] == second
+    assert shapes["conv2"] == (14, 14, widths[1]) and shapes["logits"] == (10,)
+    assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
