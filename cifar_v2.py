@@ -372,10 +372,12 @@ def write_run_figures(
     first = records[0]
     model_path = runs.run_folder(runs_dir, run.name, first["identity"]) / "model.keras"
     if model_path.exists():
+        model = io.load_model(model_path, compile=False)
+        k = model.get_layer("conv1").kernel.shape[0]  # 5 in the LeNet-5, 3 in the VGG-style CNNs
         written.append(
             plot_filters(
-                io.load_model(model_path, compile=False),
-                f"conv1 filters (5x5, shared symmetric gray scale), seed {first['identity']['seed']}\n{title}",
+                model,
+                f"conv1 filters ({k}x{k}, shared symmetric gray scale), seed {first['identity']['seed']}\n{title}",
                 out_dir / "filters.png",
             )
         )
