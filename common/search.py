@@ -46,7 +46,8 @@ def open_study(
     """The study ``name`` on ``url`` (created if missing): TPE sampler, median pruner, heartbeats."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     # Workers started together on a fresh database race to create Optuna's tables (PostgreSQL answers
-    # the loser with a UniqueViolation, seen in tests/test_search.py); the tables then exist, so retry.
+    # the loser with a UniqueViolation, SQLite with "table studies already exists"; both seen in
+    # tests/test_search.py); the tables then exist, so retry.
     for attempt in range(5):
         try:
             storage = optuna.storages.RDBStorage(
@@ -62,8 +63,9 @@ def open_study(
                 return optuna.load_study(study_name=name, storage=storage)
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
             break
-        except sqlalchemy.exc.IntegrityError:
-            if attempt == 4:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as err:
+            lost_race = isinstance(err, sqlalchemy.exc.IntegrityError) or "already exists" in str(err)
+            if not lost_race or attempt == 4:
                 raise
             time.sleep(1 + attempt)
     held = len(study.get_trials(deepcopy=False))

@@ -145,3 +145,30 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, data_root):
     retry = [t for t in study.get_trials() if retried(t) == failed.number]
     assert retry and retry[0].params == failed.params  # retried with the same parameters...
     assert "resuming from iteration" in text(b)  # ... in the same run folder, from the dead worker's checkpoint
+
+
+def test_a_worker_that_loses_the_race_to_create_the_tables_retries(tmp_path, monkeypatch):
+    # Two workers on a fresh SQLite file: the loser's CREATE TABLE fails with "already exists" (seen in CI)
+    import optuna
+    import sqlalchemy.exc
+
+    from common import search
+
+    calls, errors = [], ["table studies already exists"]
+
+    class Racing(optuna.storages.RDBStorage):  # a subclass: Optuna checks isinstance(storage, RDBStorage)
+        def __init__(self, *args, **kwargs):
+            calls.append(1)
+            if errors:
+                raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, Exception(errors.pop(0)))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Racing)
+    monkeypatch.setattr(search.time, "sleep", lambda s: None)
+    study = search.open_study("race", f"sqlite:///{tmp_path / 's.sqlite3'}", seed=0)
+    assert len(calls) == 2 and study.study_name == "race"
+    # any other operational error (a locked or unreachable database) is not retried
+    calls.clear()
+    errors.append("disk I/O error")
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O"):
+        search.open_study("race", f"sqlite:///{tmp_path / 't.sqlite3'}", seed=0)
