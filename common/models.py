@@ -17,9 +17,12 @@ INITS = ("normal", "glorot_uniform", "he_normal")
 OPTIMIZERS = ("adam", "momentum", "sgd", "adagrad", "rmsprop", "adamw", "nesterov")
 SCHEDULES = ("constant", "cosine")
 AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase")
-ARCHITECTURES = ("lenet5", "vgg", "vgg_wide")
-# the VGG-style CNN's stage widths, by architecture; "vgg_wide" pools after each stage's first conv
-VGG_WIDTHS = {"vgg": (32, 64, 128), "vgg_wide": (48, 96, 192)}
+# the VGG-style CNNs by name: build_vgg's stage widths, and whether each stage pools after its first conv
+VGG_ARCHS = {
+    "vgg": dict(widths=(32, 64, 128), pool_first=False),
+    "vgg_wide": dict(widths=(48, 96, 192), pool_first=True),
+}
+ARCHITECTURES = ("lenet5", *VGG_ARCHS)
 INPUT_SHAPE = (28, 28, 1)
 NUM_PARAMS = 3_274_634  # 832 + 51,264 + 3,212,288 + 10,250
 # the largest shift of each kind, in pixels of 28, each direction: "small shifts", and the stronger
@@ -101,7 +104,7 @@ def build_lenet5(
 def build_vgg(
     num_classes: int = 10,
     input_shape=INPUT_SHAPE,
-    widths=VGG_WIDTHS["vgg"],
+    widths=VGG_ARCHS["vgg"]["widths"],
     dropout: float = 0.0,
     l2: float = 0.0,
     augment: str = "none",
@@ -144,8 +147,7 @@ def build_vgg(
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
-    kind = "vgg_wide" if pool_first else "vgg"
-    return keras.Model(inputs, outputs, name=f"{kind}_" + "_".join(map(str, widths)))
+    return keras.Model(inputs, outputs, name=("vgg_wide_" if pool_first else "vgg_") + "_".join(map(str, widths)))
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str = "constant", iterations: int = 0, warmup: int = 0):

@@ -220,15 +220,14 @@ def build_model(
             input_shape=input_shape,
             augment=run.augment,
         )
-    elif run.arch in models.VGG_WIDTHS:
+    elif run.arch in models.VGG_ARCHS:
         model = models.build_vgg(
             num_classes,
             input_shape,
-            models.VGG_WIDTHS[run.arch],
             dropout=run.dropout,
             l2=run.l2,
             augment=run.augment,
-            pool_first=run.arch == "vgg_wide",
+            **models.VGG_ARCHS[run.arch],
         )
     else:
         raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(models.ARCHITECTURES)}")

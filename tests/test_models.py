@@ -140,10 +140,10 @@ def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root
 
 @pytest.mark.parametrize("arch", ["vgg", "vgg_wide"])
 def test_the_vgg_style_cnns_shapes_and_parameter_counts(arch):
-    from common.models import VGG_WIDTHS, build_vgg
+    from common.models import VGG_ARCHS, build_vgg
 
-    widths = VGG_WIDTHS[arch]
-    model = build_vgg(widths=widths, pool_first=arch == "vgg_wide")
+    widths = VGG_ARCHS[arch]["widths"]
+    model = build_vgg(**VGG_ARCHS[arch])
     # per stage two bias-free 3x3 convs, each with batch norm (4 weights per channel), then the dense layer
     fan_in, expected = 1, 0
     for w in widths:
