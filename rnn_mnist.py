@@ -44,6 +44,7 @@ from common.config import (  # noqa: E402
     ITERATIONS,
     LEARNING_RATE,
     OUT_DIR,
+    PRECISION,
     RUNS_DIR,
     SEEDS,
     parse,
@@ -51,7 +52,14 @@ from common.config import (  # noqa: E402
 )
 from common.data import as_float_images, load_dataset  # noqa: E402
 from common.evaluation import make_test_evaluator  # noqa: E402
-from common.models import OPTIMIZERS, SCHEDULES, compile_classifier, learning_rate_schedule, make_optimizer  # noqa: E402
+from common.models import (  # noqa: E402
+    LOGITS_DTYPE,
+    OPTIMIZERS,
+    SCHEDULES,
+    compile_classifier,
+    learning_rate_schedule,
+    make_optimizer,
+)
 from common.plotting import plt, save_figure, seeds_note  # noqa: E402
 from common.training import RunLocked, RunSpec, check_run, train_run  # noqa: E402
 
@@ -91,6 +99,7 @@ class Settings:
     unroll: bool = setting(True, "unroll the time steps (faster on the CPU)")
     cnn: bool = setting(True, "Part C: also train the study's CNN with the same batch size and iterations")
     cnn_learning_rate: float = LEARNING_RATE(1e-4, "the CNN's Adam learning rate (the TF tutorial's)")
+    precision: str = PRECISION("float32")
     dataset: str = DATASET(STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
     runs_dir: Path = RUNS_DIR(Path("runs/rnn"))
@@ -132,7 +141,7 @@ def build_rnn(
         raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
     rows = keras.Input((steps, inputs), name="rows")
     x = CELL_LAYERS[cell](hidden, unroll=unroll, name=cell)(rows)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(rows, outputs, name=f"{cell}_{hidden}")
 
 
@@ -637,6 +646,7 @@ def write_summary(s: Settings, data, log=print) -> list[Path]:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir)

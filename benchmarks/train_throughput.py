@@ -1,6 +1,7 @@
 """Training throughput of the sweep against the peers a user would pick instead, in one process.
 
     python benchmarks/train_throughput.py [--iterations 600] [--repeats 3] [--batch-size 50]
+    python benchmarks/train_throughput.py --precision mixed_bfloat16     # bfloat16 against float32
 
 Interleaved, ``--repeats`` times, on the same batches (the sweep's deterministic stream):
 
@@ -12,7 +13,11 @@ Interleaved, ``--repeats`` times, on the same batches (the sweep's deterministic
 3. the same network, batches, loss and optimizer (Adam, the run's learning rate) in PyTorch
    eager on the CPU, if PyTorch is installed (``pip install -r benchmarks/requirements.txt``).
 
-It also measures this machine's float32 matmul peak (NumPy and the backend's own matmul, the
+With ``--precision mixed_bfloat16`` (1) and (2) run under Keras' mixed_bfloat16 policy, (1) also
+runs in float32 as the baseline, and (3) also runs under ``torch.autocast`` with bfloat16 (PyTorch's
+own mixed precision on the CPU), so each precision is compared with its own kind.
+
+It also measures this machine's matmul peak in the precision under test (NumPy and the backend's own matmul, the
 better of the two) to give the fraction of the roofline: the LeNet-5 costs FLOPS_PER_IMAGE
 per training image (forward, plus the backward pass's two products per layer, none for the
 input image). Prints the medians, images/s and the ratios. Timings only; the tests never
@@ -46,17 +51,18 @@ CONV1 = 28 * 28 * 32 * 25 * 2
 FLOPS_PER_IMAGE = FORWARD + FORWARD + (FORWARD - CONV1)
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> tuple[float, str]:
-    """Best float32 GFLOP/s of an n x n matmul: NumPy's BLAS and the Keras backend's."""
+def matmul_peak(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> tuple[float, str]:
+    """Best GFLOP/s of an n x n matmul in ``dtype``: NumPy's BLAS (float32 only) and the Keras backend's."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     best = {}
     t = []
-    for _ in range(repeats):
+    for _ in range(repeats if dtype == "float32" else 0):
         t0 = time.perf_counter()
         a @ a
         t.append(time.perf_counter() - t0)
-    best["numpy"] = 2 * n**3 / min(t) / 1e9
-    x = keras.ops.convert_to_tensor(a)
+    if t:
+        best["numpy"] = 2 * n**3 / min(t) / 1e9
+    x = keras.ops.convert_to_tensor(a, dtype=dtype)
     keras.ops.convert_to_numpy(keras.ops.matmul(x, x))
     t = []
     for _ in range(repeats):
@@ -109,9 +115,21 @@ def plain_fit(run, x, y, iterations, seed):
     return iterations * run.batch_size / (time.perf_counter() - t0)
 
 
-def torch_eager(run, x, y, iterations, seed):
+def with_policy(policy: str, fn, *args):
+    """``fn(*args)`` with the models it builds under Keras' dtype policy ``policy``."""
+    backend.set_precision(policy)
+    try:
+        return fn(*args)
+    finally:
+        backend.set_precision("float32")
+
+
+def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False):
     """The same LeNet-5, batches and Adam in PyTorch eager (NCHW, the data kept as tensors), on the GPU
-    where PyTorch sees one, else on every CPU core."""
+    where PyTorch sees one, else on every CPU core; with ``bfloat16``, the forward pass and the loss
+    under ``torch.autocast`` (bfloat16 matmuls and convolutions, float32 weights)."""
+    import contextlib
+
     import torch
     from torch import nn
 
@@ -139,10 +157,14 @@ def torch_eager(run, x, y, iterations, seed):
         stream_indices(seed, 0, iterations + 20, run.batch_size, len(x)).reshape(-1, run.batch_size).astype(np.int64)
     ).to(device)
 
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
+
     def step(i):
         xb, yb = xt.index_select(0, idx[i]), yt.index_select(0, idx[i])
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(xb), yb)
+        with autocast():
+            loss = loss_fn(net(xb), yb)
         loss.backward()
         opt.step()
         return loss
@@ -168,7 +190,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--precision",
+        default="float32",
+        choices=backend.PRECISIONS,
+        help="precision under test; mixed_bfloat16 also measures float32 as the baseline (default: float32)",
+    )
     args = p.parse_args(argv)
+    mixed = args.precision != "float32"
     data = load_cifar10(args.data_dir)
     x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     run = study.with_overrides(study.RUNS[args.run], batch_size=args.batch_size)
@@ -183,42 +212,61 @@ def main(argv=None):
         print(f"note: PyTorch not measured ({err}); pip install -r benchmarks/requirements.txt to compare.")
     print(
         f"{backend.banner()}; {os.cpu_count()} CPU(s); {run.name}, batch {run.batch_size}, "
-        f"{args.iterations} iterations, eval every {args.eval_every}, checkpoint every {args.checkpoint_every}"
+        f"{args.iterations} iterations, eval every {args.eval_every}, checkpoint every {args.checkpoint_every}, "
+        f"precision {args.precision}"
     )
-    peak, peak_note = matmul_peak()
+    peak, peak_note = matmul_peak(dtype="bfloat16" if mixed else "float32")
     roofline = peak * 1e9 / FLOPS_PER_IMAGE
     results = {"sweep run (whole)": [], "sweep run (training)": [], "plain model.fit": []}
-    if torch_note:
-        results[torch_note] = []
-    sweep_run(run, data, x, x_test, args.eval_every, args.seed, args.eval_every, args.eval_every)  # warm-up
+    if mixed:
+        results["sweep run, float32 (training)"] = []
+    torch_bf16 = f"{torch_note} bfloat16 autocast" if torch_note and mixed else None
+    for name in (torch_note, torch_bf16):
+        if name:
+            results[name] = []
+    sweep = lambda iterations, every: with_policy(
+        args.precision, sweep_run, run, data, x, x_test, iterations, args.seed, args.eval_every, every
+    )
+    sweep(args.eval_every, args.eval_every)  # warm-up
     for r in range(args.repeats):
-        whole, train = sweep_run(
-            run, data, x, x_test, args.iterations, args.seed, args.eval_every, args.checkpoint_every
-        )
+        whole, train = sweep(args.iterations, args.checkpoint_every)
         results["sweep run (whole)"].append(whole)
         results["sweep run (training)"].append(train)
-        results["plain model.fit"].append(plain_fit(run, x, data.y_train, args.iterations, args.seed))
+        results["plain model.fit"].append(
+            with_policy(args.precision, plain_fit, run, x, data.y_train, args.iterations, args.seed)
+        )
+        if mixed:
+            _, train32 = sweep_run(
+                run, data, x, x_test, args.iterations, args.seed, args.eval_every, args.checkpoint_every
+            )
+            results["sweep run, float32 (training)"].append(train32)
         if torch_note:
             results[torch_note].append(torch_eager(run, x, data.y_train, args.iterations, args.seed))
+        if torch_bf16:
+            results[torch_bf16].append(torch_eager(run, x, data.y_train, args.iterations, args.seed, bfloat16=True))
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()) + " img/s")
     med = {k: float(np.median(v)) for k, v in results.items()}
     print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
     for k, v in med.items():
         print(f"  {k:<32}: {v:8,.0f} images/s  ({100 * v / roofline:4.0f}% of the roofline)")
     print(
-        f"  matmul peak {peak:.0f} GFLOP/s by {peak_note}; LeNet-5 {FLOPS_PER_IMAGE / 1e6:.1f} MFLOP per "
-        f"training image -> roofline {roofline:,.0f} images/s"
+        f"  {'bfloat16' if mixed else 'float32'} matmul peak {peak:.0f} GFLOP/s by {peak_note}; "
+        f"LeNet-5 {FLOPS_PER_IMAGE / 1e6:.1f} MFLOP per training image -> roofline {roofline:,.0f} images/s"
     )
-    sweep, train = med["sweep run (whole)"], med["sweep run (training)"]
+    whole_sweep, train = med["sweep run (whole)"], med["sweep run (training)"]
     print(
-        f"  evaluation + statistics overhead (whole run / its training): {100 * (1 - sweep / train):.1f}% (budget 10%)"
+        f"  evaluation + statistics overhead (whole run / its training): {100 * (1 - whole_sweep / train):.1f}% "
+        "(budget 10%)"
     )
     print(f"  sweep training / plain model.fit: {train / med['plain model.fit']:.2f}x")
-    if torch_note:
-        print(
-            f"  sweep training / {torch_note}: {train / med[torch_note]:.2f}x (target >= 1.2x); "
-            f"whole sweep run / {torch_note}: {sweep / med[torch_note]:.2f}x"
-        )
+    if mixed:
+        print(f"  sweep training, {args.precision} / float32: {train / med['sweep run, float32 (training)']:.2f}x")
+    for name in (torch_note, torch_bf16):
+        if name:
+            print(
+                f"  sweep training / {name}: {train / med[name]:.2f}x (target >= 1.2x); "
+                f"whole sweep run / {name}: {whole_sweep / med[name]:.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@ What differs by backend, and why:
   arrays) every ``fit`` call that tears its iterator down waited ~1.8 s for tf.data's
   autotune thread in about one call in three: the "bimodal" 1,550 / 970 images/s epochs.
   Other backends get a ``keras.utils.PyDataset`` over the same indices.
+- precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` policy (bfloat16
+  matmuls and convolutions, float32 weights and optimizer). A CPU with AMX or AVX512-BF16
+  units (this repository's 2-core Xeon has both) runs oneDNN's bfloat16 kernels at several
+  times the float32 rate; ``benchmarks/train_throughput.py --precision`` measures it. bfloat16
+  keeps 8 bits of mantissa, so the numbers change: a run's identity records the precision.
 """
 
 from __future__ import annotations
@@ -53,9 +58,24 @@ def describe() -> dict:
     return {"backend": backend, "device": device, "device_name": device_name}
 
 
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def set_precision(policy: str) -> None:
+    """Keras' global dtype policy for the models built after this call (one of ``PRECISIONS``)."""
+    if policy not in PRECISIONS:
+        raise ValueError(f"unknown precision {policy!r}; choose one of {', '.join(PRECISIONS)}")
+    keras.config.set_dtype_policy(policy)
+
+
+def precision() -> str:
+    return keras.config.dtype_policy().name
+
+
 def banner() -> str:
     d = describe()
-    return f"Keras {keras.__version__}, backend {d['backend']} on {d['device']} ({d['device_name']})"
+    text = f"Keras {keras.__version__}, backend {d['backend']} on {d['device']} ({d['device_name']})"
+    return text + (f", precision {precision()}" if precision() != "float32" else "")
 
 
 def seed_everything(seed: int) -> None:

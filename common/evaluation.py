@@ -19,16 +19,18 @@ HIST_IMAGES = 10  # test images whose every activation goes into the histograms
 HIST_BINS = 60
 
 
-def logits_metrics(logits: np.ndarray, labels: np.ndarray, logits_mirror: np.ndarray | None = None) -> dict:
+def logits_metrics(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray | None) -> dict:
     """Test loss (mean softmax cross-entropy) and accuracy from logits, in float64. With
-    ``logits_mirror`` (the mirror images'), the two softmax outputs are averaged first."""
+    ``other_views`` (the logits of the mirror images, or of shifted ones), the softmax outputs of all
+    the views are averaged first."""
 
     def softmax(z):
         z = z.astype(np.float64)
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    p = softmax(logits) if logits_mirror is None else (softmax(logits) + softmax(logits_mirror)) / 2
+    views = [logits, *(v for v in other_views if v is not None)]
+    p = sum(softmax(v) for v in views) / len(views)
     true = np.clip(p[np.arange(len(labels)), labels], 1e-300, None)
     return {"test_loss": float(-np.mean(np.log(true))), "test_accuracy": float(np.mean(p.argmax(1) == labels))}
 
@@ -40,14 +42,39 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> 
     )
 
 
+def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Images (N, H, W, C) moved down ``dy`` and right ``dx`` pixels, the uncovered border zero (as the
+    training augmentation's ``RandomTranslation(fill_mode="constant")`` fills it)."""
+    out = np.zeros_like(x)
+    h, w = x.shape[1:3]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:
+    """The test images' other views whose predictions a run averages in: none; with ``tta`` the mirror
+    images; with ``tta_shift`` too, each of the two moved ``tta_shift`` pixels up, down, left and right
+    (10 views in all, the image included)."""
+    if not tta:
+        return []
+    mirror = x[:, :, ::-1]
+    views = [mirror]
+    s = tta_shift
+    for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s)) if s else ():
+        views += [shift_images(x, dy, dx), shift_images(mirror, dy, dx)]
+    return views
+
+
 def make_test_evaluator(
-    x_test: np.ndarray, y_test: np.ndarray, tta: bool = False
+    x_test: np.ndarray, y_test: np.ndarray, tta: bool = False, tta_shift: int = 0
 ) -> Callable[[keras.Model, int], dict]:
-    """The plain evaluation: test loss and accuracy on every test image (with flip averaging if ``tta``)."""
+    """The plain evaluation: test loss and accuracy on every test image (averaged over :func:`tta_views`)."""
+    views = tta_views(x_test, tta, tta_shift)
 
     def evaluate(model, iteration):
-        mirror = predict_logits(model, x_test[:, :, ::-1]) if tta else None
-        return logits_metrics(predict_logits(model, x_test), y_test, mirror)
+        return logits_metrics(predict_logits(model, x_test), y_test, *(predict_logits(model, v) for v in views))
 
     return evaluate
 
@@ -73,16 +100,20 @@ class Evaluator:
     """Every evaluation runs the test set once through a probe model that returns the
     logits and, per image, the min, max, sum and sum of squares of each conv layer's
     activations; a few fixed test images give the histograms. With ``tta`` the mirror
-    images' logits are averaged in (test-time augmentation). The conv1 filters' resemblance to
+    images' predictions are averaged in (test-time augmentation), with ``tta_shift`` also shifted
+    ones (:func:`tta_views`). The conv1 filters' resemblance to
     gradients (:func:`gradient_filters`) is recorded too, where conv1 has 5x5 filters on one channel."""
 
-    def __init__(self, x_test, y_test, tta: bool = False, hist_images: int = HIST_IMAGES):
+    def __init__(self, x_test, y_test, tta: bool = False, hist_images: int = HIST_IMAGES, tta_shift: int = 0):
         self.x_test, self.y_test, self.tta = x_test, y_test, tta
+        self.views = tta_views(x_test, tta, tta_shift)
         self.x_hist = x_test[:hist_images]
         self._model = None
 
     def _build_probes(self, model):
-        acts = [model.get_layer(name).output for name in CONV_LAYERS]
+        # in float32: under mixed_bfloat16 the conv outputs are bfloat16, whose 8-bit mantissa would
+        # round a sum over 25,000 activations away
+        acts = [ops.cast(model.get_layer(name).output, "float32") for name in CONV_LAYERS]
         per_image = [
             f(a, axis=(1, 2, 3))
             for a in acts
@@ -98,12 +129,11 @@ class Evaluator:
             self._build_probes(model)
         outs = [self.probe.predict_on_batch(xb) for xb in np.array_split(self.x_test, 2)]
         logits, *per_image = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(outs[0]))]
-        mirror = None
-        if self.tta:
-            mirror = np.concatenate(
-                [np.asarray(self.probe.predict_on_batch(xb[:, :, ::-1])[0]) for xb in np.array_split(self.x_test, 2)]
-            )
-        record = logits_metrics(logits, self.y_test, mirror)
+        others = [
+            np.concatenate([np.asarray(self.probe.predict_on_batch(xb)[0]) for xb in np.array_split(view, 2)])
+            for view in self.views
+        ]
+        record = logits_metrics(logits, self.y_test, *others)
         hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
         for i, name in enumerate(CONV_LAYERS):
             mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))

@@ -31,6 +31,10 @@ SHIFT_PIXELS = {"flip_shift": 2, "flip_shift4": 4, "flip_shift4_erase": 4}
 # "_erase" adds random erasing (Zhong et al. 2017, Keras' RandomErasing): with probability ERASE_PROB, a
 # rectangle of 2-25% of the image is filled with noise; for networks that still memorize the flips and shifts
 ERASE_PROB, ERASE_AREA = 0.5, (0.02, 0.25)
+# the logits layer computes in float32 under every dtype policy: under --precision mixed_bfloat16 the
+# softmax, the loss and the test accuracy then see float32 logits (the usual advice for mixed precision;
+# a no-op for float32 runs)
+LOGITS_DTYPE = "float32"
 
 
 def initializers(init: str):
@@ -97,7 +101,7 @@ def build_lenet5(
     x = layers.Dense(1024, activation=activation, name="fc1", **weight_kwargs)(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, name="logits", **weight_kwargs)(x)
+    outputs = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE, **weight_kwargs)(x)
     return keras.Model(inputs, outputs, name=f"lenet5_{activation}_{init}")
 
 
@@ -146,7 +150,7 @@ def build_vgg(
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
+    outputs = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(inputs, outputs, name=("vgg_wide_" if pool_first else "vgg_") + "_".join(map(str, widths)))
 
 

@@ -2,7 +2,8 @@
 
 **Identity.** Everything that shapes a run's numbers: the task, the run's config, the
 evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
-labels) and the Keras backend with the device kind (CPU or GPU: they round differently).
+labels), the Keras backend with the device kind (CPU or GPU: they round differently), and the
+precision where it is not float32 (``--precision mixed_bfloat16``).
 A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
 of the identity without the seed, so different identities never share a folder and the
 seeds of one configuration sit side by side. A finished run is never retrained or
@@ -32,7 +33,7 @@ FINISHED = ("finished", "diverged", "pruned")  # a run in one of these states is
 def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) -> dict:
     """``dataset``: a :class:`common.data.Dataset` (its name and fingerprint are recorded)."""
     platform = backend.describe()
-    return {
+    identity = {
         "task": task,
         "config": config,
         "eval_every": eval_every,
@@ -41,6 +42,11 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
         "backend": platform["backend"],
         "device": platform["device"],
     }
+    # recorded only where it is not float32, so the float32 runs keep the identity (and folders) they
+    # had before the precision setting existed
+    if backend.precision() != "float32":
+        identity["precision"] = backend.precision()
+    return identity
 
 
 def _digest(obj) -> str:
@@ -64,7 +70,8 @@ def run_folder(runs_dir: Path, name: str, identity: dict) -> Path:
 
 def identity_label(identity: dict) -> str:
     """Short text for tables: data set, backend/device and the group hash."""
-    return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}, #{group_id(identity)}"
+    precision = f"/{identity['precision']}" if "precision" in identity else ""
+    return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 
 def finished_metrics(runs_dir: Path, log=print) -> list[dict]:

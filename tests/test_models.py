@@ -158,3 +158,33 @@ def test_the_vgg_style_cnns_shapes_and_parameter_counts(arch):
     assert shapes["conv1_2"] == second
     assert shapes["conv2"] == (14, 14, widths[1]) and shapes["logits"] == (10,)
     assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+
+
+def test_shift_averaging_uses_ten_views_and_leaves_earlier_identities_alone(data_root):
+    from common import study
+    from common.data import as_float_images, load_cifar10
+    from common.evaluation import Evaluator, logits_metrics, predict_logits, shift_images, tta_views
+
+    x = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5, 1) + 1
+    down = shift_images(x, 1, 0)
+    np.testing.assert_array_equal(down[:, 1:], x[:, :-1])
+    assert not down[:, 0].any()  # the uncovered row is zero, as the training shifts fill it
+    np.testing.assert_array_equal(shift_images(x, 0, -2)[:, :, :3], x[:, :, 2:])
+    assert not shift_images(x, 0, -2)[:, :, 3:].any()
+    assert [len(tta_views(x, t, s)) for t, s in ((False, 1), (True, 0), (True, 1))] == [0, 1, 9]
+    for view in tta_views(x, True, 1):
+        assert view.shape == x.shape
+    # a field added later is part of the identity only where it is set: the recorded runs keep theirs
+    assert "tta_shift" not in study.RUNS["beyond_vgg_nesterov"].identity()
+    assert study.RUNS["beyond_vgg_nesterov_tta10"].identity() == {
+        **study.RUNS["beyond_vgg_nesterov"].identity(),
+        "tta_shift": 1,
+    }
+    d = load_cifar10(data_root)
+    x_test, y = as_float_images(d.x_test[:40]), d.y_test[:40]
+    model = study.build_model(study.RUNS["relu_adam_normal"])
+    record = Evaluator(x_test, y, tta=True, tta_shift=1)(model, 0)
+    views = [predict_logits(model, v) for v in tta_views(x_test, True, 1)]
+    expected = logits_metrics(predict_logits(model, x_test), y, *views)
+    assert record["test_accuracy"] == expected["test_accuracy"]
+    assert record["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
