@@ -248,9 +248,11 @@ def grouped_bars(
     rotate: int = 30,
     colors: list[str] | None = None,
     note: str | None = None,
+    digits: int = 0,
 ) -> Path:
     """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors)
-    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, labeled as percentages."""
+    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, labeled as percentages
+    with ``digits`` decimals."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
@@ -274,7 +276,8 @@ def grouped_bars(
                 elinewidth=0.8,
                 capsize=2,
             )
-        ax.bar_label(bars, labels=["" if np.isnan(v) else f"{100 * v:.0f}" for v in values], fontsize=7, padding=1)
+        labels = ["" if np.isnan(v) else f"{100 * v:.{digits}f}" for v in values]
+        ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
     ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
     ax.set(ylabel=ylabel, ylim=ylim)
     ax.set_title(title + (f"\n({note})" if note else ""), fontsize=11)
@@ -634,6 +637,7 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
         colors=["#1f77b4", "#d62728", "#7f7f7f"],
         note=bars_note(sorted({r["n"] for r in ladder})),
         ylim=(0, 1.15),
+        digits=1,  # the targets (72%, 82%) and the rungs' differences are tenths of a point
     )
     return [out / "ladder.md", path]
 

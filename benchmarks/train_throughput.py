@@ -260,7 +260,10 @@ def main(argv=None):
     )
     print(f"  sweep training / plain model.fit: {train / med['plain model.fit']:.2f}x")
     if mixed:
-        print(f"  sweep training, {args.precision} / float32: {train / med['sweep run, float32 (training)']:.2f}x")
+        train32 = med["sweep run, float32 (training)"]
+        print(f"  sweep training, {args.precision} / float32: {train / train32:.2f}x")
+        if torch_note:
+            print(f"  sweep training, float32 / {torch_note}: {train32 / med[torch_note]:.2f}x (like for like)")
     for name in (torch_note, torch_bf16):
         if name:
             print(

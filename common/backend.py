@@ -14,8 +14,9 @@ What differs by backend, and why:
   Other backends get a ``keras.utils.PyDataset`` over the same indices.
 - precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` policy (bfloat16
   matmuls and convolutions, float32 weights and optimizer). A CPU with AMX or AVX512-BF16
-  units (this repository's 2-core Xeon has both) runs oneDNN's bfloat16 kernels at several
-  times the float32 rate; ``benchmarks/train_throughput.py --precision`` measures it. bfloat16
+  units (this repository's 2-core Xeon has both) runs oneDNN's bfloat16 matmuls at about 5x
+  the float32 rate (997 against ~200 GFLOP/s, measured); whole training steps gain much less
+  (``benchmarks/train_throughput.py --precision mixed_bfloat16``; README, "Speed"). bfloat16
   keeps 8 bits of mantissa, so the numbers change: a run's identity records the precision.
 """
 

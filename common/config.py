@@ -67,8 +67,8 @@ EVAL_EVERY = Spec("iterations between evaluations (test accuracy and loss, stati
 CHECKPOINT_EVERY = Spec("iterations between resumable checkpoints (rounded to a multiple of --eval-every)", min=1)
 LEARNING_RATE = Spec("learning rate", above=0.0)
 PRECISION = Spec(
-    "float32, or mixed_bfloat16: bfloat16 matmuls and convolutions with float32 weights, about 2x faster "
-    "training on CPUs with AMX/AVX512-BF16; it changes the numbers, so a run's identity records it",
+    "float32, or mixed_bfloat16: bfloat16 matmuls and convolutions with float32 weights, faster on CPUs "
+    "with AMX/AVX512-BF16 (README: Speed); it changes the numbers, so a run's identity records it",
     choices=("float32", "mixed_bfloat16"),
 )
 
