@@ -56,6 +56,7 @@ test: lint
 benchmark: $(VENV)/installed
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/train_throughput.py --precision mixed_bfloat16
 	$(PY) benchmarks/deconvnet_throughput.py
 
 clean-runs:  # checkpoints, metrics and TensorBoard logs (figures/ stays)

@@ -599,7 +599,7 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
         "the rung above it (the CNN rows are different networks with rung 4's recipe). Accuracies in "
         "percent, mean ± std over the seeds; gap = train - test accuracy; Δ test = the change from the rung "
         "it builds on (rung 4 for the CNN, the CNN for CNN+, CNN-SGD and the wide CNN, the row above for the "
-        "wide CNN's variants).",
+        "wide CNN's variants and CNN-SGD+).",
         "",
         "| rung | what it adds | params | iterations | seeds | train acc | test acc | gap | Δ test | training time |",
         "|---|---|---|---|---|---|---|---|---|---|",
