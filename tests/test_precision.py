@@ -27,11 +27,16 @@ def all_metrics(tmp_path, name):
     }
 
 
+@pytest.fixture(autouse=True)
+def float32_after():
+    """Keras' dtype policy is global: every test here leaves it at float32, also when it fails."""
+    yield
+    backend.set_precision("float32")
+
+
 @pytest.fixture
 def mixed():
     backend.set_precision("mixed_bfloat16")
-    yield
-    backend.set_precision("float32")
 
 
 FLAGS = ("--runs", "relu_adam_normal", "--iterations", "150", "--eval-every", "50")
@@ -108,4 +113,3 @@ def test_the_rnn_grid_trains_in_bfloat16(tmp_path, data_root):
     found = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/seed0-*/metrics.json")]
     assert len(found) == 2 and all(m["identity"]["precision"] == "mixed_bfloat16" for m in found)
     assert all(np.isfinite(m["history"][-1]["test_loss"]) for m in found)
-    backend.set_precision("float32")
