@@ -41,6 +41,7 @@ from common.config import (  # noqa: E402
     DATA_DIR,
     DATASET,
     EVAL_EVERY,
+    FUSED_ADAM,
     ITERATIONS,
     LEARNING_RATE,
     OUT_DIR,
@@ -100,6 +101,7 @@ class Settings:
     cnn: bool = setting(True, "Part C: also train the study's CNN with the same batch size and iterations")
     cnn_learning_rate: float = LEARNING_RATE(1e-4, "the CNN's Adam learning rate (the TF tutorial's)")
     precision: str = PRECISION("float32")
+    fused_adam: bool = FUSED_ADAM(False)
     dataset: str = DATASET(STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
     runs_dir: Path = RUNS_DIR(Path("runs/rnn"))
@@ -647,6 +649,7 @@ def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
+    backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir)

@@ -18,6 +18,14 @@ What differs by backend, and why:
   the float32 rate (997 against ~200 GFLOP/s, measured); whole training steps gain much less
   (``benchmarks/train_throughput.py --precision mixed_bfloat16``; README, "Speed"). bfloat16
   keeps 8 bits of mantissa, so the numbers change: a run's identity records the precision.
+- the weight update (:func:`adam_class`, :func:`momentum_class`): Keras' optimizers update each
+  weight tensor with about 12 element-wise TensorFlow ops, each a pass over memory; for the
+  LeNet-5's 3.3M weights that cost 11 ms per Adam step on the 2-core CPU (4 ms for momentum),
+  as much as the bfloat16 forward and backward pass. TensorFlow's fused training kernels do one
+  pass (3 ms). The momentum kernel computes Keras' arithmetic exactly (tests/test_fused.py), so
+  TensorFlow always uses it. The Adam kernel computes ``1 - beta`` in float32 where Keras rounds
+  the constant once, so it changes the numbers by rounding: opt-in (``--fused-adam``), and a run's
+  identity records it. JAX compiles Keras' update into one XLA program already.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import functools
 
 import keras
 import numpy as np
+
+from common.cli import UserError
 
 
 def name() -> str:
@@ -76,7 +86,96 @@ def precision() -> str:
 def banner() -> str:
     d = describe()
     text = f"Keras {keras.__version__}, backend {d['backend']} on {d['device']} ({d['device_name']})"
-    return text + (f", precision {precision()}" if precision() != "float32" else "")
+    text += f", precision {precision()}" if precision() != "float32" else ""
+    return text + (", fused Adam" if fused_adam() else "")
+
+
+# Fused weight updates (see the module docstring). One setting, like the dtype policy: the
+# scripts set it once from --fused-adam, before any optimizer is built.
+_FUSED_ADAM = [False]
+
+
+def set_fused_adam(on: bool) -> None:
+    """Build Adam optimizers on TensorFlow's fused kernel from now on (TensorFlow only)."""
+    if on and name() != "tensorflow":
+        raise UserError(
+            f"--fused-adam needs the TensorFlow backend (this is {name()}): under JAX, XLA compiles "
+            "Keras' Adam update into one fused program already; leave the flag off"
+        )
+    _FUSED_ADAM[0] = bool(on)
+
+
+def fused_adam() -> bool:
+    return _FUSED_ADAM[0]
+
+
+def _plain(variable):
+    """The backend variable under a Keras variable (the tf.Variable whose handle the kernels update)."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+@keras.saving.register_keras_serializable(package="common")
+class FusedAdam(keras.optimizers.Adam):
+    """Keras' Adam with its update in TensorFlow's fused ``ResourceApplyAdam`` kernel: the same
+    formula, one pass over each weight tensor. It multiplies by ``1 - beta`` computed in float32,
+    where Keras multiplies by the float32 rounding of ``1 - beta`` (for beta 0.9: 0.10000002 against
+    0.1), so the weights drift apart from Keras' Adam by rounding (about 1e-7 after 50 steps).
+    Weight decay, learning-rate schedules and checkpoints work as in Keras' Adam (the same variables)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if self.amsgrad:  # the kernel has no AMSGrad; none of our runs uses it
+            return super().update_step(gradient, variable, learning_rate)
+        var = _plain(variable)
+        i = self._get_variable_index(variable)
+        dtype = var.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=var.handle,
+            m=_plain(self._momentums[i]).handle,
+            v=_plain(self._velocities[i]).handle,
+            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
+            beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=tf.cast(self.beta_1, dtype),
+            beta2=tf.cast(self.beta_2, dtype),
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+        )
+
+
+@keras.saving.register_keras_serializable(package="common")
+class FusedMomentumSGD(keras.optimizers.SGD):
+    """Keras' SGD with momentum (plain or Nesterov) in TensorFlow's fused ``ResourceApplyKerasMomentum``
+    kernel: ``m = m * momentum - g * lr; w += m`` (Nesterov: ``w += m * momentum - g * lr``), Keras'
+    own arithmetic in one pass, bit for bit (tests/test_fused.py checks it on the LeNet-5)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if not self.momentum:
+            return super().update_step(gradient, variable, learning_rate)
+        var = _plain(variable)
+        dtype = var.dtype
+        tf.raw_ops.ResourceApplyKerasMomentum(
+            var=var.handle,
+            accum=_plain(self.momentums[self._get_variable_index(variable)]).handle,
+            lr=tf.cast(learning_rate, dtype),
+            grad=tf.cast(gradient, dtype),
+            momentum=tf.cast(self.momentum, dtype),
+            use_nesterov=self.nesterov,
+        )
+
+
+def adam_class() -> type:
+    """The Adam to build: :class:`FusedAdam` under ``--fused-adam``, else Keras' own."""
+    return FusedAdam if fused_adam() and name() == "tensorflow" else keras.optimizers.Adam
+
+
+def momentum_class() -> type:
+    """SGD with momentum: on TensorFlow the fused kernel (the same numbers), elsewhere Keras' SGD."""
+    return FusedMomentumSGD if name() == "tensorflow" else keras.optimizers.SGD
 
 
 def seed_everything(seed: int) -> None:

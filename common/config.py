@@ -71,6 +71,11 @@ PRECISION = Spec(
     "with AMX/AVX512-BF16 (README: Speed); it changes the numbers, so a run's identity records it",
     choices=("float32", "mixed_bfloat16"),
 )
+FUSED_ADAM = Spec(
+    "Adam on TensorFlow's fused kernel: one pass over the weights instead of about 12, faster training "
+    "(README: Speed); it rounds 1 - beta differently from Keras' Adam, so it changes the numbers and a "
+    "run's identity records it (TensorFlow only)"
+)
 
 
 def _parts(annotation):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from common import backend
+
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
 INITS = ("normal", "glorot_uniform", "he_normal")
 OPTIMIZERS = ("adam", "momentum", "sgd", "adagrad", "rmsprop", "adamw", "nesterov")
@@ -176,14 +178,15 @@ def make_optimizer(
     """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones:
     adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay)."""
     wd = dict(weight_decay=weight_decay) if weight_decay else {}
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate, **wd)
+    if name == "adam":  # Keras' Adam, or under --fused-adam TensorFlow's fused kernel (common/backend.py)
+        return backend.adam_class()(learning_rate, **wd)
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    # momentum SGD on TensorFlow's fused kernel where the backend has it: Keras' numbers, one pass per weight
     if name == "momentum":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, **wd)
+        return backend.momentum_class()(learning_rate, momentum=momentum, **wd)
     if name == "nesterov":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=True, **wd)
+        return backend.momentum_class()(learning_rate, momentum=momentum, nesterov=True, **wd)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, **wd)
     if name == "adagrad":

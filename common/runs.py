@@ -3,7 +3,8 @@
 **Identity.** Everything that shapes a run's numbers: the task, the run's config, the
 evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
 labels), the Keras backend with the device kind (CPU or GPU: they round differently), and the
-precision where it is not float32 (``--precision mixed_bfloat16``).
+precision where it is not float32 (``--precision mixed_bfloat16``), and the fused Adam kernel where
+a run uses it (``--fused-adam``).
 A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
 of the identity without the seed, so different identities never share a folder and the
 seeds of one configuration sit side by side. A finished run is never retrained or
@@ -46,6 +47,10 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
     # had before the precision setting existed
     if backend.precision() != "float32":
         identity["precision"] = backend.precision()
+    # likewise the fused Adam kernel (--fused-adam), and only where it changes the arithmetic: the runs
+    # it trains with Adam (the fused momentum kernel computes Keras' numbers exactly; common/backend.py)
+    if backend.fused_adam() and config.get("optimizer") == "adam":
+        identity["fused_adam"] = True
     return identity
 
 
@@ -71,6 +76,7 @@ def run_folder(runs_dir: Path, name: str, identity: dict) -> Path:
 def identity_label(identity: dict) -> str:
     """Short text for tables: data set, backend/device and the group hash."""
     precision = f"/{identity['precision']}" if "precision" in identity else ""
+    precision += "/fused-adam" if identity.get("fused_adam") else ""
     return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 

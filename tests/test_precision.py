@@ -63,12 +63,13 @@ def test_a_bfloat16_run_is_a_run_of_its_own_that_learns_and_repeats(tmp_path, da
     assert run(tmp_path / "a", data_root, *FLAGS, "--summary-only") == 0
     assert backend.precision() == "float32"  # ... and each main() sets it again, default float32
     # the two precisions side by side, from the index
-    table = (tmp_path / "a" / "fig" / "precision.md").read_text()
+    table = (tmp_path / "a" / "fig" / "fast_settings.md").read_text()
     (row,) = [line for line in table.splitlines() if line.startswith("| `relu_adam_normal`")]
     cells = [c.strip() for c in row.split("|")[1:-1]]
-    assert cells[2] == f"{100 * f32['final']['test_accuracy']:.1f}"
-    assert cells[4] == f"{100 * bf16['final']['test_accuracy']:.1f}"
-    assert not (tmp_path / "b" / "fig" / "precision.md").exists()  # no float32 twin there: no table
+    assert cells[1] == "bfloat16"
+    assert cells[3] == f"{100 * f32['final']['test_accuracy']:.1f}"
+    assert cells[5] == f"{100 * bf16['final']['test_accuracy']:.1f}"
+    assert not (tmp_path / "b" / "fig" / "fast_settings.md").exists()  # no float32 twin there: no table
 
 
 def test_mixed_models_keep_float32_weights_and_logits(mixed):
