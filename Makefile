@@ -65,6 +65,7 @@ benchmark: $(VENV)/installed
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/train_throughput.py --precision mixed_bfloat16
+	$(PY) benchmarks/train_throughput.py --precision mixed_bfloat16 --fused-adam
 	$(PY) benchmarks/deconvnet_throughput.py
 
 clean-runs:  # checkpoints, metrics and TensorBoard logs (figures/ stays)

@@ -636,6 +636,7 @@ def write_summary(s: Settings, data, log=print) -> list[Path]:
     io.write_text(out / "summary.md", summary_markdown(rows, comparison, label))
     io.write_text(out / "summary.csv", summary_csv(rows))
     written += [out / "summary.md", out / "summary.csv"]
+    written += runs.write_fast_settings(records, out, list(current), "rnn_mnist.py")
     if study_data and out.name == "rnn":  # the standard layout <figures>/rnn beside <figures>/cifar
         written.append(claims.update(out.parent, log))
     return written

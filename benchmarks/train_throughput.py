@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py [--iterations 600] [--repeats 3] [--batch-size 50]
     python benchmarks/train_throughput.py --precision mixed_bfloat16     # bfloat16 against float32
+    python benchmarks/train_throughput.py --precision mixed_bfloat16 --fused-adam   # the fast settings
 
 Interleaved, ``--repeats`` times, on the same batches (the sweep's deterministic stream):
 
@@ -15,7 +16,10 @@ Interleaved, ``--repeats`` times, on the same batches (the sweep's deterministic
 
 With ``--precision mixed_bfloat16`` (1) and (2) run under Keras' mixed_bfloat16 policy, (1) also
 runs in float32 as the baseline, and (3) also runs under ``torch.autocast`` with bfloat16 (PyTorch's
-own mixed precision on the CPU), so each precision is compared with its own kind.
+own mixed precision on the CPU), so each precision is compared with its own kind. With
+``--fused-adam`` (1) and (2) update the weights with TensorFlow's fused Adam kernel (common/backend.py)
+and (3) with PyTorch's own fused Adam (``fused=True``), again like with like. Under either setting (1)
+also runs in float32 with Keras' Adam, the scripts' default, as the baseline.
 
 It also measures this machine's matmul peak in the precision under test (NumPy and the backend's own matmul, the
 better of the two) to give the fraction of the roofline: the LeNet-5 costs FLOPS_PER_IMAGE
@@ -74,6 +78,9 @@ def matmul_peak(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> tupl
     return best[which], f"{which} ({', '.join(f'{k} {v:.0f}' for k, v in best.items())})"
 
 
+BASELINE = "sweep run, float32 Keras Adam (training)"  # the scripts' default settings
+
+
 def sweep_run(run, data, x, x_test, iterations, seed, eval_every, checkpoint_every):
     """A cifar_v2.py run in a temporary runs folder; (images/s of the whole run, of its training alone)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,19 +122,23 @@ def plain_fit(run, x, y, iterations, seed):
     return iterations * run.batch_size / (time.perf_counter() - t0)
 
 
-def with_policy(policy: str, fn, *args):
-    """``fn(*args)`` with the models it builds under Keras' dtype policy ``policy``."""
+def with_settings(policy: str, fused_adam: bool, fn, *args):
+    """``fn(*args)`` with the models it builds under Keras' dtype policy ``policy`` and, with
+    ``fused_adam``, their Adam on TensorFlow's fused kernel."""
     backend.set_precision(policy)
+    backend.set_fused_adam(fused_adam)
     try:
         return fn(*args)
     finally:
         backend.set_precision("float32")
+        backend.set_fused_adam(False)
 
 
-def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False):
+def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool = False):
     """The same LeNet-5, batches and Adam in PyTorch eager (NCHW, the data kept as tensors), on the GPU
     where PyTorch sees one, else on every CPU core; with ``bfloat16``, the forward pass and the loss
-    under ``torch.autocast`` (bfloat16 matmuls and convolutions, float32 weights)."""
+    under ``torch.autocast`` (bfloat16 matmuls and convolutions, float32 weights); with ``fused``,
+    PyTorch's fused Adam kernel (else its default, the multi-tensor "foreach" Adam)."""
     import contextlib
 
     import torch
@@ -149,7 +160,7 @@ def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False):
         nn.Linear(1024, 10),
     )
     net = net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=run.learning_rate)
+    opt = torch.optim.Adam(net.parameters(), lr=run.learning_rate, **({"fused": True} if fused else {}))
     loss_fn = nn.CrossEntropyLoss()
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
     yt = torch.from_numpy(y.astype(np.int64)).to(device)
@@ -196,8 +207,15 @@ def main(argv=None):
         choices=backend.PRECISIONS,
         help="precision under test; mixed_bfloat16 also measures float32 as the baseline (default: float32)",
     )
+    p.add_argument(
+        "--fused-adam",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Adam on TensorFlow's fused kernel (PyTorch: its fused Adam); also measures Keras' Adam as the baseline",
+    )
     args = p.parse_args(argv)
     mixed = args.precision != "float32"
+    fast = mixed or args.fused_adam  # a setting other than the scripts' default: measure the default too
     data = load_cifar10(args.data_dir)
     x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     run = study.with_overrides(study.RUNS[args.run], batch_size=args.batch_size)
@@ -206,26 +224,34 @@ def main(argv=None):
             raise ImportError("--no-torch")
         import torch
 
-        torch_note = f"PyTorch {torch.__version__} eager ({'cuda' if torch.cuda.is_available() else 'cpu'})"
+        torch_note = f"PyTorch {torch.__version__} eager ({'cuda' if torch.cuda.is_available() else 'cpu'}), float32"
     except ImportError as err:
         torch_note = None
         print(f"note: PyTorch not measured ({err}); pip install -r benchmarks/requirements.txt to compare.")
     print(
         f"{backend.banner()}; {os.cpu_count()} CPU(s); {run.name}, batch {run.batch_size}, "
         f"{args.iterations} iterations, eval every {args.eval_every}, checkpoint every {args.checkpoint_every}, "
-        f"precision {args.precision}"
+        f"precision {args.precision}{', fused Adam' if args.fused_adam else ''}"
     )
     peak, peak_note = matmul_peak(dtype="bfloat16" if mixed else "float32")
     roofline = peak * 1e9 / FLOPS_PER_IMAGE
     results = {"sweep run (whole)": [], "sweep run (training)": [], "plain model.fit": []}
-    if mixed:
-        results["sweep run, float32 (training)"] = []
-    torch_bf16 = f"{torch_note} bfloat16 autocast" if torch_note and mixed else None
-    for name in (torch_note, torch_bf16):
+    if fast:
+        results[BASELINE] = []
+    # PyTorch with its defaults (float32, its "foreach" Adam), and where a speed setting is under test, also
+    # PyTorch with its own versions of the same settings (bfloat16 autocast, its fused Adam): like for like
+    setting = " + ".join([*(["bfloat16"] if mixed else []), *(["fused Adam"] if args.fused_adam else [])])
+    torch_alike = None
+    if torch_note and fast:
+        torch_alike = torch_note.replace(
+            "float32",
+            " + ".join([*(["bfloat16 autocast"] if mixed else []), *(["fused Adam"] if args.fused_adam else [])]),
+        )
+    for name in (torch_note, torch_alike):
         if name:
             results[name] = []
-    sweep = lambda iterations, every: with_policy(
-        args.precision, sweep_run, run, data, x, x_test, iterations, args.seed, args.eval_every, every
+    sweep = lambda iterations, every: with_settings(
+        args.precision, args.fused_adam, sweep_run, run, data, x, x_test, iterations, args.seed, args.eval_every, every
     )
     sweep(args.eval_every, args.eval_every)  # warm-up
     for r in range(args.repeats):
@@ -233,17 +259,19 @@ def main(argv=None):
         results["sweep run (whole)"].append(whole)
         results["sweep run (training)"].append(train)
         results["plain model.fit"].append(
-            with_policy(args.precision, plain_fit, run, x, data.y_train, args.iterations, args.seed)
+            with_settings(args.precision, args.fused_adam, plain_fit, run, x, data.y_train, args.iterations, args.seed)
         )
-        if mixed:
+        if fast:
             _, train32 = sweep_run(
                 run, data, x, x_test, args.iterations, args.seed, args.eval_every, args.checkpoint_every
             )
-            results["sweep run, float32 (training)"].append(train32)
+            results[BASELINE].append(train32)
         if torch_note:
             results[torch_note].append(torch_eager(run, x, data.y_train, args.iterations, args.seed))
-        if torch_bf16:
-            results[torch_bf16].append(torch_eager(run, x, data.y_train, args.iterations, args.seed, bfloat16=True))
+        if torch_alike:
+            results[torch_alike].append(
+                torch_eager(run, x, data.y_train, args.iterations, args.seed, bfloat16=mixed, fused=args.fused_adam)
+            )
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()) + " img/s")
     med = {k: float(np.median(v)) for k, v in results.items()}
     print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
@@ -259,12 +287,15 @@ def main(argv=None):
         "(budget 10%)"
     )
     print(f"  sweep training / plain model.fit: {train / med['plain model.fit']:.2f}x")
-    if mixed:
-        train32 = med["sweep run, float32 (training)"]
-        print(f"  sweep training, {args.precision} / float32: {train / train32:.2f}x")
+    if fast:
+        train32 = med[BASELINE]
+        print(f"  sweep training, {setting} / float32 with Keras' Adam: {train / train32:.2f}x")
         if torch_note:
-            print(f"  sweep training, float32 / {torch_note}: {train32 / med[torch_note]:.2f}x (like for like)")
-    for name in (torch_note, torch_bf16):
+            print(
+                f"  sweep training in float32 with Keras' Adam / {torch_note}: {train32 / med[torch_note]:.2f}x "
+                "(like for like, both defaults)"
+            )
+    for name in (torch_note, torch_alike):
         if name:
             print(
                 f"  sweep training / {name}: {train / med[name]:.2f}x (target >= 1.2x); "
