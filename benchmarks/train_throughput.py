@@ -243,10 +243,7 @@ def main(argv=None):
     setting = " + ".join([*(["bfloat16"] if mixed else []), *(["fused Adam"] if args.fused_adam else [])])
     torch_alike = None
     if torch_note and fast:
-        torch_alike = torch_note.replace(
-            "float32",
-            " + ".join([*(["bfloat16 autocast"] if mixed else []), *(["fused Adam"] if args.fused_adam else [])]),
-        )
+        torch_alike = torch_note.replace("float32", setting.replace("bfloat16", "bfloat16 autocast"))
     for name in (torch_note, torch_alike):
         if name:
             results[name] = []
