@@ -27,6 +27,7 @@ import numpy as np
 from filelock import FileLock
 
 from common import backend, io
+from common.cli import format_duration
 
 FINISHED = ("finished", "diverged", "pruned")  # a run in one of these states is never trained again
 
@@ -189,8 +190,6 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
     mixed_bfloat16``, ``--fused-adam``) beside the same run in float32 with Keras' Adam (otherwise the same
     identity): what the setting does to the accuracy, and to the time. ``order``: the run names in table
     order; ``script``: the script that writes it. Nothing is written (and [] returned) without such a pair."""
-    from common.cli import format_duration
-
     by_group = groups(records)
     pairs = []
     for (name, _), recs in by_group.items():
