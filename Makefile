@@ -66,6 +66,7 @@ benchmark: $(VENV)/installed
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/train_throughput.py --precision mixed_bfloat16
 	$(PY) benchmarks/train_throughput.py --precision mixed_bfloat16 --fused-adam
+	$(PY) benchmarks/optimizer_update.py
 	$(PY) benchmarks/deconvnet_throughput.py
 
 clean-runs:  # checkpoints, metrics and TensorBoard logs (figures/ stays)

@@ -1,0 +1,78 @@
+"""The weight update alone: Keras' optimizers against TensorFlow's fused kernels, in one process.
+
+    python benchmarks/optimizer_update.py [--updates 500] [--repeats 3]
+
+Times ``optimizer.apply`` on the LeNet-5's weights (3.3M) with fixed gradients, inside one
+``tf.function``, interleaved ``--repeats`` times: Keras' Adam against ``common.backend.FusedAdam``
+(``--fused-adam``), and Keras' SGD with momentum against ``common.backend.FusedMomentumSGD`` (always
+used on TensorFlow). Prints the median milliseconds per update and the ratios. Timings only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from common import backend, models  # noqa: E402
+
+
+def ms_per_update(make_optimizer, updates: int) -> float:
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = models.build_lenet5()
+    weights = model.trainable_variables
+    grads = [tf.random.normal(w.shape, stddev=1e-3) for w in weights]
+    optimizer = make_optimizer()
+    optimizer.build(weights)
+    step = tf.function(lambda: optimizer.apply(grads, weights))
+    for _ in range(20):  # trace and warm up
+        step()
+    t0 = time.perf_counter()
+    for _ in range(updates):
+        step()
+    return (time.perf_counter() - t0) / updates * 1e3
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--updates", type=int, default=500, help="timed updates per measurement")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the medians are reported")
+    args = p.parse_args(argv)
+    if backend.name() != "tensorflow":
+        sys.exit(
+            "benchmarks/optimizer_update.py measures TensorFlow's fused kernels: run it with KERAS_BACKEND=tensorflow"
+        )
+    pairs = {
+        "Adam": (lambda: keras.optimizers.Adam(1e-3), lambda: backend.FusedAdam(1e-3)),
+        "SGD, momentum 0.9": (
+            lambda: keras.optimizers.SGD(1e-2, momentum=0.9),
+            lambda: backend.FusedMomentumSGD(1e-2, momentum=0.9),
+        ),
+    }
+    times = {(name, kind): [] for name in pairs for kind in ("Keras", "fused")}
+    for r in range(args.repeats):
+        for name, (plain, fused) in pairs.items():
+            times[(name, "Keras")].append(ms_per_update(plain, args.updates))
+            times[(name, "fused")].append(ms_per_update(fused, args.updates))
+        print(f"repeat {r + 1}: " + ", ".join(f"{n} {k} {v[-1]:.2f} ms" for (n, k), v in times.items()))
+    print(
+        f"\n{backend.banner()}; {os.cpu_count()} CPU(s); LeNet-5, {models.NUM_PARAMS:,} weights; "
+        f"medians of {args.repeats} x {args.updates} updates ({time.strftime('%Y-%m-%d')}):"
+    )
+    for name in pairs:
+        k, f = (float(np.median(times[(name, kind)])) for kind in ("Keras", "fused"))
+        print(f"  {name:<18}: Keras {k:6.2f} ms, fused kernel {f:6.2f} ms per update: {k / f:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
