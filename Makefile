@@ -6,19 +6,36 @@ PY := $(VENV)/bin/python
 GPU_VENV ?= .venv-gpu
 SHELL := /bin/bash
 
-.PHONY: reproduce reproduce-gpu test lint format readme benchmark clean-runs _experiments
+.PHONY: reproduce reproduce-gpu test lint format readme benchmark clean-runs upgrade _experiments
 
-$(VENV)/installed: requirements.txt requirements-dev.txt
+# The venvs install the locks' exact versions (those that made the committed results), on Linux, macOS
+# and Windows alike: the locks carry markers. `rm -r .venv && make test REQS=requirements-dev.txt` installs
+# the newest versions the ranges allow instead (GPU_REQS=requirements-gpu.txt for the GPU venv).
+REQS ?= requirements.lock
+GPU_REQS ?= requirements-gpu.lock
+
+$(VENV)/installed: $(REQS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r $(REQS)
 	touch $@
 
-$(GPU_VENV)/installed: requirements-gpu.txt
+$(GPU_VENV)/installed: $(GPU_REQS)
 	$(PYTHON) -m venv $(GPU_VENV)
 	$(GPU_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(GPU_VENV)/bin/python -m pip install --quiet -r requirements-gpu.txt
+	$(GPU_VENV)/bin/python -m pip install --quiet -r $(GPU_REQS)
 	touch $@
+
+# Refresh both locks to the newest versions the ranges in requirements*.txt allow, with the venv's uv.
+# One lock serves Linux x86_64/aarch64, macOS arm64 and Windows AMD64 on Python 3.10+ (--universal: the
+# markers decide per machine; uv forks where a release needs a newer Python, e.g. NumPy 2.4 needs 3.11).
+# Results made after an upgrade carry the new versions in their metrics.json ("versions"); run `make test`
+# and commit the locks with them. The locks' headers hold this command without --upgrade, which re-locks
+# after an edit to a requirements file while keeping every other pin.
+LOCK := uv pip compile --universal --python-version 3.10
+upgrade: $(VENV)/installed
+	$(VENV)/bin/$(LOCK) requirements-dev.txt -o requirements.lock --upgrade
+	$(VENV)/bin/$(LOCK) requirements-gpu.txt -o requirements-gpu.lock --upgrade
 
 reproduce: $(VENV)/installed
 	$(MAKE) --no-print-directory _experiments RUN_PY=$(PY)
@@ -29,14 +46,15 @@ reproduce-gpu: $(GPU_VENV)/installed
 # The four scripts with their defaults (the study's schedule, one seed), timed end to end.
 # `make reproduce SEED=1` runs another seed (any seed takes the same time). The opt-in speed settings
 # change the numbers by rounding (README, "Speed"), so their runs get folders of their own:
-# PRECISION=mixed_bfloat16 trains the sweep and the RNN grid in bfloat16 (faster on CPUs with AMX),
-# FUSED_ADAM=1 their Adam runs on TensorFlow's fused kernel; FAST=1 sets both. The deconvnet's network
-# stays float32 with Keras' Adam.
+# PRECISION=mixed_bfloat16 trains the sweep and the RNN grid in bfloat16 (faster on CPUs with AMX or
+# AVX512-BF16, 0.18x slower on CPUs without: common/cpu.py), FUSED_ADAM=1 their Adam runs on TensorFlow's
+# fused kernel; FAST=1 sets the fused kernel, and bfloat16 only where the CPU has it in hardware
+# (`python3 -m common.cpu --fast-precision` says which). The deconvnet's network stays float32, Keras' Adam.
 SEED ?= 0
 PRECISION ?= float32
 FUSED_ADAM ?= 0
 ifeq ($(FAST),1)
-override PRECISION := mixed_bfloat16
+override PRECISION := $(or $(shell $(PYTHON) -m common.cpu --fast-precision 2>/dev/null),float32)
 override FUSED_ADAM := 1
 endif
 TRAIN_FLAGS := --precision $(PRECISION) $(if $(filter 1,$(FUSED_ADAM)),--fused-adam,--no-fused-adam)
@@ -58,8 +76,12 @@ format: $(VENV)/installed
 readme: $(VENV)/installed
 	$(PY) -m common.readme
 
+# The test files on PYTEST_WORKERS processes (pytest-xdist), each file on one worker (its shared fixtures
+# made once). On the 2-core CPU, 2 workers overlap what one process leaves idle (start-up, file I/O,
+# Python); more workers on more cores need about 2 GB of memory each.
+PYTEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 benchmark: $(VENV)/installed
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt

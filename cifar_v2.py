@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io as stdio
-import os
 import re
 import sys
 import time
@@ -26,7 +25,9 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
+from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
+
+cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
 import numpy as np  # noqa: E402
 
@@ -34,10 +35,12 @@ from common import backend, claims, cli, io, runs, study  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
+    COLOR,
     DATA_DIR,
     DATASET,
     EVAL_EVERY,
     FUSED_ADAM,
+    IMAGE_SIZE,
     ITERATIONS,
     OUT_DIR,
     PRECISION,
@@ -46,7 +49,7 @@ from common.config import (  # noqa: E402
     parse,
     setting,
 )
-from common.data import as_float_images, load_dataset  # noqa: E402
+from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.evaluation import CONV_LAYERS, HIST_IMAGES, Evaluator  # noqa: E402
 from common.plotting import plt, save_figure, seeds_note  # noqa: E402
 from common.study import RUNS, STUDY  # noqa: E402
@@ -100,11 +103,13 @@ class Settings:
     fused_adam: bool = FUSED_ADAM(False)
     dataset: str = DATASET("CIFAR10")
     data_dir: Path | None = DATA_DIR(None)
+    color: str | None = COLOR(None)
+    image_size: str | None = IMAGE_SIZE(None)
     runs_dir: Path = RUNS_DIR(Path("runs/cifar"))
     out_dir: Path | None = OUT_DIR(
         None,
         "where figures and summary tables go (default: figures/cifar for "
-        "CIFAR10, figures/cifar_<dataset> for other sets)",
+        "CIFAR10, figures/cifar_<dataset>[_<color>][_<HxW>] for other sets or another --color/--image-size)",
     )
     summary_only: bool = setting(False, "train nothing: redraw every figure and table from the saved results")
     constants: str = setting(
@@ -145,7 +150,7 @@ class Settings:
     def figures_dir(self) -> Path:
         if self.out_dir is not None:
             return self.out_dir
-        return Path("figures/cifar" if self.dataset == study.STUDY_DATASET else f"figures/cifar_{self.dataset.lower()}")
+        return figures_folder("cifar", self.dataset, study.STUDY_DATASET, self.color, self.image_size)
 
     def selected_runs(self, runs: tuple[str, ...] | None = None) -> list[study.RunConfig]:
         """The runs (names or groups; default --runs) with this command's constants and overrides."""
@@ -213,7 +218,8 @@ def image_grid(
     labels=None,
     colorbar_label: str | None = None,
 ):
-    """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar."""
+    """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar; or RGB
+    images (N, H, W, 3) with values in [0, 1]."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
     vmin = float(np.min(images)) if vmin is None else vmin
@@ -229,9 +235,10 @@ def image_grid(
         else:
             ax.axis("off")
     fig.suptitle(title)
-    cbar = fig.colorbar(im, ax=axes, shrink=0.8)
-    if colorbar_label:
-        cbar.set_label(colorbar_label)
+    if images.ndim == 3:  # a colorbar only where one scale maps values to colors (not for RGB images)
+        cbar = fig.colorbar(im, ax=axes, shrink=0.8)
+        if colorbar_label:
+            cbar.set_label(colorbar_label)
     return save_figure(fig, path)
 
 
@@ -338,21 +345,20 @@ def plot_activation_histograms(record, title, path, n_snapshots: int = 7):
     return save_figure(fig, path)
 
 
-def plot_filters(model, title, path):
-    kernel = np.asarray(model.get_layer("conv1").kernel)  # (5, 5, 1, 32)
-    filters = np.moveaxis(kernel[:, :, 0, :], -1, 0)
+def plot_filters(model, seed: int, run_title: str, path):
+    """The conv1 filters on one symmetric scale: gray for a gray network, RGB for a color one."""
+    kernel = np.asarray(model.get_layer("conv1").kernel)  # (k, k, channels, maps)
+    filters = np.moveaxis(kernel, -1, 0)  # (maps, k, k, channels)
     if not np.all(np.isfinite(filters)):
         return None
-    m = float(np.abs(filters).max())
+    m, k = float(np.abs(filters).max()), filters.shape[1]  # k: 5 in the LeNet-5, 3 in the VGG-style CNNs
+    labels = [f"{i}" for i in range(len(filters))]
+    if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
+        title = f"conv1 filters ({k}x{k}, RGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; mid gray = 0), seed {seed}"
+        return image_grid(0.5 + filters / (2 * m), path, f"{title}\n{run_title}", vmin=0, vmax=1, labels=labels)
+    title = f"conv1 filters ({k}x{k}, shared symmetric gray scale), seed {seed}"
     return image_grid(
-        filters,
-        path,
-        title,
-        ncols=8,
-        vmin=-m,
-        vmax=m,
-        labels=[f"{i}" for i in range(len(filters))],
-        colorbar_label="weight",
+        filters[..., 0], path, f"{title}\n{run_title}", vmin=-m, vmax=m, labels=labels, colorbar_label="weight"
     )
 
 
@@ -380,14 +386,7 @@ def write_run_figures(
     model_path = runs.run_folder(runs_dir, run.name, first["identity"]) / "model.keras"
     if model_path.exists():
         model = io.load_model(model_path, compile=False)
-        k = model.get_layer("conv1").kernel.shape[0]  # 5 in the LeNet-5, 3 in the VGG-style CNNs
-        written.append(
-            plot_filters(
-                model,
-                f"conv1 filters ({k}x{k}, shared symmetric gray scale), seed {first['identity']['seed']}\n{title}",
-                out_dir / "filters.png",
-            )
-        )
+        written.append(plot_filters(model, first["identity"]["seed"], title, out_dir / "filters.png"))
     return [p for p in written if p is not None]
 
 
@@ -977,7 +976,8 @@ def search_report(s: Settings, data, x_train, x_test) -> list[Path]:
     fixed = optuna.trial.FixedTrial(best[0].params)  # answers every suggestion with the best trial's values
     # retrained at the study runs' length, so that it competes on the same budget with the hand-made
     # best of its space: the study's run 7, or with the ladder's ingredients the ladder's rung 4
-    hand_run = RUNS[SEARCH_RIVALS[s.search_space]]
+    # (--iterations sets another length for both, e.g. a test's short one)
+    (hand_run,) = s.selected_runs((SEARCH_RIVALS[s.search_space],))
     winner = replace(sample_run(fixed, s.search_space, hand_run.iterations), name=f"search_best_{s.search_space}")
     for seed in s.seeds:
         report(train_run(make_spec(winner, seed, s, data, x_train, x_test, task=SEARCH_TASK), wait=True), None, data)
@@ -1050,7 +1050,7 @@ def main(argv=None) -> int:
         return 0
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
-    data = load_dataset(s.dataset, s.data_dir)
+    data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     for run in selected:
         check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")

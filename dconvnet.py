@@ -13,17 +13,29 @@ Rerunning skips a finished run and resumes an interrupted one exactly.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
+from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
+
+cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
 import keras  # noqa: E402
 
 from common import backend, cli, io, study  # noqa: E402
-from common.config import CHECKPOINT_EVERY, DATA_DIR, DATASET, ITERATIONS, RUNS_DIR, SEED, parse, setting  # noqa: E402
+from common.config import (  # noqa: E402
+    CHECKPOINT_EVERY,
+    COLOR,
+    DATA_DIR,
+    DATASET,
+    IMAGE_SIZE,
+    ITERATIONS,
+    RUNS_DIR,
+    SEED,
+    parse,
+    setting,
+)
 from common.data import as_float_images, load_dataset  # noqa: E402
 from common.evaluation import make_test_evaluator  # noqa: E402
 from common.training import check_run, train_run  # noqa: E402
@@ -54,6 +66,8 @@ class Settings:
     checkpoint_every: int = CHECKPOINT_EVERY(500)
     dataset: str = DATASET(study.STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
+    color: str | None = COLOR(None)
+    image_size: str | None = IMAGE_SIZE(None)
     runs_dir: Path = RUNS_DIR(
         Path("runs/dconvnet"), "where the run's folder goes (model.keras, snapshots/, metrics.json)"
     )
@@ -87,7 +101,7 @@ def main(argv=None) -> int:
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     run = study.with_overrides(study.RUNS[s.run], s.iterations)
     cli.writable_dir(s.runs_dir, "--runs-dir")
-    data = load_dataset(s.dataset, s.data_dir)
+    data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)

@@ -20,21 +20,22 @@ Projections are signed; every panel is scaled on its own to [-1, 1] by its large
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
+from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
+
+cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import backend, cli, io, study  # noqa: E402
-from common.config import DATA_DIR, DATASET, OUT_DIR, RUNS_DIR, SEED, parse, setting  # noqa: E402
+from common.config import COLOR, DATA_DIR, DATASET, IMAGE_SIZE, OUT_DIR, RUNS_DIR, SEED, parse, setting  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
 from common.deconvnet import (  # noqa: E402
     KERNEL,
@@ -59,6 +60,7 @@ OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outsid
 PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)  # NaN marks "outside"
 IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
 NORM_NOTE = "projections: each panel scaled by its own max |value| to [-1, 1] (red > 0, blue < 0)"
+RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
 SNAPSHOT_RE = re.compile(r"iter_(\d+)\.keras$")
 
 
@@ -90,6 +92,8 @@ class Settings:
     image_seed: int = SEED(0, "picks the random test images")
     dataset: str = DATASET(study.STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
+    color: str | None = COLOR(None, "read the test images as gray or rgb (default: as the model takes them)")
+    image_size: str | None = IMAGE_SIZE(None, "resize the test images to HxW (default: the model's input size)")
 
     def figures_dir(self) -> Path:
         if self.out_dir is not None:
@@ -116,8 +120,8 @@ def check_architecture(model, path) -> None:
             )
     if tuple(pool1.pool_size) != (POOL, POOL) or tuple(pool1.strides) != (POOL, POOL):
         problems.append(f"pool1 is {pool1.pool_size} stride {pool1.strides}, expected 2x2 stride 2")
-    if conv2.kernel.shape[2] != conv1.kernel.shape[3] or conv1.kernel.shape[2] != 1:
-        problems.append("conv1/conv2 channel counts do not chain (or the input is not grayscale)")
+    if conv2.kernel.shape[2] != conv1.kernel.shape[3] or conv1.kernel.shape[2] not in (1, 3):
+        problems.append("conv1/conv2 channel counts do not chain (or the input is neither gray nor RGB)")
     if problems:
         raise io.CheckpointError(
             f"{path}: layers do not match the study's LeNet-5: "
@@ -148,6 +152,20 @@ def load_network(path: Path):
     return model
 
 
+def model_view(model, s: Settings, path: Path) -> tuple[str, str]:
+    """(color, image size) to read the test images as the model takes them: its input's channels and
+    size, which dconvnet.py's --color and --image-size set. A flag given here must agree."""
+    h, w, channels = model.inputs[0].shape[1:]
+    color, size = ("gray" if channels == 1 else "rgb"), f"{h}x{w}"
+    for flag, given, own in (("--color", s.color, color), ("--image-size", s.image_size, size)):
+        if given is not None and given.lower() != own:
+            raise cli.UserError(
+                f"{flag} {given}: the model {path} takes {color} {size} images. Leave {flag} out (the images are "
+                "then read as the model takes them) or pass the model trained with it."
+            )
+    return color, size
+
+
 def find_snapshots(checkpoint: Path) -> list[tuple[int, Path]]:
     """dconvnet.py's snapshots (``snapshots/iter_NNNNNN.keras`` beside the model), by iteration."""
     found = [
@@ -166,13 +184,37 @@ def scaled(p: np.ndarray) -> np.ndarray:
     return p / m if m > 0 else p
 
 
+def pixels(img: np.ndarray) -> np.ndarray:
+    """An image (H, W, C) as imshow takes it: (H, W) for gray, (H, W, 3) for RGB."""
+    return img[..., 0] if img.shape[-1] == 1 else img
+
+
+def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
+    """A panel as RGBA: gray panels through the projection or image colormap; RGB projections as
+    0.5 + p / (2 max|p|) per channel (zero is mid gray), RGB patches as they are; NaN (outside the
+    image) in OUTSIDE."""
+    if p.ndim == 2:
+        return PROJ_CMAP((scaled(p) + 1) / 2) if projection else IMG_CMAP(p)
+    rgb = 0.5 + scaled(p) / 2 if projection else p
+    outside = np.isnan(rgb).any(axis=-1)
+    rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
+    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
+    return rgba.astype(np.float32)
+
+
 def show_projection(ax, p, title=None):
-    ax.imshow(scaled(p), cmap=PROJ_CMAP, vmin=-1, vmax=1, interpolation="nearest")
+    if p.ndim == 2:
+        ax.imshow(scaled(p), cmap=PROJ_CMAP, vmin=-1, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(as_rgba(p, projection=True), interpolation="nearest")
     _finish(ax, title)
 
 
 def show_image(ax, img, title=None):
-    ax.imshow(img, cmap=IMG_CMAP, vmin=0, vmax=1, interpolation="nearest")
+    if img.ndim == 2:
+        ax.imshow(img, cmap=IMG_CMAP, vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(as_rgba(img, projection=False), interpolation="nearest")
     _finish(ax, title)
 
 
@@ -184,19 +226,25 @@ def _finish(ax, title):
 
 
 def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
-    """(k, s, s) tiles -> one RGB image, white 1-pixel gaps between tiles; projections
+    """(k, s, s) or (k, s, s, 3) tiles -> one RGBA image, white 1-pixel gaps between tiles; projections
     each scaled on their own, patches on [0, 1]; NaN (outside the image) in OUTSIDE."""
-    k, s, _ = tiles.shape
+    k, s = tiles.shape[:2]
     nrows = -(-k // ncols)
     out = np.ones((nrows * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
     for i, t in enumerate(tiles):
         r, c = divmod(i, ncols)
-        rgb = PROJ_CMAP((scaled(t) + 1) / 2) if projection else IMG_CMAP(t)  # NaN -> the "bad" color
-        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = rgb
+        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = as_rgba(t, projection)
     return out
 
 
-def projection_colorbar(fig, axes):
+def norm_note(x) -> str:
+    """How the projections of images ``x`` (..., C) are scaled: a colormap for gray, RGB for color."""
+    return RGB_NOTE if x.shape[-1] == 3 else NORM_NOTE
+
+
+def projection_colorbar(fig, axes, x):
+    if x.shape[-1] == 3:  # RGB panels have no one-dimensional scale to show
+        return
     cb = fig.colorbar(
         matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
@@ -214,21 +262,21 @@ def image_label(data, idx, probs=None) -> str:
 # Figures
 def fig_projections_all(dc, fwd, x, data, idx, layers, probs, out):
     fig, axes = plt.subplots(
-        len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)), squeeze=False
+        len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx) + 0.8), squeeze=False
     )
     projs = {layer: dc.project_all(fwd, layer, np.arange(len(idx))) for layer in layers}
     for r, i in enumerate(idx):
-        show_image(axes[r, 0], x[r, ..., 0], image_label(data, i, probs[r]))
+        show_image(axes[r, 0], pixels(x[r]), image_label(data, i, probs[r]))
         for c, layer in enumerate(layers):
             show_projection(axes[r, c + 1], projs[layer][r], f"{layer}: all {fwd[layer].shape[-1]} maps kept")
-    fig.suptitle(f"Deconvnet projections of every activation of a layer\n{NORM_NOTE}", fontsize=10)
-    projection_colorbar(fig, axes)
+    fig.suptitle(f"Deconvnet projections of every activation of a layer\n{norm_note(x)}", fontsize=10)
+    projection_colorbar(fig, axes, x)
     return save_figure(fig, out / "projections_all.png")
 
 
 def fig_projections_top1(dc, fwd, x, data, idx, layers, probs, out):
     fig, axes = plt.subplots(
-        len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx)), squeeze=False
+        len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx) + 0.8), squeeze=False
     )
     for c, layer in enumerate(layers):
         totals = fwd[layer].sum(axis=(1, 2))  # (N, C) summed activation of each map
@@ -237,11 +285,12 @@ def fig_projections_top1(dc, fwd, x, data, idx, layers, probs, out):
         for r in range(len(idx)):
             show_projection(axes[r, c + 1], projs[r], f"{layer}: map {best[r]} only\n(sum {totals[r, best[r]]:.1f})")
     for r, i in enumerate(idx):
-        show_image(axes[r, 0], x[r, ..., 0], image_label(data, i, probs[r]))
+        show_image(axes[r, 0], pixels(x[r]), image_label(data, i, probs[r]))
     fig.suptitle(
-        f"Deconvnet projection of the single most active map (largest summed activation)\n{NORM_NOTE}", fontsize=10
+        f"Deconvnet projection of the single most active map (largest summed activation)\n{norm_note(x)}",
+        fontsize=10,
     )
-    projection_colorbar(fig, axes)
+    projection_colorbar(fig, axes, x)
     return save_figure(fig, out / "projections_top1.png")
 
 
@@ -252,16 +301,16 @@ def fig_projections_topk(dc, fwd, x, data, idx, layers, k, out):
     for row, (r, layer) in enumerate(rows):
         ri, ci, mi, vi = (a[r] for a in found[layer])
         projs = dc.project_activations(fwd, layer, np.full(k, r), ri, ci, mi)
-        show_image(axes[row, 0], x[r, ..., 0], f"#{idx[r]} {data.class_names[data.y_test[idx[r]]]}\n{layer}:")
+        show_image(axes[row, 0], pixels(x[r]), f"#{idx[r]} {data.class_names[data.y_test[idx[r]]]}\n{layer}:")
         for j in range(k):
             show_projection(axes[row, j + 1], projs[j], f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}")
             axes[row, j + 1].title.set_fontsize(6.5)
     fig.suptitle(
         f"The {k} strongest single activations of each layer, each projected alone "
-        f"(title: map (row, col) = activation)\n{NORM_NOTE}",
+        f"(title: map (row, col) = activation)\n{norm_note(x)}",
         fontsize=10,
     )
-    projection_colorbar(fig, axes)
+    projection_colorbar(fig, axes, x)
     return save_figure(fig, out / f"projections_top{k}.png")
 
 
@@ -274,10 +323,12 @@ def fig_top_per_map(dc, fwd, x_all, layer, k, out):
     m = len(maps)
     sel = (images[maps].ravel(), rows[maps].ravel(), cols[maps].ravel())
     channel = np.repeat(maps, images.shape[1])
-    tiles = dc.project_activations(fwd, layer, *sel, channel, tiles=True).reshape(
-        m, -1, *(RECEPTIVE_FIELD[layer][0],) * 2
+    tiles = dc.project_activations(fwd, layer, *sel, channel, tiles=True)
+    tiles = tiles.reshape(m, -1, *tiles.shape[1:])  # (maps, k, size, size[, 3])
+    # the image's channels first for crop_to_field, then last again: (P, size, size[, 3])
+    patches = np.stack(
+        [pixels(np.moveaxis(crop_to_field(np.moveaxis(x_all[n], -1, 0), layer, r, c), 0, -1)) for n, r, c in zip(*sel)]
     )
-    patches = np.stack([crop_to_field(x_all[n, ..., 0], layer, r, c) for n, r, c in zip(*sel)])
     patches = patches.reshape(tiles.shape)
     grid = int(np.ceil(np.sqrt(tiles.shape[1])))
     per_row = 4
@@ -307,7 +358,7 @@ def fig_top_per_map(dc, fwd, x_all, layer, k, out):
         f"{layer}, {which}: the {tiles.shape[1]} strongest activations of each map over all "
         f"{len(x_all)} test images (at most one per image)\n"
         f"left: projection, right: the {size}x{size}-pixel input patch under its receptive field "
-        f"(yellow = outside the image)\n{NORM_NOTE}; patches on the raw [0, 1] pixel scale",
+        f"(yellow = outside the image)\n{norm_note(x_all)}; patches on the raw [0, 1] pixel scale",
         fontsize=9,
     )
     return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
@@ -344,10 +395,10 @@ def fig_evolution(snapshots, final_fwd, x_all, layers, out):
     fig.suptitle(
         "Feature evolution during training: each map's strongest activation over all test images,\n"
         "projected and cropped to its receptive field (title: activation, test image #; yellow: outside the image)\n"
-        + NORM_NOTE,
+        + norm_note(x_all),
         fontsize=9,
     )
-    projection_colorbar(fig, axes)
+    projection_colorbar(fig, axes, x_all)
     return save_figure(fig, out / "evolution.png")
 
 
@@ -387,7 +438,7 @@ def fig_occlusion(model, dc, fwd, x, data, idx, out):
     fig, axes = plt.subplots(len(idx), 5, figsize=(14, 2.6 * len(idx)), squeeze=False)
     for r, (i, res_r) in enumerate(zip(idx, res)):
         ax = axes[r, 0]
-        show_image(ax, x[r, ..., 0], "(a) " + image_label(data, i, res_r["probs"]))
+        show_image(ax, pixels(x[r]), "(a) " + image_label(data, i, res_r["probs"]))
         ax.add_patch(
             matplotlib.patches.Rectangle((2 - 0.5, 2 - 0.5), OCCLUDER, OCCLUDER, color="orange", fill=False, lw=1.2)
         )
@@ -433,7 +484,8 @@ def main(argv=None) -> int:
     io.remove_stale_temps(out)  # half-written figures of killed processes
     checkpoint = find_model(s)
     model = load_network(checkpoint)
-    data = load_dataset(s.dataset, s.data_dir)
+    color, size = model_view(model, s, checkpoint)
+    data = load_dataset(s.dataset, s.data_dir, color=color, image_size=size)
     print(f"{data.describe()}\n{backend.banner()}\nmodel: {checkpoint}")
     n_test = len(data.x_test)
     if s.indices is not None:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import csv
 import io as stringio
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
+from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
+
+cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -38,10 +39,12 @@ from common import backend, claims, cli, io, runs, study  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
+    COLOR,
     DATA_DIR,
     DATASET,
     EVAL_EVERY,
     FUSED_ADAM,
+    IMAGE_SIZE,
     ITERATIONS,
     LEARNING_RATE,
     OUT_DIR,
@@ -51,7 +54,7 @@ from common.config import (  # noqa: E402
     parse,
     setting,
 )
-from common.data import as_float_images, load_dataset  # noqa: E402
+from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.evaluation import make_test_evaluator  # noqa: E402
 from common.models import (  # noqa: E402
     LOGITS_DTYPE,
@@ -104,28 +107,32 @@ class Settings:
     fused_adam: bool = FUSED_ADAM(False)
     dataset: str = DATASET(STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
+    color: str | None = COLOR(None)
+    image_size: str | None = IMAGE_SIZE(None)
     runs_dir: Path = RUNS_DIR(Path("runs/rnn"))
     out_dir: Path | None = OUT_DIR(
         None,
-        "where figures and summary tables go (default: figures/rnn for MNIST, figures/rnn_<dataset> for other sets)",
+        "where figures and summary tables go (default: figures/rnn for MNIST, figures/rnn_<dataset>[_<color>][_<HxW>] "
+        "for other sets or another --color/--image-size)",
     )
     summary_only: bool = setting(False, "train nothing: redraw figures and tables from the saved results")
 
     def figures_dir(self) -> Path:
         if self.out_dir is not None:
             return self.out_dir
-        return Path("figures/rnn" if self.dataset == STUDY_DATASET else f"figures/rnn_{self.dataset.lower()}")
+        return figures_folder("rnn", self.dataset, STUDY_DATASET, self.color, self.image_size)
 
 
 # ---------------------------------------------------------------- data and models
 
 
 def as_sequences(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) -> float32 (N, H, W) in [0, 1]: time step r is image row r."""
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, H, W * C) in [0, 1]: time step r is image row r
+    (for color images its pixels' channels side by side: r, g, b, r, g, b, ...)."""
     images = np.asarray(images)
-    if images.ndim != 3:
-        raise ValueError(f"expected images of shape (N, rows, columns), got {images.shape}")
-    return images.astype(np.float32) / 255.0
+    if images.ndim not in (3, 4):
+        raise ValueError(f"expected images of shape (N, rows, columns[, channels]), got {images.shape}")
+    return images.reshape(len(images), images.shape[1], -1).astype(np.float32) / 255.0
 
 
 def expected_params(cell: str, hidden: int, inputs: int = 28, classes: int = 10) -> int:
@@ -653,7 +660,7 @@ def main(argv=None) -> int:
     backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
-    data = load_dataset(s.dataset, s.data_dir)
+    data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     check_run("the grid", s.iterations, s.eval_every, s.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     if not s.summary_only:

@@ -12,13 +12,14 @@ projection at a time, and, for reference, the general whole-map path one at a ti
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from common import cpu  # noqa: E402
+
+cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 import numpy as np  # noqa: E402

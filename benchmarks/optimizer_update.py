@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from common import cpu  # noqa: E402
+
+cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

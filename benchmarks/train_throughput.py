@@ -38,8 +38,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# --emulate-avx2: oneDNN (TensorFlow's and PyTorch's), PyTorch's own kernels and MKL limited to AVX2, as on
+# a CPU without AVX-512 (most laptops); read by the libraries when they load, so set before they do
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+if "--emulate-avx2" in sys.argv:
+    os.environ.update(AVX2_ONLY)
+from common import cpu  # noqa: E402
 
+cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -202,6 +208,12 @@ def main(argv=None):
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     p.add_argument("--data-dir", default=None)
     p.add_argument(
+        "--emulate-avx2",
+        action="store_true",
+        help="limit oneDNN, PyTorch and MKL to AVX2 (" + ", ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()) + "): "
+        "an AVX2-only CPU's kernels on this one (its caches and memory stay this machine's)",
+    )
+    p.add_argument(
         "--precision",
         default="float32",
         choices=backend.PRECISIONS,
@@ -214,6 +226,10 @@ def main(argv=None):
         help="Adam on TensorFlow's fused kernel (PyTorch: its fused Adam); also measures Keras' Adam as the baseline",
     )
     args = p.parse_args(argv)
+    if args.emulate_avx2 and args.precision != "float32":
+        # TensorFlow still sees this CPU's bfloat16 units and asks oneDNN for bfloat16 kernels it may not
+        # build under the AVX2 limit: a segmentation fault (seen). An AVX2 CPU's bfloat16: ../shared/docs.
+        p.error("--emulate-avx2 measures float32 only (bfloat16 on an AVX2-only CPU: common/cpu.py)")
     mixed = args.precision != "float32"
     fast = mixed or args.fused_adam  # a setting other than the scripts' default: measure the default too
     data = load_cifar10(args.data_dir)
@@ -228,6 +244,8 @@ def main(argv=None):
     except ImportError as err:
         torch_note = None
         print(f"note: PyTorch not measured ({err}); pip install -r benchmarks/requirements.txt to compare.")
+    if args.emulate_avx2:
+        print("emulating an AVX2-only CPU: " + ", ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()))
     print(
         f"{backend.banner()}; {os.cpu_count()} CPU(s); {run.name}, batch {run.batch_size}, "
         f"{args.iterations} iterations, eval every {args.eval_every}, checkpoint every {args.checkpoint_every}, "

@@ -31,15 +31,30 @@ What differs by backend, and why:
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from common import cpu
 from common.cli import UserError
 
 
 def name() -> str:
     return keras.backend.backend()
+
+
+# JAX compiles every train and predict function when a process first calls it (5 s of a 100-iteration run
+# on the 2-core CPU); its persistent cache keeps the compiled programs on disk, so the next run of the same
+# network starts at once (27 -> 23 s measured for that run). A program depends on the network and the
+# shapes only, never on the data or the seed: the numbers are the same (tests/test_jax_backend.py).
+JAX_CACHE = Path(__file__).resolve().parent.parent / "runs" / ".jax-cache"  # git-ignored with runs/
+if name() == "jax" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(JAX_CACHE))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 @functools.cache
@@ -72,10 +87,13 @@ def describe() -> dict:
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def set_precision(policy: str) -> None:
-    """Keras' global dtype policy for the models built after this call (one of ``PRECISIONS``)."""
+def set_precision(policy: str, log=print) -> None:
+    """Keras' global dtype policy for the models built after this call (one of ``PRECISIONS``). bfloat16 on
+    a CPU without bfloat16 hardware is slower than float32: that gets a warning (common/cpu.py)."""
     if policy not in PRECISIONS:
         raise ValueError(f"unknown precision {policy!r}; choose one of {', '.join(PRECISIONS)}")
+    if policy == "mixed_bfloat16" and describe()["device"] == "cpu" and cpu.bf16_warning():
+        log(cpu.bf16_warning())
     keras.config.set_dtype_policy(policy)
 
 
@@ -84,10 +102,15 @@ def precision() -> str:
 
 
 def banner() -> str:
+    """``Keras 3.15.1, backend tensorflow on cpu (cpu); CPU: Intel Xeon ... (x86_64: AVX2, AVX-512, ...),
+    oneDNN on (TensorFlow's default)``: what a run's numbers and speed depend on."""
     d = describe()
     text = f"Keras {keras.__version__}, backend {d['backend']} on {d['device']} ({d['device_name']})"
     text += f", precision {precision()}" if precision() != "float32" else ""
-    return text + (", fused Adam" if fused_adam() else "")
+    text += ", fused Adam" if fused_adam() else ""
+    if d["device"] == "cpu":
+        text += f"\nCPU: {cpu.summary()}" + (f", {cpu.onednn_note()}" if cpu.onednn_note() else "")
+    return text
 
 
 # Fused weight updates (see the module docstring). One setting, like the dtype policy: the

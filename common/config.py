@@ -30,13 +30,27 @@ MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are 32-bit
 MAX_ITERATIONS = 10_000_000  # 500 M images at batch 50: far past anything this study needs
 
 
-def setting(default, help: str, *, min=None, above=None, max=None, choices=None, metavar=None, cli: bool = True):
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"28x28"`` -> (28, 28): height x width in pixels, each 1..4096."""
+    parts = text.lower().replace(" ", "").split("x")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not HxW (e.g. 28x28: height x width in pixels)")
+    h, w = int(parts[0]), int(parts[1])
+    if not (1 <= h <= 4096 and 1 <= w <= 4096):
+        raise ValueError(f"{text!r}: height and width must be 1..4096 pixels")
+    return h, w
+
+
+def setting(
+    default, help: str, *, min=None, above=None, max=None, choices=None, metavar=None, check=None, cli: bool = True
+):
     """A dataclass field that is also a command-line flag. ``min``/``max`` bound numbers (each
-    item of a tuple; ``above``: strictly greater), ``choices`` restricts strings; ``cli=False``
-    keeps it off the command line."""
+    item of a tuple; ``above``: strictly greater), ``choices`` restricts strings, ``check(value)``
+    raises ValueError with the reason for any other wrong value; ``cli=False`` keeps it off the
+    command line."""
     return dataclasses.field(
         default=default,
-        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, cli=cli),
+        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, check=check, cli=cli),
     )
 
 
@@ -56,6 +70,17 @@ SEEDS = Spec(
 )
 SEED = Spec("seed of the weights, batch order and dropout", min=0, max=MAX_SEED)
 DATASET = Spec("data set: a folder <data-dir>/<NAME>/{Train,Test}/<class>/*.png", metavar="NAME")
+COLOR = Spec(
+    "read the images as gray (1 channel) or rgb (3 channels); the network's input channels follow "
+    "(default: the data's own, gray when every image is single-channel)",
+    choices=("gray", "rgb"),
+)
+IMAGE_SIZE = Spec(
+    "resize every image to HxW pixels (height x width, e.g. 28x28), for sets of mixed sizes "
+    "(default: the images' own size, which must be one for all)",
+    metavar="HxW",
+    check=parse_image_size,
+)
 DATA_DIR = Spec(
     "folder holding <NAME>/Train and <NAME>/Test (default: $DATA_DIR, ./data, ../shared/data)", metavar="DIR"
 )
@@ -68,7 +93,8 @@ CHECKPOINT_EVERY = Spec("iterations between resumable checkpoints (rounded to a 
 LEARNING_RATE = Spec("learning rate", above=0.0)
 PRECISION = Spec(
     "float32, or mixed_bfloat16: bfloat16 matmuls and convolutions with float32 weights, faster on CPUs "
-    "with AMX/AVX512-BF16 (README: Speed); it changes the numbers, so a run's identity records it",
+    "with AMX/AVX512-BF16, slower on the others (0.18x on an AVX2-only CPU; the scripts warn there); it "
+    "changes the numbers, so a run's identity records it",
     choices=("float32", "mixed_bfloat16"),
 )
 FUSED_ADAM = Spec(
@@ -108,6 +134,11 @@ def _check(value, meta, raw: str):
         raise argparse.ArgumentTypeError(f"{raw!r} must be > {above}")
     if hi is not None and value > hi:
         raise argparse.ArgumentTypeError(f"{raw!r} must be <= {hi:,}")
+    if meta.get("check") is not None:
+        try:
+            meta["check"](value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
     return value
 
 

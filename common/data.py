@@ -1,11 +1,13 @@
-"""Load any image set in the course's layout from PNG class folders into NumPy arrays.
+"""Load any image set in the course's layout from class folders into NumPy arrays.
 
-Layout: ``<root>/<NAME>/{Train,Test}/<class>/*.png`` (``.PNG`` too), every image an 8-bit,
-single-channel PNG, all of one size (the study's sets: 28x28). Classes are the folders,
-sorted (numerically where they are numbers); the label of an image is its folder's
-position. The root is searched in order: ``--data-dir``, ``$DATA_DIR``, ``./data``,
-``../shared/data`` (both relative to the repository). Where none holds CIFAR10 or MNIST,
-Keras' own downloader is tried and converted as the study did.
+Layout: ``<root>/<NAME>/{Train,Test}/<class>/*.{png,jpg,jpeg,bmp}`` (any case), 8-bit images,
+gray or color, read through Pillow (the study's sets: 28x28 gray PNGs). Color (``--color``):
+``gray`` or ``rgb``; by default the data's own, gray when every image is single-channel. Size
+(``--image-size HxW``): every image resized to it (bilinear, antialiased); without it all images
+must have one size. Classes are the folders, sorted (numerically where they are numbers); the
+label of an image is its folder's position. The root is searched in order: ``--data-dir``,
+``$DATA_DIR``, ``./data``, ``../shared/data`` (both relative to the repository). Where none holds
+CIFAR10 or MNIST, Keras' own downloader is tried and converted as the study did.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from common.cli import UserError
+from common.config import parse_image_size
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SHAPE = (28, 28)  # the study's images; other sets may have another size
@@ -28,6 +31,10 @@ MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 CLASS_NAMES = {"CIFAR10": CIFAR10_CLASS_NAMES, "MNIST": MNIST_CLASS_NAMES}
 # The study's sets: 1000 training and 100 test images per class, 28x28.
 STUDY_COUNTS = (1000, 100)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # what Pillow reads for us, compared in lower case
+COLORS = ("gray", "rgb")
+GRAY_MODES = ("1", "L", "LA")  # Pillow modes of single-channel 8-bit images (LA: gray with alpha)
+COLOR_MODES = ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV")  # converted to RGB (alpha dropped)
 
 
 class DataError(UserError):
@@ -36,7 +43,7 @@ class DataError(UserError):
 
 @dataclass
 class Dataset:
-    """Images as uint8 (N, H, W), integer labels (N,), and the class names."""
+    """Images as uint8 (N, H, W) (gray) or (N, H, W, 3) (RGB), integer labels (N,), and the class names."""
 
     name: str
     x_train: np.ndarray
@@ -53,6 +60,15 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int]:
         return tuple(self.x_train.shape[1:3])
+
+    @property
+    def channels(self) -> int:
+        """1 for gray images, 3 for RGB: the networks' input channels."""
+        return 1 if self.x_train.ndim == 3 else self.x_train.shape[3]
+
+    @property
+    def color(self) -> str:
+        return "gray" if self.channels == 1 else "rgb"
 
     @property
     def fingerprint(self) -> str:
@@ -81,15 +97,25 @@ class Dataset:
             self.name == study_name
             and self.class_names == CLASS_NAMES.get(study_name)
             and self.image_shape == IMAGE_SHAPE
+            and self.channels == 1
             and counts == ([STUDY_COUNTS[0]] * self.num_classes, [STUDY_COUNTS[1]] * self.num_classes)
         )
 
     def describe(self) -> str:
         return (
             f"{self.name} from {self.source}: {len(self.x_train):,} train / {len(self.x_test):,} test "
-            f"images of {self.image_shape[0]}x{self.image_shape[1]}, {self.num_classes} classes "
+            f"{self.color} images of {self.image_shape[0]}x{self.image_shape[1]}, {self.num_classes} classes "
             f"(fingerprint {self.fingerprint})"
         )
+
+
+def figures_folder(base: str, dataset: str, study_dataset: str, color: str | None, image_size: str | None) -> Path:
+    """``figures/<base>`` for the study's own set read as it is, else ``figures/<base>_<name>[_<color>][_<HxW>]``:
+    a set read in another color or size never writes over the study's committed figures."""
+    if dataset == study_dataset and color is None and image_size is None:
+        return Path("figures") / base
+    suffix = "".join(f"_{v.lower()}" for v in (color, image_size) if v)
+    return Path("figures") / f"{base}_{dataset.lower()}{suffix}"
 
 
 def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -109,30 +135,44 @@ def _class_dirs(split_dir: Path) -> list[Path]:
     return sorted(dirs, key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name))
 
 
-def _read_png(path: Path, shape: tuple[int, int] | None) -> np.ndarray:
+def _image_files(class_dir: Path) -> list[Path]:
+    """The images of a class folder (``IMAGE_SUFFIXES``, any case), sorted by name."""
+    return sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+
+
+def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> np.ndarray:
+    """One image as uint8 (H, W) or (H, W, 3). ``color`` None keeps its own (gray or RGB);
+    ``size`` (H, W) resizes it."""
     try:
         with Image.open(path) as img:
             img.load()
-            mode, pixels = img.mode, np.asarray(img)
+            mode = img.mode
+            if mode not in GRAY_MODES + COLOR_MODES:  # 16-bit or float images: no 8-bit reading is right
+                raise DataError(
+                    f"{path}: a {mode!r} image (16-bit or floating point); the loader reads 8-bit images. "
+                    "Convert it to 8 bits per channel (e.g. PIL: img.convert('L') or img.convert('RGB'))."
+                )
+            own = "gray" if mode in GRAY_MODES else "rgb"
+            target = "L" if (color or own) == "gray" else "RGB"
+            img = img if img.mode == target else img.convert(target)  # L: ITU-R 601 luma
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
+            return np.asarray(img)
+    except DataError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{path}: cannot decode this PNG ({err}). Replace or delete the file.") from None
-    if mode != "L" or (shape is not None and pixels.shape != shape):
-        want = f"{shape[0]}x{shape[1]}" if shape else "an"
-        raise DataError(
-            f"{path}: expected {want} single-channel 8-bit image like the set's others, got mode {mode!r} "
-            f"with shape {pixels.shape}. Convert it (e.g. PIL: img.convert('L').resize(...))."
-        )
-    return pixels
+        raise DataError(f"{path}: cannot decode this image ({err}). Replace or delete the file.") from None
 
 
-def _png_files(class_dir: Path) -> list[Path]:
-    """``*.png`` and ``*.PNG`` (any case), sorted by name."""
-    return sorted(f for f in class_dir.iterdir() if f.suffix.lower() == ".png" and f.is_file())
-
-
-def load_split(split_dir: Path, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Reads ``split_dir/<class>/*.png``; labels are the class folders' positions. Every image must
-    have ``shape`` (default: the first image's)."""
+def load_split(
+    split_dir: Path,
+    shape: tuple[int, int] | None = None,
+    color: str | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """Reads ``split_dir/<class>/*`` images (a list of arrays, their labels, the class names); labels are
+    the class folders' positions. Without ``size`` every image must have ``shape`` (default: the first
+    image's); ``color`` None keeps each image's own (resolved over the set by :func:`load_from_folder`)."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir}: missing split folder. Expected <root>/<NAME>/{{Train,Test}}/<class>/*.png.")
     class_dirs = _class_dirs(split_dir)
@@ -140,22 +180,119 @@ def load_split(split_dir: Path, shape: tuple[int, int] | None = None) -> tuple[n
         raise DataError(f"{split_dir}: holds no class folders. Expected {split_dir}/<class>/*.png.")
     images, labels = [], []
     for label, class_dir in enumerate(class_dirs):
-        files = _png_files(class_dir)
+        files = _image_files(class_dir)
         if not files:
+            others = sorted({f.suffix.lower() or f.name for f in class_dir.iterdir() if f.is_file()})
+            found = f" (it holds {', '.join(others)} files, which the loader does not read)" if others else ""
             raise DataError(
-                f"{class_dir}: class folder holds no PNG images. Add its images or remove the folder from every split."
+                f"{class_dir}: class folder holds no PNG, JPEG or BMP images{found}. Add its images (or convert "
+                "them to one of those formats), or remove the folder from every split."
             )
         for f in files:
-            images.append(_read_png(f, shape))
-            shape = shape or images[0].shape
+            pixels = _read_image(f, color, size)
+            shape = shape or pixels.shape[:2]
+            if pixels.shape[:2] != tuple(shape):
+                raise DataError(
+                    f"{f}: {pixels.shape[0]}x{pixels.shape[1]} pixels, where the set's other images are "
+                    f"{shape[0]}x{shape[1]} (height x width). Pass --image-size {shape[0]}x{shape[1]} (or any HxW) "
+                    "to resize every image, or resize this one."
+                )
+            images.append(pixels)
         labels += [label] * len(files)
-    return np.stack(images), np.asarray(labels, dtype=np.int32), [d.name for d in class_dirs]
+    return images, np.asarray(labels, dtype=np.int32), [d.name for d in class_dirs]
 
 
-def load_from_folder(set_dir: Path, name: str) -> Dataset:
-    """Loads ``set_dir/{Train,Test}`` and checks the two splits have the same classes and image size."""
-    x_train, y_train, train_classes = load_split(set_dir / "Train")
-    x_test, y_test, test_classes = load_split(set_dir / "Test", shape=x_train.shape[1:])
+def _stack(images: list[np.ndarray], color: str) -> np.ndarray:
+    """uint8 (N, H, W) for gray, (N, H, W, 3) for RGB; gray images of an RGB set get three equal channels."""
+    if color == "gray":
+        return np.stack(images)
+    return np.stack([np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in images])
+
+
+# Decoded sets, kept by the SHA-256 of their files' paths and bytes: hashing the 11,000 study PNGs takes
+# 0.15 s, decoding them 2.2 s (2-core Xeon), and every script and most tests load a set. The key is the
+# files' content, so an edited, added or removed file is a new key, never a stale hit.
+CACHE_DIR = REPO_ROOT / "runs" / ".data-cache"  # git-ignored with runs/; `make clean-runs` empties it
+CACHE_FORMAT = 2
+_LOADED: dict[str, tuple[Dataset, list[str]]] = {}  # this process's sets by key, with their notes
+
+
+def _content_key(set_dir: Path, color: str | None, size: tuple[int, int] | None) -> str:
+    h = hashlib.sha256(f"{CACHE_FORMAT} {color} {size}".encode())
+    for split in SPLITS:
+        if (set_dir / split).is_dir():
+            for f in sorted((set_dir / split).rglob("*")):
+                if f.is_file():
+                    h.update(f"\n{f.relative_to(set_dir).as_posix()}\n".encode())
+                    h.update(f.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def load_from_folder(
+    set_dir: Path, name: str, color: str | None = None, size: tuple[int, int] | None = None
+) -> Dataset:
+    """Loads ``set_dir/{Train,Test}`` (decoded once per content: ``CACHE_DIR``) and checks the two splits
+    have the same classes and image size. ``color`` None: gray if every image of both splits is
+    single-channel, else RGB."""
+    key = _content_key(set_dir, color, size)
+    cached = CACHE_DIR / f"{name}-{key}.npz"
+    if key not in _LOADED and cached.is_file():
+        try:
+            with np.load(cached, allow_pickle=False) as z:
+                arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+                _LOADED.clear()
+                _LOADED[key] = (
+                    Dataset(name, *arrays, tuple(str(c) for c in z["class_names"]), source=""),
+                    [str(n) for n in z["notes"]],
+                )
+        except Exception:  # a truncated or foreign cache file: decode again and rewrite it
+            cached.unlink(missing_ok=True)
+    if key not in _LOADED:
+        notes: list[str] = []
+        d = _decode_folder(set_dir, name, color, size, notes)
+        _save_cache(cached, d, notes)
+        _LOADED.clear()  # one set in memory at a time: a test that switches sets reloads from the disk cache
+        _LOADED[key] = d, notes
+    d, notes = _LOADED[key]
+    for note in notes:  # said at every load, cached or not
+        print(f"note: {set_dir}: {note}")
+    for arr in (d.x_train, d.y_train, d.x_test, d.y_test):
+        arr.flags.writeable = False  # shared by every caller of this process: a write in place would be a bug
+    return Dataset(name, d.x_train, d.y_train, d.x_test, d.y_test, d.class_names, source=str(set_dir))
+
+
+def _save_cache(cached: Path, d: Dataset, notes: list[str]) -> None:
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.stem}.tmp{os.getpid()}.npz")
+        np.savez(
+            tmp,
+            x_train=d.x_train,
+            y_train=d.y_train,
+            x_test=d.x_test,
+            y_test=d.y_test,
+            class_names=np.array(d.class_names),
+            notes=np.array(notes, dtype=str),
+        )
+        os.replace(tmp, cached)
+    except OSError:  # a read-only checkout: no cache, the next load decodes again
+        pass
+
+
+def _decode_folder(
+    set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None, notes: list[str]
+) -> Dataset:
+    train, y_train, train_classes = load_split(set_dir / "Train", color=color, size=size)
+    test, y_test, test_classes = load_split(set_dir / "Test", shape=train[0].shape[:2], color=color, size=size)
+    if color is None:
+        n_color = sum(a.ndim == 3 for a in train + test)
+        color = "rgb" if n_color else "gray"
+        if 0 < n_color < len(train) + len(test):
+            notes.append(
+                f"{n_color} of {len(train) + len(test)} images are in color; reading every image as RGB (the "
+                "gray ones with three equal channels). Pass --color gray to read them all as gray."
+            )
+    x_train, x_test = _stack(train, color), _stack(test, color)
     if train_classes != test_classes:
         raise DataError(
             f"{set_dir}: Train classes {train_classes} differ from Test classes {test_classes}. "
@@ -185,7 +322,8 @@ def balanced_subset(x: np.ndarray, y: np.ndarray, per_class: int) -> tuple[np.nd
 
 
 def download_with_keras(name: str, train_per_class: int = 1000, test_per_class: int = 100) -> Dataset:
-    """Keras' downloader, converted as the study did: 28x28 grayscale, 1000/100 images per class."""
+    """Keras' downloader, converted as the study did: 28x28 grayscale, 1000/100 images per class
+    (``load_dataset`` converts it further where ``--color`` or ``--image-size`` ask)."""
     import keras
 
     loader = {"CIFAR10": keras.datasets.cifar10, "MNIST": keras.datasets.mnist}[name]
@@ -197,8 +335,18 @@ def download_with_keras(name: str, train_per_class: int = 1000, test_per_class: 
     return Dataset(name, x_train, y_train, x_test, y_test, CLASS_NAMES[name], source=f"keras.datasets.{name.lower()}")
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, allow_download: bool = True) -> Dataset:
-    """Finds the set ``name`` in the candidate roots; CIFAR10 and MNIST are downloaded where missing."""
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    allow_download: bool = True,
+    color: str | None = None,
+    image_size: str | tuple[int, int] | None = None,
+) -> Dataset:
+    """Finds the set ``name`` in the candidate roots; CIFAR10 and MNIST are downloaded where missing.
+    ``color``: gray, rgb or None (the data's own); ``image_size``: "HxW" or (H, W) to resize every image."""
+    if color is not None and color not in COLORS:
+        raise DataError(f"--color {color}: choose one of {', '.join(COLORS)} (or leave it out: the data's own)")
+    size = parse_image_size(image_size) if isinstance(image_size, str) else image_size
     if data_dir and not (Path(data_dir).expanduser() / name).is_dir():
         raise DataError(
             f"--data-dir {data_dir}: no {name}/ folder there. Point --data-dir at the folder that "
@@ -207,13 +355,13 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, allow_dow
     roots = candidate_roots(data_dir)
     for root in roots:
         if (root / name).is_dir():
-            return load_from_folder(root / name, name)
+            return load_from_folder(root / name, name, color, size)
     searched = "\n  ".join(str(r / name) for r in roots)
     if name not in CLASS_NAMES:
         allow_download, reason = False, "only CIFAR10 and MNIST can be downloaded"
     if allow_download:
         try:
-            return download_with_keras(name)
+            return _converted(download_with_keras(name), color, size)
         except Exception as err:  # no network, no cache: one clear error below
             reason = f"Keras' downloader failed too ({type(err).__name__}: {err})"
     elif name in CLASS_NAMES:
@@ -222,6 +370,21 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, allow_dow
         f"{name} not found. Searched:\n  {searched}\nand {reason}.\n"
         f"Fix: pass --data-dir <root> or set DATA_DIR=<root>, where <root>/{name}/Train/<class>/*.png exists."
     )
+
+
+def _converted(d: Dataset, color: str | None, size: tuple[int, int] | None) -> Dataset:
+    """A downloaded (gray 28x28) set in another color or size, through the same Pillow calls as files."""
+    if (color in (None, d.color)) and (size is None or size == d.image_shape):
+        return d
+
+    def convert(x):
+        out = []
+        for a in x:
+            img = Image.fromarray(a).convert("L" if (color or d.color) == "gray" else "RGB")
+            out.append(np.asarray(img.resize((size[1], size[0]), Image.Resampling.BILINEAR) if size else img))
+        return _stack(out, color or d.color)
+
+    return Dataset(d.name, convert(d.x_train), d.y_train, convert(d.x_test), d.y_test, d.class_names, d.source)
 
 
 def load_cifar10(data_dir=None, **kwargs) -> Dataset:
@@ -233,5 +396,6 @@ def load_mnist(data_dir=None, **kwargs) -> Dataset:
 
 
 def as_float_images(x: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) -> float32 (N, H, W, 1) in [0, 1], the networks' input."""
-    return (x.astype(np.float32) / 255.0)[..., None]
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, H, W, C) in [0, 1] (C = 1 for gray): the networks' input."""
+    x = x.astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x

@@ -11,6 +11,7 @@ zero every other activation of that layer, then go down:
 
 Biases are not used on the way down, as in the paper. Everything is batched: one call
 projects P signals, each with the switches of its own image, with ``keras.ops`` only.
+Projections of a gray network are (P, H, W); of a color (RGB) network (P, H, W, 3).
 
 Switches pick the *first* maximal input of a window in row-major order (top-left,
 top-right, bottom-left, bottom-right), the rule TensorFlow's max-pool gradient uses, so
@@ -34,6 +35,11 @@ KERNEL = 5  # both convs are 5x5, stride 1, same
 # conv2's steps) + 1 (the 2x2 window's extra pixel) = 14. Offset = first pixel for position 0.
 RECEPTIVE_FIELD = {"conv1": (5, -2), "conv2": (14, -6)}  # (size, offset); row0 = stride*i + offset
 STRIDE = {"conv1": 1, "conv2": 2}  # pixels per activation step
+
+
+def _pixels(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Drops the channel axis of a gray (1-channel) array; an RGB array keeps its 3."""
+    return np.take(x, 0, axis=axis) if x.shape[axis] == 1 else x
 
 
 # ---------------------------------------------------------------------------
@@ -103,7 +109,7 @@ class Deconvnet:
         return Forward(conv1, conv2, ops.convert_to_numpy(pool_switches(conv1)))
 
     def project(self, layer: str, kept, switches1=None) -> np.ndarray:
-        """Projects P kept-activation tensors of ``layer`` to pixels: (P, 28, 28).
+        """Projects P kept-activation tensors of ``layer`` to pixels: (P, 28, 28) (RGB: (P, 28, 28, 3)).
 
         ``kept``: (P, h, w, C) activations of ``layer`` with everything not chosen zeroed.
         ``switches1``: (P, 14, 14, 32, 4) pool1 switches of each signal's image (conv2 only)."""
@@ -116,14 +122,14 @@ class Deconvnet:
         elif layer != "conv1":
             raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
         x = ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="same")  # -> pixels
-        return ops.convert_to_numpy(x)[..., 0]
+        return _pixels(ops.convert_to_numpy(x))
 
     # --- choosing what to keep (vectorized over all projections) --------------------------
     def project_activations(
         self, fwd: Forward, layer: str, image_idx, rows, cols, maps, tiles: bool = False
     ) -> np.ndarray:
         """Each (image, row, col, map) activation projected alone: (P, 28, 28), or with
-        ``tiles`` only its receptive field (P, RF, RF), NaN outside the image.
+        ``tiles`` only its receptive field (P, RF, RF), NaN outside the image (RGB: a last axis of 3).
 
         One activation only reaches its receptive field, so this works in that window
         (cheap), not on whole maps as ``project`` does; tests check both agree."""
@@ -132,8 +138,8 @@ class Deconvnet:
         k, half = KERNEL, KERNEL // 2
         if layer == "conv1":
             # transposed conv of one activation = the filter scaled, placed at (row-2, col-2)
-            w1 = ops.convert_to_numpy(self.kernels["conv1"])[:, :, 0, :]  # (5, 5, 32)
-            tile = value[:, None, None] * np.moveaxis(w1[:, :, maps], -1, 0)
+            w1 = _pixels(ops.convert_to_numpy(self.kernels["conv1"]), axis=2)  # (5, 5, 32) or (5, 5, 3, 32)
+            tile = value.reshape((-1,) + (1,) * (w1.ndim - 1)) * np.moveaxis(w1[..., maps], -1, 0)
         elif layer == "conv2":
             # transposed conv2 of one activation: its filter scaled, over pool1 cells row-2..row+2
             w2 = ops.convert_to_numpy(self.kernels["conv2"])  # (5, 5, 32, 64)
@@ -148,9 +154,9 @@ class Deconvnet:
             sw = sw * inside[..., None, None]
             x = ops.relu(unpool(x, sw, (k * POOL, k * POOL)))  # (P, 10, 10, 32) conv1 space
             # 'valid' transpose = the full 14x14 footprint; the image border is cut below
-            tile = ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))[
-                ..., 0
-            ]
+            tile = _pixels(
+                ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))
+            )
         else:
             raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
         size, offset = RECEPTIVE_FIELD[layer]
@@ -160,9 +166,10 @@ class Deconvnet:
         if tiles:
             rr, cc = r0[:, None] + span, c0[:, None] + span  # image coordinates
             outside = ((rr < 0) | (rr >= h))[:, :, None] | ((cc < 0) | (cc >= w))[:, None, :]
+            outside = outside.reshape(outside.shape + (1,) * (tile.ndim - 3))  # over the channels of RGB
             return np.where(outside, np.nan, tile).astype(np.float32)
         # Place every tile on a canvas padded by one field, then cut the image out of it.
-        canvas = np.zeros((len(image_idx), h + 2 * size, w + 2 * size), np.float32)
+        canvas = np.zeros((len(image_idx), h + 2 * size, w + 2 * size) + tile.shape[3:], np.float32)
         canvas[
             np.arange(len(image_idx))[:, None, None],
             (r0 + size)[:, None, None] + span[None, :, None],
@@ -215,7 +222,7 @@ def top_k_activations(acts: np.ndarray, k: int):
 
 def crop_to_field(images: np.ndarray, layer: str, row: int, col: int, fill=np.nan) -> np.ndarray:
     """The receptive field's window of each image (..., H, W) as a fixed-size tile; the
-    part outside the image is ``fill`` (NaN: shown blank)."""
+    part outside the image is ``fill`` (NaN: shown blank). RGB images: pass them channels first."""
     size, offset = RECEPTIVE_FIELD[layer]
     r0, c0 = STRIDE[layer] * row + offset, STRIDE[layer] * col + offset
     h, w = images.shape[-2:]

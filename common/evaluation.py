@@ -83,15 +83,16 @@ def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
     """How much the first-layer filters look like intensity gradients (the study's "many detect
     gradients"): each (kh, kw) filter is fitted by a plane a*x + b*y + c by least squares; returns the
     mean R^2 and the fraction of filters with R^2 >= GRADIENT_R2. A random 5x5 filter's expected R^2 is
-    about 2/24 = 0.08 (two slopes fitted to 25 values)."""
-    kernel = np.asarray(kernel, dtype=np.float64)  # (kh, kw, 1, maps)
-    kh, kw = kernel.shape[:2]
+    about 2/24 = 0.08 (two slopes fitted to 25 values). A color filter (kh, kw, 3) gets one plane per
+    channel, its R^2 from the residuals and variances summed over the channels."""
+    kernel = np.asarray(kernel, dtype=np.float64)  # (kh, kw, channels, maps)
+    kh, kw, channels = kernel.shape[:3]
     yy, xx = np.mgrid[0:kh, 0:kw]
     design = np.stack([xx.ravel(), yy.ravel(), np.ones(kh * kw)], axis=1)
-    w = kernel.reshape(kh * kw, -1)  # one column per filter (first input channel's only, for gray images)
+    w = kernel.reshape(kh * kw, -1)  # one column per (channel, filter)
     coef, *_ = np.linalg.lstsq(design, w, rcond=None)
-    ss_res = ((w - design @ coef) ** 2).sum(axis=0)
-    ss_tot = ((w - w.mean(axis=0)) ** 2).sum(axis=0)
+    ss_res = ((w - design @ coef) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
+    ss_tot = ((w - w.mean(axis=0)) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
     r2 = 1 - ss_res / np.maximum(ss_tot, 1e-30)
     return float(r2.mean()), float(np.mean(r2 >= GRADIENT_R2))
 
@@ -102,7 +103,7 @@ class Evaluator:
     activations; a few fixed test images give the histograms. With ``tta`` the mirror
     images' predictions are averaged in (test-time augmentation), with ``tta_shift`` also shifted
     ones (:func:`tta_views`). The conv1 filters' resemblance to
-    gradients (:func:`gradient_filters`) is recorded too, where conv1 has 5x5 filters on one channel."""
+    gradients (:func:`gradient_filters`) is recorded too."""
 
     def __init__(self, x_test, y_test, tta: bool = False, hist_images: int = HIST_IMAGES, tta_shift: int = 0):
         self.x_test, self.y_test, self.tta = x_test, y_test, tta
@@ -144,8 +145,6 @@ class Evaluator:
             record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
             counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=HIST_BINS)
             record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
-        kernel = model.get_layer("conv1").kernel
-        if kernel.shape[2] == 1:
-            r2, fraction = gradient_filters(keras.ops.convert_to_numpy(kernel))
-            record["conv1_filter_plane_r2"], record["conv1_gradient_filters"] = r2, fraction
+        r2, fraction = gradient_filters(keras.ops.convert_to_numpy(model.get_layer("conv1").kernel))
+        record["conv1_filter_plane_r2"], record["conv1_gradient_filters"] = r2, fraction
         return record

@@ -132,7 +132,7 @@ def versions() -> dict[str, str]:
     import keras
     import matplotlib
 
-    from common import backend
+    from common import backend, cpu
 
     out = {
         "python": sys.version.split()[0],
@@ -141,7 +141,10 @@ def versions() -> dict[str, str]:
         "matplotlib": matplotlib.__version__,
         "platform": platform.platform(),
         **backend.describe(),
+        "cpu": cpu.summary(),
     }
+    if cpu.onednn() is not None:
+        out["onednn"] = cpu.onednn()
     for lib in ("tensorflow", "jax", "torch"):
         if lib in sys.modules:
             out[lib] = sys.modules[lib].__version__

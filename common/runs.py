@@ -3,8 +3,8 @@
 **Identity.** Everything that shapes a run's numbers: the task, the run's config, the
 evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
 labels), the Keras backend with the device kind (CPU or GPU: they round differently), and the
-precision where it is not float32 (``--precision mixed_bfloat16``), and the fused Adam kernel where
-a run uses it (``--fused-adam``).
+precision where it is not float32 (``--precision mixed_bfloat16``), the fused Adam kernel where
+a run uses it (``--fused-adam``), and TensorFlow's oneDNN kernels where they are off (common/cpu.py).
 A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
 of the identity without the seed, so different identities never share a folder and the
 seeds of one configuration sit side by side. A finished run is never retrained or
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from common import backend, io
+from common import backend, cpu, io
 from common.cli import format_duration
 
 FINISHED = ("finished", "diverged", "pruned")  # a run in one of these states is never trained again
@@ -52,6 +52,10 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
     # it trains with Adam (the fused momentum kernel computes Keras' numbers exactly; common/backend.py)
     if backend.fused_adam() and config.get("optimizer") == "adam":
         identity["fused_adam"] = True
+    # TensorFlow's own kernels where oneDNN is off round differently from the oneDNN kernels that made the
+    # committed results (common/cpu.py); recorded only when off, so those runs keep their identity
+    if platform["backend"] == "tensorflow" and cpu.onednn() is False:
+        identity["onednn"] = False
     return identity
 
 
@@ -78,6 +82,7 @@ def identity_label(identity: dict) -> str:
     """Short text for tables: data set, backend/device and the group hash."""
     precision = f"/{identity['precision']}" if "precision" in identity else ""
     precision += "/fused-adam" if identity.get("fused_adam") else ""
+    precision += "/no-onednn" if identity.get("onednn") is False else ""
     return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 

@@ -1,16 +1,34 @@
-"""Test set-up: quiet TensorFlow, the repository on sys.path, and the real data's location."""
+"""Test set-up: the CPU set up as the scripts do it, the repository on sys.path, the real data's location,
+and processes that never outlive their test (tests/processes.py)."""
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+# Under `make test` the tests run on several worker processes (pytest-xdist), each with its own TensorFlow:
+# the cores shared out among them (one each on 2 cores), so that they do not spin against each other
+# (TensorFlow's thread pools spin while they wait; measured on the 2-core Xeon: 2 workers with TensorFlow's
+# default threads 615 s, with one thread each 554 s). The threads' count can change a sum's rounding, never
+# a test's verdict: every comparison is within one configuration.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+from common import cpu  # noqa: E402
+
+cpu.configure()  # as the scripts do, before any test module loads TensorFlow
+from processes import PROCESS_TIMEOUT, finish, kill, no_process_outlives_its_test, spawn, wait_for  # noqa: E402, F401
+
 from common.data import candidate_roots  # noqa: E402
+
+pytest_plugins = ("pytester",)  # tests/test_processes.py runs a failing test in a pytest of its own
 
 
 def _find(name: str) -> Path:
@@ -27,13 +45,8 @@ def data_root() -> Path:
 
 
 def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = None):
-    """``script`` in a process of its own, on ``tmp``/runs and ``tmp``/fig, its output in a log file;
-    ``proc.output()`` reads what it printed so far."""
-    import os
-    import subprocess
-    import time
-
-    log = open(tmp / f"{Path(script).stem}-{time.time_ns()}.log", "w+")  # noqa: SIM115 (read while it runs)
+    """``script`` in a process of its own (killed when its test ends), on ``tmp``/runs and ``tmp``/fig, its
+    output in a log file; ``proc.output()`` reads what it printed so far."""
     argv = [
         sys.executable,
         str(REPO / script),
@@ -45,13 +58,15 @@ def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = N
         str(tmp / "fig"),
         *map(str, flags),
     ]
-    proc = subprocess.Popen(
-        argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    )
+    return spawn(argv, tmp / f"{Path(script).stem}-{time.time_ns()}.log", cwd=REPO, env=env)
 
-    def output() -> str:
-        log.flush()
-        return Path(log.name).read_text()
 
-    proc.output = output
-    return proc
+def pytest_collection_modifyitems(items):
+    """Under `make test` (pytest-xdist, --dist loadgroup) the tests of a file that share a fixture made once
+    per module or session (a trained network, a short sweep) run on one worker, so it is made once; the
+    other tests spread over the workers one by one."""
+    for item in items:
+        defs = item._fixtureinfo.name2fixturedefs
+        own = [defs[n][-1] for n in item.fixturenames if n in defs]  # this module's own fixtures, made once
+        if any(d.scope in ("module", "session") and d.func.__module__ == item.module.__name__ for d in own):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

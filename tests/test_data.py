@@ -71,18 +71,26 @@ def test_corrupt_png_is_named(small_copy):
         data.load_cifar10(small_copy)
 
 
-@pytest.mark.parametrize("size,mode", [((32, 32), "L"), ((28, 28), "RGB")])
-def test_wrong_size_or_channels_is_named(small_copy, size, mode):
+def test_a_wrong_size_is_named_with_the_fix(small_copy):
     bad = small_copy / "CIFAR10" / "Test" / "2" / "Image99999.png"
-    Image.new(mode, size).save(bad)
-    with pytest.raises(DataError, match=r"Image99999.png.*28x28 single-channel"):
+    Image.new("L", (32, 32)).save(bad)
+    with pytest.raises(DataError, match=r"Image99999.png: 32x32 pixels.*28x28.*--image-size 28x28"):
         data.load_cifar10(small_copy)
+    assert data.load_cifar10(small_copy, image_size="28x28").x_test.shape == (7, 28, 28)
+
+
+def test_one_color_image_makes_the_set_rgb_with_a_note_and_color_gray_keeps_it_gray(small_copy, capsys):
+    Image.new("RGB", (28, 28), (200, 10, 10)).save(small_copy / "CIFAR10" / "Test" / "2" / "Image99999.png")
+    d = data.load_cifar10(small_copy)
+    assert d.x_test.shape == (7, 28, 28, 3) and not d.is_study_data("CIFAR10")
+    assert "1 of 19 images are in color" in capsys.readouterr().out
+    assert data.load_cifar10(small_copy, color="gray").x_test[-1].tolist() == [[67] * 28] * 28  # 601 luma
 
 
 def test_empty_class_folder_is_named(small_copy):
     for f in (small_copy / "CIFAR10" / "Train" / "2").glob("*.png"):
         f.unlink()
-    with pytest.raises(DataError, match=r"Train/2: class folder holds no PNG"):
+    with pytest.raises(DataError, match=r"Train/2: class folder holds no PNG, JPEG or BMP images"):
         data.load_cifar10(small_copy)
 
 
@@ -157,3 +165,27 @@ def test_fingerprint_follows_the_pixels_not_the_path(small_copy, tmp_path_factor
     img[0, 0] ^= 1
     Image.fromarray(img).save(f)
     assert data.load_cifar10(other).fingerprint != a.fingerprint
+
+
+def test_a_decoded_set_is_cached_by_content_and_an_edit_or_a_bad_cache_file_reloads(small_copy, monkeypatch):
+    cache = small_copy / "cache"
+    monkeypatch.setattr(data, "CACHE_DIR", cache)
+    first = data.load_cifar10(small_copy)
+    (cached,) = cache.glob("CIFAR10-*.npz")
+    data._LOADED.clear()  # as a new process: from the disk cache, the same pixels and fingerprint
+    again = data.load_cifar10(small_copy)
+    np.testing.assert_array_equal(again.x_train, first.x_train)
+    assert again.fingerprint == first.fingerprint and again.source == str(small_copy / "CIFAR10")
+    with pytest.raises(ValueError, match="read-only"):
+        again.x_train[0, 0, 0] = 1  # shared arrays: a write in place fails loudly
+    f = next((small_copy / "CIFAR10" / "Train" / "1").iterdir())
+    original = f.read_bytes()
+    img = np.asarray(Image.open(f)).copy()
+    img[0, 0] ^= 1
+    Image.fromarray(img).save(f)
+    edited = data.load_cifar10(small_copy)  # an edited file is another key: decoded again
+    assert edited.fingerprint != first.fingerprint and len(list(cache.glob("CIFAR10-*.npz"))) == 2
+    data._LOADED.clear()
+    cached.write_bytes(b"not an npz")
+    f.write_bytes(original)  # back to the first content, whose cache file is now broken
+    assert data.load_cifar10(small_copy).fingerprint == first.fingerprint

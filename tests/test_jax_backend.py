@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import PROCESS_TIMEOUT, spawn
 
 pytest.importorskip("jax", reason="JAX is not installed (pip install -r requirements-dev.txt)")
 
@@ -32,7 +33,7 @@ def script(name, tmp, *args, backend="jax", block_tf=True, check=True):
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=PROCESS_TIMEOUT,  # subprocess.run kills the child when it is reached
     )
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -107,20 +108,12 @@ def test_jax_resume_is_exact(tmp_path, data_root):
         tmp_path / "fig",
     ]
     script("cifar_v2.py", tmp_path, *flags, "--runs-dir", tmp_path / "a")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONUNBUFFERED": "1"}
-    log = tmp_path / "b.log"
-    with open(log, "w") as f:
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "cifar_v2.py"), *map(str, flags), "--runs-dir", str(tmp_path / "b")],
-            cwd=REPO,
-            env=env,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-        )
-        while "iter 40/60" not in log.read_text() and proc.poll() is None:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    argv = [sys.executable, str(REPO / "cifar_v2.py"), *map(str, flags), "--runs-dir", str(tmp_path / "b")]
+    proc = spawn(argv, tmp_path / "b.log", cwd=REPO, env={"KERAS_BACKEND": "jax"})
+    while "iter 40/60" not in proc.output() and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     script("cifar_v2.py", tmp_path, *flags, "--runs-dir", tmp_path / "b")
     a, b = (final(tmp_path / d, "relu_adam_normal_dropout_l2") for d in ("a", "b"))
     strip = lambda m: [{k: v for k, v in h.items() if k != "train_time_s"} for h in m["history"]]

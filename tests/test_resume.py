@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import launch
+from conftest import PROCESS_TIMEOUT, finish, launch
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = "relu_adam_normal_dropout_l2"  # dropout: its random masks must continue exactly after a resume
@@ -23,7 +23,7 @@ def output(proc) -> str:
     return proc.output()
 
 
-def wait_for(proc, text: str, timeout: float = 240) -> bool:
+def wait_for(proc, text: str, timeout: float = PROCESS_TIMEOUT) -> bool:
     """Waits until ``text`` appears in the process's output (True) or it exits (False)."""
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -58,10 +58,12 @@ def tensorboard_steps(run_dir: Path) -> list[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_root):
-    """The same run, uninterrupted."""
+    """The same run, uninterrupted (in this process: the same code and settings as a script's process)."""
+    import cifar_v2
+
     tmp = tmp_path_factory.mktemp("reference")
-    proc = start(tmp, data_root, *FLAGS)
-    assert proc.wait(timeout=600) == 0, output(proc)
+    dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp / "runs"), "--out-dir", str(tmp / "fig")]
+    assert cifar_v2.main([*dirs, *FLAGS]) == 0
     return history(tmp)[1]
 
 
@@ -87,7 +89,7 @@ def test_sigkill_at_random_moments_and_in_every_phase_changes_no_number(tmp_path
             kills.append(trigger)
     assert len(kills) >= 3, kills
     proc = start(tmp_path, data_root, *FLAGS)
-    assert proc.wait(timeout=600) == 0, output(proc)
+    assert finish(proc) == 0, output(proc)
     m, numbers = history(tmp_path)
     assert m["status"] == "finished"
     assert numbers == reference  # interval by interval, every number but the timings
@@ -104,11 +106,11 @@ def test_ctrl_c_is_a_message_and_the_rerun_resumes(tmp_path, data_root, referenc
     proc = start(tmp_path, data_root, *FLAGS)
     assert wait_for(proc, "iter  80/160")
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130
+    assert finish(proc) == 130
     text = output(proc)
     assert "interrupted; rerun the same command to resume" in text and "Traceback" not in text
     proc = start(tmp_path, data_root, *FLAGS)
-    assert proc.wait(timeout=600) == 0
+    assert finish(proc) == 0
     assert "resuming from iteration" in output(proc)
     assert history(tmp_path)[1] == reference
 
@@ -126,7 +128,7 @@ def test_two_processes_on_one_runs_folder_share_the_work(tmp_path, data_root):
     ]
     procs = [start(tmp_path, data_root, *flags) for _ in range(2)]
     for p in procs:
-        assert p.wait(timeout=900) == 0, output(p)
+        assert finish(p) == 0, output(p)
     logs = "".join(output(p) for p in procs)
     for name in ("relu_adam_normal", "tanh_adam_normal"):
         for seed in (0, 1):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import launch
+from conftest import PROCESS_TIMEOUT, finish, launch
 
 optuna = pytest.importorskip("optuna")
 
@@ -40,14 +40,15 @@ def sqlite_url(tmp):
 
 
 def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
-    proc = worker(tmp_path, data_root, "--search", "3")
-    assert proc.wait(timeout=600) == 0, text(proc)
+    import cifar_v2  # in this process: a worker is the same code in a process of its own (the tests below)
+
+    dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "fig")]
+    assert cifar_v2.main([*dirs, *TINY, "--search", "3"]) == 0
     counts, study = states(sqlite_url(tmp_path))
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and "RUNNING" not in counts
     for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         assert (Path(t.user_attrs["run_dir"]) / "metrics.json").exists()  # every trial is an ordinary run
-    proc = worker(tmp_path, data_root, "--search-report")
-    assert proc.wait(timeout=600) == 0, text(proc)
+    assert cifar_v2.main([*dirs, *TINY, "--search-report", "--iterations", "20"]) == 0  # the retrain: as short
     out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it"
     assert (out / "optimization_history.png").stat().st_size > 10_000 and (out / "search.md").exists()
     assert "| 1 |" in (out / "search.md").read_text()
@@ -56,7 +57,7 @@ def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
 def two_workers(tmp, data_root, url, n=4):
     procs = [worker(tmp, data_root, "--search", str(n), "--storage", url) for _ in range(2)]
     for p in procs:
-        assert p.wait(timeout=900) == 0, text(p)
+        assert finish(p) == 0, text(p)
     counts, study = states(url)
     finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
     # the trials add up: none lost, none left running, none failed; two workers that start a trial at
@@ -130,14 +131,14 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, data_root):
     a = worker(tmp_path, data_root, *flags)
     t0 = time.time()
     while "] iter 30/60" not in text(a):
-        assert a.poll() is None and time.time() - t0 < 300, text(a)
+        assert a.poll() is None and time.time() - t0 < PROCESS_TIMEOUT, text(a)
         time.sleep(0.05)
     a.send_signal(signal.SIGKILL)
     a.wait()
     counts, _ = states(url, "cifar_v2-CIFAR10-study-60it")
     assert counts == {"RUNNING": 1}  # the dead worker's trial, until its heartbeat is missed
     b = worker(tmp_path, data_root, *flags)
-    assert b.wait(timeout=900) == 0, text(b)
+    assert finish(b) == 0, text(b)
     counts, study = states(url, "cifar_v2-CIFAR10-study-60it")
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and counts.get("FAIL") == 1, counts
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))[0]

@@ -1,0 +1,176 @@
+"""The CPU: what it can do, and the settings that are fastest on it.
+
+Read once per process, printed with the backend (``backend.banner``) and saved with every result
+(``io.versions``). What it decides, and the measurement behind each choice:
+
+- **oneDNN on CPUs where TensorFlow leaves it off.** TensorFlow turns its oneDNN kernels on by
+  default only on Linux x86 CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (its
+  ``DefaultOneDnnPolicy``). On a 2-core AVX2-only AMD EPYC (Zen 3), the sweep's training ran at 444
+  images/s with TensorFlow's default and 530 with ``TF_ENABLE_ONEDNN_OPTS=1`` (+19%; a plain
+  ``model.fit``: 243-470 against 484-715; ``../shared/docs/cpu_speed_avx2.md``). So where TensorFlow
+  would leave it off, :func:`configure` turns it on before TensorFlow loads, unless the user set
+  ``TF_ENABLE_ONEDNN_OPTS`` (then theirs stands). On the AVX-512/AMX Xeon that made the committed
+  results oneDNN is TensorFlow's own default: they were made with it on. oneDNN's kernels round
+  differently from TensorFlow's own, so a run with oneDNN off records ``"onednn": false`` in its
+  identity (``runs.make_identity``) and never mixes with the committed ones.
+- **bfloat16 needs hardware.** ``--precision mixed_bfloat16`` is fast only where the CPU multiplies
+  bfloat16 (AMX or AVX512_BF16 on x86, the BF16 extension on ARM): 1.46x float32 on the Xeon; on the
+  AVX2-only EPYC it ran at 74 images/s against 408 in float32 (0.18x, same run). Without that
+  hardware the scripts warn with that factor, and ``make reproduce FAST=1`` keeps float32
+  (:func:`fast_precision`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import re
+import subprocess
+import sys
+
+# oneDNN's default in TensorFlow's Linux x86 wheels: on with one of these (tensorflow/core/util/util.cc)
+TF_ONEDNN_FEATURES = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+BF16_FEATURES = ("avx512_bf16", "amx_bf16", "bf16")  # x86 (AVX-512, AMX) and ARM (FEAT_BF16)
+BF16_WITHOUT_HARDWARE = 0.18  # bfloat16 / float32 training speed measured on the AVX2-only EPYC (above)
+ENV = "TF_ENABLE_ONEDNN_OPTS"
+# what configure() did, for the banner: "set" (we turned oneDNN on), "user" (the user's value) or "default"
+_ONEDNN_SOURCE = ["default"]
+_CONFIGURED: list = []
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _system() -> str:
+    return sys.platform
+
+
+def _tensorflow_loaded() -> bool:
+    return "tensorflow" in sys.modules
+
+
+def _sysctl(name: str) -> str:
+    try:
+        return subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@functools.cache
+def info() -> dict:
+    """{"model", "machine" (x86_64, aarch64, arm64, AMD64), "features" (sorted lower-case names)}."""
+    machine = platform.machine()
+    model, features = platform.processor() or machine, set()
+    if _system().startswith("linux"):
+        text = _read("/proc/cpuinfo")
+        names = re.findall(r"^(?:model name|Model|Hardware)\s*:\s*(.+)$", text, re.M)
+        model = names[0].strip() if names else model
+        flags = re.findall(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+        features = set(flags[0].split()) if flags else set()
+    elif _system() == "darwin":
+        model = _sysctl("machdep.cpu.brand_string") or model
+        if machine == "arm64":
+            features = {"neon"} | ({"bf16"} if _sysctl("hw.optional.arm.FEAT_BF16") == "1" else set())
+        else:
+            features = {f.lower().replace(".", "_") for f in _sysctl("machdep.cpu.features").split()}
+            features |= {f.lower().replace(".", "_") for f in _sysctl("machdep.cpu.leaf7_features").split()}
+    if not features:  # Windows, or an unreadable /proc: what NumPy's own dispatcher detected
+        try:
+            from numpy._core._multiarray_umath import __cpu_features__
+        except ImportError:  # NumPy 1.x
+            from numpy.core._multiarray_umath import __cpu_features__
+        features = {name.lower() for name, on in __cpu_features__.items() if on}
+        if "avx512_spr" in features:  # Sapphire Rapids and later have AMX and AVX512_BF16
+            features |= {"avx512_bf16", "amx_bf16", "amx_tile"}
+    return {"model": model, "machine": machine, "features": sorted(features)}
+
+
+def has(*names: str) -> bool:
+    """Whether the CPU has any of the features ``names`` (lower case, as /proc/cpuinfo spells them)."""
+    return bool(set(info()["features"]) & set(names))
+
+
+def is_x86() -> bool:
+    return info()["machine"].lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+def bf16_hardware() -> bool:
+    """Whether bfloat16 matmuls run in hardware (AMX, AVX512_BF16, ARM BF16)."""
+    return has(*BF16_FEATURES)
+
+
+def summary() -> str:
+    """``Intel Xeon ... (x86_64: AVX2, AVX-512, AVX512-BF16, AMX)``: the features that decide the settings."""
+    shown = [
+        ("AVX2", ("avx2",)),
+        ("AVX-512", ("avx512f",)),
+        ("AVX512-BF16", ("avx512_bf16",)),
+        ("AMX", ("amx_tile", "amx_bf16")),
+        ("NEON", ("asimd", "neon")),
+        ("SVE", ("sve",)),
+        ("BF16", ("bf16",)),
+    ]
+    names = [label for label, keys in shown if has(*keys)]
+    return f"{info()['model']} ({info()['machine']}: {', '.join(names) or 'no SIMD extensions detected'})"
+
+
+def configure() -> None:
+    """Before TensorFlow loads (each script calls it first): quiet TensorFlow's start-up chatter, and turn
+    oneDNN on where TensorFlow would leave it off on an x86 CPU (see the module docstring), unless the
+    user chose with ``TF_ENABLE_ONEDNN_OPTS``. Calling it again changes nothing."""
+    if _CONFIGURED:
+        return
+    _CONFIGURED.append(True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if ENV in os.environ:
+        _ONEDNN_SOURCE[0] = "user"
+    elif not _tensorflow_loaded() and is_x86() and not has(*TF_ONEDNN_FEATURES):
+        os.environ[ENV] = "1"
+        _ONEDNN_SOURCE[0] = "set"
+
+
+def onednn() -> bool | None:
+    """Whether TensorFlow runs its oneDNN kernels (None: TensorFlow is not loaded)."""
+    if not _tensorflow_loaded():
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
+def onednn_note() -> str:
+    """How oneDNN came to be on or off, for the banner."""
+    state = onednn()
+    if state is None:
+        return ""
+    why = {"set": "turned on for this CPU", "user": f"{ENV}={os.environ.get(ENV)}", "default": "TensorFlow's default"}
+    return f"oneDNN {'on' if state else 'off'} ({why[_ONEDNN_SOURCE[0]]})"
+
+
+def fast_precision() -> str:
+    """The precision ``make reproduce FAST=1`` trains in: bfloat16 where the CPU has it in hardware."""
+    return "mixed_bfloat16" if bf16_hardware() else "float32"
+
+
+def bf16_warning() -> str | None:
+    """The warning for ``--precision mixed_bfloat16`` on a CPU without bfloat16 hardware, else None."""
+    if bf16_hardware():
+        return None
+    return (
+        f"warning: this CPU ({summary()}) has no bfloat16 hardware (AMX, AVX512-BF16 or ARM BF16): "
+        f"--precision mixed_bfloat16 will train slower than float32, not faster (measured {BF16_WITHOUT_HARDWARE}x "
+        "the float32 speed on an AVX2-only CPU). Leave it at float32 here."
+    )
+
+
+if __name__ == "__main__":  # `python -m common.cpu`: the summary; `--fast-precision`: what FAST=1 uses
+    print(fast_precision() if "--fast-precision" in sys.argv else summary())
