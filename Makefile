@@ -74,7 +74,7 @@ format: $(VENV)/installed
 
 # Copy the generated result tables into the README's quoted blocks (tests/test_readme.py checks them).
 readme: $(VENV)/installed
-	$(PY) -m common.readme
+	$(PY) -m common.report.docs
 
 # The test files on PYTEST_WORKERS processes (pytest-xdist), each file on one worker (its shared fixtures
 # made once). On the 2-core CPU, 2 workers overlap what one process leaves idle (start-up, file I/O,

@@ -23,7 +23,7 @@ cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up 
 
 import keras  # noqa: E402
 
-from common import backend, cli, io, study  # noqa: E402
+from common import backend, cli, io, study, training  # noqa: E402
 from common.config import (  # noqa: E402
     CHECKPOINT_EVERY,
     COLOR,
@@ -33,7 +33,9 @@ from common.config import (  # noqa: E402
     ITERATIONS,
     RUNS_DIR,
     SEED,
+    SET,
     parse,
+    parse_overrides,
     setting,
 )
 from common.data import as_float_images, load_dataset  # noqa: E402
@@ -53,6 +55,7 @@ class Settings:
         metavar="RUN",
     )
     iterations: int | None = ITERATIONS(None, "iterations to train (default: the run's own)")
+    set: tuple[str, ...] = SET(())
     seed: int = SEED(0)
     eval_every: int = setting(
         10,
@@ -99,7 +102,8 @@ def save_snapshot(model: keras.Model, run_dir: Path, iteration: int) -> Path:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
-    run = study.with_overrides(study.RUNS[s.run], s.iterations)
+    overrides = parse_overrides(study.RunConfig, s.set, study.KNOBS)
+    run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
@@ -116,7 +120,9 @@ def main(argv=None) -> int:
             return {}
         return test_metrics(model, iteration)
 
-    spec = study.make_spec(run, TASK, s.seed, data, x_train, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate)
+    spec = training.make_spec(
+        run, TASK, s.seed, data, x_train, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate, overrides or None
+    )
     run_dir = spec.run_dir
     print(f"[dconvnet] training {run.name} ({run.describe()}), seed {s.seed} -> {run_dir}")
     metrics = train_run(spec, wait=True)

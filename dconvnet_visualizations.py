@@ -47,7 +47,7 @@ from common.deconvnet import (  # noqa: E402
     top_k_activations,
     top_k_per_map,
 )
-from common.plotting import plt, save_figure  # noqa: E402
+from common.report.plots import plt, save_figure  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Constants: edit and rerun, or override with flags (see --help).

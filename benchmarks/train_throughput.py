@@ -49,7 +49,7 @@ cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import backend, runs, study  # noqa: E402
+from common import backend, models, runs, study  # noqa: E402
 from common.data import as_float_images, load_cifar10  # noqa: E402
 from common.evaluation import Evaluator  # noqa: E402
 from common.training import RunSpec, stream_indices, train_run  # noqa: E402
@@ -95,7 +95,7 @@ def sweep_run(run, data, x, x_test, iterations, seed, eval_every, checkpoint_eve
             name=run.name,
             identity=identity,
             run_dir=Path(tmp) / "run",
-            build=lambda: study.build_model(run),
+            build=lambda: models.build_model(run),
             x=x,
             y=data.y_train,
             iterations=iterations,
@@ -113,7 +113,7 @@ def sweep_run(run, data, x, x_test, iterations, seed, eval_every, checkpoint_eve
 def plain_fit(run, x, y, iterations, seed):
     """model.fit on NumPy arrays, one call, no callbacks (first 20 batches warm up, not timed)."""
     backend.seed_everything(seed)
-    model = study.build_model(run)
+    model = models.build_model(run)
     idx = stream_indices(seed, 0, iterations + 20, run.batch_size, len(x))
     model.fit(
         x[idx[: 20 * run.batch_size]],

@@ -42,16 +42,68 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 
 def setting(
-    default, help: str, *, min=None, above=None, max=None, choices=None, metavar=None, check=None, cli: bool = True
+    default,
+    help: str,
+    *,
+    min=None,
+    above=None,
+    max=None,
+    choices=None,
+    metavar=None,
+    check=None,
+    repeat: bool = False,
+    cli: bool = True,
 ):
     """A dataclass field that is also a command-line flag. ``min``/``max`` bound numbers (each
     item of a tuple; ``above``: strictly greater), ``choices`` restricts strings, ``check(value)``
-    raises ValueError with the reason for any other wrong value; ``cli=False`` keeps it off the
-    command line."""
+    raises ValueError with the reason for any other wrong value; ``repeat`` lets a tuple flag be
+    given several times (``--set a=1 --set b=2``), its values not split at commas; ``cli=False``
+    keeps it off the command line."""
     return dataclasses.field(
         default=default,
-        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, check=check, cli=cli),
+        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, check=check)
+        | dict(repeat=repeat, cli=cli),
     )
+
+
+def knob(default, help: str, *, min=None, above=None, below=None, max=None, choices=None):
+    """A field of a run's definition (``common.study.RunConfig``) that ``--set FIELD=VALUE`` may change:
+    its one-line description and its checks (``below``: strictly less), as for :func:`setting`."""
+    return dataclasses.field(
+        default=default, metadata=dict(help=help, min=min, above=above, below=below, max=max, choices=choices)
+    )
+
+
+def parse_overrides(cls, items: tuple[str, ...], fields) -> dict:
+    """``("dropout=0.3", "learning_rate=3e-4")`` -> ``{"dropout": 0.3, "learning_rate": 0.0003}``: each value
+    converted by its field's annotation in the dataclass ``cls`` and checked as its ``knob`` says; ``fields``
+    are the names that may be set. A wrong item raises ``UserError`` (exit 2) naming it and the fix."""
+    from common.cli import UserError
+
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name in fields}
+    out = {}
+    for item in items:
+        field, sep, raw = item.partition("=")
+        field = field.strip()
+        if not sep or not field:
+            raise UserError(f"--set {item}: expected FIELD=VALUE, e.g. --set dropout=0.3")
+        if field not in known:
+            raise UserError(f"--set {item}: no field {field!r}; the fields are {', '.join(known)}")
+        base, _, _ = _parts(hints[field])
+        meta = known[field].metadata
+        try:
+            if base is bool:
+                word = raw.strip().lower()
+                if word not in ("true", "false", "1", "0", "yes", "no"):
+                    raise argparse.ArgumentTypeError(f"{raw!r} is not true or false")
+                value = word in ("true", "1", "yes")
+            else:
+                value = _converter(base, meta)(raw)
+        except argparse.ArgumentTypeError as err:
+            raise UserError(f"--set {item}: {err} ({field}: {meta.get('help', '')})") from None
+        out[field] = value
+    return out
 
 
 class Spec:
@@ -91,6 +143,13 @@ BATCH_SIZE = Spec("images per training batch", min=1)
 EVAL_EVERY = Spec("iterations between evaluations (test accuracy and loss, statistics)", min=1)
 CHECKPOINT_EVERY = Spec("iterations between resumable checkpoints (rounded to a multiple of --eval-every)", min=1)
 LEARNING_RATE = Spec("learning rate", above=0.0)
+SET = Spec(
+    "change a field of the runs this command trains, FIELD=VALUE, e.g. --set dropout=0.3 (repeat the flag for "
+    "more; a field it does not know lists the fields). Such a run gets an identity and a folder of its own, beside "
+    "the run as defined, and the tables show the change beside its name",
+    metavar="FIELD=VALUE",
+    repeat=True,
+)
 PRECISION = Spec(
     "float32, or mixed_bfloat16: bfloat16 matmuls and convolutions with float32 weights, faster on CPUs "
     "with AMX/AVX512-BF16, slower on the others (0.18x on an AVX2-only CPU; the scripts warn there); it "
@@ -132,6 +191,8 @@ def _check(value, meta, raw: str):
         raise argparse.ArgumentTypeError(f"{raw!r} must be {what}" + (" integer" if what == "a positive" else ""))
     if above is not None and not value > above:
         raise argparse.ArgumentTypeError(f"{raw!r} must be > {above}")
+    if meta.get("below") is not None and not value < meta["below"]:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be < {meta['below']}")
     if hi is not None and value > hi:
         raise argparse.ArgumentTypeError(f"{raw!r} must be <= {hi:,}")
     if meta.get("check") is not None:
@@ -180,10 +241,10 @@ def _show(value) -> str:
     return "none" if value is None else str(value)
 
 
-def build_parser(cls, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+def build_parser(cls, description: str, epilog: str | None = None, prog: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one flag per ``setting`` field of the dataclass ``cls``."""
     parser = argparse.ArgumentParser(
-        description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -203,7 +264,12 @@ def build_parser(cls, description: str, epilog: str | None = None) -> argparse.A
         metavar = meta.get("metavar") or (
             f.name.upper() if not meta.get("choices") else "{" + ",".join(map(str, _choices(meta))) + "}"
         )
-        if is_tuple:
+        if is_tuple and meta.get("repeat"):  # --set a=1 --set b=2: one value per flag, commas kept
+            single = lambda raw, one=one: (one(raw),)  # a 1-tuple: from_namespace joins the groups
+            parser.add_argument(
+                flag, dest=f.name, type=single, action="append", default=None, metavar=metavar, help=help_text
+            )
+        elif is_tuple:
             # "--seeds 0,1,2" and "--seeds 0 1 2" both work; the groups are joined below.
             parser.add_argument(
                 flag, dest=f.name, type=_comma_list(one), nargs="+", default=None, metavar=metavar, help=help_text
@@ -228,6 +294,6 @@ def from_namespace(cls, ns: argparse.Namespace, **extra):
     return dataclasses.replace(cls(), **values, **extra)
 
 
-def parse(cls, argv=None, description: str = "", epilog: str | None = None):
+def parse(cls, argv=None, description: str = "", epilog: str | None = None, prog: str | None = None):
     """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``)."""
-    return from_namespace(cls, build_parser(cls, description, epilog).parse_args(argv))
+    return from_namespace(cls, build_parser(cls, description, epilog, prog).parse_args(argv))

@@ -4,6 +4,7 @@ process id; :func:`remove_stale_temps` deletes those of processes that no longer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -64,11 +65,7 @@ def _json_default(obj):
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -80,21 +77,28 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CorruptFile(f"{path}: not valid JSON ({err}); it was truncated or edited by hand.") from None
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+@contextlib.contextmanager
+def atomic(path: str | os.PathLike):
+    """``with atomic(path) as tmp: <write tmp>``: the file appears at ``path`` whole, or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic(path) as tmp:
+        tmp.write_text(text)
 
 
 def save_model(model, path: str | os.PathLike) -> None:
     """``model.save`` (architecture, weights and optimizer state), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        model.save(tmp)
 
 
 class CheckpointError(UserError):

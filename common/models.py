@@ -24,7 +24,6 @@ VGG_ARCHS = {
     "vgg": dict(widths=(32, 64, 128), pool_first=False),
     "vgg_wide": dict(widths=(48, 96, 192), pool_first=True),
 }
-ARCHITECTURES = ("lenet5", *VGG_ARCHS)
 INPUT_SHAPE = (28, 28, 1)
 NUM_PARAMS = 3_274_634  # 832 + 51,264 + 3,212,288 + 10,250
 # the largest shift of each kind, in pixels of 28, each direction: "small shifts", and the stronger
@@ -154,6 +153,34 @@ def build_vgg(
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(inputs, outputs, name=("vgg_wide_" if pool_first else "vgg_") + "_".join(map(str, widths)))
+
+
+# ---------------------------------------------------------------------------
+# The networks by name (a run's ``arch``): each builder takes the run, the number of classes and the input
+# shape. A new network is one builder and one entry here; it names its first two convolutions ``conv1`` and
+# ``conv2`` (the activation statistics read them) and its output layer ``logits``.
+ARCHITECTURES = {
+    "lenet5": lambda run, classes, shape: build_lenet5(
+        run.activation, run.init, run.dropout, run.l2, classes, shape, augment=run.augment
+    ),
+    **{
+        name: lambda run, classes, shape, arch=arch: build_vgg(
+            classes, shape, dropout=run.dropout, l2=run.l2, augment=run.augment, **arch
+        )
+        for name, arch in VGG_ARCHS.items()
+    },
+}
+
+
+def build_model(run, num_classes: int = 10, input_shape=INPUT_SHAPE, steps_per_execution: int = 1) -> keras.Model:
+    """The compiled network of ``run`` (a ``common.study.RunConfig``): architecture, optimizer, schedule, loss.
+    Weights are drawn from Keras' global seed."""
+    if run.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    model = ARCHITECTURES[run.arch](run, num_classes, input_shape)
+    lr = learning_rate_schedule(run.learning_rate, run.schedule, run.iterations, run.warmup)
+    optimizer = make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay)
+    return compile_classifier(model, optimizer, run.label_smoothing, steps_per_execution)
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str = "constant", iterations: int = 0, warmup: int = 0):

@@ -19,10 +19,13 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import sqlalchemy.exc
+
+from common.study import RunConfig
 
 # Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
 # Optuna 4.9 (pinned in requirements.txt) and warn on every call; they are the documented way, so
@@ -106,33 +109,75 @@ def best_trials(study: optuna.Study, k: int = 10) -> list[optuna.trial.FrozenTri
     return sorted(done, key=lambda t: -t.value)[:k]
 
 
-def report_figures(study: optuna.Study, out: Path, save) -> list[Path]:
-    """Optuna's own optimization-history and parameter-importance plots (matplotlib), saved as PNG."""
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
+# ---------------------------------------------------------------------------
+# The search over the study's runs (``cifar_v2.py --search``): its space, its trials, its winner.
+TASK = "cifar_v2_search"  # the search's runs have an index of their own, beside the sweep's
+SPACES = ("study", "all")
+# --search-report compares the search's best with the hand-made best of the same space and length
+RIVALS = {"study": "relu_adam_normal_dropout_l2", "all": "beyond_4_tta"}
 
-    def title(ax, text):  # Optuna titles its plots on the left; one title, ours, in the middle
-        ax.set_title("", loc="left")
-        ax.set_title(text)
 
-    written = []
-    ax = ovm.plot_optimization_history(study, target_name="final test accuracy")
-    title(ax, f"Optimization history of study {study.study_name}")
-    written.append(save(ax.figure, out / "optimization_history.png"))
-    n = len(best_trials(study, 10**6))
-    if n >= 3:
-        # PED-ANOVA compares the parameters of the best trials with all of them; its default "best"
-        # is the top 10%, one trial out of 10, so take at least 3 (no scikit-learn needed, unlike fANOVA)
-        q = min(0.5, max(0.1, 3 / n))
-        ax = ovm.plot_param_importances(
-            study,
-            evaluator=optuna.importance.PedAnovaImportanceEvaluator(target_quantile=q),
-            target_name="final test accuracy",
+def study_name(dataset: str, space: str, iterations: int) -> str:
+    return f"cifar_v2-{dataset}-{space}-{iterations}it"
+
+
+def sample_run(trial, space: str, iterations: int) -> RunConfig:
+    """A trial's run: every knob the study tuned by hand, and in the "all" space the recipe's too."""
+    optimizers = ["adam", "momentum", "adagrad", "rmsprop"] + (["adamw", "nesterov"] if space == "all" else [])
+    optimizer = trial.suggest_categorical("optimizer", optimizers)
+    p = dict(
+        optimizer=optimizer,
+        learning_rate=trial.suggest_float("learning_rate", 1e-5, 3e-2, log=True),
+        momentum=trial.suggest_float("momentum", 0.5, 0.99)
+        if optimizer in ("momentum", "rmsprop", "nesterov")
+        else 0.0,
+        dropout=trial.suggest_float("dropout", 0.0, 0.7),
+        l2=trial.suggest_float("l2", 1e-6, 1e-2, log=True),
+        batch_size=trial.suggest_categorical("batch_size", [16, 32, 50, 100]),
+        init=trial.suggest_categorical("init", ["normal", "glorot_uniform", "he_normal"]),
+        activation=trial.suggest_categorical("activation", ["relu", "tanh", "sigmoid", "leaky_relu"]),
+    )
+    if space == "all":
+        schedule = trial.suggest_categorical("schedule", ["constant", "cosine"])
+        p.update(
+            augment=trial.suggest_categorical("augment", ["none", "flip_shift"]),
+            schedule=schedule,
+            warmup=trial.suggest_int("warmup", 0, 500, step=100) if schedule == "cosine" else 0,
+            weight_decay=trial.suggest_float("weight_decay", 1e-5, 0.1, log=True)
+            if optimizer in ("adamw", "nesterov")
+            else 0.0,
+            label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
+            tta=trial.suggest_categorical("tta", [False, True]),
         )
-        title(
-            ax,
-            f"Parameter importances of study {study.study_name}\n(PED-ANOVA: the top {q:.0%} of {n} complete trials)",
-        )
-        written.append(save(ax.figure, out / "param_importances.png"))
-    plt.close("all")
-    return written
+    return RunConfig(f"search_{space}", iterations=iterations, **p)
+
+
+def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, train, chance: float, log=print):
+    """Trials until ``st`` holds ``n_trials`` finished ones. ``train(run, should_stop, trial)`` trains one
+    trial's run (an ordinary run, its folder named by its identity) and returns its metrics; a diverged
+    run scores ``chance``: a bad configuration, not a failed trial to retry."""
+
+    def objective(trial):
+        run = sample_run(trial, space, iterations)
+
+        def should_stop(iteration, record):
+            trial.report(record["test_accuracy"], iteration)
+            return trial.should_prune()
+
+        log(f"\n== trial {trial.number}: {run.describe()}")
+        m = train(run, should_stop, trial)
+        if m["status"] == "pruned":
+            raise optuna.TrialPruned()
+        return m["final"].get("test_accuracy", chance) if m["status"] == "finished" else chance
+
+    return work(st, objective, n_trials, log)
+
+
+def best_run(st: optuna.Study, space: str, iterations: int):
+    """The best complete trial's configuration as a run of its own, ``search_best_<space>``, ``iterations`` long."""
+    best = best_trials(st, 1)
+    if not best:
+        return None
+    fixed = optuna.trial.FixedTrial(best[0].params)  # answers every suggestion with the best trial's values
+    run = sample_run(fixed, space, iterations)
+    return replace(run, name=f"search_best_{space}")

@@ -30,9 +30,9 @@ import keras
 import numpy as np
 from filelock import FileLock, Timeout
 
-from common import backend, io
+from common import backend, io, models
 from common.cli import Progress, UserError, interrupted
-from common.runs import FINISHED, group_id, run_id
+from common.runs import FINISHED, group_id, make_identity, run_folder, run_id
 from common.tensorboard import TensorBoardLog
 
 CHECKPOINT_FORMAT = 1
@@ -76,6 +76,8 @@ class RunSpec:
     steps_per_execution: int | None = None  # None: the backend's choice (common.backend.steps_per_execution)
     # Called after each evaluation with (iteration, record); True stops the run as "pruned" (a search's pruner).
     should_stop: Callable[[int, dict], bool] | None = None
+    overrides: dict | None = None  # the fields --set changed, shown beside the run's name in the tables
+    description: str = ""  # what the run is, for the log (e.g. RunConfig.describe())
 
     def __post_init__(self):
         # a checkpoint can only fall at the end of an evaluation interval (a Keras epoch)
@@ -105,10 +107,8 @@ def save_checkpoint(path: Path, model: keras.Model, state: dict) -> None:
     )
     arrays["format"] = np.array(CHECKPOINT_FORMAT)
     arrays["state"] = np.array(json.dumps(state, allow_nan=True))
-    tmp = io.atomic_path(path)
-    with open(tmp, "wb") as f:
+    with io.atomic(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)  # uncompressed: 40 MB in ~0.1 s; compressing would cost seconds
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
@@ -209,6 +209,53 @@ class _Intervals(keras.callbacks.Callback):
         state["tb_written"] = state["iteration"]
         state["wall_time_s"] = time.time() - state["wall_start"]
         save_checkpoint(self.ckpt_path, self.model, {k: v for k, v in state.items() if k != "wall_start"})
+
+
+def make_spec(
+    run,
+    task: str,
+    seed: int,
+    data,
+    x_train: np.ndarray,
+    runs_dir: Path,
+    eval_every: int,
+    checkpoint_every: int,
+    evaluate: Callable[[keras.Model, int], dict],
+    overrides: dict | None = None,
+) -> RunSpec:
+    """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``)
+    with ``seed``: its identity, its folder under ``runs_dir``, and how to build its network."""
+    identity = make_identity(task, run.identity(), seed, data, eval_every)
+    return RunSpec(
+        name=run.name,
+        identity=identity,
+        run_dir=run_folder(runs_dir, run.name, identity),
+        build=lambda: models.build_model(run, data.num_classes, x_train.shape[1:]),
+        x=x_train,
+        y=data.y_train,
+        iterations=run.iterations,
+        batch_size=run.batch_size,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        evaluate=evaluate,
+        overrides=overrides,
+        description=run.describe(),
+    )
+
+
+def train_all(specs: list[RunSpec], done: Callable[[RunSpec, dict], None], log: Callable[[str], None] = print) -> None:
+    """Trains every run in turn (``done(spec, metrics)`` after each). A run another process holds is left for
+    last, then waited for: two commands on one runs folder share the work and each run is trained once."""
+    deferred = []
+    for i, spec in enumerate(specs, 1):
+        log(f"\n== {i}/{len(specs)} {spec.label}" + (f": {spec.description}" if spec.description else ""))
+        try:
+            done(spec, train_run(spec, log))
+        except RunLocked:
+            log(f"[{spec.label}] another process is training it; doing the other runs first.")
+            deferred.append(spec)
+    for spec in deferred:
+        done(spec, train_run(spec, log, wait=True))
 
 
 def train_run(spec: RunSpec, log: Callable[[str], None] = print, wait: bool = False) -> dict:
@@ -333,6 +380,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
         "seed": spec.seed,
         "versions": io.versions(),
         "num_params": int(model.count_params()),
+        **({"overrides": spec.overrides} if spec.overrides else {}),
         "iterations_done": trained,
         "final": history[-1],
         "best_test_accuracy": max(test_accs) if test_accs else None,

@@ -10,6 +10,8 @@ import pytest
 import cifar_v2
 from common import study
 from common.config import parse
+from common.evaluation import HIST_IMAGES
+from common.report import cifar as report_cifar
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
 
@@ -77,7 +79,7 @@ def test_short_run_writes_every_output(short_sweep):
     ):
         assert key in last
     assert last["conv1_min"] >= 0 and last["conv1_max"] > last["conv1_mean"] > 0  # ReLU outputs
-    assert sum(last["conv2_hist"]["counts"]) == cifar_v2.HIST_IMAGES * 14 * 14 * 64
+    assert sum(last["conv2_hist"]["counts"]) == HIST_IMAGES * 14 * 14 * 64
 
 
 def test_summary_aggregates_the_seeds(short_sweep):
@@ -173,9 +175,9 @@ def test_the_ladder_leaves_the_sweeps_table_alone(tmp_path, data_root):
 
 def test_diverging_run_is_reported_and_the_sweep_goes_on(tmp_path, data_root, monkeypatch):
     exploding = replace(study.RUNS["relu_momentum_normal"], name="exploding", learning_rate=1e4)
-    monkeypatch.setitem(cifar_v2.RUNS, "exploding", exploding)
-    monkeypatch.setitem(cifar_v2.RUN_GROUPS, "test", ("exploding", "relu_adam_normal"))
-    assert run(tmp_path, data_root, "--runs", "test", "--iterations", "40", "--eval-every", "20") == 0
+    monkeypatch.setitem(study.RUNS, "exploding", exploding)  # a run of its own: one literal, as in common/study.py
+    flags = ("--runs", "exploding,relu_adam_normal", "--iterations", "40", "--eval-every", "20")
+    assert run(tmp_path, data_root, *flags) == 0
     assert metrics(tmp_path, "exploding")["status"] == "diverged"
     assert metrics(tmp_path, "relu_adam_normal")["status"] == "finished"
     md = (tmp_path / "fig" / "summary.md").read_text()
@@ -187,7 +189,7 @@ def test_a_failing_figure_loses_no_result(tmp_path, data_root, monkeypatch, caps
     def broken(*args, **kwargs):
         raise RuntimeError("plotting broke")
 
-    monkeypatch.setattr(cifar_v2, "plot_curves", broken)
+    monkeypatch.setattr(report_cifar, "plot_curves", broken)
     flags = ("--runs", "relu_adam_normal", "--iterations", "20", "--eval-every", "10")
     assert run(tmp_path, data_root, *flags) == 0
     assert "error drawing figures of relu_adam_normal" in capsys.readouterr().out
@@ -268,8 +270,9 @@ def test_missing_data_is_a_clear_exit(tmp_path, capsys):
 
 def test_beyond_group_starts_from_the_studys_best_run():
     settings = parse(cifar_v2.Settings, ["--runs", "beyond"])
-    names = [r.name for r in settings.selected_runs()]
-    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == [r.name for r in study.BEYOND_RUNS]
+    names = [r.name for r, _ in settings.selected_runs()]
+    beyond = [r.name for r in study.RUNS.values() if r.group == "beyond"]
+    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == beyond and len(beyond) == 13
 
 
 def test_ladder_table_from_summary_rows(tmp_path):
@@ -295,7 +298,7 @@ def test_ladder_table_from_summary_rows(tmp_path):
         {**row("beyond_2_adamw_cosine", 0.0, 0.0, n=0), "current": True},  # no finished seed: no rung
     ]
     records = [{"name": "beyond_vgg", "num_params": 289066}]
-    written = cifar_v2.write_ladder(rows, records, tmp_path)
+    written = report_cifar.write_ladder(rows, records, tmp_path)
     text = (tmp_path / "ladder.md").read_text()
     assert [p.name for p in written] == ["ladder.md", "ladder.png"]
     lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| rung")]
@@ -309,7 +312,7 @@ def test_ladder_table_from_summary_rows(tmp_path):
 def test_a_point_where_every_seed_diverged_is_a_gap_without_a_warning():
     import warnings
 
-    from common.plotting import plt
+    from common.report.plots import band, plt
 
     nan = float("nan")
     records = [
@@ -319,7 +322,7 @@ def test_a_point_where_every_seed_diverged_is_a_gap_without_a_warning():
     fig, ax = plt.subplots()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        cifar_v2._band(ax, records, "test_accuracy", "test", "C1")
+        band(ax, records, "test_accuracy", "test", "C1")
     line = ax.get_lines()[0].get_ydata()
     assert np.isclose(line[0], 0.15) and np.isnan(line[1])
     plt.close(fig)
@@ -328,8 +331,10 @@ def test_a_point_where_every_seed_diverged_is_a_gap_without_a_warning():
 def test_every_search_space_has_a_hand_made_rival_of_the_study_runs_length():
     from dataclasses import fields
 
+    from common import search
+
     (field,) = [f for f in fields(cifar_v2.Settings) if f.name == "search_space"]
     for space in field.metadata["choices"]:
-        rival = study.RUNS[cifar_v2.SEARCH_RIVALS[space]]
+        rival = study.RUNS[search.RIVALS[space]]
         assert rival.iterations == study.RUNS["relu_adam_normal_dropout_l2"].iterations
-    assert study.RUNS[cifar_v2.SEARCH_RIVALS["all"]].augment != "none"  # the ladder's ingredients, like its space
+    assert study.RUNS[search.RIVALS["all"]].augment != "none"  # the ladder's ingredients, like its space

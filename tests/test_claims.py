@@ -5,8 +5,12 @@ import math
 import numpy as np
 import pytest
 
-import cifar_v2
-from common import claims, runs, study
+from common import calibration, runs, study
+from common.report import calibration as calibration_report
+from common.report import claims
+
+STUDY_RUNS = [r for r in study.RUNS.values() if r.study_row]  # the study's table, row by row
+STUDY = {r.study_row: r.study_accuracy for r in STUDY_RUNS}  # its (train, test) accuracies
 
 
 def record(name, config, seed, curve, data="CIFAR10", task="cifar_v2", extra=None):
@@ -54,7 +58,7 @@ def stats(it):
 
 def study_records(test_of_row, seeds=(0, 1, 2), train=0.95):
     out = []
-    for run in study.STUDY_RUNS:
+    for run in STUDY_RUNS:
         for seed in seeds:
             t = test_of_row[run.study_row] + 0.002 * seed
             tr = 0.6 if run.study_row == 3 else train
@@ -138,8 +142,8 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
     """Candidate runs whose curves match the study's table at 4,000 iterations for one learning rate
     and miss it for the other: the table ranks the matching combination first, with the gaps it shows."""
     monkeypatch.setattr(
-        cifar_v2,
-        "CALIBRATION_GRID",
+        calibration,
+        "GRID",
         {
             "adam_lr": (1e-4, 1e-3),
             "l2": (1e-4,),
@@ -156,9 +160,9 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
             return {"name": "CIFAR10", "fingerprint": self.fingerprint}
 
     recs = []
-    for run in cifar_v2.calibration_runs():
+    for run in calibration.calibration_runs():
         lr_good = run.optimizer != "adam" or run.learning_rate == 1e-3
-        train, test = study.STUDY[run.study_row if run.study_row != 8 else 8]
+        train, test = STUDY[run.study_row if run.study_row != 8 else 8]
         curve = {
             it: (
                 train if (lr_good and it in (4000, 8000)) else train - 0.2,
@@ -167,7 +171,7 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
             for it in range(0, run.iterations + 1, 100)
         }
         if run.study_row == 8:  # run 7 is read off run 8's curve at 4,000
-            curve[4000] = study.STUDY[7] if lr_good else (0.5, 0.4)
+            curve[4000] = STUDY[7] if lr_good else (0.5, 0.4)
         identity_rec = record(run.name, run.identity(), 0, curve)
         recs.append(identity_rec)
     monkeypatch.setattr(
@@ -183,7 +187,7 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
             "device": "cpu",
         },
     )
-    rows = cifar_v2.calibration_table(recs, Data(), 0, 100)
+    rows = calibration_report.calibration_table(recs, Data(), 0, 100)
     best = rows[0]
     assert (best["adam_lr"], best["iterations"]) == (1e-3, 4000)
     assert best["test_gap"] == pytest.approx(0.0, abs=1e-9) and best["train_gap"] == pytest.approx(0.0, abs=1e-9)

@@ -116,7 +116,7 @@ def test_random_erasing_hits_about_half_the_images_within_its_area_and_only_in_t
 def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root):
     from dataclasses import replace
 
-    from common import study
+    from common import models, study, training
     from common.data import as_float_images, load_cifar10
     from common.evaluation import Evaluator, logits_metrics
 
@@ -129,11 +129,11 @@ def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root
     x_train, x_test = as_float_images(d.x_train[:10]), as_float_images(d.x_test[:40])
     run = replace(study.RUNS["relu_adam_normal"], iterations=10)
     for tta in (False, True):
-        spec = study.make_spec(
+        spec = training.make_spec(
             replace(run, tta=tta), "t", 0, d, x_train, "/tmp", 10, 10, Evaluator(x_test, d.y_test[:40], tta=tta)
         )
         assert spec.evaluate.tta is tta and "tta" in spec.identity["config"]
-    model = study.build_model(run)
+    model = models.build_model(run)
     out = [Evaluator(x_test, d.y_test[:40], tta=t)(model, 0) for t in (False, True)]
     assert out[0].keys() == out[1].keys()
 
@@ -161,7 +161,7 @@ def test_the_vgg_style_cnns_shapes_and_parameter_counts(arch):
 
 
 def test_shift_averaging_uses_ten_views_and_leaves_earlier_identities_alone(data_root):
-    from common import study
+    from common import models, study
     from common.data import as_float_images, load_cifar10
     from common.evaluation import Evaluator, logits_metrics, predict_logits, shift_images, tta_views
 
@@ -182,7 +182,7 @@ def test_shift_averaging_uses_ten_views_and_leaves_earlier_identities_alone(data
     }
     d = load_cifar10(data_root)
     x_test, y = as_float_images(d.x_test[:40]), d.y_test[:40]
-    model = study.build_model(study.RUNS["relu_adam_normal"])
+    model = models.build_model(study.RUNS["relu_adam_normal"])
     record = Evaluator(x_test, y, tta=True, tta_shift=1)(model, 0)
     views = [predict_logits(model, v) for v in tta_views(x_test, True, 1)]
     expected = logits_metrics(predict_logits(model, x_test), y, *views)

@@ -1,6 +1,6 @@
 """The figures' shared captions."""
 
-from common.plotting import seeds_note
+from common.report.plots import seeds_note
 
 
 def test_seeds_note_says_what_the_lines_and_bars_are():

@@ -9,7 +9,7 @@ import pytest
 
 import cifar_v2
 import rnn_mnist
-from common import backend, runs, study
+from common import backend, models, runs, study
 from common.evaluation import Evaluator
 from common.models import INPUT_SHAPE
 
@@ -73,7 +73,7 @@ def test_a_bfloat16_run_is_a_run_of_its_own_that_learns_and_repeats(tmp_path, da
 
 
 def test_mixed_models_keep_float32_weights_and_logits(mixed):
-    model = study.build_model(study.RUNS["beyond_vgg"])
+    model = models.build_model(study.RUNS["beyond_vgg"])
     assert model.get_layer("conv1").compute_dtype == "bfloat16"
     assert all(w.dtype == "float32" for w in model.weights)
     x = np.random.default_rng(0).random((8, *INPUT_SHAPE), dtype=np.float32)

@@ -1,11 +1,11 @@
-"""The README's quoted result tables are the generated files, byte for byte."""
+"""The README's and docs/' quoted result tables are the generated files, byte for byte."""
 
-from common import readme
+from common.report import docs as readme
 
 
-def test_readme_blocks_match_generated_files():
-    stale = readme.sync(readme.ROOT / "README.md", check=True)
-    assert not stale, f"README blocks differ from their files: {stale}; run `make readme`"
+def test_readme_and_docs_blocks_match_generated_files():
+    stale = {page.name: readme.sync(page, check=True) for page in readme.pages()}
+    assert not any(stale.values()), f"blocks differ from their files: {stale}; run `make readme`"
 
 
 def test_sync_copies_and_detects(tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rnn_mnist
+from common import recurrent
 
 CELLS = ("rnn", "lstm", "gru")
 FIGURES = ("rnn_curves.png", "lstm_curves.png", "gru_curves.png", "summary.png", "cnn_comparison.png")
@@ -27,22 +28,22 @@ def textbook_params(cell: str, h: int, d: int = 28) -> int:
 def test_sequences_are_image_rows():
     images = np.arange(3 * 28 * 28, dtype=np.int64).reshape(3, 28, 28) % 256
     images = images.astype(np.uint8)
-    seq = rnn_mnist.as_sequences(images)
+    seq = recurrent.as_sequences(images)
     assert seq.shape == (3, 28, 28) and seq.dtype == np.float32
     for r in (0, 13, 27):
         np.testing.assert_allclose(seq[:, r, :], images[:, r, :] / 255.0, rtol=1e-6)
     with pytest.raises(ValueError):
-        rnn_mnist.as_sequences(images.reshape(3, 784))
+        recurrent.as_sequences(images.reshape(3, 784))
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("hidden", (20, 5))
 def test_parameter_counts_match_textbook(cell, hidden):
-    model = rnn_mnist.build_rnn(cell, hidden)
+    model = recurrent.build_rnn(cell, hidden)
     assert model.input_shape == (None, 28, 28)
     assert model.output_shape == (None, 10)
     assert model.count_params() == textbook_params(cell, hidden)
-    assert rnn_mnist.expected_params(cell, hidden) == textbook_params(cell, hidden)
+    assert recurrent.expected_params(cell, hidden) == textbook_params(cell, hidden)
 
 
 def run_main(argv, capsys):

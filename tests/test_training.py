@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from common import io, runs, study
+from common import io, models, runs, study
 from common.data import as_float_images, load_cifar10
 from common.evaluation import make_test_evaluator
 from common.training import RunSpec, load_checkpoint, save_checkpoint, train_run
@@ -26,7 +26,7 @@ def spec(data, tmp, **kw):
         name="tiny",
         identity=identity,
         run_dir=tmp,
-        build=lambda: study.build_model(RUN),
+        build=lambda: models.build_model(RUN),
         x=x,
         y=data.y_train,
         iterations=40,

@@ -1,14 +1,14 @@
-"""Keep the README's result tables identical to the files the scripts generated.
+"""Keep the result tables quoted in the README and in ``docs/`` identical to the files the scripts generated.
 
-The README quotes generated tables between markers::
+The README and the pages of ``docs/`` quote generated tables between markers::
 
     <!-- BEGIN figures/cifar/summary.md -->
     ...the file's content, put here by `make readme`...
     <!-- END figures/cifar/summary.md -->
 
-`python -m common.readme` (``make readme``) copies each named file (its first heading dropped: the
-README has its own) between its markers; ``--check`` only reports blocks that differ, and
-``tests/test_readme.py`` runs that check, so a README whose numbers drifted from the saved results
+`python -m common.report.docs` (``make readme``) copies each named file (its first heading dropped: the
+page has its own) between its markers; ``--check`` only reports blocks that differ, and
+``tests/test_readme.py`` runs that check, so a page whose numbers drifted from the saved results
 does not land. No number in these blocks is typed by hand.
 """
 
@@ -19,7 +19,14 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pages(root: Path = ROOT) -> list[Path]:
+    """The README and every page of docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
 BLOCK = re.compile(r"(<!-- BEGIN (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- END (?P=path) -->)", re.S)
 
 
@@ -57,14 +64,13 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--check", action="store_true", help="only report README blocks that differ from their files")
-    p.add_argument("--readme", type=Path, default=ROOT / "README.md", help="the README to update (default: README.md)")
+    p.add_argument("--check", action="store_true", help="only report blocks that differ from their files")
     a = p.parse_args(argv)
-    stale = sync(a.readme, check=a.check)
-    for path in stale:
-        print(f"{'differs' if a.check else 'updated'}: {path}")
+    stale = [f"{page.name}: {path}" for page in pages() for path in sync(page, check=a.check)]
+    for item in stale:
+        print(f"{'differs' if a.check else 'updated'}: {item}")
     if a.check and stale:
-        print("run `make readme` to copy the generated tables into the README", file=sys.stderr)
+        print("run `make readme` to copy the generated tables into the README and docs/", file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,410 @@
+"""Task 1's report, from the results index: each run's figures, the sweep's summary against the study, and
+the improvement ladder. Which rows a table shows follows the run definitions (``common.study``): the study's
+11 rows in ``summary.md``, every run with a ``rung`` in ``beyond/ladder.md``, each in the order of
+``study.RUNS``; a run changed with ``--set`` is a row of its own, its changes beside its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from common import io, runs, study
+from common.evaluation import CONV_LAYERS, HIST_IMAGES
+from common.report import claims
+from common.report.plots import band, bars_note, grouped_bars, image_grid, plt, save_figure, seeds_note
+from common.report.speed import write_fast_settings
+from common.report.tables import binomial_se, csv_text, format_duration, gap, mean_std, pct, pm
+
+STATS = ("min", "max", "mean", "std")
+
+
+# ---------------------------------------------------------------------------
+# Each run's figures, from its seeds' records
+def plot_curves(records, title: str, path, reference: tuple[float, float] | None = None, l2: bool = False) -> Path:
+    """Train/test accuracy and loss against iterations; the study's numbers dashed."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    band(ax_acc, records, "train_accuracy", "train (interval mean)", "C0")
+    band(ax_acc, records, "test_accuracy", "test (all test images)", "C1")
+    if reference:
+        for value, what, color in zip(reference, ("train", "test"), ("C0", "C1")):
+            ax_acc.axhline(value, color=color, ls="--", lw=1, label=f"study's {what} accuracy")
+    ax_acc.set(
+        xlabel="iteration (batch)", ylabel="accuracy", ylim=(0, 1), title=f"accuracy ({seeds_note([len(records)])})"
+    )
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8, loc="best")
+    band(ax_loss, records, "train_loss", "train (interval mean" + (", incl. L2 penalty)" if l2 else ")"), "C0")
+    band(ax_loss, records, "test_loss", "test", "C1")
+    ax_loss.set(xlabel="iteration (batch)", ylabel="cross-entropy loss", title="loss")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_activation_stats(records, title, path, read_every: int) -> Path:
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    for ax, stat in zip(axes, STATS):
+        for k, name in enumerate(CONV_LAYERS):
+            band(ax, records, f"{name}_{stat}", name, f"C{k}")
+        for it in range(read_every, max(h["iteration"] for h in records[0]["history"]) + 1, read_every):
+            ax.axvline(it, color="0.6", lw=0.6, ls=":")
+        ax.set(title=stat, xlabel="iteration (batch)", ylabel=f"activation {stat}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"{title}\n({seeds_note([len(records)])}; dotted: every {read_every:,} iterations, "
+        "where the study read TensorBoard)"
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_activation_histograms(record, title, path, read_every: int, n_snapshots: int = 7):
+    """Each conv layer's activation distribution at the study's read-out iterations (multiples of
+    ``read_every``, plus the start and the end), earliest (dark) to latest (yellow)."""
+    recorded = [h for h in record["history"] if "conv1_hist" in h]
+    if not recorded:
+        return None
+    picks = [h for h in recorded if h["iteration"] % read_every == 0 or h is recorded[-1]]
+    if len(picks) > n_snapshots:
+        picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, n_snapshots).round().astype(int)))]
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, name in zip(axes, CONV_LAYERS):
+        for j, h in enumerate(picks):
+            edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
+            density = counts / max(counts.sum(), 1) / np.diff(edges)
+            ax.stairs(
+                density, edges, color=cmap(j / max(len(picks) - 1, 1)), lw=1.4, label=f"iteration {h['iteration']}"
+            )
+        ax.set_yscale("log")
+        ax.set(
+            title=f"{name} activations ({HIST_IMAGES} test images)",
+            xlabel="activation value",
+            ylabel="density (log scale)",
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title}\n(seed {record['identity']['seed']})")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_filters(model, seed: int, run_title: str, path):
+    """The conv1 filters on one symmetric scale: gray for a gray network, RGB for a color one."""
+    kernel = np.asarray(model.get_layer("conv1").kernel)  # (k, k, channels, maps)
+    filters = np.moveaxis(kernel, -1, 0)  # (maps, k, k, channels)
+    if not np.all(np.isfinite(filters)):
+        return None
+    m, k = float(np.abs(filters).max()), filters.shape[1]  # k: 5 in the LeNet-5, 3 in the VGG-style CNNs
+    labels = [f"{i}" for i in range(len(filters))]
+    if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
+        title = f"conv1 filters ({k}x{k}, RGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; mid gray = 0), seed {seed}"
+        return image_grid(0.5 + filters / (2 * m), path, f"{title}\n{run_title}", vmin=0, vmax=1, labels=labels)
+    title = f"conv1 filters ({k}x{k}, shared symmetric gray scale), seed {seed}"
+    return image_grid(
+        filters[..., 0], path, f"{title}\n{run_title}", vmin=-m, vmax=m, labels=labels, colorbar_label="weight"
+    )
+
+
+def figure_folder(out: Path, name: str, overrides: dict | None) -> Path:
+    """``<out>/<run>``, or for a run changed with --set ``<out>/<run>@dropout=0.3``: never the committed one's."""
+    return Path(out) / (name + "".join(f"@{c}" for c in study.changes(overrides)))
+
+
+def write_run_figures(
+    run: study.RunConfig, records: list[dict], out_dir: Path, runs_dir: Path, read_every: int, study_data: bool
+) -> list[Path]:
+    """The figures of one configuration, from its seeds' records; the filters from the lowest
+    seed's saved model where the runs folder has it (else the committed figure stays)."""
+    status = {r["status"] for r in records}
+    flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
+    title = f"{study.label(run.name, records[0].get('overrides'))}{flag}: {run.describe()}"
+    reference = run.study_accuracy if study_data else None
+    written = [plot_curves(records, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
+    if any("conv1_mean" in h for h in records[0]["history"]):
+        written.append(
+            plot_activation_stats(
+                records,
+                f"conv activation statistics on the test images\n{title}",
+                out_dir / "activation_stats.png",
+                read_every,
+            )
+        )
+        written.append(
+            plot_activation_histograms(
+                records[0], f"conv activation histograms\n{title}", out_dir / "activation_histograms.png", read_every
+            )
+        )
+    first = records[0]
+    model_path = runs.run_folder(runs_dir, run.name, first["identity"]) / "model.keras"
+    if model_path.exists():
+        model = io.load_model(model_path, compile=False)
+        written.append(plot_filters(model, first["identity"]["seed"], title, out_dir / "filters.png"))
+    return [p for p in written if p is not None]
+
+
+# ---------------------------------------------------------------------------
+# The summary: every configuration in the results index, the current ones first.
+SUMMARY_FIELDS = (
+    "row",
+    "run",
+    "identity",
+    "current",
+    "seeds",
+    "n",
+    "status",
+    "iterations",
+    "train_acc_mean",
+    "train_acc_std",
+    "test_acc_mean",
+    "test_acc_std",
+    "test_acc_binomial_se",
+    "best_test_acc_mean",
+    "study_train_acc",
+    "study_test_acc",
+    "train_gap",
+    "test_gap",
+    "train_time_s_mean",
+    "images_per_s_mean",
+)
+
+
+def summary_rows(records: list[dict], current: dict[str, set[str]], study_fingerprint: str | None, n_test: int):
+    """One row per (run, identity without seed): mean and std over its seeds, the test set's own binomial
+    standard error and, for the study's data, the study's numbers and our gaps to them. ``current``: run
+    name -> the group ids this command's settings give it (the plain run, and any --set variant)."""
+    rows = []
+    for (name, gid), recs in runs.groups(records).items():
+        cfg = recs[0]["identity"]["config"]
+        run = study.RUNS.get(name)
+        finished = [r for r in recs if r["status"] == "finished"]
+        train = mean_std([r["final"].get("train_accuracy") for r in finished])
+        test = mean_std([r["final"].get("test_accuracy") for r in finished])
+        best = mean_std([r["best_test_accuracy"] for r in finished])
+        is_study = study_fingerprint is not None and study_fingerprint == recs[0]["identity"]["data"]["fingerprint"]
+        ref = run.study_accuracy if run and is_study else None
+        overrides = recs[0].get("overrides")
+        rows.append(
+            {
+                "row": run.study_row if run else None,
+                "run": name,
+                "label": study.label(name, overrides),
+                "overridden": bool(overrides),
+                "identity": runs.identity_label(recs[0]["identity"]),
+                "current": gid in current.get(name, ()),
+                "seeds": ",".join(str(r["identity"]["seed"]) for r in recs),
+                "n": len(finished),
+                "status": "/".join(sorted({r["status"] for r in recs})),
+                "iterations": cfg["iterations"],
+                "train_acc_mean": train[0],
+                "train_acc_std": train[1],
+                "test_acc_mean": test[0],
+                "test_acc_std": test[1],
+                "test_acc_binomial_se": binomial_se(test[0], n_test),
+                "best_test_acc_mean": best[0],
+                "study_train_acc": ref[0] if ref else None,
+                "study_test_acc": ref[1] if ref else None,
+                "train_gap": train[0] - ref[0] if ref else None,
+                "test_gap": test[0] - ref[1] if ref else None,
+                "train_time_s_mean": mean_std([r["train_time_s"] for r in recs])[0],
+                "images_per_s_mean": mean_std([r["images_per_sec"] for r in recs])[0],
+            }
+        )
+    order = {n: i for i, n in enumerate(study.RUNS)}
+    return sorted(
+        rows,
+        key=lambda r: (not r["current"], r["overridden"], order.get(r["run"], len(order)), r["run"], r["identity"]),
+    )
+
+
+def write_summary(rows: list[dict], out_dir: Path, dataset_label: str, study_data: bool) -> list[Path]:
+    io.write_text(out_dir / "summary.csv", csv_text(rows, SUMMARY_FIELDS, nan="nan"))
+    # the ladder's rungs above rung 0 (and the CNNs) have a table of their own, beyond/ladder.md
+    in_ladder = lambda r: r["run"] in study.RUNS and study.RUNS[r["run"]].group == "beyond"
+    ladder = [r for r in rows if r["current"] and in_ladder(r)]
+    current = [r for r in rows if r["current"] and not in_ladder(r)]
+    lines = [
+        f"# {dataset_label}: the LeNet-5 sweep" + (" against the study" if study_data else ""),
+        "",
+        "Generated by `cifar_v2.py` from `results.jsonl` (every finished run found in the runs folder). "
+        "Accuracies in percent: mean ± sample std over the seeds; SE = the binomial standard error "
+        "of one accuracy on the test set, sqrt(p(1-p)/n), the noise of the test set itself. Train accuracy "
+        "is the mean over the last evaluation interval's batches (as the study's curves); test "
+        "accuracy is on every test image at the end of the run.",
+        "",
+    ]
+    header = (
+        "| # | run | seeds | iterations | train acc | test acc | SE | best test acc "
+        + ("| study train | study test | train gap | test gap " if study_data else "")
+        + "| train time | images/s | identity |"
+    )
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in current:
+        lines.append(
+            f"| {r['row'] or ''} | `{r['label']}`{' (' + r['status'] + ')' if r['status'] != 'finished' else ''} "
+            f"| {r['seeds']} | {r['iterations']} | {pm(r['train_acc_mean'], r['train_acc_std'])} "
+            f"| {pm(r['test_acc_mean'], r['test_acc_std'])} | {pct(r['test_acc_binomial_se'])} "
+            f"| {pct(r['best_test_acc_mean'])} "
+            + (
+                f"| {pct(r['study_train_acc'], 0)} | {pct(r['study_test_acc'])} | {gap(r['train_gap'])} "
+                f"| {gap(r['test_gap'])} "
+                if study_data
+                else ""
+            )
+            + f"| {format_duration(r['train_time_s_mean'])} | {r['images_per_s_mean']:,.0f} | {r['identity']} |"
+        )
+    if study_data:  # over the study's rows as defined (a --set variant is an experiment, not the reproduction)
+        gaps = [r for r in current if not r["overridden"] and r["test_gap"] is not None and np.isfinite(r["test_gap"])]
+        if gaps:
+            lines += [
+                "",
+                f"Mean absolute gap to the study over the {len(gaps)} current runs: train "
+                f"{100 * np.mean([abs(r['train_gap']) for r in gaps]):.1f} points, test "
+                f"{100 * np.mean([abs(r['test_gap']) for r in gaps]):.1f} points; "
+                f"{sum(abs(r['test_gap']) <= 0.03 for r in gaps)} of {len(gaps)} runs within 3 test points.",
+            ]
+    if ladder:
+        lines += ["", f"The improvement ladder's {len(ladder)} run(s) are tabled in `beyond/ladder.md`."]
+    others = len(rows) - len(current) - len(ladder)
+    if others:
+        lines += [
+            "",
+            f"The results index also holds {others} other configuration(s) (other constants, lengths, data "
+            "or backends; e.g. the calibration's): every one is a row of `summary.csv`.",
+        ]
+    io.write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
+
+    nan = float("nan")
+    if study_data:  # the figure compares with the study: its rows only (the ladder has a figure of its own)
+        current = [r for r in current if r["row"]]
+    labels = [f"{r['row'] or ''}. {r['label']}" + (" (diverged)" if "diverged" in r["status"] else "") for r in current]
+    series = {
+        "ours: train": ([r["train_acc_mean"] for r in current], [r["train_acc_std"] for r in current]),
+        "ours: test": ([r["test_acc_mean"] for r in current], [r["test_acc_std"] for r in current]),
+    }
+    colors = ["#1f77b4", "#d62728"]
+    if study_data:
+        series = {
+            "ours: train": series["ours: train"],
+            "study: train": ([r["study_train_acc"] or nan for r in current], [nan] * len(current)),
+            "ours: test": series["ours: test"],
+            "study: test": ([r["study_test_acc"] or nan for r in current], [nan] * len(current)),
+        }
+        colors = ["#1f77b4", "#9ecae1", "#d62728", "#fcae91"]
+    path = grouped_bars(
+        labels,
+        series,
+        out_dir / "summary.png",
+        f"{dataset_label}: final accuracy" + (", ours vs the study's" if study_data else ""),
+        "accuracy",
+        colors=colors,
+        note="ours: " + bars_note(sorted({r["n"] for r in current})),
+    )
+    return [out_dir / "summary.csv", out_dir / "summary.md", path]
+
+
+# ---------------------------------------------------------------------------
+# The improvement ladder
+def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]:
+    """Every run with a ``rung`` (in the order of ``study.RUNS``): what each ingredient buys on the test set,
+    and what it does to the train/test gap (the study's diagnosis was overfitting)."""
+    by_name = {r["run"]: r for r in rows if r["current"] and not r.get("overridden")}
+    ladder = [by_name[n] for n, run in study.RUNS.items() if run.rung is not None and n in by_name and by_name[n]["n"]]
+    if len(ladder) < 2:
+        return []
+    params = {r["name"]: r.get("num_params") for r in records}
+    lines = [
+        "# Beyond the study: the improvement ladder",
+        "",
+        "Generated by `cifar_v2.py --runs beyond` from `results.jsonl`. Each rung adds one ingredient to "
+        "the run it builds on (the CNN rows are different networks with rung 4's recipe). Accuracies in "
+        "percent, mean ± std over the seeds; gap = train - test accuracy; Δ test = the change from the run it "
+        "builds on (`common/study.py`: each run's `builds_on`).",
+        "",
+        "| rung | what it adds | params | iterations | seeds | train acc | test acc | gap | Δ test | training time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ladder:
+        run = study.RUNS[r["run"]]
+        prev = by_name.get(run.builds_on) if run.builds_on else None
+        delta = "-" if not prev or not prev["n"] else gap(r["test_acc_mean"] - prev["test_acc_mean"])
+        lines.append(
+            f"| {run.rung} | {run.adds} (`{r['run']}`) | {params.get(r['run']) or 0:,} "
+            f"| {r['iterations']} | {r['seeds']} | {pm(r['train_acc_mean'], r['train_acc_std'])} "
+            f"| {pm(r['test_acc_mean'], r['test_acc_std'])} | {100 * (r['train_acc_mean'] - r['test_acc_mean']):.1f} "
+            f"| {delta} | {format_duration(r['train_time_s_mean'])} |"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_text(out / "ladder.md", "\n".join(lines) + "\n")
+    short = lambda name: name.removeprefix("beyond_").lstrip("0123456789").lstrip("_")  # beyond_1_augment -> augment
+    labels = [f"{study.RUNS[r['run']].rung}: {short(r['run'])}" for r in ladder]
+    path = grouped_bars(
+        labels,
+        {
+            "train": ([r["train_acc_mean"] for r in ladder], [r["train_acc_std"] for r in ladder]),
+            "test": ([r["test_acc_mean"] for r in ladder], [r["test_acc_std"] for r in ladder]),
+            "train - test gap": ([r["train_acc_mean"] - r["test_acc_mean"] for r in ladder], [np.nan] * len(ladder)),
+        },
+        out / "ladder.png",
+        "Beyond the study: what each ingredient buys (CIFAR-10, 28x28 gray, 1,000 test images)",
+        "accuracy / gap",
+        colors=["#1f77b4", "#d62728", "#7f7f7f"],
+        note=bars_note(sorted({r["n"] for r in ladder})),
+        ylim=(0, 1.15),
+        digits=1,  # the targets (72%, 82%) and the rungs' differences are tenths of a point
+    )
+    return [out / "ladder.md", path]
+
+
+# ---------------------------------------------------------------------------
+def summarize(
+    records: list[dict],
+    data,
+    drawn: list[tuple[study.RunConfig, dict | None]],
+    named: list[study.RunConfig],
+    out: Path,
+    runs_dir: Path,
+    eval_every: int,
+    read_every: int,
+    log=print,
+) -> list[Path]:
+    """Every figure and table of the sweep from the index's ``records`` of ``data``'s set. ``drawn``: the
+    (run, its --set fields) this command asked for, whose per-run figures are drawn; ``named``: every named
+    run under this command's settings, the current rows of the tables (with the ``drawn`` ones)."""
+    io.remove_stale_temps(out, recursive=True)  # half-written figures of killed processes
+    if not records:
+        log(f"no finished runs of {data.name} in {runs_dir} or {out / 'results.jsonl'}; nothing to summarize.")
+        return []
+    study_data = data.is_study_data(study.STUDY_DATASET)
+    group = lambda run: runs.group_id(runs.make_identity(study.TASK, run.identity(), 0, data, eval_every))
+    current: dict[str, set[str]] = {}
+    for run in named + [run for run, _ in drawn]:
+        current.setdefault(run.name, set()).add(group(run))
+    written, failed = [], []
+    for run, overrides in drawn:
+        gid = group(run)
+        recs = sorted(
+            (r for r in records if r["name"] == run.name and r["group_id"] == gid), key=lambda r: r["identity"]["seed"]
+        )
+        if not recs:
+            continue
+        try:
+            folder = figure_folder(out, run.name, overrides)
+            written += write_run_figures(run, recs, folder, runs_dir, read_every, study_data)
+        except Exception as err:  # a figure must never cost a result: report it, go on
+            failed.append(f"{run.name}: {type(err).__name__}: {err}")
+    rows = summary_rows(records, current, data.fingerprint if study_data else None, len(data.y_test))
+    written += write_summary(
+        rows, out, f"{data.name} ({len(data.x_train):,} train / {len(data.x_test):,} test)", study_data
+    )
+    written += write_ladder(rows, records, out / "beyond")
+    written += write_fast_settings(records, out, list(study.RUNS), "cifar_v2.py")
+    if study_data and out.name == "cifar":  # the standard layout <figures>/cifar beside <figures>/rnn
+        written.append(claims.update(out.parent, log))
+    for f in failed:
+        log(f"error drawing figures of {f}. The results are saved; redraw with --summary-only.")
+    return written

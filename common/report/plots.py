@@ -1,0 +1,147 @@
+"""The figures' shared parts: matplotlib headless, the atomic PNG save, the band over seeds, bars, image grids."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # scripts run headless and only write files
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from common import io  # noqa: E402
+
+DPI = 130
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """The figure as a PNG at ``path``, written whole or not at all (``io.atomic``); the figure is closed."""
+    path = Path(path)
+    try:
+        with io.atomic(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def seeds_note(ns: list[int], spread: str = "band: min-max", single: str = "") -> str:
+    """What a figure's lines or bars are, given the seed counts ``ns`` of its rows: "mean of 3 seeds,
+    band: min-max", "mean of 2/3 seeds, error bar: std over seeds", or for one seed "1 seed" plus
+    ``single`` (e.g. why no error bar is drawn)."""
+    ns = sorted(set(ns)) or [1]
+    if max(ns) == 1:
+        return "1 seed" + single
+    return f"mean of {'/'.join(map(str, ns))} seeds, {spread}"
+
+
+def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.ndarray, np.ndarray]:
+    """(x, values (seeds x points)) of ``key`` at the iterations every seed recorded; x is the iteration, or
+    with ``x_key`` the seeds' mean of another recorded number (e.g. the training seconds)."""
+    its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in records]))
+    at = [{h["iteration"]: h for h in r["history"]} for r in records]
+    vals = np.array([[a[it][key] for it in its] for a in at], dtype=float)
+    if x_key == "iteration":
+        return np.asarray(its), vals
+    return np.array([[a[it].get(x_key, np.nan) for it in its] for a in at], dtype=float).mean(axis=0), vals
+
+
+def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration") -> None:
+    """The mean over seeds as a line, the seeds' min-max as a band (one seed: the line alone). Where every
+    seed diverged (NaN) the line has a gap."""
+    xs, vals = series(records, key, x_key)
+    if len(xs) == 0:
+        return
+    with warnings.catch_warnings():  # a point where every seed is NaN: a gap, no warning needed
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, low, high = (f(vals, axis=0) for f in (np.nanmean, np.nanmin, np.nanmax))
+    ax.plot(xs, mean, color=color, lw=1.5, label=label)
+    if len(records) > 1:
+        ax.fill_between(xs, low, high, color=color, alpha=0.2, lw=0)
+
+
+def bars_note(ns: list[int]) -> str:
+    """What a bar figure's bars and error bars are, given the seed counts ``ns`` of its rows."""
+    return seeds_note(ns, "error bar: std over seeds", "; no error bar: the test set's SE is ~1.6 points")
+
+
+def grouped_bars(
+    groups: list[str],
+    series: dict[str, tuple[list[float], list[float]]],
+    path,
+    title: str,
+    ylabel: str,
+    ylim=(0, 1.2),
+    rotate: int = 30,
+    colors: list[str] | None = None,
+    note: str | None = None,
+    digits: int = 0,
+) -> Path:
+    """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors)
+    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, labeled as percentages
+    with ``digits`` decimals."""
+    x = np.arange(len(groups))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
+    for i, (label, (values, errors)) in enumerate(series.items()):
+        values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+        where = x + (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(where, values, width, label=label, color=None if colors is None else colors[i])
+        has_error = np.isfinite(errors) & np.isfinite(values)  # no error bar for the study or a single seed
+        if has_error.any():
+            ax.errorbar(
+                where[has_error],
+                values[has_error],
+                yerr=errors[has_error],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.8,
+                capsize=2,
+            )
+        labels = ["" if np.isnan(v) else f"{100 * v:.{digits}f}" for v in values]
+        ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
+    ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
+    ax.set(ylabel=ylabel, ylim=ylim)
+    ax.set_title(title + (f"\n({note})" if note else ""), fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def image_grid(
+    images: np.ndarray,
+    path,
+    title: str,
+    ncols: int = 8,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    labels=None,
+    colorbar_label: str | None = None,
+) -> Path:
+    """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar; or RGB images
+    (N, H, W, 3) with values in [0, 1]."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    vmin = float(np.min(images)) if vmin is None else vmin
+    vmax = float(np.max(images)) if vmax is None else vmax
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols + 1, 1.3 * nrows + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i < n:
+            im = ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            if labels is not None:
+                ax.set_title(labels[i], fontsize=8)
+        else:
+            ax.axis("off")
+    fig.suptitle(title)
+    if images.ndim == 3:  # a colorbar only where one scale maps values to colors (not for RGB images)
+        cbar = fig.colorbar(im, ax=axes, shrink=0.8)
+        if colorbar_label:
+            cbar.set_label(colorbar_label)
+    return save_figure(fig, path)
