@@ -150,20 +150,27 @@ class Settings:
 # ---------------------------------------------------------------------------
 # How a run is built: its definition, the seed and this command's evaluation (every test image, the conv
 # statistics, the test-time views the run asks for); its identity names its folder (common/training.py).
+# A run that chooses (``validation`` > 0) trains without its held-out images and is evaluated on them
+# only: it never sees the test set.
 def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK) -> training.RunSpec:
-    evaluate = Evaluator(x_test, data.y_test, tta=run.tta, tta_shift=run.tta_shift)
+    x, y, x_eval, y_eval, split = x_train, data.y_train, x_test, data.y_test, "test"
+    if run.validation:
+        fit, held = data.validation_split(run.validation)
+        x, y, x_eval, y_eval, split = x_train[fit], data.y_train[fit], x_train[held], data.y_train[held], "val"
+    views_at = run.iterations if run.validation else None  # a choosing run compares test-time views at its end
+    evaluate = Evaluator(x_eval, y_eval, tta=run.tta, tta_shift=run.tta_shift, split=split, views_at=views_at)
     return training.make_spec(
-        run, task, seed, data, x_train, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate, overrides
+        run, task, seed, data, x, y, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate, overrides
     )
 
 
 def report_line(m: dict, data) -> None:
-    run = study.RUNS.get(m["name"])
-    ref = run.study_accuracy if run and data.is_study_data(study.STUDY_DATASET) else None
-    final = m["final"]
+    run, final = study.RUNS.get(m["name"]), m["final"]
+    split = "val" if "val_accuracy" in final else "test"  # a run that chooses never reads the test set
+    ref = run.study_accuracy if run and split == "test" and data.is_study_data(study.STUDY_DATASET) else None
     print(
         f"== {m['name']} seed {m['seed']}: {m['status']}, final train acc {pct(final.get('train_accuracy'))}%, "
-        f"test acc {pct(final.get('test_accuracy'))}%" + (f" (study: ~{pct(ref[1])}%)" if ref else "")
+        f"{split} acc {pct(final.get(f'{split}_accuracy'))}%" + (f" (study: ~{pct(ref[1])}%)" if ref else "")
     )
 
 
@@ -209,8 +216,12 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
 def open_search(s: Settings, create: bool = True):
     url = hpsearch.storage_url(s.storage, s.runs_dir)
     name = hpsearch.study_name(s.dataset, s.search_space, s.search_iterations)
+    # successive halving's first rung at a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700)
+    rung = max(s.eval_every, s.eval_every * round(s.search_iterations / 10 / s.eval_every))
+    ((rival, _),) = s.selected_runs((hpsearch.RIVALS[s.search_space],))
+    warm = hpsearch.params_of(rival, s.search_space, s.search_iterations)
     return hpsearch.open_study(
-        name, url, s.seeds[0], grace=s.search_grace, min_resource=2 * s.eval_every, create=create
+        name, url, s.seeds[0], grace=s.search_grace, min_resource=rung, create=create, warm_start=warm
     )
 
 
@@ -243,9 +254,14 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
     training.train_all(specs, done=lambda spec, m: report_line(m, data))
     same = lambda run: lambda r: r["name"] == run.name and r["identity"]["config"] == run.identity()
     mine = list(filter(same(winner), runs.update_index(out, s.runs_dir, hpsearch.TASK, study.READ_EVERY)))
-    base = list(filter(same(hand_run), runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)))
+    index = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
+    base = list(filter(same(hand_run), index))
+    # the hand tuning the search replaces: the runs a person made to reach the rival (seed 0 of each): the
+    # study's 11 runs for run 7, the ladder's rungs 1-4 for rung 4
+    tuned = [r for r, _ in s.selected_runs(hpsearch.HAND_TUNING[s.search_space])]
+    hand_time = sum(rec["wall_time_s"] for run in tuned for rec in filter(same(run), index) if rec["seed"] == 0)
     written = search_report.write_report(
-        st, out, s.search_space, s.search_iterations, winner, mine, hand_run, base, s.seeds
+        st, out, s.search_space, s.search_iterations, winner, mine, hand_run, base, s.seeds, hand_time
     )
     print((out / "search.md").read_text())
     return written

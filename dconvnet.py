@@ -120,9 +120,8 @@ def main(argv=None) -> int:
             return {}
         return test_metrics(model, iteration)
 
-    spec = training.make_spec(
-        run, TASK, s.seed, data, x_train, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate, overrides or None
-    )
+    every = (s.eval_every, s.checkpoint_every)
+    spec = training.make_spec(run, TASK, s.seed, data, x_train, data.y_train, s.runs_dir, *every, evaluate, overrides)
     run_dir = spec.run_dir
     print(f"[dconvnet] training {run.name} ({run.describe()}), seed {s.seed} -> {run_dir}")
     metrics = train_run(spec, wait=True)

@@ -31,6 +31,9 @@ MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 CLASS_NAMES = {"CIFAR10": CIFAR10_CLASS_NAMES, "MNIST": MNIST_CLASS_NAMES}
 # The study's sets: 1000 training and 100 test images per class, 28x28.
 STUDY_COUNTS = (1000, 100)
+# The validation split's own seed: every run that holds images out of training holds out the same ones
+# (common.study.RunConfig.validation), whatever its seed, so that choices compare like with like.
+SPLIT_SEED = 20141201
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # what Pillow reads for us, compared in lower case
 COLORS = ("gray", "rgb")
 GRAY_MODES = ("1", "L", "LA")  # Pillow modes of single-channel 8-bit images (LA: gray with alpha)
@@ -100,6 +103,27 @@ class Dataset:
             and self.channels == 1
             and counts == ([STUDY_COUNTS[0]] * self.num_classes, [STUDY_COUNTS[1]] * self.num_classes)
         )
+
+    def validation_split(self, per_class: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) indices into the training set: ``per_class`` images of every class held out,
+        drawn from ``seed`` (the split's own, never a run's): the same split for every run and seed."""
+        counts = np.bincount(self.y_train, minlength=self.num_classes)
+        if per_class >= counts.min():
+            raise DataError(
+                f"a validation split of {per_class} images per class leaves nothing to train on: the smallest "
+                f"class of {self.name} has {counts.min()} training images. Hold out fewer (validation=...)."
+            )
+        held = [
+            np.random.default_rng([seed, c]).permutation(np.flatnonzero(self.y_train == c))[:per_class]
+            for c in range(self.num_classes)
+        ]
+        val = np.sort(np.concatenate(held))
+        return np.setdiff1d(np.arange(len(self.y_train)), val), val
+
+    def split_identity(self, per_class: int, seed: int = SPLIT_SEED) -> dict:
+        """What a run's identity records of its validation split: its size, seed and the held-out images."""
+        _, val = self.validation_split(per_class, seed)
+        return {"per_class": per_class, "seed": seed, "fingerprint": hashlib.sha256(val.tobytes()).hexdigest()[:16]}
 
     def describe(self) -> str:
         return (

@@ -19,10 +19,12 @@ HIST_IMAGES = 10  # test images whose every activation goes into the histograms
 HIST_BINS = 60
 
 
-def logits_metrics(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray | None) -> dict:
-    """Test loss (mean softmax cross-entropy) and accuracy from logits, in float64. With
-    ``other_views`` (the logits of the mirror images, or of shifted ones), the softmax outputs of all
-    the views are averaged first."""
+def logits_metrics(
+    logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray | None, split: str = "test"
+) -> dict:
+    """Loss (mean softmax cross-entropy) and accuracy from logits, in float64, named by the images' ``split``
+    (``test_loss``, ``test_accuracy``; ``val_...`` on the validation images). With ``other_views`` (the
+    logits of the mirror images, or of shifted ones), the softmax outputs of all the views are averaged first."""
 
     def softmax(z):
         z = z.astype(np.float64)
@@ -32,7 +34,7 @@ def logits_metrics(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndar
     views = [logits, *(v for v in other_views if v is not None)]
     p = sum(softmax(v) for v in views) / len(views)
     true = np.clip(p[np.arange(len(labels)), labels], 1e-300, None)
-    return {"test_loss": float(-np.mean(np.log(true))), "test_accuracy": float(np.mean(p.argmax(1) == labels))}
+    return {f"{split}_loss": float(-np.mean(np.log(true))), f"{split}_accuracy": float(np.mean(p.argmax(1) == labels))}
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -68,13 +70,14 @@ def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:
 
 
 def make_test_evaluator(
-    x_test: np.ndarray, y_test: np.ndarray, tta: bool = False, tta_shift: int = 0
+    x_test: np.ndarray, y_test: np.ndarray, tta: bool = False, tta_shift: int = 0, split: str = "test"
 ) -> Callable[[keras.Model, int], dict]:
-    """The plain evaluation: test loss and accuracy on every test image (averaged over :func:`tta_views`)."""
+    """The plain evaluation: loss and accuracy on every image of ``split`` (averaged over :func:`tta_views`)."""
     views = tta_views(x_test, tta, tta_shift)
 
     def evaluate(model, iteration):
-        return logits_metrics(predict_logits(model, x_test), y_test, *(predict_logits(model, v) for v in views))
+        others = (predict_logits(model, v) for v in views)
+        return logits_metrics(predict_logits(model, x_test), y_test, *others, split=split)
 
     return evaluate
 
@@ -97,16 +100,33 @@ def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
     return float(r2.mean()), float(np.mean(r2 >= GRADIENT_R2))
 
 
+# The test-time views a run that chooses compares on its validation images at its last evaluation (the ones
+# the ladder's CNN tried): none, the mirror, and the mirror with 1- or 2-pixel shifts (10 views each)
+VIEW_CANDIDATES = {"none": (False, 0), "flip": (True, 0), "flip_shift1": (True, 1), "flip_shift2": (True, 2)}
+
+
 class Evaluator:
-    """Every evaluation runs the test set once through a probe model that returns the
+    """Every evaluation runs the test set (or, ``split="val"``, the validation images) once through a probe
+    model that returns the
     logits and, per image, the min, max, sum and sum of squares of each conv layer's
     activations; a few fixed test images give the histograms. With ``tta`` the mirror
     images' predictions are averaged in (test-time augmentation), with ``tta_shift`` also shifted
     ones (:func:`tta_views`). The conv1 filters' resemblance to
-    gradients (:func:`gradient_filters`) is recorded too."""
+    gradients (:func:`gradient_filters`) is recorded too. At iteration ``views_at`` (a choosing run's last) the
+    accuracy under every view set of :data:`VIEW_CANDIDATES` is recorded too (``val_accuracy_views``), so that
+    the views are chosen on validation."""
 
-    def __init__(self, x_test, y_test, tta: bool = False, hist_images: int = HIST_IMAGES, tta_shift: int = 0):
-        self.x_test, self.y_test, self.tta = x_test, y_test, tta
+    def __init__(
+        self,
+        x_test,
+        y_test,
+        tta: bool = False,
+        hist_images: int = HIST_IMAGES,
+        tta_shift: int = 0,
+        split: str = "test",
+        views_at: int | None = None,
+    ):
+        self.x_test, self.y_test, self.tta, self.split, self.views_at = x_test, y_test, tta, split, views_at
         self.views = tta_views(x_test, tta, tta_shift)
         self.x_hist = x_test[:hist_images]
         self._model = None
@@ -134,7 +154,7 @@ class Evaluator:
             np.concatenate([np.asarray(self.probe.predict_on_batch(xb)[0]) for xb in np.array_split(view, 2)])
             for view in self.views
         ]
-        record = logits_metrics(logits, self.y_test, *others)
+        record = logits_metrics(logits, self.y_test, *others, split=self.split)
         hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
         for i, name in enumerate(CONV_LAYERS):
             mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))
@@ -147,4 +167,14 @@ class Evaluator:
             record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
         r2, fraction = gradient_filters(keras.ops.convert_to_numpy(model.get_layer("conv1").kernel))
         record["conv1_filter_plane_r2"], record["conv1_gradient_filters"] = r2, fraction
+        if iteration == self.views_at:
+            record[f"{self.split}_accuracy_views"] = {
+                name: logits_metrics(
+                    logits,
+                    self.y_test,
+                    *(predict_logits(model, v) for v in tta_views(self.x_test, tta, shift)),
+                    split=self.split,
+                )[f"{self.split}_accuracy"]
+                for name, (tta, shift) in VIEW_CANDIDATES.items()
+            }
         return record

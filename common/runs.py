@@ -4,7 +4,8 @@
 evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
 labels), the Keras backend with the device kind (CPU or GPU: they round differently), and the
 precision where it is not float32 (``--precision mixed_bfloat16``), the fused Adam kernel where
-a run uses it (``--fused-adam``), and TensorFlow's oneDNN kernels where they are off (common/cpu.py).
+a run uses it (``--fused-adam``), TensorFlow's oneDNN kernels where they are off (common/cpu.py), and
+the validation split of a run that holds training images out for choosing (its images' fingerprint).
 A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
 of the identity without the seed, so different identities never share a folder and the
 seeds of one configuration sit side by side. A finished run is never retrained or
@@ -49,6 +50,9 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
     # it trains with Adam (the fused momentum kernel computes Keras' numbers exactly; common/backend.py)
     if backend.fused_adam() and config.get("optimizer") == "adam":
         identity["fused_adam"] = True
+    # the validation split of a run that holds images out of its training (choosing on validation)
+    if config.get("validation"):
+        identity["split"] = dataset.split_identity(config["validation"])
     # TensorFlow's own kernels where oneDNN is off round differently from the oneDNN kernels that made the
     # committed results (common/cpu.py); recorded only when off, so those runs keep their identity
     if platform["backend"] == "tensorflow" and cpu.onednn() is False:

@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy.exc
 
-from common.study import RunConfig
+from common.study import RUNS, VALIDATION, RunConfig
 
 # Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
 # Optuna 4.9 (pinned in requirements.txt) and warn on every call; they are the documented way, so
@@ -44,9 +44,17 @@ def storage_url(storage: str | None, runs_dir: Path) -> str:
 
 
 def open_study(
-    name: str, url: str, seed: int, grace: int = 60, min_resource: int = 1, create: bool = True
+    name: str,
+    url: str,
+    seed: int,
+    grace: int = 60,
+    min_resource: int = 1,
+    create: bool = True,
+    warm_start: dict | None = None,
+    startup_trials: int = 8,
 ) -> optuna.Study:
-    """The study ``name`` on ``url`` (created if missing): TPE sampler, median pruner, heartbeats."""
+    """The study ``name`` on ``url`` (created if missing): multivariate TPE, successive halving, heartbeats.
+    ``warm_start``: parameters enqueued as the first trial of a new study (the hand-tuned configuration)."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     # Workers started together on a fresh database race to create Optuna's tables (PostgreSQL answers
     # the loser with a UniqueViolation, SQLite with "table studies already exists"; both seen in
@@ -72,11 +80,38 @@ def open_study(
                 raise
             time.sleep(1 + attempt)
     held = len(study.get_trials(deepcopy=False))
-    study.sampler = optuna.samplers.TPESampler(seed=seed + held, constant_liar=True)
-    # prune a trial whose intermediate test accuracy is below the median of earlier trials at the same step,
-    # once 5 trials have finished and after the first evaluations (early curves are noisy)
-    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min_resource)
+    if warm_start and not held:
+        # the search starts where the person stopped: the hand-tuned configuration is its first trial
+        study.enqueue_trial(warm_start, user_attrs={"warm_start": True}, skip_if_exists=True)
+    # Multivariate TPE models the parameters jointly (learning rate with optimizer and batch size);
+    # group=True handles the conditional ones (a momentum only for momentum optimizers).
+    study.sampler = optuna.samplers.TPESampler(
+        seed=seed + held, multivariate=True, group=True, constant_liar=True, n_startup_trials=startup_trials
+    )
+    study.pruner = pruner(min_resource)
     return study
+
+
+REDUCTION = 3  # successive halving: a third of the trials that reach a rung go on to the next
+
+
+def pruner(min_resource: int) -> optuna.pruners.BasePruner:
+    """Asynchronous successive halving, resource = iterations: at ``min_resource`` iterations, then 3x, 9x, ...,
+    a trial goes on only if its validation accuracy is in the top third of the trials that reached that rung.
+    Bad configurations cost ``min_resource`` iterations, not a whole trial (the median pruner this replaces
+    compared trials at equal steps but let a third of the budget go to configurations at chance). One bracket,
+    not Hyperband's several: with about 40 trials in an hour, several brackets would each be left with too
+    few trials for TPE (Optuna's docs: TPE's start-up trials are counted per bracket under Hyperband)."""
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=REDUCTION)
+
+
+def rungs(min_resource: int, iterations: int) -> list[int]:
+    """The iterations at which the pruner decides: ``min_resource * 3**k`` below ``iterations``."""
+    out, r = [], min_resource
+    while r < iterations:
+        out.append(r)
+        r *= REDUCTION
+    return out
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
@@ -110,74 +145,136 @@ def best_trials(study: optuna.Study, k: int = 10) -> list[optuna.trial.FrozenTri
 
 
 # ---------------------------------------------------------------------------
-# The search over the study's runs (``cifar_v2.py --search``): its space, its trials, its winner.
+# The search over the study's runs (``cifar_v2.py --search``): its space, its trials, its winner. Every
+# trial trains on the training set less its validation split (``common.study.VALIDATION`` images per class)
+# and is scored, and pruned, on those held-out images: the search never reads the test set.
 TASK = "cifar_v2_search"  # the search's runs have an index of their own, beside the sweep's
 SPACES = ("study", "all")
-# --search-report compares the search's best with the hand-made best of the same space and length
+# --search-report compares the search's best with the hand-made best of the same space and length; the same
+# runs are the searches' first trials (warm start)
 RIVALS = {"study": "relu_adam_normal_dropout_l2", "all": "beyond_4_tta"}
+# the runs of the hand tuning that reached each rival, whose time the report puts beside the search's
+HAND_TUNING = {
+    "study": tuple(n for n, r in RUNS.items() if r.group == "study"),
+    "all": ("beyond_1_augment", "beyond_2_adamw_cosine", "beyond_3_label_smoothing", "beyond_4_tta"),
+}
+# Log-uniform learning rates around each optimizer's usual range (Adam's 1e-3 default and SGD's 1e-2..1e-1,
+# as in the Keras and PyTorch examples, a decade either side); the study's momentum run 6 trained at 1e-3.
+LEARNING_RATES = {
+    "adam": (1e-4, 1e-2),
+    "adamw": (1e-4, 1e-2),
+    "rmsprop": (1e-4, 1e-2),
+    "adagrad": (1e-3, 1e-1),
+    "momentum": (1e-3, 1e-1),
+    "nesterov": (1e-3, 3e-1),
+}
+MOMENTUM = ("momentum", "rmsprop", "nesterov")  # the optimizers with a momentum to tune
+DECAY = ("adamw", "nesterov")  # the optimizers with decoupled weight decay
 
 
 def study_name(dataset: str, space: str, iterations: int) -> str:
-    return f"cifar_v2-{dataset}-{space}-{iterations}it"
+    # "-val": chosen on the validation split (the earlier searches, scored on the test set, keep their names)
+    return f"cifar_v2-{dataset}-{space}-{iterations}it-val"
+
+
+def warmup_step(iterations: int) -> int:
+    return max(1, iterations // 100)  # a warm-up in steps of 1% of the run, up to 10%
+
+
+def warmup_max(iterations: int) -> int:
+    return warmup_step(iterations) * (iterations // 10 // warmup_step(iterations))
 
 
 def sample_run(trial, space: str, iterations: int) -> RunConfig:
     """A trial's run: every knob the study tuned by hand, and in the "all" space the recipe's too."""
-    optimizers = ["adam", "momentum", "adagrad", "rmsprop"] + (["adamw", "nesterov"] if space == "all" else [])
+    optimizers = ["adam", "momentum", "adagrad", "rmsprop"] + (list(DECAY) if space == "all" else [])
     optimizer = trial.suggest_categorical("optimizer", optimizers)
     p = dict(
         optimizer=optimizer,
-        learning_rate=trial.suggest_float("learning_rate", 1e-5, 3e-2, log=True),
-        momentum=trial.suggest_float("momentum", 0.5, 0.99)
-        if optimizer in ("momentum", "rmsprop", "nesterov")
-        else 0.0,
+        learning_rate=trial.suggest_float(f"lr_{optimizer}", *LEARNING_RATES[optimizer], log=True),
+        momentum=trial.suggest_float("momentum", 0.5, 0.99) if optimizer in MOMENTUM else 0.0,
         dropout=trial.suggest_float("dropout", 0.0, 0.7),
-        l2=trial.suggest_float("l2", 1e-6, 1e-2, log=True),
-        batch_size=trial.suggest_categorical("batch_size", [16, 32, 50, 100]),
+        # an L2 penalty, or for AdamW and SGD-Nesterov their decoupled weight decay instead (below)
+        l2=trial.suggest_float("l2", 1e-5, 3e-3, log=True) if optimizer not in DECAY else 0.0,
+        batch_size=trial.suggest_categorical("batch_size", [32, 50, 100]),
         init=trial.suggest_categorical("init", ["normal", "glorot_uniform", "he_normal"]),
         activation=trial.suggest_categorical("activation", ["relu", "tanh", "sigmoid", "leaky_relu"]),
     )
     if space == "all":
         schedule = trial.suggest_categorical("schedule", ["constant", "cosine"])
         p.update(
-            augment=trial.suggest_categorical("augment", ["none", "flip_shift"]),
+            augment=trial.suggest_categorical("augment", ["none", "flip_shift", "flip_shift4"]),
             schedule=schedule,
-            warmup=trial.suggest_int("warmup", 0, 500, step=100) if schedule == "cosine" else 0,
-            weight_decay=trial.suggest_float("weight_decay", 1e-5, 0.1, log=True)
-            if optimizer in ("adamw", "nesterov")
-            else 0.0,
+            warmup=trial.suggest_int("warmup", 0, warmup_max(iterations), step=warmup_step(iterations))
+            if schedule == "cosine"
+            else 0,
+            weight_decay=trial.suggest_float("weight_decay", 1e-3, 0.3, log=True) if optimizer in DECAY else 0.0,
             label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
             tta=trial.suggest_categorical("tta", [False, True]),
         )
-    return RunConfig(f"search_{space}", iterations=iterations, **p)
+    return RunConfig(f"search_{space}", iterations=iterations, validation=VALIDATION, **p)
+
+
+def params_of(run: RunConfig, space: str, iterations: int) -> dict:
+    """The trial parameters that give ``run``'s knobs in ``space`` (the warm start), with the warm-up
+    scaled to the trial's length."""
+    p = {
+        "optimizer": run.optimizer,
+        f"lr_{run.optimizer}": run.learning_rate,
+        "dropout": run.dropout,
+        "batch_size": run.batch_size,
+        "init": run.init,
+        "activation": run.activation,
+    }
+    if run.optimizer in MOMENTUM:
+        p["momentum"] = run.momentum
+    if run.optimizer not in DECAY:
+        p["l2"] = run.l2
+    if space == "all":
+        p.update(schedule=run.schedule, augment=run.augment, label_smoothing=run.label_smoothing, tta=run.tta)
+        if run.schedule == "cosine":
+            step = warmup_step(iterations)
+            p["warmup"] = min(warmup_max(iterations), step * round(run.warmup / run.iterations * iterations / step))
+        if run.optimizer in DECAY:
+            p["weight_decay"] = run.weight_decay
+    return p
 
 
 def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, train, chance: float, log=print):
     """Trials until ``st`` holds ``n_trials`` finished ones. ``train(run, should_stop, trial)`` trains one
     trial's run (an ordinary run, its folder named by its identity) and returns its metrics; a diverged
-    run scores ``chance``: a bad configuration, not a failed trial to retry."""
+    run scores ``chance``: a bad configuration, not a failed trial to retry. The value, and what the pruner
+    reads, is the validation accuracy."""
 
     def objective(trial):
         run = sample_run(trial, space, iterations)
 
         def should_stop(iteration, record):
-            trial.report(record["test_accuracy"], iteration)
+            trial.report(record["val_accuracy"], iteration)
             return trial.should_prune()
 
-        log(f"\n== trial {trial.number}: {run.describe()}")
+        log(
+            f"\n== trial {trial.number}"
+            + (" (warm start)" if trial.user_attrs.get("warm_start") else "")
+            + f": {run.describe()}"
+        )
         m = train(run, should_stop, trial)
+        trial.set_user_attr("iterations", m.get("iterations_done", run.iterations))
+        trial.set_user_attr("train_time_s", m.get("train_time_s"))
+        trial.set_user_attr("wall_time_s", m.get("wall_time_s"))
         if m["status"] == "pruned":
             raise optuna.TrialPruned()
-        return m["final"].get("test_accuracy", chance) if m["status"] == "finished" else chance
+        return m["final"].get("val_accuracy", chance) if m["status"] == "finished" else chance
 
     return work(st, objective, n_trials, log)
 
 
 def best_run(st: optuna.Study, space: str, iterations: int):
-    """The best complete trial's configuration as a run of its own, ``search_best_<space>``, ``iterations`` long."""
+    """The best complete trial's configuration (best on validation) as a run of its own, ``search_best_<space>``,
+    ``iterations`` long, trained on the whole training set (no split held out)."""
     best = best_trials(st, 1)
     if not best:
         return None
     fixed = optuna.trial.FixedTrial(best[0].params)  # answers every suggestion with the best trial's values
     run = sample_run(fixed, space, iterations)
-    return replace(run, name=f"search_best_{space}")
+    return replace(run, name=f"search_best_{space}", validation=0)

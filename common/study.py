@@ -59,6 +59,9 @@ class RunConfig:
     augment: str = knob("none", "on-the-fly training augmentation", choices=models.AUGMENTATIONS)
     tta: bool = knob(False, "test-time averaging of the image and its mirror")
     tta_shift: int = knob(0, "with tta: also both moved this many pixels up, down, left, right", min=0)
+    # choosing on validation: train on the training set minus this many images per class, evaluate on those
+    # (common.data.SPLIT_SEED draws them, the same for every run); 0 trains on every image, as the study did
+    validation: int = knob(0, "images per class held out of training to choose on (0: none, the study's)", min=0)
 
     def identity(self) -> dict:
         """The fields that shape the numbers. A field added after runs were recorded (LATER_FIELDS) is
@@ -94,7 +97,9 @@ class RunConfig:
 
 
 REPORT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))[: 1 + 7]  # name .. length_factor
-LATER_FIELDS = {"tta_shift": 0}  # RunConfig fields added after results existed, with their defaults
+# The protocol for every choice beyond the study: 100 training images per class held out (1,000 of 10,000)
+VALIDATION = 100
+LATER_FIELDS = {"tta_shift": 0, "validation": 0}  # RunConfig fields added after results existed, and their defaults
 KNOBS = {f.name: f for f in dataclasses.fields(RunConfig) if f.name not in REPORT_FIELDS}  # what --set may change
 
 # The study's regularization (runs 7-11): dropout 0.5 (the template's keep_prob) and L2 5e-4 (calibrated).

@@ -192,11 +192,12 @@ class _Intervals(keras.callbacks.Callback):
         if spec.should_stop is not None and iteration < spec.iterations and spec.should_stop(iteration, record):
             self.status = "pruned"
             self.model.stop_training = True
-            self.log(f"[{spec.label}] pruned at iteration {iteration} (test accuracy {record.get('test_accuracy')})")
+            acc = record.get("val_accuracy", record.get("test_accuracy"))
+            self.log(f"[{spec.label}] pruned at iteration {iteration} (accuracy {acc})")
             return
         done = iteration - (self.progress.start)
         rate = done * spec.batch_size / max(state["train_time_s"] - self.resumed_train_time, 1e-9)
-        test = f"  test acc {record['test_accuracy']:.3f}" if "test_accuracy" in record else ""
+        test = "".join(f"  {k[:-9]} acc {record[k]:.3f}" for k in ("test_accuracy", "val_accuracy") if k in record)
         self.progress.update(iteration, f"loss {loss:.4f}  train acc {acc:.3f}{test}", f"{rate:,.0f} img/s")
         if iteration % spec.checkpoint_every == 0 and iteration < spec.iterations:
             self.checkpoint()
@@ -217,14 +218,16 @@ def make_spec(
     seed: int,
     data,
     x_train: np.ndarray,
+    y_train: np.ndarray,
     runs_dir: Path,
     eval_every: int,
     checkpoint_every: int,
     evaluate: Callable[[keras.Model, int], dict],
     overrides: dict | None = None,
 ) -> RunSpec:
-    """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``)
-    with ``seed``: its identity, its folder under ``runs_dir``, and how to build its network."""
+    """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``;
+    ``x_train``, ``y_train``: what it trains on) with ``seed``: its identity, its folder under ``runs_dir``,
+    and how to build its network."""
     identity = make_identity(task, run.identity(), seed, data, eval_every)
     return RunSpec(
         name=run.name,
@@ -232,7 +235,7 @@ def make_spec(
         run_dir=run_folder(runs_dir, run.name, identity),
         build=lambda: models.build_model(run, data.num_classes, x_train.shape[1:]),
         x=x_train,
-        y=data.y_train,
+        y=y_train,
         iterations=run.iterations,
         batch_size=run.batch_size,
         eval_every=eval_every,

@@ -130,7 +130,16 @@ def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root
     run = replace(study.RUNS["relu_adam_normal"], iterations=10)
     for tta in (False, True):
         spec = training.make_spec(
-            replace(run, tta=tta), "t", 0, d, x_train, "/tmp", 10, 10, Evaluator(x_test, d.y_test[:40], tta=tta)
+            replace(run, tta=tta),
+            "t",
+            0,
+            d,
+            x_train,
+            d.y_train[:10],
+            "/tmp",
+            10,
+            10,
+            Evaluator(x_test, d.y_test[:40], tta=tta),
         )
         assert spec.evaluate.tta is tta and "tta" in spec.identity["config"]
     model = models.build_model(run)

@@ -27,7 +27,7 @@ def text(proc):
     return proc.output()
 
 
-def states(url, name="cifar_v2-CIFAR10-study-20it"):
+def states(url, name="cifar_v2-CIFAR10-study-20it-val"):
     study = optuna.load_study(study_name=name, storage=url)
     out = {}
     for t in study.get_trials(deepcopy=False):
@@ -49,7 +49,7 @@ def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
     for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         assert (Path(t.user_attrs["run_dir"]) / "metrics.json").exists()  # every trial is an ordinary run
     assert cifar_v2.main([*dirs, *TINY, "--search-report", "--iterations", "20"]) == 0  # the retrain: as short
-    out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it"
+    out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it-val"
     assert (out / "optimization_history.png").stat().st_size > 10_000 and (out / "search.md").exists()
     assert "| 1 |" in (out / "search.md").read_text()
 
@@ -135,11 +135,11 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, data_root):
         time.sleep(0.05)
     a.send_signal(signal.SIGKILL)
     a.wait()
-    counts, _ = states(url, "cifar_v2-CIFAR10-study-60it")
+    counts, _ = states(url, "cifar_v2-CIFAR10-study-60it-val")
     assert counts == {"RUNNING": 1}  # the dead worker's trial, until its heartbeat is missed
     b = worker(tmp_path, data_root, *flags)
     assert finish(b) == 0, text(b)
-    counts, study = states(url, "cifar_v2-CIFAR10-study-60it")
+    counts, study = states(url, "cifar_v2-CIFAR10-study-60it-val")
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and counts.get("FAIL") == 1, counts
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))[0]
     retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number

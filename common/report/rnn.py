@@ -4,20 +4,30 @@ against the study's, the CNN against the best of each cell (Part C), and ``summa
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from common import io
 from common.recurrent import CELL_LABELS, CELLS, STUDY_DATASET, STUDY_TEST_ACCURACY, TASK, Grid, run_config, run_name
 from common.report import claims
-from common.report.plots import band, plt, save_figure, seeds_note
+from common.report.plots import band, plt, save_figure, seeds_note, series
 from common.report.speed import write_fast_settings
 from common.report.tables import binomial_se, csv_text, format_duration, mean_std, pm
 from common.runs import group_id, groups, identity_label, make_identity
 from common.study import label
 
 CELL_COLORS = {"rnn": "C2", "lstm": "C0", "gru": "C1", "cnn": "C3"}
+# The claims' rules that the figures draw (common/report/claims.py; tests/test_rnn_figures.py checks them
+# against the claims' verdicts): claim 15 (train_equals_test) calls train and test accuracy "about equal"
+# where |train - test| <= 5 points; claim 16 (cnn_first) reads "~100% training accuracy" as a mean train
+# accuracy >= 98%.
+CLAIM_GAP = 0.05
+CLAIM_REACH = 0.98
+CLAIM_CELLS = ("lstm", "gru")  # claim 15's cells
+ERROR_FLOOR = 1e-4  # the error figures' log axes end here: one image in an interval's 10,000 (clipped below)
 
 
 def final_value(m: dict, key: str) -> float:
@@ -212,9 +222,31 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration"):
+    """The error ``1 - key`` (an accuracy) for a log axis: the mean over seeds as a line, ± one (sample)
+    std over seeds as a band (one seed: the line alone), both clipped below at ``ERROR_FLOOR``. Returns the
+    plotted (x, mean error, std) (empty arrays where no seed recorded ``key``)."""
+    xs, vals = series(records, key, x_key)
+    if len(xs) == 0:
+        return xs, np.array([]), np.array([])
+    err = 1.0 - vals
+    with warnings.catch_warnings():  # a point where every seed is NaN (diverged): a gap, no warning needed
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(err, axis=0)
+        std = np.nanstd(err, axis=0, ddof=1) if len(records) > 1 else np.zeros_like(mean)
+    ax.plot(xs, np.maximum(mean, ERROR_FLOOR), color=color, lw=1.5, label=label)
+    if len(records) > 1:
+        low, high = np.maximum(mean - std, ERROR_FLOOR), np.maximum(mean + std, ERROR_FLOOR)
+        ax.fill_between(xs, low, high, color=color, alpha=0.2, lw=0)
+    return xs, mean, std
+
+
 def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
-    """Train and test accuracy against iterations and against training seconds."""
-    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.5), sharey=True)
+    """Claim 16: train and test error (1 - accuracy, log scale) against iterations and against training
+    seconds, the CNN and the best of each cell: mean over seeds, ± std band; claim 16's level dotted and
+    where each mean training error first reaches it marked."""
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey=True)
+    reach_error = 1.0 - CLAIM_REACH
     for r in rows:
         cell = r["cell"]
         label = (
@@ -223,27 +255,141 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
             + f" ({r['num_params']:,} params)"
         )
         for row, key in enumerate(("train_accuracy", "test_accuracy")):
-            band(axes[row, 0], r["records"], key, label, CELL_COLORS[cell])
+            xs, mean, _ = error_band(axes[row, 0], r["records"], key, label, CELL_COLORS[cell])
             # log time axis: the CNN trains ~10x longer than the RNNs; t = 0 (untrained) is left out
             timed = [dict(m, history=[h for h in m["history"] if h.get("train_time_s", 0) > 0]) for m in r["records"]]
-            band(axes[row, 1], timed, key, label, CELL_COLORS[cell], x_key="train_time_s")
-    for row, what in enumerate(("train accuracy (interval mean)", "test accuracy")):
+            error_band(axes[row, 1], timed, key, label, CELL_COLORS[cell], x_key="train_time_s")
+            if key == "train_accuracy":  # claim 16: the first evaluation the mean reaches its level
+                hit = np.flatnonzero((xs > 0) & (mean <= reach_error))
+                if len(hit):
+                    axes[0, 0].plot(xs[hit[0]], mean[hit[0]], "o", color=CELL_COLORS[cell], ms=6, mec="black", mew=0.6)
+                    axes[0, 0].annotate(
+                        f"{xs[hit[0]]:,}",
+                        (xs[hit[0]], mean[hit[0]]),
+                        xytext=(4, 6),
+                        textcoords="offset points",
+                        fontsize=8,
+                        color=CELL_COLORS[cell],
+                    )
+    percent = FuncFormatter(lambda v, _: f"{100 * v:g}%")
+    for row, what in enumerate(("training error (1 - interval-mean train accuracy)", "test error (1 - test accuracy)")):
         for col, xlabel in enumerate(
             ("iteration (batch)", "training seconds, log scale (model.fit; evaluation excluded)")
         ):
             ax = axes[row, col]
-            ax.set(xlabel=xlabel, ylim=(0, 1.02), title=f"{what} vs {'iterations' if col == 0 else 'time'}")
-            ax.grid(alpha=0.3)
+            ax.set_yscale("log")
+            ax.set(xlabel=xlabel, ylim=(ERROR_FLOOR, 1), title=f"{what} vs {'iterations' if col == 0 else 'time'}")
+            ax.yaxis.set_major_formatter(percent)
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.grid(alpha=0.3, which="major")
+            ax.grid(alpha=0.1, which="minor")
         axes[row, 1].set_xscale("log")
-        axes[row, 0].set_ylabel("accuracy")
+        axes[row, 0].set_ylabel("error, log scale")
+    for ax in axes[0]:
+        ax.axhline(
+            reach_error,
+            color="0.3",
+            ls=":",
+            lw=1.2,
+            label=f"claim 16's level: {100 * reach_error:g}% training error ({100 * CLAIM_REACH:g}% accuracy)",
+        )
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.01))
+    fig.legend(handles, labels, loc="lower center", ncols=3, fontsize=9, bbox_to_anchor=(0.5, -0.01))
     fig.suptitle(
-        "Part C: the study's CNN vs the best basic RNN, LSTM and GRU (same data, batch and iterations); "
-        f"{seeds_note([r['n'] for r in rows])}",
+        "Part C (claim 16): the study's CNN vs the best basic RNN, LSTM and GRU, error on a log scale "
+        "(same data, batch and iterations)\n"
+        f"{seeds_note([r['n'] for r in rows], 'band: ± 1 std over seeds')}; dots: the first evaluation where "
+        f"the mean training error is <= {100 * reach_error:g}%, at the iteration written beside it",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return save_figure(fig, path)
+
+
+def train_test_gaps(rows: list[dict]) -> list[dict]:
+    """Claim 15's numbers, one per RNN row: each seed's final train - test accuracy (``gaps``, NaN for a
+    diverged seed) and their mean, sample std and count (``mean``, ``std``, ``n``), in fractions."""
+    out = []
+    for r in rows:
+        gaps = [final_value(m, "train_accuracy") - final_value(m, "test_accuracy") for m in r["records"]]
+        mean, std, n = mean_std(gaps)
+        out.append(
+            {"cell": r["cell"], "hidden_units": r["hidden_units"], "gaps": gaps, "mean": mean, "std": std, "n": n}
+        )
+    return out
+
+
+def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
+    """Claim 15: the final train - test accuracy gap in points per cell and hidden size (mean over seeds,
+    std error bars), with the claim's ± threshold of "about equal"."""
+    gaps = {(g["cell"], g["hidden_units"]): g for g in train_test_gaps(rows)}
+    cells = [c for c in CELLS if any(c == cell for cell, _ in gaps)]
+    sizes = sorted({h for _, h in gaps}, reverse=True)
+    x = np.arange(len(sizes))
+    width = 0.8 / max(len(cells), 1)
+    limit = 100 * CLAIM_GAP
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.6 * len(sizes) + 2.5), 5.2))
+    ax.axhspan(-limit, limit, color="0.93", lw=0, zorder=0)
+    for sign in (1, -1):
+        ax.axhline(
+            sign * limit,
+            color="0.25",
+            ls="--",
+            lw=1.1,
+            zorder=1,
+            label=f"claim 15's rule: |train - test| <= {limit:g} points" if sign > 0 else None,
+        )
+    ax.axhline(0, color="black", lw=0.8, zorder=1)
+    highs, lows = [limit], [0.0]
+    for i, cell in enumerate(cells):
+        gs = [gaps.get((cell, h)) for h in sizes]
+        mean = np.array([np.nan if g is None else 100 * g["mean"] for g in gs])
+        std = np.array([np.nan if g is None else 100 * g["std"] for g in gs])
+        where = x + (i - (len(cells) - 1) / 2) * width
+        bars = ax.bar(
+            where,
+            np.nan_to_num(mean),
+            width,
+            color=CELL_COLORS[cell],
+            zorder=2,
+            label=CELL_LABELS[cell] + ("" if cell in CLAIM_CELLS else " (not part of the claim)"),
+        )
+        has_error = np.isfinite(std) & np.isfinite(mean)
+        if has_error.any():
+            ax.errorbar(
+                where[has_error],
+                mean[has_error],
+                yerr=std[has_error],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.9,
+                capsize=3,
+                zorder=3,
+            )
+        labels = ["" if g is None else "diverged" if np.isnan(v) else f"{v:.1f}" for g, v in zip(gs, mean)]
+        ax.bar_label(bars, labels=labels, fontsize=8, padding=2)
+        spread = np.where(has_error, std, 0.0)
+        highs += [v for v in mean + spread if np.isfinite(v)]
+        lows += [v for v in mean - spread if np.isfinite(v)]
+    ax.set_ylim(min(lows) - 1, 1.2 * max(highs) + 0.5)  # room for the value labels and the legend
+    ax.set_xticks(x, [str(h) for h in sizes])
+    ax.set(xlabel="hidden units", ylabel="final train - test accuracy (percentage points)")
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+    within = [
+        f"{CELL_LABELS[c]} {sum(abs(g['mean']) <= CLAIM_GAP for (cc, _), g in gaps.items() if cc == c)} of "
+        f"{sum(cc == c for cc, _ in gaps)}"
+        for c in CLAIM_CELLS
+        if c in cells
+    ]
+    ns = [g["n"] for g in gaps.values()]
+    ax.set_title(
+        "Claim 15: are train and test accuracy about equal for LSTM and GRU?\n"
+        f"final train - test accuracy ({seeds_note(ns, 'error bar: ± 1 std over seeds', '; no error bar')}); "
+        f"mean within ±{limit:g} points: {', '.join(within) or 'no LSTM/GRU runs'}",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left", ncols=2)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -402,6 +548,7 @@ def summarize(
         if any(r["cell"] == cell for r in rnn_rows)
     ]
     written.append(plot_summary(rnn_rows, out / "summary.png"))
+    written.append(plot_train_test_gap(rnn_rows, out / "train_test_gap.png"))
     comparison = []
     cnn = next((r for r in rows if r["cell"] == "cnn" and r["current"] and r["n"]), None)
     if cnn is not None:
