@@ -158,7 +158,8 @@ def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task
         fit, held = data.validation_split(run.validation)
         x, y, x_eval, y_eval, split = x_train[fit], data.y_train[fit], x_train[held], data.y_train[held], "val"
     views_at = run.iterations if run.validation else None  # a choosing run compares test-time views at its end
-    evaluate = Evaluator(x_eval, y_eval, tta=run.tta, tta_shift=run.tta_shift, split=split, views_at=views_at)
+    views = dict(tta=run.tta, tta_shift=run.tta_shift, views_at=views_at, final_at=run.iterations)
+    evaluate = Evaluator(x_eval, y_eval, split=split, **views)
     return training.make_spec(
         run, task, seed, data, x, y, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate, overrides
     )

@@ -13,9 +13,9 @@ loss and accuracy on all test images, and the cumulative training seconds. Part 
 (the LeNet-5 of common/) on the same images with the same batch size and iteration budget.
 
 Outputs: runs/rnn/<cell>_<units>/seed<k>-<id>/ (and runs/rnn/cnn/...); figures/rnn/<cell>_curves.png,
-summary.png, cnn_comparison.png, summary.md, summary.csv, results.jsonl. Finished runs are skipped, an
-interrupted one resumes exactly, and the summary is rebuilt from every finished run in --runs-dir and the
-results index.
+summary.png, cnn_comparison.png, train_test_gap.png, summary.md, summary.csv, results.jsonl. Finished runs
+are skipped, an interrupted one resumes exactly, and the summary is rebuilt from every finished run in
+--runs-dir and the results index.
 """
 
 from __future__ import annotations

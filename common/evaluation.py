@@ -37,6 +37,15 @@ def logits_metrics(
     return {f"{split}_loss": float(-np.mean(np.log(true))), f"{split}_accuracy": float(np.mean(p.argmax(1) == labels))}
 
 
+def confusion(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray) -> np.ndarray:
+    """Counts (classes x classes) of true class (row) against the predicted one (column), the prediction
+    averaged over the views as :func:`logits_metrics` does."""
+    z = [v.astype(np.float64) for v in (logits, *other_views)]
+    p = sum(np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True) for v in z)
+    k = logits.shape[1]
+    return np.bincount(labels * k + p.argmax(1), minlength=k * k).reshape(k, k)
+
+
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """``predict_on_batch`` in chunks of ``batch_size`` images."""
     return np.concatenate(
@@ -112,7 +121,9 @@ class Evaluator:
     activations; a few fixed test images give the histograms. With ``tta`` the mirror
     images' predictions are averaged in (test-time augmentation), with ``tta_shift`` also shifted
     ones (:func:`tta_views`). The conv1 filters' resemblance to
-    gradients (:func:`gradient_filters`) is recorded too. At iteration ``views_at`` (a choosing run's last) the
+    gradients (:func:`gradient_filters`) is recorded too. At iteration ``final_at`` (the run's last) the
+    confusion matrix is recorded (``test_confusion``: rows the true class, columns the predicted one). At
+    iteration ``views_at`` (a choosing run's last) the
     accuracy under every view set of :data:`VIEW_CANDIDATES` is recorded too (``val_accuracy_views``), so that
     the views are chosen on validation."""
 
@@ -125,8 +136,10 @@ class Evaluator:
         tta_shift: int = 0,
         split: str = "test",
         views_at: int | None = None,
+        final_at: int | None = None,
     ):
         self.x_test, self.y_test, self.tta, self.split, self.views_at = x_test, y_test, tta, split, views_at
+        self.final_at = final_at
         self.views = tta_views(x_test, tta, tta_shift)
         self.x_hist = x_test[:hist_images]
         self._model = None
@@ -155,6 +168,8 @@ class Evaluator:
             for view in self.views
         ]
         record = logits_metrics(logits, self.y_test, *others, split=self.split)
+        if iteration == self.final_at:  # the run's last evaluation: its confusion matrix (true x predicted)
+            record[f"{self.split}_confusion"] = confusion(logits, self.y_test, *others).tolist()
         hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
         for i, name in enumerate(CONV_LAYERS):
             mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))

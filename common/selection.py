@@ -4,8 +4,11 @@ The protocol (docs/beyond.md): every run that chooses holds out ``common.study.V
 per class (``--set validation=100``), trains on the rest and is evaluated on the held-out images only
 (``val_accuracy``; it never computes a test number). The ladder's decisions are read from those runs:
 
-- a rung is **kept** when its validation accuracy is above that of the run it builds on;
-- the best LeNet-5 and the best network are the highest validation accuracies among the candidates;
+- a rung is **kept** when its validation accuracy is above that of the run it builds on (and said to be
+  within noise when the change is under twice the binomial standard error of a difference on the validation
+  images): information about each ingredient; the ladder's candidates stay as defined;
+- the best LeNet-5 and the best network are the highest validation accuracies among all the candidates
+  (every rung; every other network);
 - the test-time views are the view set of :data:`common.evaluation.VIEW_CANDIDATES` with the highest
   validation accuracy at the chosen run's end.
 
@@ -51,13 +54,15 @@ def mean_val(recs: list[dict]) -> float:
     return float(np.mean([val_accuracy(r) for r in recs]))
 
 
-def ladder_decisions(by_name: dict[str, list[dict]]) -> list[dict]:
+def ladder_decisions(by_name: dict[str, list[dict]], n_val: int) -> list[dict]:
     """For every run with a ``builds_on`` whose both runs chose on validation: the two validation accuracies,
-    the change, and whether the ingredient is kept (in the order of ``study.RUNS``)."""
+    the change, whether the ingredient is kept, and whether the change is beyond the noise of ``n_val``
+    validation images (twice the binomial standard error of a difference; in the order of ``study.RUNS``)."""
     rows = []
     for name, run in study.RUNS.items():
         if name in by_name and run.builds_on in by_name:
             acc, prev = mean_val(by_name[name]), mean_val(by_name[run.builds_on])
+            se = float(np.sqrt((acc * (1 - acc) + prev * (1 - prev)) / n_val))
             rows.append(
                 {
                     "run": name,
@@ -66,6 +71,7 @@ def ladder_decisions(by_name: dict[str, list[dict]]) -> list[dict]:
                     "prev": prev,
                     "delta": acc - prev,
                     "kept": acc > prev,
+                    "beyond_noise": abs(acc - prev) > 2 * se,
                 }
             )
     return rows

@@ -140,7 +140,8 @@ def test_rnn_mnist_and_the_deconvnet_scripts_run_under_jax(tmp_path, data_root):
         "--runs-dir",
         tmp_path / "rr",
     )
-    assert {"lstm_curves.png", "summary.png", "cnn_comparison.png", "summary.md"} <= files(tmp_path / "rnn")
+    made = files(tmp_path / "rnn")
+    assert {"lstm_curves.png", "summary.png", "cnn_comparison.png", "train_test_gap.png", "summary.md"} <= made
     assert final(tmp_path / "rr", "lstm_10")["final"]["test_accuracy"] > 0.2
     script("dconvnet.py", tmp_path, "--iterations", "20", "--data-dir", data_root, "--runs-dir", tmp_path / "dc")
     script(

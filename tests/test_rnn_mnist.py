@@ -12,7 +12,14 @@ import rnn_mnist
 from common import recurrent
 
 CELLS = ("rnn", "lstm", "gru")
-FIGURES = ("rnn_curves.png", "lstm_curves.png", "gru_curves.png", "summary.png", "cnn_comparison.png")
+FIGURES = (
+    "rnn_curves.png",
+    "lstm_curves.png",
+    "gru_curves.png",
+    "summary.png",
+    "cnn_comparison.png",
+    "train_test_gap.png",
+)
 TABLES = ("summary.md", "summary.csv")
 
 

@@ -76,7 +76,7 @@ def test_choices_read_only_validation_numbers():
     ]
     chose = selection.choosing_records(recs)
     assert sorted(chose) == ["beyond_1_augment", "beyond_2_adamw_cosine", "beyond_4_tta", "relu_adam_normal_dropout_l2"]
-    rows = {r["run"]: r for r in selection.ladder_decisions(chose)}
+    rows = {r["run"]: r for r in selection.ladder_decisions(chose, 1000)}
     assert rows["beyond_1_augment"]["kept"] and not rows["beyond_2_adamw_cosine"]["kept"]
     assert rows["beyond_1_augment"]["delta"] == pytest.approx(0.05)
     assert "beyond_4_tta" not in rows  # it builds on rung 3, which did not choose
@@ -143,7 +143,8 @@ def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch):
     for label in ("real", "shuffled"):
         if label == "shuffled":
             monkeypatch.setattr(cifar_v2, "load_dataset", shuffled)
-        dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / label), "--out-dir", str(tmp_path / f"f{label}")]
+        dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / label)]
+        dirs += ["--out-dir", str(tmp_path / f"f{label}")]
         assert cifar_v2.main([*dirs, *tiny, "--search", "3"]) == 0
         st = optuna.load_study(
             study_name="cifar_v2-CIFAR10-study-20it-val", storage=f"sqlite:///{tmp_path / label / 'search.sqlite3'}"

@@ -81,15 +81,15 @@ def grouped_bars(
     digits: int = 0,
 ) -> Path:
     """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors)
-    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, labeled as percentages
-    with ``digits`` decimals."""
+    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, drawn and labeled in percent
+    (``ylim`` in fractions too) with ``digits`` decimals; each label sits above its bar's error cap."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
     for i, (label, (values, errors)) in enumerate(series.items()):
-        values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+        values, errors = 100 * np.asarray(values, dtype=float), 100 * np.asarray(errors, dtype=float)
         where = x + (i - (len(series) - 1) / 2) * width
-        bars = ax.bar(where, values, width, label=label, color=None if colors is None else colors[i])
+        ax.bar(where, values, width, label=label, color=None if colors is None else colors[i])
         has_error = np.isfinite(errors) & np.isfinite(values)  # no error bar for the study or a single seed
         if has_error.any():
             ax.errorbar(
@@ -101,13 +101,15 @@ def grouped_bars(
                 elinewidth=0.8,
                 capsize=2,
             )
-        labels = ["" if np.isnan(v) else f"{100 * v:.{digits}f}" for v in values]
-        ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
+        for w, v, e in zip(where, values, errors):
+            if np.isfinite(v):
+                top = v + (e if np.isfinite(e) else 0.0)
+                ax.text(w, top + 0.8, f"{v:.{digits}f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
-    ax.set(ylabel=ylabel, ylim=ylim)
+    ax.set(ylabel=ylabel, ylim=(100 * ylim[0], 100 * ylim[1]))
     ax.set_title(title + (f"\n({note})" if note else ""), fontsize=11)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper center")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))  # outside: never over a bar
     fig.tight_layout()
     return save_figure(fig, path)
 

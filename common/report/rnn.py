@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from common import io
@@ -245,7 +246,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
     """Claim 16: train and test error (1 - accuracy, log scale) against iterations and against training
     seconds, the CNN and the best of each cell: mean over seeds, ± std band; claim 16's level dotted and
     where each mean training error first reaches it marked."""
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey=True)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
     reach_error = 1.0 - CLAIM_REACH
     for r in rows:
         cell = r["cell"]
@@ -278,13 +279,21 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
         ):
             ax = axes[row, col]
             ax.set_yscale("log")
-            ax.set(xlabel=xlabel, ylim=(ERROR_FLOOR, 1), title=f"{what} vs {'iterations' if col == 0 else 'time'}")
+            ax.set(xlabel=xlabel, title=f"{what} vs {'iterations' if col == 0 else 'time'}")
             ax.yaxis.set_major_formatter(percent)
             ax.yaxis.set_minor_formatter(NullFormatter())
             ax.grid(alpha=0.3, which="major")
             ax.grid(alpha=0.1, which="minor")
         axes[row, 1].set_xscale("log")
         axes[row, 0].set_ylabel("error, log scale")
+        low = axes[row, 0].get_ylim()[0]  # the data's own range, to whole decades, never below the floor
+        decades = -max(math.floor(math.log10(ERROR_FLOOR)), math.floor(math.log10(low)))
+        axes[row, 0].set_ylim(10.0**-decades, 1)
+        if decades <= 2:  # a short range: 2% and 5% labeled too
+            minor = FuncFormatter(
+                lambda v, _: f"{100 * v:g}%" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""
+            )
+            axes[row, 0].yaxis.set_minor_formatter(minor)
     for ax in axes[0]:
         ax.axhline(
             reach_error,
@@ -352,7 +361,6 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
             width,
             color=CELL_COLORS[cell],
             zorder=2,
-            label=CELL_LABELS[cell] + ("" if cell in CLAIM_CELLS else " (not part of the claim)"),
         )
         has_error = np.isfinite(std) & np.isfinite(mean)
         if has_error.any():
@@ -366,12 +374,32 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
                 capsize=3,
                 zorder=3,
             )
-        labels = ["" if g is None else "diverged" if np.isnan(v) else f"{v:.1f}" for g, v in zip(gs, mean)]
-        ax.bar_label(bars, labels=labels, fontsize=8, padding=2)
+        outside = [g is not None and abs(g["mean"]) > CLAIM_GAP for g in gs]  # as the claim counts (NaN: no)
+        for bar in np.flatnonzero(outside):  # hatched: the mean is outside the claim's rule
+            bars[bar].set_hatch("//")
+            bars[bar].set_edgecolor("white")
         spread = np.where(has_error, std, 0.0)
-        highs += [v for v in mean + spread if np.isfinite(v)]
-        lows += [v for v in mean - spread if np.isfinite(v)]
-    ax.set_ylim(min(lows) - 1, 1.2 * max(highs) + 0.5)  # room for the value labels and the legend
+        for j, g in enumerate(gs):
+            if g is None:
+                continue
+            seeds = 100 * np.array(g["gaps"], dtype=float)
+            seeds = seeds[np.isfinite(seeds)]
+            if len(seeds) > 1:  # each seed, jittered so that equal gaps stay visible
+                jitter = np.linspace(-0.18, 0.18, len(seeds)) * width
+                ax.plot(where[j] + jitter, seeds, "o", ms=3.2, mfc="white", mec="black", mew=0.7, zorder=4)
+            top = max([np.nan_to_num(mean[j]) + spread[j], *seeds])
+            text = "diverged" if np.isnan(mean[j]) else f"{mean[j]:.1f}"
+            ax.text(where[j], top + 0.25, text, ha="center", va="bottom", fontsize=8, zorder=5)
+            highs.append(top)
+            lows += [np.nan_to_num(mean[j]) - spread[j], *seeds]
+    ax.plot([], [], "o", ms=3.2, mfc="white", mec="black", mew=0.7, label="one seed")
+    handles, labels = ax.get_legend_handles_labels()
+    for cell in cells:  # plain swatches: a cell's first bar may be hatched
+        handles.append(Patch(facecolor=CELL_COLORS[cell]))
+        labels.append(CELL_LABELS[cell] + ("" if cell in CLAIM_CELLS else " (not part of the claim)"))
+    handles.append(Patch(facecolor="0.6", hatch="//", edgecolor="white"))
+    labels.append(f"hatched: mean outside ±{limit:g} points")
+    ax.set_ylim(min(lows) - 1, 1.22 * max(highs) + 1)  # room for the value labels and the legend
     ax.set_xticks(x, [str(h) for h in sizes])
     ax.set(xlabel="hidden units", ylabel="final train - test accuracy (percentage points)")
     ax.grid(axis="y", alpha=0.3, zorder=0)
@@ -388,7 +416,7 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
         f"mean within ±{limit:g} points: {', '.join(within) or 'no LSTM/GRU runs'}",
         fontsize=10,
     )
-    ax.legend(fontsize=8, loc="upper left", ncols=2)
+    ax.legend(handles, labels, fontsize=8, loc="upper left", ncols=3)
     fig.tight_layout()
     return save_figure(fig, path)
 

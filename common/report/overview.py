@@ -1,0 +1,215 @@
+"""Figures that put the study's 11 runs side by side, drawn from the results index: every run's test accuracy
+on one axis (claim 3), every run's conv std on one figure (claim 8), the share of ramp filters over training
+(claim 7), and ours against the study's numbers as a scatter with the y = x line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from common import study
+from common.report.claims import RAMP_SHARE, cifar_groups, curve
+from common.report.plots import plt, save_figure, seeds_note
+from common.report.tables import mean_std
+
+# one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
+COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6", 9: "C8", 10: "C9", 11: "#444444"}
+# run 8 is run 7 trained twice as long (its first 5,500 iterations are run 7's, batch for batch): same color, dashed
+STYLES = {8: "--"}
+
+
+def short(run: study.RunConfig) -> str:
+    """'3. sigmoid, Adam, normal init': a study row as a reader names it."""
+    opt = {"adam": "Adam", "momentum": f"momentum {run.momentum:g}, lr {run.learning_rate:g}"}.get(run.optimizer)
+    parts = [run.activation.replace("_", " "), opt or run.optimizer, f"{run.init.replace('_', ' ')} init"]
+    if run.dropout or run.l2:
+        parts.append("dropout + L2")
+    if run.length_factor > 1:
+        parts.append(f"{run.length_factor:g}x longer")
+    return f"{run.study_row}. " + ", ".join(parts)
+
+
+def _rows(records: list[dict]) -> dict[int, list[dict]]:
+    return {row: [r for r in recs if r["status"] == "finished"] for row, recs in cifar_groups(records).items()}
+
+
+def _n(groups, spread: str = "lines: the mean") -> str:
+    return seeds_note([len(v) for v in groups.values()], spread)
+
+
+def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int = study.READ_EVERY) -> Path | None:
+    """The 11 runs' test accuracy over iterations on one axis (mean over seeds)."""
+    groups = _rows(records)
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for row, recs in sorted(groups.items()):
+        xs, ys = curve(recs, "test_accuracy")
+        run = study.RUNS[recs[0]["name"]]
+        lw = 2.2 if run.activation == "sigmoid" else 1.2
+        ax.plot(
+            xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=lw, label=short(run), zorder=3 - row / 20
+        )
+    for it in range(read_every, int(ax.get_xlim()[1]) + 1, read_every):
+        ax.axvline(it, color="gray", ls=":", lw=0.6)
+    ax.axhline(10, color="gray", ls="--", lw=0.8)
+    ax.text(ax.get_xlim()[1], 10.5, "chance", ha="right", va="bottom", fontsize=8, color="gray")
+    ax.set(xlabel="iteration (batch of 50)", ylabel="test accuracy (%), all 1,000 test images", ylim=(0, 65))
+    ax.set_title(
+        "The study's 11 runs: test accuracy over training (CIFAR-10, 28x28 gray)\n"
+        f"({_n(groups)}; sigmoid drawn thick; dotted: every {read_every:,} iterations, the study's read-outs)",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="study row (run 8: run 7 continued)")
+    return save_figure(fig, path)
+
+
+def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
+    """Every run's conv1 and conv2 activation std over iterations (mean over seeds), log x axis."""
+    groups = _rows(records)
+    if not groups:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=False)
+    for ax, layer in zip(axes, ("conv1", "conv2")):
+        for row, recs in sorted(groups.items()):
+            xs, ys = curve(recs, f"{layer}_std")
+            keep = xs > 0  # a log axis: the initialization (iteration 0) is the first point's left neighbour
+            run = study.RUNS[recs[0]["name"]]
+            ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=short(run))
+            ax.plot([xs[keep][0] * 0.6], [ys[0]], marker="o", ms=3, color=COLORS.get(row))  # the std at init
+        ax.set_xscale("log")
+        ax.set(xlabel="iteration (log scale; dots at the left: at initialization)", ylabel=f"std of {layer} outputs")
+        ax.set_title(f"{layer}: std over all test images' activations (after the nonlinearity)", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[1].legend(fontsize=7, ncols=1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(
+        f"Claim 8, the study's 11 runs: does the std drop early, then rise? ({_n(groups)}; "
+        "first evaluation at iteration 100)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_ramp_share(records: list[dict], path: Path) -> Path | None:
+    """Claim 7: the share of the 32 conv1 filters that are intensity ramps, over training, per run."""
+    groups = {k: v for k, v in _rows(records).items() if v and "conv1_gradient_filters" in v[0]["history"][-1]}
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for row, recs in sorted(groups.items()):
+        xs, ys = curve(recs, "conv1_gradient_filters")
+        run = study.RUNS[recs[0]["name"]]
+        ax.plot(xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=short(run))
+    ax.axhline(100 * RAMP_SHARE, color="black", ls="--", lw=0.9)
+    ax.text(
+        ax.get_xlim()[1],
+        100 * RAMP_SHARE - 0.5,
+        f"claim 7's rule: holds at {100 * RAMP_SHARE:.0f}%",
+        fontsize=8,
+        ha="right",
+        va="top",
+    )
+    ax.set(xlabel="iteration (batch of 50)", ylabel="ramp filters (% of the 32 conv1 filters)")
+    ax.set_title(
+        f"Claim 7: first-layer filters that are intensity ramps (a plane fits with R² >= 0.5)\n({_n(groups)})",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save_figure(fig, path)
+
+
+def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
+    """Ours against the study's, train and test (one panel each, each on its own range), per run, with the std
+    over seeds and the y = x line."""
+    groups = _rows(records)
+    if not groups:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+    for ax, key, color, marker, what, side in (
+        (axes[0], "train_accuracy", "C0", "o", "train", 0),
+        (axes[1], "test_accuracy", "C3", "s", "test", 1),
+    ):
+        pts = []
+        for row, recs in sorted(groups.items()):
+            mean, std, _ = mean_std([r["final"].get(key) for r in recs])
+            pts.append((row, 100 * study.RUNS[recs[0]["name"]].study_accuracy[side], 100 * mean, 100 * std))
+        rows, xs, ys, es = (np.array(v) for v in zip(*pts))
+        ax.errorbar(xs, ys, yerr=np.nan_to_num(es), fmt=marker, color=color, ms=5, capsize=2, label=f"ours, {what}")
+        for i, (row, x, y) in enumerate(zip(rows, xs, ys)):  # alternate sides so close points stay legible
+            ax.annotate(str(int(row)), (x, y), xytext=(5 if i % 2 else -11, 3), textcoords="offset points", fontsize=8)
+        lo = 5 * np.floor(min(xs.min(), (ys - es).min()) / 5) - 2
+        hi = 5 * np.ceil(max(xs.max(), (ys + es).max()) / 5) + 2
+        ax.plot([lo, hi], [lo, hi], color="gray", lw=0.8, ls="--", label="y = x (ours = the study's)")
+        ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
+        ax.set(xlabel=f"the study's {what} accuracy (%)", ylabel=f"our {what} accuracy (%)")
+        ax.set_title(f"{what} accuracy", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        f"Ours against the study's, its 11 runs (labels: the study's rows; {_n(groups, 'error bar: std over seeds')})",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def write_overview(records: list[dict], out: Path) -> list[Path]:
+    """Every figure above, into ``out`` (``figures/cifar``)."""
+    made = [
+        plot_overlay_test_accuracy(records, out / "overlay_test_accuracy.png"),
+        plot_overlay_conv_std(records, out / "overlay_conv_std.png"),
+        plot_ramp_share(records, out / "ramp_share.png"),
+        plot_study_scatter(records, out / "study_scatter.png"),
+    ]
+    return [p for p in made if p]
+
+
+def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: str = "test_confusion") -> list[Path]:
+    """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its
+    class) and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds), from the
+    confusion matrices the runs recorded at their end."""
+    mats = [np.asarray(r["final"][key], dtype=float) for r in recs if key in r["final"]]
+    if not mats:
+        return []
+    name = recs[0]["name"]
+    total = sum(mats)
+    share = total / total.sum(1, keepdims=True)
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(100 * share, cmap="Blues", vmin=0, vmax=100)
+    for i in range(k):
+        for j in range(k):
+            ax.text(
+                j,
+                i,
+                f"{100 * share[i, j]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set(xlabel="predicted class", ylabel="true class")
+    fig.colorbar(im, ax=ax, label="% of the true class's test images")
+    ax.set_title(
+        f"{title}: confusion matrix\n({len(mats)} seed(s) summed; {int(total.sum()):,} predictions)", fontsize=10
+    )
+    written = [save_figure(fig, out / f"confusion_{name}.png")]
+    per = np.array([np.diag(m) / m.sum(1) for m in mats])
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    mean, std = per.mean(0), per.std(0, ddof=1) if len(per) > 1 else np.zeros(k)
+    ax.bar(range(k), 100 * mean, yerr=100 * std if len(per) > 1 else None, capsize=3, color="C0")
+    overall = float(np.mean([np.trace(m) / m.sum() for m in mats]))
+    ax.axhline(100 * overall, color="C3", ls="--", lw=1, label=f"all classes: {100 * overall:.1f}%")
+    ax.set_xticks(range(k), class_names, rotation=30, ha="right")
+    ax.set(ylabel="test accuracy of the class (%)", ylim=(0, 100))
+    ax.set_title(f"{title}: accuracy per class\n({seeds_note([len(per)], 'error bar: std over seeds')})", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    written.append(save_figure(fig, out / f"per_class_{name}.png"))
+    return written

@@ -1,0 +1,57 @@
+"""The figures that put the study's runs side by side, each drawn from a small saved index in tmp_path."""
+
+import json
+from pathlib import Path
+
+from common import study
+from common.report import claims, overview
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def small_index(tmp_path, seeds=(0,)) -> list[dict]:
+    """The committed results of the study's 11 runs for ``seeds``, saved to and read back from tmp_path."""
+    keep = []
+    for line in (REPO / "figures/cifar/results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        run = study.RUNS.get(r["name"])
+        if run and run.study_row and r["seed"] in seeds and r["identity"]["config"] == run.identity():
+            keep.append(line)
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(keep) + "\n")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_overview_figure_from_a_small_index(tmp_path):
+    records = small_index(tmp_path)
+    assert len(claims.cifar_groups(records)) == 11
+    made = overview.write_overview(records, tmp_path / "fig")
+    names = sorted(p.name for p in made)
+    assert names == ["overlay_conv_std.png", "overlay_test_accuracy.png", "ramp_share.png", "study_scatter.png"]
+    assert all(p.stat().st_size > 20_000 for p in made)
+
+
+def test_the_figures_skip_what_the_index_lacks(tmp_path):
+    assert overview.write_overview([], tmp_path) == []
+
+
+def test_short_labels_name_the_studys_rows():
+    assert overview.short(study.RUNS["sigmoid_adam_normal"]) == "3. sigmoid, Adam, normal init"
+    assert overview.short(study.RUNS["relu_adam_normal_dropout_l2_long"]).endswith("dropout + L2, 2x longer")
+
+
+def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):
+    import numpy as np
+
+    from common.evaluation import confusion
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 7)
+    logits = rng.normal(size=(70, 10)).astype(np.float32)
+    mirror = rng.normal(size=(70, 10)).astype(np.float32)
+    m = confusion(logits, labels, mirror)
+    assert m.sum(1).tolist() == [7] * 10  # every true class's images, each predicted once
+    assert np.trace(confusion(np.eye(10)[labels] * 5, labels)) == 70  # perfect logits: all on the diagonal
+    recs = [{"name": "r", "seed": s, "final": {"test_confusion": m.tolist()}} for s in (0, 1)]
+    made = overview.plot_confusion(recs, [f"class {i}" for i in range(10)], "run r", tmp_path)
+    assert [p.name for p in made] == ["confusion_r.png", "per_class_r.png"] and all(p.exists() for p in made)
