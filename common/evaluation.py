@@ -144,10 +144,18 @@ class Evaluator:
         self.x_hist = x_test[:hist_images]
         self._model = None
 
+    @staticmethod
+    def probed_layers(model) -> list[str]:
+        """The layers whose outputs the statistics describe: each conv layer after its nonlinearity. In the
+        LeNet-5 that is the conv layer itself (its activation is built in); in the VGG-style CNN, whose convs
+        are followed by batch norm and a ReLU, it is ``<conv>_relu``."""
+        names = {layer.name for layer in model.layers}
+        return [f"{n}_relu" if f"{n}_relu" in names else n for n in CONV_LAYERS]
+
     def _build_probes(self, model):
         # in float32: under mixed_bfloat16 the conv outputs are bfloat16, whose 8-bit mantissa would
         # round a sum over 25,000 activations away
-        acts = [ops.cast(model.get_layer(name).output, "float32") for name in CONV_LAYERS]
+        acts = [ops.cast(model.get_layer(name).output, "float32") for name in self.probed_layers(model)]
         per_image = [
             f(a, axis=(1, 2, 3))
             for a in acts
@@ -170,6 +178,7 @@ class Evaluator:
         record = logits_metrics(logits, self.y_test, *others, split=self.split)
         if iteration == self.final_at:  # the run's last evaluation: its confusion matrix (true x predicted)
             record[f"{self.split}_confusion"] = confusion(logits, self.y_test, *others).tolist()
+            record["conv_probes"] = dict(zip(CONV_LAYERS, self.probed_layers(model)))  # what the statistics read
         hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
         for i, name in enumerate(CONV_LAYERS):
             mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))

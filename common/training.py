@@ -176,6 +176,8 @@ class _Intervals(keras.callbacks.Callback):
             "train_accuracy": float(acc),
             "train_time_s": state["train_time_s"],
         }
+        if logs.get("ce") is not None:  # the cross-entropy alone (train_loss adds the L2 penalty, if any)
+            record["train_ce"] = float(logs["ce"])
         if not _finite(loss):
             record["train_loss"] = float("nan")
             state["history"].append(record)

@@ -55,3 +55,34 @@ def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):
     recs = [{"name": "r", "seed": s, "final": {"test_confusion": m.tolist()}} for s in (0, 1)]
     made = overview.plot_confusion(recs, [f"class {i}" for i in range(10)], "run r", tmp_path)
     assert [p.name for p in made] == ["confusion_r.png", "per_class_r.png"] and all(p.exists() for p in made)
+
+
+def test_the_statistics_read_each_conv_after_its_nonlinearity():
+    from common import models
+    from common.evaluation import Evaluator
+    from common.report.cifar import probe_labels
+
+    assert Evaluator.probed_layers(models.build_model(study.RUNS["beyond_vgg"])) == ["conv1_relu", "conv2_relu"]
+    assert Evaluator.probed_layers(models.build_model(study.RUNS["relu_adam_normal"])) == ["conv1", "conv2"]
+    old = {"final": {}}  # a VGG run recorded by an earlier version: before batch norm and ReLU, and said so
+    assert "before BN" in probe_labels(old, "vgg")["conv2"]
+    assert "after BN + ReLU" in probe_labels({"final": {"conv_probes": {}}}, "vgg")["conv2"]
+
+
+def test_the_curves_plot_the_cross_entropy_apart_from_the_penalty(tmp_path):
+    from common.report.cifar import plot_curves
+
+    hist = [
+        {
+            "iteration": i,
+            "train_loss": 3.0 - i / 100,
+            "train_ce": 2.0 - i / 100,
+            "train_accuracy": i / 400,
+            "test_loss": 2.2 - i / 200,
+            "test_accuracy": i / 500,
+        }
+        for i in (0, 100, 200)
+    ]
+    recs = [{"history": hist, "identity": {"seed": s}} for s in (0, 1)]
+    path = plot_curves(recs, "a run", tmp_path / "curves.png", l2=True)
+    assert path.stat().st_size > 10_000

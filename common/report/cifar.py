@@ -9,6 +9,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from common import io, runs, selection, study
 from common.data import SPLIT_SEED
@@ -39,26 +40,50 @@ def plot_curves(records, title: str, path, reference: tuple[float, float] | None
     )
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="best")
-    band(ax_loss, records, "train_loss", "train (interval mean" + (", incl. L2 penalty)" if l2 else ")"), "C0")
-    band(ax_loss, records, f"{split}_loss", what.split(" (")[0], "C1")
-    ax_loss.set(xlabel="iteration (batch)", ylabel="cross-entropy loss", title="loss")
-    ax_loss.grid(alpha=0.3)
+    if all(any("train_ce" in h for h in r["history"]) for r in records):
+        # the cross-entropy alone, comparable with the test cross-entropy; the optimized loss (with the L2
+        # penalty, or label smoothing) beside it, dashed
+        band(ax_loss, records, "train_ce", "train cross-entropy (interval mean)", "C0")
+        band(ax_loss, records, "train_loss", "train loss as optimized" + (" (+ L2 penalty)" if l2 else ""), "C2")
+        ax_loss.lines[-1].set_linestyle("--")
+    else:  # runs recorded before the cross-entropy was: their loss is all there is, said so
+        band(ax_loss, records, "train_loss", "train loss (interval mean" + (", incl. L2 penalty)" if l2 else ")"), "C0")
+    band(ax_loss, records, f"{split}_loss", what.split(" (")[0] + " cross-entropy", "C1")
+    ax_loss.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2, 3, 10 rather than 2x10^0
+    ax_loss.yaxis.set_major_formatter(plain)
+    ax_loss.yaxis.set_minor_formatter(plain)
+    ax_loss.set(xlabel="iteration (batch)", ylabel="loss (log scale)", title="loss")
+    ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def plot_activation_stats(records, title, path, read_every: int) -> Path:
+def probe_labels(record: dict, arch: str) -> dict[str, str]:
+    """What each statistic's layer is, for the legends: the LeNet-5's conv outputs after the nonlinearity; the
+    VGG-style CNN's after batch norm and ReLU where the run recorded them there (``conv_probes``), and before
+    batch norm and ReLU in runs recorded by earlier versions. Its conv2 is the second stage's first conv."""
+    if arch == "lenet5":
+        return {n: f"{n} (after the nonlinearity)" for n in CONV_LAYERS}
+    which = {"conv1": "the 1st conv", "conv2": "the 3rd conv (stage 2's first)"}
+    after = "conv_probes" in record["final"]
+    return {n: f"{n}: {which[n]}, " + ("after BN + ReLU" if after else "before BN and ReLU") for n in CONV_LAYERS}
+
+
+def plot_activation_stats(records, title, path, read_every: int, arch: str = "lenet5") -> Path:
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    names = probe_labels(records[0], arch)
     for ax, stat in zip(axes, STATS):
         for k, name in enumerate(CONV_LAYERS):
-            band(ax, records, f"{name}_{stat}", name, f"C{k}")
+            band(ax, records, f"{name}_{stat}", names[name], f"C{k}")
         for it in range(read_every, max(h["iteration"] for h in records[0]["history"]) + 1, read_every):
             ax.axvline(it, color="0.6", lw=0.6, ls=":")
         ax.set(title=stat, xlabel="iteration (batch)", ylabel=f"activation {stat}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend under the panels: never over a curve
+    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(
         f"{title}\n({seeds_note([len(records)])}; dotted: every {read_every:,} iterations, "
         "where the study read TensorBoard)"
@@ -67,7 +92,7 @@ def plot_activation_stats(records, title, path, read_every: int) -> Path:
     return save_figure(fig, path)
 
 
-def plot_activation_histograms(record, title, path, read_every: int, n_snapshots: int = 7):
+def plot_activation_histograms(record, title, path, read_every: int, n_snapshots: int = 7, arch: str = "lenet5"):
     """Each conv layer's activation distribution at the study's read-out iterations (multiples of
     ``read_every``, plus the start and the end), earliest (dark) to latest (yellow)."""
     recorded = [h for h in record["history"] if "conv1_hist" in h]
@@ -78,6 +103,7 @@ def plot_activation_histograms(record, title, path, read_every: int, n_snapshots
         picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, n_snapshots).round().astype(int)))]
     cmap = plt.get_cmap("viridis")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    names = probe_labels(record, arch)
     for ax, name in zip(axes, CONV_LAYERS):
         for j, h in enumerate(picks):
             edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
@@ -87,7 +113,7 @@ def plot_activation_histograms(record, title, path, read_every: int, n_snapshots
             )
         ax.set_yscale("log")
         ax.set(
-            title=f"{name} activations ({HIST_IMAGES} test images)",
+            title=f"{names[name]}\n({HIST_IMAGES} test images)",
             xlabel="activation value",
             ylabel="density (log scale)",
         )
@@ -140,11 +166,16 @@ def write_run_figures(
                 f"conv activation statistics on the test images\n{title}",
                 out_dir / "activation_stats.png",
                 read_every,
+                run.arch,
             )
         )
         written.append(
             plot_activation_histograms(
-                records[0], f"conv activation histograms\n{title}", out_dir / "activation_histograms.png", read_every
+                records[0],
+                f"conv activation histograms\n{title}",
+                out_dir / "activation_histograms.png",
+                read_every,
+                arch=run.arch,
             )
         )
     first = records[0]

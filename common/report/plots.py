@@ -28,9 +28,9 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return path
 
 
-def seeds_note(ns: list[int], spread: str = "band: min-max", single: str = "") -> str:
+def seeds_note(ns: list[int], spread: str = "band: ± 1 std over seeds", single: str = "") -> str:
     """What a figure's lines or bars are, given the seed counts ``ns`` of its rows: "mean of 3 seeds,
-    band: min-max", "mean of 2/3 seeds, error bar: std over seeds", or for one seed "1 seed" plus
+    band: ± 1 std over seeds", "mean of 2/3 seeds, error bar: std over seeds", or for one seed "1 seed" plus
     ``single`` (e.g. why no error bar is drawn)."""
     ns = sorted(set(ns)) or [1]
     if max(ns) == 1:
@@ -50,14 +50,16 @@ def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.
 
 
 def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration") -> None:
-    """The mean over seeds as a line, the seeds' min-max as a band (one seed: the line alone). Where every
-    seed diverged (NaN) the line has a gap."""
+    """The mean over seeds as a line, ± one sample std over the seeds as a band (one seed: the line alone), as
+    the tables' mean ± std. Where every seed diverged (NaN) the line has a gap."""
     xs, vals = series(records, key, x_key)
     if len(xs) == 0:
         return
     with warnings.catch_warnings():  # a point where every seed is NaN: a gap, no warning needed
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean, low, high = (f(vals, axis=0) for f in (np.nanmean, np.nanmin, np.nanmax))
+        mean = np.nanmean(vals, axis=0)
+        std = np.nanstd(vals, axis=0, ddof=1) if len(records) > 1 else np.zeros_like(mean)
+        low, high = mean - std, mean + std
     ax.plot(xs, mean, color=color, lw=1.5, label=label)
     if len(records) > 1:
         ax.fill_between(xs, low, high, color=color, alpha=0.2, lw=0)
