@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from common import io
@@ -14,18 +15,56 @@ from common.report.tables import format_duration, mean_std, pm
 from common.search import best_trials, counts
 
 
+def plot_history(study: optuna.Study, path: Path, rival_value: float | None = None) -> Path:
+    """Every trial's validation accuracy in the order they ran: complete trials as dots with the best so far as
+    a line, pruned trials at the last value they reported (crosses, with the iteration they stopped at as the
+    color), the warm start ringed, and the hand-tuned rival's value as a dashed line."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    stops = sorted({max(t.intermediate_values) for t in pruned})
+    for k, step in enumerate(stops):  # one color per rung of the successive halving
+        at = [t for t in pruned if max(t.intermediate_values) == step]
+        ax.scatter(
+            [t.number for t in at],
+            [100 * t.intermediate_values[step] for t in at],
+            marker="x",
+            color=plt.get_cmap("viridis")(k / max(len(stops) - 1, 1)),
+            label=f"pruned at iteration {step:,} ({len(at)}): its value then",
+        )
+    if done:
+        xs = [t.number for t in done]
+        ys = [100 * t.value for t in done]
+        ax.scatter(xs, ys, color="C3", s=22, zorder=3, label=f"complete ({len(done)})")
+        ax.step(xs, np.maximum.accumulate(ys), where="post", color="C3", lw=1.2, label="best so far")
+    warm = [t for t in done if t.user_attrs.get("warm_start")]
+    if warm:
+        ax.scatter(
+            [warm[0].number],
+            [100 * warm[0].value],
+            s=120,
+            facecolors="none",
+            edgecolors="black",
+            zorder=4,
+            label="trial 0: the hand-tuned configuration (warm start)",
+        )
+    if rival_value is not None:
+        ax.axhline(100 * rival_value, color="black", ls="--", lw=0.9, label="hand-tuned rival at the trial length")
+    ax.set(xlabel="trial (in the order they started)", ylabel="validation accuracy (%), 1,000 held-out images")
+    ax.set_title(f"Search {study.study_name}: every trial", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save_figure(fig, path)
+
+
 def report_figures(study: optuna.Study, out: Path) -> list[Path]:
-    """Optuna's own optimization-history and parameter-importance plots (matplotlib), saved as PNG."""
+    """The history of every trial (:func:`plot_history`) and Optuna's parameter importances (matplotlib), as
+    PNG."""
     from optuna.visualization import matplotlib as ovm
 
-    def title(ax, text):  # Optuna titles its plots on the left; one title, ours, in the middle
-        ax.set_title("", loc="left")
-        ax.set_title(text)
-
-    written = []
-    ax = ovm.plot_optimization_history(study, target_name="validation accuracy")
-    title(ax, f"Optimization history of study {study.study_name}")
-    written.append(save_figure(ax.figure, out / "optimization_history.png"))
+    warm = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start") and t.value is not None]
+    written = [plot_history(study, out / "optimization_history.png", warm[0].value if warm else None)]
     n = len(best_trials(study, 10**6))
     if n >= 3:
         # PED-ANOVA compares the parameters of the best trials with all of them; its default "best"
@@ -36,9 +75,11 @@ def report_figures(study: optuna.Study, out: Path) -> list[Path]:
             evaluator=optuna.importance.PedAnovaImportanceEvaluator(target_quantile=q),
             target_name="validation accuracy",
         )
-        title(
-            ax,
-            f"Parameter importances of study {study.study_name}\n(PED-ANOVA: the top {q:.0%} of {n} complete trials)",
+        ax.set_title("", loc="left")  # Optuna titles its plots on the left; one title, ours, in the middle
+        ax.set_title(
+            f"Parameter importances of study {study.study_name}\n(PED-ANOVA: the top {q:.0%} of {n} complete "
+            "trials against all; with this few trials it describes where the search went, not what matters)",
+            fontsize=9,
         )
         written.append(save_figure(ax.figure, out / "param_importances.png"))
     plt.close("all")
