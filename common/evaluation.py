@@ -91,12 +91,11 @@ def make_test_evaluator(
     return evaluate
 
 
-def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
-    """How much the first-layer filters look like intensity gradients (the study's "many detect
-    gradients"): each (kh, kw) filter is fitted by a plane a*x + b*y + c by least squares; returns the
-    mean R^2 and the fraction of filters with R^2 >= GRADIENT_R2. A random 5x5 filter's expected R^2 is
-    about 2/24 = 0.08 (two slopes fitted to 25 values). A color filter (kh, kw, 3) gets one plane per
-    channel, its R^2 from the residuals and variances summed over the channels."""
+def plane_r2(kernel: np.ndarray) -> np.ndarray:
+    """Per first-layer filter, how much it looks like an intensity gradient: each (kh, kw) filter is fitted by a
+    plane a*x + b*y + c by least squares and its R^2 returned. A random 5x5 filter's expected R^2 is about
+    2/24 = 0.08 (two slopes fitted to 25 values). A color filter (kh, kw, 3) gets one plane per channel, its R^2
+    from the residuals and variances summed over the channels."""
     kernel = np.asarray(kernel, dtype=np.float64)  # (kh, kw, channels, maps)
     kh, kw, channels = kernel.shape[:3]
     yy, xx = np.mgrid[0:kh, 0:kw]
@@ -105,7 +104,13 @@ def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
     coef, *_ = np.linalg.lstsq(design, w, rcond=None)
     ss_res = ((w - design @ coef) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
     ss_tot = ((w - w.mean(axis=0)) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
-    r2 = 1 - ss_res / np.maximum(ss_tot, 1e-30)
+    return 1 - ss_res / np.maximum(ss_tot, 1e-30)
+
+
+def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
+    """The study's "many detect gradients": the mean :func:`plane_r2` of the filters and the fraction of them
+    with R^2 >= GRADIENT_R2 (intensity ramps)."""
+    r2 = plane_r2(kernel)
     return float(r2.mean()), float(np.mean(r2 >= GRADIENT_R2))
 
 

@@ -86,3 +86,26 @@ def test_the_curves_plot_the_cross_entropy_apart_from_the_penalty(tmp_path):
     recs = [{"history": hist, "identity": {"seed": s}} for s in (0, 1)]
     path = plot_curves(recs, "a run", tmp_path / "curves.png", l2=True)
     assert path.stat().st_size > 10_000
+
+
+def test_the_filters_at_initialization_are_the_runs_own(tmp_path):
+    import numpy as np
+
+    from common import backend, models
+    from common.evaluation import plane_r2
+    from common.report.cifar import plot_filters, plot_filters_init_vs_trained
+
+    run = study.RUNS["relu_adam_normal"]
+    backend.seed_everything(3)
+    model = models.build_model(run)
+    at0 = float(plane_r2(np.asarray(model.get_layer("conv1").kernel)).mean())
+    w = np.asarray(model.get_layer("conv1").kernel).copy()
+    yy, xx = np.mgrid[0:5, 0:5]
+    w[:, :, 0, 0] = 0.05 * (xx - 2)  # "training" made filter 0 a ramp
+    model.get_layer("conv1").kernel.assign(w)
+    record = {"identity": {"seed": 3}, "history": [{"iteration": 0, "conv1_filter_plane_r2": at0}]}
+    path = plot_filters_init_vs_trained(run, model, record, "t", tmp_path / "a.png")
+    assert path is not None and path.stat().st_size > 10_000
+    other = {"identity": {"seed": 4}, "history": record["history"]}  # another seed's initialization: refused
+    assert plot_filters_init_vs_trained(run, model, other, "t", tmp_path / "b.png") is None
+    assert plot_filters(model, 3, "t", tmp_path / "f.png").exists()

@@ -13,7 +13,7 @@ from matplotlib.ticker import FuncFormatter
 
 from common import io, runs, selection, study
 from common.data import SPLIT_SEED
-from common.evaluation import CONV_LAYERS, HIST_IMAGES, VIEW_CANDIDATES
+from common.evaluation import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, VIEW_CANDIDATES, plane_r2
 from common.report import claims, overview
 from common.report.plots import band, bars_note, grouped_bars, image_grid, plt, save_figure, seeds_note
 from common.report.speed import write_fast_settings
@@ -124,20 +124,73 @@ def plot_activation_histograms(record, title, path, read_every: int, n_snapshots
     return save_figure(fig, path)
 
 
-def plot_filters(model, seed: int, run_title: str, path):
-    """The conv1 filters on one symmetric scale: gray for a gray network, RGB for a color one."""
+# One symmetric gray scale for every LeNet-5 filters figure, so that two runs' figures compare filters, not
+# scales: the trained runs' largest |weight| ranged 0.25-1.0 (figures before this scale); weights beyond it clip
+FILTER_SCALE = 0.5
+
+
+def plot_filters(model, seed: int, run_title: str, path, scale: float | None = FILTER_SCALE):
+    """The conv1 filters on one symmetric scale (``FILTER_SCALE`` for gray 5x5 filters, shared by every run;
+    ``None``: the run's own largest |weight|): gray for a gray network, RGB for a color one. The intensity ramps
+    (a plane fits with R^2 >= 0.5: claim 7) are framed in red."""
     kernel = np.asarray(model.get_layer("conv1").kernel)  # (k, k, channels, maps)
     filters = np.moveaxis(kernel, -1, 0)  # (maps, k, k, channels)
     if not np.all(np.isfinite(filters)):
         return None
     m, k = float(np.abs(filters).max()), filters.shape[1]  # k: 5 in the LeNet-5, 3 in the VGG-style CNNs
-    labels = [f"{i}" for i in range(len(filters))]
+    ramps = plane_r2(kernel) >= GRADIENT_R2
+    labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
+    note = f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2}), {int(ramps.sum())} of {len(ramps)}"
     if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
         title = f"conv1 filters ({k}x{k}, RGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; mid gray = 0), seed {seed}"
-        return image_grid(0.5 + filters / (2 * m), path, f"{title}\n{run_title}", vmin=0, vmax=1, labels=labels)
-    title = f"conv1 filters ({k}x{k}, shared symmetric gray scale), seed {seed}"
+        return image_grid(
+            0.5 + filters / (2 * m), path, f"{title}\n{note}\n{run_title}", vmin=0, vmax=1, labels=labels, marked=ramps
+        )
+    if scale is None or k != 5:  # the VGG's 3x3 filters (after batch norm's rescaling) have a scale of their own
+        scale, what = m, f"its own symmetric scale, ±{m:.3g}"
+    else:
+        what = f"the scale every LeNet-5 run shares, ±{scale:g}" + (f"; clipped, max|w| {m:.3g}" if m > scale else "")
+    title = f"conv1 filters ({k}x{k}, {what}), seed {seed}"
     return image_grid(
-        filters[..., 0], path, f"{title}\n{run_title}", vmin=-m, vmax=m, labels=labels, colorbar_label="weight"
+        filters[..., 0],
+        path,
+        f"{title}\n{note}\n{run_title}",
+        vmin=-scale,
+        vmax=scale,
+        labels=labels,
+        colorbar_label="weight",
+        marked=ramps,
+    )
+
+
+def plot_filters_init_vs_trained(run: study.RunConfig, model, record: dict, run_title: str, path):
+    """The conv1 filters at initialization (redrawn: the same seed and builder as the run's, checked against the
+    plane fit the run recorded at iteration 0) above the trained ones, on one symmetric scale, the intensity
+    ramps framed (claim 7: how many the training made)."""
+    from common import backend, models
+
+    seed = record["identity"]["seed"]
+    trained = np.asarray(model.get_layer("conv1").kernel)
+    if trained.shape[2] != 1 or not np.all(np.isfinite(trained)):
+        return None  # gray filters only: a color network's filters have figures of their own
+    backend.seed_everything(seed)
+    fresh = models.build_model(run, model.outputs[0].shape[-1], tuple(model.inputs[0].shape[1:]))
+    init = np.asarray(fresh.get_layer("conv1").kernel)
+    at0 = record["history"][0].get("conv1_filter_plane_r2")
+    if at0 is None or not np.isclose(float(plane_r2(init).mean()), at0, rtol=1e-6):
+        return None  # not the run's initialization (another builder or version): no figure rather than a wrong one
+    scale = FILTER_SCALE if trained.shape[0] == 5 else float(max(np.abs(init).max(), np.abs(trained).max()))
+    both = np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0]
+    ramps = np.concatenate([plane_r2(init), plane_r2(trained)]) >= GRADIENT_R2
+    n = init.shape[-1]
+    labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
+    title = (
+        f"conv1 filters at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:g}, "
+        f"seed {seed}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} of {n} at "
+        f"initialization, {int(ramps[n:].sum())} trained\n{run_title}"
+    )
+    return image_grid(
+        both, path, title, ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps
     )
 
 
@@ -183,6 +236,7 @@ def write_run_figures(
     if model_path.exists():
         model = io.load_model(model_path, compile=False)
         written.append(plot_filters(model, first["identity"]["seed"], title, out_dir / "filters.png"))
+        written.append(plot_filters_init_vs_trained(run, model, first, title, out_dir / "filters_init_vs_trained.png"))
     return [p for p in written if p is not None]
 
 

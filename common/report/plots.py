@@ -126,9 +126,10 @@ def image_grid(
     vmax: float | None = None,
     labels=None,
     colorbar_label: str | None = None,
+    marked=None,
 ) -> Path:
     """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar; or RGB images
-    (N, H, W, 3) with values in [0, 1]."""
+    (N, H, W, 3) with values in [0, 1]. ``marked``: per image, whether to frame it (red)."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
     vmin = float(np.min(images)) if vmin is None else vmin
@@ -141,9 +142,12 @@ def image_grid(
             im = ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
             if labels is not None:
                 ax.set_title(labels[i], fontsize=8)
+            if marked is not None and marked[i]:
+                for spine in ax.spines.values():
+                    spine.set(color="red", linewidth=2.5)
         else:
             ax.axis("off")
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.0 + 0.045 * title.count("\n"))  # a longer title rises above the first row's labels
     if images.ndim == 3:  # a colorbar only where one scale maps values to colors (not for RGB images)
         cbar = fig.colorbar(im, ax=axes, shrink=0.8)
         if colorbar_label:
