@@ -14,8 +14,16 @@ snapshots beside it, and writes to --out-dir:
                                 activations over the whole test set, projection beside image patch
   evolution.png                 their Figure 4: a few maps' strongest projection at each snapshot
   occlusion.png                 their Figure 7: a gray square slid over each image
+  guided_backprop_projections.png  the same conv2 activations projected by the deconvnet, guided
+                                backpropagation and the plain gradient
+  randomization_check.png/.md   Adebayo et al.'s sanity check: the projections and the top-k patches as
+                                the weights are re-drawn layer by layer from the top
 Projections are signed; every panel is scaled on its own to [-1, 1] by its largest |value|
 (symmetric around zero, red positive, blue negative), as each figure's title says.
+The strongest activations are searched among interior positions (receptive field inside the image,
+so never the zero padding), one map's picks in one image at least half a field apart (--mining all:
+every position, no suppression); each title says which. Random test images include at least
+--min-correct correctly classified ones.
 """
 
 from __future__ import annotations
@@ -43,7 +51,12 @@ from common.deconvnet import (  # noqa: E402
     POOL,
     RECEPTIVE_FIELD,
     Deconvnet,
+    cascading_randomization,
     crop_to_field,
+    interior_mask,
+    min_separation,
+    spearman,
+    ssim,
     top_k_activations,
     top_k_per_map,
 )
@@ -87,9 +100,21 @@ class Settings:
     indices: tuple[int, ...] | None = setting(
         None, "test-image indices instead of random ones, comma-separated, e.g. 3,17,42", min=0, metavar="I"
     )
+    min_correct: int = setting(
+        3, "of the random test images, at least this many correctly classified (not with --indices)", min=0
+    )
     layer: str = setting("both", "layer(s) to project", choices=LAYERS + ("both",))
     top_k: int = setting(9, "activations per image / per map", min=1)
+    mining: str = setting(
+        "interior",
+        "where the strongest activations are searched: interior (receptive field inside the image, so never "
+        "the zero padding; one map's picks in an image at least half a field apart) or all (every position, "
+        "no suppression: border maps win)",
+        choices=("interior", "all"),
+    )
     image_seed: int = SEED(0, "picks the random test images")
+    randomization_seed: int = SEED(0, "draws the re-initialized weights of the randomization check")
+    randomization_images: int = setting(100, "test images the randomization check's similarities average over", min=1)
     dataset: str = DATASET(study.STUDY_DATASET)
     data_dir: Path | None = DATA_DIR(None)
     color: str | None = COLOR(None, "read the test images as gray or rgb (default: as the model takes them)")
@@ -104,6 +129,41 @@ class Settings:
     @property
     def layers(self) -> tuple[str, ...]:
         return LAYERS if self.layer == "both" else (self.layer,)
+
+
+@dataclass(frozen=True)
+class Mining:
+    """Where the searches look (--mining), and how a title says so."""
+
+    interior: bool
+    image_hw: tuple[int, int]
+
+    def mask(self, layer: str, acts: np.ndarray):
+        return interior_mask(layer, acts.shape[1:3], self.image_hw) if self.interior else None
+
+    def separation(self, layer: str) -> int:
+        return min_separation(layer) if self.interior else 1
+
+    def note(self, per_image: bool = False) -> str:
+        if not self.interior:
+            return "mining: all positions, their fields may reach into the zero padding"
+        rule = "; one map's picks >= half a field apart (conv1 3, conv2 4 steps)" if per_image else ""
+        return f"mining: interior positions only, their receptive field inside the image{rule}"
+
+    def sums(self, layer: str, acts: np.ndarray) -> np.ndarray:
+        """(N, C) each map's activation summed over the searched positions."""
+        m = self.mask(layer, acts)
+        return (acts if m is None else acts * m[None, :, :, None]).sum(axis=(1, 2))
+
+
+def choose_images(probs_all: np.ndarray, labels: np.ndarray, n: int, min_correct: int, seed: int) -> np.ndarray:
+    """n test images in a random order of ``seed``: its first ``min_correct`` correctly classified ones,
+    then the next ones of that order whatever their prediction; sorted."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    correct = probs_all.argmax(axis=1)[order] == labels[order]
+    first = order[correct][: min(min_correct, n)]
+    rest = [i for i in order if i not in set(first)][: n - len(first)]
+    return np.sort(np.concatenate([first, rest]).astype(np.int64))
 
 
 # ---------------------------------------------------------------------------
@@ -269,35 +329,46 @@ def fig_projections_all(dc, fwd, x, data, idx, layers, probs, out):
         show_image(axes[r, 0], pixels(x[r]), image_label(data, i, probs[r]))
         for c, layer in enumerate(layers):
             show_projection(axes[r, c + 1], projs[layer][r], f"{layer}: all {fwd[layer].shape[-1]} maps kept")
-    fig.suptitle(f"Deconvnet projections of every activation of a layer\n{norm_note(x)}", fontsize=10)
+    fig.suptitle(
+        "Deconvnet projections of every activation of a layer (no search, so no mining: border positions "
+        f"included)\n{norm_note(x)}",
+        fontsize=10,
+    )
     projection_colorbar(fig, axes, x)
     return save_figure(fig, out / "projections_all.png")
 
 
-def fig_projections_top1(dc, fwd, x, data, idx, layers, probs, out):
+def fig_projections_top1(dc, fwd, x, data, idx, layers, probs, mining, out):
     fig, axes = plt.subplots(
         len(idx), 1 + len(layers), figsize=(2.2 * (1 + len(layers)) + 1, 2.3 * len(idx) + 0.8), squeeze=False
     )
     for c, layer in enumerate(layers):
-        totals = fwd[layer].sum(axis=(1, 2))  # (N, C) summed activation of each map
+        totals = mining.sums(layer, fwd[layer])  # (N, C) summed activation of each map where mining looks
+        where = "interior " if mining.interior else ""
         best = totals.argmax(axis=1)
         projs = dc.project_maps(fwd, layer, np.arange(len(idx)), best)
         for r in range(len(idx)):
-            show_projection(axes[r, c + 1], projs[r], f"{layer}: map {best[r]} only\n(sum {totals[r, best[r]]:.1f})")
+            show_projection(
+                axes[r, c + 1], projs[r], f"{layer}: map {best[r]} only\n({where}sum {totals[r, best[r]]:.1f})"
+            )
     for r, i in enumerate(idx):
         show_image(axes[r, 0], pixels(x[r]), image_label(data, i, probs[r]))
     fig.suptitle(
-        f"Deconvnet projection of the single most active map (largest summed activation)\n{norm_note(x)}",
+        "Deconvnet projection of the single most active map (largest summed activation), the whole map kept\n"
+        f"the map chosen by its sum; {mining.note()}\n{norm_note(x)}",
         fontsize=10,
     )
     projection_colorbar(fig, axes, x)
     return save_figure(fig, out / "projections_top1.png")
 
 
-def fig_projections_topk(dc, fwd, x, data, idx, layers, k, out):
+def fig_projections_topk(dc, fwd, x, data, idx, layers, k, mining, out):
     rows = [(r, layer) for r in range(len(idx)) for layer in layers]
     fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.25 * (k + 1) + 1, 1.45 * len(rows)), squeeze=False)
-    found = {layer: top_k_activations(fwd[layer], k) for layer in layers}
+    found = {
+        layer: top_k_activations(fwd[layer], k, mining.mask(layer, fwd[layer]), mining.separation(layer))
+        for layer in layers
+    }
     for row, (r, layer) in enumerate(rows):
         ri, ci, mi, vi = (a[r] for a in found[layer])
         projs = dc.project_activations(fwd, layer, np.full(k, r), ri, ci, mi)
@@ -307,19 +378,27 @@ def fig_projections_topk(dc, fwd, x, data, idx, layers, k, out):
             axes[row, j + 1].title.set_fontsize(6.5)
     fig.suptitle(
         f"The {k} strongest single activations of each layer, each projected alone "
-        f"(title: map (row, col) = activation)\n{norm_note(x)}",
+        f"(title: map (row, col) = activation)\n{mining.note(per_image=True)}\n{norm_note(x)}",
         fontsize=10,
     )
     projection_colorbar(fig, axes, x)
     return save_figure(fig, out / f"projections_top{k}.png")
 
 
-def fig_top_per_map(dc, fwd, x_all, layer, k, out):
+def shown_maps(fwd, layer: str, mining) -> np.ndarray:
+    """The maps the per-map figure shows: all of conv1; the CONV2_MAPS_SHOWN conv2 maps with the largest
+    activation where mining looks (all positions favour maps that fire on the border)."""
+    n_maps = fwd[layer].shape[-1]
+    if layer != "conv2":
+        return np.arange(n_maps)
+    peak = top_k_per_map(fwd[layer], 1, mining.mask(layer, fwd[layer]))[3][:, 0]
+    return np.sort(np.argsort(-peak, kind="stable")[:CONV2_MAPS_SHOWN])
+
+
+def fig_top_per_map(dc, fwd, x_all, layer, k, mining, out):
     """Figure 2 of the paper: per map, k strongest projections (left) and input patches (right)."""
-    images, rows, cols, values = top_k_per_map(fwd[layer], k)  # (C, k) each
-    maps = np.arange(fwd[layer].shape[-1])
-    if layer == "conv2":  # readable subset: the maps that fire most
-        maps = np.sort(np.argsort(-values[:, 0])[:CONV2_MAPS_SHOWN])
+    images, rows, cols, values = top_k_per_map(fwd[layer], k, mining.mask(layer, fwd[layer]))  # (C, k) each
+    maps = shown_maps(fwd, layer, mining)
     m = len(maps)
     sel = (images[maps].ravel(), rows[maps].ravel(), cols[maps].ravel())
     channel = np.repeat(maps, images.shape[1])
@@ -353,22 +432,24 @@ def fig_top_per_map(dc, fwd, x_all, layer, k, out):
         f"all {m} maps"
         if m == fwd[layer].shape[-1]
         else f"the {m} of {fwd[layer].shape[-1]} maps with the largest top activation"
+        + (" (interior)" if mining.interior else "")
     )
+    fig.subplots_adjust(top=1 - 1.25 / (nrows * 1.55))  # room for the 5-line title above the first row
     fig.suptitle(
         f"{layer}, {which}: the {tiles.shape[1]} strongest activations of each map over all "
         f"{len(x_all)} test images (at most one per image)\n"
         f"left: projection, right: the {size}x{size}-pixel input patch under its receptive field "
-        f"(yellow = outside the image)\n{norm_note(x_all)}; patches on the raw [0, 1] pixel scale",
+        f"(yellow = outside the image)\n{mining.note()}\n{norm_note(x_all)}; patches on the raw [0, 1] pixel scale",
         fontsize=9,
     )
     return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
 
 
-def fig_evolution(snapshots, final_fwd, x_all, layers, out):
+def fig_evolution(snapshots, final_fwd, x_all, layers, mining, out):
     """Figure 4 of the paper: for a few maps, the strongest activation's projection at each snapshot."""
     chosen = []
     for layer in layers:  # maps that fire most at the end of training
-        peak = final_fwd[layer].max(axis=(0, 1, 2))
+        peak = top_k_per_map(final_fwd[layer], 1, mining.mask(layer, final_fwd[layer]))[3][:, 0]
         chosen += [(layer, int(c)) for c in np.sort(np.argsort(-peak)[:EVOLUTION_MAPS])]
     cols = []
     for it, path in snapshots:
@@ -376,7 +457,7 @@ def fig_evolution(snapshots, final_fwd, x_all, layers, out):
         fwd = dc.forward(x_all)
         col = []
         for layer in layers:
-            n, r, c, v = top_k_per_map(fwd[layer], 1)
+            n, r, c, v = top_k_per_map(fwd[layer], 1, mining.mask(layer, fwd[layer]))
             maps = np.array([ch for lay, ch in chosen if lay == layer])
             tiles = dc.project_activations(fwd, layer, n[maps, 0], r[maps, 0], c[maps, 0], maps, tiles=True)
             col += list(zip(tiles, v[maps, 0], n[maps, 0]))
@@ -395,16 +476,16 @@ def fig_evolution(snapshots, final_fwd, x_all, layers, out):
     fig.suptitle(
         "Feature evolution during training: each map's strongest activation over all test images,\n"
         "projected and cropped to its receptive field (title: activation, test image #; yellow: outside the image)\n"
-        + norm_note(x_all),
+        f"{mining.note()}\n{norm_note(x_all)}",
         fontsize=9,
     )
     projection_colorbar(fig, axes, x_all)
     return save_figure(fig, out / "evolution.png")
 
 
-def occlusion_maps(model, dc, x, labels):
+def occlusion_maps(model, dc, x, labels, mining):
     """For each image: p(true class), the argmax class and the strongest conv2 map's total
-    activation, with the gray square centered on every pixel (cut at the border)."""
+    activation (summed where mining looks), with the gray square centered on every pixel (cut at the border)."""
     probe = keras.Model(model.inputs, [model.outputs[0], model.get_layer("conv2").output])
     h, w = x.shape[1:3]
     half = OCCLUDER // 2
@@ -412,7 +493,7 @@ def occlusion_maps(model, dc, x, labels):
     results = []
     for img, label in zip(x, labels):
         logits, conv2 = (np.asarray(a) for a in probe.predict_on_batch(img[None]))
-        strongest = int(conv2[0].sum(axis=(0, 1)).argmax())
+        strongest = int(mining.sums("conv2", conv2)[0].argmax())
         # One occluded copy per center pixel: a (h*w, h, w) mask built by broadcasting.
         centers_r, centers_c = rr.ravel()[:, None, None], cc.ravel()[:, None, None]
         inside = (np.abs(rr[None] - centers_r) <= half) & (np.abs(cc[None] - centers_c) <= half)
@@ -424,15 +505,15 @@ def occlusion_maps(model, dc, x, labels):
                 "strongest": strongest,
                 "p_true": probs[:, label].reshape(h, w),
                 "argmax": probs.argmax(1).reshape(h, w),
-                "activation": conv2_o[..., strongest].sum(axis=(1, 2)).reshape(h, w),
+                "activation": mining.sums("conv2", conv2_o)[:, strongest].reshape(h, w),
                 "probs": keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0],
             }
         )
     return results
 
 
-def fig_occlusion(model, dc, fwd, x, data, idx, out):
-    res = occlusion_maps(model, dc, x, data.y_test[idx])
+def fig_occlusion(model, dc, fwd, x, data, idx, mining, out):
+    res = occlusion_maps(model, dc, x, data.y_test[idx], mining)
     names = data.class_names
     cmap_cls = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     fig, axes = plt.subplots(len(idx), 5, figsize=(14, 2.6 * len(idx)), squeeze=False)
@@ -445,18 +526,20 @@ def fig_occlusion(model, dc, fwd, x, data, idx, out):
         s = res_r["strongest"]
         im = axes[r, 1].imshow(res_r["activation"], cmap="viridis", interpolation="nearest")
         fig.colorbar(im, ax=axes[r, 1], shrink=0.8)
-        _finish(axes[r, 1], f"(b) total activation of conv2 map {s}\n(its strongest) vs. square's center")
+        where = "interior " if mining.interior else ""
+        _finish(axes[r, 1], f"(b) total {where}activation of conv2\nmap {s} (its strongest) vs. square's center")
         show_projection(
             axes[r, 2],
             dc.project_maps(fwd, "conv2", [r], [s])[0],
             f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)",
         )
-        # 0 to the map's own max: the true class is often far below 1 on this small, blurry set
-        im = axes[r, 3].imshow(res_r["p_true"], cmap="magma", vmin=0, interpolation="nearest")
-        fig.colorbar(im, ax=axes[r, 3], shrink=0.8)
+        # one fixed 0..1 scale for every image: a probability that never rises above 0.01 must look dark
+        im = axes[r, 3].imshow(res_r["p_true"], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
         p_clean = res_r["probs"][data.y_test[i]]
         _finish(
-            axes[r, 3], f"(d) p({names[data.y_test[i]]}) vs. square's center\n(unoccluded {p_clean:.2f}; scale 0..max)"
+            axes[r, 3],
+            f"(d) p({names[data.y_test[i]]}) (true class) vs. square's\ncenter (unoccluded {p_clean:.2f}; scale 0..1)",
         )
         am = res_r["argmax"]
         axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5, interpolation="nearest")
@@ -464,14 +547,227 @@ def fig_occlusion(model, dc, fwd, x, data, idx, out):
         present = np.unique(am)
         handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in present]
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    n_ok = int(sum(r_["probs"].argmax() == data.y_test[i] for i, r_ in zip(idx, res)))
     fig.suptitle(
         f"Occlusion sensitivity: a {OCCLUDER}x{OCCLUDER} square of gray {OCCLUDER_GRAY} centered on every pixel "
         "(orange: one position)\nmaps are indexed by the square's center; the model never saw occluders "
-        "in training",
+        f"in training; {n_ok} of {len(idx)} images correctly classified unoccluded\n"
+        f"(b), (c): the conv2 map with the largest summed activation, {mining.note()}",
         fontsize=10,
     )
     fig.tight_layout()
     return save_figure(fig, out / "occlusion.png")
+
+
+RULE_TITLES = {
+    "deconvnet": "deconvnet\n(rectify signal)",
+    "guided": "guided backprop\n(signal > 0 and fwd > 0)",
+    "gradient": "gradient\n(fwd > 0 only)",
+}
+
+
+def fig_guided_backprop(dc, fwd, x, data, idx, mining, out):
+    """The same conv2 activations projected by the three backward rules: every activation kept, and
+    each image's strongest single activation."""
+    rules = tuple(RULE_TITLES)
+    rows, cols, maps, values = (a[:, 0] for a in top_k_activations(fwd.conv2, 1, mining.mask("conv2", fwd.conv2)))
+    n = len(idx)
+    everything = {rule: dc.project_all(fwd, "conv2", np.arange(n), rule=rule) for rule in rules}
+    single = {rule: dc.project_activations(fwd, "conv2", np.arange(n), rows, cols, maps, rule=rule) for rule in rules}
+    # how far each rule's picture is from the deconvnet's, per panel
+    rho = {
+        (kind, rule): spearman(p[rule], p["deconvnet"])
+        for kind, p in (("all", everything), ("one", single))
+        for rule in rules
+    }
+    fig, axes = plt.subplots(
+        n, 1 + 2 * len(rules), figsize=(1.75 * (1 + 2 * len(rules)) + 1, 2.3 * n + 1.2), squeeze=False
+    )
+    for r, i in enumerate(idx):
+        show_image(axes[r, 0], pixels(x[r]), f"#{i} {data.class_names[data.y_test[i]]}")
+        for j, rule in enumerate(rules):
+            top = r == 0
+            vs = "" if rule == "deconvnet" else "rho vs. deconvnet {:.2f}"
+            show_projection(
+                axes[r, 1 + j],
+                everything[rule][r],
+                (f"all conv2 kept:\n{RULE_TITLES[rule]}\n" if top else "") + vs.format(rho["all", rule][r]),
+            )
+            show_projection(
+                axes[r, 1 + len(rules) + j],
+                single[rule][r],
+                (f"strongest conv2:\n{RULE_TITLES[rule]}\n" if top else "")
+                + f"map {maps[r]} ({rows[r]},{cols[r]}) = {values[r]:.2f}"
+                + ("\n" + vs.format(rho["one", rule][r]) if vs else ""),
+            )
+            for a in axes[r, 1 + j], axes[r, 1 + len(rules) + j]:
+                a.title.set_fontsize(7)
+    fig.suptitle(
+        "conv2 activations projected to pixels by three backward rules for the ReLUs (same switches, same filters):\n"
+        "deconvnet (Zeiler & Fergus) rectifies the signal; guided backprop (Springenberg et al.) also needs the "
+        "forward input > 0; the gradient only that\n"
+        "columns 2-4: every conv2 activation kept; 5-7: each image's strongest single one "
+        f"({mining.note()}). conv1's projections are the same under all three rules\n"
+        f"(its only ReLU is the one its kept activations come out of). {norm_note(x)}",
+        fontsize=9,
+    )
+    projection_colorbar(fig, axes, x)
+    return save_figure(fig, out / "guided_backprop_projections.png")
+
+
+STEP_LABELS = {"trained": "trained"}  # then "+<layer>": that layer re-drawn too
+
+
+def step_label(step) -> str:
+    return STEP_LABELS.get(step.name, f"+ {step.name}")
+
+
+def reads_randomized(step, layer: str) -> bool:
+    """Whether ``layer``'s projection reads a re-drawn layer: its own or one below (conv2 reads conv1)."""
+    return any(name in LAYERS[: LAYERS.index(layer) + 1] for name in step.randomized)
+
+
+def unrelated_baseline(steps) -> dict:
+    """layer -> (Spearman, SSIM) of each image's trained projection with the next image's: what two
+    projections that share nothing but the network score, to read the cascade's numbers against."""
+    out = {}
+    for layer in LAYERS:
+        p = steps[0].projections[layer]
+        out[layer] = (spearman(p, np.roll(p, 1, axis=0)), ssim(p, np.roll(p, 1, axis=0)))
+    return out
+
+
+def fig_randomization(steps, x, data, idx, shown, k, mining, out):
+    """Projections per step for a few images (top), the similarity to the trained network per step (bottom)."""
+    rows = [(r, layer) for r in range(len(shown)) for layer in LAYERS]
+    ncols = 1 + len(steps)
+    fig = plt.figure(figsize=(1.6 * ncols + 4.5, 1.7 * len(rows) + 4.4))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.7 * len(rows), 3.4])
+    axes = top.subplots(len(rows), ncols, squeeze=False, gridspec_kw={"hspace": 0.5, "wspace": 0.1})
+    top.subplots_adjust(top=1 - 1.1 / (1.7 * len(rows)), bottom=0.01)  # room for the title and the step names
+    for row, (r, layer) in enumerate(rows):
+        i = shown[r]
+        show_image(axes[row, 0], pixels(x[i]), f"test #{idx[i]} {data.class_names[data.y_test[idx[i]]]}\n{layer}:")
+        for j, step in enumerate(steps):
+            ax = axes[row, 1 + j]
+            if step.name == "trained":
+                note = "trained network"
+            elif not reads_randomized(step, layer):
+                note = "identical (weights\n<= layer unchanged)"
+            else:
+                note = f"rho {step.spearman[layer][i]:.2f}, SSIM {step.ssim[layer][i]:.2f}"
+            head = f"{step_label(step)}\n" if row == 0 and step.name != "trained" else ""
+            show_projection(ax, step.projections[layer][i], head + note)
+            ax.title.set_fontsize(7)
+            if reads_randomized(step, layer):
+                for spine in ax.spines.values():
+                    spine.set(color="#d62728", linewidth=1.5)
+    projection_colorbar(top, axes[:, 1:], x)
+    x_steps = np.arange(len(steps))
+    labels = [step_label(st) for st in steps]
+    ax_sim, ax_ov = bottom.subplots(1, 2, gridspec_kw={"wspace": 0.3})
+    bottom.subplots_adjust(top=0.86, bottom=0.14)
+    colors = {"conv1": "#1f77b4", "conv2": "#d62728"}
+    base = unrelated_baseline(steps)
+    n_images = len(steps[0].spearman["conv1"])
+    for layer in LAYERS:
+        for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
+            v = np.array([getattr(st, metric)[layer] for st in steps])  # (steps, images)
+            name = "Spearman rho" if metric == "spearman" else "SSIM"
+            ax_sim.plot(x_steps, v.mean(axis=1), style, color=colors[layer], label=f"{layer} {name}")
+            ax_sim.fill_between(x_steps, v.min(axis=1), v.max(axis=1), color=colors[layer], alpha=0.08)
+            ax_sim.axhline(base[layer][m].mean(), color=colors[layer], ls=":" if m == 0 else "-.", lw=1)
+        ov = np.array([st.overlap[layer] for st in steps])
+        ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=colors[layer], label=f"{layer} ({ov.shape[1]} maps)")
+    ax_sim.plot([], [], ":", color="gray", label="two different images, trained (rho)")
+    ax_sim.plot([], [], "-.", color="gray", label="two different images, trained (SSIM)")
+    ax_sim.set_title(
+        f"(a) projection (every activation kept) vs. the trained network's,\nmean over {n_images} test images "
+        "(band: min to max)",
+        fontsize=8,
+    )
+    ax_sim.set_ylabel("similarity to the trained network's projection")
+    ax_ov.set_title(
+        f"(b) top-{k} patches per map over all {data.x_test.shape[0]} test images:\nshare of (image, row, col) "
+        "picks the trained network also picks",
+        fontsize=8,
+    )
+    ax_ov.set_ylabel(f"top-{k} overlap, mean over maps")
+    for a in ax_sim, ax_ov:
+        a.set_xticks(x_steps, labels, fontsize=8)
+        a.set_xlabel("layers re-drawn so far, top down (cumulative)", fontsize=8)
+        a.set_ylim(-0.1, 1.05)
+        a.axhline(0, color="gray", lw=0.6)
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7, loc="lower left")
+    fig.suptitle(
+        "Cascading randomization (Adebayo et al. 2018) of the deconvnet: weights re-drawn from their initializers, "
+        "top layer first, cumulatively\n"
+        "a layer's projection (and the activations that choose it) reads only its own and lower layers' weights "
+        "(red frame: one of them re-drawn),\nso re-drawing logits and fc1 changes nothing. "
+        f"Top: every activation of the layer kept; {norm_note(x)}\n(b): {mining.note()}",
+        fontsize=9,
+        y=1.0,
+        va="bottom",  # above the subfigures (the tight bounding box takes it in)
+    )
+    return save_figure(fig, out / "randomization_check.png")
+
+
+def randomization_check(model, dc, fwd_all, x_all, data, idx, k, mining, s, out) -> list[Path]:
+    """The cascade on the chosen images plus random others (--randomization-images in all), the top-k
+    search over the whole test set for the maps the per-map figures show; figure, table, printed table."""
+    others = np.setdiff1d(np.random.default_rng(s.image_seed).permutation(len(x_all)), idx, assume_unique=True)
+    images = np.concatenate([idx, others[: max(s.randomization_images - len(idx), 0)]])
+    maps = {layer: shown_maps(fwd_all, layer, mining) for layer in LAYERS}
+    steps = cascading_randomization(
+        model, x_all[images], x_all, maps, k=k, interior=mining.interior, seed=s.randomization_seed
+    )
+    shown = np.arange(min(3, len(idx)))  # the first chosen images, as in the other figures
+    fig = fig_randomization(steps, x_all[images], data, images, shown, k, mining, out)
+    table = randomization_table(steps, k, mining, s.randomization_seed)
+    io.write_text(out / "randomization_check.md", table)
+    print(table)
+    return [fig, out / "randomization_check.md"]
+
+
+def randomization_table(steps, k, mining, seed) -> str:
+    n_images = len(steps[0].spearman["conv1"])
+    lines = [
+        "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)",
+        "",
+        "Written by `dconvnet_visualizations.py`. Each step re-draws one more layer's weights from its own "
+        f"initializer, top down (seed {seed}). Projections: every activation of the layer kept, compared with the "
+        f"trained network's on {n_images} test images (mean ± std over them; SSIM on the figures' color scale). "
+        f"Top-{k} overlap: per map, the share of the trained network's top-{k} patches (image, row, col) over all "
+        f"test images that the randomized network also picks, mean over the maps the per-map figures show; "
+        f"{mining.note()}.",
+        "",
+        "| step | re-drawn | conv1 Spearman | conv1 SSIM | conv1 top-k overlap | conv2 Spearman | conv2 SSIM "
+        "| conv2 top-k overlap |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for st in steps:
+        cells = [step_label(st), ", ".join(st.randomized) or "none"]
+        for layer in LAYERS:
+            cells += [
+                f"{st.spearman[layer].mean():.3f} ± {st.spearman[layer].std():.3f}",
+                f"{st.ssim[layer].mean():.3f} ± {st.ssim[layer].std():.3f}",
+                f"{st.overlap[layer].mean():.3f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    base = unrelated_baseline(steps)
+    cells = ["reference", "trained; each image vs. the next image"]
+    for layer in LAYERS:
+        cells += [f"{base[layer][0].mean():.3f} ± {base[layer][0].std():.3f}"]
+        cells += [f"{base[layer][1].mean():.3f} ± {base[layer][1].std():.3f}", ""]
+    lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "A layer's projection, and the activations that choose what to project, read only the weights of that "
+        "layer and the layers below it: the rows before that layer is re-drawn are exactly 1. The reference row "
+        "compares the trained projections of two different images: what sharing the network and nothing else scores.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -488,35 +784,39 @@ def main(argv=None) -> int:
     data = load_dataset(s.dataset, s.data_dir, color=color, image_size=size)
     print(f"{data.describe()}\n{backend.banner()}\nmodel: {checkpoint}")
     n_test = len(data.x_test)
+    x_all = as_float_images(data.x_test)
+    probs_all = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(x_all, batch_size=500, verbose=0)))
     if s.indices is not None:
         bad = [i for i in s.indices if not 0 <= i < n_test]
         if bad:
             raise cli.UserError(f"--indices {bad} out of range; the test set has {n_test} images (0..{n_test - 1}).")
         idx = np.array(s.indices)
     else:
-        idx = np.sort(np.random.default_rng(s.image_seed).choice(n_test, min(s.num_images, n_test), replace=False))
-    x_all = as_float_images(data.x_test)
+        idx = choose_images(probs_all, data.y_test, min(s.num_images, n_test), s.min_correct, s.image_seed)
     x = x_all[idx]
     dc = Deconvnet(model)
     fwd = dc.forward(x)  # the chosen images
     fwd_all = dc.forward(x_all)  # the whole test set, for the per-map search
-    probs = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict_on_batch(x)))
+    probs = probs_all[idx]
     k = s.top_k
+    mining = Mining(s.mining == "interior", dc.image_hw)
 
     written = [
         fig_projections_all(dc, fwd, x, data, idx, s.layers, probs, out),
-        fig_projections_top1(dc, fwd, x, data, idx, s.layers, probs, out),
-        fig_projections_topk(dc, fwd, x, data, idx, s.layers, k, out),
+        fig_projections_top1(dc, fwd, x, data, idx, s.layers, probs, mining, out),
+        fig_projections_topk(dc, fwd, x, data, idx, s.layers, k, mining, out),
     ]
-    written += [fig_top_per_map(dc, fwd_all, x_all, layer, k, out) for layer in s.layers]
+    written += [fig_top_per_map(dc, fwd_all, x_all, layer, k, mining, out) for layer in s.layers]
     snapshots = find_snapshots(checkpoint)
     if snapshots:
-        written.append(fig_evolution(snapshots, fwd_all, x_all, s.layers, out))
+        written.append(fig_evolution(snapshots, fwd_all, x_all, s.layers, mining, out))
     else:
         print(
             f"note: no snapshots in {checkpoint.parent / 'snapshots'}; evolution.png skipped (dconvnet.py writes them)."
         )
-    written.append(fig_occlusion(model, dc, fwd, x, data, idx, out))
+    written.append(fig_occlusion(model, dc, fwd, x, data, idx, mining, out))
+    written.append(fig_guided_backprop(dc, fwd, x, data, idx, mining, out))
+    written += randomization_check(model, dc, fwd_all, x_all, data, idx, k, mining, s, out)
     for path in written:
         print(f"wrote {path}")
     print(

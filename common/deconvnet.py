@@ -9,7 +9,10 @@ zero every other activation of that layer, then go down:
                       -> unpool with pool1's switches -> rectify -> transposed conv1 kernel -> pixels
     conv1 (post-ReLU) -> rectify -> transposed conv1 kernel -> pixels
 
-Biases are not used on the way down, as in the paper. Everything is batched: one call
+Biases are not used on the way down, as in the paper. ``rule="guided"`` gives guided
+backpropagation (Springenberg et al., ICLR 2015 workshop, arXiv 1412.6806) on the same path: each
+ReLU then passes the signal only where it is positive *and* the ReLU's forward input was positive;
+``rule="gradient"`` keeps only the forward mask (the plain gradient). Everything is batched: one call
 projects P signals, each with the switches of its own image, with ``keras.ops`` only.
 Projections of a gray network are (P, H, W); of a color (RGB) network (P, H, W, 3).
 
@@ -35,6 +38,9 @@ KERNEL = 5  # both convs are 5x5, stride 1, same
 # conv2's steps) + 1 (the 2x2 window's extra pixel) = 14. Offset = first pixel for position 0.
 RECEPTIVE_FIELD = {"conv1": (5, -2), "conv2": (14, -6)}  # (size, offset); row0 = stride*i + offset
 STRIDE = {"conv1": 1, "conv2": 2}  # pixels per activation step
+# What a ReLU's backward pass does with the signal s, z its forward input: the paper's rectification
+# relu(s), guided backprop's relu(s) * (z > 0), the gradient's s * (z > 0).
+RULES = ("deconvnet", "guided", "gradient")
 
 
 def _pixels(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -108,17 +114,23 @@ class Deconvnet:
         conv2 = np.concatenate([np.asarray(o[1]) for o in outs])
         return Forward(conv1, conv2, ops.convert_to_numpy(pool_switches(conv1)))
 
-    def project(self, layer: str, kept, switches1=None) -> np.ndarray:
+    def project(self, layer: str, kept, switches1=None, rule: str = "deconvnet", conv1=None) -> np.ndarray:
         """Projects P kept-activation tensors of ``layer`` to pixels: (P, 28, 28) (RGB: (P, 28, 28, 3)).
 
         ``kept``: (P, h, w, C) activations of ``layer`` with everything not chosen zeroed.
-        ``switches1``: (P, 14, 14, 32, 4) pool1 switches of each signal's image (conv2 only)."""
-        x = ops.relu(ops.convert_to_tensor(kept, "float32"))  # rectify: the ReLU above the layer
+        ``switches1``: (P, 14, 14, 32, 4) pool1 switches of each signal's image (conv2 only).
+        ``rule``: one of RULES; ``conv1``: (P, 28, 28, 32) conv1 activations of each signal's image,
+        whose > 0 is conv1's ReLU forward mask (conv2 with the guided and gradient rules)."""
+        _check_rule(rule)
+        # the top ReLU: kept values are post-ReLU activations, zero where it was off, so its forward
+        # mask is already in them and the rules differ only in rectifying
+        x = ops.convert_to_tensor(kept, "float32")
+        x = x if rule == "gradient" else ops.relu(x)
         if layer == "conv2":
             x = ops.conv_transpose(x, self.kernels["conv2"], strides=1, padding="same")  # -> pool1 space
             # conv1 is 'same', so pool1's input (unpool's output) has the image's size
             x = unpool(x, ops.convert_to_tensor(switches1, "float32"), self.image_hw)
-            x = ops.relu(x)  # rectify: conv1's ReLU
+            x = _backward_relu(x, rule, conv1)  # conv1's ReLU
         elif layer != "conv1":
             raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
         x = ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="same")  # -> pixels
@@ -126,15 +138,17 @@ class Deconvnet:
 
     # --- choosing what to keep (vectorized over all projections) --------------------------
     def project_activations(
-        self, fwd: Forward, layer: str, image_idx, rows, cols, maps, tiles: bool = False
+        self, fwd: Forward, layer: str, image_idx, rows, cols, maps, tiles: bool = False, rule: str = "deconvnet"
     ) -> np.ndarray:
         """Each (image, row, col, map) activation projected alone: (P, 28, 28), or with
         ``tiles`` only its receptive field (P, RF, RF), NaN outside the image (RGB: a last axis of 3).
+        ``rule``: one of RULES, as for ``project``.
 
         One activation only reaches its receptive field, so this works in that window
         (cheap), not on whole maps as ``project`` does; tests check both agree."""
+        _check_rule(rule)
         image_idx, rows, cols, maps = (np.asarray(a, dtype=np.int64) for a in (image_idx, rows, cols, maps))
-        value = np.maximum(fwd[layer][image_idx, rows, cols, maps], 0)  # rectify
+        value = np.maximum(fwd[layer][image_idx, rows, cols, maps], 0)  # rectify (activations: a no-op)
         k, half = KERNEL, KERNEL // 2
         if layer == "conv1":
             # transposed conv of one activation = the filter scaled, placed at (row-2, col-2)
@@ -152,15 +166,26 @@ class Deconvnet:
             ]
             inside = ((ri >= 0) & (ri < n_r))[:, :, None] & ((ci >= 0) & (ci < n_c))[:, None, :]
             sw = sw * inside[..., None, None]
-            x = ops.relu(unpool(x, sw, (k * POOL, k * POOL)))  # (P, 10, 10, 32) conv1 space
+            x = unpool(x, sw, (k * POOL, k * POOL))  # (P, 10, 10, 32) conv1 space
+            mask = None
+            if rule != "deconvnet":  # conv1's forward ReLU mask over the same 10x10 window
+                n1_r, n1_c = fwd.conv1.shape[1:3]
+                r1 = (POOL * (rows - half))[:, None] + np.arange(k * POOL)
+                c1 = (POOL * (cols - half))[:, None] + np.arange(k * POOL)
+                mask = fwd.conv1[
+                    image_idx[:, None, None], np.clip(r1, 0, n1_r - 1)[:, :, None], np.clip(c1, 0, n1_c - 1)[:, None, :]
+                ]
+                on = ((r1 >= 0) & (r1 < n1_r))[:, :, None] & ((c1 >= 0) & (c1 < n1_c))[:, None, :]
+                mask = mask * on[..., None]  # off the map: nothing (no switch points there either)
+            x = _backward_relu(x, rule, mask)
             # 'valid' transpose = the full 14x14 footprint; the image border is cut below
             tile = _pixels(
                 ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))
             )
         else:
             raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
-        size, offset = RECEPTIVE_FIELD[layer]
-        r0, c0 = STRIDE[layer] * rows + offset, STRIDE[layer] * cols + offset
+        size = RECEPTIVE_FIELD[layer][0]
+        r0, c0 = field_origin(layer, rows, cols)
         h, w = self.image_hw
         span = np.arange(size)
         if tiles:
@@ -177,32 +202,83 @@ class Deconvnet:
         ] = tile
         return canvas[:, size : size + h, size : size + w]
 
-    def project_maps(self, fwd: Forward, layer: str, image_idx, maps) -> np.ndarray:
+    def project_maps(self, fwd: Forward, layer: str, image_idx, maps, rule: str = "deconvnet") -> np.ndarray:
         """Whole feature map ``maps[p]`` of image ``image_idx[p]`` kept: (P, 28, 28)."""
         acts = fwd[layer]
         image_idx, maps = np.asarray(image_idx, np.int64), np.asarray(maps, np.int64)
         mask = np.eye(acts.shape[-1], dtype=np.float32)[maps][:, None, None, :]
-        return self.project(layer, acts[image_idx] * mask, self._switches(fwd, layer, image_idx))
+        return self.project(layer, acts[image_idx] * mask, *self._below(fwd, layer, image_idx, rule))
 
-    def project_all(self, fwd: Forward, layer: str, image_idx) -> np.ndarray:
+    def project_all(self, fwd: Forward, layer: str, image_idx, rule: str = "deconvnet") -> np.ndarray:
         """Every activation of the layer kept: (P, 28, 28)."""
         image_idx = np.asarray(image_idx, np.int64)
-        return self.project(layer, fwd[layer][image_idx], self._switches(fwd, layer, image_idx))
+        return self.project(layer, fwd[layer][image_idx], *self._below(fwd, layer, image_idx, rule))
 
     @staticmethod
-    def _switches(fwd: Forward, layer: str, image_idx):
-        return fwd.switches1[image_idx] if layer == "conv2" else None
+    def _below(fwd: Forward, layer: str, image_idx, rule: str):
+        """``project``'s switches1, rule and conv1 for signals of ``image_idx``."""
+        if layer != "conv2":
+            return None, rule, None
+        return fwd.switches1[image_idx], rule, (None if rule == "deconvnet" else fwd.conv1[image_idx])
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
+
+
+def _backward_relu(x, rule: str, forward=None):
+    """A ReLU's backward pass under ``rule`` (RULES); ``forward``: its post-ReLU output, > 0 where it passed."""
+    if rule == "deconvnet":
+        return ops.relu(x)
+    on = ops.cast(ops.greater(ops.convert_to_tensor(forward, "float32"), 0), "float32")
+    return (ops.relu(x) if rule == "guided" else x) * on
+
+
+# ---------------------------------------------------------------------------
+# Receptive fields
+def field_origin(layer: str, row, col):
+    """The first input pixel (row, col) of the receptive field of ``layer``'s activation at (row, col)."""
+    offset = RECEPTIVE_FIELD[layer][1]
+    return STRIDE[layer] * np.asarray(row) + offset, STRIDE[layer] * np.asarray(col) + offset
+
+
+def interior_mask(layer: str, map_hw: tuple[int, int], image_hw: tuple[int, int]) -> np.ndarray:
+    """(h, w) bool: the positions of ``layer``'s (h, w) maps whose receptive field lies entirely inside
+    the image, so that their value never reads the zero 'same' padding (conv2's padding cells lie
+    outside the image too, so its positions reading them are excluded as well; tested by brute force)."""
+    size = RECEPTIVE_FIELD[layer][0]
+    r0, c0 = field_origin(layer, np.arange(map_hw[0]), np.arange(map_hw[1]))
+    rows, cols = (r0 >= 0) & (r0 + size <= image_hw[0]), (c0 >= 0) & (c0 + size <= image_hw[1])
+    return rows[:, None] & cols[None, :]
+
+
+def min_separation(layer: str) -> int:
+    """Near-duplicate suppression: two picks of one map in one image must be at least this many map
+    steps apart (Chebyshev), i.e. their receptive fields' centres at least half a field apart in
+    pixels (conv1 3 steps = 3 px of a 5-px field, conv2 4 steps = 8 px of a 14-px field)."""
+    size, stride = RECEPTIVE_FIELD[layer][0], STRIDE[layer]
+    return int(np.ceil(size / 2 / stride))
+
+
+def _masked(acts, mask):
+    """Activations with positions outside ``mask`` (h, w) at -inf, so that no search picks them."""
+    x = ops.convert_to_tensor(acts, "float32")
+    if mask is None:
+        return x
+    return ops.where(ops.convert_to_tensor(np.asarray(mask, bool))[None, :, :, None], x, -np.inf)
 
 
 # ---------------------------------------------------------------------------
 # Searching activations
-def top_k_per_map(acts: np.ndarray, k: int):
+def top_k_per_map(acts: np.ndarray, k: int, mask=None):
     """The k strongest activations of every feature map over a whole image set, at most
     one per image (each image's maximum of that map), as in the paper's Figure 2.
+    ``mask`` (h, w) bool, e.g. ``interior_mask``: only those positions are searched.
 
     acts (N, h, w, C) -> (image, row, col, value), each (C, k), strongest first."""
     n, h, w, c = acts.shape
-    flat = ops.reshape(ops.convert_to_tensor(acts), (n, h * w, c))
+    flat = ops.reshape(_masked(acts, mask), (n, h * w, c))
     best_pos = ops.argmax(flat, axis=1)  # (N, C) each image's peak per map
     best_val = ops.max(flat, axis=1)
     values, images = ops.top_k(ops.transpose(best_val), k=min(k, n))  # (C, k)
@@ -211,22 +287,195 @@ def top_k_per_map(acts: np.ndarray, k: int):
     return images, pos // w, pos % w, ops.convert_to_numpy(values)
 
 
-def top_k_activations(acts: np.ndarray, k: int):
+def top_k_activations(acts: np.ndarray, k: int, mask=None, separation: int = 1):
     """The k strongest single activations of each image over all maps and positions.
+    ``mask`` (h, w) bool: only those positions are searched. ``separation`` > 1 suppresses
+    near-duplicates greedily: strongest first, a candidate is skipped if a pick of the same map
+    lies at Chebyshev distance < ``separation`` (map steps), e.g. ``min_separation(layer)``.
     acts (N, h, w, C) -> (row, col, map, value), each (N, k), strongest first."""
     n, h, w, c = acts.shape
-    values, flat = ops.top_k(ops.reshape(ops.convert_to_tensor(acts), (n, h * w * c)), k=k)
-    flat = ops.convert_to_numpy(flat)
-    return flat // (w * c), flat // c % w, flat % c, ops.convert_to_numpy(values)
+    x = ops.reshape(_masked(acts, mask), (n, h * w * c))
+    if separation <= 1:
+        values, flat = ops.top_k(x, k=k)
+        flat = ops.convert_to_numpy(flat)
+        return flat // (w * c), flat // c % w, flat % c, ops.convert_to_numpy(values)
+    # Greedy suppression is sequential: NumPy, one image at a time (candidates strongest first)
+    x = ops.convert_to_numpy(x)
+    flat = np.zeros((n, k), np.int64)
+    for i in range(n):
+        picked = []  # (flat index, row, col, map)
+        for f in np.argsort(-x[i], kind="stable"):
+            if x[i, f] == -np.inf:
+                break
+            r, col, m = f // (w * c), f // c % w, f % c
+            if all(pm != m or max(abs(pr - r), abs(pc - col)) >= separation for _, pr, pc, pm in picked):
+                picked.append((f, r, col, m))
+                if len(picked) == k:
+                    break
+        if len(picked) < k:
+            raise ValueError(f"image {i}: only {len(picked)} activations left after masking and suppression, k={k}")
+        flat[i] = [p[0] for p in picked]
+    values = np.take_along_axis(x, flat, axis=1)
+    return flat // (w * c), flat // c % w, flat % c, values
 
 
 def crop_to_field(images: np.ndarray, layer: str, row: int, col: int, fill=np.nan) -> np.ndarray:
     """The receptive field's window of each image (..., H, W) as a fixed-size tile; the
     part outside the image is ``fill`` (NaN: shown blank). RGB images: pass them channels first."""
-    size, offset = RECEPTIVE_FIELD[layer]
-    r0, c0 = STRIDE[layer] * row + offset, STRIDE[layer] * col + offset
+    size = RECEPTIVE_FIELD[layer][0]
+    r0, c0 = (int(v) for v in field_origin(layer, row, col))
     h, w = images.shape[-2:]
     tile = np.full(images.shape[:-2] + (size, size), fill, np.float32)
     rs, re_, cs, ce = max(r0, 0), min(r0 + size, h), max(c0, 0), min(c0 + size, w)
     tile[..., rs - r0 : re_ - r0, cs - c0 : ce - c0] = images[..., rs:re_, cs:ce]
     return tile
+
+
+# ---------------------------------------------------------------------------
+# Sanity check: cascading randomization (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018)
+def weighted_layers_top_down(model: keras.Model) -> list[str]:
+    """The layers with weights, output first: logits, fc1, conv2, conv1 for the study's LeNet-5."""
+    return [layer.name for layer in model.layers if layer.weights][::-1]
+
+
+def reinitialized(model: keras.Model, names, seed: int = 0) -> keras.Model:
+    """A copy of ``model`` whose layers ``names`` have their weights re-drawn from their own initializers
+    (layer j of ``weighted_layers_top_down`` with seed ``seed + j``: a layer gets the same draw in every step)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    order = weighted_layers_top_down(model)
+    for name in names:
+        layer = copy.get_layer(name)
+        for attr in ("kernel", "bias"):
+            var = getattr(layer, attr, None)
+            if var is None:
+                continue
+            init = getattr(layer, f"{attr}_initializer")
+            config = init.get_config()
+            if "seed" in config:  # the saved initializer's seed is None: make the draw reproducible
+                config["seed"] = seed + order.index(name)
+            var.assign(type(init).from_config(config)(tuple(var.shape), var.dtype))
+    return copy
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis, ties given their average rank (as Spearman's rho needs)."""
+    order = np.argsort(x, axis=-1, kind="stable")
+    ranks = np.empty(x.shape, np.float64)
+    np.put_along_axis(ranks, order, np.arange(x.shape[-1], dtype=np.float64), axis=-1)
+    for i in range(len(x)):  # ties: few rows have any (exact zeros), so a loop is cheap
+        values, inverse, counts = np.unique(x[i], return_inverse=True, return_counts=True)
+        if len(values) < x.shape[-1]:
+            ranks[i] = (np.bincount(inverse, ranks[i]) / counts)[inverse]
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation of each pair a[p], b[p] (any shape per p): (P,). Exactly 1 for
+    identical arrays; two constant arrays count 1 if equal, else 0 (the correlation is undefined)."""
+    a, b = (np.asarray(v, np.float64).reshape(len(v), -1) for v in (a, b))
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))  # sqrt(s * s) == s exactly in IEEE
+    same = np.all(a == b, axis=1).astype(np.float64)
+    return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1), same)
+
+
+SSIM_SIGMA = 1.5  # Wang et al.'s Gaussian window, cut at 2 sigma (7x7) to fit 28x28 images
+SSIM_K = (0.01, 0.03)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean structural similarity of each pair a[p], b[p] of (P, H, W[, 3]) maps: (P,). Each signed map is
+    first put on the figures' color scale, 0.5 + p / (2 max|p|) in [0, 1] (zero: 0.5; dynamic range L = 1;
+    without the shift a sign-flipped map would score high, the two luminance factors both negative); then
+    Wang, Bovik, Sheikh & Simoncelli (IEEE TIP 2004), eq. 13, with local statistics from a Gaussian window:
+        SSIM = (2 mu_a mu_b + C1)(2 sigma_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(sigma_a^2 + sigma_b^2 + C2)),
+    C1 = (0.01 L)^2, C2 = (0.03 L)^2, averaged over the window positions inside the map (and RGB channels).
+    Exactly 1 for identical maps: both sides then run the same operations."""
+    a, b = (np.asarray(v, np.float64) for v in (a, b))
+    if a.ndim == 4:  # RGB: channels as more maps
+        return ssim(np.moveaxis(a, -1, 1).reshape(-1, *a.shape[1:3]), np.moveaxis(b, -1, 1).reshape(-1, *b.shape[1:3]))
+    a, b = 0.5 + _unit(a) / 2, 0.5 + _unit(b) / 2
+    r = int(2 * SSIM_SIGMA + 0.5)
+    g = np.exp(-0.5 * (np.arange(-r, r + 1) / SSIM_SIGMA) ** 2)
+    g /= g.sum()
+
+    def blur(x):  # separable Gaussian, valid positions only: no padding invents structure
+        n = 2 * r + 1
+        x = sum(g[i] * x[:, i : x.shape[1] - n + 1 + i, :] for i in range(n))
+        return sum(g[i] * x[:, :, i : x.shape[2] - n + 1 + i] for i in range(n))
+
+    c1, c2 = (k**2 for k in SSIM_K)  # L = 1
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a * mu_a, blur(b * b) - mu_b * mu_b, blur(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2))
+    return s.reshape(len(s), -1).mean(axis=1)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    m = np.abs(x).reshape(len(x), -1).max(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
+    return x / np.where(m > 0, m, 1)
+
+
+def top_k_overlap(picks_a, picks_b, maps) -> np.ndarray:
+    """For each map of ``maps``: the fraction of ``top_k_per_map`` result a's (image, row, col) picks that
+    result b also picks for that map (the identity of the Figure 2 patches, not their look)."""
+    out = []
+    for m in maps:
+        sa, sb = ({(int(i), int(r), int(c)) for i, r, c in zip(p[0][m], p[1][m], p[2][m])} for p in (picks_a, picks_b))
+        out.append(len(sa & sb) / len(sa))
+    return np.array(out)
+
+
+@dataclass
+class RandomizationStep:
+    """One step of the cascade: the network with ``randomized`` re-drawn (nothing: the trained one)."""
+
+    name: str  # "trained" or the lowest layer re-drawn so far
+    randomized: tuple[str, ...]
+    projections: dict  # layer -> (N, H, W) every activation of the layer kept, for the chosen images
+    spearman: dict  # layer -> (N,) against the trained network's projections
+    ssim: dict  # layer -> (N,)
+    overlap: dict  # layer -> (maps,) top-k-per-map patch identities shared with the trained network
+
+
+def cascading_randomization(
+    model: keras.Model, images, pool_images, maps: dict, k: int = 9, interior: bool = True, seed: int = 0
+) -> list[RandomizationStep]:
+    """Adebayo et al.'s cascading randomization, applied to the deconvnet: re-draw the top layer's
+    weights, then the next one too, ... down to conv1; after each step project ``images`` (every
+    activation of conv1 and conv2 kept, as projections_all.png) and compare with the trained network's
+    (Spearman, SSIM), and search ``pool_images`` for the k strongest activations of each of ``maps[layer]``
+    (as the per-map figures: interior positions only if ``interior``) and compare the picks' identities.
+
+    A deconvnet projection of layer L, and the activations that choose what to project, only read the
+    weights of layers <= L: re-drawing layers above L leaves them bit for bit the same."""
+    trained = Deconvnet(model)
+    steps = []
+    names = weighted_layers_top_down(model)
+    ref = None
+    for j in range(len(names) + 1):
+        randomized = tuple(names[:j])
+        dc = trained if j == 0 else Deconvnet(reinitialized(model, randomized, seed))
+        fwd, fwd_pool = dc.forward(images), dc.forward(pool_images)
+        proj = {layer: dc.project_all(fwd, layer, np.arange(len(images))) for layer in LAYERS}
+        picks = {
+            layer: top_k_per_map(
+                fwd_pool[layer], k, interior_mask(layer, fwd_pool[layer].shape[1:3], dc.image_hw) if interior else None
+            )
+            for layer in LAYERS
+        }
+        if ref is None:
+            ref = (proj, picks)
+        steps.append(
+            RandomizationStep(
+                name=names[j - 1] if j else "trained",
+                randomized=randomized,
+                projections=proj,
+                spearman={layer: spearman(ref[0][layer], proj[layer]) for layer in LAYERS},
+                ssim={layer: ssim(ref[0][layer], proj[layer]) for layer in LAYERS},
+                overlap={layer: top_k_overlap(ref[1][layer], picks[layer], maps[layer]) for layer in LAYERS},
+            )
+        )
+    return steps

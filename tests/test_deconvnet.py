@@ -115,16 +115,26 @@ def relu_deconv_backward(z):
     return tf.nn.relu(z), lambda dy: tf.nn.relu(dy)
 
 
-def deconv_gradient(model, x, layer, kept):
-    """d(sum(kept * layer activations))/d(input) with the deconvnet's ReLU rule; biases
+@tf.custom_gradient
+def relu_guided_backward(z):
+    """ReLU whose backward pass lets the signal through only where it is positive and z was (Springenberg et al.)."""
+    return tf.nn.relu(z), lambda dy: tf.nn.relu(dy) * tf.cast(z > 0, dy.dtype)
+
+
+BACKWARD_RELU = {"deconvnet": relu_deconv_backward, "guided": relu_guided_backward, "gradient": tf.nn.relu}
+
+
+def deconv_gradient(model, x, layer, kept, rule="deconvnet"):
+    """d(sum(kept * layer activations))/d(input) with ``rule``'s ReLU (the deconvnet's by default); biases
     drop out of the gradient by themselves."""
+    relu = BACKWARD_RELU[rule]
     w1, b1 = model.get_layer("conv1").get_weights()
     w2, b2 = model.get_layer("conv2").get_weights()
     x = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        a1 = relu_deconv_backward(tf.nn.conv2d(x, w1, 1, "SAME") + b1)
-        a2 = relu_deconv_backward(tf.nn.conv2d(tf.nn.max_pool2d(a1, 2, 2, "VALID"), w2, 1, "SAME") + b2)
+        a1 = relu(tf.nn.conv2d(x, w1, 1, "SAME") + b1)
+        a2 = relu(tf.nn.conv2d(tf.nn.max_pool2d(a1, 2, 2, "VALID"), w2, 1, "SAME") + b2)
         target = a1 if layer == "conv1" else a2
     return tape.gradient(target, x, output_gradients=tf.constant(kept)).numpy()[..., 0], a1.numpy(), a2.numpy()
 
@@ -170,6 +180,33 @@ def test_projection_equals_deconvnet_gradient(dc, trained, x_test, layer):
     assert_relclose(dc.project_all(fwd, layer, np.arange(n)), ref)
 
 
+@pytest.mark.parametrize("rule", ["guided", "gradient"])
+def test_guided_backprop_and_gradient_equal_tensorflows_autodiff(dc, trained, x_test, rule):
+    """Guided backprop (and the plain gradient) through the deconvnet's path plus conv1's forward mask,
+    against tf.GradientTape with the rule's custom ReLU gradient."""
+    idx = np.arange(3, 1000, 125)
+    fwd = dc.forward(x_test[idx])
+    n = len(idx)
+    for layer in ("conv1", "conv2"):
+        acts = fwd[layer]
+        rows, cols, maps, _ = (a.ravel() for a in top_k_activations(acts, 3))
+        img = np.repeat(np.arange(n), 3)
+        kept = np.zeros((len(img),) + acts.shape[1:], np.float32)
+        kept[np.arange(len(img)), rows, cols, maps] = acts[img, rows, cols, maps]
+        ref, _, _ = deconv_gradient(trained, x_test[idx][img], layer, kept, rule)
+        conv1 = fwd.conv1[img] if layer == "conv2" else None
+        got = dc.project(layer, kept, fwd.switches1[img], rule=rule, conv1=conv1)
+        assert_relclose(got, ref)
+        assert_relclose(dc.project_activations(fwd, layer, img, rows, cols, maps, rule=rule), ref)
+        ref_all, _, _ = deconv_gradient(trained, x_test[idx], layer, acts, rule)
+        assert_relclose(dc.project_all(fwd, layer, np.arange(n), rule=rule), ref_all)
+        deconv = dc.project_activations(fwd, layer, img, rows, cols, maps)
+        if layer == "conv1":  # one ReLU, the one the kept activations come out of: the rules agree
+            np.testing.assert_allclose(got, deconv, rtol=0, atol=1e-6)
+        else:  # ... but not through conv1's ReLU: the test can tell them apart
+            assert np.abs(got - deconv).max() > 0.1 * np.abs(deconv).max()
+
+
 @pytest.mark.parametrize("layer", ["conv1", "conv2"])
 def test_receptive_field_tiles_are_crops_of_the_full_projection(dc, fwd_all, layer):
     h = fwd_all[layer].shape[1]
@@ -183,6 +220,10 @@ def test_receptive_field_tiles_are_crops_of_the_full_projection(dc, fwd_all, lay
         np.testing.assert_array_equal(tiles[p], crop_to_field(full[p], layer, rows[p], cols[p]))
         # nothing falls outside the receptive field
         assert np.isclose(np.nansum(np.abs(tiles[p])), np.abs(full[p]).sum(), rtol=1e-5)
+    guided = dc.project_activations(fwd_all, layer, *sel, tiles=True, rule="guided")
+    for p in range(5):
+        full_p = dc.project_activations(fwd_all, layer, *(a[p : p + 1] for a in sel), rule="guided")[0]
+        np.testing.assert_array_equal(guided[p], crop_to_field(full_p, layer, rows[p], cols[p]))
 
 
 # ---------------------------------------------------------------------------
@@ -217,6 +258,8 @@ EXPECTED_IMAGE_PANELS = {  # axes holding an image, for 3 test images, both laye
     "top9_per_map_conv2.png": viz.CONV2_MAPS_SHOWN * 2,
     "evolution.png": 2 * viz.EVOLUTION_MAPS * 3,
     "occlusion.png": 3 * 5,
+    "guided_backprop_projections.png": 3 * 7,  # image, 3 rules x (all kept, strongest single)
+    "randomization_check.png": 3 * 2 * (1 + 5),  # per image and layer: image, 5 cascade steps
 }
 
 
@@ -266,7 +309,11 @@ def test_visualizations_write_every_figure(short_run, tmp_path, data_root, monke
     assert panels == EXPECTED_IMAGE_PANELS
     for name in EXPECTED_IMAGE_PANELS:
         assert (out / name).stat().st_size > 10_000
-    assert "occlusion.png" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "occlusion.png" in printed and "randomization_check.md" in printed
+    table = (out / "randomization_check.md").read_text()
+    assert table.count("\n| ") == 1 + 5 + 1  # header, one row per cascade step, the reference
+    assert "| trained | none | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 |" in table
 
 
 def test_visualizations_missing_model_is_a_clear_error(tmp_path, capsys):
