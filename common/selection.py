@@ -10,7 +10,7 @@ per class (``--set validation=100``), trains on the rest and is evaluated on the
 - the best LeNet-5 and the best network are the highest validation accuracies among all the candidates
   (every rung; every other network);
 - the test-time views are the view set of :data:`common.evaluation.VIEW_CANDIDATES` with the highest
-  validation accuracy at the chosen run's end.
+  validation accuracy at the chosen run's end; a network and its views are chosen together (:func:`score`).
 
 The chosen recipes are then trained on all 10,000 images with 3 seeds and their test accuracy reported once.
 Every function here reads ``val_*`` numbers and refuses a record without them, so a choice cannot fall
@@ -90,3 +90,16 @@ def best_views(recs: list[dict]) -> tuple[str, dict[str, float]] | None:
         return None
     means = {k: float(np.mean([v[k] for v in views])) for k in views[0]}
     return max(means, key=means.get), means
+
+
+def score(recs: list[dict]) -> float:
+    """A candidate's validation accuracy at its best test-time views (its own views where none were compared):
+    the network and its views are chosen together."""
+    views = best_views(recs)
+    return views[1][views[0]] if views else mean_val(recs)
+
+
+def best_scored(by_name: dict[str, list[dict]], names) -> str | None:
+    """The name among ``names`` with the highest :func:`score` (None if none chose)."""
+    present = [n for n in names if n in by_name]
+    return max(present, key=lambda n: score(by_name[n])) if present else None

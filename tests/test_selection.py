@@ -181,3 +181,14 @@ def test_the_search_figures_show_every_trial_and_the_rival(tmp_path):
     importances = ["param_importances.png"] if len(complete) >= 3 else []  # drawn only from 3 complete trials
     assert [p.name for p in made] == ["optimization_history.png", *importances]
     assert all(p.stat().st_size > 10_000 for p in made)
+
+
+def test_a_network_and_its_views_are_chosen_together():
+    views = {"none": 0.60, "flip": 0.61, "flip_shift1": 0.66, "flip_shift2": 0.62}
+    chose = {
+        "beyond_vgg": [record("beyond_vgg", val=0.63)],  # its own views (flip): 63%, the best own-view number
+        "beyond_vgg_nesterov": [record("beyond_vgg_nesterov", val=0.61, views=views)],  # 66% at 1-pixel shifts
+    }
+    assert selection.best(chose, list(chose)) == "beyond_vgg"
+    assert selection.best_scored(chose, list(chose)) == "beyond_vgg_nesterov"
+    assert selection.score(chose["beyond_vgg_nesterov"]) == 0.66

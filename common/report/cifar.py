@@ -592,7 +592,7 @@ def chosen(records: list[dict]) -> list[dict]:
         ("lenet", "the study's LeNet-5", lambda r: r.arch == "lenet5"),
         ("net", "the best network", lambda r: r.arch != "lenet5"),
     ):
-        name = selection.best(chose, [n for n, r in study.RUNS.items() if r.rung is not None and keep(r)])
+        name = selection.best_scored(chose, [n for n, r in study.RUNS.items() if r.rung is not None and keep(r)])
         if not name:
             continue
         run, v = study.RUNS[name], views.get(name)
@@ -605,7 +605,7 @@ def chosen(records: list[dict]) -> list[dict]:
                 "key": key,
                 "what": what,
                 "name": name,
-                "val": selection.mean_val(chose[name]),
+                "val": selection.score(chose[name]),
                 "views": v[0] if v else None,
                 "named": match[0] if match else None,
             }
@@ -660,7 +660,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
             f"| {gap(dt) if dt is not None else '-'} "
             f"| {earlier} | {'-' if dt is None else ('yes' if (dt > 0) == d['kept'] else '**no**')} |"
         )
-    views = [(n, selection.best_views(recs)) for n, recs in chose.items() if study.RUNS[n].tta]
+    views = [(n, selection.best_views(chose[n])) for n in study.RUNS if n in chose and study.RUNS[n].tta]
     views = [(n, v) for n, v in views if v]
     if views:
         names = list(VIEW_LABELS)
@@ -685,7 +685,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
             f"test accuracy {show(test)} (seeds {seeds_of(test)})" if test else "not yet trained on all 10,000 images"
         )
         lines.append(
-            f"- {c['what']}: {shown}, val acc {pct(c['val'])}%"
+            f"- {c['what']}: {shown}, val acc {pct(c['val'])}% (at these views)"
             + (f", views: {VIEW_LABELS[c['views']]}" if c["views"] else "")
             + f"; {result}."
         )
@@ -707,7 +707,12 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
                 + "."
             )
     else:
-        lines += ["", "Both choices are the ones made earlier on the test set: no selection effect to measure there."]
+        made = len(chosen(records))
+        lines += [
+            "",
+            ("Both choices are the ones" if made == 2 else "The choice made so far is the one")
+            + " made earlier on the test set: no selection effect to measure there.",
+        ]
     out.mkdir(parents=True, exist_ok=True)
     io.write_text(out / "validation.md", "\n".join(lines) + "\n")
     return [out / "validation.md"]
