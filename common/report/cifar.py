@@ -660,6 +660,21 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
             f"| {gap(dt) if dt is not None else '-'} "
             f"| {earlier} | {'-' if dt is None else ('yes' if (dt > 0) == d['kept'] else '**no**')} |"
         )
+    changed = []  # the rows whose decision validation reverses: both recipes' test accuracy (all 10,000 images)
+    for d in decisions:
+        now, before = seed0(d["run"]), seed0(d["builds_on"])
+        if now and before and (now[0]["final"]["test_accuracy"] > before[0]["final"]["test_accuracy"]) != d["kept"]:
+            a, b = _test(records, study.RUNS[d["run"]]), _test(records, study.RUNS[d["builds_on"]])
+            diff, se, _ = claims.compare(a, b)
+            test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
+            changed.append(
+                f"- rung {study.RUNS[d['run']].rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
+                f"test accuracy (3 seeds) `{d['run']}` {show(a)}, `{d['builds_on']}` {show(b)}: "
+                f"{gap(diff)} ± {100 * se:.1f} points"
+            )
+    if changed:
+        lines += ["", "The selection effect where validation reverses a decision (test accuracy of both recipes):", ""]
+        lines += changed
     views = [(n, selection.best_views(chose[n])) for n in study.RUNS if n in chose and study.RUNS[n].tta]
     views = [(n, v) for n, v in views if v]
     if views:
