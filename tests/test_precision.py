@@ -80,7 +80,8 @@ def test_mixed_models_keep_float32_weights_and_logits(mixed):
     assert keras.ops.convert_to_numpy(model(x)).dtype == np.float32
     record = Evaluator(x, np.arange(8) % 10)(model, 0)
     # the statistics are summed in float32: the mean and std of conv1 match NumPy's on the same activations
-    conv1 = keras.Model(model.inputs, model.get_layer("conv1").output)
+    probed = Evaluator.probed_layers(model)[0]  # the VGG's conv1 after its batch norm and ReLU
+    conv1 = keras.Model(model.inputs, model.get_layer(probed).output)
     acts = keras.ops.convert_to_numpy(conv1.predict_on_batch(x)).astype(np.float64)  # the evaluation's own path
     assert record["conv1_mean"] == pytest.approx(acts.mean(), rel=1e-3)
     assert record["conv1_std"] == pytest.approx(acts.std(), rel=1e-3)
