@@ -70,6 +70,15 @@ def bars_note(ns: list[int]) -> str:
     return seeds_note(ns, "error bar: std over seeds", "; no error bar: the test set's SE is ~1.6 points")
 
 
+def error_bars(ax, where, values, errors, **style) -> None:
+    """Black error bars at ``where`` wherever both the value and its error are finite (NaN: no bar)."""
+    where, values, errors = (np.asarray(a, dtype=float) for a in (where, values, errors))
+    ok = np.isfinite(errors) & np.isfinite(values)
+    if ok.any():
+        style = {"elinewidth": 0.8, "capsize": 2, **style}
+        ax.errorbar(where[ok], values[ok], yerr=errors[ok], fmt="none", ecolor="black", **style)
+
+
 def grouped_bars(
     groups: list[str],
     series: dict[str, tuple[list[float], list[float]]],
@@ -92,17 +101,7 @@ def grouped_bars(
         values, errors = 100 * np.asarray(values, dtype=float), 100 * np.asarray(errors, dtype=float)
         where = x + (i - (len(series) - 1) / 2) * width
         ax.bar(where, values, width, label=label, color=None if colors is None else colors[i])
-        has_error = np.isfinite(errors) & np.isfinite(values)  # no error bar for the study or a single seed
-        if has_error.any():
-            ax.errorbar(
-                where[has_error],
-                values[has_error],
-                yerr=errors[has_error],
-                fmt="none",
-                ecolor="black",
-                elinewidth=0.8,
-                capsize=2,
-            )
+        error_bars(ax, where, values, errors)  # none for the study or a single seed
         for w, v, e in zip(where, values, errors):
             if np.isfinite(v):
                 top = v + (e if np.isfinite(e) else 0.0)

@@ -14,7 +14,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from common import io
 from common.recurrent import CELL_LABELS, CELLS, STUDY_DATASET, STUDY_TEST_ACCURACY, TASK, Grid, run_config, run_name
 from common.report import claims
-from common.report.plots import band, plt, save_figure, seeds_note, series
+from common.report.plots import band, error_bars, plt, save_figure, seeds_note, series
 from common.report.speed import write_fast_settings
 from common.report.tables import binomial_se, csv_text, format_duration, mean_std, pm
 from common.runs import group_id, groups, identity_label, make_identity
@@ -362,23 +362,12 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
             color=CELL_COLORS[cell],
             zorder=2,
         )
-        has_error = np.isfinite(std) & np.isfinite(mean)
-        if has_error.any():
-            ax.errorbar(
-                where[has_error],
-                mean[has_error],
-                yerr=std[has_error],
-                fmt="none",
-                ecolor="black",
-                elinewidth=0.9,
-                capsize=3,
-                zorder=3,
-            )
+        error_bars(ax, where, mean, std, elinewidth=0.9, capsize=3, zorder=3)
         outside = [g is not None and abs(g["mean"]) > CLAIM_GAP for g in gs]  # as the claim counts (NaN: no)
         for bar in np.flatnonzero(outside):  # hatched: the mean is outside the claim's rule
             bars[bar].set_hatch("//")
             bars[bar].set_edgecolor("white")
-        spread = np.where(has_error, std, 0.0)
+        spread = np.where(np.isfinite(std) & np.isfinite(mean), std, 0.0)
         for j, g in enumerate(gs):
             if g is None:
                 continue
