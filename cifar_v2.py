@@ -5,6 +5,7 @@
     python cifar_v2.py --list                   # the run names and what each sets
     python cifar_v2.py --runs beyond            # the improvement ladder from run 7, and the small CNNs
     python cifar_v2.py --runs relu_adam_normal_dropout_l2 --set dropout=0.3 --set learning_rate=3e-4
+    python cifar_v2.py --early --seeds 0,1,2    # the 11 runs' first 100 iterations again, evaluated after each
     python cifar_v2.py --calibrate              # the unstated constants, fitted to the study's table
     python cifar_v2.py --search 20              # an Optuna search instead of hand tuning (--search-report)
     python cifar_v2.py --summary-only           # redraw every figure and table from saved results
@@ -90,6 +91,12 @@ class Settings:
         "where figures and summary tables go (default: figures/cifar for CIFAR10, "
         "figures/cifar_<dataset>[_<color>][_<HxW>] for other sets or another --color/--image-size)",
     )
+    early: bool = setting(
+        False,
+        f"train only each selected run's first {study.EARLY_ITERATIONS} iterations again, with an evaluation after "
+        "every one (the same batches and weights up to there), merged into the run's figures: the activation "
+        "statistics' first changes",
+    )
     summary_only: bool = setting(False, "train nothing: redraw every figure and table from the saved results")
     constants: str = setting(
         "calibrated",
@@ -152,7 +159,9 @@ class Settings:
 # statistics, the test-time views the run asks for); its identity names its folder (common/training.py).
 # A run that chooses (``validation`` > 0) trains without its held-out images and is evaluated on them
 # only: it never sees the test set.
-def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK) -> training.RunSpec:
+def run_spec(
+    run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK, eval_every=None
+) -> training.RunSpec:
     x, y, x_eval, y_eval, split = x_train, data.y_train, x_test, data.y_test, "test"
     if run.validation:
         fit, held = data.validation_split(run.validation)
@@ -160,9 +169,8 @@ def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task
     views_at = run.iterations if run.validation else None  # a choosing run compares test-time views at its end
     views = dict(tta=run.tta, tta_shift=run.tta_shift, views_at=views_at, final_at=run.iterations)
     evaluate = Evaluator(x_eval, y_eval, split=split, **views)
-    return training.make_spec(
-        run, task, seed, data, x, y, s.runs_dir, s.eval_every, s.checkpoint_every, evaluate, overrides
-    )
+    every = eval_every or s.eval_every
+    return training.make_spec(run, task, seed, data, x, y, s.runs_dir, every, s.checkpoint_every, evaluate, overrides)
 
 
 def report_line(m: dict, data) -> None:
@@ -304,6 +312,13 @@ def main(argv=None) -> int:
         return 0
     if not s.summary_only:
         specs = [run_spec(run, o, seed, s, data, x_train, x_test) for run, o in selected for seed in s.seeds]
+        if s.early:  # only the reruns (a schedule that depends on the run's length would differ up to there)
+            specs = [
+                run_spec(study.early(run), o, seed, s, data, x_train, x_test, eval_every=1)
+                for run, o in selected
+                if run.schedule == "constant"
+                for seed in s.seeds
+            ]
         print(
             f"{len(specs)} run(s): {len(selected)} configuration(s) x seeds {','.join(map(str, s.seeds))}; "
             f"evaluation every {s.eval_every} iterations; runs in {s.runs_dir}"

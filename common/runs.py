@@ -163,3 +163,52 @@ def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     for r in records:
         out.setdefault((r["name"], r["group_id"]), []).append(r)
     return {k: sorted(v, key=lambda r: r["identity"]["seed"]) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------
+# Dense early evaluations (`cifar_v2.py --early`): a run's first iterations trained again with an evaluation
+# after every one, merged into the full run's history where the two agree
+def _cut_key(record: dict, iterations: int) -> str:
+    identity = {k: v for k, v in record["identity"].items() if k != "eval_every"}
+    identity["config"] = {**identity["config"], "iterations": iterations}
+    return _digest({"name": record["name"], **identity})
+
+
+def merge_early(records: list[dict], early_iterations: int, log=print) -> list[dict]:
+    """``records`` with each finished run's dense early rerun (the same identity cut to its first
+    ``early_iterations`` iterations, evaluated after every one) merged into its history, and the reruns
+    themselves left out. A rerun is merged only where it is the same run up to there: its last evaluation
+    gives the full run's test accuracy and conv statistics at that iteration (else it is named and skipped)."""
+    dense = {
+        _cut_key(r, r["identity"]["config"]["iterations"]): r
+        for r in records
+        if r["identity"].get("eval_every") == 1 and r["status"] == "finished"
+    }
+    if not dense:
+        return records
+    out, used = [], set()
+    for r in records:
+        if r["identity"].get("eval_every") == 1 or r["status"] not in ("finished", "diverged"):
+            out.append(r)
+            continue
+        e = dense.get(_cut_key(r, min(r["identity"]["config"]["iterations"], early_iterations)))
+        if e is None:
+            out.append(r)
+            continue
+        end = e["history"][-1]
+        at = next((h for h in r["history"] if h["iteration"] == end["iteration"]), None)
+        keys = [k for k in ("test_accuracy", "conv1_std", "conv2_std") if k in end]
+        if at is None or any(abs(at.get(k, float("nan")) - end[k]) > 1e-4 * max(abs(end[k]), 1e-6) for k in keys):
+            log(
+                f"warning: {r['name']} seed {r['seed']}: its dense early rerun is not the same run at iteration "
+                f"{end['iteration']} (another CPU's rounding?); its history is drawn without it."
+            )
+            out.append(r)
+            continue
+        seen = {h["iteration"] for h in r["history"]}
+        history = sorted(
+            [h for h in e["history"] if h["iteration"] not in seen] + r["history"], key=lambda h: h["iteration"]
+        )
+        out.append({**r, "history": history, "dense_until": end["iteration"]})
+        used.add(e["run_id"])
+    return [r for r in out if r["run_id"] not in used]

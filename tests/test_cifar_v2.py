@@ -145,6 +145,29 @@ def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path
     ]
 
 
+def test_the_dense_early_rerun_is_the_same_run_up_to_there(tmp_path, data_root):
+    """--early trains the first iterations again with an evaluation after each one; the report merges them
+    into the run's history only because the rerun ends where the full run was at that iteration."""
+    from common import runs
+
+    flags = ("--runs", "relu_adam_normal_dropout_l2", "--iterations", "40", "--eval-every", "20")
+    assert run(tmp_path, data_root, *flags) == 0
+    assert run(tmp_path, data_root, *flags, "--early") == 0  # the rerun alone
+    index = runs.ResultsIndex(tmp_path / "fig" / "results.jsonl").read()
+    assert sorted(r["identity"]["eval_every"] for r in index) == [1, 20]
+    dense, full = sorted(index, key=lambda r: r["identity"]["eval_every"])
+    assert dense["history"][-1]["test_accuracy"] == full["final"]["test_accuracy"]  # the same 40 batches
+    assert dense["history"][-1]["conv2_std"] == pytest.approx(full["final"]["conv2_std"], rel=1e-5)
+    (merged,) = runs.merge_early(index, study.EARLY_ITERATIONS)
+    assert [h["iteration"] for h in merged["history"]] == list(range(41)) and merged["dense_until"] == 40
+    assert [r["run"] for r in summary(tmp_path)] == ["relu_adam_normal_dropout_l2"]  # the rerun is not a row
+    # a rerun that is not the same run (another seed's numbers) is named and left out of the history
+    other = {**dense, "history": [*dense["history"][:-1], {**dense["history"][-1], "test_accuracy": 0.0}]}
+    said = []
+    assert runs.merge_early([full, other], study.EARLY_ITERATIONS, said.append)[0]["history"] == full["history"]
+    assert "not the same run" in said[0]
+
+
 def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root):
     flags = ("--iterations", "20", "--eval-every", "10")
     assert run(tmp_path, data_root, "--runs", "relu_adam_normal,tanh_adam_normal", *flags) == 0

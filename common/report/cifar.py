@@ -15,7 +15,16 @@ from common import io, runs, selection, study
 from common.data import SPLIT_SEED
 from common.evaluation import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, VIEW_CANDIDATES, plane_r2
 from common.report import claims, overview
-from common.report.plots import band, bars_note, grouped_bars, image_grid, plt, save_figure, seeds_note
+from common.report.plots import (
+    band,
+    bars_note,
+    evaluated_when,
+    grouped_bars,
+    image_grid,
+    plt,
+    save_figure,
+    seeds_note,
+)
 from common.report.speed import write_fast_settings
 from common.report.tables import binomial_se, csv_text, format_duration, gap, mean_std, pct, pm, show
 
@@ -80,13 +89,14 @@ def plot_activation_stats(records, title, path, read_every: int, arch: str = "le
             band(ax, records, f"{name}_{stat}", names[name], f"C{k}")
         for it in range(read_every, max(h["iteration"] for h in records[0]["history"]) + 1, read_every):
             ax.axvline(it, color="0.6", lw=0.6, ls=":")
-        ax.set(title=stat, xlabel="iteration (batch)", ylabel=f"activation {stat}")
-        ax.grid(alpha=0.3)
+        ax.set_xscale("symlog", linthresh=1, linscale=0.3)  # log from 1 on; iteration 0 (the initialization) kept
+        ax.set(title=stat, xlabel="iteration (batch; log scale, 0 = initialization)", ylabel=f"activation {stat}")
+        ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()  # one legend under the panels: never over a curve
     fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(
-        f"{title}\n({seeds_note([len(records)])}; dotted: every {read_every:,} iterations, "
-        "where the study read TensorBoard)"
+        f"{title}\n({seeds_note([len(records)])}; {evaluated_when(records)}; dotted: every {read_every:,} "
+        "iterations, where the study read TensorBoard)"
     )
     fig.tight_layout()
     return save_figure(fig, path)
@@ -523,6 +533,7 @@ def summarize(
     if not records:
         log(f"no finished runs of {data.name} in {runs_dir} or {out / 'results.jsonl'}; nothing to summarize.")
         return []
+    records = runs.merge_early(records, study.EARLY_ITERATIONS, log)  # the --early reruns, in their runs' histories
     study_data = data.is_study_data(study.STUDY_DATASET)
     group = lambda run: runs.group_id(runs.make_identity(study.TASK, run.identity(), 0, data, eval_every))
     current: dict[str, set[str]] = {}

@@ -450,5 +450,6 @@ def update(figures_root: Path, log=print) -> Path:
     figures_root = Path(figures_root)
     read = lambda sub: runs.ResultsIndex(figures_root / sub / "results.jsonl").read(log)
     path = figures_root / "claims.md"
-    io.write_text(path, markdown(build(read("cifar"), read("rnn"))))
+    cifar = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log)  # with the --early reruns' evaluations
+    io.write_text(path, markdown(build(cifar, read("rnn"))))
     return path

@@ -10,7 +10,7 @@ import numpy as np
 
 from common import study
 from common.report.claims import RAMP_SHARE, cifar_groups, curve
-from common.report.plots import plt, save_figure, seeds_note
+from common.report.plots import evaluated_when, plt, save_figure, seeds_note
 from common.report.tables import mean_std
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
@@ -84,10 +84,9 @@ def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
         ax.set_title(f"{layer}: std over all test images' activations (after the nonlinearity)", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     axes[1].legend(fontsize=7, ncols=1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    when = evaluated_when([r for recs in groups.values() for r in recs])
     fig.suptitle(
-        f"Claim 8, the study's 11 runs: does the std drop early, then rise? ({_n(groups)}; "
-        "first evaluation at iteration 100)",
-        fontsize=11,
+        f"Claim 8, the study's 11 runs: does the std drop early, then rise? ({_n(groups)}; {when})", fontsize=11
     )
     fig.tight_layout()
     return save_figure(fig, path)

@@ -152,3 +152,15 @@ def image_grid(
         if colorbar_label:
             cbar.set_label(colorbar_label)
     return save_figure(fig, path)
+
+
+def evaluated_when(records: list[dict]) -> str:
+    """When the records were evaluated: every ``eval_every`` iterations, after every one up to ``dense_until``
+    where a dense early rerun was merged in (common.runs.merge_early)."""
+    every = records[0]["identity"]["eval_every"]
+    dense = min((r.get("dense_until", 0) for r in records), default=0)
+    return (
+        f"evaluated after every iteration up to {dense}, then every {every}"
+        if dense
+        else f"evaluated every {every} iterations (no dense early rerun: cifar_v2.py --early)"
+    )
