@@ -675,7 +675,8 @@ def fig_randomization(steps, x, data, idx, shown, k, mining, out):
             v = np.array([getattr(st, metric)[layer] for st in steps])  # (steps, images)
             name = "Spearman rho" if metric == "spearman" else "SSIM"
             ax_sim.plot(x_steps, v.mean(axis=1), style, color=colors[layer], label=f"{layer} {name}")
-            ax_sim.fill_between(x_steps, v.min(axis=1), v.max(axis=1), color=colors[layer], alpha=0.08)
+            mean, std = v.mean(axis=1), v.std(axis=1, ddof=1)  # the band: ± 1 std over the images, as elsewhere
+            ax_sim.fill_between(x_steps, mean - std, mean + std, color=colors[layer], alpha=0.12)
             ax_sim.axhline(base[layer][m].mean(), color=colors[layer], ls=":" if m == 0 else "-.", lw=1)
         ov = np.array([st.overlap[layer] for st in steps])
         ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=colors[layer], label=f"{layer} ({ov.shape[1]} maps)")
@@ -683,7 +684,7 @@ def fig_randomization(steps, x, data, idx, shown, k, mining, out):
     ax_sim.plot([], [], "-.", color="gray", label="two different images, trained (SSIM)")
     ax_sim.set_title(
         f"(a) projection (every activation kept) vs. the trained network's,\nmean over {n_images} test images "
-        "(band: min to max)",
+        "(band: ± 1 std over the images)",
         fontsize=8,
     )
     ax_sim.set_ylabel("similarity to the trained network's projection")

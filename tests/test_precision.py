@@ -115,3 +115,30 @@ def test_the_rnn_grid_trains_in_bfloat16(tmp_path, data_root):
     found = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/seed0-*/metrics.json")]
     assert len(found) == 2 and all(m["identity"]["precision"] == "mixed_bfloat16" for m in found)
     assert all(np.isfinite(m["history"][-1]["test_loss"]) for m in found)
+
+
+def test_the_speed_table_times_the_two_settings_on_one_cpu(tmp_path):
+    """A float32 seed retrained on another CPU (its ``versions.cpu``) is not the setting's baseline time."""
+    from common.report.speed import write_fast_settings
+    from common.runs import group_id
+
+    ident = {"task": "t", "config": {"optimizer": "adam"}, "eval_every": 10, "data": {}, "backend": "tf"}
+    fast_ident = {**ident, "precision": "mixed_bfloat16"}
+
+    def rec(identity, seed, seconds, cpu):
+        return {
+            "name": "r",
+            "seed": seed,
+            "identity": {**identity, "seed": seed},
+            "group_id": group_id(identity),
+            "status": "finished",
+            "final": {"test_accuracy": 0.5},
+            "train_time_s": seconds,
+            "wall_time_s": seconds,
+            "versions": {"cpu": cpu} if cpu else {},
+        }
+
+    records = [rec(ident, 0, 300, "other CPU"), rec(ident, 1, 100, None), rec(fast_ident, 0, 50, None)]
+    (path,) = write_fast_settings(records, tmp_path, ["r"], "x.py")
+    row = next(line for line in path.read_text().splitlines() if line.startswith("| `r`"))
+    assert "| 1m40s | 50s | 2.00x |" in row  # seed 1's 100 s against 50 s, not the mean with the other CPU's 300

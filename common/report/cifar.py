@@ -90,6 +90,7 @@ def plot_activation_stats(records, title, path, read_every: int, arch: str = "le
         for it in range(read_every, max(h["iteration"] for h in records[0]["history"]) + 1, read_every):
             ax.axvline(it, color="0.6", lw=0.6, ls=":")
         ax.set_xscale("symlog", linthresh=1, linscale=0.3)  # log from 1 on; iteration 0 (the initialization) kept
+        ax.set_xlim(left=0)
         ax.set(title=stat, xlabel="iteration (batch; log scale, 0 = initialization)", ylabel=f"activation {stat}")
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()  # one legend under the panels: never over a curve
@@ -222,10 +223,13 @@ def write_run_figures(
     title = f"{study.label(run.name, records[0].get('overrides'))}{flag}: {run.describe()}"
     reference = run.study_accuracy if study_data else None
     written = [plot_curves(records, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
-    if any("conv1_mean" in h for h in records[0]["history"]):
+    # the VGG's statistics where its seeds read the same layers: after BN + ReLU where any seed recorded that
+    # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
+    stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records
+    if any("conv1_mean" in h for h in stats[0]["history"]):
         written.append(
             plot_activation_stats(
-                records,
+                stats,
                 f"conv activation statistics on the test images\n{title}",
                 out_dir / "activation_stats.png",
                 read_every,
@@ -234,7 +238,7 @@ def write_run_figures(
         )
         written.append(
             plot_activation_histograms(
-                records[0],
+                stats[0],
                 f"conv activation histograms\n{title}",
                 out_dir / "activation_histograms.png",
                 read_every,
@@ -630,7 +634,7 @@ def confusion_runs(records: list[dict]) -> list[tuple[str, str]]:
     out = [("relu_adam_normal_dropout_l2", "The study's best run (row 7)")]
     for c in chosen(records):
         if c["named"]:
-            out.append((c["named"], f"{c['what'].capitalize()}, chosen on validation ({c['named']})"))
+            out.append((c["named"], f"{c['what'][:1].upper() + c['what'][1:]}, chosen on validation ({c['named']})"))
     return out
 
 

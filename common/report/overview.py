@@ -201,13 +201,18 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     written = [save_figure(fig, out / f"confusion_{name}.png")]
     per = np.array([np.diag(m) / m.sum(1) for m in mats])
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    mean, std = per.mean(0), per.std(0, ddof=1) if len(per) > 1 else np.zeros(k)
-    ax.bar(range(k), 100 * mean, yerr=100 * std if len(per) > 1 else None, capsize=3, color="C0")
+    mean = per.mean(0)
+    if len(per) > 1:
+        err, what = per.std(0, ddof=1), "error bar: std over seeds"
+    else:  # one seed: the noise of ~100 test images per class, the binomial SE of each class's accuracy
+        n_class = mats[0].sum(1)
+        err, what = np.sqrt(mean * (1 - mean) / n_class), f"error bar: binomial SE of {int(n_class.mean())} images"
+    ax.bar(range(k), 100 * mean, yerr=100 * err, capsize=3, color="C0")
     overall = float(np.mean([np.trace(m) / m.sum() for m in mats]))
     ax.axhline(100 * overall, color="C3", ls="--", lw=1, label=f"all classes: {100 * overall:.1f}%")
     ax.set_xticks(range(k), class_names, rotation=30, ha="right")
     ax.set(ylabel="test accuracy of the class (%)", ylim=(0, 100))
-    ax.set_title(f"{title}: accuracy per class\n({seeds_note([len(per)], 'error bar: std over seeds')})", fontsize=10)
+    ax.set_title(f"{title}: accuracy per class\n({seeds_note([len(per)], what, single='; ' + what)})", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     written.append(save_figure(fig, out / f"per_class_{name}.png"))
