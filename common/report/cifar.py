@@ -195,10 +195,14 @@ def plot_filters_init_vs_trained(run: study.RunConfig, model, record: dict, run_
     ramps = np.concatenate([plane_r2(init), plane_r2(trained)]) >= GRADIENT_R2
     n = init.shape[-1]
     labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
+    # how far training moved each filter: its correlation with its own start, against other filters' starts
+    r = np.corrcoef(init.reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
+    own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
     title = (
-        f"conv1 filters at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:g}, "
+        f"conv1 filters at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:.3g}, "
         f"seed {seed}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} of {n} at "
-        f"initialization, {int(ramps[n:].sum())} trained\n{run_title}"
+        f"initialization, {int(ramps[n:].sum())} trained; a trained filter's correlation with its own start: "
+        f"median {own:.2f} (|r| with the other starts: {other:.2f})\n{run_title}"
     )
     return image_grid(
         both, path, title, ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps

@@ -253,12 +253,28 @@ def std_drops_then_rises(g):
         k = int(np.argmin(std))
         return k > 0 and its[k] <= 0.5 * its[-1] and std[-1] >= 1.05 * std[k]
 
+    def half_drop(row, layer):  # the iteration by which half of the fall from the start to the minimum is done
+        its, std = curve(g[row], f"{layer}_std")
+        k = int(np.argmin(std))
+        return int(its[np.argmax(std <= std[0] - 0.5 * (std[0] - std[k]))])
+
     both = [row for row in have if dip(row, "conv1") and dip(row, "conv2")]
     verdict = HOLDS if len(both) >= 0.7 * len(have) else PARTLY if both else FAILS
+    dense = [row for row in both if all(r.get("dense_until") for r in g[row])]
+    when = ""
+    if dense:  # evaluated after every early iteration (cifar_v2.py --early): how early "early" is
+        h = {layer: sorted(half_drop(row, layer) for row in dense) for layer in ("conv1", "conv2")}
+        when = (
+            f"; half of the fall to the minimum is done by iteration {int(np.median(h['conv2']))} in conv2 and "
+            f"{int(np.median(h['conv1']))} in conv1 (medians over the {len(dense)} runs evaluated after every "
+            f"iteration up to {g[dense[0]][0]['dense_until']}; ranges {h['conv2'][0]}-{h['conv2'][-1]} and "
+            f"{h['conv1'][0]}-{h['conv1'][-1]})"
+        )
     return (
         f"in {len(both)} of {len(have)} runs ({', '.join(map(str, sorted(both))) or 'none'}) "
-        "both layers' std reach their minimum in the first half of the run and end >= 5% above it "
-        "(seed-mean curves, `activation_stats.png`); rule: holds in >= 70% of the runs, partly in some"
+        f"both layers' std reach their minimum in the first half of the run and end >= 5% above it{when} "
+        "(seed-mean curves, `activation_stats.png`, `overlay_conv_std.png`); rule: holds in >= 70% of the runs, "
+        "partly in some"
     ), verdict
 
 

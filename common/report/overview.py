@@ -167,6 +167,11 @@ def write_overview(records: list[dict], out: Path) -> list[Path]:
     return [p for p in made if p]
 
 
+def seeds_summed(recs: list[dict], key: str) -> str:
+    have = [r["seed"] for r in recs if key in r["final"]]
+    return f"seed {have[0]}" if len(have) == 1 else f"seeds {','.join(map(str, have))} summed"
+
+
 def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: str = "test_confusion") -> list[Path]:
     """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its
     class) and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds), from the
@@ -196,7 +201,7 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     ax.set(xlabel="predicted class", ylabel="true class")
     fig.colorbar(im, ax=ax, label="% of the true class's test images")
     ax.set_title(
-        f"{title}: confusion matrix\n({len(mats)} seed(s) summed; {int(total.sum()):,} predictions)", fontsize=10
+        f"{title}: confusion matrix\n({seeds_summed(recs, key)}; {int(total.sum()):,} predictions)", fontsize=10
     )
     written = [save_figure(fig, out / f"confusion_{name}.png")]
     per = np.array([np.diag(m) / m.sum(1) for m in mats])
