@@ -268,9 +268,21 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
     # the hand tuning the search replaces: the runs a person made to reach the rival (seed 0 of each): the
     # study's 11 runs for run 7, the ladder's rungs 1-4 for rung 4
     tuned = [r for r, _ in s.selected_runs(hpsearch.HAND_TUNING[s.search_space])]
-    hand_time = sum(rec["wall_time_s"] for run in tuned for rec in filter(same(run), index) if rec["seed"] == 0)
+    hand = [rec for run in tuned for rec in filter(same(run), index) if rec["seed"] == 0]
+    trials = [r for r in runs.ResultsIndex(out / "results.jsonl").read() if r["name"] == f"search_{s.search_space}"]
     written = search_report.write_report(
-        st, out, s.search_space, s.search_iterations, winner, mine, hand_run, base, s.seeds, hand_time
+        st,
+        out,
+        s.search_space,
+        s.search_iterations,
+        winner,
+        mine,
+        hand_run,
+        base,
+        s.seeds,
+        sum(rec["wall_time_s"] for rec in hand),
+        search_cpus=search_report.cpus(trials),
+        hand_cpus=search_report.cpus(hand),
     )
     print((out / "search.md").read_text())
     return written

@@ -52,6 +52,9 @@ def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
     out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it-val"
     assert (out / "optimization_history.png").stat().st_size > 10_000 and (out / "search.md").exists()
     assert "| 1 |" in (out / "search.md").read_text()
+    from common import cpu
+
+    assert f"iterations) on {cpu.summary()}" in (out / "search.md").read_text()  # the machine its times are from
 
 
 def two_workers(tmp, data_root, url, n=4):

@@ -96,8 +96,25 @@ def search_time(st) -> tuple[float, int]:
     )
 
 
+def cpus(records: list[dict]) -> str:
+    """The CPUs that made ``records`` (``versions.cpu``), for a sentence: times compare only on one machine."""
+    names = sorted({r.get("versions", {}).get("cpu") or "a CPU not recorded (before cpu.py)" for r in records})
+    return " and ".join(names) if names else "this machine"
+
+
 def write_report(
-    st, out: Path, space: str, trial_iterations: int, winner, mine, hand_run, base, seeds, hand_time_s=None
+    st,
+    out: Path,
+    space: str,
+    trial_iterations: int,
+    winner,
+    mine,
+    hand_run,
+    base,
+    seeds,
+    hand_time_s=None,
+    search_cpus: str = "this machine",
+    hand_cpus: str = "",
 ) -> list[Path]:
     """``search.md``: the 10 best trials (chosen on validation), what the search added to its warm start, its
     cost beside the hand tuning's (``hand_time_s``), then the winner's test accuracy over ``seeds`` (its records
@@ -132,9 +149,11 @@ def write_report(
             "warm start "
             f"({100 * best[0].value:.1f}% against {100 * warm[0].value:.1f}%, one seed each)."
         )
-    cost = f"The search's trials took {format_duration(wall)} of wall time ({iters:,} iterations) on this machine"
+    cost = f"The search's trials took {format_duration(wall)} of wall time ({iters:,} iterations) on {search_cpus}"
     if hand_time_s:
-        cost += f"; the runs of the hand tuning it replaces, {format_duration(hand_time_s)}"
+        cost += f"; the runs of the hand tuning it replaces, {format_duration(hand_time_s)}" + (
+            f" on {hand_cpus}" if hand_cpus else ""
+        )
     lines += [
         cost + ".",
         "",
