@@ -261,15 +261,20 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
         raise cli.UserError(f"study {st.study_name} has no complete trial yet; run --search first.")
     specs = [run_spec(winner, None, seed, s, data, x_train, x_test, task=hpsearch.TASK) for seed in s.seeds]
     training.train_all(specs, done=lambda spec, m: report_line(m, data))
-    same = lambda run: lambda r: r["name"] == run.name and r["identity"]["config"] == run.identity()
-    mine = list(filter(same(winner), runs.update_index(out, s.runs_dir, hpsearch.TASK, study.READ_EVERY)))
+    # a run's records: its name and its whole identity but the seed (so not its bfloat16 or fused-Adam twins)
+    group = lambda run, task: runs.group_id(runs.make_identity(task, run.identity(), 0, data, s.eval_every))
+    same = lambda run, task=study.TASK: lambda r: r["name"] == run.name and r["group_id"] == group(run, task)
+    # this study's index: its trials and its winner's retrains (not another space's search in the same runs folder)
+    names = (f"search_{s.search_space}", winner.name)
+    trials = runs.update_index(out, s.runs_dir, hpsearch.TASK, study.READ_EVERY, names=names)
+    mine = list(filter(same(winner, hpsearch.TASK), trials))
     index = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
     base = list(filter(same(hand_run), index))
     # the hand tuning the search replaces: the runs a person made to reach the rival (seed 0 of each): the
     # study's 11 runs for run 7, the ladder's rungs 1-4 for rung 4
     tuned = [r for r, _ in s.selected_runs(hpsearch.HAND_TUNING[s.search_space])]
     hand = [rec for run in tuned for rec in filter(same(run), index) if rec["seed"] == 0]
-    trials = [r for r in runs.ResultsIndex(out / "results.jsonl").read() if r["name"] == f"search_{s.search_space}"]
+    trials = [r for r in trials if r["name"] == f"search_{s.search_space}"]
     written = search_report.write_report(
         st,
         out,

@@ -147,10 +147,16 @@ class ResultsIndex:
         return ordered
 
 
-def update_index(out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print) -> list[dict]:
-    """Adds every finished run of ``task`` in ``runs_dir`` to ``out_dir/results.jsonl``; returns
-    the index's records of that task."""
-    found = [compact(m, hist_every) for m in finished_metrics(runs_dir, log) if m["identity"]["task"] == task]
+def update_index(
+    out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print, names=None
+) -> list[dict]:
+    """Adds every finished run of ``task`` in ``runs_dir`` (``names``: only the runs of these names) to
+    ``out_dir/results.jsonl``; returns the index's records of that task."""
+    found = [
+        compact(m, hist_every)
+        for m in finished_metrics(runs_dir, log)
+        if m["identity"]["task"] == task and (names is None or m["name"] in names)
+    ]
     index = ResultsIndex(Path(out_dir) / "results.jsonl")
     return [r for r in index.upsert(found, log) if r["identity"]["task"] == task]
 
