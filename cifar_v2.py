@@ -262,7 +262,7 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
     specs = [run_spec(winner, None, seed, s, data, x_train, x_test, task=hpsearch.TASK) for seed in s.seeds]
     training.train_all(specs, done=lambda spec, m: report_line(m, data))
     # a run's records: its name and its whole identity but the seed (so not its bfloat16 or fused-Adam twins)
-    group = lambda run, task: runs.group_id(runs.make_identity(task, run.identity(), 0, data, s.eval_every))
+    group = lambda run, task: runs.run_group(task, run, data, s.eval_every)
     same = lambda run, task=study.TASK: lambda r: r["name"] == run.name and r["group_id"] == group(run, task)
     # this study's index: its trials and its winner's retrains (not another space's search in the same runs folder)
     names = (f"search_{s.search_space}", winner.name)
@@ -275,20 +275,9 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
     tuned = [r for r, _ in s.selected_runs(hpsearch.HAND_TUNING[s.search_space])]
     hand = [rec for run in tuned for rec in filter(same(run), index) if rec["seed"] == 0]
     trials = [r for r in trials if r["name"] == f"search_{s.search_space}"]
-    written = search_report.write_report(
-        st,
-        out,
-        s.search_space,
-        s.search_iterations,
-        winner,
-        mine,
-        hand_run,
-        base,
-        s.seeds,
-        sum(rec["wall_time_s"] for rec in hand),
-        search_cpus=search_report.cpus(trials),
-        hand_cpus=search_report.cpus(hand),
-    )
+    hand_time, cpus = sum(rec["wall_time_s"] for rec in hand), dict(search_cpus=search_report.cpus(trials))
+    args = (st, out, s.search_space, s.search_iterations, winner, mine, hand_run, base, s.seeds, hand_time)
+    written = search_report.write_report(*args, **cpus, hand_cpus=search_report.cpus(hand))
     print((out / "search.md").read_text())
     return written
 

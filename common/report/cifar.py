@@ -226,7 +226,11 @@ def write_run_figures(
     flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
     title = f"{study.label(run.name, records[0].get('overrides'))}{flag}: {run.describe()}"
     reference = run.study_accuracy if study_data else None
-    written = [plot_curves(records, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
+    # the curves on the run's own evaluation grid: a dense early rerun's single-batch train numbers are noise there
+    # (and it records train_ce, which runs made before that metric lack after its end)
+    every = records[0]["identity"]["eval_every"]
+    grid = [{**r, "history": [h for h in r["history"] if h["iteration"] % every == 0]} for r in records]
+    written = [plot_curves(grid, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
     # the VGG's statistics where its seeds read the same layers: after BN + ReLU where any seed recorded that
     # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
     stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records
@@ -543,7 +547,7 @@ def summarize(
         return []
     records = runs.merge_early(records, study.EARLY_ITERATIONS, log)  # the --early reruns, in their runs' histories
     study_data = data.is_study_data(study.STUDY_DATASET)
-    group = lambda run: runs.group_id(runs.make_identity(study.TASK, run.identity(), 0, data, eval_every))
+    group = lambda run: runs.run_group(study.TASK, run, data, eval_every)
     current: dict[str, set[str]] = {}
     for run in named + [run for run, _ in drawn]:
         current.setdefault(run.name, set()).add(group(run))
