@@ -295,7 +295,7 @@ def test_beyond_group_starts_from_the_studys_best_run():
     settings = parse(cifar_v2.Settings, ["--runs", "beyond"])
     names = [r.name for r, _ in settings.selected_runs()]
     beyond = [r.name for r in study.RUNS.values() if r.group == "beyond"]
-    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == beyond and len(beyond) == 13
+    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == beyond and len(beyond) == 15
 
 
 def test_ladder_table_from_summary_rows(tmp_path):

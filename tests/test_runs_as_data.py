@@ -27,11 +27,13 @@ def dirs(tmp):
 
 
 def test_every_named_run_has_its_committed_results():
-    """The literals are the runs that made the committed tables: a change to one retrains that run alone."""
+    """The literals are the runs that made the committed tables: a change to one retrains that run alone. A
+    candidate that validation dropped may have only its validation runs (trained on 9,000 images)."""
     index = [json.loads(line) for line in (FIGURES / "cifar" / "results.jsonl").read_text().splitlines()]
     trained = {(r["name"], json.dumps(r["identity"]["config"], sort_keys=True)) for r in index}
     for run in study.RUNS.values():
-        assert (run.name, json.dumps(run.identity(), sort_keys=True)) in trained, (
+        defined = [run, study.with_overrides(run, validation=study.VALIDATION)]
+        assert any((run.name, json.dumps(r.identity(), sort_keys=True)) in trained for r in defined), (
             f"{run.name}: no committed result of its definition; retrain it "
             f"(python cifar_v2.py --runs {run.name} --seeds 0,1,2) and commit its results"
         )
