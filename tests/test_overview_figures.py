@@ -88,6 +88,24 @@ def test_the_curves_plot_the_cross_entropy_apart_from_the_penalty(tmp_path):
     assert path.stat().st_size > 10_000
 
 
+def test_a_partly_recorded_cross_entropy_is_not_drawn_and_validation_is_named(tmp_path, monkeypatch):
+    """A run resumed across the version that added train_ce has it for its last part only: its optimized loss
+    is drawn instead of a line that starts late. A run that chose on validation draws the validation split."""
+    from common.report import cifar
+
+    drawn, band = [], cifar.band
+    monkeypatch.setattr(cifar, "band", lambda ax, recs, key, *a, **k: drawn.append(key) or band(ax, recs, key, *a, **k))
+    hist = [
+        {"iteration": i, "train_loss": 3.0 - i / 100, "train_accuracy": i / 400, "val_loss": 2.0, "val_accuracy": 0.5}
+        for i in (0, 100, 200)
+    ]
+    hist[-1]["train_ce"] = 1.0
+    rec = {"history": hist, "identity": {"seed": 0}}
+    cifar.plot_curves([rec], "a run", tmp_path / "curves.png")
+    assert drawn == ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
+    assert cifar.held_out(rec) and not cifar.held_out({"history": [{"iteration": 0, "test_accuracy": 0.1}]})
+
+
 def test_the_filters_at_initialization_are_the_runs_own(tmp_path):
     import numpy as np
 

@@ -112,6 +112,7 @@ def test_the_report_rebuilds_every_committed_table_byte_for_byte(tmp_path, data_
     before = tables(root)
     flags = ["--figures-dir", str(root), "--runs-dir", str(tmp_path / "no-runs"), "--data-dir", str(data_root)]
     assert report_main.main([*flags, "--no-run-figures", "--no-docs"]) == 0
+    assert not list(root.rglob("curves.png"))  # no run's own figures: the flag says so
     after = tables(root)
     assert set(after) == set(before) and len(after) >= 10
     assert [name for name in before if after[name] != before[name]] == []

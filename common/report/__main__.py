@@ -45,10 +45,12 @@ def rebuild_cifar(s: Settings, log=print) -> list[Path]:
         if r["identity"]["task"] == study.TASK and r["identity"]["data"]["name"] == data.name
     ]
     named = list(study.RUNS.values())
+    chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
+    drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
     written = cifar.summarize(
         records,
         data,
-        [(r, None) for r in named],
+        drawn if s.run_figures else [],
         named,
         out,
         s.runs_dir / "cifar",

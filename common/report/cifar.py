@@ -34,11 +34,16 @@ STATS = ("min", "max", "mean", "std")
 
 # ---------------------------------------------------------------------------
 # Each run's figures, from its seeds' records
+def held_out(record: dict) -> bool:
+    """A run that chose on validation: it evaluated the held-out training images, never the test set."""
+    return any("val_accuracy" in h for h in record["history"])
+
+
 def plot_curves(records, title: str, path, reference: tuple[float, float] | None = None, l2: bool = False) -> Path:
     """Train/test accuracy and loss against iterations; the study's numbers dashed."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     # a run that chooses on validation records the held-out training images, never the test set
-    held = any("val_accuracy" in h for h in records[0]["history"])
+    held = held_out(records[0])
     split, what = ("val", "validation (held-out training images)") if held else ("test", "test (all test images)")
     band(ax_acc, records, "train_accuracy", "train (interval mean)", "C0")
     band(ax_acc, records, f"{split}_accuracy", what, "C1")
@@ -50,7 +55,9 @@ def plot_curves(records, title: str, path, reference: tuple[float, float] | None
     )
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="best")
-    if all(any("train_ce" in h for h in r["history"]) for r in records):
+    # the cross-entropy where every evaluation recorded it (a run resumed across the version that added it has
+    # it only for its last part: its optimized loss is drawn instead)
+    if all(all("train_ce" in h for h in r["history"] if h["iteration"]) for r in records):
         # the cross-entropy alone, comparable with the test cross-entropy; the optimized loss (with the L2
         # penalty, or label smoothing) beside it, dashed
         band(ax_loss, records, "train_ce", "train cross-entropy (interval mean)", "C0")
@@ -128,7 +135,7 @@ def plot_activation_histograms(record, title, path, read_every: int, n_snapshots
             )
         ax.set_yscale("log")
         ax.set(
-            title=f"{names[name]}\n({HIST_IMAGES} test images)",
+            title=f"{names[name]}\n({HIST_IMAGES} {'validation' if held_out(record) else 'test'} images)",
             xlabel="activation value",
             ylabel="density (log scale)",
         )
@@ -242,7 +249,7 @@ def write_run_figures(
         written.append(
             plot_activation_stats(
                 stats,
-                f"conv activation statistics on the test images\n{title}",
+                f"conv activation statistics on the {'validation' if held_out(stats[0]) else 'test'} images\n{title}",
                 out_dir / "activation_stats.png",
                 read_every,
                 run.arch,
@@ -552,8 +559,8 @@ def summarize(
     records = runs.merge_early(records, study.EARLY_ITERATIONS, log)  # the --early reruns, in their runs' histories
     study_data = data.is_study_data(study.STUDY_DATASET)
     group = lambda run: runs.run_group(study.TASK, run, data, eval_every)
-    current: dict[str, set[str]] = {}
-    for run in named + [run for run, _ in drawn]:
+    current: dict[str, set[str]] = {}  # the tables' rows: a run that chose on validation is validation.md's only
+    for run in named + [run for run, fields in drawn if not (fields or {}).get("validation")]:
         current.setdefault(run.name, set()).add(group(run))
     written, failed = [], []
     for run, overrides in drawn:
