@@ -13,37 +13,20 @@ import keras
 import numpy as np
 from keras import ops
 
-CONV_LAYERS = ("conv1", "conv2")
-GRADIENT_R2 = 0.5  # a conv1 filter "detects a gradient" if a plane (a linear ramp) explains this much of it
-HIST_IMAGES = 10  # test images whose every activation goes into the histograms
-HIST_BINS = 60
-
-
-def logits_metrics(
-    logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray | None, split: str = "test"
-) -> dict:
-    """Loss (mean softmax cross-entropy) and accuracy from logits, in float64, named by the images' ``split``
-    (``test_loss``, ``test_accuracy``; ``val_...`` on the validation images). With ``other_views`` (the
-    logits of the mirror images, or of shifted ones), the softmax outputs of all the views are averaged first."""
-
-    def softmax(z):
-        z = z.astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    views = [logits, *(v for v in other_views if v is not None)]
-    p = sum(softmax(v) for v in views) / len(views)
-    true = np.clip(p[np.arange(len(labels)), labels], 1e-300, None)
-    return {f"{split}_loss": float(-np.mean(np.log(true))), f"{split}_accuracy": float(np.mean(p.argmax(1) == labels))}
-
-
-def confusion(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray) -> np.ndarray:
-    """Counts (classes x classes) of true class (row) against the predicted one (column), the prediction
-    averaged over the views as :func:`logits_metrics` does."""
-    z = [v.astype(np.float64) for v in (logits, *other_views)]
-    p = sum(np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True) for v in z)
-    k = logits.shape[1]
-    return np.bincount(labels * k + p.argmax(1), minlength=k * k).reshape(k, k)
+from common.metrics import (  # noqa: F401  (re-exported: the numbers a run records are defined there)
+    CONV_LAYERS,
+    HIST_BINS,
+    HIST_IMAGES,
+    VIEW_CANDIDATES,
+    confusion,
+    gradient_filters,
+    kernel_record,
+    logits_metrics,
+    pack_correct,
+    plane_r2,
+    reliability,
+    view_probabilities,
+)
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -91,34 +74,6 @@ def make_test_evaluator(
     return evaluate
 
 
-def plane_r2(kernel: np.ndarray) -> np.ndarray:
-    """Per first-layer filter, how much it looks like an intensity gradient: each (kh, kw) filter is fitted by a
-    plane a*x + b*y + c by least squares and its R^2 returned. A random 5x5 filter's expected R^2 is about
-    2/24 = 0.08 (two slopes fitted to 25 values). A color filter (kh, kw, 3) gets one plane per channel, its R^2
-    from the residuals and variances summed over the channels."""
-    kernel = np.asarray(kernel, dtype=np.float64)  # (kh, kw, channels, maps)
-    kh, kw, channels = kernel.shape[:3]
-    yy, xx = np.mgrid[0:kh, 0:kw]
-    design = np.stack([xx.ravel(), yy.ravel(), np.ones(kh * kw)], axis=1)
-    w = kernel.reshape(kh * kw, -1)  # one column per (channel, filter)
-    coef, *_ = np.linalg.lstsq(design, w, rcond=None)
-    ss_res = ((w - design @ coef) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
-    ss_tot = ((w - w.mean(axis=0)) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
-    return 1 - ss_res / np.maximum(ss_tot, 1e-30)
-
-
-def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
-    """The study's "many detect gradients": the mean :func:`plane_r2` of the filters and the fraction of them
-    with R^2 >= GRADIENT_R2 (intensity ramps)."""
-    r2 = plane_r2(kernel)
-    return float(r2.mean()), float(np.mean(r2 >= GRADIENT_R2))
-
-
-# The test-time views a run that chooses compares on its validation images at its last evaluation (the ones
-# the ladder's CNN tried): none, the mirror, and the mirror with 1- or 2-pixel shifts (10 views each)
-VIEW_CANDIDATES = {"none": (False, 0), "flip": (True, 0), "flip_shift1": (True, 1), "flip_shift2": (True, 2)}
-
-
 class Evaluator:
     """Every evaluation runs the test set (or, ``split="val"``, the validation images) once through a probe
     model that returns the
@@ -126,8 +81,10 @@ class Evaluator:
     activations; a few fixed test images give the histograms. With ``tta`` the mirror
     images' predictions are averaged in (test-time augmentation), with ``tta_shift`` also shifted
     ones (:func:`tta_views`). The conv1 filters' resemblance to
-    gradients (:func:`gradient_filters`) is recorded too. At iteration ``final_at`` (the run's last) the
-    confusion matrix is recorded (``test_confusion``: rows the true class, columns the predicted one). At
+    gradients (:func:`gradient_filters`) is recorded too, and the conv1 kernel itself at iteration 0 and at
+    ``final_at`` (the run's last), where the confusion matrix (``test_confusion``: rows the true class, columns
+    the predicted one), the calibration's reliability table (``test_reliability``) and which images it classifies
+    correctly (``test_correct``, packed) are recorded too. At
     iteration ``views_at`` (a choosing run's last) the
     accuracy under every view set of :data:`VIEW_CANDIDATES` is recorded too (``val_accuracy_views``), so that
     the views are chosen on validation."""
@@ -181,8 +138,14 @@ class Evaluator:
             for view in self.views
         ]
         record = logits_metrics(logits, self.y_test, *others, split=self.split)
-        if iteration == self.final_at:  # the run's last evaluation: its confusion matrix (true x predicted)
+        kernel = keras.ops.convert_to_numpy(model.get_layer("conv1").kernel)
+        if iteration in (0, self.final_at):  # the filters at the start and the end: the filter figures' source
+            record["conv1_kernel"] = kernel_record(kernel)
+        if iteration == self.final_at:  # the run's last evaluation: confusion (true x predicted), calibration
             record[f"{self.split}_confusion"] = confusion(logits, self.y_test, *others).tolist()
+            probabilities = view_probabilities(logits, *others)
+            record[f"{self.split}_reliability"] = reliability(probabilities, self.y_test)
+            record[f"{self.split}_correct"] = pack_correct(probabilities.argmax(1) == self.y_test)  # paired tests
             record["conv_probes"] = dict(zip(CONV_LAYERS, self.probed_layers(model)))  # what the statistics read
         hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
         for i, name in enumerate(CONV_LAYERS):
@@ -194,7 +157,7 @@ class Evaluator:
             record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
             counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=HIST_BINS)
             record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
-        r2, fraction = gradient_filters(keras.ops.convert_to_numpy(model.get_layer("conv1").kernel))
+        r2, fraction = gradient_filters(kernel)
         record["conv1_filter_plane_r2"], record["conv1_gradient_filters"] = r2, fraction
         if iteration == self.views_at:
             record[f"{self.split}_accuracy_views"] = {

@@ -9,7 +9,7 @@ per class (``--set validation=100``), trains on the rest and is evaluated on the
   images): information about each ingredient; the ladder's candidates stay as defined;
 - the best LeNet-5 and the best network are the highest validation accuracies among all the candidates
   (every rung; every other network);
-- the test-time views are the view set of :data:`common.evaluation.VIEW_CANDIDATES` with the highest
+- the test-time views are the view set of :data:`common.metrics.VIEW_CANDIDATES` with the highest
   validation accuracy at the chosen run's end; a network and its views are chosen together (:func:`score`).
 
 The chosen recipes are then trained on all 10,000 images with 3 seeds and their test accuracy reported once.

@@ -385,6 +385,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
         "seed": spec.seed,
         "versions": io.versions(),
         "num_params": int(model.count_params()),
+        "forward_flops": models.forward_flops(model),  # per image: the work a run's images/s and budget compare
         **({"overrides": spec.overrides} if spec.overrides else {}),
         "iterations_done": trained,
         "final": history[-1],

@@ -14,7 +14,7 @@ from matplotlib.ticker import FuncFormatter
 
 from common import io, runs, selection, study
 from common.data import SPLIT_SEED
-from common.evaluation import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, VIEW_CANDIDATES, plane_r2
+from common.metrics import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, VIEW_CANDIDATES, plane_r2
 from common.report import claims, overview
 from common.report.plots import (
     band,
