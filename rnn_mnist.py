@@ -52,7 +52,8 @@ from common.config import (  # noqa: E402
 )
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.evaluation import make_test_evaluator  # noqa: E402
-from common.recurrent import CELLS, SIZES, Grid, as_sequences, build_rnn, cnn_run, run_config, run_name  # noqa: E402
+from common.models import build_rnn  # noqa: E402
+from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_config, run_name  # noqa: E402
 from common.report import rnn as report  # noqa: E402
 from common.report.tables import pm  # noqa: E402
 

@@ -13,12 +13,8 @@ import keras
 from keras import layers, ops
 
 from common import backend
+from common.choices import ACTIVATIONS, AUGMENTATIONS, CELLS, INITS, OPTIMIZERS, SCHEDULES  # noqa: F401
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
-INITS = ("normal", "glorot_uniform", "he_normal")
-OPTIMIZERS = ("adam", "momentum", "sgd", "adagrad", "rmsprop", "adamw", "nesterov")
-SCHEDULES = ("constant", "cosine")
-AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase")
 # the VGG-style CNNs by name: build_vgg's stage widths, and whether each stage pools after its first conv
 VGG_ARCHS = {
     "vgg": dict(widths=(32, 64, 128), pool_first=False),
@@ -281,3 +277,20 @@ def compile_classifier(
         steps_per_execution=steps_per_execution,
     )
     return model
+
+
+# ---------------------------------------------------------------------------
+# Task 3's recurrent networks (common/recurrent.py defines the runs)
+CELL_LAYERS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+
+
+def build_rnn(
+    cell: str, hidden: int, unroll: bool = True, steps: int = 28, inputs: int = 28, num_classes: int = 10
+) -> keras.Model:
+    """``steps`` x ``inputs`` -> one ``cell`` layer of ``hidden`` units -> dense logits."""
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    rows = keras.Input((steps, inputs), name="rows")
+    x = CELL_LAYERS[cell](hidden, unroll=unroll, name=cell)(rows)
+    outputs = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
+    return keras.Model(rows, outputs, name=f"{cell}_{hidden}")

@@ -3,24 +3,22 @@
 Each image is a sequence of its rows (row r at time step r; a color row is its pixels' channels side by
 side): one recurrent layer (basic RNN = Keras' SimpleRNN, LSTM or GRU), then a dense softmax. A run of the
 grid is a cell and a hidden size under one :class:`Grid` of settings; its identity is :func:`run_config`.
+The networks are built by ``common.models.build_rnn``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
 from common import study
+from common.choices import OPTIMIZERS, SCHEDULES
 from common.config import knob
-from common.models import LOGITS_DTYPE, OPTIMIZERS, SCHEDULES
 
 TASK = "rnn_mnist"
 STUDY_DATASET = "MNIST"
-CELLS = ("rnn", "lstm", "gru")
 SIZES = (20, 15, 10, 5)  # the study's hidden sizes
-CELL_LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 CELL_LABELS = {"rnn": "basic RNN", "lstm": "LSTM", "gru": "GRU", "cnn": "CNN (LeNet-5)"}
 # The study's reported test accuracies (fractions); the basic RNN has no numbers in the report.
 STUDY_TEST_ACCURACY = {
@@ -78,18 +76,6 @@ def run_config(g: Grid, cell: str, hidden: int | None) -> dict:
         "iterations": g.iterations,
         "unroll": g.unroll,
     }
-
-
-def build_rnn(
-    cell: str, hidden: int, unroll: bool = True, steps: int = 28, inputs: int = 28, num_classes: int = 10
-) -> keras.Model:
-    """``steps`` x ``inputs`` -> one ``cell`` layer of ``hidden`` units -> dense logits."""
-    if cell not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
-    rows = keras.Input((steps, inputs), name="rows")
-    x = CELL_LAYERS[cell](hidden, unroll=unroll, name=cell)(rows)
-    outputs = keras.layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
-    return keras.Model(rows, outputs, name=f"{cell}_{hidden}")
 
 
 def expected_params(cell: str, hidden: int, inputs: int = 28, classes: int = 10) -> int:

@@ -25,13 +25,15 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from common import backend, cpu, io
+from common import io
 
 FINISHED = ("finished", "diverged", "pruned")  # a run in one of these states is never trained again
 
 
 def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) -> dict:
     """``dataset``: a :class:`common.data.Dataset` (its name and fingerprint are recorded)."""
+    from common import backend, cpu  # the training side's: the report reads identities, never makes them
+
     platform = backend.describe()
     identity = {
         "task": task,

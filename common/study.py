@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass, replace
 
-from common import models
+from common import choices
 from common.config import knob
 
 TASK = "cifar_v2"  # the sweep's runs (their identity's task; their index figures/cifar/results.jsonl)
@@ -51,21 +51,23 @@ class RunConfig:
     builds_on: str | None = None  # the run whose test accuracy its "Δ test" is measured from
     length_factor: float = 1.0  # `--iterations N` trains it N x this (run 8, "more iterations": 2)
     # --- what shapes the numbers --------------------------------------------------------------------
-    activation: str = knob("relu", "activation of every conv and fc layer", choices=models.ACTIVATIONS)
-    optimizer: str = knob("adam", "the optimizer", choices=models.OPTIMIZERS)
+    activation: str = knob("relu", "activation of every conv and fc layer", choices=choices.ACTIVATIONS)
+    optimizer: str = knob("adam", "the optimizer", choices=choices.OPTIMIZERS)
     learning_rate: float = knob(1e-3, "its learning rate (Keras' Adam default; calibrated)", above=0.0)
     momentum: float = knob(0.0, "momentum (momentum, nesterov, rmsprop)", min=0.0, below=1.0)
-    init: str = knob("normal", "weight initialization (normal: the TF tutorial's)", choices=models.INITS)
+    init: str = knob("normal", "weight initialization (normal: the TF tutorial's)", choices=choices.INITS)
     dropout: float = knob(0.0, "drop rate after fc1", min=0.0, below=1.0)
     l2: float = knob(0.0, "L2 penalty weight on every kernel, added to the cross-entropy", min=0.0)
     iterations: int = knob(5500, "training iterations (batches; the course template's max_step)", min=1)
     batch_size: int = knob(50, "images per batch (the study's)", min=1)
-    arch: str = knob("lenet5", "the network (common/models.py: ARCHITECTURES)", choices=tuple(models.ARCHITECTURES))
-    schedule: str = knob("constant", "learning-rate schedule: constant, or cosine decay to 0", choices=models.SCHEDULES)
+    arch: str = knob("lenet5", "the network (common/models.py: ARCHITECTURES)", choices=choices.ARCHS)
+    schedule: str = knob(
+        "constant", "learning-rate schedule: constant, or cosine decay to 0", choices=choices.SCHEDULES
+    )
     warmup: int = knob(0, "linear warm-up iterations (cosine schedule only)", min=0)
     weight_decay: float = knob(0.0, "decoupled weight decay (adamw, nesterov)", min=0.0)
     label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy's targets", min=0.0, below=1.0)
-    augment: str = knob("none", "on-the-fly training augmentation", choices=models.AUGMENTATIONS)
+    augment: str = knob("none", "on-the-fly training augmentation", choices=choices.AUGMENTATIONS)
     tta: bool = knob(False, "test-time averaging of the image and its mirror")
     tta_shift: int = knob(0, "with tta: also both moved this many pixels up, down, left, right", min=0)
     # choosing on validation: train on the training set minus this many images per class, evaluate on those

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnn_mnist
-from common import recurrent
+from common import models, recurrent
 
 CELLS = ("rnn", "lstm", "gru")
 FIGURES = (
@@ -46,7 +46,7 @@ def test_sequences_are_image_rows():
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("hidden", (20, 5))
 def test_parameter_counts_match_textbook(cell, hidden):
-    model = recurrent.build_rnn(cell, hidden)
+    model = models.build_rnn(cell, hidden)
     assert model.input_shape == (None, 28, 28)
     assert model.output_shape == (None, 10)
     assert model.count_params() == textbook_params(cell, hidden)

@@ -27,7 +27,8 @@ from common.report.plots import (
     seeds_note,
 )
 from common.report.speed import write_fast_settings
-from common.report.tables import binomial_se, csv_text, format_duration, gap, mean_std, pct, pm, show
+from common.report.stats import binomial_se, compare, mean_std
+from common.report.tables import csv_text, format_duration, gap, pct, pm, show
 
 STATS = ("min", "max", "mean", "std")
 
@@ -699,7 +700,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
         now, before = seed0(d["run"]), seed0(d["builds_on"])
         if now and before and (now[0]["final"]["test_accuracy"] > before[0]["final"]["test_accuracy"]) != d["kept"]:
             a, b = _test(records, study.RUNS[d["run"]]), _test(records, study.RUNS[d["builds_on"]])
-            diff, se, _ = claims.compare(a, b)
+            diff, se, _ = compare(a, b)
             test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
             changed.append(
                 f"- rung {study.RUNS[d['run']].rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
@@ -749,7 +750,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
     if effect:
         lines += ["", "Where validation chose differently from the earlier test-set choice (the selection effect):", ""]
         for c, test, old, before in effect:
-            diff = claims.compare(old, test) if test and old else None
+            diff = compare(old, test) if test and old else None
             lines.append(
                 f"- {c['what']}: chosen on the test set `{before}`, {show(old) if old else 'not trained'}; "
                 f"on validation {('`' + c['named'] + '`') if c['named'] else 'a recipe not yet trained'}"

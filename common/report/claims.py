@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from common import io, recurrent, runs, study
-from common.report.tables import binomial_se, final, pct, show
+from common.report.stats import at, compare, curve, final, largest_group, records_of, se_of_mean
+from common.report.tables import pct, show
 
 HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
 N_TEST = 1000  # the study's test set
@@ -65,18 +66,8 @@ def need(groups: dict, keys, what: str) -> None:
 # Choosing the results: for each configuration the group with the most seeds.
 def cifar_groups(records: list[dict]) -> dict[int, list[dict]]:
     """Study row -> the records (seeds) of that run as defined, on the study's data."""
-    out = {}
-    for row, run in ROWS.items():
-        cands = [
-            r
-            for r in records
-            if r["name"] == run.name
-            and r["identity"]["config"] == run.identity()
-            and r["identity"]["data"]["name"] == study.STUDY_DATASET
-        ]
-        if cands:
-            out[row] = _largest_group(cands)
-    return out
+    found = {row: records_of(records, run.name, run.identity(), study.STUDY_DATASET) for row, run in ROWS.items()}
+    return {row: recs for row, recs in found.items() if recs}
 
 
 def rnn_groups(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
@@ -86,41 +77,7 @@ def rnn_groups(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
         c = r["identity"]["config"]
         if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET:
             by_key.setdefault((c["cell"], c["hidden_units"]), []).append(r)
-    return {k: _largest_group(v) for k, v in by_key.items()}
-
-
-def _largest_group(records: list[dict]) -> list[dict]:
-    groups = runs.groups(records)
-    return max(groups.values(), key=lambda g: (sum(r["status"] == "finished" for r in g), len(g)))
-
-
-# ---------------------------------------------------------------------------
-# Numbers
-def at(recs: list[dict], iteration: int, key: str) -> float:
-    """The mean over seeds of ``key`` at ``iteration`` (NaN where not recorded)."""
-    vals = [next((h.get(key) for h in r["history"] if h["iteration"] == iteration), None) for r in recs]
-    vals = [v for v in vals if v is not None]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def curve(recs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(iterations, mean over seeds) of ``key`` where every seed recorded it."""
-    its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in recs]))
-    return np.array(its), np.array([at(recs, it, key) for it in its])
-
-
-def se_of_mean(recs: list[dict], key: str = "test_accuracy") -> float:
-    mean, std, n = final(recs, key)
-    if n >= 2 and math.isfinite(std):
-        return std / math.sqrt(n)
-    return binomial_se(mean, N_TEST)
-
-
-def compare(a: list[dict], b: list[dict]) -> tuple[float, float, bool]:
-    """(mean a - mean b, its standard error, whether the difference is beyond noise)."""
-    diff = final(a)[0] - final(b)[0]
-    se = math.hypot(se_of_mean(a), se_of_mean(b))
-    return diff, se, abs(diff) > 2 * se
+    return {k: largest_group(v) for k, v in by_key.items()}
 
 
 def num(x: float) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from common import study
-from common.report.claims import RAMP_SHARE, cifar_groups, curve
+from common.report.claims import RAMP_SHARE, cifar_groups
 from common.report.plots import evaluated_when, plt, save_figure, seeds_note
-from common.report.tables import mean_std
+from common.report.stats import curve, mean_std
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
 COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6", 9: "C8", 10: "C9", 11: "#444444"}

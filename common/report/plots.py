@@ -13,8 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import io  # noqa: E402
+from common.report.stats import series  # noqa: E402
 
 DPI = 130
+# One colour per split in every figure (and accuracies in percent everywhere): the training images, the test
+# set, the validation split held out of training; the study's own numbers in lighter shades of the same hues
+SPLIT_COLORS = {"train": "#1f77b4", "test": "#d62728", "val": "#9467bd"}
+STUDY_COLORS = {"train": "#9ecae1", "test": "#fcae91"}
+SPLIT_NAMES = {"train": "train", "test": "test", "val": "validation"}
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
@@ -38,31 +44,21 @@ def seeds_note(ns: list[int], spread: str = "band: ± 1 std over seeds", single:
     return f"mean of {'/'.join(map(str, ns))} seeds, {spread}"
 
 
-def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.ndarray, np.ndarray]:
-    """(x, values (seeds x points)) of ``key`` at the iterations every seed recorded; x is the iteration, or
-    with ``x_key`` the seeds' mean of another recorded number (e.g. the training seconds)."""
-    its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in records]))
-    at = [{h["iteration"]: h for h in r["history"]} for r in records]
-    vals = np.array([[a[it][key] for it in its] for a in at], dtype=float)
-    if x_key == "iteration":
-        return np.asarray(its), vals
-    return np.array([[a[it].get(x_key, np.nan) for it in its] for a in at], dtype=float).mean(axis=0), vals
-
-
-def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration") -> None:
+def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration", scale: float = 1.0, **style):
     """The mean over seeds as a line, ± one sample std over the seeds as a band (one seed: the line alone), as
-    the tables' mean ± std. Where every seed diverged (NaN) the line has a gap."""
+    the tables' mean ± std, the values times ``scale`` (100: percent). Where every seed diverged (NaN) the line
+    has a gap. Returns (x, mean, std) as drawn (empty arrays where nothing was recorded)."""
     xs, vals = series(records, key, x_key)
     if len(xs) == 0:
-        return
+        return xs, np.array([]), np.array([])
     with warnings.catch_warnings():  # a point where every seed is NaN: a gap, no warning needed
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(vals, axis=0)
-        std = np.nanstd(vals, axis=0, ddof=1) if len(records) > 1 else np.zeros_like(mean)
-        low, high = mean - std, mean + std
-    ax.plot(xs, mean, color=color, lw=1.5, label=label)
+        mean = scale * np.nanmean(vals, axis=0)
+        std = scale * np.nanstd(vals, axis=0, ddof=1) if len(records) > 1 else np.zeros_like(mean)
+    ax.plot(xs, mean, color=color, label=label, **{"lw": 1.5, **style})
     if len(records) > 1:
-        ax.fill_between(xs, low, high, color=color, alpha=0.2, lw=0)
+        ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+    return xs, mean, std
 
 
 def bars_note(ns: list[int]) -> str:

@@ -14,9 +14,10 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from common import io
 from common.recurrent import CELL_LABELS, CELLS, STUDY_DATASET, STUDY_TEST_ACCURACY, TASK, Grid, run_config, run_name
 from common.report import claims
-from common.report.plots import band, error_bars, plt, save_figure, seeds_note, series
+from common.report.plots import band, error_bars, plt, save_figure, seeds_note
 from common.report.speed import write_fast_settings
-from common.report.tables import binomial_se, csv_text, format_duration, mean_std, pm
+from common.report.stats import binomial_se, mean_std, series
+from common.report.tables import csv_text, format_duration, pm
 from common.runs import group_id, groups, identity_label, make_identity
 from common.study import label
 

@@ -9,9 +9,9 @@ import numpy as np
 import optuna
 
 from common import io
-from common.report import claims
 from common.report.plots import plt, save_figure
-from common.report.tables import format_duration, mean_std, pm
+from common.report.stats import compare, mean_std
+from common.report.tables import format_duration, pm
 from common.search import best_trials, counts
 
 
@@ -169,7 +169,7 @@ def write_report(
         f"{pm(hand[0], hand[1])}% (n = {hand[2]}); the study reported 58.5% for its run 7.",
     ]
     if mine and base:
-        diff, se, real = claims.compare(mine, base)
+        diff, se, real = compare(mine, base)
         lines += [
             "",
             f"Search minus `{hand_run.name}`: {100 * diff:+.1f} ± {100 * se:.1f} points (standard error over seeds): "

@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 from common import io
-from common.report.tables import final, format_duration, gap, mean_std, pm, seeds
+from common.report.stats import final, mean_std
+from common.report.tables import format_duration, gap, pm, seeds
 from common.runs import group_id, groups
 
 # the identity keys of the opt-in speed settings (README, "Speed"), and how fast_settings.md names them

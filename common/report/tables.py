@@ -6,13 +6,8 @@ import csv
 import io as stringio
 import math
 
-import numpy as np
-
 from common.cli import format_duration  # noqa: F401  (the tables' durations: "3m36s")
-
-
-def finite(x) -> bool:
-    return x is not None and isinstance(x, (int, float, np.floating)) and math.isfinite(x)
+from common.report.stats import final, finite
 
 
 def pct(x, digits: int = 1, missing: str = "-") -> str:
@@ -30,24 +25,6 @@ def pm(mean, std=float("nan"), digits: int = 1) -> str:
     if not finite(mean):
         return "-"
     return pct(mean, digits) + (f" ± {pct(std, digits)}" if finite(std) else "")
-
-
-def mean_std(values) -> tuple[float, float, int]:
-    """Mean, sample standard deviation (ddof 1; NaN for one value) and count of the finite values."""
-    v = np.asarray([x for x in values if finite(x)], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
-
-
-def binomial_se(p: float, n: int) -> float:
-    """The standard error of an accuracy ``p`` measured on ``n`` test images: sqrt(p(1-p)/n)."""
-    return math.sqrt(p * (1 - p) / n) if n and finite(p) else float("nan")
-
-
-def final(records: list[dict], key: str = "test_accuracy") -> tuple[float, float, int]:
-    """Mean, std and count over the finished seeds of a run's final ``key``."""
-    return mean_std([r["final"].get(key) for r in records if r["status"] == "finished"])
 
 
 def show(records: list[dict], key: str = "test_accuracy") -> str:
