@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common import study
-from common.choices import OPTIMIZERS, SCHEDULES
+from common.choices import CELLS, OPTIMIZERS, SCHEDULES  # noqa: F401  (CELLS: the grid's cells, for its users)
 from common.config import knob
 
 TASK = "rnn_mnist"
