@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GPU_VENV ?= .venv-gpu
 SHELL := /bin/bash
 
-.PHONY: reproduce reproduce-gpu test lint format readme benchmark clean-runs upgrade _experiments
+.PHONY: data reproduce reproduce-gpu test lint format readme benchmark clean-runs upgrade _experiments
 
 # The venvs install the locks' exact versions (those that made the committed results), on Linux, macOS
 # and Windows alike: the locks carry markers. `rm -r .venv && make test REQS=requirements-dev.txt` installs
@@ -25,6 +25,12 @@ $(GPU_VENV)/installed: $(GPU_REQS)
 	$(GPU_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(GPU_VENV)/bin/python -m pip install --quiet -r $(GPU_REQS)
 	touch $@
+
+# The course's own CIFAR10/ and MNIST/ folders into ./data at a pinned commit, every file checked against
+# common/data_manifest.sha256 (common/datasets.py). System python3 and git only: it runs before any venv.
+# Windows without make: `py -m common.datasets fetch`.
+data:
+	$(PYTHON) -m common.datasets fetch
 
 # Refresh both locks to the newest versions the ranges in requirements*.txt allow, with the venv's uv.
 # One lock serves Linux x86_64/aarch64, macOS arm64 and Windows AMD64 on Python 3.10+ (--universal: the

@@ -324,7 +324,7 @@ def _decode_folder(
         )
     if len(train_classes) < 2:
         raise DataError(f"{set_dir}: only one class folder ({train_classes[0]}); a classifier needs two or more.")
-    names = CLASS_NAMES.get(name)
+    names = CLASS_NAMES.get(name.removesuffix("_FULL"))  # CIFAR10_FULL: `python -m common.datasets keras cifar10`
     if names is None or [str(i) for i in range(len(names))] != train_classes:
         names = tuple(train_classes)  # folder names, unless they are the study's 0..9
     return Dataset(name, x_train, y_train, x_test, y_test, tuple(names), source=str(set_dir))
