@@ -52,8 +52,8 @@ from common.config import (  # noqa: E402
 )
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.evaluation import Evaluator  # noqa: E402
-from common.report import calibration as calibration_report  # noqa: E402
 from common.report import cifar as report  # noqa: E402
+from common.report import constants as constants_report  # noqa: E402
 from common.report import search as search_report  # noqa: E402
 from common.report.tables import pct  # noqa: E402
 
@@ -188,17 +188,8 @@ def report_line(m: dict, data) -> None:
 def summarize(s: Settings, data, log=print) -> list[Path]:
     records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY, log)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
-    return report.summarize(
-        records,
-        data,
-        s.selected_runs(),
-        s.named_runs(),
-        s.figures_dir(),
-        s.runs_dir,
-        s.eval_every,
-        study.READ_EVERY,
-        log,
-    )
+    info = report.DataInfo.of(data)
+    return report.summarize(records, info, s.selected_runs(), s.named_runs(), s.figures_dir(), study.READ_EVERY, log)
 
 
 # ---------------------------------------------------------------------------
@@ -211,7 +202,7 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
         specs = [run_spec(run, None, seed, s, data, x_train, x_test) for run in todo]
         training.train_all(specs, done=lambda spec, m: report_line(m, data))
     records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
-    rows = calibration_report.calibration_table(records, data, seed, s.eval_every, s.batch_size)
+    rows = constants_report.calibration_table(records, seed, s.eval_every, s.batch_size)
     best = next((r for r in rows if math.isfinite(r["score"])), None)
     if best:
         print(
@@ -219,7 +210,7 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
             f"{best['run6_momentum']:g}), {best['iterations']} iterations, run 8 x{best['long_factor']:g}: "
             f"train gap {100 * best['train_gap']:.1f}, test gap {100 * best['test_gap']:.1f} points"
         )
-    return calibration_report.write_calibration(rows, s.figures_dir(), seed)
+    return constants_report.write_calibration(rows, s.figures_dir(), seed)
 
 
 def open_search(s: Settings, create: bool = True):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from common import calibration, runs, study
-from common.report import calibration as calibration_report
 from common.report import claims
+from common.report import constants as calibration_report
 
 STUDY_RUNS = [r for r in study.RUNS.values() if r.study_row]  # the study's table, row by row
 STUDY = {r.study_row: r.study_accuracy for r in STUDY_RUNS}  # its (train, test) accuracies
@@ -187,7 +187,7 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
             "device": "cpu",
         },
     )
-    rows = calibration_report.calibration_table(recs, Data(), 0, 100)
+    rows = calibration_report.calibration_table(recs, 0, 100)
     best = rows[0]
     assert (best["adam_lr"], best["iterations"]) == (1e-3, 4000)
     assert best["test_gap"] == pytest.approx(0.0, abs=1e-9) and best["train_gap"] == pytest.approx(0.0, abs=1e-9)

@@ -1,14 +1,14 @@
-"""Rebuild every committed table and figure from the results indexes, training nothing.
+"""Rebuild every committed table and figure from the committed records, training nothing and reading no image.
 
-    python -m common.report                      # figures/cifar, figures/rnn, figures/claims.md, the docs' tables
+    python -m common.report                      # figures/, figures/claims.md, the docs' generated passages
     python -m common.report --figures-dir /tmp/fig   # the same into another folder (a copy of figures/)
 
-Reads ``<figures>/cifar/results.jsonl`` and ``<figures>/rnn/results.jsonl`` (and the data sets, for their
-fingerprints and class counts), and writes what the scripts' summaries write: the sweep's summary, per-run
-figures, ladder, calibration, speed settings, the RNN grid's summary and figures, and the claims. A run's
-filters figure needs its saved model (``runs/``, not committed): without it the committed figure stays.
-The search reports need the search's Optuna storage: without it they stay. Finally the README's and
-``docs/``'s quoted tables are copied from the files (``common/report/docs.py``).
+Reads ``<figures>/cifar/results.jsonl``, ``<figures>/rnn/results.jsonl``, each search's folder under
+``<figures>/cifar/search/`` and the deconvnet's saved arrays under ``<figures>/deconvnet/``, and writes what the
+scripts' summaries write: the sweep's summary, per-run figures, ladder, choices on validation, the constants'
+fit, speed settings, the RNN grid's summary and figures, the searches, the deconvnet figures and the claims.
+Finally the README's and ``docs/``'s quoted tables are copied from the files (``common/report/docs.py``).
+Nothing here imports a deep-learning framework (tests/test_report_records.py checks it).
 """
 
 from __future__ import annotations
@@ -17,49 +17,40 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import cpu
-
-cpu.configure()  # before TensorFlow loads (common/cpu.py)
-
-from common import cli, recurrent, runs, study  # noqa: E402
-from common.config import DATA_DIR, RUNS_DIR, parse, setting  # noqa: E402
-from common.data import load_dataset  # noqa: E402
-from common.report import calibration, cifar, docs, rnn  # noqa: E402
+from common import cli, recurrent, runs, study
+from common.config import parse, setting
+from common.report import cifar, constants, deconvnet, docs, rnn, search
 
 
 @dataclass(frozen=True)
 class Settings:
     figures_dir: Path = setting(Path("figures"), "the figures folder holding cifar/ and rnn/ with their results.jsonl")
     run_figures: bool = setting(True, "also redraw every run's own figures (curves, statistics, filters)")
-    runs_dir: Path = RUNS_DIR(Path("runs"), "the runs folder (cifar/, rnn/): where saved models give the filters")
-    data_dir: Path | None = DATA_DIR(None)
     docs: bool = setting(True, "also copy the regenerated tables into the README's and docs/' quoted blocks")
 
 
 def rebuild_cifar(s: Settings, log=print) -> list[Path]:
     out = s.figures_dir / "cifar"
-    data = load_dataset(study.STUDY_DATASET, s.data_dir, allow_download=False)
+    info = cifar.study_info()
     records = [
         r
         for r in runs.ResultsIndex(out / "results.jsonl").read(log)
-        if r["identity"]["task"] == study.TASK and r["identity"]["data"]["name"] == data.name
+        if r["identity"]["task"] == study.TASK and r["identity"]["data"]["name"] == info.name
     ]
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
-    written = cifar.summarize(
-        records,
-        data,
-        drawn if s.run_figures else [],
-        named,
-        out,
-        s.runs_dir / "cifar",
-        study.EVAL_EVERY,
-        study.READ_EVERY,
-        log,
-    )
-    rows = calibration.calibration_table(records, data, 0, study.EVAL_EVERY)
-    return written + calibration.write_calibration(rows, out, 0)
+    written = cifar.summarize(records, info, drawn if s.run_figures else [], named, out, study.READ_EVERY, log)
+    rows = constants.calibration_table(records, 0, study.EVAL_EVERY)
+    written += constants.write_calibration(rows, out, 0)
+    for folder in sorted(p.parent for p in (out / "search").glob("*/results.jsonl")):
+        written += search.rebuild(folder, records)
+    return written
+
+
+def rebuild_deconvnet(s: Settings, log=print) -> list[Path]:
+    folders = sorted({p.parent for p in (s.figures_dir / "deconvnet").rglob("deconvnet.json")})
+    return [p for folder in folders for p in deconvnet.rebuild(folder)]
 
 
 def rebuild_rnn(s: Settings, log=print) -> list[Path]:
@@ -77,7 +68,7 @@ def rebuild_rnn(s: Settings, log=print) -> list[Path]:
 @cli.entry_point
 def main(argv=None) -> int:
     s = parse(Settings, argv, __doc__.split("\n\n")[0], __doc__.split("\n\n", 1)[1], prog="python -m common.report")
-    written = rebuild_cifar(s) + rebuild_rnn(s)
+    written = rebuild_cifar(s) + rebuild_rnn(s) + rebuild_deconvnet(s)
     for path in written:
         print(f"wrote {path}")
     if s.docs and s.figures_dir.resolve() == (docs.ROOT / "figures").resolve():

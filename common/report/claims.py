@@ -15,7 +15,7 @@ taken from the seeds' spread (with one seed, from the test set's binomial error)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import io, recurrent, runs, study
@@ -23,7 +23,6 @@ from common.report.stats import final, largest_group, records_of
 from common.report.tables import pct
 
 HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
-N_TEST = 1000  # the study's test set
 ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
 
 
@@ -33,6 +32,8 @@ class Claim:
     claim: str
     evidence: str
     verdict: str
+    # the differences the verdict rests on, (what, difference, its standard error): the forest plot draws them
+    differences: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 class Missing(Exception):
@@ -43,7 +44,8 @@ CLAIMS: list[tuple[str, str, Callable]] = []  # (task, the study's words, its ch
 
 
 def claim(topic: str, words: str):
-    """Registers ``check(groups) -> (evidence, verdict)`` for the study's claim ``words``."""
+    """Registers ``check(groups) -> (evidence, verdict)`` for the study's claim ``words``; a check may return a
+    third element, the differences its verdict rests on (``Claim.differences``)."""
 
     def register(check):
         CLAIMS.append((topic, words, check))
@@ -94,10 +96,14 @@ def build(cifar_records: list[dict], rnn_records: list[dict]) -> list[Claim]:
     out = []
     for topic, words, check in CLAIMS:
         try:
-            evidence, verdict = check(groups[topic])
+            evidence, verdict, *differences = check(groups[topic])
         except Missing as m:
-            evidence, verdict = f"no results of {m} in the results index; run it to test this claim", UNTESTED
-        out.append(Claim(topic, words, evidence, verdict))
+            evidence, verdict, differences = (
+                f"no results of {m} in the results index; run it to test this claim",
+                UNTESTED,
+                [],
+            )
+        out.append(Claim(topic, words, evidence, verdict, differences[0] if differences else []))
     return out
 
 
@@ -120,11 +126,15 @@ def markdown(claims: list[Claim]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def from_indexes(figures_root: Path, log=print) -> list[Claim]:
+    """Every claim, checked on the two indexes under ``figures_root`` (the sweep's with its --early reruns)."""
+    read = lambda sub: runs.ResultsIndex(Path(figures_root) / sub / "results.jsonl").read(log)  # noqa: E731
+    cifar = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log)  # with the --early reruns' evaluations
+    return build(cifar, read("rnn"))
+
+
 def update(figures_root: Path, log=print) -> Path:
     """Rebuilds ``<figures_root>/claims.md`` from the two indexes under it."""
-    figures_root = Path(figures_root)
-    read = lambda sub: runs.ResultsIndex(figures_root / sub / "results.jsonl").read(log)
-    path = figures_root / "claims.md"
-    cifar = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log)  # with the --early reruns' evaluations
-    io.write_text(path, markdown(build(cifar, read("rnn"))))
+    path = Path(figures_root) / "claims.md"
+    io.write_text(path, markdown(from_indexes(figures_root, log)))
     return path

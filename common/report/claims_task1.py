@@ -81,11 +81,15 @@ def regularization_best(g):
     top = best_all in (7, 8)
     verdict = HOLDS if top and real and diff > 0 else PARTLY if top or diff > -2 * se else FAILS
     return (
-        f"best regularized: {label(reg_best)} {show(g[reg_best])}; best unregularized: "
-        f"{label(rival)} {show(g[rival])}; difference {num(diff)} ± {num(se)} points; rule: holds if a "
-        "regularized run is the best and beats the best unregularized one beyond noise, partly if it "
-        "is the best or level within noise"
-    ), verdict
+        (
+            f"best regularized: {label(reg_best)} {show(g[reg_best])}; best unregularized: "
+            f"{label(rival)} {show(g[rival])}; difference {num(diff)} ± {num(se)} points; rule: holds if a "
+            "regularized run is the best and beats the best unregularized one beyond noise, partly if it "
+            "is the best or level within noise"
+        ),
+        verdict,
+        [(f"run {reg_best} - run {rival} (best regularized - best unregularized)", diff, se)],
+    )
 
 
 @claim("Task 1", "More iterations (run 8) are not better than run 7")
@@ -94,9 +98,13 @@ def longer_not_better(g):
     diff, se, real = compare(g[8], g[7])
     its = lambda row: g[row][0]["identity"]["config"]["iterations"]
     return (
-        f"run 8 ({its(8)} it) {show(g[8])} vs run 7 ({its(7)} it) {show(g[7])}: {num(diff)} ± {num(se)} "
-        "points; rule: holds unless run 8 is better beyond noise"
-    ), FAILS if real and diff > 0 else HOLDS
+        (
+            f"run 8 ({its(8)} it) {show(g[8])} vs run 7 ({its(7)} it) {show(g[7])}: {num(diff)} ± {num(se)} "
+            "points; rule: holds unless run 8 is better beyond noise"
+        ),
+        FAILS if real and diff > 0 else HOLDS,
+        [("run 8 - run 7 (twice as long)", diff, se)],
+    )
 
 
 @claim("Task 1", "Momentum 0.8 (lr 1e-2) > 0.7 (lr 1e-2) > 0.9 (lr 1e-3), with dropout + L2 (runs 9, 10, 11)")
@@ -106,10 +114,17 @@ def momentum_order(g):
     order = a[0] > 0 and b[0] > 0
     verdict = HOLDS if order and a[2] and b[2] else PARTLY if order or (a[0] > 0) != (b[0] > 0) else FAILS
     return (
-        f"test: run 9 {show(g[9])}, run 10 {show(g[10])}, run 11 {show(g[11])}; 9-10 "
-        f"{num(a[0])} ± {num(a[1])}, 10-11 {num(b[0])} ± {num(b[1])} points; rule: holds if both steps "
-        "of the order hold beyond noise, partly if the order holds or one step does"
-    ), verdict
+        (
+            f"test: run 9 {show(g[9])}, run 10 {show(g[10])}, run 11 {show(g[11])}; 9-10 "
+            f"{num(a[0])} ± {num(a[1])}, 10-11 {num(b[0])} ± {num(b[1])} points; rule: holds if both steps "
+            "of the order hold beyond noise, partly if the order holds or one step does"
+        ),
+        verdict,
+        [
+            ("run 9 - run 10 (momentum 0.8 - 0.7)", a[0], a[1]),
+            ("run 10 - run 11 (0.7, lr 1e-2 - 0.9, lr 1e-3)", b[0], b[1]),
+        ],
+    )
 
 
 RAMP_SHARE = 0.25  # claim 7 holds if some run ends with this share of ramp filters (and twice its start)

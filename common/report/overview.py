@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from common import study
-from common.report.claims import RAMP_SHARE, cifar_groups
-from common.report.plots import evaluated_when, plt, save_figure, seeds_note
+from common.metrics import GRADIENT_R2
+from common.report.claims import cifar_groups
+from common.report.claims_task1 import RAMP_SHARE
+from common.report.plots import SPLIT_COLORS, band, evaluated_when, plt, save_figure, seeds_note, spread_labels
 from common.report.stats import curve, mean_std
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
@@ -78,46 +80,90 @@ def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
             keep = xs > 0  # a log axis: the initialization (iteration 0) is the first point's left neighbour
             run = study.RUNS[recs[0]["name"]]
             ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=short(run))
-            ax.plot([xs[keep][0] * 0.6], [ys[0]], marker="o", ms=3, color=COLORS.get(row))  # the std at init
+            # the std at initialization, staggered by row: runs with one initialization start at the same value
+            ax.plot([xs[keep][0] * (0.35 + 0.04 * row)], [ys[0]], marker="o", ms=3.5, color=COLORS.get(row))
         ax.set_xscale("log")
-        ax.set(xlabel="iteration (log scale; dots at the left: at initialization)", ylabel=f"std of {layer} outputs")
+        ax.set(
+            xlabel="iteration (log scale)",
+            ylabel=f"std of {layer} outputs",
+        )
         ax.set_title(f"{layer}: std over all test images' activations (after the nonlinearity)", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     axes[1].legend(fontsize=7, ncols=1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     when = evaluated_when([r for recs in groups.values() for r in recs])
     fig.suptitle(
-        f"Claim 8, the study's 11 runs: does the std drop early, then rise? ({_n(groups)}; {when})", fontsize=11
+        f"Claim 8, the study's 11 runs: does the std drop early, then rise? ({_n(groups)}; {when})\n"
+        "dots at the left: the std at initialization, staggered by row (runs with the same initialization start "
+        "at the same value)",
+        fontsize=10.5,
     )
     fig.tight_layout()
     return save_figure(fig, path)
 
 
+def small_multiples(groups: dict[int, list[dict]], title: str):
+    """A grid of one panel per study row (3 rows of 4), sharing both axes, titled by the row."""
+    fig, axes = plt.subplots(3, 4, figsize=(14, 8.6), sharex=True, sharey=True)
+    panels = dict(zip(sorted(groups), axes.flat))
+    for row, ax in panels.items():
+        ax.set_title(short(study.RUNS[groups[row][0]["name"]]), fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10.5)
+    return fig, panels
+
+
 def plot_ramp_share(records: list[dict], path: Path) -> Path | None:
-    """Claim 7: the share of the 32 conv1 filters that are intensity ramps, over training, per run."""
+    """Claim 7: the share of the 32 conv1 filters that are intensity ramps, over training, one panel per run
+    (on one axis the runs that stay at 0 hid each other), with the claim's rule."""
     groups = {k: v for k, v in _rows(records).items() if v and "conv1_gradient_filters" in v[0]["history"][-1]}
     if not groups:
         return None
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for row, recs in sorted(groups.items()):
-        xs, ys = curve(recs, "conv1_gradient_filters")
-        run = study.RUNS[recs[0]["name"]]
-        ax.plot(xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=short(run))
-    ax.axhline(100 * RAMP_SHARE, color="black", ls="--", lw=0.9)
-    ax.text(
-        ax.get_xlim()[1],
-        100 * RAMP_SHARE - 0.5,
-        f"claim 7's rule: holds at {100 * RAMP_SHARE:.0f}%",
-        fontsize=8,
-        ha="right",
-        va="top",
+    title = (
+        f"Claim 7: first-layer filters that are intensity ramps (a plane fits with R² >= {GRADIENT_R2}), over "
+        f"training\n({_n(groups)}; dashed: the claim's rule, {100 * RAMP_SHARE:.0f}% of the filters)"
     )
-    ax.set(xlabel="iteration (batch of 50)", ylabel="ramp filters (% of the 32 conv1 filters)")
-    ax.set_title(
-        f"Claim 7: first-layer filters that are intensity ramps (a plane fits with R² >= 0.5)\n({_n(groups)})",
-        fontsize=10,
+    fig, panels = small_multiples(groups, title)
+    for row, ax in panels.items():
+        xs, ys = curve(groups[row], "conv1_gradient_filters")
+        ax.plot(xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.4)
+        ax.axhline(100 * RAMP_SHARE, color="black", ls="--", lw=0.8)
+    for ax in list(panels.values())[-4:]:
+        ax.set_xlabel("iteration (batch of 50)")
+    for ax in list(panels.values())[::4]:
+        ax.set_ylabel("ramp filters (% of 32)")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_gap_over_training(records: list[dict], path: Path) -> Path | None:
+    """The study's overfitting claim as it grows: each run's train (interval mean) and test accuracy over
+    iterations, the gap between them shaded, one panel per run (mean ± std over the seeds)."""
+    groups = _rows(records)
+    if not groups:
+        return None
+    title = (
+        "The train/test gap over training, the study's 11 runs (CIFAR-10, 28x28 gray): train accuracy (interval "
+        f"mean) above test accuracy,\nthe gap shaded ({_n(groups, 'bands: ± 1 std over seeds')}; final gap in points "
+        "in each panel)"
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig, panels = small_multiples(groups, title)
+    for row, ax in panels.items():
+        recs = groups[row]
+        xs, train, _ = band(ax, recs, "train_accuracy", "train", SPLIT_COLORS["train"], scale=100)
+        xt, test, _ = band(ax, recs, "test_accuracy", "test", SPLIT_COLORS["test"], scale=100)
+        both = np.intersect1d(xs, xt)
+        tr, te = train[np.isin(xs, both)], test[np.isin(xt, both)]
+        ax.fill_between(both, te, tr, where=tr >= te, color="0.5", alpha=0.18, lw=0)
+        ax.text(0.97, 0.05, f"gap {tr[-1] - te[-1]:+.1f}", transform=ax.transAxes, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+    for ax in list(panels.values())[-4:]:
+        ax.set_xlabel("iteration (batch of 50)")
+    for ax in list(panels.values())[::4]:
+        ax.set_ylabel("accuracy (%)")
+    next(iter(panels.values())).legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.12))
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -129,8 +175,8 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 6))
     for ax, key, color, marker, what, side in (
-        (axes[0], "train_accuracy", "C0", "o", "train", 0),
-        (axes[1], "test_accuracy", "C3", "s", "test", 1),
+        (axes[0], "train_accuracy", SPLIT_COLORS["train"], "o", "train", 0),
+        (axes[1], "test_accuracy", SPLIT_COLORS["test"], "s", "test", 1),
     ):
         pts = []
         for row, recs in sorted(groups.items()):
@@ -138,12 +184,11 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
             pts.append((row, 100 * study.RUNS[recs[0]["name"]].study_accuracy[side], 100 * mean, 100 * std))
         rows, xs, ys, es = (np.array(v) for v in zip(*pts))
         ax.errorbar(xs, ys, yerr=np.nan_to_num(es), fmt=marker, color=color, ms=5, capsize=2, label=f"ours, {what}")
-        for i, (row, x, y) in enumerate(zip(rows, xs, ys)):  # alternate sides so close points stay legible
-            ax.annotate(str(int(row)), (x, y), xytext=(5 if i % 2 else -11, 3), textcoords="offset points", fontsize=8)
         lo = 5 * np.floor(min(xs.min(), (ys - es).min()) / 5) - 2
         hi = 5 * np.ceil(max(xs.max(), (ys + es).max()) / 5) + 2
         ax.plot([lo, hi], [lo, hi], color="gray", lw=0.8, ls="--", label="y = x (ours = the study's)")
         ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
+        spread_labels(ax, xs, ys, [str(int(r)) for r in rows])  # close points keep their labels apart
         ax.set(xlabel=f"the study's {what} accuracy (%)", ylabel=f"our {what} accuracy (%)")
         ax.set_title(f"{what} accuracy", fontsize=10)
         ax.grid(alpha=0.3)
@@ -162,6 +207,7 @@ def write_overview(records: list[dict], out: Path) -> list[Path]:
         plot_overlay_test_accuracy(records, out / "overlay_test_accuracy.png"),
         plot_overlay_conv_std(records, out / "overlay_conv_std.png"),
         plot_ramp_share(records, out / "ramp_share.png"),
+        plot_gap_over_training(records, out / "train_test_gap.png"),
         plot_study_scatter(records, out / "study_scatter.png"),
     ]
     return [p for p in made if p]

@@ -75,9 +75,20 @@ def error_bars(ax, where, values, errors, **style) -> None:
         ax.errorbar(where[ok], values[ok], yerr=errors[ok], fmt="none", ecolor="black", **style)
 
 
+def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
+    """Each seed's value as a small dot on its bar (spread across the bar in seed order, so dots never hide
+    one another): the spread the error bar summarizes, seen."""
+    for w, values in zip(where, per_seed):
+        values = [v for v in (values or []) if v is not None and np.isfinite(v)]
+        if len(values) < 2:
+            continue
+        offsets = np.linspace(-0.25, 0.25, len(values)) * width
+        ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
+
+
 def grouped_bars(
     groups: list[str],
-    series: dict[str, tuple[list[float], list[float]]],
+    series: dict[str, tuple],
     path,
     title: str,
     ylabel: str,
@@ -87,20 +98,24 @@ def grouped_bars(
     note: str | None = None,
     digits: int = 0,
 ) -> Path:
-    """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors)
-    (NaN = missing: no bar; error NaN: no error bar). Values are fractions, drawn and labeled in percent
-    (``ylim`` in fractions too) with ``digits`` decimals; each label sits above its bar's error cap."""
+    """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors) or
+    (values, errors, per-seed values) (NaN = missing: no bar; error NaN: no error bar). Values are fractions,
+    drawn and labeled in percent (``ylim`` in fractions too) with ``digits`` decimals; each label sits above its
+    bar's error cap and seed dots."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
-    for i, (label, (values, errors)) in enumerate(series.items()):
+    for i, (label, (values, errors, *seeds)) in enumerate(series.items()):
         values, errors = 100 * np.asarray(values, dtype=float), 100 * np.asarray(errors, dtype=float)
         where = x + (i - (len(series) - 1) / 2) * width
         ax.bar(where, values, width, label=label, color=None if colors is None else colors[i])
         error_bars(ax, where, values, errors)  # none for the study or a single seed
-        for w, v, e in zip(where, values, errors):
+        if seeds:
+            seed_dots(ax, where, seeds[0], width)
+        for k, (w, v, e) in enumerate(zip(where, values, errors)):
             if np.isfinite(v):
-                top = v + (e if np.isfinite(e) else 0.0)
+                dots = [100 * d for d in (seeds[0][k] or [])] if seeds else []
+                top = max([v + (e if np.isfinite(e) else 0.0), *dots])
                 ax.text(w, top + 0.8, f"{v:.{digits}f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
     ax.set(ylabel=ylabel, ylim=(100 * ylim[0], 100 * ylim[1]))
@@ -160,3 +175,36 @@ def evaluated_when(records: list[dict]) -> str:
         if dense
         else f"evaluated every {every} iterations (no dense early rerun: cifar_v2.py --early)"
     )
+
+
+def spread_labels(ax, xs, ys, labels, fontsize: float = 8, dx_pt: float = 5) -> None:
+    """Labels beside their points (``xs``, ``ys`` in data coordinates), each moved up just enough that no two
+    labels whose text could overlap print over each other; a moved label gets a thin line to its point. Call it
+    once the axes' limits and scales are set."""
+    fig = ax.figure
+    fig.canvas.draw()  # the transforms of the final limits
+    to_px = ax.transData.transform
+    scale = fig.dpi / 72  # pixels per point
+    gap_px = 1.2 * fontsize * scale  # a line of text and a little air
+    order = sorted(range(len(labels)), key=lambda i: to_px((xs[i], ys[i]))[1])
+    placed: list[tuple[float, float, float]] = []  # (x0, x1, y) of each label placed, in pixels
+    for i in order:
+        px, py = to_px((xs[i], ys[i]))
+        width = (len(str(labels[i])) + 0.5) * fontsize * 0.65 * scale
+        x0, x1, y = px + dx_pt * scale, px + dx_pt * scale + width, py
+        for _ in range(len(placed) + 1):  # at most one move per label already placed
+            clash = [p for p in placed if p[0] < x1 and x0 < p[1] and abs(p[2] - y) < gap_px]
+            if not clash:
+                break
+            y = max(p[2] for p in clash) + gap_px
+        placed.append((x0, x1, y))
+        dy = (y - py) / scale
+        arrow = dict(arrowstyle="-", color="0.6", lw=0.5) if dy > 1 else None
+        ax.annotate(
+            labels[i],
+            (xs[i], ys[i]),
+            xytext=(dx_pt, dy - fontsize * 0.35),
+            textcoords="offset points",
+            fontsize=fontsize,
+            arrowprops=arrow,
+        )

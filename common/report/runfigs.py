@@ -1,0 +1,252 @@
+"""Each run's own figures, from its seeds' records alone (``figures/cifar/<run>/``): the curves, the conv
+activation statistics and histograms, the conv1 filters at the end and against their initialization."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from matplotlib.ticker import FuncFormatter
+
+from common import study
+from common.metrics import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, plane_r2
+from common.report.plots import (
+    SPLIT_COLORS,
+    SPLIT_NAMES,
+    STUDY_COLORS,
+    band,
+    evaluated_when,
+    image_grid,
+    plt,
+    save_figure,
+    seeds_note,
+)
+from common.report.stats import series
+
+STATS = ("min", "max", "mean", "std")
+# One symmetric gray scale for every LeNet-5 filters figure, so that two runs' figures compare filters, not
+# scales: the trained runs' largest |weight| ranged 0.25-1.0; weights beyond it clip (and the title says so)
+FILTER_SCALE = 0.5
+TITLE_CHARS = 110  # a title line's width in characters at the figures' 11-inch width
+
+
+def held_out(record: dict) -> bool:
+    """A run that chose on validation: it evaluated the held-out training images, never the test set."""
+    return any("val_accuracy" in h for h in record["history"])
+
+
+def split_of(record: dict) -> str:
+    return "val" if held_out(record) else "test"
+
+
+def wrap(text: str, width: int = TITLE_CHARS) -> str:
+    """A title wrapped at ``width`` characters, line by line (so it never runs wider than its panels)."""
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+def log_loss_axis(ax) -> None:
+    """A log loss axis labelled 1, 2, 3, 5, 10 (not 2x10^0), minor labels at 2, 3 and 5 times a decade only: all
+    nine overprint each other beside the decade's label."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    pick = lambda v: round(v / 10 ** math.floor(math.log10(v))) in (2, 3, 5)  # noqa: E731
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v > 0 and pick(v) else ""))
+
+
+def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:
+    """Train and test (or validation) accuracy and loss against iterations, mean ± std over the seeds; the
+    study's numbers dashed. The loss panel sets the cross-entropy alone beside the test cross-entropy (the
+    optimized loss, with the L2 penalty or label smoothing, dashed), where every evaluation recorded it."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    split = split_of(records[0])
+    held = SPLIT_NAMES[split] + (" (held-out training images)" if split == "val" else " (all test images)")
+    band(ax_acc, records, "train_accuracy", "train (interval mean)", SPLIT_COLORS["train"], scale=100)
+    band(ax_acc, records, f"{split}_accuracy", held, SPLIT_COLORS[split], scale=100)
+    for value, what in zip(reference or (), ("train", "test")):
+        ax_acc.axhline(100 * value, color=STUDY_COLORS[what], ls="--", lw=1.2, label=f"the study's {what} accuracy")
+    ax_acc.set(xlabel="iteration (batch)", ylabel="accuracy (%)", ylim=(0, 100))
+    ax_acc.set_title(f"accuracy ({seeds_note([len(records)])})", fontsize=10)
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8, loc="lower right")
+    if all(all("train_ce" in h for h in r["history"] if h["iteration"]) for r in records):
+        band(ax_loss, records, "train_ce", "train cross-entropy (interval mean)", SPLIT_COLORS["train"])
+        optimized = "train loss as optimized" + (" (cross-entropy + L2 penalty)" if l2 else "")
+        band(ax_loss, records, "train_loss", optimized, SPLIT_COLORS["train"], ls="--", lw=1.0)
+    else:  # recorded before the cross-entropy was: the optimized loss is all there is, and it says so
+        what = "train loss (interval mean" + (", with the L2 penalty)" if l2 else ")")
+        band(ax_loss, records, "train_loss", what, SPLIT_COLORS["train"])
+    band(ax_loss, records, f"{split}_loss", f"{SPLIT_NAMES[split]} cross-entropy", SPLIT_COLORS[split])
+    log_loss_axis(ax_loss)
+    ax_loss.set(xlabel="iteration (batch)", ylabel="loss (log scale)")
+    ax_loss.set_title("loss", fontsize=10)
+    ax_loss.grid(alpha=0.3, which="both")
+    ax_loss.legend(fontsize=8)
+    fig.suptitle(wrap(title), fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def probe_labels(record: dict, arch: str) -> dict[str, str]:
+    """What each statistic's layer is, for the legends: the LeNet-5's conv outputs after the nonlinearity; the
+    VGG-style CNN's after batch norm and ReLU where the run recorded them there (``conv_probes``), and before
+    batch norm and ReLU in runs recorded by earlier versions. Its conv2 is the second stage's first conv."""
+    if arch == "lenet5":
+        return {n: f"{n} (after the nonlinearity)" for n in CONV_LAYERS}
+    which = {"conv1": "the 1st conv", "conv2": "the 3rd conv (stage 2's first)"}
+    after = "conv_probes" in record["final"]
+    return {n: f"{n}: {which[n]}, " + ("after BN + ReLU" if after else "before BN and ReLU") for n in CONV_LAYERS}
+
+
+def plot_activation_stats(records, title: str, path, read_every: int, arch: str = "lenet5") -> Path:
+    """min, max, mean and std of each conv layer's activations over iterations (log axis). Where the runs were
+    not evaluated between their initialization and their first interval, iteration 0 is a dot of its own: a
+    line across that stretch would draw a trend nobody measured."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
+    names = probe_labels(records[0], arch)
+    dense = all(r.get("dense_until") for r in records)
+    for ax, stat in zip(axes, STATS):
+        for k, name in enumerate(CONV_LAYERS):
+            key, color = f"{name}_{stat}", f"C{k}"
+            later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
+            xs, mean, _ = band(ax, later, key, names[name], color)
+            if not dense and len(xs):
+                start = series(records, key)[1][:, 0].mean()  # the seeds' mean at iteration 0
+                ax.plot([0], [start], "o", color=color, ms=4)
+        for it in range(read_every, max(h["iteration"] for h in records[0]["history"]) + 1, read_every):
+            ax.axvline(it, color="0.6", lw=0.6, ls=":")
+        ax.set_xscale("symlog", linthresh=1, linscale=0.3)  # log from 1 on; iteration 0 (the initialization) kept
+        ax.set_xlim(left=0)
+        ax.set(title=stat, xlabel="iteration (log scale; 0 = initialization)", ylabel=f"activation {stat}")
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend under the panels: never over a curve
+    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.08))
+    start = "" if dense else "; dot at 0: the initialization, not evaluated again before the first interval"
+    note = f"({seeds_note([len(records)])}; {evaluated_when(records)}{start}; dotted: every {read_every:,} iterations)"
+    fig.suptitle(wrap(f"{title}\n{note}", 150), fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_activation_histograms(record, title: str, path, read_every: int, snapshots: int = 7, arch: str = "lenet5"):
+    """Each conv layer's activation distribution at the study's read-out iterations (multiples of
+    ``read_every``, plus the start and the end), earliest (dark) to latest (yellow)."""
+    recorded = [h for h in record["history"] if "conv1_hist" in h]
+    if not recorded:
+        return None
+    picks = [h for h in recorded if h["iteration"] % read_every == 0 or h is recorded[-1]]
+    if len(picks) > snapshots:
+        picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, snapshots).round().astype(int)))]
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    names = probe_labels(record, arch)
+    for ax, name in zip(axes, CONV_LAYERS):
+        for j, h in enumerate(picks):
+            edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
+            density = counts / max(counts.sum(), 1) / np.diff(edges)
+            color = cmap(j / max(len(picks) - 1, 1))
+            ax.stairs(density, edges, color=color, lw=1.4, label=f"iteration {h['iteration']}")
+        ax.set_yscale("log")
+        images = f"{HIST_IMAGES} {SPLIT_NAMES[split_of(record)]} images"
+        ax.set(title=f"{names[name]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(wrap(f"{title}\n(seed {record['identity']['seed']})"), fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
+    """The conv1 kernel (k, k, channels, maps) a record holds at its start (``"init"``) or end (``"final"``)."""
+    h = record["history"][0] if where == "init" else record["final"]
+    kernel = h.get("conv1_kernel")
+    return None if kernel is None else np.asarray(kernel, dtype=np.float64)
+
+
+def filter_scale(kernel: np.ndarray) -> tuple[float, str]:
+    """The shared scale of gray 5x5 (LeNet-5) filters, or a 3x3 network's own largest |weight| (the VGG's
+    filters, after batch norm's rescaling, have a scale of their own); with its wording for a title."""
+    m = float(np.abs(kernel).max())
+    if kernel.shape[0] != 5:
+        return m, f"its own symmetric scale, ±{m:.3g}"
+    clipped = f"; clipped, max|w| {m:.3g}" if m > FILTER_SCALE else ""
+    return FILTER_SCALE, f"the scale every LeNet-5 run shares, ±{FILTER_SCALE:g}{clipped}"
+
+
+def plot_filters(record: dict, run_title: str, path) -> Path | None:
+    """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one); the
+    intensity ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red."""
+    kernel = recorded_kernel(record, "final")
+    if kernel is None or not np.all(np.isfinite(kernel)):
+        return None
+    seed, k = record["identity"]["seed"], kernel.shape[0]
+    filters = np.moveaxis(kernel, -1, 0)  # (maps, k, k, channels)
+    ramps = plane_r2(kernel) >= GRADIENT_R2
+    labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
+    note = f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2}), {int(ramps.sum())} of {len(ramps)}"
+    if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
+        m = float(np.abs(filters).max())
+        title = f"conv1 filters ({k}x{k}, RGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; mid gray = 0), seed {seed}"
+        text = f"{title}\n{note}\n{wrap(run_title, 90)}"
+        return image_grid(0.5 + filters / (2 * m), path, text, vmin=0, vmax=1, labels=labels, marked=ramps)
+    scale, what = filter_scale(kernel)
+    title = f"conv1 filters ({k}x{k}, {what}), seed {seed}\n{note}\n{wrap(run_title, 90)}"
+    style = dict(labels=labels, colorbar_label="weight", marked=ramps)
+    return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
+
+
+def plot_filters_init_vs_trained(record: dict, run_title: str, path) -> Path | None:
+    """The conv1 filters at initialization above the trained ones (gray networks), on one symmetric scale, the
+    intensity ramps framed (claim 7: how many the training made), with how far training moved each filter."""
+    init, trained = recorded_kernel(record, "init"), recorded_kernel(record, "final")
+    if init is None or trained is None or trained.shape[2] != 1 or not np.all(np.isfinite(trained)):
+        return None
+    seed, n = record["identity"]["seed"], init.shape[-1]
+    scale = FILTER_SCALE if trained.shape[0] == 5 else float(max(np.abs(init).max(), np.abs(trained).max()))
+    both = np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0]
+    ramps = np.concatenate([plane_r2(init), plane_r2(trained)]) >= GRADIENT_R2
+    labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
+    # how far training moved each filter: its correlation with its own start, against other filters' starts
+    r = np.corrcoef(init.reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
+    own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
+    title = (
+        f"conv1 filters at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:.3g}, "
+        f"seed {seed}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} of {n} at "
+        f"initialization, {int(ramps[n:].sum())} trained; a trained filter's correlation with its own start: "
+        f"median {own:.2f} (|r| with the other starts: {other:.2f})\n{wrap(run_title, 120)}"
+    )
+    style = dict(ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps)
+    return image_grid(both, path, title, **style)
+
+
+def figure_folder(out: Path, name: str, overrides: dict | None) -> Path:
+    """``<out>/<run>``, or for a run changed with --set ``<out>/<run>@dropout=0.3``: never the committed one's.
+    A run that chooses on validation (``validation`` set) has its figures under ``<out>/validation/``."""
+    overrides = dict(overrides or {})
+    base = Path(out) / "validation" if overrides.pop("validation", 0) else Path(out)
+    return base / (name + "".join(f"@{c}" for c in study.changes(overrides)))
+
+
+def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, read_every: int, study_data: bool):
+    """Every figure of one configuration, from its seeds' records; the filters from the lowest seed's."""
+    status = {r["status"] for r in records}
+    flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
+    title = f"{study.label(run.name, records[0].get('overrides'))}{flag}: {run.describe()}"
+    reference = run.study_accuracy if study_data else None
+    # the curves on the run's own evaluation grid: a dense early rerun's single-batch train numbers are noise there
+    every = records[0]["identity"]["eval_every"]
+    grid = [{**r, "history": [h for h in r["history"] if h["iteration"] % every == 0]} for r in records]
+    written = [plot_curves(grid, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
+    # the VGG's statistics where its seeds read the same layers: after BN + ReLU where any seed recorded that
+    # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
+    stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records
+    if any("conv1_mean" in h for h in stats[0]["history"]):
+        where = f"conv activations on the {SPLIT_NAMES[split_of(stats[0])]} images\n{title}"
+        written.append(plot_activation_stats(stats, where, out_dir / "activation_stats.png", read_every, run.arch))
+        hist = f"conv activation histograms\n{title}"
+        path = out_dir / "activation_histograms.png"
+        written.append(plot_activation_histograms(stats[0], hist, path, read_every, arch=run.arch))
+    written.append(plot_filters(records[0], title, out_dir / "filters.png"))
+    written.append(plot_filters_init_vs_trained(records[0], title, out_dir / "filters_init_vs_trained.png"))
+    return [p for p in written if p is not None]
