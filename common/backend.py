@@ -34,11 +34,13 @@ import functools
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from common import cpu
 from common.cli import UserError
+
+with cpu.quiet_import():  # TensorFlow's C++ start-up lines (common/cpu.py), not ours to show
+    import keras
 
 
 def name() -> str:

@@ -22,12 +22,14 @@ Read once per process, printed with the backend (``backend.banner``) and saved w
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import re
 import subprocess
 import sys
+import tempfile
 
 # oneDNN's default in TensorFlow's Linux x86 wheels: on with one of these (tensorflow/core/util/util.cc)
 TF_ONEDNN_FEATURES = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
@@ -133,6 +135,33 @@ def configure() -> None:
     elif not _tensorflow_loaded() and is_x86() and not has(*TF_ONEDNN_FEATURES):
         os.environ[ENV] = "1"
         _ONEDNN_SOURCE[0] = "set"
+
+
+# What TensorFlow's C++ start-up writes to the process's stderr whatever TF_CPP_MIN_LOG_LEVEL says (TensorFlow
+# 2.21 logs through absl before absl is initialized): each line that starts so is dropped by quiet_import
+STARTUP_CHATTER = ("WARNING: All log messages before absl::InitializeLog()", "oneDNN custom operations are on")
+
+
+@contextlib.contextmanager
+def quiet_import():
+    """Import a framework with its C++ start-up lines (:data:`STARTUP_CHATTER`) kept off the terminal: the
+    process's stderr (file descriptor 2) goes to a temporary file meanwhile, and every other line it received
+    (a real warning, an error) is written back to stderr afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(marker in line for marker in STARTUP_CHATTER):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def onednn() -> bool | None:
