@@ -210,6 +210,8 @@ def relu_minimum(g):
         raise Missing("ReLU runs")
     layers = ("conv1", "conv2")
     mins = [h[f"{k}_min"] for row in relu for r in g[row] for h in r["history"] for k in layers if f"{k}_min" in h]
+    if not mins:
+        raise Missing("ReLU runs with activation statistics")
     rest = [r for row in g if row not in relu for r in g[row]]
     others = [h["conv1_min"] for r in rest for h in r["history"][1:] if "conv1_min" in h]
     return (
