@@ -21,9 +21,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-import keras  # noqa: E402
-
-from common import backend, cli, io, study, training  # noqa: E402
+from common import cli, io, study  # noqa: E402
 from common.config import (  # noqa: E402
     CHECKPOINT_EVERY,
     COLOR,
@@ -39,8 +37,9 @@ from common.config import (  # noqa: E402
     setting,
 )
 from common.data import as_float_images, load_dataset  # noqa: E402
-from common.evaluation import make_test_evaluator  # noqa: E402
-from common.training import check_run, train_run  # noqa: E402
+
+# Keras' side loads on first use, so --help and a wrong flag answer at once (common/cli.py: lazy)
+backend, evaluation, training = (cli.lazy(f"common.{m}") for m in ("backend", "evaluation", "training"))
 
 TASK = "dconvnet"
 SNAPSHOT_DIR = "snapshots"
@@ -89,9 +88,9 @@ def snapshot_path(run_dir: Path, iteration: int) -> Path:
     return Path(run_dir) / SNAPSHOT_DIR / f"iter_{iteration:06d}.keras"
 
 
-def save_snapshot(model: keras.Model, run_dir: Path, iteration: int) -> Path:
+def save_snapshot(model, run_dir: Path, iteration: int) -> Path:
     """Weights and architecture only (no optimizer state): a third of a full checkpoint."""
-    bare = keras.Model.from_config(model.get_config())  # uncompiled: no optimizer state saved
+    bare = backend.keras.Model.from_config(model.get_config())  # uncompiled: no optimizer state saved
     bare.set_weights(model.get_weights())
     path = snapshot_path(run_dir, iteration)
     io.save_model(bare, path)
@@ -106,11 +105,11 @@ def main(argv=None) -> int:
     run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
-    check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
+    training.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     snapshots = set(snapshot_iterations(run.iterations))
-    test_metrics = make_test_evaluator(x_test, data.y_test, tta=run.tta, tta_shift=run.tta_shift)
+    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, tta=run.tta, tta_shift=run.tta_shift)
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.
@@ -124,7 +123,7 @@ def main(argv=None) -> int:
     spec = training.make_spec(run, TASK, s.seed, data, x_train, data.y_train, s.runs_dir, *every, evaluate, overrides)
     run_dir = spec.run_dir
     print(f"[dconvnet] training {run.name} ({run.describe()}), seed {s.seed} -> {run_dir}")
-    metrics = train_run(spec, wait=True)
+    metrics = training.train_run(spec, wait=True)
     if metrics["status"] != "finished":
         print(f"[dconvnet] run {metrics['status']}; no model for the visualizations.", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import signal
 import sys
@@ -83,6 +84,21 @@ def entry_point(main):
                 signal.signal(signal.SIGINT, previous)
 
     return wrapper
+
+
+def lazy(name: str):
+    """The module ``name``, loaded on its first use rather than now (``importlib.util.LazyLoader``): the scripts
+    name their Keras-side modules this way, so ``--help``, ``--list`` and a wrong flag answer without loading
+    TensorFlow (seconds), and a training run loads it when it builds its first network."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
 
 
 def line_buffered() -> None:
