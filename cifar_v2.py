@@ -147,11 +147,12 @@ class Settings:
         return [study.with_overrides(run, self.iterations, self.batch_size) for run in base.values()]
 
     def selected_runs(self, names=None) -> list[tuple[study.RunConfig, dict]]:
-        """The runs (names or groups; default --runs) this command trains, each with its --set fields."""
+        """The runs (names or groups; default --runs) this command trains, each with the fields this command
+        changed (--set, --iterations, --batch-size, --constants): they name its figures' folder and its row."""
         overrides = parse_overrides(study.RunConfig, self.set, study.KNOBS)
         named = {r.name: r for r in self.named_runs()}
-        chosen = study.selected(names or self.runs)
-        return [(study.with_overrides(named[r.name], **overrides), overrides) for r in chosen]
+        runs_ = [study.with_overrides(named[r.name], **overrides) for r in study.selected(names or self.runs)]
+        return [(run, study.changed_fields(run)) for run in runs_]
 
 
 # ---------------------------------------------------------------------------
@@ -242,35 +243,27 @@ def run_search(s: Settings, data, x_train, x_test) -> int:
 
 
 def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
-    """The best trials and Optuna's figures; the best configuration retrained with every --seeds at the length
-    of its hand-tuned rival (run 7, or with the ladder's ingredients rung 4), so the difference has error bars."""
+    """The best configuration retrained with every --seeds at the length of its hand-tuned rival (run 7, or with
+    the ladder's ingredients rung 4), so the difference has error bars; the study's trials exported to
+    trials.json beside its records; then its report, drawn from that folder's files (common/report/search.py)."""
     st = open_search(s, create=False)
     out = s.figures_dir() / "search" / st.study_name
-    ((hand_run, _),) = s.selected_runs((hpsearch.RIVALS[s.search_space],))
-    winner = hpsearch.best_run(st, s.search_space, hand_run.iterations)
+    space = s.search_space
+    # the rival and the hand tuning that reached it, under this command's flags (--iterations, --constants)
+    named = {r.name: r for r, _ in s.selected_runs((hpsearch.RIVALS[space], *hpsearch.HAND_TUNING[space]))}
+    winner = hpsearch.best_run(st, space, named[hpsearch.RIVALS[space]].iterations)
     if winner is None:
         raise cli.UserError(f"study {st.study_name} has no complete trial yet; run --search first.")
     specs = [run_spec(winner, None, seed, s, data, x_train, x_test, task=hpsearch.TASK) for seed in s.seeds]
     training.train_all(specs, done=lambda spec, m: report_line(m, data))
-    # a run's records: its name and its whole identity but the seed (so not its bfloat16 or fused-Adam twins)
-    group = lambda run, task: runs.run_group(task, run, data, s.eval_every)
-    same = lambda run, task=study.TASK: lambda r: r["name"] == run.name and r["group_id"] == group(run, task)
     # this study's index: its trials and its winner's retrains (not another space's search in the same runs folder)
-    names = (f"search_{s.search_space}", winner.name)
-    trials = runs.update_index(out, s.runs_dir, hpsearch.TASK, study.READ_EVERY, names=names)
-    mine = list(filter(same(winner, hpsearch.TASK), trials))
+    names = (hpsearch.trial_name(space), winner.name)
+    runs.update_index(out, s.runs_dir, hpsearch.TASK, study.READ_EVERY, names=names)
+    hpsearch.export_trials(st, out / hpsearch.TRIALS_FILE)
     index = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
-    base = list(filter(same(hand_run), index))
-    # the hand tuning the search replaces: the runs a person made to reach the rival (seed 0 of each): the
-    # study's 11 runs for run 7, the ladder's rungs 1-4 for rung 4
-    tuned = [r for r, _ in s.selected_runs(hpsearch.HAND_TUNING[s.search_space])]
-    hand = [rec for run in tuned for rec in filter(same(run), index) if rec["seed"] == 0]
-    trials = [r for r in trials if r["name"] == f"search_{s.search_space}"]
-    hand_time, cpus = sum(rec["wall_time_s"] for rec in hand), dict(search_cpus=search_report.cpus(trials))
-    args = (st, out, s.search_space, s.search_iterations, winner, mine, hand_run, base, s.seeds, hand_time)
-    written = search_report.write_report(*args, **cpus, hand_cpus=search_report.cpus(hand))
+    written = search_report.rebuild(out, index, named)
     print((out / "search.md").read_text())
-    return written
+    return [*written, out / hpsearch.TRIALS_FILE]
 
 
 # ---------------------------------------------------------------------------

@@ -455,6 +455,16 @@ def with_overrides(run: RunConfig, iterations: int | None = None, batch_size: in
     return replace(run, **fields) if fields else run
 
 
+def changed_fields(run: RunConfig) -> dict:
+    """The fields that shape the numbers in which ``run`` differs from the literal of its name (a command's
+    --set, --iterations, --batch-size or other constants): its figures and its table row are named by them, so a
+    changed run never draws over the committed one's figures."""
+    base = RUNS.get(run.name)
+    if base is None:
+        return {}
+    return {k: getattr(run, k) for k in KNOBS if getattr(run, k) != getattr(base, k)}
+
+
 def changes(overrides: dict | None) -> list[str]:
     """``{"dropout": 0.3}`` -> ``["dropout=0.3"]``: the fields ``--set`` changed, in name order."""
     return [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted((overrides or {}).items())]
