@@ -12,10 +12,14 @@
   same moment can add one extra trial each.
 - Reproducible: the sampler is seeded with ``seed`` plus the number of trials the study held
   when the worker started, so one worker's search repeats exactly.
+- Exported: :func:`export_trials` writes the study's trials to ``trials.json`` beside its report, so the
+  report (``common/report/search.py``) never needs the storage; :func:`read_trials` reads them back.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -23,8 +27,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import optuna
+import sqlalchemy.engine
 import sqlalchemy.exc
 
+from common import io
+from common.cli import UserError
 from common.study import RUNS, VALIDATION, RunConfig
 
 # Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
@@ -58,7 +65,8 @@ def open_study(
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     # Workers started together on a fresh database race to create Optuna's tables (PostgreSQL answers
     # the loser with a UniqueViolation, SQLite with "table studies already exists"; both seen in
-    # tests/test_search.py); the tables then exist, so retry.
+    # tests/test_search.py); the tables then exist, so retry. Any other error opening it (no server at that
+    # address, a wrong user or database, an unreadable file) stops with the URL and the fix.
     for attempt in range(5):
         try:
             storage = optuna.storages.RDBStorage(
@@ -76,9 +84,13 @@ def open_study(
             break
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as err:
             lost_race = isinstance(err, sqlalchemy.exc.IntegrityError) or "already exists" in str(err)
-            if not lost_race or attempt == 4:
+            if not lost_race:
+                raise unreachable(url, err) from None
+            if attempt == 4:
                 raise
             time.sleep(1 + attempt)
+        except KeyError:  # load_study: no study of that name on the storage
+            raise UserError(f"the search storage {shown(url)} holds no study {name}; run --search first.") from None
     held = len(study.get_trials(deepcopy=False))
     if warm_start and not held:
         # the search starts where the person stopped: the hand-tuned configuration is its first trial
@@ -90,6 +102,24 @@ def open_study(
     )
     study.pruner = pruner(min_resource)
     return study
+
+
+def shown(url: str) -> str:
+    """A storage URL as messages print it: its password, if any, masked."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def unreachable(url: str, err: Exception) -> UserError:
+    """The message for a storage that cannot be opened: its URL, the database's answer, and what to do."""
+    answer = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+    return UserError(
+        f"cannot open the search storage {shown(url)}: {answer}. Start its database server (or make it reachable "
+        "from this machine), check the URL (user, password, host, port, database), or leave --storage out to use "
+        "the default SQLite file in --runs-dir."
+    )
 
 
 REDUCTION = 3  # successive halving: a third of the trials that reach a rung go on to the next
@@ -170,6 +200,26 @@ LEARNING_RATES = {
 }
 MOMENTUM = ("momentum", "rmsprop", "nesterov")  # the optimizers with a momentum to tune
 DECAY = ("adamw", "nesterov")  # the optimizers with decoupled weight decay
+LOG_KNOBS = ("learning_rate", "weight_decay", "l2")  # drawn log-uniform (sample_run), on log axes in the report
+TRIALS_FILE = "trials.json"  # a study's trials, exported beside its report (export_trials)
+
+
+def trial_name(space: str) -> str:
+    return f"search_{space}"  # the name of every trial's run
+
+
+def best_name(space: str) -> str:
+    return f"search_best_{space}"  # the best trial's configuration retrained with every seed (best_run)
+
+
+def knob_of(param: str) -> str:
+    """The ``RunConfig`` field a trial parameter sets: ``lr_adam`` -> ``learning_rate``, ``l2`` -> ``l2``."""
+    return "learning_rate" if param.startswith("lr_") else param
+
+
+def suggest_float(trial, param: str, low: float, high: float) -> float:
+    """A float parameter, log-uniform where its knob is one of :data:`LOG_KNOBS`."""
+    return trial.suggest_float(param, low, high, log=knob_of(param) in LOG_KNOBS)
 
 
 def study_name(dataset: str, space: str, iterations: int) -> str:
@@ -191,11 +241,11 @@ def sample_run(trial, space: str, iterations: int) -> RunConfig:
     optimizer = trial.suggest_categorical("optimizer", optimizers)
     p = dict(
         optimizer=optimizer,
-        learning_rate=trial.suggest_float(f"lr_{optimizer}", *LEARNING_RATES[optimizer], log=True),
-        momentum=trial.suggest_float("momentum", 0.5, 0.99) if optimizer in MOMENTUM else 0.0,
-        dropout=trial.suggest_float("dropout", 0.0, 0.7),
+        learning_rate=suggest_float(trial, f"lr_{optimizer}", *LEARNING_RATES[optimizer]),
+        momentum=suggest_float(trial, "momentum", 0.5, 0.99) if optimizer in MOMENTUM else 0.0,
+        dropout=suggest_float(trial, "dropout", 0.0, 0.7),
         # an L2 penalty, or for AdamW and SGD-Nesterov their decoupled weight decay instead (below)
-        l2=trial.suggest_float("l2", 1e-5, 3e-3, log=True) if optimizer not in DECAY else 0.0,
+        l2=suggest_float(trial, "l2", 1e-5, 3e-3) if optimizer not in DECAY else 0.0,
         batch_size=trial.suggest_categorical("batch_size", [32, 50, 100]),
         init=trial.suggest_categorical("init", ["normal", "glorot_uniform", "he_normal"]),
         activation=trial.suggest_categorical("activation", ["relu", "tanh", "sigmoid", "leaky_relu"]),
@@ -208,11 +258,11 @@ def sample_run(trial, space: str, iterations: int) -> RunConfig:
             warmup=trial.suggest_int("warmup", 0, warmup_max(iterations), step=warmup_step(iterations))
             if schedule == "cosine"
             else 0,
-            weight_decay=trial.suggest_float("weight_decay", 1e-3, 0.3, log=True) if optimizer in DECAY else 0.0,
-            label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
+            weight_decay=suggest_float(trial, "weight_decay", 1e-3, 0.3) if optimizer in DECAY else 0.0,
+            label_smoothing=suggest_float(trial, "label_smoothing", 0.0, 0.2),
             tta=trial.suggest_categorical("tta", [False, True]),
         )
-    return RunConfig(f"search_{space}", iterations=iterations, validation=VALIDATION, **p)
+    return RunConfig(trial_name(space), iterations=iterations, validation=VALIDATION, **p)
 
 
 def params_of(run: RunConfig, space: str, iterations: int) -> dict:
@@ -238,6 +288,24 @@ def params_of(run: RunConfig, space: str, iterations: int) -> dict:
         if run.optimizer in DECAY:
             p["weight_decay"] = run.weight_decay
     return p
+
+
+def warm_start_run(rival: RunConfig, space: str, iterations: int) -> RunConfig:
+    """The trial's run that the warm start (``rival``'s parameters in ``space``) trains."""
+    return sample_run(optuna.trial.FixedTrial(params_of(rival, space, iterations)), space, iterations)
+
+
+def trial_params(config: dict, space: str, iterations: int) -> dict | None:
+    """The trial parameters that gave a trial's run ``config`` (its record's ``identity.config``), or None
+    where ``config`` is no point of ``space`` as this module draws it (a trial of an earlier space)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # FixedTrial warns of a value outside the space's range
+            params = params_of(RunConfig(trial_name(space), **config), space, iterations)
+            again = sample_run(optuna.trial.FixedTrial(params), space, iterations)
+    except (TypeError, ValueError, UserWarning):
+        return None
+    return params if again.identity() == config else None
 
 
 def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, train, chance: float, log=print):
@@ -277,4 +345,57 @@ def best_run(st: optuna.Study, space: str, iterations: int):
         return None
     fixed = optuna.trial.FixedTrial(best[0].params)  # answers every suggestion with the best trial's values
     run = sample_run(fixed, space, iterations)
-    return replace(run, name=f"search_best_{space}", validation=0)
+    return replace(run, name=best_name(space), validation=0)
+
+
+# ---------------------------------------------------------------------------
+# trials.json: the study's trials beside its report, so that the report never needs the storage. A trial's
+# run folder is kept relative to the runs folder (``search_study/seed0-<group id>``: the record's name, seed
+# and group id), so the file is the same wherever the runs are.
+def export_trials(st: optuna.Study, path: Path) -> Path:
+    """Every trial of ``st`` (number, state, parameters and their distributions, intermediate values by step,
+    value, user and system attributes, start and end), written atomically as JSON to ``path``."""
+    when = lambda t: t.isoformat() if t else None
+    folder = lambda d: {"run_dir": f"{Path(d).parent.name}/{Path(d).name}"} if d else {}
+    trials = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": dict(sorted(t.params.items())),
+            "distributions": {
+                k: json.loads(optuna.distributions.distribution_to_json(d)) for k, d in sorted(t.distributions.items())
+            },
+            "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+            "user_attrs": dict(sorted({**t.user_attrs, **folder(t.user_attrs.get("run_dir"))}.items())),
+            "system_attrs": dict(sorted(t.system_attrs.items())),
+            "datetime_start": when(t.datetime_start),
+            "datetime_complete": when(t.datetime_complete),
+        }
+        for t in sorted(st.get_trials(deepcopy=False), key=lambda t: t.number)
+    ]
+    io.write_json(path, {"study": st.study_name, "direction": st.direction.name.lower(), "trials": trials})
+    return Path(path)
+
+
+def read_trials(path: Path) -> list[optuna.trial.FrozenTrial]:
+    """The trials :func:`export_trials` wrote, as Optuna's frozen trials (``optuna.create_study().add_trials``
+    takes them)."""
+    when = lambda s: datetime.datetime.fromisoformat(s) if s else None
+    to_distribution = lambda d: optuna.distributions.json_to_distribution(json.dumps(d))
+    return [
+        optuna.trial.FrozenTrial(
+            number=t["number"],
+            state=optuna.trial.TrialState[t["state"]],
+            value=t["value"],
+            datetime_start=when(t["datetime_start"]),
+            datetime_complete=when(t["datetime_complete"]),
+            params=t["params"],
+            distributions={k: to_distribution(d) for k, d in t["distributions"].items()},
+            user_attrs=t["user_attrs"],
+            system_attrs=t["system_attrs"],
+            intermediate_values={int(k): v for k, v in t["intermediate_values"].items()},
+            trial_id=t["number"],
+        )
+        for t in io.read_json(path)["trials"]
+    ]

@@ -5,6 +5,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import PROCESS_TIMEOUT, finish, launch
+
+from common.cli import UserError
 
 optuna = pytest.importorskip("optuna")
 
@@ -50,11 +53,19 @@ def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
         assert (Path(t.user_attrs["run_dir"]) / "metrics.json").exists()  # every trial is an ordinary run
     assert cifar_v2.main([*dirs, *TINY, "--search-report", "--iterations", "20"]) == 0  # the retrain: as short
     out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it-val"
-    assert (out / "optimization_history.png").stat().st_size > 10_000 and (out / "search.md").exists()
-    assert "| 1 |" in (out / "search.md").read_text()
-    from common import cpu
+    assert all((out / f).stat().st_size > 10_000 for f in ("trials.png", "sensitivity.png"))
+    md = (out / "search.md").read_text()
+    assert "| rank | trial | val acc | parameters |" in md and "| 1 |" in md  # the trial numbers, from trials.json
+    from common import cpu, runs, search
 
-    assert f"iterations) on {cpu.summary()}" in (out / "search.md").read_text()  # the machine its times are from
+    assert f"iterations) on {cpu.summary()}" in md  # the machine its times are from
+    # trials.json: every finished trial, its run folder relative to the runs folder, which names its record
+    exported = search.read_trials(out / "trials.json")
+    assert [(t.number, t.params, t.value) for t in exported] == [(t.number, t.params, t.value) for t in study.trials]
+    records = runs.ResultsIndex(out / "results.jsonl").read()
+    folders = {f"{r['name']}/seed{r['seed']}-{r['group_id']}" for r in records}
+    assert {t.user_attrs["run_dir"] for t in exported} <= folders
+    assert str(tmp_path) not in (out / "trials.json").read_text()  # the same file wherever the runs are
 
 
 def two_workers(tmp, data_root, url, n=4):
@@ -171,8 +182,36 @@ def test_a_worker_that_loses_the_race_to_create_the_tables_retries(tmp_path, mon
     monkeypatch.setattr(search.time, "sleep", lambda s: None)
     study = search.open_study("race", f"sqlite:///{tmp_path / 's.sqlite3'}", seed=0)
     assert len(calls) == 2 and study.study_name == "race"
-    # any other operational error (a locked or unreachable database) is not retried
+    # any other operational error (a locked or unreachable database) is not retried: it names the storage
     calls.clear()
     errors.append("disk I/O error")
-    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O"):
+    with pytest.raises(UserError, match=r"t\.sqlite3: disk I/O error\. Start its database server"):
         search.open_study("race", f"sqlite:///{tmp_path / 't.sqlite3'}", seed=0)
+
+
+def closed_port() -> int:
+    """A local TCP port with nothing listening: bound by the system's choice, then closed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_storage_names_its_url_and_the_fix(tmp_path, data_root, capsys):
+    pytest.importorskip("psycopg", reason="psycopg is not installed (requirements.txt)")
+    import cifar_v2
+    from common import search
+
+    url = f"postgresql://nobody:secret@127.0.0.1:{closed_port()}/lenet"
+    t0 = time.time()
+    with pytest.raises(UserError) as err:
+        search.open_study("s", url, seed=0)
+    assert time.time() - t0 < 30  # refused at once, not retried
+    message = str(err.value)
+    assert url.replace("secret", "***") in message and "secret" not in message  # the URL, its password masked
+    assert "Connection refused" in message and "Start its database server" in message and "--storage" in message
+    dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "fig")]
+    assert cifar_v2.main([*dirs, *TINY, "--search", "1", "--storage", url]) == 2  # exit 2, no traceback
+    assert "error: cannot open the search storage postgresql://nobody:***@127.0.0.1" in capsys.readouterr().err
+    # a report asked for a study the storage does not hold
+    with pytest.raises(UserError, match="holds no study nothing; run --search first"):
+        search.open_study("nothing", f"sqlite:///{tmp_path / 'e.sqlite3'}", seed=0, create=False)

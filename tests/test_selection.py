@@ -164,25 +164,6 @@ def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch):
     assert seen["real"] == seen["shuffled"]
 
 
-def test_the_search_figures_show_every_trial_and_the_rival(tmp_path):
-    from common.report import search as search_report
-
-    rival = study.RUNS[search.RIVALS["study"]]
-    st = search.open_study(
-        "fig",
-        f"sqlite:///{tmp_path / 's.sqlite3'}",
-        seed=0,
-        min_resource=10,
-        warm_start=search.params_of(rival, "study", 270),
-    )
-    search.run_trials(st, 30, "study", 270, fake_train(270, 10, []), 0.1, log=lambda *a: None)
-    made = search_report.report_figures(st, tmp_path)
-    complete = [t for t in st.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
-    importances = ["param_importances.png"] if len(complete) >= 3 else []  # drawn only from 3 complete trials
-    assert [p.name for p in made] == ["optimization_history.png", *importances]
-    assert all(p.stat().st_size > 10_000 for p in made)
-
-
 def test_a_network_and_its_views_are_chosen_together():
     views = {"none": 0.60, "flip": 0.61, "flip_shift1": 0.66, "flip_shift2": 0.62}
     chose = {

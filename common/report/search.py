@@ -1,186 +1,424 @@
-"""The search's report (``figures/cifar/search/<study>/``): the best trials, Optuna's figures, and the best
-configuration retrained with every seed beside its hand-tuned rival."""
+"""The search's report (``figures/cifar/search/<study>/``: ``search.md``, ``trials.png``, ``sensitivity.png``),
+drawn from the study folder's files alone, never from the Optuna storage: its records (``results.jsonl``: every
+trial is a run, and the best configuration is retrained with every seed) and, where present, ``trials.json`` (the
+trials exported by ``cifar_v2.py --search-report``: numbers, states, parameters, the warm start). The searches
+made before that export have no ``trials.json``: their trial numbers are lost, so their trials are ranked by
+value, and the warm start is known by its configuration (the rival's: ``common.search.warm_start_run``)."""
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import optuna
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from common import io
-from common.report.plots import plt, save_figure
-from common.report.stats import compare, mean_std
-from common.report.tables import format_duration, pm
-from common.search import best_trials, counts
+from common import io, runs
+from common import search as hpsearch
+from common.choices import OPTIMIZERS
+from common.cli import UserError
+from common.report.plots import SPLIT_COLORS, SPLIT_NAMES, plt, save_figure
+from common.report.stats import NOISE, compare, images_evaluated, mean_std, records_of
+from common.report.tables import format_duration, markdown, pct, pm, seeds
+from common.study import RUNS, RunConfig
+
+TOP = 10  # the best complete trials in search.md's table
+PRUNED_COLOR = "#8c8c8c"  # pruned trials, beside the split's colour for the complete ones
+WARM_COLOR = "black"  # the warm start (the hand-tuned configuration)
+MARKERS = dict(zip(OPTIMIZERS, "osXDv^P"))  # sensitivity.png: one marker per optimizer
+LISTED_STOPS = 4  # trials.png names the iterations the pruned trials stopped at when there are at most this many
+PANELS_PER_ROW = 4  # sensitivity.png
 
 
-def plot_history(study: optuna.Study, path: Path, rival_value: float | None = None) -> Path:
-    """Every trial's validation accuracy in the order they ran: complete trials as dots with the best so far as
-    a line, pruned trials at the last value they reported (crosses, with the iteration they stopped at as the
-    color), the warm start ringed, and the hand-tuned rival's value as a dashed line."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]
-    fig, ax = plt.subplots(figsize=(9, 5))
-    stops = sorted({max(t.intermediate_values) for t in pruned})
-    for k, step in enumerate(stops):  # one color per rung of the successive halving
-        at = [t for t in pruned if max(t.intermediate_values) == step]
-        ax.scatter(
-            [t.number for t in at],
-            [100 * t.intermediate_values[step] for t in at],
-            marker="x",
-            color=plt.get_cmap("viridis")(k / max(len(stops) - 1, 1)),
-            label=f"pruned at iteration {step:,} ({len(at)}): its value then",
-        )
-    if done:
-        xs = [t.number for t in done]
-        ys = [100 * t.value for t in done]
-        ax.scatter(xs, ys, color="C3", s=22, zorder=3, label=f"complete ({len(done)})")
-        ax.step(xs, np.maximum.accumulate(ys), where="post", color="C3", lw=1.2, label="best so far")
-    warm = [t for t in done if t.user_attrs.get("warm_start")]
-    if warm:
-        ax.scatter(
-            [warm[0].number],
-            [100 * warm[0].value],
-            s=120,
-            facecolors="none",
-            edgecolors="black",
-            zorder=4,
-            label="trial 0: the hand-tuned configuration (warm start)",
-        )
-    if rival_value is not None:
-        ax.axhline(100 * rival_value, color="black", ls="--", lw=0.9, label="hand-tuned rival at the trial length")
-    ax.set(xlabel="trial (in the order they started)", ylabel="validation accuracy (%), 1,000 held-out images")
-    ax.set_title(f"Search {study.study_name}: every trial", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial: its state (COMPLETE or PRUNED), value (complete trials), evaluations ``(iteration,
+    accuracy)``, parameters as the table shows them, Optuna number (None: not in the records), whether it is the
+    warm start, and its record (None: only in trials.json)."""
+
+    state: str
+    value: float | None
+    curve: tuple[tuple[int, float], ...]
+    params: dict
+    number: int | None = None
+    warm: bool = False
+    record: dict | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE"
+
+    @property
+    def last(self) -> float:
+        """The value of a complete trial; a pruned one's last evaluation, where it was stopped."""
+        last = self.value if self.complete else (self.curve[-1][1] if self.curve else None)
+        return math.nan if last is None else last
+
+    @property
+    def knobs(self) -> dict:
+        """The run's fields that the parameters set (``lr_adam`` sets ``learning_rate``)."""
+        return {hpsearch.knob_of(p): v for p, v in self.params.items()}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A study folder as the report reads it; ``trials``: best first (ranked by their last value)."""
+
+    name: str
+    space: str
+    iterations: int
+    split: str  # what the trials were scored on: "val" (the protocol) or "test" (the earlier searches)
+    trials: list[Trial]
+    records: list[dict]  # the trials' records
+    all_records: list[dict]  # every record of the folder (the retrained winner's too)
+    failed: int | None  # failed trials (None: not known without trials.json)
+    numbered: bool  # whether the trial numbers are known (trials.json)
+
+    @property
+    def complete(self) -> list[Trial]:
+        return [t for t in self.trials if t.complete]
+
+    @property
+    def warm(self) -> Trial | None:
+        return next((t for t in self.trials if t.warm), None)
+
+
+# ---------------------------------------------------------------------------
+# Reading a study folder
+def curve_of(record: dict, split: str) -> tuple[tuple[int, float], ...]:
+    key = f"{split}_accuracy"
+    return tuple((h["iteration"], h[key]) for h in record["history"] if h.get(key) is not None)
+
+
+def shown_params(records: list[dict], space: str, iterations: int) -> list[dict]:
+    """Each record's parameters: the trial's (``common.search.trial_params``) where every record is a point of
+    the space as it is drawn today; else (an earlier space) the run's fields that vary across the trials, less
+    those at 0 (a momentum, warm-up or weight decay the trial's optimizer or schedule does not use)."""
+    configs = [r["identity"]["config"] for r in records]
+    params = [hpsearch.trial_params(c, space, iterations) for c in configs]
+    if all(p is not None for p in params):
+        return params
+    varied = sorted(k for k in configs[0] if len({json.dumps(c.get(k)) for c in configs}) > 1)
+    unused = lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0
+    return [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
+
+
+def from_records(records: list[dict], space: str, iterations: int, split: str, rival: RunConfig) -> list[Trial]:
+    """The trials as the records alone give them: no numbers; the warm start is the trial whose run is the
+    rival's configuration in the space; the value as ``common.search.run_trials`` scored it (the final accuracy;
+    a diverged run, chance: one over the classes of a confusion matrix)."""
+    warm = hpsearch.warm_start_run(rival, space, iterations).identity()
+    matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
+    chance = 1 / len(matrix) if matrix else math.nan
+    value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
+    trials = []
+    for r, params in zip(records, shown_params(records, space, iterations)):
+        state, is_warm = "PRUNED" if r["status"] == "pruned" else "COMPLETE", r["identity"]["config"] == warm
+        trials.append(Trial(state, value(r), curve_of(r, split), params, warm=is_warm, record=r))
+    return trials
+
+
+def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial], int]:
+    """The finished trials of ``trials.json`` (numbers, states, parameters, values, the warm start), each with
+    its run's record (by its run folder) for its evaluations; and how many trials failed."""
+    exported = hpsearch.read_trials(path)
+    by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
+    trials = []
+    for t in (t for t in exported if t.state in hpsearch.FINISHED_STATES):
+        record = by_folder.get(t.user_attrs.get("run_dir"))
+        curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
+        warm = bool(t.user_attrs.get("warm_start"))
+        trials.append(Trial(t.state.name, t.value, curve, t.params, t.number, warm, record))
+    return trials, sum(t.state.name == "FAIL" for t in exported)
+
+
+def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
+    """The study folder ``search_dir``: its records and, where present, its ``trials.json``; ``named``: the runs
+    by name, where the space's hand-tuned rival is found (its configuration is the warm start)."""
+    search_dir = Path(search_dir)
+    every = runs.ResultsIndex(search_dir / "results.jsonl").read()
+    names = {hpsearch.trial_name(sp): sp for sp in hpsearch.SPACES}
+    records = [r for r in every if r["name"] in names]
+    if not records:
+        raise UserError(f"{search_dir}: its results.jsonl holds no search trial; run cifar_v2.py --search-report.")
+    space = names[records[0]["name"]]
+    iterations = max(r["identity"]["config"]["iterations"] for r in records)
+    split = "val" if records[0]["identity"].get("split") else "test"  # the earlier searches scored on the test set
+    exported = search_dir / hpsearch.TRIALS_FILE
+    if exported.exists():
+        trials, failed = from_export(exported, records, split)
+    else:
+        trials, failed = from_records(records, space, iterations, split, named[hpsearch.RIVALS[space]]), None
+    run_id = lambda t: (t.record or {}).get("run_id", "")  # ties without trial numbers: an arbitrary, fixed order
+    trials = sorted(trials, key=lambda t: (-np.nan_to_num(t.last, nan=-1.0), not t.complete, t.number or 0, run_id(t)))
+    return Search(search_dir.name, space, iterations, split, trials, records, every, failed, exported.exists())
+
+
+def retrains(s: Search, rival: RunConfig) -> list[dict]:
+    """The seeds of the best complete trial's configuration retrained at the rival's length on all the training
+    images (``common.search.best_run``); of trials tied for the best, the first one retrained."""
+    best = [t for t in s.complete if t.value == s.complete[0].value and t.record] if s.complete else []
+    for t in best:
+        config = {**t.record["identity"]["config"], "iterations": rival.iterations, "validation": 0}
+        run = RunConfig(hpsearch.best_name(s.space), **config)
+        found = records_of(s.all_records, run.name, run.identity(), t.record["identity"]["data"]["name"])
+        if found:
+            return found
+    return []
+
+
+# ---------------------------------------------------------------------------
+# Figures
+def accuracy_label(s: Search) -> str:
+    """The accuracy axis: what the trials were scored on, in percent; the earlier searches' TEST set named."""
+    complete = [t.record for t in s.complete if t.record]
+    n = images_evaluated(complete[0], s.split) if complete else None
+    name, images = ("validation", "held-out") if s.split == "val" else ("TEST", "test")
+    return f"{name} accuracy (%)" + (f", {n:,} {images} images" if n else "")
+
+
+def protocol_note(s: Search) -> str:
+    """The earlier searches' warning, on every figure: their trials were scored on the test set."""
+    return "" if s.split == "val" else "\n(the earlier protocol: trials scored on the TEST set, not on validation)"
+
+
+def stops_text(pruned: list[Trial]) -> str:
+    stops = [t.curve[-1][0] for t in pruned if t.curve]
+    if len(set(stops)) > LISTED_STOPS:
+        return f"stopped between {min(stops):,} and {max(stops):,} iterations"
+    return "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops))) + " iterations"
+
+
+def draw_curves(ax, s: Search) -> list:
+    """Every trial's evaluations against iterations: complete ones in the split's colour ending in a dot, pruned
+    ones grey ending in a cross, the warm start black, the best thick; returns the legend's handles."""
+    color, pruned = SPLIT_COLORS[s.split], [t for t in s.trials if not t.complete]
+    for t in reversed([t for t in s.trials if t.curve]):  # the best drawn last, on top
+        x, y = np.array(t.curve, dtype=float).T
+        c = WARM_COLOR if t.warm else color if t.complete else PRUNED_COLOR
+        lw = 2.6 if t is s.trials[0] else 1.8 if t.warm else 1.0 if t.complete else 0.7
+        ax.plot(x, 100 * y, color=c, lw=lw, alpha=1.0 if t.warm or t.complete else 0.6, zorder=3 if t.complete else 2)
+        ax.plot(x[-1], 100 * y[-1], "o" if t.complete else "x", color=c, ms=4, zorder=4)
+    line = lambda c, label, **kw: Line2D([], [], color=c, label=label, **kw)
+    handles = [
+        line(color, f"complete ({len(s.complete)}): dot, its value", marker="o", ms=4),
+        line(PRUNED_COLOR, f"pruned ({len(pruned)}): {stops_text(pruned)}; cross, its last evaluation", marker="x"),
+    ]
+    if s.complete:
+        handles.append(line(color, f"the best ({pct(s.complete[0].value)}%)", lw=2.6))
+    if s.warm:
+        handles.append(line(WARM_COLOR, f"warm start: the hand-tuned configuration ({pct(s.warm.last)}%)", lw=1.8))
+    every = s.records[0]["identity"]["eval_every"]
+    ax.set(xlabel="iterations (training batches)", ylabel=accuracy_label(s))
+    ax.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
+    return handles
+
+
+def draw_values(ax, s: Search) -> None:
+    """Each trial's value (pruned: its last evaluation) in the order the trials started with the best so far,
+    or, where the trial numbers are lost, ranked."""
+    color = SPLIT_COLORS[s.split]
+    order = sorted(s.trials, key=lambda t: t.number) if s.numbered else s.trials
+    x = [t.number for t in order] if s.numbered else list(range(1, len(order) + 1))
+    for xi, t in zip(x, order):
+        ax.plot(xi, 100 * t.last, "o" if t.complete else "x", color=color if t.complete else PRUNED_COLOR, ms=5)
+        if t.warm:
+            ax.plot(xi, 100 * t.last, "o", ms=12, mfc="none", mec=WARM_COLOR, mew=1.5)
+    done = [(xi, 100 * t.value) for xi, t in zip(x, order) if t.complete]
+    if s.numbered and done:
+        xs, ys = zip(*done)
+        ax.step(xs, np.maximum.accumulate(ys), where="post", color=color, lw=1.2, label="the best so far")
+        ax.legend(fontsize=8, loc="lower right")
+    ranked = "trials ranked by value (their numbers are not in the records)"
+    ax.set_xlabel("trial (in the order they started)" if s.numbered else ranked)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("each trial's value (pruned: its last evaluation)", fontsize=10)
+
+
+def plot_trials(s: Search, path: Path) -> Path:
+    """``trials.png``: :func:`draw_curves` beside :func:`draw_values`, on one accuracy axis."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    handles = draw_curves(left, s)
+    draw_values(right, s)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    right.tick_params(labelleft=True)
+    fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2)
+    title = f"Search {s.name}: every trial's {SPLIT_NAMES[s.split]} accuracy, space {s.space}"
+    fig.suptitle(title + protocol_note(s), fontsize=11)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
-def report_figures(study: optuna.Study, out: Path) -> list[Path]:
-    """The history of every trial (:func:`plot_history`) and Optuna's parameter importances (matplotlib), as
-    PNG."""
-    from optuna.visualization import matplotlib as ovm
-
-    warm = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start") and t.value is not None]
-    written = [plot_history(study, out / "optimization_history.png", warm[0].value if warm else None)]
-    n = len(best_trials(study, 10**6))
-    if n >= 3:
-        # PED-ANOVA compares the parameters of the best trials with all of them; its default "best"
-        # is the top 10%, one trial out of 10, so take at least 3 (no scikit-learn needed, unlike fANOVA)
-        q = min(0.5, max(0.1, 3 / n))
-        ax = ovm.plot_param_importances(
-            study,
-            evaluator=optuna.importance.PedAnovaImportanceEvaluator(target_quantile=q),
-            target_name="validation accuracy",
-        )
-        ax.set_title("", loc="left")  # Optuna titles its plots on the left; one title, ours, in the middle
-        ax.set_title(
-            f"Parameter importances of study {study.study_name}\n(PED-ANOVA: the top {q:.0%} of {n} complete "
-            "trials against all; with this few trials it describes where the search went, not what matters)",
-            fontsize=9,
-        )
-        written.append(save_figure(ax.figure, out / "param_importances.png"))
-    plt.close("all")
-    return written
+def searched(trials: list[Trial]) -> list[tuple[str, bool]]:
+    """The searched knobs and whether each is numeric: the log-scaled first (learning rate, weight decay, L2),
+    then the other numbers, then the categories."""
+    names = {k for t in trials for k in t.knobs}
+    numeric = {k: all(type(t.knobs[k]) in (int, float) for t in trials if k in t.knobs) for k in names}
+    log = hpsearch.LOG_KNOBS
+    order = lambda k: (0 if k in log else 1 if numeric[k] else 2, log.index(k) if k in log else 0, k)
+    return [(k, numeric[k]) for k in sorted(names, key=order)]
 
 
-def search_time(st) -> tuple[float, int]:
-    """The search's cost: the wall seconds of all its trials (training, evaluation, checkpoints) and the
-    iterations they trained, from what each trial recorded."""
-    trials = [t for t in st.get_trials(deepcopy=False) if t.state.is_finished()]
-    return (
-        sum(t.user_attrs.get("wall_time_s") or 0.0 for t in trials),
-        sum(t.user_attrs.get("iterations") or 0 for t in trials),
-    )
+def panel(ax, s: Search, knob: str, numeric: bool) -> None:
+    """The accuracy against one knob: complete trials in the split's colour, pruned ones grey at their last
+    evaluation, the warm start ringed, a marker per optimizer; the trials that do not use the knob left out."""
+    have = [t for t in s.trials if knob in t.knobs]
+    x = np.array([t.knobs[knob] if numeric else 0.0 for t in have], dtype=float)
+    if not numeric:  # categories side by side, each one's trials spread across its slot, best first
+        cats = sorted({str(t.knobs[knob]) for t in have})
+        for i, c in enumerate(cats):
+            at = [j for j, t in enumerate(have) if str(t.knobs[knob]) == c]
+            x[at] = i + (np.linspace(-0.3, 0.3, len(at)) if len(at) > 1 else 0.0)
+        ax.set_xticks(range(len(cats)), cats, rotation=20 if len(cats) > 2 else 0, fontsize=8)
+    for xi, t in zip(x, have):
+        marker, c = MARKERS.get(t.knobs.get("optimizer"), "o"), SPLIT_COLORS[s.split] if t.complete else PRUNED_COLOR
+        ax.scatter(xi, 100 * t.last, marker=marker, s=40 if t.complete else 16, color=c, alpha=0.85, lw=0, zorder=3)
+        if t.warm:
+            ax.scatter(xi, 100 * t.last, s=150, facecolors="none", edgecolors=WARM_COLOR, lw=1.3, zorder=4)
+    log = numeric and knob in hpsearch.LOG_KNOBS and len(x) and x.min() > 0
+    if log:
+        ax.set_xscale("log")
+    used = f", {len(have)} of {len(s.trials)} trials" if len(have) < len(s.trials) else ""
+    ax.set_xlabel(f"{knob}{' (log axis)' if log else ''}{used}", fontsize=9)
+    ax.grid(alpha=0.3)
 
 
+def plot_sensitivity(s: Search, path: Path) -> Path:
+    """``sensitivity.png``: :func:`panel` for every searched knob, on one accuracy axis."""
+    knobs = searched(s.trials)
+    rows = math.ceil(len(knobs) / PANELS_PER_ROW)
+    fig, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(3.4 * PANELS_PER_ROW, 3.0 * rows), sharey=True)
+    axes = np.atleast_1d(axes).ravel()
+    for ax, (knob, numeric) in zip(axes, knobs):
+        panel(ax, s, knob, numeric)
+    for ax in axes[len(knobs) :]:
+        ax.axis("off")
+    for ax in axes[::PANELS_PER_ROW]:
+        ax.set_ylabel(accuracy_label(s).split(",")[0])
+    color, optimizers = SPLIT_COLORS[s.split], sorted({t.knobs.get("optimizer") for t in s.trials} - {None})
+    dot = lambda label, **kw: Line2D([], [], ls="none", label=label, **{"marker": "o", "ms": 6, **kw})
+    handles = [dot("complete: its value", color=color), dot("pruned: its last evaluation", color=PRUNED_COLOR)]
+    if s.warm:
+        handles.append(dot("warm start", mfc="none", mec=WARM_COLOR, ms=11))
+    handles += [dot(o, marker=MARKERS.get(o, "o"), color="black", mfc="none") for o in optimizers]
+    fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 6))
+    title = f"Search {s.name}: {SPLIT_NAMES[s.split]} accuracy against each searched parameter ({len(s.trials)} trials)"
+    fig.suptitle(title + protocol_note(s), fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------
+# search.md
 def cpus(records: list[dict]) -> str:
     """The CPUs that made ``records`` (``versions.cpu``), for a sentence: times compare only on one machine."""
     names = sorted({r.get("versions", {}).get("cpu") or "a CPU not recorded (before cpu.py)" for r in records})
     return " and ".join(names) if names else "this machine"
 
 
-def write_report(
-    st,
-    out: Path,
-    space: str,
-    trial_iterations: int,
-    winner,
-    mine,
-    hand_run,
-    base,
-    seeds,
-    hand_time_s=None,
-    search_cpus: str = "this machine",
-    hand_cpus: str = "",
-) -> list[Path]:
-    """``search.md``: the 10 best trials (chosen on validation), what the search added to its warm start, its
-    cost beside the hand tuning's (``hand_time_s``), then the winner's test accuracy over ``seeds`` (its records
-    ``mine``) against its hand-tuned rival's (``hand_run``, its records ``base``), with the difference's
-    standard error."""
-    best = best_trials(st, 10)
-    win, hand = (mean_std([r["final"].get("test_accuracy") for r in rs]) for rs in (mine, base))
-    c = counts(st)
-    warm = [t for t in st.get_trials(deepcopy=False) if t.user_attrs.get("warm_start") and t.value is not None]
-    wall, iters = search_time(st)
-    lines = [
-        f"# Search `{st.study_name}`",
-        "",
-        f"Generated by `cifar_v2.py --search-report` from the study's storage: {c.get('COMPLETE', 0)} complete, "
-        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed trials of up to {trial_iterations} iterations, "
-        f"space `{space}`; multivariate TPE, successive halving on the iterations. Each trial trains on the "
-        "training set less its validation split (100 images per class) and is scored and pruned on the "
-        "validation accuracy: the search never reads the test set. Trial 0 is the hand-tuned configuration "
-        "(warm start).",
-        "",
-        "| rank | trial | val acc | parameters |",
-        "|---|---|---|---|",
-    ]
-    for rank, t in enumerate(best, 1):
+def header(s: Search) -> list[str]:
+    """Where the page comes from, the trials' counts and the protocol they were scored under."""
+    exported = f" and `{hpsearch.TRIALS_FILE}`, its trials exported from the Optuna storage" if s.numbered else ""
+    failed = f", {s.failed} failed" if s.failed is not None else ""
+    text = (
+        f"Drawn by `common/report/search.py` from the study folder's records (`results.jsonl`{exported}): "
+        f"{len(s.complete)} complete, {len(s.trials) - len(s.complete)} pruned{failed} trials of up to "
+        f"{s.iterations} iterations, space `{s.space}`"
+    )
+    if s.split == "val":
+        text += (
+            "; multivariate TPE, successive halving on the iterations. Each trial trains on the training set less its "
+            f"validation split ({s.records[0]['identity']['split']['per_class']} images per class) and is scored "
+            "and pruned on the validation accuracy: the search never reads the test set."
+        )
+    else:
+        text += (
+            ". The earlier protocol: each trial trained on the whole training set and was scored, and pruned, on the "
+            "TEST set, so its value (the final test accuracy of the search's seed) is the number its winner reports."
+        )
+    known = f" Trial {s.warm.number} is" if s.warm and s.numbered else " One trial, known by its parameters, is"
+    no_warm = " No trial has the hand-tuned configuration (no warm start)."
+    text += known + " the hand-tuned configuration (warm start)." if s.warm else no_warm
+    if not s.numbered:
+        text += f" The records hold no trial numbers (no `{hpsearch.TRIALS_FILE}`), so trials are ranked by value."
+    return [f"# Search `{s.name}`", "", text, ""]
+
+
+def table(s: Search) -> list[str]:
+    """The best complete trials: rank, trial number (where known), value, parameters."""
+    rows = []
+    for rank, t in enumerate(s.complete[:TOP], 1):
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items()))
-        tag = " (warm start)" if t.user_attrs.get("warm_start") else ""
-        lines.append(f"| {rank} | {t.number}{tag} | {100 * t.value:.1f} | {params} |")
-    lines.append("")
-    if warm and best:
-        lines.append(
-            f"On validation the search's best is {100 * (best[0].value - warm[0].value):+.1f} points from its "
-            "warm start "
-            f"({100 * best[0].value:.1f}% against {100 * warm[0].value:.1f}%, one seed each)."
-        )
-    cost = f"The search's trials took {format_duration(wall)} of wall time ({iters:,} iterations) on {search_cpus}"
-    if hand_time_s:
-        cost += f"; the runs of the hand tuning it replaces, {format_duration(hand_time_s)}" + (
-            f" on {hand_cpus}" if hand_cpus else ""
-        )
-    lines += [
-        cost + ".",
-        "",
-        f"The best configuration, chosen on validation, retrained on the whole training set for "
-        f"{winner.iterations} iterations (the hand-tuned rival's length) with seeds {','.join(map(str, seeds))}: "
-        f"test accuracy {pm(win[0], win[1])}% (n = {win[2]}); "
-        + (
-            "the study's hand-tuned best (run 7"
-            if space == "study"
-            else "the hand-built recipe of the same length (the ladder's rung 4"
-        )
-        + f", `{hand_run.name}`, {hand_run.iterations} iterations): "
-        f"{pm(hand[0], hand[1])}% (n = {hand[2]}); the study reported 58.5% for its run 7.",
+        tag = " (warm start)" if t.warm else ""
+        rows.append([*([rank, f"{t.number}{tag}"] if s.numbered else [f"{rank}{tag}"]), pct(t.value), params])
+    return markdown(["rank", *(["trial"] if s.numbered else []), f"{s.split} acc", "parameters"], rows) + [""]
+
+
+def cost(s: Search, hand: list[dict]) -> str:
+    """The search's cost from its records (wall time, iterations, CPUs) beside the hand tuning's."""
+    wall, iters = sum(r["wall_time_s"] for r in s.records), sum(r["iterations_done"] for r in s.records)
+    text = f"The search's trials took {format_duration(wall)} of wall time ({iters:,} iterations) on {cpus(s.records)}"
+    if hand:
+        hand_s = sum(r["wall_time_s"] for r in hand)
+        text += f"; the runs of the hand tuning it replaces, {format_duration(hand_s)} on {cpus(hand)}"
+    return text + "."
+
+
+def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig) -> list[str]:
+    """The winner's test accuracy over its seeds against the rival's (the difference ± its standard error, and
+    whether it is beyond noise), and the study's own number for its best run."""
+    win, hand = (mean_std([r["final"].get("test_accuracy") for r in rs]) for rs in (mine, base))
+    ref = RUNS[hpsearch.RIVALS["study"]]  # the study's best run, whose number the study reported
+    chosen = "chosen on validation" if s.split == "val" else "chosen on the TEST set (the earlier protocol)"
+    who = (
+        f"the study's hand-tuned best (run {rival.study_row}"
+        if rival.study_row
+        else f"the hand-built recipe of the same length (the ladder's rung {rival.rung}"
+    )
+    lines = [
+        f"The best configuration, {chosen}, retrained on the whole training set for {rival.iterations} iterations "
+        f"(the hand-tuned rival's length) with seeds {seeds(mine) or '-'}: test accuracy {pm(win[0], win[1])}% "
+        f"(n = {win[2]}); {who}, `{rival.name}`, {rival.iterations} iterations): {pm(hand[0], hand[1])}% "
+        f"(n = {hand[2]}); the study reported {pct(ref.study_accuracy[1])}% for its run {ref.study_row}."
     ]
     if mine and base:
         diff, se, real = compare(mine, base)
-        lines += [
-            "",
-            f"Search minus `{hand_run.name}`: {100 * diff:+.1f} ± {100 * se:.1f} points (standard error over seeds): "
-            + (
-                "the search wins beyond noise"
-                if real and diff > 0
-                else "beyond noise"
-                if real
-                else "within noise (less than two standard errors)"
-            )
-            + ".",
-        ]
-    io.write_text(out / "search.md", "\n".join(lines) + "\n")
-    return report_figures(st, out) + [out / "search.md"]
+        word = "the search wins beyond noise" if real and diff > 0 else "beyond noise" if real else None
+        word = word or f"within noise (less than {NOISE:g} standard errors)"
+        points = f"{100 * diff:+.1f} ± {100 * se:.1f} points (standard error over seeds)"
+        lines += ["", f"Search minus `{rival.name}`: {points}: {word}."]
+    return lines
+
+
+def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict[str, RunConfig]) -> Path:
+    """``search.md``: :func:`header`, :func:`table`, the gain over the warm start, :func:`cost`, the winner."""
+    rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
+    of = lambda run: records_of(cifar_records, run.name, run.identity(), data)
+    hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
+    lines = header(s) + table(s)
+    if s.warm and s.complete:
+        best, warm = s.complete[0].value, s.warm.last
+        lines.append(
+            f"{'On validation' if s.split == 'val' else 'On the test set'} the search's best is "
+            f"{100 * (best - warm):+.1f} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
+        )
+    lines += [cost(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival)]
+    io.write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunConfig] | None = None) -> list[Path]:
+    """Redraws one study folder from its files: ``search.md``, ``trials.png``, ``sensitivity.png``.
+    ``cifar_records``: the sweep's index (``figures/cifar/results.jsonl``: the rival and the hand tuning);
+    ``named``: the runs by name (default ``common.study.RUNS``; ``cifar_v2.py`` passes them under its flags)."""
+    named = named or RUNS
+    s, search_dir = read(search_dir, named), Path(search_dir)
+    return [
+        plot_trials(s, search_dir / "trials.png"),
+        plot_sensitivity(s, search_dir / "sensitivity.png"),
+        write_markdown(s, search_dir / "search.md", cifar_records, named),
+    ]
