@@ -15,6 +15,7 @@ does not land. No number in these blocks is typed by hand.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -28,6 +29,16 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 
 BLOCK = re.compile(r"(<!-- BEGIN (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- END (?P=path) -->)", re.S)
+FACT = re.compile(r"(<!-- fact (?P<name>[\w.+-]+) -->)(?P<value>.*?)(<!-- /fact -->)", re.S)
+FACTS_FILE = "figures/facts.json"  # common/report/facts.py writes it from the records
+# A result stated in prose: a number followed by %, "point(s)" or "pp", or after "±" (a spread)
+RESULT = re.compile(r"(?<![\w.])[-+−]?\d[\d,]*(?:\.\d+)?\s?(?:%|points?\b|pp\b)|±\s?\d")
+# What is not prose: generated blocks, cited facts, code (fenced or inline), image links, HTML comments
+NOT_PROSE = re.compile(
+    r"<!-- BEGIN (\S+) -->.*?<!-- END \1 -->|<!-- fact .*?<!-- /fact -->|```.*?```|`[^`\n]*`"
+    r"|!\[[^]]*\]\([^)]*\)|<!--.*?-->",
+    re.S,
+)
 
 
 def quoted(path: Path) -> str:
@@ -57,9 +68,34 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
         return m.group(1) + body + m.group(4)
 
     new = BLOCK.sub(replace, text)
+    facts_path = root / FACTS_FILE
+    known = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
+
+    def cite(m: re.Match) -> str:
+        if m["name"] not in known:
+            stale.append(f"fact {m['name']} (unknown)")
+            return m.group(0)
+        if known[m["name"]] != m["value"]:
+            stale.append(f"fact {m['name']}")
+        return m.group(1) + known[m["name"]] + m.group(4)
+
+    new = FACT.sub(cite, new)
     if not check and new != text:
         readme.write_text(new)
     return stale
+
+
+def unsourced(page: Path) -> list[str]:
+    """The lines of ``page`` that state a result outside a cited fact or a generated table (with their line
+    numbers): each should cite a fact (``common/report/facts.py``) or quote a generated file."""
+    text = page.read_text()
+    blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keep the line numbers
+    lines = blanked.splitlines()
+    return [
+        f"{page.name}:{n}: {text.splitlines()[n - 1].strip()[:100]}"
+        for n, line in enumerate(lines, 1)
+        if RESULT.search(line)
+    ]
 
 
 def main(argv=None) -> int:
