@@ -5,7 +5,8 @@ cited value differs from its fact, or when a page states a result (a number with
 a fact or a generated table. So no result in the prose is typed by hand.
 
 Each fact is one small function of :class:`Sources` (the records and what the report derives from them),
-registered with its name by ``@fact``; it returns the text as the prose shows it ("54.7 ± 1.4%").
+registered with its name by ``@fact``; it returns the text as the prose shows it ("54.7 ± 1.4%"). The facts
+the README and several pages share are here; a page's own are in ``facts_<page>.py`` beside it.
 """
 
 from __future__ import annotations
@@ -171,9 +172,23 @@ def noise(s):
     return f"{NOISE:g}"
 
 
+def load_all() -> None:
+    """The facts of every page: this module's, and each ``common/report/facts_<page>.py``'s (one per docs page
+    that cites facts of its own), registered on import."""
+    import importlib
+    import pkgutil
+
+    import common.report
+
+    for m in pkgutil.iter_modules(common.report.__path__):
+        if m.name.startswith("facts_"):
+            importlib.import_module(f"common.report.{m.name}")
+
+
 def compute(root: Path) -> dict[str, str]:
     """Every fact's text, from the records under the figures folder ``root`` (a fact whose records are missing
     reads "-")."""
+    load_all()
     s = Sources(root)
     out = {}
     for name, fn in sorted(FACTS.items()):
