@@ -154,10 +154,12 @@ def report_line(spec: training.RunSpec, m: dict) -> None:
 # ---------------------------------------------------------------------------
 # The report: every figure and table from the results index (common/report/rnn.py).
 def summarize(s: Settings, data, log=print) -> list[Path]:
+    """The report from the results index alone (``data``, loaded by ``main``, is not needed: the records say what
+    they were measured on), the same that ``python -m common.report`` draws."""
     out = s.figures_dir()
     records = runs.update_index(out, s.runs_dir, recurrent.TASK, log=log)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
-    return report.summarize(records, data, s.grid(), s.runs(), out, s.eval_every, log)
+    return report.summarize(records, s.grid(), s.runs(), out, log)
 
 
 @cli.entry_point

@@ -1,6 +1,7 @@
 """Task 3's figures for claims 15 and 16, drawn from a small synthetic results index: the CNN comparison
 (error on a log axis, mean ± std over seeds) and the train - test gap, by the report's own code path
-(``common/report/rnn.py``'s ``summarize``), with the claims' thresholds checked against the claims."""
+(``common/report/rnn.py``'s ``summarize``, ``rnn_figures.py``'s figures), with the claims' thresholds checked
+against the claims."""
 
 import math
 
@@ -9,8 +10,9 @@ import pytest
 
 from common.data import Dataset
 from common.recurrent import CELLS, TASK, Grid, run_config, run_name
-from common.report import claims
+from common.report import claims, claims_task3
 from common.report import rnn as report
+from common.report import rnn_figures as figures
 from common.report.plots import plt
 from common.runs import group_id, make_identity
 
@@ -83,7 +85,7 @@ def fake_index(data) -> list[dict]:
 def test_the_summary_draws_the_cnn_comparison_and_the_train_test_gap(tmp_path, data):
     out = tmp_path / "fig"
     runs = [(c, h) for c in CELLS for h in SIZES]
-    written = report.summarize(fake_index(data), data, Grid(), runs, out, EVAL_EVERY, log=lambda m: None)
+    written = report.summarize(fake_index(data), Grid(), runs, out, log=lambda m: None)
     for name in ("cnn_comparison.png", "train_test_gap.png"):
         assert out / name in written
         assert (out / name).stat().st_size > 20_000  # a drawn figure, not an empty canvas
@@ -93,8 +95,8 @@ def test_the_gaps_plotted_are_each_seeds_train_minus_test(data):
     records = fake_index(data)
     records[0] = record(data, "rnn", 20, 0, 0.7, 0.6, status="diverged")  # a diverged seed: no gap
     current = {r["name"]: r["group_id"] for r in records}
-    rows = [r for r in report.grid_rows(records, False, current, 1000) if r["cell"] != "cnn"]
-    gaps = report.train_test_gaps(rows)
+    rows = [r for r in report.grid_rows(records, current) if r["cell"] != "cnn"]
+    gaps = figures.train_test_gaps(rows)
     assert [(g["cell"], g["hidden_units"]) for g in gaps] == [(c, h) for c in CELLS for h in SIZES]
     for g, row in zip(gaps, rows):
         expected = [m["final"]["train_accuracy"] - m["final"]["test_accuracy"] for m in row["records"]]
@@ -109,28 +111,39 @@ def test_the_gaps_plotted_are_each_seeds_train_minus_test(data):
     assert lstm20["mean"] == pytest.approx(claims.acc(recs, "train_accuracy") - claims.acc(recs))
 
 
-def test_the_error_band_is_mean_and_std_of_one_minus_accuracy_clipped_for_the_log_axis(data):
+def test_the_error_band_is_mean_and_std_of_one_minus_accuracy_in_percent(data):
     recs = [record(data, "cnn", None, seed, 1.0, 0.97) for seed in SEEDS]  # a seed at 100%: zero error
-    recs[1]["history"][-1]["train_accuracy"] = 0.99997  # the mean error, 1e-5, is below the axis' floor
+    recs[1]["history"][-1]["train_accuracy"] = 0.99997
     fig, ax = plt.subplots()
-    xs, mean, std = report.error_band(ax, recs, "train_accuracy", "cnn", "C3")
-    errors = np.array([[1 - h["train_accuracy"] for h in r["history"][1:]] for r in recs])
+    xs, mean, std = figures.error_band(ax, recs, "train_accuracy", "cnn", "black")
+    errors = 100 * np.array([[1 - h["train_accuracy"] for h in r["history"][1:]] for r in recs])
     np.testing.assert_array_equal(xs, [h["iteration"] for h in recs[0]["history"][1:]])
     np.testing.assert_allclose(mean, errors.mean(axis=0))
-    np.testing.assert_allclose(std, errors.std(axis=0, ddof=1))
-    assert mean[-1] == pytest.approx(1e-5) and mean[-1] < report.ERROR_FLOOR
-    line = ax.lines[0].get_ydata()
-    assert line[-1] == report.ERROR_FLOOR and line[:-1] == pytest.approx(mean[:-1])  # clipped at the floor
+    np.testing.assert_allclose(std, errors.std(axis=0, ddof=1), atol=1e-9)
+    assert mean[-1] == pytest.approx(1e-3)  # percent: 0.003% / 3
+    assert ax.lines[0].get_ydata() == pytest.approx(mean)
     assert len(ax.collections) == 1  # the ± std band
     plt.close(fig)
 
 
+def test_the_summary_of_a_grid_picks_its_rows_from_the_records_alone(data):
+    """The current rows are the records of the grid's own configs: a run of other settings stays out."""
+    records = fake_index(data)
+    other = record(data, "lstm", 20, 0, 0.5, 0.4)
+    other["identity"] = dict(other["identity"], config=dict(other["identity"]["config"], learning_rate=0.5))
+    other["group_id"] = group_id(other["identity"])
+    chosen = report.chosen_groups(records + [other], Grid(), [(c, h) for c in CELLS for h in SIZES])
+    assert chosen["lstm_20"] != other["group_id"] and set(chosen) == {run_name(c, h) for c in CELLS for h in SIZES} | {
+        run_name("cnn", None)
+    }
+
+
 def test_the_figures_draw_the_claims_own_thresholds(data):
-    """CLAIM_GAP and CLAIM_REACH are the rules of claims 15 and 16: a run just inside them passes the claim,
+    """GAP_RULE and REACH_LEVEL are the rules of claims 15 and 16: a run just inside them passes the claim,
     just outside fails it."""
     lstm = lambda gap: {("lstm", 20): [record(data, "lstm", 20, 0, 0.9 + gap, 0.9)]}  # noqa: E731
-    assert claims.train_equals_test(lstm(report.CLAIM_GAP - 0.001))[1] == claims.HOLDS
-    assert claims.train_equals_test(lstm(report.CLAIM_GAP + 0.001))[1] == claims.FAILS
+    assert claims_task3.train_equals_test(lstm(claims_task3.GAP_RULE - 0.001))[1] == claims.HOLDS
+    assert claims_task3.train_equals_test(lstm(claims_task3.GAP_RULE + 0.001))[1] == claims.FAILS
 
     def cnn_reaching(level):
         cnn = record(data, "cnn", None, 0, level, 0.97)
@@ -139,5 +152,5 @@ def test_the_figures_draw_the_claims_own_thresholds(data):
         rnn = record(data, "lstm", 20, 0, 0.9, 0.9)
         return {("cnn", None): [cnn], ("lstm", 20): [rnn]}
 
-    assert claims.cnn_first(cnn_reaching(report.CLAIM_REACH + 0.001))[1] == claims.HOLDS
-    assert claims.cnn_first(cnn_reaching(report.CLAIM_REACH - 0.001))[1] == claims.FAILS
+    assert claims_task3.cnn_first(cnn_reaching(claims_task3.REACH_LEVEL + 0.001))[1] == claims.HOLDS
+    assert claims_task3.cnn_first(cnn_reaching(claims_task3.REACH_LEVEL - 0.001))[1] == claims.FAILS

@@ -55,14 +55,13 @@ def rebuild_deconvnet(s: Settings, log=print) -> list[Path]:
 
 def rebuild_rnn(s: Settings, log=print) -> list[Path]:
     out = s.figures_dir / "rnn"
-    data = load_dataset(recurrent.STUDY_DATASET, s.data_dir, allow_download=False)
     records = [
         r
         for r in runs.ResultsIndex(out / "results.jsonl").read(log)
-        if r["identity"]["task"] == recurrent.TASK and r["identity"]["data"]["name"] == data.name
+        if r["identity"]["task"] == recurrent.TASK and r["identity"]["data"]["name"] == recurrent.STUDY_DATASET
     ]
     grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]
-    return rnn.summarize(records, data, recurrent.Grid(), grid, out, recurrent.EVAL_EVERY, log)
+    return rnn.summarize(records, recurrent.Grid(), grid, out, log)
 
 
 @cli.entry_point
