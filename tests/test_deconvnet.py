@@ -12,6 +12,8 @@ from common import backend, training
 from common.data import as_float_images, load_cifar10
 from common.deconvnet import Deconvnet, crop_to_field, pool_switches, top_k_activations, top_k_per_map, unpool
 from common.models import build_lenet5, compile_classifier, make_optimizer
+from common.report import deconvnet as deconvnet_report
+from common.report import deconvnet_check
 
 TRAIN_ITERATIONS = 300
 RTOL = 1e-5
@@ -254,9 +256,9 @@ EXPECTED_IMAGE_PANELS = {  # axes holding an image, for 3 test images, both laye
     "projections_all.png": 3 * 3,
     "projections_top1.png": 3 * 3,
     "projections_top9.png": 3 * 2 * 10,
-    "top9_per_map_conv1.png": 32 * 2,
+    "top9_per_map_conv1.png": 32 * 2,  # per map: its filter, its 9 patches
     "top9_per_map_conv2.png": viz.CONV2_MAPS_SHOWN * 2,
-    "evolution.png": 2 * viz.EVOLUTION_MAPS * 3,
+    "evolution.png": 2 * viz.EVOLUTION_MAPS * 3,  # at most: a map with no activation at a snapshot has no image
     "occlusion.png": 3 * 5,
     "guided_backprop_projections.png": 3 * 7,  # image, 3 rules x (all kept, strongest single)
     "randomization_check.png": 3 * 2 * (1 + 5),  # per image and layer: image, 5 cascade steps
@@ -285,14 +287,15 @@ def test_dconvnet_saves_model_metrics_and_snapshots(short_run):
 
 def test_visualizations_write_every_figure(short_run, tmp_path, data_root, monkeypatch, capsys):
     panels = {}
-    save = viz.save_figure
+    save = deconvnet_report.save_figure
 
     def counting_save(fig, path):
         panels[path.name] = sum(1 for ax in fig.axes if ax.images)
         assert fig._suptitle is not None and fig._suptitle.get_text()
         return save(fig, path)
 
-    monkeypatch.setattr(viz, "save_figure", counting_save)
+    for module in (deconvnet_report, deconvnet_check):  # the report draws every figure
+        monkeypatch.setattr(module, "save_figure", counting_save)
     out = tmp_path / "fig"
     argv = [
         "--runs-dir",
@@ -306,11 +309,13 @@ def test_visualizations_write_every_figure(short_run, tmp_path, data_root, monke
         str(data_root),
     ]
     assert viz.main(argv) == 0  # finds the model dconvnet.py trained for the default --run and --seed
-    assert panels == EXPECTED_IMAGE_PANELS
+    with np.load(out / "deconvnet.npz") as saved:
+        active = sum(int((saved[f"evolution.{layer}.value"] > 0).sum()) for layer in ("conv1", "conv2"))
+    assert panels == {**EXPECTED_IMAGE_PANELS, "evolution.png": active}
     for name in EXPECTED_IMAGE_PANELS:
         assert (out / name).stat().st_size > 10_000
     printed = capsys.readouterr().out
-    assert "occlusion.png" in printed and "randomization_check.md" in printed
+    assert "occlusion.png" in printed and "randomization_check.md" in printed and "deconvnet.npz" in printed
     table = (out / "randomization_check.md").read_text()
     assert table.count("\n| ") == 1 + 5 + 1  # header, one row per cascade step, the reference
     assert "| trained | none | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 |" in table
