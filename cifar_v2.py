@@ -1,6 +1,7 @@
 """The study's Task 1: a LeNet-5 on 28x28 grayscale CIFAR-10, the 11-run sweep, and beyond it.
 
     python cifar_v2.py                          # the study's 11 runs, seed 0, figures to figures/cifar/
+    python cifar_v2.py --quick                  # a first result in minutes (runs/quickstart/)
     python cifar_v2.py --seeds 0,1,2            # the same with three seeds: mean ± std everywhere
     python cifar_v2.py --list                   # the run names and what each sets
     python cifar_v2.py --runs beyond            # the improvement ladder from run 7, and the small CNNs
@@ -22,15 +23,14 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import backend, calibration, cli, runs, study, training  # noqa: E402
-from common import search as hpsearch  # noqa: E402  (the hyperparameter search; `search` is a flag below)
+from common import calibration, choices, cli, runs, study  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -51,11 +51,18 @@ from common.config import (  # noqa: E402
     setting,
 )
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
-from common.evaluation import Evaluator  # noqa: E402
-from common.report import cifar as report  # noqa: E402
-from common.report import constants as constants_report  # noqa: E402
-from common.report import search as search_report  # noqa: E402
 from common.report.tables import pct  # noqa: E402
+
+# Keras' side, Optuna and the figures load on first use, so --help, --list and a wrong flag answer at once
+backend, evaluation, training, hpsearch = map(
+    cli.lazy, ("common.backend", "common.evaluation", "common.training", "common.search")
+)
+report, constants_report, search_report = map(
+    cli.lazy, ("common.report.cifar", "common.report.constants", "common.report.search")
+)
+
+
+QUICK_RUN = "relu_adam_normal_dropout_l2"  # --quick trains it: the study's best run (row 7)
 
 
 # ---------------------------------------------------------------------------
@@ -71,6 +78,11 @@ class Settings:
         metavar="RUN",
     )
     list: bool = setting(False, "print the run names and what each sets, then exit")
+    quick: bool = setting(
+        False,
+        "a first result in minutes: the study's best run (row 7) for its first 1,100 iterations, its figures and "
+        "records in runs/quickstart/ (never the committed ones)",
+    )
     set: tuple[str, ...] = SET(())
     seeds: tuple[int, ...] = SEEDS((0,))
     iterations: int | None = ITERATIONS(
@@ -117,7 +129,7 @@ class Settings:
     search_space: str = setting(
         "study",
         "the search's space: study (the study's own knobs) or all (plus the ladder's ingredients)",
-        choices=hpsearch.SPACES,
+        choices=choices.SEARCH_SPACES,
     )
     search_iterations: int = ITERATIONS(3000, "iterations of each search trial")
     storage: str | None = setting(
@@ -169,7 +181,7 @@ def run_spec(
         x, y, x_eval, y_eval, split = x_train[fit], data.y_train[fit], x_train[held], data.y_train[held], "val"
     views_at = run.iterations if run.validation else None  # a choosing run compares test-time views at its end
     views = dict(tta=run.tta, tta_shift=run.tta_shift, views_at=views_at, final_at=run.iterations)
-    evaluate = Evaluator(x_eval, y_eval, split=split, **views)
+    evaluate = evaluation.Evaluator(x_eval, y_eval, split=split, **views)
     every = eval_every or s.eval_every
     return training.make_spec(run, task, seed, data, x, y, s.runs_dir, every, s.checkpoint_every, evaluate, overrides)
 
@@ -271,13 +283,16 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
-    backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
-    backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
+    if s.quick:  # the study's best run, its first 1,100 iterations, apart from every committed result
+        quick = Path("runs/quickstart")
+        s = replace(s, runs=(QUICK_RUN,), iterations=study.READ_EVERY, runs_dir=quick, out_dir=quick / "figures")
     selected = s.selected_runs()  # a wrong --set stops here, before anything is loaded
     if s.list:
         for run, overrides in selected:
             print(f"{run.study_row or '-':>2}. {study.label(run.name, overrides):<36} {run.describe()}")
         return 0
+    backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
+    backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)

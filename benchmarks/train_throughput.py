@@ -24,8 +24,9 @@ also runs in float32 with Keras' Adam, the scripts' default, as the baseline.
 It also measures this machine's matmul peak in the precision under test (NumPy and the backend's own matmul, the
 better of the two) to give the fraction of the roofline: the LeNet-5 costs FLOPS_PER_IMAGE
 per training image (forward, plus the backward pass's two products per layer, none for the
-input image). Prints the medians, images/s and the ratios. Timings only; the tests never
-assert any.
+input image). Prints the medians, images/s and the ratios, and with ``--save PATH`` writes them, every
+repeat, the CPU, the versions and the command line to a JSON record (``benchmarks/record.py``; the pages cite
+``figures/speed/*.json``). Timings only; the tests never assert any.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import record  # noqa: E402
 from common import backend, models, runs, study  # noqa: E402
 from common.data import as_float_images, load_cifar10  # noqa: E402
 from common.evaluation import Evaluator  # noqa: E402
@@ -207,6 +209,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--save", default=None, help="also write what it prints as a JSON record here (figures/speed/)")
     p.add_argument(
         "--emulate-avx2",
         action="store_true",
@@ -289,6 +292,7 @@ def main(argv=None):
             )
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()) + " img/s")
     med = {k: float(np.median(v)) for k, v in results.items()}
+    ratios = {}  # what the lines below print, by a stable name (the saved record's "ratios")
     print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
     for k, v in med.items():
         print(f"  {k:<32}: {v:8,.0f} images/s  ({100 * v / roofline:4.0f}% of the roofline)")
@@ -297,25 +301,63 @@ def main(argv=None):
         f"LeNet-5 {FLOPS_PER_IMAGE / 1e6:.1f} MFLOP per training image -> roofline {roofline:,.0f} images/s"
     )
     whole_sweep, train = med["sweep run (whole)"], med["sweep run (training)"]
-    print(
-        f"  evaluation + statistics overhead (whole run / its training): {100 * (1 - whole_sweep / train):.1f}% "
-        "(budget 10%)"
-    )
-    print(f"  sweep training / plain model.fit: {train / med['plain model.fit']:.2f}x")
+    overhead = 1 - whole_sweep / train
+    print(f"  evaluation + statistics overhead (whole run / its training): {100 * overhead:.1f}% (budget 10%)")
+    ratios["run_training/plain_fit"] = train / med["plain model.fit"]
+    print(f"  sweep training / plain model.fit: {ratios['run_training/plain_fit']:.2f}x")
     if fast:
         train32 = med[BASELINE]
-        print(f"  sweep training, {setting} / float32 with Keras' Adam: {train / train32:.2f}x")
+        ratios["run_training/float32"] = train / train32
+        print(f"  sweep training, {setting} / float32 with Keras' Adam: {ratios['run_training/float32']:.2f}x")
         if torch_note:
+            ratios["float32/torch"] = train32 / med[torch_note]
             print(
-                f"  sweep training in float32 with Keras' Adam / {torch_note}: {train32 / med[torch_note]:.2f}x "
+                f"  sweep training in float32 with Keras' Adam / {torch_note}: {ratios['float32/torch']:.2f}x "
                 "(like for like, both defaults)"
             )
-    for name in (torch_note, torch_alike):
+    for key, name in (("torch", torch_note), ("torch_alike", torch_alike)):
         if name:
+            ratios[f"run_training/{key}"] = train / med[name]
+            ratios[f"run_whole/{key}"] = whole_sweep / med[name]
             print(
-                f"  sweep training / {name}: {train / med[name]:.2f}x (target >= 1.2x); "
-                f"whole sweep run / {name}: {whole_sweep / med[name]:.2f}x"
+                f"  sweep training / {name}: {ratios[f'run_training/{key}']:.2f}x (target >= 1.2x); "
+                f"whole sweep run / {name}: {ratios[f'run_whole/{key}']:.2f}x"
             )
+    if args.save:
+        # each measurement under a stable key, its printed label beside it
+        keys = {"sweep run (whole)": "run_whole", "sweep run (training)": "run_training"}
+        keys |= {"plain model.fit": "plain_fit", BASELINE: "float32", torch_note: "torch", torch_alike: "torch_alike"}
+        record.save(
+            args.save,
+            "train_throughput",
+            {
+                "run": run.name,
+                "batch_size": run.batch_size,
+                "iterations": args.iterations,
+                "repeats": args.repeats,
+                "eval_every": args.eval_every,
+                "checkpoint_every": args.checkpoint_every,
+                "seed": args.seed,
+                "precision": args.precision,
+                "fused_adam": args.fused_adam,
+                "emulate_avx2": args.emulate_avx2,
+                "torch": torch_note,
+                "torch_alike": torch_alike,
+            },
+            {
+                "images_per_s": {
+                    keys[k]: {"label": k, "median": med[k], "repeats": [float(x) for x in v]}
+                    for k, v in results.items()
+                },
+                "matmul_peak_gflops": peak,
+                "matmul_peak_note": peak_note,
+                "flops_per_image": FLOPS_PER_IMAGE,
+                "roofline_images_per_s": roofline,
+                "roofline_share": {keys[k]: v / roofline for k, v in med.items()},
+                "overhead": overhead,
+                "ratios": ratios,
+            },
+        )
 
 
 if __name__ == "__main__":
