@@ -2,12 +2,16 @@
 
     python -m common.report                      # figures/, figures/claims.md, the docs' generated passages
     python -m common.report --figures-dir /tmp/fig   # the same into another folder (a copy of figures/)
+    python -m common.report --prune              # and delete every figure or table it did not redraw
 
 Reads ``<figures>/cifar/results.jsonl``, ``<figures>/rnn/results.jsonl``, each search's folder under
 ``<figures>/cifar/search/`` and the deconvnet's saved arrays under ``<figures>/deconvnet/``, and writes what the
 scripts' summaries write: the sweep's summary, per-run figures, ladder, choices on validation, the constants'
-fit, speed settings, the RNN grid's summary and figures, the searches, the deconvnet figures and the claims.
-Finally the README's and ``docs/``'s quoted tables are copied from the files (``common/report/docs.py``).
+fit, speed settings, the RNN grid's summary and figures, the searches, the deconvnet figures and the claims,
+then ``figures/reproduction.md`` (what every result took) and ``figures/facts.json`` (the numbers the prose
+cites). Finally the README's and ``docs/``'s quoted tables and facts are copied from the files
+(``common/report/docs.py``). ``--prune`` deletes the figures and tables under the folder that this rebuild did
+not write: what an older version drew, which the records can no longer give.
 Nothing here imports a deep-learning framework (tests/test_report_records.py checks it).
 """
 
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from common import cli, recurrent, runs, study
 from common.config import parse, setting
-from common.report import cifar, constants, deconvnet, docs, rnn, search
+from common.report import cifar, constants, deconvnet, docs, facts, reproduction, rnn, search
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,20 @@ class Settings:
     figures_dir: Path = setting(Path("figures"), "the figures folder holding cifar/ and rnn/ with their results.jsonl")
     run_figures: bool = setting(True, "also redraw every run's own figures (curves, statistics, filters)")
     docs: bool = setting(True, "also copy the regenerated tables into the README's and docs/' quoted blocks")
+    prune: bool = setting(False, "delete every figure and table (.png, .md, .csv) under the folder not redrawn")
+
+
+DRAWN = (".png", ".md", ".csv")  # what --prune may delete: the drawn files, never a record
+
+
+def prune(root: Path, written: list[Path], log=print) -> list[Path]:
+    """Delete the drawn files under ``root`` that are not in ``written``; returns them."""
+    keep = {p.resolve() for p in written}
+    stale = [p for p in sorted(root.rglob("*")) if p.suffix in DRAWN and p.is_file() and p.resolve() not in keep]
+    for p in stale:
+        p.unlink()
+        log(f"pruned {p} (not redrawn from the records)")
+    return stale
 
 
 def rebuild_cifar(s: Settings, log=print) -> list[Path]:
@@ -68,8 +86,11 @@ def rebuild_rnn(s: Settings, log=print) -> list[Path]:
 def main(argv=None) -> int:
     s = parse(Settings, argv, __doc__.split("\n\n")[0], __doc__.split("\n\n", 1)[1], prog="python -m common.report")
     written = rebuild_cifar(s) + rebuild_rnn(s) + rebuild_deconvnet(s)
+    written += [reproduction.write(s.figures_dir), facts.write(s.figures_dir)]
     for path in written:
         print(f"wrote {path}")
+    if s.prune:
+        prune(s.figures_dir, written)
     if s.docs and s.figures_dir.resolve() == (docs.ROOT / "figures").resolve():
         for page in docs.pages():
             for path in docs.sync(page):
