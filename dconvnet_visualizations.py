@@ -23,14 +23,16 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import backend, cli, io, study  # noqa: E402
-from common import deconvnet as dn  # noqa: E402
+from common import cli, io, study  # noqa: E402
+from common.choices import DECONVNET_LAYERS  # noqa: E402
 from common.config import COLOR, DATA_DIR, DATASET, IMAGE_SIZE, OUT_DIR, RUNS_DIR, SEED, parse, setting  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
-from common.report import deconvnet as report  # noqa: E402
+
+# Keras' side and the figures load on first use, so --help and a wrong flag answer at once (common/cli.py: lazy)
+keras, backend, dn = cli.lazy("keras"), cli.lazy("common.backend"), cli.lazy("common.deconvnet")
+report = cli.lazy("common.report.deconvnet")
 
 REQUIRED_LAYERS = ("conv1", "pool1", "conv2")
 CONV2_MAPS_SHOWN = 16  # conv2 maps in the top-k-per-map figure (of 64): 4x4 blocks stay readable
@@ -59,7 +61,7 @@ class Settings:
     min_correct: int = setting(
         3, "of the random test images, at least this many correctly classified (occlusion.png: all of them)", min=0
     )
-    layer: str = setting("both", "layer(s) to project", choices=dn.LAYERS + ("both",))
+    layer: str = setting("both", "layer(s) to project", choices=DECONVNET_LAYERS + ("both",))
     top_k: int = setting(9, "activations per image / per map", min=1)
     mining: str = setting(
         "interior",

@@ -29,7 +29,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import backend, cli, models, recurrent, runs, training  # noqa: E402
+from common import choices, cli, recurrent, runs  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -51,11 +51,14 @@ from common.config import (  # noqa: E402
     setting,
 )
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
-from common.evaluation import make_test_evaluator  # noqa: E402
-from common.models import build_rnn  # noqa: E402
 from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_config, run_name  # noqa: E402
-from common.report import rnn as report  # noqa: E402
 from common.report.tables import pm  # noqa: E402
+
+# Keras' side and the figures load on first use, so --help and a wrong flag answer at once (common/cli.py: lazy)
+backend, evaluation, models, training = (
+    cli.lazy(f"common.{m}") for m in ("backend", "evaluation", "models", "training")
+)
+report = cli.lazy("common.report.rnn")
 
 GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below start from them
 
@@ -66,12 +69,12 @@ GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below star
 class Settings:
     cells: tuple[str, ...] = setting(CELLS, "recurrent cells, comma-separated", choices=CELLS)
     hidden: tuple[int, ...] = setting(SIZES, "hidden sizes, comma-separated", min=1, metavar="UNITS")
-    optimizer: str = setting(GRID.optimizer, "the RNNs' optimizer", choices=models.OPTIMIZERS)
+    optimizer: str = setting(GRID.optimizer, "the RNNs' optimizer", choices=choices.OPTIMIZERS)
     learning_rate: float = LEARNING_RATE(GRID.learning_rate, "the RNNs' learning rate")
     lr_schedule: str = setting(
         GRID.lr_schedule,
         "cosine: decay every learning rate to 0 over the run (a stable final number); constant: no decay",
-        choices=models.SCHEDULES,
+        choices=choices.SCHEDULES,
     )
     batch_size: int = BATCH_SIZE(GRID.batch_size)
     iterations: int = ITERATIONS(GRID.iterations)
@@ -127,7 +130,7 @@ def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays
 
         def build():
             lr = models.learning_rate_schedule(g.learning_rate, g.lr_schedule, g.iterations)
-            model = build_rnn(cell, hidden, g.unroll, *x_train.shape[1:], data.num_classes)
+            model = models.build_rnn(cell, hidden, g.unroll, *x_train.shape[1:], data.num_classes)
             return models.compile_classifier(model, models.make_optimizer(g.optimizer, lr))
 
     return training.RunSpec(
@@ -141,7 +144,7 @@ def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays
         batch_size=g.batch_size,
         eval_every=s.eval_every,
         checkpoint_every=s.checkpoint_every,
-        evaluate=make_test_evaluator(x_test, data.y_test),
+        evaluate=evaluation.make_test_evaluator(x_test, data.y_test),
         overrides=s.overrides() or None,
     )
 

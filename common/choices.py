@@ -10,3 +10,4 @@ AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase")
 ARCHS = ("lenet5", "vgg", "vgg_wide")  # common.models.ARCHITECTURES builds each
 CELLS = ("rnn", "lstm", "gru")  # Task 3's recurrent cells (common.models.build_rnn)
 SEARCH_SPACES = ("study", "all")  # the search's spaces (common/search.py): the study's knobs, or with the ladder's
+DECONVNET_LAYERS = ("conv1", "conv2")  # the layers the deconvnet projects from (common/deconvnet.py)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
+import importlib
 import os
 import signal
 import sys
@@ -86,19 +86,22 @@ def entry_point(main):
     return wrapper
 
 
-def lazy(name: str):
-    """The module ``name``, loaded on its first use rather than now (``importlib.util.LazyLoader``): the scripts
-    name their Keras-side modules this way, so ``--help``, ``--list`` and a wrong flag answer without loading
-    TensorFlow (seconds), and a training run loads it when it builds its first network."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+class lazy:  # noqa: N801  (used like a module)
+    """The module ``name``, imported on its first use rather than now: the scripts name their Keras-side modules
+    this way, so ``--help``, ``--list`` and a wrong flag answer without loading TensorFlow (seconds), and a
+    training run loads it when it builds its first network, with TensorFlow's C++ start-up lines kept off the
+    terminal (``cpu.quiet_import``)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if self._name not in sys.modules:
+            from common import cpu
+
+            with cpu.quiet_import():
+                importlib.import_module(self._name)
+        return getattr(sys.modules[self._name], attr)
 
 
 def line_buffered() -> None:

@@ -31,7 +31,9 @@ import keras
 import numpy as np
 from keras import ops
 
-LAYERS = ("conv1", "conv2")
+from common.choices import DECONVNET_LAYERS
+
+LAYERS = DECONVNET_LAYERS
 POOL = 2  # both max-pools are 2x2, stride 2, valid
 KERNEL = 5  # both convs are 5x5, stride 1, same
 # Receptive field in pixels of one activation: conv1 5; conv2 5 + (5-1)*2 (pool1 doubles
