@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 GPU_VENV ?= .venv-gpu
 SHELL := /bin/bash
 
-.PHONY: data reproduce reproduce-gpu test lint format readme benchmark clean-runs upgrade _experiments
+.PHONY: data venv reproduce reproduce-gpu test lint format readme benchmark clean-runs upgrade _experiments
 
 # The venvs install the locks' exact versions (those that made the committed results), on Linux, macOS
 # and Windows alike: the locks carry markers. `rm -r .venv && make test REQS=requirements-dev.txt` installs
@@ -19,6 +19,8 @@ $(VENV)/installed: $(REQS)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r $(REQS)
 	touch $@
+
+venv: $(VENV)/installed  # the venv alone (the README's quick start)
 
 $(GPU_VENV)/installed: $(GPU_REQS)
 	$(PYTHON) -m venv $(GPU_VENV)

@@ -189,7 +189,8 @@ def run_spec(
 def report_line(m: dict, data) -> None:
     run, final = study.RUNS.get(m["name"]), m["final"]
     split = "val" if "val_accuracy" in final else "test"  # a run that chooses never reads the test set
-    ref = run.study_accuracy if run and split == "test" and data.is_study_data(study.STUDY_DATASET) else None
+    as_study = run and m["identity"]["config"] == run.identity()  # a changed run (--quick, --set) is not the study's
+    ref = run.study_accuracy if as_study and split == "test" and data.is_study_data(study.STUDY_DATASET) else None
     print(
         f"== {m['name']} seed {m['seed']}: {m['status']}, final train acc {pct(final.get('train_accuracy'))}%, "
         f"{split} acc {pct(final.get(f'{split}_accuracy'))}%" + (f" (study: ~{pct(ref[1])}%)" if ref else "")

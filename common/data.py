@@ -374,7 +374,7 @@ def load_dataset(
     if data_dir and not (Path(data_dir).expanduser() / name).is_dir():
         raise DataError(
             f"--data-dir {data_dir}: no {name}/ folder there. Point --data-dir at the folder that "
-            f"holds {name}/Train and {name}/Test (e.g. ../shared/data)."
+            f"holds {name}/Train and {name}/Test, or run `make data` (the course's folders into ./data)."
         )
     roots = candidate_roots(data_dir)
     for root in roots:
@@ -392,7 +392,8 @@ def load_dataset(
         reason = "downloading was not allowed"
     raise DataError(
         f"{name} not found. Searched:\n  {searched}\nand {reason}.\n"
-        f"Fix: pass --data-dir <root> or set DATA_DIR=<root>, where <root>/{name}/Train/<class>/*.png exists."
+        f"Fix: `make data` (the course's CIFAR10/ and MNIST/ into ./data; without make: python -m common.datasets "
+        f"fetch), or pass --data-dir <root> or set DATA_DIR=<root>, where <root>/{name}/Train/<class>/*.png exists."
     )
 
 
