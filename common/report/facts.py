@@ -20,7 +20,7 @@ import numpy as np
 
 from common import io, recurrent, runs, study
 from common.report import claims, summary, validation
-from common.report.stats import NOISE, compare, final
+from common.report.stats import NOISE, compare, final, se_of_mean
 from common.report.tables import pm
 
 FACTS: dict[str, Callable] = {}
@@ -161,10 +161,31 @@ def search_records(s: Sources, space: str) -> tuple[list[dict], list[dict]]:
     return winner, s.tested(RIVALS[space])
 
 
+def verdict(a: list[dict], b: list[dict]) -> str:
+    """ "beyond noise" or "within noise": whether |mean a - mean b| exceeds NOISE standard errors."""
+    return "beyond noise" if compare(a, b)[2] else "within noise"
+
+
 for _space in ("study", "all"):
     FACTS[f"search.{_space}.winner"] = lambda s, sp=_space: acc(search_records(s, sp)[0])
     FACTS[f"search.{_space}.rival"] = lambda s, sp=_space: acc(search_records(s, sp)[1])
     FACTS[f"search.{_space}.diff"] = lambda s, sp=_space: difference(*search_records(s, sp))
+    FACTS[f"search.{_space}.verdict"] = lambda s, sp=_space: verdict(*search_records(s, sp))
+
+
+# --- the project's goals, stated once (common/study.py) and whether the chosen runs meet them -----------
+FACTS["goal.train_gap"] = lambda s: f"{100 * study.GAP_GOALS['train']:g}"
+FACTS["goal.test_gap"] = lambda s: f"{100 * study.GAP_GOALS['test']:g}"
+for _goal, _chosen in zip(study.GOALS, study.TEST_CHOSEN):  # the LeNet-5 goal -> "lenet", the network's -> "net"
+    FACTS[f"goal.{_chosen}"] = lambda s, g=_goal: f"{100 * study.GOALS[g]:g}%"
+    FACTS[f"goal.{_chosen}.met"] = lambda s, g=_goal, c=_chosen: against_goal(s.tested(study.TEST_CHOSEN[c]), g)
+
+
+def against_goal(recs: list[dict], goal: str) -> str:
+    """ "met" or "not met" where the seeds' mean test accuracy is NOISE standard errors above or below the goal,
+    else "within noise of it"."""
+    gap, se = final(recs)[0] - study.GOALS[goal], se_of_mean(recs)
+    return "met" if gap > NOISE * se else "not met" if gap < -NOISE * se else "within noise of it"
 
 
 @fact("noise")
