@@ -396,9 +396,10 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     C1 = (0.01 L)^2, C2 = (0.03 L)^2, averaged over the window positions inside the map (and RGB channels).
     Exactly 1 for identical maps: both sides then run the same operations."""
     a, b = (np.asarray(v, np.float64) for v in (a, b))
-    if a.ndim == 4:  # RGB: channels as more maps
-        return ssim(np.moveaxis(a, -1, 1).reshape(-1, *a.shape[1:3]), np.moveaxis(b, -1, 1).reshape(-1, *b.shape[1:3]))
-    a, b = 0.5 + _unit(a) / 2, 0.5 + _unit(b) / 2
+    pairs = len(a)
+    a, b = 0.5 + _unit(a) / 2, 0.5 + _unit(b) / 2  # an RGB map on one scale, its three channels together
+    if a.ndim == 4:  # RGB: channels as more maps, averaged back into their pair's score below
+        a, b = (np.moveaxis(v, -1, 1).reshape(-1, *v.shape[1:3]) for v in (a, b))
     r = int(2 * SSIM_SIGMA + 0.5)
     g = np.exp(-0.5 * (np.arange(-r, r + 1) / SSIM_SIGMA) ** 2)
     g /= g.sum()
@@ -412,7 +413,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     mu_a, mu_b = blur(a), blur(b)
     var_a, var_b, cov = blur(a * a) - mu_a * mu_a, blur(b * b) - mu_b * mu_b, blur(a * b) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2))
-    return s.reshape(len(s), -1).mean(axis=1)
+    return s.reshape(pairs, -1).mean(axis=1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -223,10 +223,13 @@ def test_keras_route_writes_the_whole_set_converted(fake_keras, tmp_path, capsys
             assert [f.name for f in files] == [f"Image{i:05d}.png" for i in range(np.sum(y == c))]
             for f, i in zip(files, np.flatnonzero(y == c)):  # a class's images in Keras' order
                 assert np.array_equal(_read(f), want[i])
-    # What `python cifar_v2.py --dataset CIFAR10_FULL --data-dir <dest>` loads.
+    # What `python cifar_v2.py --dataset CIFAR10_FULL --data-dir <dest>` loads: the folders 0..9 named as the
+    # course's own set's (Keras' CIFAR-10 labels 0..9 are airplane..truck, in the course's order; MNIST's digits)
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
     d = data.load_dataset(name, dest, allow_download=False)
-    assert len(d.x_train) == len(fake_keras[which][0][0]) and d.class_names == tuple(map(str, range(10)))
+    cifar10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    names = {"cifar10": cifar10, "mnist": tuple(map(str, range(10)))}[which]
+    assert len(d.x_train) == len(fake_keras[which][0][0]) and d.class_names == names == data.CLASS_NAMES[which.upper()]
     # A rerun leaves the finished set alone.
     stamp = (dest / name).stat().st_mtime_ns
     assert datasets.main(["keras", which, "--dest", str(dest)]) == 0

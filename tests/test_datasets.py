@@ -212,7 +212,9 @@ def test_cifar_v2_and_rnn_mnist_train_on_color_images_of_mixed_sizes(mixed, tmp_
     assert keras.models.load_model(run_dir / "model.keras").input_shape == (None, 28, 28, 3)
     m = json.loads((run_dir / "metrics.json").read_text())
     assert 0 <= m["final"]["conv1_gradient_filters"] <= 1  # the ramp measure of color filters
-    assert (tmp_path / "fig" / "relu_adam_normal" / "filters.png").stat().st_size > 5_000
+    # a run changed by --iterations/--batch-size has its own figures folder, named by its changes
+    assert not (tmp_path / "fig" / "relu_adam_normal").exists()  # never the unchanged run's
+    assert (tmp_path / "fig" / "relu_adam_normal@batch_size=16@iterations=20" / "filters.png").stat().st_size > 5_000
     assert cifar_v2.Settings(dataset="CIFAR10", color="rgb").figures_dir().as_posix() == "figures/cifar_cifar10_rgb"
     assert cifar_v2.Settings(dataset="CIFAR10").figures_dir().as_posix() == "figures/cifar"
     flags = [*common, "--cells", "lstm", "--hidden", "6", "--no-unroll", "--out-dir", str(tmp_path / "rnn")]
@@ -235,4 +237,10 @@ def test_the_deconvnet_trains_and_draws_color_images(mixed, tmp_path):
     assert viz.main([*flags, "--out-dir", str(out), "--indices", "0,9", "--top-k", "4"]) == 0
     for name in ("projections_all.png", "projections_top4.png", "top4_per_map_conv1.png", "occlusion.png"):
         assert (out / name).stat().st_size > 10_000
+    with np.load(out / "deconvnet.npz") as z:  # one similarity per image, its three RGB channels averaged
+        n = len(z["randomization.index"])
+        for layer in ("conv1", "conv2"):
+            ssim, rho = z[f"randomization.{layer}.ssim"], z[f"randomization.{layer}.spearman"]
+            assert ssim.shape == rho.shape == (len(ssim), n) and z[f"randomization.{layer}.baseline"].shape == (2, n)
+            assert np.all(np.abs(ssim) <= 1 + 1e-6) and np.all(ssim[0] == 1)  # step 0: the trained network itself
     assert viz.main([*flags, "--out-dir", str(out), "--color", "gray"]) == 2  # not what the model takes

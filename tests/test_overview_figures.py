@@ -27,7 +27,8 @@ def test_every_overview_figure_from_a_small_index(tmp_path):
     assert len(claims.cifar_groups(records)) == 11
     made = overview.write_overview(records, tmp_path / "fig")
     names = sorted(p.name for p in made)
-    assert names == ["overlay_conv_std.png", "overlay_test_accuracy.png", "ramp_share.png", "study_scatter.png"]
+    want = ["overlay_conv_std.png", "overlay_test_accuracy.png", "ramp_share.png", "study_scatter.png"]
+    assert names == sorted([*want, "train_test_gap.png"])  # the gap over training, one panel per run
     assert all(p.stat().st_size > 20_000 for p in made)
 
 
@@ -60,7 +61,7 @@ def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):
 def test_the_statistics_read_each_conv_after_its_nonlinearity():
     from common import models
     from common.evaluation import Evaluator
-    from common.report.cifar import probe_labels
+    from common.report.runfigs import probe_labels
 
     assert Evaluator.probed_layers(models.build_model(study.RUNS["beyond_vgg"])) == ["conv1_relu", "conv2_relu"]
     assert Evaluator.probed_layers(models.build_model(study.RUNS["relu_adam_normal"])) == ["conv1", "conv2"]
@@ -70,7 +71,7 @@ def test_the_statistics_read_each_conv_after_its_nonlinearity():
 
 
 def test_the_curves_plot_the_cross_entropy_apart_from_the_penalty(tmp_path):
-    from common.report.cifar import plot_curves
+    from common.report.runfigs import plot_curves
 
     hist = [
         {
@@ -91,39 +92,66 @@ def test_the_curves_plot_the_cross_entropy_apart_from_the_penalty(tmp_path):
 def test_a_partly_recorded_cross_entropy_is_not_drawn_and_validation_is_named(tmp_path, monkeypatch):
     """A run resumed across the version that added train_ce has it for its last part only: its optimized loss
     is drawn instead of a line that starts late. A run that chose on validation draws the validation split."""
-    from common.report import cifar
+    from common.report import runfigs
 
-    drawn, band = [], cifar.band
-    monkeypatch.setattr(cifar, "band", lambda ax, recs, key, *a, **k: drawn.append(key) or band(ax, recs, key, *a, **k))
+    drawn, band = [], runfigs.band
+    draw = lambda ax, recs, key, *a, **k: drawn.append(key) or band(ax, recs, key, *a, **k)  # noqa: E731
+    monkeypatch.setattr(runfigs, "band", draw)
     hist = [
         {"iteration": i, "train_loss": 3.0 - i / 100, "train_accuracy": i / 400, "val_loss": 2.0, "val_accuracy": 0.5}
         for i in (0, 100, 200)
     ]
     hist[-1]["train_ce"] = 1.0
     rec = {"history": hist, "identity": {"seed": 0}}
-    cifar.plot_curves([rec], "a run", tmp_path / "curves.png")
+    runfigs.plot_curves([rec], "a run", tmp_path / "curves.png")
     assert drawn == ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
-    assert cifar.held_out(rec) and not cifar.held_out({"history": [{"iteration": 0, "test_accuracy": 0.1}]})
+    assert runfigs.held_out(rec) and not runfigs.held_out({"history": [{"iteration": 0, "test_accuracy": 0.1}]})
 
 
-def test_the_filters_at_initialization_are_the_runs_own(tmp_path):
+def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):
+    """The filter figures are drawn from the conv1 kernels the record holds, which the evaluation writes at
+    iteration 0 (the run's own initial weights) and at the run's end, never from a model rebuilt for the figure."""
+    import keras
     import numpy as np
 
     from common import backend, models
-    from common.evaluation import plane_r2
-    from common.report.cifar import plot_filters, plot_filters_init_vs_trained
+    from common.evaluation import Evaluator
+    from common.metrics import GRADIENT_R2, plane_r2
+    from common.report import runfigs
 
     run = study.RUNS["relu_adam_normal"]
     backend.seed_everything(3)
     model = models.build_model(run)
-    at0 = float(plane_r2(np.asarray(model.get_layer("conv1").kernel)).mean())
-    w = np.asarray(model.get_layer("conv1").kernel).copy()
+    start = keras.ops.convert_to_numpy(model.get_layer("conv1").kernel).copy()
+    x = np.random.default_rng(0).random((8, *models.INPUT_SHAPE), dtype=np.float32)
+    evaluate = Evaluator(x, np.arange(8) % 10, final_at=200)
+    first = evaluate(model, 0)
+    w = start.copy()
     yy, xx = np.mgrid[0:5, 0:5]
     w[:, :, 0, 0] = 0.05 * (xx - 2)  # "training" made filter 0 a ramp
     model.get_layer("conv1").kernel.assign(w)
-    record = {"identity": {"seed": 3}, "history": [{"iteration": 0, "conv1_filter_plane_r2": at0}]}
-    path = plot_filters_init_vs_trained(run, model, record, "t", tmp_path / "a.png")
+    middle, last = evaluate(model, 100), evaluate(model, 200)
+    assert "conv1_kernel" in first and "conv1_kernel" not in middle and "conv1_kernel" in last  # start and end only
+    record = {"identity": {"seed": 3}, "history": [first, middle, last], "final": last}
+    init, trained = runfigs.recorded_kernel(record, "init"), runfigs.recorded_kernel(record, "final")
+    np.testing.assert_allclose(init, start, rtol=1e-6)  # the run's own initialization, to the 7 recorded digits
+    np.testing.assert_allclose(trained, w, rtol=1e-6)
+    backend.seed_everything(4)
+    other = keras.ops.convert_to_numpy(models.build_model(run).get_layer("conv1").kernel)
+    assert not np.allclose(init, other, atol=1e-3)  # another seed's initialization is not it
+    assert first["conv1_filter_plane_r2"] == float(plane_r2(start).mean())  # the history's measure, of that kernel
+
+    grids, image_grid = [], runfigs.image_grid  # what each figure draws
+    keep = lambda images, *a, **k: grids.append((np.asarray(images), k)) or image_grid(images, *a, **k)  # noqa: E731
+    monkeypatch.setattr(runfigs, "image_grid", keep)
+    path = runfigs.plot_filters_init_vs_trained(record, "t", tmp_path / "a.png")
     assert path is not None and path.stat().st_size > 10_000
-    other = {"identity": {"seed": 4}, "history": record["history"]}  # another seed's initialization: refused
-    assert plot_filters_init_vs_trained(run, model, other, "t", tmp_path / "b.png") is None
-    assert plot_filters(model, 3, "t", tmp_path / "f.png").exists()
+    (both, style), n = grids[-1], init.shape[-1]
+    np.testing.assert_array_equal(both, np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0])
+    ramps = np.concatenate([plane_r2(init), plane_r2(trained)]) >= GRADIENT_R2
+    assert style["marked"].tolist() == ramps.tolist() and ramps[n] and not ramps[0]  # the trained ramp framed
+    assert runfigs.plot_filters(record, "t", tmp_path / "f.png").exists()
+    np.testing.assert_array_equal(grids[-1][0], np.moveaxis(trained, -1, 0)[..., 0])  # the record's final kernel
+    # a record without its start's kernel (an earlier version's) draws no comparison rather than another start
+    older = {**record, "history": [{k: v for k, v in first.items() if k != "conv1_kernel"}, middle, last]}
+    assert runfigs.plot_filters_init_vs_trained(older, "t", tmp_path / "b.png") is None

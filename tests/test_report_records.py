@@ -155,7 +155,7 @@ def test_a_clean_clone_redraws_every_committed_figure(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True)
     pngs = list((clone / "figures").rglob("*.png"))
-    assert len(pngs) > 200
+    assert len(pngs) > 100  # every figure of the four scripts: a clone without them would test nothing
     for p in pngs:
         p.unlink()
     proc = spawn(

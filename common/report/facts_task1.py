@@ -33,7 +33,7 @@ def groups(s) -> dict[int, list[dict]]:
 
 @functools.cache
 def fit(s) -> list[dict]:
-    """The calibration's rows (seed 0), best first, as ``calibration.md`` tables them (ValueError if none scored)."""
+    """The calibration's rows (seed 0), best first, as ``constants_fit.md`` tables them (ValueError if none scored)."""
     rows = calibration_table(s.cifar, 0, study.EVAL_EVERY)
     if not any(math.isfinite(r["score"]) for r in rows):
         raise ValueError("no combination of the calibration has all 11 runs")

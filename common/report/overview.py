@@ -127,7 +127,7 @@ def plot_ramp_share(records: list[dict], path: Path) -> Path | None:
     fig, panels = small_multiples(groups, title)
     for row, ax in panels.items():
         xs, ys = curve(groups[row], "conv1_gradient_filters")
-        ax.plot(xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.4)
+        ax.plot(xs, 100 * ys, color=COLORS.get(row), lw=1.4)  # one run per panel: no line style needed
         ax.axhline(100 * RAMP_SHARE, color="black", ls="--", lw=0.8)
     for ax in list(panels.values())[-4:]:
         ax.set_xlabel("iteration (batch of 50)")
