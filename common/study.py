@@ -7,7 +7,7 @@ dropout=0.3``): that run gets an identity and a folder of its own, beside the co
 
 The defaults are the study's plain training with the constants it did not state, as
 ``cifar_v2.py --calibrate`` chose them (Adam 1e-3, 5,500 iterations; its table in
-``figures/cifar/calibration.md``); the calibration varies them in ``common/calibration.py``.
+``figures/cifar/constants_fit.md``); the calibration varies them in ``common/calibration.py``.
 Each run also carries what its reports need: its group, the study's numbers for its table row, and
 for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a
 rung of the ladder, is one literal here; every table finds it.

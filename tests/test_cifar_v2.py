@@ -11,7 +11,8 @@ import cifar_v2
 from common import study
 from common.config import parse
 from common.evaluation import HIST_IMAGES
-from common.report import cifar as report_cifar
+from common.report import ladder as report_ladder
+from common.report import runfigs
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
 
@@ -46,8 +47,9 @@ def short_sweep(tmp_path_factory, data_root):
 
 def test_short_run_writes_every_output(short_sweep):
     for fig in PER_RUN_FIGURES:
-        path = short_sweep / "fig" / "relu_adam_normal" / fig
+        path = short_sweep / "fig" / "relu_adam_normal@iterations=200" / fig  # a run changed by --iterations
         assert path.stat().st_size > 10_000, path
+    assert not (short_sweep / "fig" / "relu_adam_normal").exists()  # never over the committed run's figures
     for table in ("summary.md", "summary.csv", "summary.png", "results.jsonl"):
         assert (short_sweep / "fig" / table).exists()
     dirs = run_dirs(short_sweep, "relu_adam_normal")
@@ -92,7 +94,7 @@ def test_summary_aggregates_the_seeds(short_sweep):
     assert float(row["test_acc_binomial_se"]) == pytest.approx(np.sqrt(p * (1 - p) / 1000), abs=1e-5)
     assert float(row["study_test_acc"]) == 0.525 and row["current"] == "True"
     md = (short_sweep / "fig" / "summary.md").read_text()
-    assert "| 1 | `relu_adam_normal` | 0,1 | 200 |" in md and "±" in md
+    assert "| 1 | `relu_adam_normal [iterations=200]` | 0,1 | 200 |" in md and "±" in md
     index = [json.loads(line) for line in (short_sweep / "fig" / "results.jsonl").read_text().splitlines()]
     assert sorted(r["identity"]["seed"] for r in index) == [0, 1]
 
@@ -179,7 +181,7 @@ def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root):
     rows = summary(tmp_path)
     assert [(r["run"], r["current"]) for r in rows] == [("relu_adam_normal", "True"), ("tanh_adam_normal", "True")]
     md = (tmp_path / "fig" / "summary.md").read_text()
-    assert "`relu_adam_normal` |" in md and "`tanh_adam_normal` |" in md
+    assert "`relu_adam_normal [iterations=20]` |" in md and "`tanh_adam_normal [iterations=20]` |" in md
 
 
 def test_the_ladder_leaves_the_sweeps_table_alone(tmp_path, data_root):
@@ -190,10 +192,10 @@ def test_the_ladder_leaves_the_sweeps_table_alone(tmp_path, data_root):
     assert run(tmp_path, data_root, "--runs", "beyond_1_augment", *flags) == 0
     md = (tmp_path / "fig" / "summary.md").read_text()
     table = lambda text: [line for line in text.splitlines() if line.startswith("| ")]
-    assert table(md) == table(before) and "`beyond_1_augment`" not in md
+    assert table(md) == table(before) and "beyond_1_augment" not in md
     assert "ladder's 1 run(s) are tabled in `beyond/ladder.md`" in md
     ladder = (tmp_path / "fig" / "beyond" / "ladder.md").read_text()
-    assert "`relu_adam_normal_dropout_l2`" in ladder and "`beyond_1_augment`" in ladder
+    assert "`relu_adam_normal_dropout_l2 [iterations=20]`" in ladder and "`beyond_1_augment [iterations=20]`" in ladder
 
 
 def test_diverging_run_is_reported_and_the_sweep_goes_on(tmp_path, data_root, monkeypatch):
@@ -204,22 +206,24 @@ def test_diverging_run_is_reported_and_the_sweep_goes_on(tmp_path, data_root, mo
     assert metrics(tmp_path, "exploding")["status"] == "diverged"
     assert metrics(tmp_path, "relu_adam_normal")["status"] == "finished"
     md = (tmp_path / "fig" / "summary.md").read_text()
-    assert "`exploding` (diverged)" in md and "`relu_adam_normal` |" in md
-    assert (tmp_path / "fig" / "exploding" / "curves.png").exists()
+    assert "`exploding [iterations=40]` (diverged)" in md and "`relu_adam_normal [iterations=40]` |" in md
+    assert (tmp_path / "fig" / "exploding@iterations=40" / "curves.png").exists()
 
 
 def test_a_failing_figure_loses_no_result(tmp_path, data_root, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("plotting broke")
 
-    monkeypatch.setattr(report_cifar, "plot_curves", broken)
+    monkeypatch.setattr(runfigs, "plot_curves", broken)
     flags = ("--runs", "relu_adam_normal", "--iterations", "20", "--eval-every", "10")
     assert run(tmp_path, data_root, *flags) == 0
     assert "error drawing figures of relu_adam_normal" in capsys.readouterr().out
     assert metrics(tmp_path, "relu_adam_normal")["status"] == "finished"
+    curves = tmp_path / "fig" / "relu_adam_normal@iterations=20" / "curves.png"
+    assert not curves.exists() and (tmp_path / "fig" / "summary.md").exists()  # the figure failed, the table did not
     monkeypatch.undo()
     assert run(tmp_path, data_root, *flags, "--summary-only") == 0
-    assert (tmp_path / "fig" / "relu_adam_normal" / "curves.png").exists()
+    assert curves.exists()
 
 
 @pytest.mark.parametrize(
@@ -302,6 +306,8 @@ def test_ladder_table_from_summary_rows(tmp_path):
     def row(name, train, test, n=2):
         return {
             "run": name,
+            "label": name,
+            "overridden": 0,
             "current": True,
             "n": n,
             "seeds": "0,1",
@@ -311,6 +317,9 @@ def test_ladder_table_from_summary_rows(tmp_path):
             "test_acc_mean": test,
             "test_acc_std": 0.005,
             "train_time_s_mean": 300.0,
+            "train_accs": [train - 0.01, train + 0.01][:n],
+            "test_accs": [test - 0.005, test + 0.005][:n],
+            "cpus": ["a CPU"],
         }
 
     rows = [
@@ -319,17 +328,20 @@ def test_ladder_table_from_summary_rows(tmp_path):
         row("beyond_vgg", 0.95, 0.80),
         row("beyond_vgg_shift4", 0.93, 0.82),
         {**row("beyond_2_adamw_cosine", 0.0, 0.0, n=0), "current": True},  # no finished seed: no rung
+        # a --set variant drawn beside the defined run: current too, but the ladder is the run as defined
+        {**row("beyond_1_augment", 0.10, 0.10), "label": "beyond_1_augment [dropout=0.3]", "overridden": 1},
     ]
     records = [{"name": "beyond_vgg", "num_params": 289066}]
-    written = report_cifar.write_ladder(rows, records, tmp_path)
+    written = report_ladder.write_ladder(rows, records, tmp_path)
     text = (tmp_path / "ladder.md").read_text()
-    assert [p.name for p in written] == ["ladder.md", "ladder.png"]
+    assert [p.name for p in written] == ["ladder.md", "ladder.png", "cost.png"]
+    assert all(p.stat().st_size > 10_000 for p in written[1:])
     lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| rung")]
     assert [line.split("|")[1].strip() for line in lines] == ["0", "1", "CNN", "CNN+"]
     assert "| 36.0 | - |" in lines[0] and "| 6.0 | +8.0 |" in lines[1] and "289,066" in lines[2]
     assert "| 15.0 | - |" in lines[2]  # its base, rung 4, has no row here
     assert "| 11.0 | +2.0 |" in lines[3]  # measured from the CNN it adds to, not from the row above
-    assert "beyond_2_adamw_cosine" not in text
+    assert "beyond_2_adamw_cosine" not in text and "dropout=0.3" not in text
 
 
 def test_a_point_where_every_seed_diverged_is_a_gap_without_a_warning():

@@ -99,7 +99,8 @@ def test_sigkill_at_random_moments_and_in_every_phase_changes_no_number(tmp_path
     steps = tensorboard_steps(run_dir)
     assert len(steps) == len(set(steps)), "TensorBoard holds a step twice"
     assert {s for tag, s in steps if tag == "test_accuracy"} == {h["iteration"] for h in reference}
-    assert (tmp_path / "fig" / RUN / "curves.png").exists() and (tmp_path / "fig" / "summary.md").exists()
+    figures = tmp_path / "fig" / f"{RUN}@iterations=160"  # a run changed by --iterations: a folder of its own
+    assert (figures / "curves.png").exists() and (tmp_path / "fig" / "summary.md").exists()
 
 
 def test_ctrl_c_is_a_message_and_the_rerun_resumes(tmp_path, data_root, reference):

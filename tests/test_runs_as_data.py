@@ -55,15 +55,20 @@ def test_set_trains_a_run_of_its_own_beside_the_defined_one(tmp_path, data_root,
     found = {}
     for path in (tmp_path / "runs" / "relu_adam_normal_dropout_l2").glob("seed0-*/metrics.json"):
         m = json.loads(path.read_text())
-        found[json.dumps(m.get("overrides"))] = m
-    assert set(found) == {"null", json.dumps({"dropout": 0.3, "learning_rate": 0.0003})}  # two folders
-    changed = found[json.dumps({"dropout": 0.3, "learning_rate": 0.0003})]
+        found[json.dumps(m.get("overrides"), sort_keys=True)] = m
+    # the fields each command changed (SHORT's --iterations as well): two folders
+    short, both = {"iterations": 20}, {"dropout": 0.3, "iterations": 20, "learning_rate": 0.0003}
+    assert set(found) == {json.dumps(short), json.dumps(both)}
+    changed = found[json.dumps(both)]
     assert changed["identity"]["config"]["dropout"] == 0.3 and changed["identity"]["config"]["learning_rate"] == 3e-4
-    assert found["null"]["identity"]["config"] == study.with_overrides(study.RUNS[changed["name"]], 20).identity()
+    defined = found[json.dumps(short)]
+    assert defined["identity"]["config"] == study.with_overrides(study.RUNS[changed["name"]], 20).identity()
     md = (tmp_path / "fig" / "summary.md").read_text()
-    assert "| 7 | `relu_adam_normal_dropout_l2` |" in md
-    assert "| 7 | `relu_adam_normal_dropout_l2 [dropout=0.3, learning_rate=0.0003]` |" in md
-    assert (tmp_path / "fig" / "relu_adam_normal_dropout_l2@dropout=0.3@learning_rate=0.0003" / "curves.png").exists()
+    assert "| 7 | `relu_adam_normal_dropout_l2 [iterations=20]` |" in md
+    assert "| 7 | `relu_adam_normal_dropout_l2 [dropout=0.3, iterations=20, learning_rate=0.0003]` |" in md
+    fig = tmp_path / "fig"
+    assert (fig / "relu_adam_normal_dropout_l2@iterations=20" / "curves.png").exists()
+    assert (fig / "relu_adam_normal_dropout_l2@dropout=0.3@iterations=20@learning_rate=0.0003" / "curves.png").exists()
     out = capsys.readouterr().out
     assert cifar_v2.main([*flags, "--set", "dropout=0.3", "--set", "learning_rate=3e-4"]) == 0  # a rerun: finished
     assert "already finished" in capsys.readouterr().out and out
@@ -107,23 +112,20 @@ def tables(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.suffix in (".md", ".csv")}
 
 
-def test_the_report_rebuilds_every_committed_table_byte_for_byte(tmp_path, data_root):
+def test_the_report_rebuilds_every_committed_table_byte_for_byte(tmp_path):
     root = committed_copy(tmp_path)
     before = tables(root)
-    flags = ["--figures-dir", str(root), "--runs-dir", str(tmp_path / "no-runs"), "--data-dir", str(data_root)]
-    assert report_main.main([*flags, "--no-run-figures", "--no-docs"]) == 0
+    assert report_main.main(["--figures-dir", str(root), "--no-run-figures", "--no-docs"]) == 0  # no runs, no images
     assert not list(root.rglob("curves.png"))  # no run's own figures: the flag says so
     after = tables(root)
     assert set(after) == set(before) and len(after) >= 10
     assert [name for name in before if after[name] != before[name]] == []
-    for figure in ("cifar/summary.png", "cifar/beyond/ladder.png", "rnn/cnn_comparison.png", "cifar/calibration.png"):
+    for figure in ("cifar/summary.png", "cifar/beyond/ladder.png", "rnn/cnn_comparison.png", "cifar/constants_fit.png"):
         assert (root / figure).stat().st_size > 10_000  # the tables' figures are drawn too
 
 
-def test_a_new_rung_is_one_literal_that_every_table_finds(tmp_path, data_root, monkeypatch):
+def test_a_new_rung_is_one_literal_that_every_table_finds(tmp_path, monkeypatch):
     """A rung added as one RunConfig, with results in the index: the ladder and the summary show it."""
-    from common.data import load_dataset
-
     six = study.RUNS["beyond_6_shift4"]
     rung = replace(six, name="beyond_7_smooth02", rung="7", adds="+ label smoothing 0.2", builds_on=six.name)
     rung = replace(rung, label_smoothing=0.2)  # the one ingredient it adds
@@ -136,10 +138,11 @@ def test_a_new_rung_is_one_literal_that_every_table_finds(tmp_path, data_root, m
         identity = {**r["identity"], "config": rung.identity()}
         fake = {**r, "name": rung.name, "identity": identity, "final": {**r["final"], "test_accuracy": 0.735}}
         records.append({**fake, "run_id": runs.run_id(rung.name, identity), "group_id": runs.group_id(identity)})
-    data = load_dataset("CIFAR10", data_root)
+    info = report_cifar.study_info()  # the study's data, as its records know it: no image read
+    records = [r for r in records if r["identity"]["task"] == study.TASK and r["identity"]["data"]["name"] == info.name]
     named = list(study.RUNS.values())
     out = root / "cifar"
-    report_cifar.summarize(records, data, [], named, out, tmp_path / "no-runs", 100, 1100, log=lambda m: None)
+    report_cifar.summarize(records, info, [], named, out, study.READ_EVERY, log=lambda m: None)
     ladder = (out / "beyond" / "ladder.md").read_text()
     (row,) = [line for line in ladder.splitlines() if line.startswith("| 7 |")]
     assert "+ label smoothing 0.2 (`beyond_7_smooth02`)" in row and "| 73.5 ± 0.0 |" in row

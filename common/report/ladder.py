@@ -24,8 +24,11 @@ INTRO = (
 
 
 def ladder_rows(rows: list[dict]) -> tuple[list[dict], dict[str, dict]]:
-    """The current rows of the runs with a ``rung``, in the order of ``study.RUNS``, and every current row by name."""
-    by_name = {r["run"]: r for r in rows if r["current"] and not r.get("overridden")}
+    """The current rows of the runs with a ``rung``, in the order of ``study.RUNS``, and every current row by name:
+    of a run's current rows, the one with the fewest changed fields (the run as this command defines it, with its
+    --iterations; not a --set variant beside it)."""
+    current = sorted((r for r in rows if r["current"]), key=lambda r: -r.get("overridden", 0))
+    by_name = {r["run"]: r for r in current}  # the last, the fewest changes, wins
     ladder = [by_name[n] for n, run in study.RUNS.items() if run.rung is not None and n in by_name and by_name[n]["n"]]
     return ladder, by_name
 
@@ -41,7 +44,7 @@ def ladder_markdown(ladder: list[dict], by_name: dict[str, dict], params: dict[s
         prev = by_name.get(run.builds_on) if run.builds_on else None
         delta = "-" if not prev or not prev["n"] else gap(r["test_acc_mean"] - prev["test_acc_mean"])
         lines.append(
-            f"| {run.rung} | {run.adds} (`{r['run']}`) | {params.get(r['run']) or 0:,} "
+            f"| {run.rung} | {run.adds} (`{r['label']}`) | {params.get(r['run']) or 0:,} "
             f"| {r['iterations']} | {r['seeds']} | {pm(r['train_acc_mean'], r['train_acc_std'])} "
             f"| {pm(r['test_acc_mean'], r['test_acc_std'])} | {100 * (r['train_acc_mean'] - r['test_acc_mean']):.1f} "
             f"| {delta} | {format_duration(r['train_time_s_mean'])} | {'; '.join(r['cpus'])} |"

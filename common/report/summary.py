@@ -67,7 +67,7 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
                 "row": run.study_row if run else None,
                 "run": name,
                 "label": study.label(name, overrides),
-                "overridden": bool(overrides),
+                "overridden": len(overrides or {}),  # the fields this command changed (0: as defined)
                 "identity": runs.identity_label(recs[0]["identity"]),
                 "current": gid in current.get(name, ()),
                 "seeds": ",".join(str(r["identity"]["seed"]) for r in recs),
@@ -129,7 +129,7 @@ def table_line(r: dict, study_data: bool) -> str:
 
 
 def summary_markdown(rows: list[dict], dataset_label: str, study_data: bool) -> str:
-    ladder = [r for r in rows if r["current"] and in_ladder(r) and not r["overridden"]]
+    ladder = {r["run"] for r in rows if r["current"] and in_ladder(r)}  # one row each (ladder.ladder_rows)
     current = [r for r in rows if r["current"] and not in_ladder(r)]
     head = ["#", "run", "seeds", "iterations", "train acc", "test acc", "SE"]
     head += ["study train", "study test", "train gap", "test gap"] if study_data else []
