@@ -145,11 +145,13 @@ class ResultsIndex:
         return records
 
     def upsert(self, records: list[dict], log=print) -> list[dict]:
-        """Adds ``records`` (replacing those with the same run id); returns the whole index."""
+        """Adds ``records`` (replacing those of the same run: its name and identity, also where an older version
+        of this code stored another run id for it); returns the whole index."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        key = lambda r: run_id(r["name"], r["identity"])  # noqa: E731
         with self._lock:
-            by_id = {r["run_id"]: r for r in self.read(log)}
-            by_id.update({r["run_id"]: r for r in records})
+            by_id = {key(r): r for r in self.read(log)}
+            by_id.update({key(r): r for r in records})
             ordered = sorted(by_id.values(), key=lambda r: (r["name"], r["identity"]["seed"], r["run_id"]))
             io.write_text(self.path, "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in ordered))
         return ordered

@@ -163,7 +163,7 @@ def test_a_clean_clone_redraws_every_committed_figure(tmp_path):
             sys.executable,
             "-c",
             BLOCKER + "import sys, runpy; sys.argv = ['common.report']; "
-            "runpy.run_module('common.report', run_name='__main__')",
+            "runpy.run_module('common.report', run_name='__main__', alter_sys=True)",
         ],
         tmp_path / "redraw.log",
         cwd=clone,
@@ -171,3 +171,18 @@ def test_a_clean_clone_redraws_every_committed_figure(tmp_path):
     assert finish(proc) == 0, proc.output()[-3000:]
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
     assert status == "", f"the redraw changed or missed these files:\n{status[:3000]}"
+
+
+def test_a_rerun_replaces_its_record_also_under_a_stale_run_id(tmp_path):
+    """A record whose stored run id an older version computed otherwise is still the same run (its name and
+    identity): retraining it replaces it instead of adding a second seed 0 to its group."""
+    from common import runs
+
+    identity = {"task": "t", "seed": 0, "config": {"lr": 0.1}}
+    old = {"name": "a", "identity": identity, "run_id": "stale0000000", "final": {"test_accuracy": 0.5}}
+    other = {"name": "a", "identity": {**identity, "seed": 1}, "run_id": "x", "final": {"test_accuracy": 0.6}}
+    index = runs.ResultsIndex(tmp_path / "results.jsonl")
+    index.upsert([old, other])
+    new = {**old, "run_id": runs.run_id("a", identity), "final": {"test_accuracy": 0.7}}
+    kept = index.upsert([new])
+    assert sorted((r["identity"]["seed"], r["final"]["test_accuracy"]) for r in kept) == [(0, 0.7), (1, 0.6)]
