@@ -106,6 +106,11 @@ def test_a_partly_recorded_cross_entropy_is_not_drawn_and_validation_is_named(tm
     runfigs.plot_curves([rec], "a run", tmp_path / "curves.png")
     assert drawn == ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
     assert runfigs.held_out(rec) and not runfigs.held_out({"history": [{"iteration": 0, "test_accuracy": 0.1}]})
+    # seeds of two versions: the cross-entropy over the seed that recorded it throughout, and named so
+    drawn.clear()
+    full = {"history": [dict(h, train_ce=1.0) for h in hist], "identity": {"seed": 1}}
+    runfigs.plot_curves([rec, full], "a run", tmp_path / "curves2.png")
+    assert drawn == ["train_accuracy", "val_accuracy", "train_ce", "train_loss", "val_loss"]
 
 
 def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):

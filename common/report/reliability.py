@@ -5,6 +5,7 @@ averaged over the run's test-time views, in equal-width bins)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,10 @@ def panel(ax, recs: list[dict], title: str) -> None:
     with np.errstate(invalid="ignore", divide="ignore"):
         acc, conf = t["correct"] / count, t["confidence_sum"] / count
     have = count > 0
-    ax.bar(
-        edges[:-1][have],
+    ax.bar(  # the axes are in percent: each bin 100 / bins wide
+        100 * edges[:-1][have],
         100 * acc[have],
-        1 / bins,
+        100 / bins,
         align="edge",
         color=SPLIT_COLORS["test"],
         alpha=0.8,
@@ -46,7 +47,8 @@ def panel(ax, recs: list[dict], title: str) -> None:
     ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
     ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
     share = ax.twinx()
-    share.step(100 * edges[:-1], 100 * count / count.sum(), where="post", color="0.4", lw=0.8)
+    shares = 100 * count / count.sum()
+    share.step(100 * edges, np.append(shares, shares[-1]), where="post", color="black", lw=1.2)  # to the last edge
     share.set(ylim=(0, 100), ylabel="test images in the bin (%)")
     seeds = ",".join(str(r["seed"]) for r in recs)
     spread = f" ± {100 * ece[1]:.1f}" if len(recs) > 1 else ""
@@ -70,11 +72,11 @@ def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: P
     for ax, (recs, title) in zip(axes[0], panels):
         panel(ax, recs, title)
     axes[0][0].legend(fontsize=7.5, loc="upper left")
-    fig.suptitle(
+    title = (
         "Probability calibration on the test set: reliability diagrams (15 equal bins of the top-class probability, "
-        "the seeds pooled;\nbars: the accuracy in each bin; gray steps: the share of test images in it; ECE: the "
-        "images' weighted |accuracy - confidence| gap, mean ± std over the seeds)",
-        fontsize=9.5,
+        "the seeds pooled; bars: the accuracy in each bin; black steps: the share of test images in it; ECE: the "
+        "images' weighted |accuracy - confidence| gap, mean ± std over the seeds)"
     )
+    fig.suptitle(textwrap.fill(title, 60 * len(panels)), fontsize=9.5)  # never wider than its panels
     fig.tight_layout()
     return [save_figure(fig, out / "reliability.png")]

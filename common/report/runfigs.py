@@ -58,7 +58,8 @@ def log_loss_axis(ax) -> None:
 def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:
     """Train and test (or validation) accuracy and loss against iterations, mean ± std over the seeds; the
     study's numbers dashed. The loss panel sets the cross-entropy alone beside the test cross-entropy (the
-    optimized loss, with the L2 penalty or label smoothing, dashed), where every evaluation recorded it."""
+    optimized loss, with the L2 penalty or label smoothing, dashed), over the seeds whose every evaluation recorded
+    it."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     split = split_of(records[0])
     held = SPLIT_NAMES[split] + (" (held-out training images)" if split == "val" else " (all test images)")
@@ -70,8 +71,11 @@ def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> 
     ax_acc.set_title(f"accuracy ({seeds_note([len(records)])})", fontsize=10)
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="lower right")
-    if all(all("train_ce" in h for h in r["history"] if h["iteration"]) for r in records):
-        band(ax_loss, records, "train_ce", "train cross-entropy (interval mean)", SPLIT_COLORS["train"])
+    with_ce = [r for r in records if all("train_ce" in h for h in r["history"] if h["iteration"])]
+    if with_ce:  # the seeds that recorded it at every evaluation (a seed made by an older version did not)
+        seeds = ", ".join(str(r["identity"]["seed"]) for r in with_ce)
+        only = "" if len(with_ce) == len(records) else f"; seed{'s' * (len(with_ce) > 1)} {seeds} only"
+        band(ax_loss, with_ce, "train_ce", f"train cross-entropy (interval mean{only})", SPLIT_COLORS["train"])
         optimized = "train loss as optimized" + (" (cross-entropy + L2 penalty)" if l2 else "")
         band(ax_loss, records, "train_loss", optimized, SPLIT_COLORS["train"], ls="--", lw=1.0)
     else:  # recorded before the cross-entropy was: the optimized loss is all there is, and it says so
