@@ -9,15 +9,23 @@ SHELL := /bin/bash
 .PHONY: data venv reproduce reproduce-gpu test lint format readme benchmark clean-runs upgrade _experiments
 
 # The venvs install the locks' exact versions (those that made the committed results), on Linux, macOS
-# and Windows alike: the locks carry markers. `rm -r .venv && make test REQS=requirements-dev.txt` installs
-# the newest versions the ranges allow instead (GPU_REQS=requirements-gpu.txt for the GPU venv).
+# and Windows alike: the locks carry markers. `make venv` installs what the scripts need (requirements.lock,
+# 1.7 GB on disk); `make test` adds the test tools on top (requirements-dev.lock: pytest, ruff, uv and JAX
+# for the JAX test, 2.3 GB in all), both measured in a fresh venv on Linux x86_64, Python 3.11.
+# `rm -r .venv && make test REQS=requirements.txt TEST_REQS=requirements-dev.txt` installs the newest versions
+# the ranges allow instead (GPU_REQS=requirements-gpu.txt for the GPU venv).
 REQS ?= requirements.lock
+TEST_REQS ?= requirements-dev.lock
 GPU_REQS ?= requirements-gpu.lock
 
 $(VENV)/installed: $(REQS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r $(REQS)
+	touch $@
+
+$(VENV)/installed-dev: $(VENV)/installed $(TEST_REQS)
+	$(PY) -m pip install --quiet -r $(TEST_REQS)
 	touch $@
 
 venv: $(VENV)/installed  # the venv alone (the README's quick start)
@@ -34,15 +42,17 @@ $(GPU_VENV)/installed: $(GPU_REQS)
 data:
 	$(PYTHON) -m common.datasets fetch
 
-# Refresh both locks to the newest versions the ranges in requirements*.txt allow, with the venv's uv.
+# Refresh the locks to the newest versions the ranges in requirements*.txt allow, with the venv's uv.
 # One lock serves Linux x86_64/aarch64, macOS arm64 and Windows AMD64 on Python 3.10+ (--universal: the
 # markers decide per machine; uv forks where a release needs a newer Python, e.g. NumPy 2.4 needs 3.11).
+# The test lock is constrained to the runtime lock (-c), so the two pin every package they share alike.
 # Results made after an upgrade carry the new versions in their metrics.json ("versions"); run `make test`
-# and commit the locks with them. The locks' headers hold this command without --upgrade, which re-locks
-# after an edit to a requirements file while keeping every other pin.
+# and commit the locks with them. The locks' headers hold these commands without --upgrade, which re-lock
+# after an edit to a requirements file while keeping every other pin (the runtime lock first).
 LOCK := uv pip compile --universal --python-version 3.10
-upgrade: $(VENV)/installed
-	$(VENV)/bin/$(LOCK) requirements-dev.txt -o requirements.lock --upgrade
+upgrade: $(VENV)/installed-dev
+	$(VENV)/bin/$(LOCK) requirements.txt -o requirements.lock --upgrade
+	$(VENV)/bin/$(LOCK) requirements-dev.txt -c requirements.lock -o requirements-dev.lock --upgrade
 	$(VENV)/bin/$(LOCK) requirements-gpu.txt -o requirements-gpu.lock --upgrade
 
 reproduce: $(VENV)/installed
@@ -72,11 +82,11 @@ _experiments:
 	$(RUN_PY) dconvnet_visualizations.py --seed $(SEED) && $(RUN_PY) rnn_mnist.py --seeds $(SEED) $(TRAIN_FLAGS) && \
 	echo "make reproduce: all four scripts in $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s"
 
-lint: $(VENV)/installed
+lint: $(VENV)/installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(VENV)/installed
+format: $(VENV)/installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 

@@ -275,7 +275,7 @@ def from_keras(which: str, dest: Path) -> None:
         from common.data import to_grayscale_28
     except ImportError as err:
         raise Failure(
-            f"the keras route needs the venv ({err}): run `make test` once (or pip install -r requirements.txt), "
+            f"the keras route needs the venv ({err}): run `make venv` once (or pip install -r requirements.lock), "
             f"then .venv/bin/python -m common.datasets keras {which}"
         ) from None
     try:

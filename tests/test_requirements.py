@@ -3,9 +3,11 @@
 With the package index: for Linux x86_64 and aarch64, macOS on Apple silicon and Windows AMD64, each of
 requirements.txt, requirements-dev.txt and requirements-gpu.txt resolves (``uv pip compile``, Python 3.11),
 TensorFlow's package is tensorflow-cpu where it has wheels (Linux x86_64, Windows) and tensorflow elsewhere,
-and each lock resolves to exactly its own pins there (nothing missing, a wheel for each). Without a network
-these skip, saying so. Without it too: the locks pin every requirement once on each platform and Python,
-inside its range, and requirements.lock holds the versions that made the committed results.
+each lock resolves to exactly its own pins there (nothing missing, a wheel for each), and the runtime lock
+holds the packages requirements.txt needs and no others (no test tool). Without a network these skip, saying
+so. Without it too: the locks pin every requirement once on each platform and Python, inside its range; the
+test lock pins every package of the runtime lock at the runtime lock's version; each lock's header is the
+Makefile's command that made it; and the locks hold the versions that made the committed results.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
 LOCKS = {  # each requirements file and the lock that pins it
-    "requirements.txt": "requirements.lock",
-    "requirements-dev.txt": "requirements.lock",
+    "requirements.txt": "requirements.lock",  # make venv: what the scripts need
+    "requirements-dev.txt": "requirements-dev.lock",  # make test: the same pins, and the test tools
     "requirements-gpu.txt": "requirements-gpu.lock",
 }
 # uv's target triple -> the markers' view of that machine, and the TensorFlow package with wheels there.
@@ -52,14 +54,15 @@ PLATFORMS = {
     ),
 }
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]  # TensorFlow 2.21 has wheels for these (none yet for 3.14)
-# The versions that made the committed results (Linux x86_64, Python 3.11.7). `make upgrade` moving one of
-# them fails here on purpose: rerun the experiments with the new versions, then update this table.
+# The versions that made the committed results (Linux x86_64, Python 3.11.7), and the lock that pins each.
+# `make upgrade` moving one of them fails here on purpose: rerun the experiments with the new versions, then
+# update this table.
 RESULTS_VERSIONS = {
-    "tensorflow-cpu": "2.21.0",
-    "keras": "3.15.1",
-    "numpy": "2.4.6",
-    "matplotlib": "3.11.2",
-    "jax": "0.10.2",
+    "tensorflow-cpu": ("2.21.0", "requirements.lock"),
+    "keras": ("3.15.1", "requirements.lock"),
+    "numpy": ("2.4.6", "requirements.lock"),
+    "matplotlib": ("3.11.2", "requirements.lock"),
+    "jax": ("0.10.2", "requirements-dev.lock"),  # the JAX test's (make test); the GPU path has its own lock
 }
 UV_TIMEOUT = 300  # seconds; a resolution takes a few (more with a cold cache). subprocess.run kills uv then
 INDEX = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or "https://pypi.org/simple/"
@@ -201,8 +204,39 @@ def test_the_lock_pins_each_requirement_once_within_its_range(name, platform, py
         assert req.specifier.contains(versions[0], prereleases=True), f"{LOCKS[name]} pins {req.name}=={versions[0]}"
 
 
-def test_the_lock_holds_the_versions_that_made_the_results():
-    results = locked("requirements.lock", environment("x86_64-unknown-linux-gnu", "3.11.7"))
-    assert {name: results.get(name) for name in RESULTS_VERSIONS} == RESULTS_VERSIONS
-    tensorflow = {pinned_version(p) for p in pins("requirements.lock") if p.name in ("tensorflow", "tensorflow-cpu")}
-    assert tensorflow == {"2.21.0"}  # on every platform and Python
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_runtime_lock_holds_what_the_scripts_need_and_nothing_else(platform):
+    """make venv's environment: requirements.txt's packages, no test tool (pytest, ruff, uv, JAX)."""
+    needed = set(resolve("requirements.txt", platform))
+    assert set(locked("requirements.lock", environment(platform, "3.11"))) == needed
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_test_lock_pins_the_runtime_lock_as_it_is(platform, python):
+    """make test installs the test lock on top of the runtime lock's venv: it changes no version there."""
+    env = environment(platform, python)
+    runtime, test = locked("requirements.lock", env), locked("requirements-dev.lock", env)
+    assert {name: test.get(name) for name in runtime} == runtime
+
+
+def test_each_lock_header_is_the_makefile_command_that_made_it():
+    """`make upgrade`'s commands, without --upgrade, stand in the locks' headers: rerun as written, they
+    re-lock after an edit to a requirements file and keep every other pin."""
+    makefile = (REPO / "Makefile").read_text()
+    lock = re.search(r"^LOCK := (.+)$", makefile, re.M)[1]
+    commands = re.findall(r"^\t\$\(VENV\)/bin/\$\(LOCK\) (.+) --upgrade$", makefile, re.M)
+    made = {line.split(" -o ")[1]: f"{lock} {line}" for line in commands}
+    assert set(made) == set(LOCKS.values()), f"make upgrade writes {sorted(made)}"
+    for name, command in made.items():
+        header = (REPO / name).read_text().splitlines()[:2]
+        assert header[1].strip("# ") == command, f"{name}'s header is not `{command}`"
+
+
+def test_the_locks_hold_the_versions_that_made_the_results():
+    env = environment("x86_64-unknown-linux-gnu", "3.11.7")
+    for name, (version, lock) in RESULTS_VERSIONS.items():
+        assert locked(lock, env).get(name) == version, f"{lock} pins {name}, the results were made with {version}"
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        tensorflow = {pinned_version(p) for p in pins(lock) if p.name in ("tensorflow", "tensorflow-cpu")}
+        assert tensorflow == {"2.21.0"}, lock  # on every platform and Python
