@@ -61,6 +61,7 @@ def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = N
     return spawn(argv, tmp / f"{Path(script).stem}-{time.time_ns()}.log", cwd=REPO, env=env)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the tests' ids
 def pytest_collection_modifyitems(items):
     """Under `make test` (pytest-xdist, --dist loadgroup) the tests of a file that share a fixture made once
     per module or session (a trained network, a short sweep) run on one worker, so it is made once; the

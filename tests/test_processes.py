@@ -45,3 +45,42 @@ def test_a_failing_tests_child_and_its_own_children_are_killed(pytester, tmp_pat
     while (alive(child) or alive(grandchild)) and time.time() < deadline:
         time.sleep(0.1)
     assert not alive(child) and not alive(grandchild)
+
+
+def test_the_tests_of_a_shared_fixture_run_on_one_worker(pytester, tmp_path):
+    """`make test` (pytest-xdist, --dist loadgroup, 2 workers): conftest.py groups the tests that share a module
+    fixture, so a trained network is made once. Some pytest and xdist versions drop the groups silently."""
+    made = tmp_path / "made"
+    pytester.makeconftest(
+        f"""
+        import importlib.util
+        import sys
+        sys.path.insert(0, {str(TESTS)!r})
+        spec = importlib.util.spec_from_file_location("repo_conftest", {str(TESTS / "conftest.py")!r})
+        repo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(repo)
+        pytest_collection_modifyitems = repo.pytest_collection_modifyitems
+        """
+    )
+    pytester.makepyfile(
+        f"""
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def network():
+            with open({str(made)!r}, "a") as f:
+                f.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_shares_it(network, i):
+            pass
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_alone(i):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup")
+    result.assert_outcomes(passed=12)
+    assert len(made.read_text().split()) == 1, "the module fixture was made on each worker"
