@@ -17,7 +17,9 @@ from conftest import PROCESS_TIMEOUT, spawn
 pytest.importorskip("jax", reason="JAX is not installed (pip install -r requirements-dev.txt)")
 
 REPO = Path(__file__).resolve().parent.parent
-CIFAR = ["--runs", "relu_adam_normal", "--iterations", "100", "--eval-every", "50"]
+# dropout: its random masks must continue exactly after a resume (test_jax_resume_is_exact)
+RUN = "relu_adam_normal_dropout_l2"
+CIFAR = ["--runs", RUN, "--iterations", "60", "--eval-every", "20", "--checkpoint-every", "20"]
 
 
 def script(name, tmp, *args, backend="jax", block_tf=True, check=True):
@@ -44,35 +46,30 @@ def files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")}
 
 
-def final(runs_dir: Path, name: str) -> dict:
-    (path,) = (runs_dir / name).glob("seed0-*/metrics.json")
-    return json.loads(path.read_text())
+def run_dir(runs_dir: Path, name: str, backend: str = "jax") -> Path:
+    """Seed 0's folder of ``name`` trained on ``backend`` (one runs folder holds both backends' runs)."""
+    found = (runs_dir / name).glob("seed0-*/metrics.json")
+    (path,) = [p for p in found if json.loads(p.read_text())["identity"]["backend"] == backend]
+    return path.parent
+
+
+def final(runs_dir: Path, name: str, backend: str = "jax") -> dict:
+    return json.loads((run_dir(runs_dir, name, backend) / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, data_root):
-    """The same short cifar_v2.py command under JAX (TensorFlow blocked) and under TensorFlow, on one
-    runs folder (the backend is part of a run's identity), each with its own figures."""
-    out = {}
+    """The same short cifar_v2.py command under JAX (TensorFlow blocked, a process of its own) and under
+    TensorFlow (in this process: the same code and settings as a script's process), on one runs folder (the
+    backend is part of a run's identity), each with its own figures."""
+    import cifar_v2
+
     runs_dir = tmp_path_factory.mktemp("runs")
-    for backend in ("jax", "tensorflow"):
-        tmp = tmp_path_factory.mktemp(backend)
-        proc = script(
-            "cifar_v2.py",
-            tmp,
-            *CIFAR,
-            "--data-dir",
-            data_root,
-            "--out-dir",
-            tmp / "fig",
-            "--runs-dir",
-            runs_dir,
-            backend=backend,
-            block_tf=backend == "jax",
-        )
-        out[backend] = (tmp, proc.stdout)
-    out["runs"] = runs_dir
-    return out
+    jax_tmp, tf_tmp = tmp_path_factory.mktemp("jax"), tmp_path_factory.mktemp("tensorflow")
+    dirs = ["--data-dir", data_root, "--runs-dir", runs_dir]
+    proc = script("cifar_v2.py", jax_tmp, *CIFAR, *dirs, "--out-dir", jax_tmp / "fig")
+    assert cifar_v2.main([str(a) for a in [*CIFAR, *dirs, "--out-dir", tf_tmp / "fig"]]) == 0
+    return {"jax": (jax_tmp, proc.stdout), "tensorflow": (tf_tmp, None), "runs": runs_dir}
 
 
 def test_cifar_v2_under_jax_matches_tensorflow_in_kind(both):
@@ -80,42 +77,24 @@ def test_cifar_v2_under_jax_matches_tensorflow_in_kind(both):
     assert "backend jax on cpu" in jax_out
     assert files(jax_tmp / "fig") == files(tf_tmp / "fig")
     # one runs folder, two identities: the JAX result was neither reused nor overwritten by TensorFlow's
-    jax_path, tf_path = sorted(
-        (both["runs"] / "relu_adam_normal").glob("seed0-*/metrics.json"),
-        key=lambda p: json.loads(p.read_text())["identity"]["backend"],
-    )
-    jax_m, tf_m = json.loads(jax_path.read_text()), json.loads(tf_path.read_text())
-    assert jax_m["identity"]["backend"] == "jax" and tf_m["identity"]["backend"] == "tensorflow"
+    jax_m, tf_m = final(both["runs"], RUN, "jax"), final(both["runs"], RUN, "tensorflow")
     assert "tensorflow" not in jax_m["versions"] and "jax" in jax_m["versions"]
-    # different backends round differently: within the noise of a 100-iteration run, not equal
+    # different backends round differently: within the noise of a 60-iteration run, not equal
     assert abs(jax_m["final"]["test_accuracy"] - tf_m["final"]["test_accuracy"]) < 0.08
-    assert any((jax_path.parent / "tensorboard").iterdir())
+    assert any((run_dir(both["runs"], RUN) / "tensorboard").iterdir())
 
 
-def test_jax_resume_is_exact(tmp_path, data_root):
-    flags = [
-        "--runs",
-        "relu_adam_normal_dropout_l2",
-        "--iterations",
-        "60",
-        "--eval-every",
-        "20",
-        "--checkpoint-every",
-        "20",
-        "--data-dir",
-        data_root,
-        "--out-dir",
-        tmp_path / "fig",
-    ]
-    script("cifar_v2.py", tmp_path, *flags, "--runs-dir", tmp_path / "a")
-    argv = [sys.executable, str(REPO / "cifar_v2.py"), *map(str, flags), "--runs-dir", str(tmp_path / "b")]
+def test_jax_resume_is_exact(both, tmp_path, data_root):
+    """The JAX run of ``both``, killed after its second evaluation and resumed: the same numbers."""
+    flags = [*CIFAR, "--data-dir", data_root, "--out-dir", tmp_path / "fig", "--runs-dir", tmp_path / "b"]
+    argv = [sys.executable, str(REPO / "cifar_v2.py"), *map(str, flags)]
     proc = spawn(argv, tmp_path / "b.log", cwd=REPO, env={"KERAS_BACKEND": "jax"})
     while "iter 40/60" not in proc.output() and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    script("cifar_v2.py", tmp_path, *flags, "--runs-dir", tmp_path / "b")
-    a, b = (final(tmp_path / d, "relu_adam_normal_dropout_l2") for d in ("a", "b"))
+    script("cifar_v2.py", tmp_path, *flags)
+    a, b = final(both["runs"], RUN), final(tmp_path / "b", RUN)
     strip = lambda m: [{k: v for k, v in h.items() if k != "train_time_s"} for h in m["history"]]
     assert strip(a) == strip(b)
 
