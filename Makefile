@@ -94,9 +94,9 @@ format: $(VENV)/installed-dev
 readme: $(VENV)/installed
 	$(PY) -m common.report.docs
 
-# The test files on PYTEST_WORKERS processes (pytest-xdist), each file on one worker (its shared fixtures
-# made once). On the 2-core CPU, 2 workers overlap what one process leaves idle (start-up, file I/O,
-# Python); more workers on more cores need about 2 GB of memory each.
+# The tests on PYTEST_WORKERS processes (pytest-xdist), one by one, except that the tests sharing a network or
+# a run made once per file go to one worker together (tests/conftest.py). On the 2-core CPU, 2 workers overlap
+# what one process leaves idle (start-up, file I/O, Python); more workers on more cores need about 2 GB each.
 PYTEST_WORKERS ?= 2
 test: lint
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
