@@ -26,11 +26,13 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import calibration, choices, cli, runs, study  # noqa: E402
+from common import calibration, choices, cli, protocol, runs, study  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -144,6 +146,12 @@ class Settings:
     search_report: bool = setting(
         False, "print the search's best trials, write its figures, and retrain the best with every --seeds"
     )
+    protocol: str | None = setting(
+        None,
+        "choose a recipe by paired repeats on validation (common/protocol.py): lenet (the ladder rebuilt from run 7) "
+        "or airbench (one ablation per ingredient); then train the chosen one with the fresh seeds on the test set",
+        choices=tuple(protocol.DESIGNS),
+    )
 
     def figures_dir(self) -> Path:
         if self.out_dir is not None:
@@ -177,11 +185,13 @@ def run_spec(
 ) -> training.RunSpec:
     x, y, x_eval, y_eval, split = x_train, data.y_train, x_test, data.y_test, "test"
     if run.validation:
-        fit, held = data.validation_split(run.validation)
+        fit, held = data.validation_split(run.validation, seed)
         x, y, x_eval, y_eval, split = x_train[fit], data.y_train[fit], x_train[held], data.y_train[held], "val"
     views_at = run.iterations if run.validation else None  # a choosing run compares test-time views at its end
     views = dict(tta=run.tta, tta_shift=run.tta_shift, views_at=views_at, final_at=run.iterations)
-    evaluate = evaluation.Evaluator(x_eval, y_eval, split=split, **views)
+    rng = np.random.default_rng(evaluation.CLEAN_TRAIN_SEED)  # the same images for every run of this split
+    clean = rng.permutation(len(x))[: evaluation.CLEAN_TRAIN_IMAGES]
+    evaluate = evaluation.Evaluator(x_eval, y_eval, split=split, clean_train=(x[clean], y[clean]), **views)
     every = eval_every or s.eval_every
     return training.make_spec(run, task, seed, data, x, y, s.runs_dir, every, s.checkpoint_every, evaluate, overrides)
 
@@ -280,6 +290,30 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------
+# The protocol: train what the next decisions lack, read them from the records, until every one is read; then the
+# chosen recipe with the seeds no choice used (common/protocol.py)
+def run_protocol(s: Settings, data, x_train, x_test) -> None:
+    design = protocol.DESIGNS[s.protocol]
+    while True:
+        records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
+        records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
+        walk = protocol.walk(design, protocol.val_lookup(records))
+        if not walk.needed:
+            break
+        steps = ", ".join(d.step.key for d in walk.decisions if d.n < d.repeats_needed)
+        print(f"\nprotocol {design.name}: {len(walk.needed)} validation run(s) for {steps}")
+        specs = [run_spec(run, None, seed, s, data, x_train, x_test) for run, seed in walk.needed]
+        training.train_all(specs, done=lambda spec, m: report_line(m, data))
+    for d in walk.decisions:
+        diff = f"{100 * d.mean:+.1f} ± {100 * d.se:.1f} points (n={d.n})"
+        print(f"protocol {design.name}: {d.step.key} ({d.step.what}): {diff}, {d.verdict}")
+    chosen, seeds = walk.chosen, ",".join(map(str, protocol.FRESH_SEEDS))
+    print(f"protocol {design.name}: chose {chosen.name} ({chosen.describe()}); seeds {seeds} on the test set")
+    specs = [run_spec(chosen, None, seed, s, data, x_train, x_test) for seed in protocol.FRESH_SEEDS]
+    training.train_all(specs, done=lambda spec, m: report_line(m, data))
+
+
+# ---------------------------------------------------------------------------
 @cli.entry_point
 def main(argv=None) -> int:
     cli.line_buffered()
@@ -310,13 +344,16 @@ def main(argv=None) -> int:
         for path in calibrate(s, data, x_train, x_test):
             print(f"wrote {path}")
         return 0
+    if s.protocol is not None:
+        run_protocol(s, data, x_train, x_test)
+        s = replace(s, runs=())  # the report below draws the index's tables, no run's own figures
     if s.search is not None:
         return run_search(s, data, x_train, x_test)
     if s.search_report:
         for path in run_search_report(s, data, x_train, x_test):
             print(f"wrote {path}")
         return 0
-    if not s.summary_only:
+    if not s.summary_only and s.protocol is None:
         specs = [run_spec(run, o, seed, s, data, x_train, x_test) for run, o in selected for seed in s.seeds]
         if s.early:  # only the reruns (a schedule that depends on the run's length would differ up to there)
             specs = [

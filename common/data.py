@@ -104,25 +104,32 @@ class Dataset:
             and counts == ([STUDY_COUNTS[0]] * self.num_classes, [STUDY_COUNTS[1]] * self.num_classes)
         )
 
-    def validation_split(self, per_class: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    def validation_split(
+        self, per_class: int, run_seed: int = 0, seed: int = SPLIT_SEED
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(train, validation) indices into the training set: ``per_class`` images of every class held out,
-        drawn from ``seed`` (the split's own, never a run's): the same split for every run and seed."""
+        drawn from ``seed`` (the split's own, never a run's). Each class's images, shuffled once, fall into folds
+        of ``per_class``; a run of seed ``run_seed`` holds out fold ``run_seed`` mod the number of folds, so every
+        run of one seed holds out the same images and two candidates' seeds pair as repeats on other folds."""
         counts = np.bincount(self.y_train, minlength=self.num_classes)
         if per_class >= counts.min():
             raise DataError(
                 f"a validation split of {per_class} images per class leaves nothing to train on: the smallest "
                 f"class of {self.name} has {counts.min()} training images. Hold out fewer (validation=...)."
             )
+        fold = run_seed % (counts.min() // per_class)
         held = [
-            np.random.default_rng([seed, c]).permutation(np.flatnonzero(self.y_train == c))[:per_class]
+            np.random.default_rng([seed, c]).permutation(np.flatnonzero(self.y_train == c))[
+                fold * per_class : (fold + 1) * per_class
+            ]
             for c in range(self.num_classes)
         ]
         val = np.sort(np.concatenate(held))
         return np.setdiff1d(np.arange(len(self.y_train)), val), val
 
-    def split_identity(self, per_class: int, seed: int = SPLIT_SEED) -> dict:
+    def split_identity(self, per_class: int, run_seed: int = 0, seed: int = SPLIT_SEED) -> dict:
         """What a run's identity records of its validation split: its size, seed and the held-out images."""
-        _, val = self.validation_split(per_class, seed)
+        _, val = self.validation_split(per_class, run_seed, seed)
         return {"per_class": per_class, "seed": seed, "fingerprint": hashlib.sha256(val.tobytes()).hexdigest()[:16]}
 
     def describe(self) -> str:

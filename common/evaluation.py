@@ -74,6 +74,11 @@ def make_test_evaluator(
     return evaluate
 
 
+# The training images whose accuracy each evaluation records in inference mode (no augmentation, no dropout,
+# the test set's views): the train accuracy a train/test gap compares, beside the batches' running mean
+CLEAN_TRAIN_IMAGES, CLEAN_TRAIN_SEED = 1000, 20141202
+
+
 class Evaluator:
     """Every evaluation runs the test set (or, ``split="val"``, the validation images) once through a probe
     model that returns the
@@ -99,9 +104,10 @@ class Evaluator:
         split: str = "test",
         views_at: int | None = None,
         final_at: int | None = None,
+        clean_train: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.x_test, self.y_test, self.tta, self.split, self.views_at = x_test, y_test, tta, split, views_at
-        self.final_at = final_at
+        self.final_at, self.tta_shift, self.clean_train = final_at, tta_shift, clean_train
         self.views = tta_views(x_test, tta, tta_shift)
         self.x_hist = x_test[:hist_images]
         self._model = None
@@ -112,7 +118,7 @@ class Evaluator:
         LeNet-5 that is the conv layer itself (its activation is built in); in the VGG-style CNN, whose convs
         are followed by batch norm and a ReLU, it is ``<conv>_relu``."""
         names = {layer.name for layer in model.layers}
-        return [f"{n}_relu" if f"{n}_relu" in names else n for n in CONV_LAYERS]
+        return [next((f"{n}{a}" for a in ("_relu", "_act") if f"{n}{a}" in names), n) for n in CONV_LAYERS]
 
     def _build_probes(self, model):
         # in float32: under mixed_bfloat16 the conv outputs are bfloat16, whose 8-bit mantissa would
@@ -138,6 +144,10 @@ class Evaluator:
             for view in self.views
         ]
         record = logits_metrics(logits, self.y_test, *others, split=self.split)
+        if self.clean_train is not None:  # training images in inference mode, viewed as the test images are
+            x, y = self.clean_train
+            views = [predict_logits(model, v) for v in [x, *tta_views(x, self.tta, self.tta_shift)]]
+            record.update(logits_metrics(*views[:1], y, *views[1:], split="train_clean"))
         kernel = keras.ops.convert_to_numpy(model.get_layer("conv1").kernel)
         if iteration in (0, self.final_at):  # the filters at the start and the end: the filter figures' source
             record["conv1_kernel"] = kernel_record(kernel)

@@ -10,6 +10,7 @@ The models output logits; the loss applies the softmax.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from common import backend
@@ -20,11 +21,13 @@ VGG_ARCHS = {
     "vgg": dict(widths=(32, 64, 128), pool_first=False),
     "vgg_wide": dict(widths=(48, 96, 192), pool_first=True),
 }
+# the airbench-style networks by name: build_airbench's block widths
+AIRBENCH_ARCHS = {"airbench": dict(widths=(64, 128, 256)), "airbench_small": dict(widths=(32, 64, 128))}
 INPUT_SHAPE = (28, 28, 1)
 NUM_PARAMS = 3_274_634  # 832 + 51,264 + 3,212,288 + 10,250
 # the largest shift of each kind, in pixels of 28, each direction: "small shifts", and the stronger
 # 4 (a 14% shift, like the 4-of-32-pixel crops usual on CIFAR-10) for networks trained longer
-SHIFT_PIXELS = {"flip_shift": 2, "flip_shift4": 4, "flip_shift4_erase": 4}
+SHIFT_PIXELS = {"flip_shift": 2, "flip_shift4": 4, "flip_shift4_erase": 4, "altflip_shift": 2}
 # "_erase" adds random erasing (Zhong et al. 2017, Keras' RandomErasing): with probability ERASE_PROB, a
 # rectangle of 2-25% of the image is filled with noise; for networks that still memorize the flips and shifts
 ERASE_PROB, ERASE_AREA = 0.5, (0.02, 0.25)
@@ -32,6 +35,7 @@ ERASE_PROB, ERASE_AREA = 0.5, (0.02, 0.25)
 # softmax, the loss and the test accuracy then see float32 logits (the usual advice for mixed precision;
 # a no-op for float32 runs)
 LOGITS_DTYPE = "float32"
+LOOKAHEAD_EVERY = 5  # steps between copies of the weights' moving average into the network (airbench's)
 
 
 def initializers(init: str):
@@ -48,17 +52,16 @@ def augmentation(kind: str, image_shape) -> list[layers.Layer]:
     """On-the-fly training augmentation as Keras preprocessing layers (active in ``fit`` only,
     an identity at evaluation): random horizontal flips and shifts of up to SHIFT_PIXELS[kind] pixels,
     the border filled with zeros, and for "*_erase" random erasing. Their random draws come from seed
-    generators that checkpoints save."""
+    generators that checkpoints save. "altflip_*" flips no image here: the batches arrive mirrored on
+    alternate passes (common.training.alternating_flips)."""
     if kind == "none":
         return []
     if kind not in SHIFT_PIXELS:
         raise ValueError(f"unknown augmentation {kind!r}; choose one of {', '.join(AUGMENTATIONS)}")
     h, w = image_shape[:2]
     shift = SHIFT_PIXELS[kind]
-    augs = [
-        layers.RandomFlip("horizontal", name="aug_flip"),
-        layers.RandomTranslation(shift / h, shift / w, fill_mode="constant", name="aug_shift"),
-    ]
+    augs = [] if kind.startswith("altflip") else [layers.RandomFlip("horizontal", name="aug_flip")]
+    augs.append(layers.RandomTranslation(shift / h, shift / w, fill_mode="constant", name="aug_shift"))
     if kind.endswith("_erase"):
         # a (p, p) factor erases each image with probability p; the noise is clipped to the [0, 1] pixel range
         augs.append(
@@ -110,6 +113,7 @@ def build_vgg(
     l2: float = 0.0,
     augment: str = "none",
     pool_first: bool = False,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
     """A small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU and a 2x2
     max-pool; global average pooling and one dense layer. The first conv is named ``conv1``
@@ -140,7 +144,7 @@ def build_vgg(
             )(x)
             if pool_first and k == 1:
                 x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
-            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
             x = layers.Activation("relu", name=f"{name}_relu")(x)
         if not pool_first:
             x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
@@ -151,19 +155,115 @@ def build_vgg(
     return keras.Model(inputs, outputs, name=("vgg_wide_" if pool_first else "vgg_") + "_".join(map(str, widths)))
 
 
+@keras.saving.register_keras_serializable(package="common")
+class Bias(layers.Layer):
+    """A learned bias per channel whose gradient is multiplied by ``lr_scale`` (the forward value is the bias
+    itself): under SGD its rate is ``lr_scale`` times the other weights', its decoupled weight decay unchanged.
+    Airbench trains its batch-norm biases so, at 64x the rate, with the norms' scales fixed at 1."""
+
+    def __init__(self, lr_scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.lr_scale = lr_scale
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+    def call(self, x):
+        b = self.bias + (self.lr_scale - 1.0) * (self.bias - ops.stop_gradient(self.bias))  # exactly the bias
+        return x + ops.cast(b, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_scale": self.lr_scale}
+
+
+def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4) -> np.ndarray:
+    """The (size, size, C, 2 * size * size * C) kernel that whitens the ``size`` x ``size`` patches of the images
+    ``x`` (N, H, W, C): the patch covariance's eigenvectors over the square roots of their eigenvalues (plus
+    ``eps``, in units of the pixels' variance), each also negated, so a ReLU-like activation keeps both signs
+    (airbench's first layer, computed from the training images and never trained)."""
+    x = np.asarray(x, np.float64)
+    std = x.std()
+    x = (x - x.mean()) / std
+    h, w, c = x.shape[1:]
+    patches = np.stack([x[:, i : h - size + 1 + i, j : w - size + 1 + j] for i in range(size) for j in range(size)], 3)
+    patches = patches.reshape(-1, size * size * c)  # (i, j, channel) order: the kernel's
+    eigenvalues, vectors = np.linalg.eigh(np.cov(patches, rowvar=False))
+    filters = (vectors / np.sqrt(eigenvalues + eps)).T.reshape(-1, size, size, c) / std  # for the raw pixels
+    kernel = np.concatenate([filters, -filters]).transpose(1, 2, 3, 0)
+    return kernel.astype("float32")
+
+
+def build_airbench(
+    num_classes: int = 10,
+    input_shape=INPUT_SHAPE,
+    widths=AIRBENCH_ARCHS["airbench"]["widths"],
+    augment: str = "none",
+    whiten: np.ndarray | None = None,
+    bn_momentum: float = 0.99,
+    bias_lr_scale: float = 1.0,
+    logit_scale: float = 1.0,
+    dropout: float = 0.0,
+) -> keras.Model:
+    """Keller Jordan's airbench network for 28x28 images: a 2x2 first layer, frozen to ``whiten``
+    (:func:`whitening_filters` of the training images) or trained where it is None; three blocks of conv, 2x2
+    max-pool, batch norm, GELU, conv, batch norm, GELU (the second conv at a quarter of the pixels); a max over
+    the last 3x3 map; a bias-free dense layer whose logits are multiplied by ``logit_scale``. The norms learn a
+    bias only (:class:`Bias`, at ``bias_lr_scale`` times the rate) and average their statistics with
+    ``bn_momentum`` (Keras' convention: airbench's PyTorch momentum 0.6 is 0.4 here). Layer names follow the
+    interface: ``conv1`` and ``conv2`` are the first two blocks' first convs, their activations ``<conv>_act``."""
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for layer in augmentation(augment, input_shape):
+        x = layer(x)
+    channels = 2 * 4 * input_shape[-1]
+    stem = layers.Conv2D(channels, 2, use_bias=False, trainable=whiten is None, name="whiten")
+    x = layers.Activation("gelu", name="whiten_act")(Bias(name="whiten_bias")(stem(x)))
+    if whiten is not None:
+        stem.set_weights([whiten])
+    for block, width in enumerate(widths, 1):
+        for k in (1, 2):
+            name = {(1, 1): "conv1", (2, 1): "conv2"}.get((block, k), f"conv{block}_{k}")
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name=name)(x)
+            if k == 1:
+                x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, center=False, scale=False, name=f"{name}_bn")(x)
+            x = layers.Activation("gelu", name=f"{name}_act")(Bias(bias_lr_scale, name=f"{name}_bias")(x))
+    x = layers.GlobalMaxPooling2D(name="pool_max")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(num_classes, use_bias=False, name="dense")(x)
+    outputs = layers.Rescaling(logit_scale, name="logits", dtype=LOGITS_DTYPE)(x)
+    return keras.Model(inputs, outputs, name="airbench_" + "_".join(map(str, widths)))
+
+
 # ---------------------------------------------------------------------------
-# The networks by name (a run's ``arch``): each builder takes the run, the number of classes and the input
-# shape. A new network is one builder and one entry here; it names its first two convolutions ``conv1`` and
+# The networks by name (a run's ``arch``): each builder takes the run, the number of classes, the input shape and
+# the training images (for a layer computed from them: airbench's whitening). A new network is one builder and one
+# entry here; it names its first two convolutions ``conv1`` and
 # ``conv2`` (the activation statistics read them) and its output layer ``logits``.
 ARCHITECTURES = {
-    "lenet5": lambda run, classes, shape: build_lenet5(
+    "lenet5": lambda run, classes, shape, x=None: build_lenet5(
         run.activation, run.init, run.dropout, run.l2, classes, shape, augment=run.augment
     ),
     **{
-        name: lambda run, classes, shape, arch=arch: build_vgg(
-            classes, shape, dropout=run.dropout, l2=run.l2, augment=run.augment, **arch
+        name: lambda run, classes, shape, x=None, arch=arch: build_vgg(
+            classes, shape, dropout=run.dropout, l2=run.l2, augment=run.augment, bn_momentum=run.bn_momentum, **arch
         )
         for name, arch in VGG_ARCHS.items()
+    },
+    **{
+        name: lambda run, classes, shape, x=None, arch=arch: build_airbench(
+            classes,
+            shape,
+            augment=run.augment,
+            whiten=whitening_filters(x) if run.whiten else None,
+            bn_momentum=run.bn_momentum,
+            bias_lr_scale=run.bias_lr_scale,
+            logit_scale=run.logit_scale,
+            dropout=run.dropout,
+            **arch,
+        )
+        for name, arch in AIRBENCH_ARCHS.items()
     },
 }
 
@@ -183,20 +283,43 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def build_model(run, num_classes: int = 10, input_shape=INPUT_SHAPE, steps_per_execution: int = 1) -> keras.Model:
+def build_model(
+    run, num_classes: int = 10, input_shape=INPUT_SHAPE, steps_per_execution: int = 1, x_train=None
+) -> keras.Model:
     """The compiled network of ``run`` (a ``common.study.RunConfig``): architecture, optimizer, schedule, loss.
-    Weights are drawn from Keras' global seed."""
+    Weights are drawn from Keras' global seed; ``x_train``: the images it trains on (airbench's whitening)."""
     if run.arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    model = ARCHITECTURES[run.arch](run, num_classes, input_shape)
+    model = ARCHITECTURES[run.arch](run, num_classes, input_shape, x_train)
     lr = learning_rate_schedule(run.learning_rate, run.schedule, run.iterations, run.warmup)
-    optimizer = make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay)
+    optimizer = make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay, run.ema)
     return compile_classifier(model, optimizer, run.label_smoothing, steps_per_execution)
 
 
+@keras.saving.register_keras_serializable(package="common")
+class Triangle(keras.optimizers.schedules.LearningRateSchedule):
+    """Airbench's schedule: linear from ``start`` x ``peak`` at step 0 to ``peak`` at step ``warmup``, then linear
+    to 0 at ``iterations``."""
+
+    def __init__(self, peak: float, warmup: int, iterations: int, start: float = 0.2):
+        self.peak, self.warmup, self.iterations, self.start = peak, warmup, iterations, start
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        up = self.start + (1.0 - self.start) * step / max(self.warmup, 1)
+        down = (self.iterations - step) / max(self.iterations - self.warmup, 1)
+        return self.peak * ops.maximum(ops.minimum(up, down), 0.0)
+
+    def get_config(self):
+        return dict(peak=self.peak, warmup=self.warmup, iterations=self.iterations, start=self.start)
+
+
 def learning_rate_schedule(learning_rate: float, schedule: str = "constant", iterations: int = 0, warmup: int = 0):
-    """A constant rate, or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a
-    cosine decay to 0 at ``iterations`` (driven by the optimizer's step count, which checkpoints save)."""
+    """A constant rate; or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a
+    cosine decay to 0 at ``iterations``; or :class:`Triangle` (driven by the optimizer's step count, which
+    checkpoints save)."""
+    if schedule == "triangle":
+        return Triangle(learning_rate, warmup, iterations)
     if schedule == "constant":
         if warmup:
             raise ValueError("a warm-up needs the cosine schedule")
@@ -211,26 +334,30 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", ite
 
 
 def make_optimizer(
-    name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0
+    name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0, ema: float = 0.0
 ) -> keras.optimizers.Optimizer:
     """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones:
-    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay)."""
-    wd = dict(weight_decay=weight_decay) if weight_decay else {}
+    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0: Keras'
+    moving average of the weights with that momentum per step, copied into the network every
+    :data:`LOOKAHEAD_EVERY` steps (airbench's lookahead), so every evaluation sees the averaged weights."""
+    kw = dict(weight_decay=weight_decay) if weight_decay else {}
+    if ema:
+        kw.update(use_ema=True, ema_momentum=ema, ema_overwrite_frequency=LOOKAHEAD_EVERY)
     if name == "adam":  # Keras' Adam, or under --fused-adam TensorFlow's fused kernel (common/backend.py)
-        return backend.adam_class()(learning_rate, **wd)
+        return backend.adam_class()(learning_rate, **kw)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        return keras.optimizers.AdamW(learning_rate, **{**kw, "weight_decay": weight_decay})
     # momentum SGD on TensorFlow's fused kernel where the backend has it: Keras' numbers, one pass per weight
     if name == "momentum":
-        return backend.momentum_class()(learning_rate, momentum=momentum, **wd)
+        return backend.momentum_class()(learning_rate, momentum=momentum, **kw)
     if name == "nesterov":
-        return backend.momentum_class()(learning_rate, momentum=momentum, nesterov=True, **wd)
+        return backend.momentum_class()(learning_rate, momentum=momentum, nesterov=True, **kw)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, **wd)
+        return keras.optimizers.SGD(learning_rate, **kw)
     if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate, **wd)
+        return keras.optimizers.Adagrad(learning_rate, **kw)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, **wd)
+        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, **kw)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -54,7 +54,7 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
         identity["fused_adam"] = True
     # the validation split of a run that holds images out of its training (choosing on validation)
     if config.get("validation"):
-        identity["split"] = dataset.split_identity(config["validation"])
+        identity["split"] = dataset.split_identity(config["validation"], seed)
     # TensorFlow's own kernels where oneDNN is off round differently from the oneDNN kernels that made the
     # committed results (common/cpu.py); recorded only when off, so those runs keep their identity
     if platform["backend"] == "tensorflow" and cpu.onednn() is False:

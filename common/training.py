@@ -42,14 +42,22 @@ class RunLocked(Exception):
     """Another process holds this run's folder."""
 
 
-def stream_indices(seed: int, start: int, count: int, batch_size: int, n: int) -> np.ndarray:
+def stream_indices(
+    seed: int, start: int, count: int, batch_size: int, n: int, alternating_flips: bool = False
+) -> np.ndarray:
     """Training-set indices for iterations [start, start + count), ``count * batch_size`` of them.
 
     Each pass over the data is a fresh permutation drawn from (seed, pass number), so
-    iteration i always sees the same batch, whether or not the run was resumed."""
+    iteration i always sees the same batch, whether or not the run was resumed. With
+    ``alternating_flips`` (airbench's), the indices run over the images and then their mirrors (2n):
+    image i is mirrored on the passes where a coin of its own, drawn once from the seed, plus the pass
+    number is odd, so each image is seen mirrored on exactly every other pass."""
     first, stop = start * batch_size, (start + count) * batch_size
     passes = range(first // n, (stop - 1) // n + 1)
     order = np.concatenate([np.random.default_rng([seed, p]).permutation(n) for p in passes])
+    if alternating_flips:
+        coin = np.random.default_rng([seed, 1 << 32]).integers(0, 2, n)  # no pass number reaches 2**32
+        order = order + n * ((coin[order] + np.repeat(np.asarray(passes), n)) % 2)
     offset = passes[0] * n
     return order[first - offset : stop - offset]
 
@@ -78,6 +86,7 @@ class RunSpec:
     should_stop: Callable[[int, dict], bool] | None = None
     overrides: dict | None = None  # the fields --set changed, shown beside the run's name in the tables
     description: str = ""  # what the run is, for the log (e.g. RunConfig.describe())
+    alternating_flips: bool = False  # mirror each image on every other pass (stream_indices)
 
     def __post_init__(self):
         # a checkpoint can only fall at the end of an evaluation interval (a Keras epoch)
@@ -235,7 +244,7 @@ def make_spec(
         name=run.name,
         identity=identity,
         run_dir=run_folder(runs_dir, run.name, identity),
-        build=lambda: models.build_model(run, data.num_classes, x_train.shape[1:]),
+        build=lambda: models.build_model(run, data.num_classes, x_train.shape[1:], x_train=x_train),
         x=x_train,
         y=y_train,
         iterations=run.iterations,
@@ -245,6 +254,7 @@ def make_spec(
         evaluate=evaluate,
         overrides=overrides,
         description=run.describe(),
+        alternating_flips=run.augment.startswith("altflip"),
     )
 
 
@@ -361,9 +371,11 @@ def _train_locked(spec: RunSpec, log) -> dict:
     callback = _Intervals(spec, state, start, tb, log)
     if start < spec.iterations:
         steps = spec.iterations - start
-        indices = stream_indices(spec.seed, start, steps, spec.batch_size, len(spec.x)).reshape(steps, spec.batch_size)
+        n, flips = len(spec.x), spec.alternating_flips
+        indices = stream_indices(spec.seed, start, steps, spec.batch_size, n, flips).reshape(steps, spec.batch_size)
+        x, y = (np.concatenate([spec.x, spec.x[:, :, ::-1]]), np.tile(spec.y, 2)) if flips else (spec.x, spec.y)
         model.fit(
-            backend.batch_source(spec.x, spec.y, indices),
+            backend.batch_source(x, y, indices),
             steps_per_epoch=spec.eval_every,
             epochs=spec.iterations // spec.eval_every,
             initial_epoch=start // spec.eval_every,

@@ -29,11 +29,15 @@ def test_the_split_is_stratified_disjoint_fixed_and_part_of_the_identity():
     assert len(np.intersect1d(fit, held)) == 0 and len(fit) + len(held) == len(d.y_train)
     assert np.bincount(d.y_train[held]).tolist() == [10, 10, 10]  # stratified
     again_fit, again_held = d.validation_split(10)
-    assert np.array_equal(held, again_held) and np.array_equal(fit, again_fit)  # the same for every run and seed
+    assert np.array_equal(held, again_held) and np.array_equal(fit, again_fit)  # the same for every run of a seed
     assert not np.array_equal(held, d.validation_split(10, seed=1)[1])  # drawn from the split's own seed
+    # seed k holds out fold k mod 3 (the smallest class has 3 folds of 10): disjoint folds, fold 0 again at seed 3
+    folds = [d.validation_split(10, run_seed)[1] for run_seed in range(4)]
+    assert all(len(np.intersect1d(folds[i], folds[j])) == 0 for i in range(3) for j in range(i))
+    assert np.array_equal(folds[3], folds[0])
     run = study.with_overrides(study.RUNS["relu_adam_normal"], validation=10)
-    a, b = (runs.make_identity(study.TASK, run.identity(), seed, d, 100) for seed in (0, 1))
-    assert a["split"] == b["split"] == d.split_identity(10)  # in the identity, whatever the run's seed
+    a, b, c = (runs.make_identity(study.TASK, run.identity(), seed, d, 100) for seed in (0, 1, 3))
+    assert a["split"] == c["split"] == d.split_identity(10) != b["split"] == d.split_identity(10, 1)
     plain = runs.make_identity(study.TASK, study.RUNS["relu_adam_normal"].identity(), 0, d, 100)
     assert "split" not in plain and "validation" not in plain["config"]
     with pytest.raises(datamod.DataError, match="validation"):

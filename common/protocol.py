@@ -1,0 +1,241 @@
+"""Choices with the power to choose: paired repeats on validation, and a decision only outside the noise.
+
+A decision compares two recipes that differ by one ingredient. Repeat k trains both with seed k, holding out
+fold k of the training images (``common.data.Dataset.validation_split``: 100 images per class, a different
+tenth of them for each seed), so the two runs of a repeat share their held-out images, their batch order and,
+where the networks match, their first weights. The difference of their validation accuracies, averaged over
+the repeats, with its standard error (the spread of the paired differences over the repeats), decides:
+the ingredient is **kept** where it beats its absence by more than two standard errors; inside that band the
+simpler recipe stays, **inside the noise**. Three repeats first; where the difference lies between one and
+three standard errors, two more, and the decision is read there.
+
+Two designs:
+
+- a **chain** (the LeNet-5 ladder rebuilt from the study's run 7): one ingredient at a time, each added to the
+  recipe kept so far, so the final recipe holds exactly the ingredients that were kept;
+- **ablations** (the airbench network, as airbench was built): each ingredient taken out of the full recipe in
+  turn; those whose absence is inside the noise are taken out together, and that recipe is compared with
+  the full one last.
+
+Test-time views train nothing: a recipe's accuracy under a view set is read from the views its
+training-identical run recorded at its end (``val_accuracy_views``), so a view step costs no run.
+Everything here reads validation numbers only (the test set cannot reach a choice: tests/test_protocol.py
+shuffles the test labels). The chosen recipe is then trained on all the training images with
+:data:`FRESH_SEEDS`, which no choice used, and read on the test set once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from common import study
+
+REPEATS, MORE_REPEATS = 3, 5  # the repeats of every decision, and of one inside one to three standard errors
+FRESH_SEEDS = (100, 101, 102, 103, 104)  # no choice ever used them (choices: seeds 0-4; earlier ones 0-2)
+VIEWS = {(False, 0): "none", (True, 0): "flip", (True, 1): "flip_shift1", (True, 2): "flip_shift2"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ingredient: its key (the recipe's name grows by it), what it is, and the fields it sets (a function
+    of the recipe it changes, or a dict). For an ablation ``change`` takes the ingredient out."""
+
+    key: str
+    what: str
+    change: object
+
+    def apply(self, run: study.RunConfig, sign: str) -> study.RunConfig:
+        fields = self.change(run) if callable(self.change) else self.change
+        return replace(run, name=f"{run.name}{sign}{self.key}", **fields)
+
+
+@dataclass(frozen=True)
+class Design:
+    name: str  # --protocol's value
+    start: str  # the run it starts from (common/study.py)
+    label: str  # the start's name in the recipes' names ("run7+augment+adamw")
+    steps: tuple[Step, ...]
+    ablation: bool  # True: each step takes an ingredient out of the start; False: a chain adding them
+    what: str
+
+
+def _longer(run):  # 3x the iterations; a warm-up keeps its share
+    return dict(iterations=3 * run.iterations, warmup=3 * run.warmup)
+
+
+DESIGNS = {
+    d.name: d
+    for d in (
+        Design(
+            "lenet",
+            "relu_adam_normal_dropout_l2",
+            "run7",
+            (
+                Step("augment", "random flips and 2-pixel shifts", dict(augment="flip_shift")),
+                Step("adamw", "AdamW, weight decay, 5% warm-up, cosine decay", lambda r: dict(**study.ADAMW, l2=0.0)),
+                Step("smooth", "label smoothing 0.1", dict(label_smoothing=0.1)),
+                Step("flip", "test-time flip averaging", dict(tta=True)),
+                Step("long", "3x longer training", _longer),
+                Step("shift4", "shifts of up to 4 pixels", dict(augment="flip_shift4")),
+            ),
+            ablation=False,
+            what="the study's LeNet-5, its ladder rebuilt from run 7",
+        ),
+        Design(
+            "airbench",
+            "airbench",
+            "airbench",
+            (
+                Step("whiten", "the frozen whitening first layer (else trained)", dict(whiten=False)),
+                Step("lookahead", "lookahead: the weights' moving average copied in", dict(ema=0.0)),
+                Step("altflip", "flips alternating by pass (else random)", dict(augment="flip_shift")),
+                Step("bn_momentum", "batch-norm momentum 0.4 (else 0.99)", dict(bn_momentum=0.99)),
+                Step("bias_rate", "the norms' biases at 64x the rate (else 1x)", dict(bias_lr_scale=1.0)),
+                Step("logit_scale", "logits scaled by 1/9 (else 1)", dict(logit_scale=1.0)),
+                Step("triangle", "the triangular schedule (else cosine)", dict(schedule="cosine")),
+                Step("smooth", "label smoothing 0.2 (else none)", dict(label_smoothing=0.0)),
+                Step("views10", "10 test-time views (else the flip)", dict(tta_shift=0)),
+            ),
+            ablation=True,
+            what="the airbench network, one ablation per ingredient",
+        ),
+    )
+}
+
+
+def warmup_share(run: study.RunConfig) -> study.RunConfig:
+    """A cosine schedule's 5% warm-up (the ladder's) where a step turned it on, a triangle's 20% (airbench's)."""
+    share = {"cosine": 0.05, "triangle": 0.2}.get(run.schedule, 0)
+    return replace(run, warmup=round(share * run.iterations))
+
+
+@dataclass
+class Decision:
+    step: Step
+    simpler: study.RunConfig
+    other: study.RunConfig  # the simpler recipe with the ingredient
+    diffs: list[float] = field(default_factory=list)  # other - simpler, per repeat (seed 0, 1, ...)
+
+    @property
+    def n(self) -> int:
+        return len(self.diffs)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.diffs) / self.n
+
+    @property
+    def se(self) -> float:
+        m = self.mean
+        return math.sqrt(sum((d - m) ** 2 for d in self.diffs) / (self.n - 1) / self.n)
+
+    @property
+    def repeats_needed(self) -> int:
+        """How many repeats this decision is read at: three, or five where three leave it unclear."""
+        if self.n < REPEATS:
+            return REPEATS
+        ratio = abs(self.mean) / self.se if self.se > 0 else math.inf
+        return MORE_REPEATS if 1 <= ratio <= 3 else self.n
+
+    @property
+    def kept(self) -> bool:
+        """The ingredient stays only where it beats its absence by more than two standard errors."""
+        return self.mean > 2 * self.se
+
+    @property
+    def verdict(self) -> str:
+        if self.kept:
+            return "kept"
+        return "dropped (inside the noise: the simpler recipe)" if self.mean > -2 * self.se else "dropped"
+
+
+@dataclass
+class Walk:
+    decisions: list[Decision]
+    chosen: study.RunConfig | None  # the recipe chosen, once every decision is read
+    needed: list[tuple[study.RunConfig, int]]  # the validation runs (run, seed) the next decision lacks
+
+
+def views_of(run: study.RunConfig) -> str:
+    return VIEWS[(run.tta, run.tta_shift if run.tta else 0)]
+
+
+def _key(config: dict) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in ("tta", "tta_shift")))
+
+
+def training_key(run: study.RunConfig) -> tuple:
+    """What shapes a run's training: its identity without the test-time views."""
+    return _key(run.identity())
+
+
+def val_lookup(records: list[dict]):
+    """``(run, seed) -> validation accuracy or None`` from finished records: the run's training-identical record
+    of that seed (any views), read at the run's own view set. Test numbers are never read."""
+    table = {}
+    for r in records:
+        config, final = r["identity"]["config"], r["final"]
+        if r["status"] != "finished" or "val_accuracy_views" not in final:
+            continue
+        table[_key(config), r["seed"]] = final["val_accuracy_views"]
+
+    def lookup(run: study.RunConfig, seed: int) -> float | None:
+        views = table.get((training_key(run), seed))
+        return None if views is None else views[views_of(run)]
+
+    return lookup
+
+
+def _read(decision: Decision, lookup) -> list[tuple[study.RunConfig, int]]:
+    """Fill ``decision.diffs`` from the records; returns the runs still missing for the repeats it needs."""
+    while True:
+        want, missing, diffs = decision.repeats_needed, [], []
+        for seed in range(want):
+            a, b = lookup(decision.other, seed), lookup(decision.simpler, seed)
+            missing += [(r, seed) for r, acc in ((decision.other, a), (decision.simpler, b)) if acc is None]
+            if a is not None and b is not None:
+                diffs.append(a - b)
+        if missing:
+            decision.diffs = diffs
+            return list(dict.fromkeys((r, s) for r, s in missing if _trains(r, s, missing)))
+        decision.diffs = diffs
+        if decision.repeats_needed <= decision.n:
+            return []
+
+
+def _trains(run, seed, missing) -> bool:
+    """Two recipes that differ by their views alone need one run: train the first of them."""
+    return next(r for r, s in missing if s == seed and training_key(r) == training_key(run)) == run
+
+
+def walk(design: Design, lookup) -> Walk:
+    """Read every decision of ``design`` from the records (``lookup``: :func:`val_lookup`) as far as they go. A
+    chain stops at its first decision that lacks runs; ablations, independent of each other, ask for all theirs."""
+    start = replace(study.RUNS[design.start], name=design.label, validation=study.VALIDATION)
+    decisions, recipe, needed = [], start, []
+    for step in design.steps:
+        if design.ablation:
+            decision = Decision(step, simpler=warmup_share(step.apply(start, "-")), other=start)
+        else:
+            decision = Decision(step, simpler=recipe, other=warmup_share(step.apply(recipe, "+")))
+        decisions.append(decision)
+        needed += [x for x in _read(decision, lookup) if x not in needed]
+        if needed and not design.ablation:
+            return Walk(decisions, None, needed)
+        if not design.ablation and decision.kept:
+            recipe = decision.other
+    if needed:
+        return Walk(decisions, None, needed)
+    if design.ablation:  # the ingredients inside the noise out together, against the full recipe
+        dropped = [d.step for d in decisions if not d.kept]
+        for step in dropped:
+            recipe = warmup_share(step.apply(recipe, "-"))
+        if dropped:
+            last = Decision(Step("+".join(s.key for s in dropped), "all the dropped ingredients", {}), recipe, start)
+            decisions.append(last)
+            needed = _read(last, lookup)
+            if needed:
+                return Walk(decisions, None, needed)
+            recipe = recipe if not last.kept else start
+    return Walk(decisions, replace(recipe, validation=0), [])
