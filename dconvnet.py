@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     snapshots = set(snapshot_iterations(run.iterations))
-    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, tta=run.tta, tta_shift=run.tta_shift)
+    views = {"tta": run.tta, "tta_shift": run.tta_shift}
+    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, **views, final_at=run.iterations)
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.
