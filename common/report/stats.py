@@ -49,15 +49,13 @@ def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) 
     """How many images a record's final accuracy was measured on: its confusion matrix's total, or for a record made
     before records kept the matrix, that of a record of ``among`` measured on the same images (the same data
     fingerprint and validation split). None where none says: a report says so rather than assume a count."""
-    same = lambda r: (
-        r["identity"]["data"] == record["identity"]["data"]
-        and (  # noqa: E731
-            split != "val" or r["identity"].get("split") == record["identity"].get("split")
-        )
-    )
-    for r in (record, *among):
-        if r["final"].get(f"{split}_confusion") is not None and same(r):
-            return int(np.sum(r["final"][f"{split}_confusion"]))
+    key = f"{split}_confusion"
+    if record["final"].get(key) is not None:
+        return int(np.sum(record["final"][key]))
+    images = lambda r: (r["identity"]["data"], r["identity"].get("split") if split == "val" else None)  # noqa: E731
+    for r in among:
+        if r["final"].get(key) is not None and images(r) == images(record):
+            return int(np.sum(r["final"][key]))
     return None
 
 
