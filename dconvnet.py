@@ -8,7 +8,8 @@ saves, in its run folder ``runs/dconvnet/<run>/seed<k>-<id>/``: ``model.keras`` 
 network), ``metrics.json`` (config, identity, curves) and snapshots at log-spaced iterations
 (0, 10, 30, 100, 300, 1000, ..., final) in ``snapshots/`` for the feature-evolution figure of
 ``dconvnet_visualizations.py``, which finds the folder from the same --run and --seed.
-Rerunning skips a finished run and resumes an interrupted one exactly.
+Rerunning skips a finished run, resumes an interrupted one exactly, and trains again a finished run whose model or
+a snapshot is missing or unreadable (the old files moved aside).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def main(argv=None) -> int:
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     snapshots = set(snapshot_iterations(run.iterations))
-    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, tta=run.tta, tta_shift=run.tta_shift)
+    views = {"tta": run.tta, "tta_shift": run.tta_shift}
+    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, **views, final_at=run.iterations)
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.
@@ -120,7 +122,11 @@ def main(argv=None) -> int:
         return test_metrics(model, iteration)
 
     every = (s.eval_every, s.checkpoint_every)
-    spec = training.make_spec(run, TASK, s.seed, data, x_train, data.y_train, s.runs_dir, *every, evaluate, overrides)
+    # what dconvnet_visualizations.py reads: a finished run without a whole model or snapshot is trained again
+    needs = ("model.keras", *(str(snapshot_path(".", i)) for i in sorted(snapshots)))
+    spec = training.make_spec(
+        run, TASK, s.seed, data, x_train, data.y_train, s.runs_dir, *every, evaluate, overrides, needs
+    )
     run_dir = spec.run_dir
     print(f"[dconvnet] training {run.name} ({run.describe()}), seed {s.seed} -> {run_dir}")
     metrics = training.train_run(spec, wait=True)

@@ -144,7 +144,7 @@ def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays
         batch_size=g.batch_size,
         eval_every=s.eval_every,
         checkpoint_every=s.checkpoint_every,
-        evaluate=evaluation.make_test_evaluator(x_test, data.y_test),
+        evaluate=evaluation.make_test_evaluator(x_test, data.y_test, final_at=g.iterations),
         overrides=s.overrides() or None,
     )
 

@@ -6,14 +6,15 @@ gray or color, read through Pillow (the study's sets: 28x28 gray PNGs). Color (`
 (``--image-size HxW``): every image resized to it (bilinear, antialiased); without it all images
 must have one size. Classes are the folders, sorted (numerically where they are numbers); the
 label of an image is its folder's position. The root is searched in order: ``--data-dir``,
-``$DATA_DIR``, ``./data``, ``../shared/data`` (both relative to the repository). Where none holds
-CIFAR10 or MNIST, Keras' own downloader is tried and converted as the study did.
+``$DATA_DIR`` (each an error where it lacks the set), ``./data``, ``../shared/data`` (both relative to the
+repository). Where none holds CIFAR10 or MNIST, Keras' own downloader is tried and converted as the study did.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,20 +197,17 @@ def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> 
 
 
 def load_split(
-    split_dir: Path,
-    shape: tuple[int, int] | None = None,
-    color: str | None = None,
-    size: tuple[int, int] | None = None,
-) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """Reads ``split_dir/<class>/*`` images (a list of arrays, their labels, the class names); labels are
-    the class folders' positions. Without ``size`` every image must have ``shape`` (default: the first
-    image's); ``color`` None keeps each image's own (resolved over the set by :func:`load_from_folder`)."""
+    split_dir: Path, color: str | None = None, size: tuple[int, int] | None = None
+) -> tuple[list[np.ndarray], np.ndarray, list[str], list[Path]]:
+    """Reads ``split_dir/<class>/*`` images (a list of arrays, their labels, the class names, their files); labels
+    are the class folders' positions. ``color`` None keeps each image's own (resolved over the set by
+    :func:`load_from_folder`); ``size`` (H, W) resizes every image."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir}: missing split folder. Expected <root>/<NAME>/{{Train,Test}}/<class>/*.png.")
     class_dirs = _class_dirs(split_dir)
     if not class_dirs:
         raise DataError(f"{split_dir}: holds no class folders. Expected {split_dir}/<class>/*.png.")
-    images, labels = [], []
+    images, labels, read = [], [], []
     for label, class_dir in enumerate(class_dirs):
         files = _image_files(class_dir)
         if not files:
@@ -219,18 +217,23 @@ def load_split(
                 f"{class_dir}: class folder holds no PNG, JPEG or BMP images{found}. Add its images (or convert "
                 "them to one of those formats), or remove the folder from every split."
             )
-        for f in files:
-            pixels = _read_image(f, color, size)
-            shape = shape or pixels.shape[:2]
-            if pixels.shape[:2] != tuple(shape):
-                raise DataError(
-                    f"{f}: {pixels.shape[0]}x{pixels.shape[1]} pixels, where the set's other images are "
-                    f"{shape[0]}x{shape[1]} (height x width). Pass --image-size {shape[0]}x{shape[1]} (or any HxW) "
-                    "to resize every image, or resize this one."
-                )
-            images.append(pixels)
+        images += [_read_image(f, color, size) for f in files]
         labels += [label] * len(files)
-    return images, np.asarray(labels, dtype=np.int32), [d.name for d in class_dirs]
+        read += files
+    return images, np.asarray(labels, dtype=np.int32), [d.name for d in class_dirs], read
+
+
+def _one_size(images: list[np.ndarray], files: list[Path]) -> None:
+    """Every image has the size most of them have; else the message names the first file of another size."""
+    sizes = Counter(a.shape[:2] for a in images)
+    (h, w), n = sizes.most_common(1)[0]
+    if n < len(images):
+        odd, shape = next((f, a.shape[:2]) for f, a in zip(files, images) if a.shape[:2] != (h, w))
+        raise DataError(
+            f"{odd}: {shape[0]}x{shape[1]} pixels, where {n:,} of the set's {len(images):,} images are {h}x{w} "
+            f"(height x width). Pass --image-size {h}x{w} (or any HxW) to resize every image, or resize the "
+            f"{len(images) - n:,} of other sizes."
+        )
 
 
 def _stack(images: list[np.ndarray], color: str) -> np.ndarray:
@@ -313,8 +316,9 @@ def _save_cache(cached: Path, d: Dataset, notes: list[str]) -> None:
 def _decode_folder(
     set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None, notes: list[str]
 ) -> Dataset:
-    train, y_train, train_classes = load_split(set_dir / "Train", color=color, size=size)
-    test, y_test, test_classes = load_split(set_dir / "Test", shape=train[0].shape[:2], color=color, size=size)
+    train, y_train, train_classes, train_files = load_split(set_dir / "Train", color=color, size=size)
+    test, y_test, test_classes, test_files = load_split(set_dir / "Test", color=color, size=size)
+    _one_size(train + test, train_files + test_files)
     if color is None:
         n_color = sum(a.ndim == 3 for a in train + test)
         color = "rgb" if n_color else "gray"
@@ -382,6 +386,12 @@ def load_dataset(
         raise DataError(
             f"--data-dir {data_dir}: no {name}/ folder there. Point --data-dir at the folder that "
             f"holds {name}/Train and {name}/Test, or run `make data` (the course's folders into ./data)."
+        )
+    env = os.environ.get("DATA_DIR")
+    if not data_dir and env and not (Path(env).expanduser() / name).is_dir():  # never passed over in silence
+        raise DataError(
+            f"DATA_DIR={env}: no {name}/ folder there. Point DATA_DIR at the folder that holds {name}/Train and "
+            f"{name}/Test, or unset it (./data and ../shared/data are searched then), or pass --data-dir."
         )
     roots = candidate_roots(data_dir)
     for root in roots:

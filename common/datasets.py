@@ -39,6 +39,7 @@ Run the scripts on them by name (./data is searched by default; elsewhere pass -
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -48,6 +49,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, writable_dir  # the standard library's alone
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -144,15 +147,17 @@ def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
     )
 
 
-def _git(args: list[str], cwd: Path | None, timeout: float) -> None:
-    """Runs git; raises Failure with git's own last words."""
+def _git(args: list[str], cwd: Path | None, timeout: float, config: tuple[str, ...] = ()) -> None:
+    """Runs ``git -c <config>... <args>``; raises Failure naming the command (``args[0]``) with git's own last
+    words."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # a wrong URL must fail, not ask for a password
     # Its own process group on POSIX, so that a timeout or Ctrl-C also ends git's helpers (git-remote-https
     # outlives a killed git while the server keeps the connection open).
     group = {"start_new_session": True} if os.name == "posix" else {}
+    options = [a for c in config for a in ("-c", c)]
     try:
-        proc = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, **group)  # fmt: skip
+        proc = subprocess.Popen(["git", *options, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, **group)  # fmt: skip
     except FileNotFoundError:
         raise Failure("git is not installed (or not on PATH)") from None
     try:
@@ -176,6 +181,25 @@ def _remove(path: Path) -> None:
 
     key = "onexc" if sys.version_info >= (3, 12) else "onerror"  # onerror is deprecated from 3.12
     shutil.rmtree(path, **{key: make_writable})
+
+
+TEMP_PREFIX = ".fetch-"  # + the fetching process's id + "-": the temporary folder inside dest
+
+
+def _remove_leftovers(dest: Path) -> None:
+    """Removes the temporary folders that fetches killed outright (kill -9, a power cut) left in ``dest``: those
+    whose process no longer runs. Windows cannot ask that without killing (os.kill): there they are named."""
+    for folder in dest.glob(f"{TEMP_PREFIX}*"):
+        if os.name != "posix":
+            print(f"note: {folder} was left by an interrupted fetch; delete it when no other fetch runs")
+            continue
+        try:
+            os.kill(int(folder.name[len(TEMP_PREFIX) :].split("-")[0]), 0)  # signal 0: only asks whether it runs
+        except (ValueError, ProcessLookupError):  # an older version's name (no id), or a process that is gone
+            _remove(folder)
+            print(f"removed {_rel(folder)}, left by an interrupted fetch")
+        except PermissionError:  # another user's process, alive
+            pass
 
 
 def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
@@ -203,18 +227,17 @@ def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
     where = f"{', '.join(f + '/' for f in missing)} from {url} at commit {commit}"
     tmp = None
     try:
-        _git(["ls-remote", url, "HEAD"], None, PROBE_TIMEOUT_S)  # fails in seconds when offline
-        print(f"fetching {where} ...", flush=True)
-        dest.mkdir(parents=True, exist_ok=True)
-        # Inside dest, so that the final move is a rename on one file system; its name is no data set's,
-        # so the scripts never read it, and it is removed below whatever happens.
-        tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest))
-        _sparse_checkout(tmp, url, commit, missing)
-    except Failure as err:
-        if tmp:
-            _remove(tmp)
-        raise Failure(f"cannot fetch {where}: {err}.\n{manual}.") from None
-    try:
+        try:
+            _git(["ls-remote", url, "HEAD"], None, PROBE_TIMEOUT_S)  # fails in seconds when offline
+            print(f"fetching {where} ...", flush=True)
+            writable_dir(dest, "--dest")
+            _remove_leftovers(dest)
+            # Inside dest, so that the final move is a rename on one file system; its name (with this process's
+            # id) is no data set's, so the scripts never read it, and it is removed below whatever happens.
+            tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=dest))
+            _sparse_checkout(tmp, url, commit, missing)
+        except Failure as err:
+            raise Failure(f"cannot fetch {where}: {err}.\n{manual}.") from None
         for folder in missing:
             diffs = differences(tmp, folder, manifest) if (tmp / folder).is_dir() else ["missing: the whole folder"]
             if diffs:
@@ -224,8 +247,10 @@ def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
                 )
         for folder in missing:
             os.replace(tmp / folder, dest / folder)
-    finally:
-        _remove(tmp)
+    finally:  # whatever ends it: a failure, Ctrl-C (KeyboardInterrupt), a full disk
+        if tmp is not None:
+            with contextlib.suppress(OSError):  # what stays is named (main) and removed by the next fetch
+                _remove(tmp)
     counts = ", ".join(f"{_rel(dest / f)} ({sum(p.startswith(f + '/') for p in manifest):,} files)" for f in missing)
     print(f"fetched {counts}; all {len(manifest):,} files in {_rel(dest)} match {mname}")
 
@@ -238,10 +263,10 @@ def _sparse_checkout(repo: Path, url: str, commit: str, folders: list[str]) -> N
     _git(["config", "core.sparseCheckout", "true"], repo, 60)
     (repo / ".git" / "info").mkdir(parents=True, exist_ok=True)
     (repo / ".git" / "info" / "sparse-checkout").write_text("".join(f"/{f}/\n" for f in folders))
-    low_speed = ["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60"]  # a stalled transfer stops
-    _git([*low_speed, "fetch", "--quiet", "--depth", "1", "--filter=blob:none", url, commit], repo, FETCH_TIMEOUT_S)
+    low_speed = ("http.lowSpeedLimit=1000", "http.lowSpeedTime=60")  # a stalled transfer stops
+    _git(["fetch", "--quiet", "--depth", "1", "--filter=blob:none", url, commit], repo, FETCH_TIMEOUT_S, low_speed)
     # The sparse folders' blobs come now, in one batch; autocrlf off, so that no byte is ever changed.
-    _git([*low_speed, "-c", "core.autocrlf=false", "checkout", "--quiet", "FETCH_HEAD"], repo, FETCH_TIMEOUT_S)
+    _git(["checkout", "--quiet", "FETCH_HEAD"], repo, FETCH_TIMEOUT_S, (*low_speed, "core.autocrlf=false"))
 
 
 # --- keras -------------------------------------------------------------------------------------------
@@ -289,7 +314,7 @@ def from_keras(which: str, dest: Path) -> None:
     def convert(x):  # CIFAR-10 arrives as (N, 32, 32, 3) RGB, MNIST as (N, 28, 28) gray
         return to_grayscale_28(x) if x.ndim == 4 else x
 
-    dest.mkdir(parents=True, exist_ok=True)
+    writable_dir(dest, "--dest")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=dest))  # renamed into place when whole
     try:
         for split, x, y in (("Train", x_train, y_train), ("Test", x_test, y_test)):
@@ -352,15 +377,18 @@ def main(argv: list[str] | None = None) -> int:
             from_keras(args.which, args.dest)
         else:
             print(f"{args.out}: {write_manifest(args.root, ['CIFAR10', 'MNIST'], args.out):,} files")
-    except Failure as err:
+    except (Failure, UserError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:  # e.g. a read-only or full disk
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
+    except OSError as err:  # e.g. a full disk while writing the files
+        print(f"error: {err}. Make room there (or pass another --dest) and rerun.", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted; nothing half-written was left in place", file=sys.stderr)
-        return 130
+        # the truth, looked at: a second Ctrl-C during the clean-up can leave the temporary folder
+        left = sorted(args.dest.glob(f"{TEMP_PREFIX}{os.getpid()}-*")) if args.command == "fetch" else []
+        said = f"{left[0]} was left half-written (the next fetch removes it)" if left else "nothing half-written stays"
+        print(f"\ninterrupted; {said}. Rerun the same command to start again.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

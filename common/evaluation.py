@@ -62,14 +62,23 @@ def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:
 
 
 def make_test_evaluator(
-    x_test: np.ndarray, y_test: np.ndarray, tta: bool = False, tta_shift: int = 0, split: str = "test"
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    tta: bool = False,
+    tta_shift: int = 0,
+    split: str = "test",
+    final_at: int | None = None,
 ) -> Callable[[keras.Model, int], dict]:
-    """The plain evaluation: loss and accuracy on every image of ``split`` (averaged over :func:`tta_views`)."""
+    """The plain evaluation: loss and accuracy on every image of ``split`` (averaged over :func:`tta_views`), and at
+    ``final_at`` (the run's last) the confusion matrix, which says how many images the record was measured on."""
     views = tta_views(x_test, tta, tta_shift)
 
     def evaluate(model, iteration):
-        others = (predict_logits(model, v) for v in views)
-        return logits_metrics(predict_logits(model, x_test), y_test, *others, split=split)
+        logits, others = predict_logits(model, x_test), [predict_logits(model, v) for v in views]
+        record = logits_metrics(logits, y_test, *others, split=split)
+        if iteration == final_at:
+            record[f"{split}_confusion"] = confusion(logits, y_test, *others).tolist()
+        return record
 
     return evaluate
 

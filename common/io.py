@@ -5,11 +5,13 @@ process id; :func:`remove_stale_temps` deletes those of processes that no longer
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import platform
 import re
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +79,39 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CorruptFile(f"{path}: not valid JSON ({err}); it was truncated or edited by hand.") from None
 
 
+# A write that fails for want of room or rights: a full disk (ENOSPC), a quota (EDQUOT), a file-size limit
+# (EFBIG), a folder made read-only while the script ran (EROFS, EACCES, EPERM)
+FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+DENIED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class WriteFailed(UserError):
+    """A file could not be written (the disk is full, a limit or the rights forbid it)."""
+
+
+def _write_failed(path: Path, err: OSError) -> WriteFailed:
+    what = "no room" if err.errno in FULL else "no right to write"
+    return WriteFailed(
+        f"cannot write {path} ({err.strerror}): {what} in {path.parent}. Free space there (or make it writable), "
+        "or pass another folder (--runs-dir, --out-dir), then rerun the same command: nothing finished was lost "
+        "(every file is written whole or not at all), and an unfinished run resumes from its last checkpoint."
+    )
+
+
 @contextlib.contextmanager
 def atomic(path: str | os.PathLike):
-    """``with atomic(path) as tmp: <write tmp>``: the file appears at ``path`` whole, or not at all."""
+    """``with atomic(path) as tmp: <write tmp>``: the file appears at ``path`` whole, or not at all. A write that
+    fails for want of room or rights raises :class:`WriteFailed`, naming the folder and the fix."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno not in FULL + DENIED:
+            raise
+        raise _write_failed(path, err) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -101,6 +127,21 @@ def save_model(model, path: str | os.PathLike) -> None:
         model.save(tmp)
 
 
+def unreadable_model(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a whole ``.keras`` file (a zip archive), or None: missing, cut short (a copy or a write
+    interrupted, a full disk: the archive's directory, at its end, is gone) or damaged (a part fails its CRC).
+    Milliseconds, without Keras."""
+    path = Path(path)
+    if not path.is_file():
+        return "the file is missing"
+    try:
+        with zipfile.ZipFile(path) as z:
+            damaged = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"not a whole .keras file ({err}): it was cut short (an interrupted copy or write) or is another file"
+    return f"a damaged .keras file (its part {damaged} fails its checksum)" if damaged else None
+
+
 class CheckpointError(UserError):
     """A checkpoint is missing or does not match what the caller expects."""
 
@@ -114,12 +155,18 @@ def load_model(path: str | os.PathLike, required_layers: tuple[str, ...] = (), c
         raise CheckpointError(
             f"{path}: model file not found. Train one first (e.g. python dconvnet.py) or pass the right --checkpoint."
         )
+    retrain = (
+        "Rerun the command that trained it (python dconvnet.py with its --run and --seed trains a run whose model is "
+        "unreadable again, the old file moved aside), or pass another --checkpoint."
+    )
+    problem = unreadable_model(path)
+    if problem:  # Keras would say "File not found" of a cut-short file
+        raise CheckpointError(f"{path}: {problem}. {retrain}")
     try:
         model = keras.models.load_model(path, compile=compile)
-    except Exception as err:  # zipfile.BadZipFile, OSError, ValueError...: one message for all of them
+    except Exception as err:  # OSError, ValueError, KeyError...: a whole zip file that is not a Keras model
         raise CheckpointError(
-            f"{path}: cannot read this model file ({type(err).__name__}: {err}); it is "
-            "truncated or not a Keras model. Delete it and retrain (e.g. python dconvnet.py)."
+            f"{path}: cannot read this model file ({type(err).__name__}: {err}); it is not a Keras model. {retrain}"
         ) from None
     names = {layer.name for layer in model.layers}
     missing = [n for n in required_layers if n not in names]

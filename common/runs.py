@@ -125,23 +125,39 @@ def compact(metrics: dict, hist_every: int | None = None) -> dict:
 
 class ResultsIndex:
     """``results.jsonl``: one JSON line per finished run, keyed by its run id; written atomically
-    under a file lock, so processes sharing an out-dir add to it without losing each other's rows."""
+    under a file lock, so processes sharing an out-dir add to it without losing each other's rows. It never
+    shrinks: a line that is no record (cut short, edited by hand) is moved, byte for byte, to
+    ``results.jsonl.unreadable`` beside it by the next write, and kept there."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.unreadable = self.path.with_name(f"{self.path.name}.unreadable")
         self._lock = FileLock(str(self.path.with_name(f".{self.path.name}.lock")))
 
-    def read(self, log=print) -> list[dict]:
-        if not self.path.exists():
-            return []
-        records = []
-        for n, line in enumerate(self.path.read_text().splitlines(), 1):
+    def _lines(self) -> tuple[list[dict], list[tuple[int, bytes]]]:
+        """The records, and the lines (numbered from 1) that are none."""
+        records, bad = [], []
+        lines = self.path.read_bytes().splitlines() if self.path.exists() else []
+        for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                log(f"warning: {self.path} line {n} is not valid JSON (edited by hand?); skipped.")
+                r = json.loads(line)
+            except ValueError:  # not JSON, or not UTF-8
+                r = None
+            if _is_record(r):
+                records.append(r)
+            else:
+                bad.append((n, line))
+        return records, bad
+
+    def read(self, log=print) -> list[dict]:
+        records, bad = self._lines()
+        for n, _ in bad:
+            log(
+                f"warning: {self.path} line {n} is not a record (cut short or edited by hand?): left out here; the "
+                f"next run that writes the index moves it to {self.unreadable.name}, where it is kept."
+            )
         return records
 
     def upsert(self, records: list[dict], log=print) -> list[dict]:
@@ -150,11 +166,30 @@ class ResultsIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         key = lambda r: run_id(r["name"], r["identity"])  # noqa: E731
         with self._lock:
-            by_id = {key(r): r for r in self.read(log)}
+            found, bad = self._lines()
+            if bad:  # kept before the index is rewritten without them: a kill in between leaves them in both
+                kept = self.unreadable.read_bytes() if self.unreadable.exists() else b""
+                kept += b"\n" if kept and not kept.endswith(b"\n") else b""
+                new = b"".join(line + b"\n" for _, line in bad if line not in kept.splitlines())
+                if new:
+                    with io.atomic(self.unreadable) as tmp:
+                        tmp.write_bytes(kept + new)
+                for n, _ in bad:
+                    log(
+                        f"warning: {self.path} line {n} is not a record (cut short or edited by hand?): moved to "
+                        f"{self.unreadable}, where it is kept. Mend it there and put it back, or delete it."
+                    )
+            by_id = {key(r): r for r in found}
             by_id.update({key(r): r for r in records})
             ordered = sorted(by_id.values(), key=lambda r: (r["name"], r["identity"]["seed"], r["run_id"]))
             io.write_text(self.path, "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in ordered))
         return ordered
+
+
+def _is_record(r) -> bool:
+    """Whether a line's JSON holds what the index keys and orders a record by."""
+    identity = r.get("identity") if isinstance(r, dict) else None
+    return isinstance(identity, dict) and "seed" in identity and {"name", "run_id"} <= r.keys()
 
 
 def update_index(

@@ -116,10 +116,18 @@ def shown(url: str) -> str:
 def unreachable(url: str, err: Exception) -> UserError:
     """The message for a storage that cannot be opened: its URL, the database's answer, and what to do."""
     answer = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+    default = "or leave --storage out to use the default SQLite file in --runs-dir."
+    if url.startswith("sqlite:///"):  # a file: no server to start
+        file = Path(url.removeprefix("sqlite:///"))
+        fix = (
+            f"Its folder {file.parent} does not exist: create it or correct the path, "
+            if not file.parent.is_dir()
+            else f"Check that {file} is a SQLite file you may read and write, in a folder you may write to, "
+        )
+        return UserError(f"cannot open the search storage {shown(url)}: {answer}. {fix}{default}")
     return UserError(
         f"cannot open the search storage {shown(url)}: {answer}. Start its database server (or make it reachable "
-        "from this machine), check the URL (user, password, host, port, database), or leave --storage out to use "
-        "the default SQLite file in --runs-dir."
+        f"from this machine), check the URL (user, password, host, port, database), {default}"
     )
 
 

@@ -87,6 +87,9 @@ class RunSpec:
     overrides: dict | None = None  # the fields --set changed, shown beside the run's name in the tables
     description: str = ""  # what the run is, for the log (e.g. RunConfig.describe())
     alternating_flips: bool = False  # mirror each image on every other pass (stream_indices)
+    # The .keras files of a finished run that its script reads later, relative to its folder (dconvnet.py: the model
+    # and the snapshots): a finished run whose file is missing or unreadable is trained again, never skipped.
+    needs: tuple[str, ...] = ()
 
     def __post_init__(self):
         # a checkpoint can only fall at the end of an evaluation interval (a Keras epoch)
@@ -148,6 +151,12 @@ def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
         for v, a in zip(variables, arrays):
             v.assign(a)
     return model, state
+
+
+def _lacking(spec: RunSpec) -> list[tuple[Path, str]]:
+    """The files of ``spec.needs`` that are missing or unreadable, each with why."""
+    found = [(spec.run_dir / name, io.unreadable_model(spec.run_dir / name)) for name in spec.needs]
+    return [(path, problem) for path, problem in found if problem]
 
 
 def _set_aside(path: Path, reason: str, log) -> None:
@@ -235,10 +244,11 @@ def make_spec(
     checkpoint_every: int,
     evaluate: Callable[[keras.Model, int], dict],
     overrides: dict | None = None,
+    needs: tuple[str, ...] = (),
 ) -> RunSpec:
     """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``;
     ``x_train``, ``y_train``: what it trains on) with ``seed``: its identity, its folder under ``runs_dir``,
-    and how to build its network."""
+    how to build its network, and the files a finished run must hold (``RunSpec.needs``)."""
     identity = make_identity(task, run.identity(), seed, data, eval_every)
     return RunSpec(
         name=run.name,
@@ -255,6 +265,7 @@ def make_spec(
         overrides=overrides,
         description=run.describe(),
         alternating_flips=run.augment.startswith("altflip"),
+        needs=needs,
     )
 
 
@@ -331,14 +342,21 @@ def _train_locked(spec: RunSpec, log) -> dict:
         except io.CorruptFile as err:
             _set_aside(metrics_path, str(err), log)
         else:
-            if done.get("identity") == spec.identity and done.get("status") in FINISHED:
+            if done.get("identity") != spec.identity or done.get("status") not in FINISHED:
+                raise UserError(
+                    f"{metrics_path} holds the result of another run identity (run id "
+                    f"{done.get('run_id')}, not {run_id(spec.name, spec.identity)}): it was copied or edited by hand. "
+                    "Move that folder out of the runs folder; it is not deleted for you."
+                )
+            lacking = _lacking(spec) if done.get("status") == "finished" else []
+            if not lacking:
                 log(f"[{spec.label}] already {done['status']} ({metrics_path}); skipping.")
                 return done
-            raise UserError(
-                f"{metrics_path} holds the result of another run identity (run id "
-                f"{done.get('run_id')}, not {run_id(spec.name, spec.identity)}): it was copied or edited by hand. "
-                "Move that folder out of the runs folder; it is not deleted for you."
-            )
+            for path, problem in lacking:  # kept beside, as the record is: never deleted
+                if path.exists():
+                    _set_aside(path, f"{path}: {problem}", log)
+            what = "; ".join(f"{path.relative_to(run_dir)}: {problem}" for path, problem in lacking)
+            _set_aside(metrics_path, f"the finished run in {run_dir} lacks a file it needs ({what})", log)
 
     model, state = None, None
     if ckpt_path.exists():

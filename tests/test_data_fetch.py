@@ -103,7 +103,7 @@ def test_fetch_writes_exactly_the_manifests_files(remote, tmp_path, capsys, monk
 def test_a_changed_file_in_the_remote_is_caught_and_nothing_written(remote, tmp_path, capsys):
     dest = tmp_path / "data"
     rc, out, err = fetch(capsys, dest, remote, commit=remote.bad_commit)
-    assert rc == 1
+    assert rc == 2
     assert "CIFAR10/ from" in err and "different: CIFAR10/Train/1/Image00001.png" in err
     assert remote.url in err and "Manual route" in err
     assert list(dest.iterdir()) == []  # no CIFAR10, no MNIST (checked before either moves), no temp folder
@@ -114,7 +114,7 @@ def test_an_unreachable_remote_fails_fast_naming_url_and_manual_route(remote, tm
     for url in ("https://127.0.0.1:9/x.git", (tmp_path / "nowhere.git").as_uri()):
         start = time.monotonic()
         rc, out, err = fetch(capsys, dest, remote, url=url)
-        assert rc == 1 and time.monotonic() - start < 10
+        assert rc == 2 and time.monotonic() - start < 10
         assert url in err and "Manual route" in err and "--data-dir" in err
         assert not dest.exists()
     # The course's own URL gets the GitHub zip as its manual route.
@@ -132,7 +132,7 @@ def test_a_remote_that_never_answers_times_out(remote, tmp_path, capsys, monkeyp
         url = f"http://127.0.0.1:{server.getsockname()[1]}/x.git"
         start = time.monotonic()
         rc, out, err = fetch(capsys, tmp_path / "data", remote, url=url)
-    assert rc == 1 and time.monotonic() - start < 5
+    assert rc == 2 and time.monotonic() - start < 5
     assert "no answer within 1 s" in err and url in err
 
 
@@ -151,7 +151,7 @@ def test_verified_data_is_left_alone_and_changed_data_reported(remote, tmp_path,
     (dest / "MNIST" / "Train" / "1" / "Image00000.png").unlink()
     (dest / "MNIST" / ".DS_Store").write_bytes(b"")  # what macOS adds to a copied folder: not a difference
     rc, out, err = fetch(capsys, dest, remote)
-    assert rc == 1 and "differs from" in err and "(3 files)" in err
+    assert rc == 2 and "differs from" in err and "(3 files)" in err
     for line in (
         "missing:   MNIST/Train/1/Image00000.png",
         "extra:     MNIST/Test/0/notes.txt",
@@ -246,7 +246,7 @@ def test_keras_route_never_leaves_a_half_written_set(fake_keras, tmp_path, capsy
 
     monkeypatch.setattr(datasets, "_write_split", fail_on_test)
     dest = tmp_path / "data"
-    assert datasets.main(["keras", "cifar10", "--dest", str(dest)]) == 1
+    assert datasets.main(["keras", "cifar10", "--dest", str(dest)]) == 2
     assert "disk full" in capsys.readouterr().err and list(dest.iterdir()) == []
 
 
@@ -255,7 +255,7 @@ def test_keras_route_offline_says_what_to_do(fake_keras, tmp_path, capsys):
         raise OSError("URL fetch failure")
 
     sys.modules["keras"].datasets.mnist.load_data = offline
-    assert datasets.main(["keras", "mnist", "--dest", str(tmp_path)]) == 1
+    assert datasets.main(["keras", "mnist", "--dest", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "keras.datasets.mnist.load_data() failed" in err and "common.datasets fetch" in err
     assert list(tmp_path.iterdir()) == []

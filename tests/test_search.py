@@ -185,7 +185,7 @@ def test_a_worker_that_loses_the_race_to_create_the_tables_retries(tmp_path, mon
     # any other operational error (a locked or unreachable database) is not retried: it names the storage
     calls.clear()
     errors.append("disk I/O error")
-    with pytest.raises(UserError, match=r"t\.sqlite3: disk I/O error\. Start its database server"):
+    with pytest.raises(UserError, match=r"t\.sqlite3: disk I/O error\. Check that .*t\.sqlite3 is a SQLite file"):
         search.open_study("race", f"sqlite:///{tmp_path / 't.sqlite3'}", seed=0)
 
 

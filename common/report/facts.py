@@ -145,9 +145,9 @@ def rnn_gated(s):
     return f"{len(near)} of {len(keys)}"
 
 
-def difference(a: list[dict], b: list[dict]) -> str:
+def difference(a: list[dict], b: list[dict], among: list[dict] = ()) -> str:
     """ "+1.5 ± 1.1 points" (within noise or beyond it is the prose's to say; NOISE standard errors)."""
-    d, se, _ = compare(a, b)
+    d, se, _ = compare(a, b, among=among)
     return f"{100 * d:+.1f} ± {100 * se:.1f}"
 
 

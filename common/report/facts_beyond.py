@@ -51,11 +51,11 @@ def listed(items: list[str]) -> str:
 
 # --- the ladder on the test set (its runs trained on all 10,000 images) ---------------------------------
 def delta(s, name: str) -> str:
-    return difference(tested(s, name), tested(s, study.RUNS[name].builds_on))
+    return difference(tested(s, name), tested(s, study.RUNS[name].builds_on), s.cifar)
 
 
 def delta_noise(s, name: str) -> str:
-    return noise_word(compare(tested(s, name), tested(s, study.RUNS[name].builds_on))[2])
+    return noise_word(compare(tested(s, name), tested(s, study.RUNS[name].builds_on), among=s.cifar)[2])
 
 
 for _name in LADDER:
@@ -104,13 +104,13 @@ def wide_rows(s) -> list[list[dict]]:
 @fact("beyond.wide.maxdiff")
 def wide_maxdiff(s):
     """The largest test-accuracy difference of a wide CNN from the CNN, in points."""
-    return points(max(abs(compare(w, tested(s, "beyond_vgg"))[0]) for w in need(wide_rows(s))))
+    return points(max(abs(compare(w, tested(s, "beyond_vgg"), among=s.cifar)[0]) for w in need(wide_rows(s))))
 
 
 @fact("beyond.wide.noise")
 def wide_noise(s):
     """Whether the wide CNNs differ from the CNN beyond noise on the test set."""
-    beyond = [compare(w, tested(s, "beyond_vgg"))[2] for w in need(wide_rows(s))]
+    beyond = [compare(w, tested(s, "beyond_vgg"), among=s.cifar)[2] for w in need(wide_rows(s))]
     return "all within noise" if not any(beyond) else f"{sum(beyond)} of {len(beyond)} beyond noise"
 
 

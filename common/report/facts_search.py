@@ -71,7 +71,7 @@ def pruned(s, space: str, val: bool) -> str:
 def chance(s, space: str, val: bool) -> str:
     """How many trials ended at chance (within NOISE binomial errors of one in ten)."""
     x = searched(s, space, val)
-    p, n = 1 / len(data.CIFAR10_CLASS_NAMES), images_evaluated(x.records[0], x.split)
+    p, n = 1 / len(data.CIFAR10_CLASS_NAMES), images_evaluated(x.records[0], x.split, [*x.records, *s.cifar])
     return str(sum(t.last <= p + NOISE * binomial_se(p, n) for t in x.trials))
 
 

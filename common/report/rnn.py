@@ -33,14 +33,11 @@ FINAL_KEYS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 
 def is_study_record(m: dict) -> bool:
     """Whether a record was made on the study's own set, as far as it tells: the study's name and, where it
-    recorded them, the study's test images and classes (a record without a confusion matrix was measured on the
-    study's 1,000 test images, ``stats.images_evaluated``)."""
+    recorded them (its confusion matrix), the study's count of test images and classes."""
     classes = len(CLASS_NAMES[STUDY_DATASET])
     confusion = m["final"].get("test_confusion")
-    return (
-        m["identity"]["data"]["name"] == STUDY_DATASET
-        and images_evaluated(m) == classes * STUDY_COUNTS[1]
-        and (confusion is None or len(confusion) == classes)
+    return m["identity"]["data"]["name"] == STUDY_DATASET and (
+        confusion is None or (len(confusion) == classes and images_evaluated(m) == classes * STUDY_COUNTS[1])
     )
 
 
@@ -147,11 +144,13 @@ def _fmt(v, digits=3):
 
 
 def data_label(rows: list[dict]) -> str:
-    """The data the rows were measured on, as their records say: "MNIST (1,000 test images)"."""
+    """The data the rows were measured on, as their records say: "MNIST (1,000 test images)", or "MNIST (test
+    images not recorded)" for records that do not say."""
     recs = [m for r in rows for m in r["records"]]
     names = sorted({m["identity"]["data"]["name"] for m in recs})
-    tests = sorted({images_evaluated(m) for m in recs})
-    return f"{' / '.join(names)} ({' / '.join(f'{n:,}' for n in tests)} test images)"
+    tests = sorted({images_evaluated(m) or 0 for m in recs})
+    counts = [f"{n:,} test images" if n else "test images not recorded" for n in tests]
+    return f"{' / '.join(names)} ({' / '.join(counts)})"
 
 
 def study_cell(r: dict) -> str:

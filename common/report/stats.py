@@ -16,7 +16,7 @@ import numpy as np
 from common import metrics, runs
 
 NOISE = 2.0  # standard errors a difference must exceed to count as real (about a 95% interval)
-DEFAULT_IMAGES = 1000  # the study's test set (and the 1,000-image validation split): 100 images per class
+DEFAULT_IMAGES = 1000  # the study's own test set, 100 images per class: the error of the study's numbers
 
 
 def finite(x) -> bool:
@@ -45,25 +45,36 @@ def final(records: list[dict], key: str = "test_accuracy") -> tuple[float, float
     return mean_std([r["final"].get(key) for r in finished(records)])
 
 
-def images_evaluated(record: dict, split: str = "test") -> int:
-    """How many images a record's final accuracy was measured on (its confusion matrix's total)."""
-    matrix = record["final"].get(f"{split}_confusion")
-    return int(np.sum(matrix)) if matrix is not None else DEFAULT_IMAGES
+def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) -> int | None:
+    """How many images a record's final accuracy was measured on: its confusion matrix's total, or for a record made
+    before records kept the matrix, that of a record of ``among`` measured on the same images (the same data
+    fingerprint and validation split). None where none says: a report says so rather than assume a count."""
+    key = f"{split}_confusion"
+    if record["final"].get(key) is not None:
+        return int(np.sum(record["final"][key]))
+    images = lambda r: (r["identity"]["data"], r["identity"].get("split") if split == "val" else None)  # noqa: E731
+    for r in among:
+        if r["final"].get(key) is not None and images(r) == images(record):
+            return int(np.sum(r["final"][key]))
+    return None
 
 
-def se_of_mean(records: list[dict], key: str = "test_accuracy") -> float:
-    """The standard error of a run's mean final ``key`` over its seeds (one seed: the binomial error)."""
+def se_of_mean(records: list[dict], key: str = "test_accuracy", among: list[dict] = ()) -> float:
+    """The standard error of a run's mean final ``key`` over its seeds (one seed: the binomial error, its count of
+    images as :func:`images_evaluated` finds it among ``among``)."""
     mean, std, n = final(records, key)
     if n >= 2 and finite(std):
         return std / math.sqrt(n)
     split = key.removesuffix("_accuracy")
-    return binomial_se(mean, images_evaluated(records[0], split)) if records else float("nan")
+    return binomial_se(mean, images_evaluated(records[0], split, among)) if records else float("nan")
 
 
-def compare(a: list[dict], b: list[dict], key: str = "test_accuracy") -> tuple[float, float, bool]:
+def compare(
+    a: list[dict], b: list[dict], key: str = "test_accuracy", among: list[dict] = ()
+) -> tuple[float, float, bool]:
     """(mean a - mean b, its standard error, whether the difference is beyond noise): two independent means."""
     diff = final(a, key)[0] - final(b, key)[0]
-    se = math.hypot(se_of_mean(a, key), se_of_mean(b, key))
+    se = math.hypot(se_of_mean(a, key, among), se_of_mean(b, key, among))
     return diff, se, abs(diff) > NOISE * se
 
 
@@ -85,7 +96,7 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
     if key not in ra["final"] or key not in rb["final"]:
         return (
             diffs[0],
-            math.hypot(*(binomial_se(r["final"][f"{split}_accuracy"], DEFAULT_IMAGES) for r in (ra, rb))),
+            math.hypot(*(binomial_se(r["final"][f"{split}_accuracy"], images_evaluated(r, split)) for r in (ra, rb))),
             1,
         )
     n = images_evaluated(ra, split)

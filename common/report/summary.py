@@ -80,7 +80,7 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
                 "test_acc_mean": test_m,
                 "test_acc_std": test_s,
                 "test_accs": test,
-                "test_acc_binomial_se": binomial_se(test_m, images_evaluated(recs[0])),
+                "test_acc_binomial_se": binomial_se(test_m, images_evaluated(recs[0], among=records)),
                 "best_test_acc_mean": mean_std([r["best_test_accuracy"] for r in done])[0],
                 "study_train_acc": ref[0] if ref else None,
                 "study_test_acc": ref[1] if ref else None,

@@ -73,7 +73,7 @@ def reversal_lines(records, decisions) -> list[str]:
         if now is None or before is None or (now > before) == d["kept"]:
             continue
         a, b = tested(records, study.RUNS[d["run"]]), tested(records, study.RUNS[d["builds_on"]])
-        diff, se, _ = compare(a, b)
+        diff, se, _ = compare(a, b, among=records)
         test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
         changed.append(
             f"- rung {study.RUNS[d['run']].rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
@@ -160,7 +160,7 @@ def choice_lines(records) -> list[str]:
         return lines + ["", first + " made earlier on the test set: no selection effect to measure there."]
     lines += ["", "Where validation chose differently from the earlier test-set choice (the selection effect):", ""]
     for c, test, old, before in effect:
-        diff = compare(old, test) if test and old else None
+        diff = compare(old, test, among=records) if test and old else None
         pick = ("`" + c["named"] + "`") if c["named"] else "a recipe not yet trained"
         result = (
             f", {show(test)}; test-chosen minus validation-chosen {gap(diff[0])} ± {100 * diff[1]:.1f} points"
@@ -202,7 +202,7 @@ def plot_selection(records: list[dict], chose: dict[str, list[dict]], path: Path
         t = [100 * r["final"]["test_accuracy"] for r in test]
         lenet = study.RUNS[name].arch == "lenet5"
         style = dict(fmt="o" if lenet else "s", color=SPLIT_COLORS["test"] if lenet else "black", capsize=2, ms=5)
-        xerr = 100 * binomial_se(val, images_evaluated(recs[0], "val"))
+        xerr = 100 * binomial_se(val, images_evaluated(recs[0], "val", records))
         ax.errorbar([100 * val], [np.mean(t)], xerr=[xerr], yerr=[np.std(t, ddof=1) if len(t) > 1 else 0], **style)
         pts.append((100 * val, float(np.mean(t)), study.RUNS[name].rung))
     if pts:
