@@ -9,6 +9,7 @@
     python cifar_v2.py --early --seeds 0,1,2    # the 11 runs' first 100 iterations again, evaluated after each
     python cifar_v2.py --calibrate              # the unstated constants, fitted to the study's table
     python cifar_v2.py --search 20              # an Optuna search instead of hand tuning (--search-report)
+    python cifar_v2.py --seeds 0,1 --workers 2  # two runs at a time, each trained once (common/workers.py)
     python cifar_v2.py --summary-only           # redraw every figure and table from saved results
 
 Every run is one literal in common/study.py. Each trains for a fixed number of iterations (batches), as
@@ -32,7 +33,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import calibration, choices, cli, protocol, runs, study  # noqa: E402
+from common import calibration, choices, cli, protocol, runs, study, workers  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -48,6 +49,7 @@ from common.config import (  # noqa: E402
     RUNS_DIR,
     SEEDS,
     SET,
+    WORKERS,
     parse,
     parse_overrides,
     setting,
@@ -87,6 +89,7 @@ class Settings:
     )
     set: tuple[str, ...] = SET(())
     seeds: tuple[int, ...] = SEEDS((0,))
+    workers: int = WORKERS(1)
     iterations: int | None = ITERATIONS(
         None, "iterations per run (default: each run's own; run 8 keeps its ratio to the others)"
     )
@@ -225,6 +228,8 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
     if not s.summary_only:
         specs = [run_spec(run, None, seed, s, data, x_train, x_test) for run in todo]
         training.train_all(specs, done=lambda spec, m: report_line(m, data))
+        if workers.index():  # a worker trains; its parent writes the table
+            return []
     records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
     rows = constants_report.calibration_table(records, seed, s.eval_every, s.batch_size)
     best = next((r for r in rows if math.isfinite(r["score"])), None)
@@ -245,7 +250,14 @@ def open_search(s: Settings, create: bool = True):
     ((rival, _),) = s.selected_runs((hpsearch.RIVALS[s.search_space],))
     warm = hpsearch.params_of(rival, s.search_space, s.search_iterations)
     return hpsearch.open_study(
-        name, url, s.seeds[0], grace=s.search_grace, min_resource=rung, create=create, warm_start=warm
+        name,
+        url,
+        s.seeds[0],
+        grace=s.search_grace,
+        min_resource=rung,
+        create=create,
+        warm_start=warm,
+        worker=workers.index(),
     )
 
 
@@ -279,6 +291,8 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
         raise cli.UserError(f"study {st.study_name} has no complete trial yet; run --search first.")
     specs = [run_spec(winner, None, seed, s, data, x_train, x_test, task=hpsearch.TASK) for seed in s.seeds]
     training.train_all(specs, done=lambda spec, m: report_line(m, data))
+    if workers.index():  # a worker trains; its parent writes the report
+        return []
     # this study's index: its trials and its winner's retrains (not another space's search in the same runs folder)
     names = (hpsearch.trial_name(space), winner.name)
     runs.update_index(out, s.runs_dir, hpsearch.TASK, study.READ_EVERY, names=names)
@@ -318,6 +332,7 @@ def run_protocol(s: Settings, data, x_train, x_test) -> None:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    workers.watch_parent()  # in a worker (--workers): stop when the parent does
     if s.quick:  # the study's best run, its first 1,100 iterations, apart from every committed result
         quick = Path("runs/quickstart")
         s = replace(s, runs=(QUICK_RUN,), iterations=study.READ_EVERY, runs_dir=quick, out_dir=quick / "figures")
@@ -334,6 +349,10 @@ def main(argv=None) -> int:
     for run, _ in selected:
         training.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
+    if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them
+        if rc := workers.run(__file__, argv, s.workers):
+            return rc
+        s = replace(s, summary_only=True)
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     if s.calibrate:
         if not data.is_study_data(study.STUDY_DATASET):
@@ -345,7 +364,10 @@ def main(argv=None) -> int:
             print(f"wrote {path}")
         return 0
     if s.protocol is not None:
-        run_protocol(s, data, x_train, x_test)
+        if not s.summary_only:
+            run_protocol(s, data, x_train, x_test)
+        if workers.index():  # a worker trains; its parent writes the report
+            return 0
         s = replace(s, runs=())  # the report below draws the index's tables, no run's own figures
     if s.search is not None:
         return run_search(s, data, x_train, x_test)
@@ -369,6 +391,8 @@ def main(argv=None) -> int:
         start = time.time()
         training.train_all(specs, done=lambda spec, m: report_line(m, data))
         print(f"\n{len(specs)} run(s) done in {cli.format_duration(time.time() - start)}.")
+        if workers.index():  # a worker trains; its parent writes the summary
+            return 0
     written = summarize(s, data)
     print(
         f"Summary: {out / 'summary.md'}; per-run figures in {out}/<run>/; index {out / 'results.jsonl'}; "

@@ -2,6 +2,7 @@
 
     python rnn_mnist.py                               # the grid (3 cells x 4 sizes) + the CNN, seed 0
     python rnn_mnist.py --seeds 0,1,2                 # the committed results
+    python rnn_mnist.py --seeds 0,1,2 --workers 2     # two runs at a time, each trained once (common/workers.py)
     python rnn_mnist.py --cells lstm,gru --hidden 20,10 --set learning_rate=5e-3
     python rnn_mnist.py --dataset MYSET               # any <data-dir>/MYSET/{Train,Test}/<class>/*.png set
     python rnn_mnist.py --summary-only                # redraw figures and tables from saved results
@@ -22,14 +23,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from common import cpu  # noqa: E402  (first: the CPU's settings must precede TensorFlow's loading)
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import choices, cli, recurrent, runs  # noqa: E402
+from common import choices, cli, recurrent, runs, workers  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -46,6 +47,7 @@ from common.config import (  # noqa: E402
     RUNS_DIR,
     SEEDS,
     SET,
+    WORKERS,
     parse,
     parse_overrides,
     setting,
@@ -81,6 +83,7 @@ class Settings:
     eval_every: int = EVAL_EVERY(recurrent.EVAL_EVERY)
     checkpoint_every: int = CHECKPOINT_EVERY(500)
     seeds: tuple[int, ...] = SEEDS((0,))
+    workers: int = WORKERS(1)
     unroll: bool = setting(GRID.unroll, "unroll the time steps (faster on the CPU)")
     cnn: bool = setting(True, "Part C: also train the study's CNN with the same batch size and iterations")
     cnn_learning_rate: float = LEARNING_RATE(GRID.cnn_learning_rate, "the CNN's Adam learning rate (the TF tutorial's)")
@@ -169,6 +172,7 @@ def summarize(s: Settings, data, log=print) -> list[Path]:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    workers.watch_parent()  # in a worker (--workers): stop when the parent does
     backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
     backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     g = s.grid()  # a wrong --set stops here, before anything is loaded
@@ -177,6 +181,10 @@ def main(argv=None) -> int:
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     training.check_run("the grid", g.iterations, s.eval_every, g.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
+    if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them
+        if rc := workers.run(__file__, argv, s.workers):
+            return rc
+        s = replace(s, summary_only=True)
     if not s.summary_only:
         arrays = {
             "seq_train": as_sequences(data.x_train),
@@ -193,6 +201,8 @@ def main(argv=None) -> int:
         t0 = time.time()
         training.train_all([run_spec(s, c, h, seed, data, arrays) for c, h, seed in jobs], done=report_line)
         print(f"all runs done in {cli.format_duration(time.time() - t0)}")
+        if workers.index():  # a worker trains; its parent writes the summary
+            return 0
     for path in summarize(s, data):
         print(f"wrote {path}")
     print(f"index: {out / 'results.jsonl'}")

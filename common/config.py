@@ -26,6 +26,8 @@ import types
 import typing
 from pathlib import Path
 
+from common import cpu
+
 MAX_SEED = 2**32 - 1  # NumPy's and Keras' seeds are 32-bit
 MAX_ITERATIONS = 10_000_000  # 500 M images at batch 50: far past anything this study needs
 
@@ -160,6 +162,19 @@ FUSED_ADAM = Spec(
     "Adam on TensorFlow's fused kernel: one pass over the weights instead of about 12, faster training "
     "(README: Speed); it rounds 1 - beta differently from Keras' Adam, so it changes the numbers and a "
     "run's identity records it (TensorFlow only)"
+)
+
+
+def _at_most_cores(n: int) -> None:
+    if n > cpu.cores():
+        raise ValueError(f"{n} workers on {cpu.cores()} cores: at most one per core")
+
+
+WORKERS = Spec(
+    "train this command's independent runs (its runs x seeds, a search's trials) in this many processes side by "
+    "side, at most one per core; each run is trained once, and its numbers are those it gets alone",
+    min=1,
+    check=_at_most_cores,
 )
 
 

@@ -185,6 +185,23 @@ def onednn_note() -> str:
     return f"oneDNN {'on' if state else 'off'} ({why[_ONEDNN_SOURCE[0]]})"
 
 
+def cores() -> int:
+    """The cores this process may run on: TensorFlow's default intra-op thread count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def intra_op_threads() -> int | None:
+    """TensorFlow's intra-op threads where ``TF_NUM_INTRAOP_THREADS`` sets them to another count than its default
+    (one per core; ``--workers`` splits the cores so), else None. A convolution's or a matmul's sums are cut
+    into one part per thread, so the count changes a run's numbers by rounding (one thread against two on the
+    2-core Xeon: every history value and the final weights differ; the inter-op threads change nothing)."""
+    try:
+        n = int(os.environ.get("TF_NUM_INTRAOP_THREADS", ""))
+    except ValueError:
+        return None
+    return n if 0 < n != cores() else None
+
+
 def fast_precision() -> str:
     """The precision ``make reproduce FAST=1`` trains in: bfloat16 where the CPU has it in hardware."""
     return "mixed_bfloat16" if bf16_hardware() else "float32"

@@ -4,7 +4,8 @@
 evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
 labels), the Keras backend with the device kind (CPU or GPU: they round differently), and the
 precision where it is not float32 (``--precision mixed_bfloat16``), the fused Adam kernel where
-a run uses it (``--fused-adam``), TensorFlow's oneDNN kernels where they are off (common/cpu.py), and
+a run uses it (``--fused-adam``), TensorFlow's oneDNN kernels where they are off and its intra-op thread count
+where it is not the default (common/cpu.py), and
 the validation split of a run that holds training images out for choosing (its images' fingerprint).
 A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
 of the identity without the seed, so different identities never share a folder and the
@@ -59,6 +60,10 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
     # committed results (common/cpu.py); recorded only when off, so those runs keep their identity
     if platform["backend"] == "tensorflow" and cpu.onednn() is False:
         identity["onednn"] = False
+    # TensorFlow's intra-op thread count where it is not its default (--workers), which changes the rounding
+    # (common/cpu.py); recorded only then, so the runs made with the default keep their identity
+    if platform["backend"] == "tensorflow" and cpu.intra_op_threads():
+        identity["intra_op_threads"] = cpu.intra_op_threads()
     return identity
 
 
@@ -92,6 +97,7 @@ def identity_label(identity: dict) -> str:
     precision = f"/{identity['precision']}" if "precision" in identity else ""
     precision += "/fused-adam" if identity.get("fused_adam") else ""
     precision += "/no-onednn" if identity.get("onednn") is False else ""
+    precision += f"/{identity['intra_op_threads']}-thread" if "intra_op_threads" in identity else ""
     return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 

@@ -11,7 +11,9 @@
   pruned) trials, waiting while others are still running; workers that start a trial at the
   same moment can add one extra trial each.
 - Reproducible: the sampler is seeded with ``seed`` plus the number of trials the study held
-  when the worker started, so one worker's search repeats exactly.
+  when the worker started, so one worker's search repeats exactly. The workers of one command
+  (``--workers``) start together on the same count: each mixes its number in, so that they do not draw
+  the same parameters.
 - Exported: :func:`export_trials` writes the study's trials to ``trials.json`` beside its report, so the
   report (``common/report/search.py``) never needs the storage; :func:`read_trials` reads them back.
 """
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import optuna
 import sqlalchemy.engine
 import sqlalchemy.exc
@@ -60,6 +63,7 @@ def open_study(
     create: bool = True,
     warm_start: dict | None = None,
     startup_trials: int = 8,
+    worker: int | None = None,
 ) -> optuna.Study:
     """The study ``name`` on ``url`` (created if missing): multivariate TPE, successive halving, heartbeats.
     ``warm_start``: parameters enqueued as the first trial of a new study (the hand-tuned configuration)."""
@@ -98,8 +102,11 @@ def open_study(
         study.enqueue_trial(warm_start, user_attrs={"warm_start": True}, skip_if_exists=True)
     # Multivariate TPE models the parameters jointly (learning rate with optimizer and batch size);
     # group=True handles the conditional ones (a momentum only for momentum optimizers).
+    sampler_seed = seed + held
+    if worker:  # one of several started together (common/workers.py): a seed of its own
+        sampler_seed = int(np.random.SeedSequence([seed, held, worker]).generate_state(1)[0])
     study.sampler = optuna.samplers.TPESampler(
-        seed=seed + held, multivariate=True, group=True, constant_liar=True, n_startup_trials=startup_trials
+        seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=startup_trials
     )
     study.pruner = pruner(min_resource)
     return study

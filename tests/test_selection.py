@@ -44,7 +44,8 @@ def test_the_split_is_stratified_disjoint_fixed_and_part_of_the_identity():
         d.validation_split(30)  # nothing left to train on in the smallest class
 
 
-def test_runs_without_a_split_keep_their_committed_identity(data_root):
+def test_runs_without_a_split_keep_their_committed_identity(data_root, monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)  # TensorFlow's default threads, as those runs had
     d = datamod.load_dataset("CIFAR10", data_root)
     committed = {}
     for line in (REPO / "figures/cifar/results.jsonl").read_text().splitlines():

@@ -1,0 +1,265 @@
+"""Worker processes against one process: a command's independent runs on all the cores, measured.
+
+    python benchmarks/workers.py [--runs relu_adam_normal_dropout_l2,beyond_vgg_nesterov] [--iterations 500]
+                                 [--repeats 3] [--inter-op 1,2] [--save figures/speed/workers.json]
+
+For each run, interleaved (one arrangement after the other, ``--repeats`` times), every arrangement trains
+the same ``--workers``-many runs (that run with seeds 0, 1, ...) through ``common.training.train_run`` as
+cifar_v2.py trains them (every test image evaluated every ``--eval-every`` iterations with its statistics,
+TensorBoard logs, the model saved), each process started afresh with TensorFlow's threads set before it loads:
+
+1. ``one process``: TensorFlow's default threads, the runs one after the other (``--workers 1``);
+2. ``N processes, 1 thread, inter-op K``: one intra-op thread and K inter-op threads each, one run each, side
+   by side, for each K of ``--inter-op``;
+3. ``N processes, default threads``: the same with TensorFlow's default threads in each process (one intra-op
+   thread per core: the cores oversubscribed, the runs' arithmetic that of (1)).
+
+Prints per arrangement the wall-clock seconds from the first start to the last end (start-up, data and
+evaluation included: what a command waits), the summed training images/s (each run's images over its own
+training seconds) and the images per CPU-second its processes spent (user + system: start-up included; and
+in the runs alone, their training and evaluations); then each one's ratio to (1), as the median and the range
+over the repeats, and whether every run's numbers (its history: losses, accuracies, statistics; and its final
+weights) are bit-identical to (1)'s. On a busy machine the first two measure also the share of the CPU that
+each arrangement wins against the other work (more busy threads win more), so the load average is printed and
+saved beside each measurement; the images per CPU-second hardly depend on that share, and where every
+arrangement keeps every core busy (an idle machine) their ratio is that of the throughput. ``--save PATH``
+writes all of it as a JSON record (``benchmarks/record.py``). Timings only; the tests never assert any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import cpu, study  # noqa: E402  (neither loads TensorFlow: a child sets its threads first)
+
+TIMING_KEYS = ("train_time_s", "wall_time_s")  # what may differ between two trainings of one run
+
+
+def child(args) -> None:
+    """Trains ``args.run`` with each of ``args.seeds`` in turn; prints one JSON line per run."""
+    cpu.configure()
+    import numpy as np
+
+    with cpu.quiet_import():
+        import keras
+
+        from common import evaluation, training
+    from common.data import as_float_images, load_cifar10
+
+    data = load_cifar10(args.data_dir)
+    x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
+    run = study.with_overrides(study.RUNS[args.run], iterations=args.iterations)
+    for seed in args.seeds:
+        views = dict(tta=run.tta, tta_shift=run.tta_shift, final_at=run.iterations)
+        evaluate = evaluation.Evaluator(x_test, data.y_test, **views)
+        spec = training.make_spec(
+            run, "benchmark", seed, data, x, data.y_train, Path(args.runs_dir), args.eval_every, 500, evaluate
+        )
+        cpu0 = time.process_time()
+        m = training.train_run(spec, log=lambda msg: None)
+        run_cpu_s = time.process_time() - cpu0  # the run's CPU seconds: its training and evaluations, no start-up
+        model = keras.models.load_model(spec.run_dir / "model.keras", compile=False)
+        weights = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
+        history = [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in m["history"]]
+        numbers = hashlib.sha256(json.dumps(history, sort_keys=True).encode()).hexdigest()
+        images = m["iterations_done"] * spec.batch_size
+        print(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "images": images,
+                    "train_time_s": m["train_time_s"],
+                    "run_cpu_s": run_cpu_s,
+                    "weights": weights,
+                    "history": numbers,
+                    "test_accuracy": m["final"].get("test_accuracy"),
+                }
+            ),
+            flush=True,
+        )
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def median(sorted_values: list[float]) -> float:
+    n = len(sorted_values)
+    return (sorted_values[(n - 1) // 2] + sorted_values[n // 2]) / 2
+
+
+def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
+    """The ``args.workers`` runs of ``run`` in ``processes`` fresh processes started together, with one intra-op
+    thread and ``inter_op`` inter-op threads each (None: TensorFlow's default threads); their wall seconds, summed
+    training images/s and each run's numbers."""
+    seeds = list(range(args.workers))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        if inter_op is not None:
+            env |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": str(inter_op)}
+        t0, cpu0 = time.perf_counter(), children_cpu_s()
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    run,
+                    "--seeds",
+                    ",".join(map(str, part)),
+                    "--runs-dir",
+                    tmp,
+                    "--iterations",
+                    str(args.iterations),
+                    "--eval-every",
+                    str(args.eval_every),
+                ]
+                + (["--data-dir", args.data_dir] if args.data_dir else []),
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for part in (seeds[i::processes] for i in range(processes))
+        ]
+        try:
+            outs = [p.communicate()[0] for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+        wall, cpu_s = time.perf_counter() - t0, children_cpu_s() - cpu0
+    if any(p.returncode for p in procs):
+        sys.exit(f"a benchmark process failed (exit {[p.returncode for p in procs]}); its error is above")
+    results = sorted((json.loads(line) for out in outs for line in out.splitlines()), key=lambda r: r["seed"])
+    rate = (
+        sum(r["images"] / r["train_time_s"] for r in results)
+        if processes > 1
+        else (sum(r["images"] for r in results) / sum(r["train_time_s"] for r in results))
+    )
+    images = sum(r["images"] for r in results)
+    run_cpu_s = sum(r["run_cpu_s"] for r in results)
+    return {
+        "wall_s": wall,
+        "images_per_s": rate,
+        "images_per_cpu_s": images / cpu_s,
+        "images_per_run_cpu_s": images / run_cpu_s,
+        "runs": results,
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--runs",
+        default="relu_adam_normal_dropout_l2,beyond_vgg_nesterov",
+        help="runs of common/study.py, comma-separated (default: the study's run 7 and CNN-SGD)",
+    )
+    p.add_argument("--iterations", type=int, default=500, help="iterations of each run (default: 500)")
+    p.add_argument("--eval-every", type=int, default=study.EVAL_EVERY)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=cpu.cores(),
+        help="worker processes, and runs per arrangement (default: one per core)",
+    )
+    p.add_argument("--inter-op", default="1,2", help="inter-op threads of each worker to try, comma-separated")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians and ranges are reported")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--save", default=None, help="also write what it prints as a JSON record here (figures/speed/)")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seeds", default="0", help=argparse.SUPPRESS)
+    p.add_argument("--runs-dir", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        args.run, args.seeds = args.child, [int(s) for s in args.seeds.split(",")]
+        return child(args)
+    runs = args.runs.split(",")
+    unknown = [r for r in runs if r not in study.RUNS]
+    if unknown or args.workers < 2:
+        p.error(f"unknown runs {unknown}" if unknown else "--workers must be at least 2")
+    inter_ops = [int(k) for k in args.inter_op.split(",")]
+    setups = {"one process": (1, None)}
+    setups |= {f"{args.workers} processes, 1 thread, inter-op {k}": (args.workers, k) for k in inter_ops}
+    setups |= {f"{args.workers} processes, default threads": (args.workers, None)}
+    print(
+        f"CPU: {cpu.summary()}, {cpu.cores()} cores; {args.workers} runs per arrangement, "
+        f"{args.iterations} iterations each, evaluated every {args.eval_every}; {args.repeats} interleaved repeats"
+    )
+    measured = {run: {name: [] for name in setups} for run in runs}
+    loads = []
+    for r in range(args.repeats):
+        for run in runs:
+            for name, (processes, inter_op) in setups.items():
+                loads.append(os.getloadavg()[0])
+                m = arrangement(args, run, processes, inter_op)
+                measured[run][name].append(m)
+                print(
+                    f"repeat {r + 1} {run}, {name}: {m['wall_s']:.1f} s, {m['images_per_s']:,.0f} images/s, "
+                    f"{m['images_per_cpu_s']:,.0f} images per CPU-second ({m['images_per_run_cpu_s']:,.0f} in the "
+                    f"runs; load average {loads[-1]:.1f})",
+                    flush=True,
+                )
+    ratios, same_numbers = {}, {}
+    print(f"\nmedians and ranges of {args.repeats} repeats ({time.strftime('%Y-%m-%d')}), against one process:")
+    for run in runs:
+        base = measured[run]["one process"]
+        numbers = lambda m: [(r["seed"], r["history"], r["weights"]) for r in m["runs"]]  # noqa: E731
+        for name, ms in measured[run].items():
+            keys = ("wall_s", "images_per_s", "images_per_cpu_s", "images_per_run_cpu_s")
+            values = {k: median(sorted(m[k] for m in ms)) for k in keys}
+            line = (
+                f"  {run}, {name}: {values['wall_s']:.1f} s, {values['images_per_s']:,.0f} images/s summed, "
+                f"{values['images_per_cpu_s']:,.0f} images per CPU-second ({values['images_per_run_cpu_s']:,.0f} "
+                "in the runs)"
+            )
+            if ms is not base:
+                ratio = {
+                    "finish_sooner": sorted(b["wall_s"] / m["wall_s"] for b, m in zip(base, ms)),
+                    "images_per_s": sorted(m["images_per_s"] / b["images_per_s"] for b, m in zip(base, ms)),
+                }
+                for k in ("images_per_cpu_s", "images_per_run_cpu_s"):
+                    ratio[k] = sorted(m[k] / b[k] for b, m in zip(base, ms))
+                same = all(numbers(m) == numbers(base[0]) for m in ms)
+                ratios[f"{run}/{name}"], same_numbers[f"{run}/{name}"] = ratio, same
+                shown = lambda v: f"{median(v):.2f}x ({v[0]:.2f}-{v[-1]:.2f})"  # noqa: E731
+                line += (
+                    f"\n    finishes {shown(ratio['finish_sooner'])} sooner (target 1.3x); images/s "
+                    f"{shown(ratio['images_per_s'])}; images per CPU-second {shown(ratio['images_per_cpu_s'])} "
+                    f"({shown(ratio['images_per_run_cpu_s'])} in the runs); "
+                    "numbers and final weights " + ("bit-identical to" if same else "DIFFER from") + " one process's"
+                )
+            print(line)
+    if args.save:
+        from benchmarks import record
+
+        with cpu.quiet_import():  # the record's versions load TensorFlow: its start-up lines kept off the terminal
+            record.save(
+                args.save,
+                "workers",
+                {
+                    "runs": runs,
+                    "iterations": args.iterations,
+                    "eval_every": args.eval_every,
+                    "workers": args.workers,
+                    "inter_op": inter_ops,
+                    "repeats": args.repeats,
+                },
+                {"measured": measured, "ratios": ratios, "bit_identical": same_numbers, "load_average": loads},
+            )
+
+
+if __name__ == "__main__":
+    main()
