@@ -18,7 +18,6 @@ from common.report import beyond, stats
 from common.report.claims import RAMP_SHARE
 from common.report.plots import SPLIT_COLORS, band, evaluated_when, plt, save_figure, seeds_note, spread_labels
 from common.report.stats import curve, mean_std, pct
-from common.report.task1 import short
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
 COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6", 9: "C8", 10: "C9", 11: "#444444"}
@@ -45,7 +44,13 @@ def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int 
         run = study.RUNS[recs[0]["name"]]
         lw = 2.2 if run.activation == "sigmoid" else 1.2
         ax.plot(
-            xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=lw, label=short(run), zorder=3 - row / 20
+            xs,
+            100 * ys,
+            color=COLORS.get(row),
+            ls=STYLES.get(row, "-"),
+            lw=lw,
+            label=study.short(run),
+            zorder=3 - row / 20,
         )
     for it in range(read_every, int(ax.get_xlim()[1]) + 1, read_every):
         ax.axvline(it, color="gray", ls=":", lw=0.6)
@@ -73,7 +78,7 @@ def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
             xs, ys = curve(recs, f"{layer}_std")
             keep = xs > 0  # a log axis: the initialization (iteration 0) is the first point's left neighbour
             run = study.RUNS[recs[0]["name"]]
-            ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=short(run))
+            ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=study.short(run))
             # the std at initialization, staggered by row: runs with one initialization start at the same value
             ax.plot([xs[keep][0] * (0.35 + 0.04 * row)], [ys[0]], marker="o", ms=3.5, color=COLORS.get(row))
         ax.set_xscale("log")
@@ -100,7 +105,7 @@ def small_multiples(groups: dict[int, list[dict]], title: str):
     fig, axes = plt.subplots(3, 4, figsize=(14, 8.6), sharex=True, sharey=True)
     panels = dict(zip(sorted(groups), axes.flat))
     for row, ax in panels.items():
-        ax.set_title(short(study.RUNS[groups[row][0]["name"]]), fontsize=8)
+        ax.set_title(study.short(study.RUNS[groups[row][0]["name"]]), fontsize=8)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")

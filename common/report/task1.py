@@ -220,23 +220,12 @@ def summary_markdown(rows: list[dict], dataset_label: str, study_data: bool, ear
     return "\n".join(lines) + "\n"
 
 
-def short(run: study.RunConfig) -> str:
-    """'3. sigmoid, Adam, normal init': a study row as a reader names it."""
-    opt = {"adam": "Adam", "momentum": f"momentum {run.momentum:g}, lr {run.learning_rate:g}"}.get(run.optimizer)
-    parts = [run.activation.replace("_", " "), opt or run.optimizer, f"{run.init.replace('_', ' ')} init"]
-    if run.dropout or run.l2:
-        parts.append("dropout + L2")
-    if run.length_factor > 1:
-        parts.append(f"{run.length_factor:g}x longer")
-    return f"{run.study_row}. " + ", ".join(parts)
-
-
 def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data: bool) -> Path:
     """Final train and test accuracy per run, the study's beside ours; each seed a dot."""
 
     def name(r):  # the study's rows as a reader names them; other runs by their names
         run = study.RUNS.get(r["run"])
-        text = short(run) if run and run.study_row and not r["overridden"] else r["label"]
+        text = study.short(run) if run and run.study_row and not r["overridden"] else r["label"]
         return text + (" (diverged)" if "diverged" in r["status"] else "")
 
     nan = [float("nan")] * len(current)
