@@ -106,7 +106,7 @@ def recipe_line(cifar: list[dict]) -> str:
     return (
         "Beyond the study: both recipes were first picked on seed 0's test accuracy (CNN-SGD+'s test-time views on "
         f"all three seeds'); every choice made again on a validation split picks {same} recipes, and both still hold "
-        f"{' and '.join(kept) or 'nothing'} validation dropped (`cifar/beyond/validation.md`)."
+        f"{' and '.join(kept) or 'nothing'}, which validation dropped (`cifar/beyond/validation.md`)."
     )
 
 

@@ -405,15 +405,13 @@ def images_seen(mine: list[dict], base: list[dict], cifar_records: list[dict], d
         return f"Both see the same training images: {a:g} passes over them."
     more = [run for run in RUNS.values() if run.rung is not None and run.arch == "lenet5" and passes(run) >= a]
     found = [(run, recs) for run in more if (recs := records_of(cifar_records, run.name, run.identity(), data))]
+    listed = "; ".join(f"rung {run.rung} `{run.name}` ({passes(run):g} passes) {show(recs)}" for run, recs in found)
+    above = sum(stats.final(mine)[0] > stats.final(recs)[0] for _, recs in found)
     return (
         f"Not at equal images seen: the winner's {mine[0]['identity']['config']['batch_size']} images a batch make "
         f"{a:g} passes over the training images in these iterations, the rival's {b:g}. The hand-built runs that see "
-        f"at least the winner's images: "
-        + (
-            "; ".join(f"rung {run.rung} `{run.name}` ({passes(run):g} passes) {show(recs)}" for run, recs in found)
-            or "none"
-        )
-        + "."
+        f"at least the winner's images: {listed or 'none'}"
+        + (f"; the winner's mean is above {above} of them." if found else ".")
     )
 
 
