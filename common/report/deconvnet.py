@@ -29,6 +29,7 @@ from common.report.plots import (
     show_projection,
     subplots,
 )
+from common.report.stats import pm
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
 NORM_NOTE = "projections: each panel scaled by its own max |value| to [-1, 1] (red > 0, blue < 0)"
@@ -422,9 +423,8 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     return save_figure(fig, out / "randomization_check.png")
 
 
-def _pm(v: np.ndarray) -> str:
-    v = v.astype(np.float64)
-    return f"{v.mean():.3f} ± {v.std():.3f}"
+def _pm(v: np.ndarray) -> str:  # mean ± std over the images
+    return pm(v.astype(np.float64).mean(), v.astype(np.float64).std(), 3, scale=1)
 
 
 def randomization_table(rec: Record) -> str:

@@ -196,11 +196,11 @@ def gap(x, digits: int = 1) -> str:
     return f"{round(100 * x, digits) + 0.0:+.{digits}f}" if finite(x) else "-"
 
 
-def pm(mean, std=float("nan"), digits: int = 1) -> str:
-    """ "52.3 ± 1.1" (percent); "52.3" for one seed; "-" for none."""
+def pm(mean, std=float("nan"), digits: int = 1, scale: float = 100) -> str:
+    """ "52.3 ± 1.1" (fractions in percent; ``scale`` 1: as they are); "52.3" for one seed; "-" for none."""
     if not finite(mean):
         return "-"
-    return pct(mean, digits) + (f" ± {pct(std, digits)}" if finite(std) else "")
+    return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if finite(std) else "")
 
 
 def show(records: list[dict], key: str = "test_accuracy") -> str:
