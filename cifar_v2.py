@@ -33,7 +33,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import calibration, choices, cli, protocol, runs, study, workers  # noqa: E402
+from common import calibration, cli, protocol, runs, study, workers  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -55,16 +55,6 @@ from common.config import (  # noqa: E402
     setting,
 )
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
-from common.report.tables import pct  # noqa: E402
-
-# Keras' side, Optuna and the figures load on first use, so --help, --list and a wrong flag answer at once
-backend, evaluation, training, hpsearch = map(
-    cli.lazy, ("common.backend", "common.evaluation", "common.training", "common.search")
-)
-report, constants_report, search_report = map(
-    cli.lazy, ("common.report.cifar", "common.report.constants", "common.report.search")
-)
-
 
 QUICK_RUN = "relu_adam_normal_dropout_l2"  # --quick trains it: the study's best run (row 7)
 
@@ -134,7 +124,7 @@ class Settings:
     search_space: str = setting(
         "study",
         "the search's space: study (the study's own knobs) or all (plus the ladder's ingredients)",
-        choices=choices.SEARCH_SPACES,
+        choices=study.SEARCH_SPACES,
     )
     search_iterations: int = ITERATIONS(3000, "iterations of each search trial")
     storage: str | None = setting(
@@ -183,9 +173,9 @@ class Settings:
 # statistics, the test-time views the run asks for); its identity names its folder (common/training.py).
 # A run that chooses (``validation`` > 0) trains without its held-out images and is evaluated on them
 # only: it never sees the test set.
-def run_spec(
-    run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK, eval_every=None
-) -> training.RunSpec:
+def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK, eval_every=None):
+    from common import evaluation, training
+
     x, y, x_eval, y_eval, split = x_train, data.y_train, x_test, data.y_test, "test"
     if run.validation:
         fit, held = data.validation_split(run.validation, seed)
@@ -205,23 +195,31 @@ def report_line(m: dict, data) -> None:
     as_study = run and m["identity"]["config"] == run.identity()  # a changed run (--quick, --set) is not the study's
     ref = run.study_accuracy if as_study and split == "test" and data.is_study_data(study.STUDY_DATASET) else None
     print(
-        f"== {m['name']} seed {m['seed']}: {m['status']}, final train acc {pct(final.get('train_accuracy'))}%, "
-        f"{split} acc {pct(final.get(f'{split}_accuracy'))}%" + (f" (study: ~{pct(ref[1])}%)" if ref else "")
+        f"== {m['name']} seed {m['seed']}: {m['status']}, final train acc {cli.pct(final.get('train_accuracy'))}%, "
+        f"{split} acc {cli.pct(final.get(f'{split}_accuracy'))}%" + (f" (study: ~{cli.pct(ref[1])}%)" if ref else "")
     )
 
 
 # ---------------------------------------------------------------------------
-# The report: every figure and table from the results index (common/report/cifar.py).
+# The report: the figures of the runs this command trained and the tables they change, from the results index
+# (common/report/task1.py); --summary-only redraws every page.
 def summarize(s: Settings, data, log=print) -> list[Path]:
+    from common.report import task1
+
     records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY, log)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
-    info = report.DataInfo.of(data)
-    return report.summarize(records, info, s.selected_runs(), s.named_runs(), s.figures_dir(), study.READ_EVERY, log)
+    selected, fast = s.selected_runs(), s.precision != "float32" or s.fused_adam
+    pages = None if s.summary_only else task1.pages_changed(selected, fast)
+    args = (task1.DataInfo.of(data), selected, s.named_runs(), s.figures_dir(), study.READ_EVERY, log)
+    return task1.summarize(records, *args, pages=pages)
 
 
 # ---------------------------------------------------------------------------
 # The calibration and the search: their code is common/calibration.py and common/search.py.
 def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
+    from common import training
+    from common.report import task1
+
     seed = s.seeds[0]
     todo = calibration.calibration_runs(s.batch_size)
     print(f"calibration: {len(todo)} runs (seed {seed}), every combination of {calibration.GRID}")
@@ -231,7 +229,7 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
         if workers.index():  # a worker trains; its parent writes the table
             return []
     records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
-    rows = constants_report.calibration_table(records, seed, s.eval_every, s.batch_size)
+    rows = task1.calibration_table(records, seed, s.eval_every, s.batch_size)
     best = next((r for r in rows if math.isfinite(r["score"])), None)
     if best:
         print(
@@ -239,10 +237,12 @@ def calibrate(s: Settings, data, x_train, x_test) -> list[Path]:
             f"{best['run6_momentum']:g}), {best['iterations']} iterations, run 8 x{best['long_factor']:g}: "
             f"train gap {100 * best['train_gap']:.1f}, test gap {100 * best['test_gap']:.1f} points"
         )
-    return constants_report.write_calibration(rows, s.figures_dir(), seed)
+    return task1.write_calibration(records, rows, s.figures_dir(), seed)
 
 
 def open_search(s: Settings, create: bool = True):
+    from common import search as hpsearch
+
     url = hpsearch.storage_url(s.storage, s.runs_dir)
     name = hpsearch.study_name(s.dataset, s.search_space, s.search_iterations)
     # successive halving's first rung at a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700)
@@ -262,6 +262,9 @@ def open_search(s: Settings, create: bool = True):
 
 
 def run_search(s: Settings, data, x_train, x_test) -> int:
+    from common import search as hpsearch
+    from common import training
+
     st = open_search(s)
     print(f"search {st.study_name}: until {s.search} trials are finished; {hpsearch.counts(st)} so far")
 
@@ -281,6 +284,10 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
     """The best configuration retrained with every --seeds at the length of its hand-tuned rival (run 7, or with
     the ladder's ingredients rung 4), so the difference has error bars; the study's trials exported to
     trials.json beside its records; then its report, drawn from that folder's files (common/report/search.py)."""
+    from common import search as hpsearch
+    from common import training
+    from common.report import search as search_report
+
     st = open_search(s, create=False)
     out = s.figures_dir() / "search" / st.study_name
     space = s.search_space
@@ -307,6 +314,8 @@ def run_search_report(s: Settings, data, x_train, x_test) -> list[Path]:
 # The protocol: train what the next decisions lack, read them from the records, until every one is read; then the
 # chosen recipe with the seeds no choice used (common/protocol.py)
 def run_protocol(s: Settings, data, x_train, x_test) -> None:
+    from common import training
+
     design = protocol.DESIGNS[s.protocol]
     while True:
         records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY)
@@ -341,6 +350,8 @@ def main(argv=None) -> int:
         for run, overrides in selected:
             print(f"{run.study_row or '-':>2}. {study.label(run.name, overrides):<36} {run.describe()}")
         return 0
+    with cpu.quiet_import():  # Keras' side after the flags: --help, --list and a wrong flag answer at once
+        from common import backend, training
     backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
     backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     out = cli.writable_dir(s.figures_dir(), "--out-dir")

@@ -39,9 +39,6 @@ from common.config import (  # noqa: E402
 )
 from common.data import as_float_images, load_dataset  # noqa: E402
 
-# Keras' side loads on first use, so --help and a wrong flag answer at once (common/cli.py: lazy)
-backend, evaluation, training = (cli.lazy(f"common.{m}") for m in ("backend", "evaluation", "training"))
-
 TASK = "dconvnet"
 SNAPSHOT_DIR = "snapshots"
 
@@ -91,6 +88,8 @@ def snapshot_path(run_dir: Path, iteration: int) -> Path:
 
 def save_snapshot(model, run_dir: Path, iteration: int) -> Path:
     """Weights and architecture only (no optimizer state): a third of a full checkpoint."""
+    from common import backend
+
     bare = backend.keras.Model.from_config(model.get_config())  # uncompiled: no optimizer state saved
     bare.set_weights(model.get_weights())
     path = snapshot_path(run_dir, iteration)
@@ -102,6 +101,8 @@ def save_snapshot(model, run_dir: Path, iteration: int) -> Path:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
+        from common import backend, evaluation, training
     overrides = parse_overrides(study.RunConfig, s.set, study.KNOBS)
     run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
     cli.writable_dir(s.runs_dir, "--runs-dir")

@@ -26,13 +26,9 @@ cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up 
 import numpy as np  # noqa: E402
 
 from common import cli, io, study  # noqa: E402
-from common.choices import DECONVNET_LAYERS  # noqa: E402
 from common.config import COLOR, DATA_DIR, DATASET, IMAGE_SIZE, OUT_DIR, RUNS_DIR, SEED, parse, setting  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
-
-# Keras' side and the figures load on first use, so --help and a wrong flag answer at once (common/cli.py: lazy)
-keras, backend, dn = cli.lazy("keras"), cli.lazy("common.backend"), cli.lazy("common.deconvnet")
-arrays, report = cli.lazy("common.deconvnet_record"), cli.lazy("common.report.deconvnet")
+from common.study import DECONVNET_LAYERS  # noqa: E402
 
 REQUIRED_LAYERS = ("conv1", "pool1", "conv2")
 CONV2_MAPS_SHOWN = 16  # conv2 maps in the top-k-per-map figure (of 64): 4x4 blocks stay readable
@@ -110,6 +106,8 @@ def find_model(s: Settings) -> Path:
 
 def load_network(path: Path):
     """The model, checked to be the study's LeNet-5: 5x5 'same' convs, stride 1, a 2x2 pool between them."""
+    from common import deconvnet as dn
+
     model = io.load_model(path, required_layers=REQUIRED_LAYERS, compile=False)
     conv1, pool1, conv2 = (model.get_layer(n) for n in REQUIRED_LAYERS)
     k, p = (dn.KERNEL,) * 2, (dn.POOL,) * 2
@@ -153,6 +151,13 @@ def run_record(checkpoint: Path) -> dict:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
+        import keras
+
+        from common import backend
+        from common import deconvnet as dn
+        from common import deconvnet_record as arrays
+        from common.report import deconvnet as report
     t0, layers = time.perf_counter(), dn.LAYERS if s.layer == "both" else (s.layer,)
     out = s.out_dir or Path("figures/deconvnet") / ("" if s.run == Settings.run else s.run)
     io.remove_stale_temps(cli.writable_dir(out, "--out-dir"))  # half-written files of killed processes
@@ -202,7 +207,7 @@ def main(argv=None) -> int:
         "occluder_gray": arrays.OCCLUDER_GRAY,
         **geometry,
     }
-    written = report.write_record(out, a | cascade, meta) + report.draw(out)
+    written = arrays.write_record(out, a | cascade, meta) + report.rebuild(out)
     for path in written:
         print(f"wrote {path}")
     print(f"[dconvnet_visualizations] {len(written)} files, images {idx.tolist()}, {time.perf_counter() - t0:.0f}s")

@@ -30,7 +30,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import choices, cli, recurrent, runs, workers  # noqa: E402
+from common import cli, recurrent, runs, study, workers  # noqa: E402
 from common.config import (  # noqa: E402
     BATCH_SIZE,
     CHECKPOINT_EVERY,
@@ -54,13 +54,6 @@ from common.config import (  # noqa: E402
 )
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_config, run_name  # noqa: E402
-from common.report.tables import pm  # noqa: E402
-
-# Keras' side and the figures load on first use, so --help and a wrong flag answer at once (common/cli.py: lazy)
-backend, evaluation, models, training = (
-    cli.lazy(f"common.{m}") for m in ("backend", "evaluation", "models", "training")
-)
-report = cli.lazy("common.report.rnn")
 
 GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below start from them
 
@@ -71,12 +64,12 @@ GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below star
 class Settings:
     cells: tuple[str, ...] = setting(CELLS, "recurrent cells, comma-separated", choices=CELLS)
     hidden: tuple[int, ...] = setting(SIZES, "hidden sizes, comma-separated", min=1, metavar="UNITS")
-    optimizer: str = setting(GRID.optimizer, "the RNNs' optimizer", choices=choices.OPTIMIZERS)
+    optimizer: str = setting(GRID.optimizer, "the RNNs' optimizer", choices=study.OPTIMIZERS)
     learning_rate: float = LEARNING_RATE(GRID.learning_rate, "the RNNs' learning rate")
     lr_schedule: str = setting(
         GRID.lr_schedule,
         "cosine: decay every learning rate to 0 over the run (a stable final number); constant: no decay",
-        choices=choices.SCHEDULES,
+        choices=study.SCHEDULES,
     )
     batch_size: int = BATCH_SIZE(GRID.batch_size)
     iterations: int = ITERATIONS(GRID.iterations)
@@ -122,7 +115,9 @@ class Settings:
 
 # ---------------------------------------------------------------------------
 # How a run is built: a cell and a size (or Part C's CNN) under the grid's settings and a seed.
-def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays: dict) -> training.RunSpec:
+def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays: dict):
+    from common import evaluation, models, training
+
     g, name = s.grid(), run_name(cell, hidden)
     identity = runs.make_identity(recurrent.TASK, run_config(g, cell, hidden), seed, data, s.eval_every)
     if cell == "cnn":
@@ -152,9 +147,9 @@ def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays
     )
 
 
-def report_line(spec: training.RunSpec, m: dict) -> None:
+def report_line(spec, m: dict) -> None:
     test = m["final"].get("test_accuracy") if m["status"] == "finished" else None
-    print(f"    {spec.label}: {m['status']}, final test accuracy {pm(test)}%")
+    print(f"    {spec.label}: {m['status']}, final test accuracy {cli.pct(test)}%")
 
 
 # ---------------------------------------------------------------------------
@@ -162,6 +157,8 @@ def report_line(spec: training.RunSpec, m: dict) -> None:
 def summarize(s: Settings, data, log=print) -> list[Path]:
     """The report from the results index alone (``data``, loaded by ``main``, is not needed: the records say what
     they were measured on), the same that ``python -m common.report`` draws."""
+    from common.report import rnn as report
+
     out = s.figures_dir()
     records = runs.update_index(out, s.runs_dir, recurrent.TASK, log=log)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
@@ -173,6 +170,8 @@ def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     workers.watch_parent()  # in a worker (--workers): stop when the parent does
+    with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
+        from common import backend, training
     backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
     backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     g = s.grid()  # a wrong --set stops here, before anything is loaded

@@ -1,6 +1,6 @@
 """A benchmark's saved record (``--save figures/speed/<name>.json``): what it printed, as numbers, with the
-machine, the versions and the command line, so that the pages cite the file (``common/report/facts_speed.py``)
-and never a number typed from a terminal."""
+machine, the versions and the command line, so that a page can quote a table drawn from the file and never a number
+typed from a terminal."""
 
 from __future__ import annotations
 

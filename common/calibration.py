@@ -5,7 +5,7 @@ and no length for run 8's "more iterations". A :class:`Constants` is one choice 
 gives the study's 11 runs under it. The calibration trains every combination of ``GRID`` (each run once,
 at the longest length: the shorter lengths and run 7, which is run 8 stopped earlier, are read off its
 curves, which a constant learning rate allows) and scores each by its mean absolute gap to the study's
-11 train and test accuracies (``common/report/constants.py``). The winner is the defaults of
+11 train and test accuracies (``common/report/task1.py``). The winner is the defaults of
 ``common.study.RunConfig`` and the values written in the runs there; ``ROUND1`` keeps the first guesses
 reachable (``cifar_v2.py --constants round1``).
 """

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
+import math
+import numbers
 import os
 import signal
 import sys
@@ -86,24 +87,6 @@ def entry_point(main):
     return wrapper
 
 
-class lazy:  # noqa: N801  (used like a module)
-    """The module ``name``, imported on its first use rather than now: the scripts name their Keras-side modules
-    this way, so ``--help``, ``--list`` and a wrong flag answer without loading TensorFlow (seconds), and a
-    training run loads it when it builds its first network, with TensorFlow's C++ start-up lines kept off the
-    terminal (``cpu.quiet_import``)."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        if self._name not in sys.modules:
-            from common import cpu
-
-            with cpu.quiet_import():
-                importlib.import_module(self._name)
-        return getattr(sys.modules[self._name], attr)
-
-
 def line_buffered() -> None:
     """Progress lines show up at once, also when stdout is a file or a pipe (``| tee``, nohup)."""
     with contextlib.suppress(AttributeError, ValueError):  # pytest's capture has no reconfigure
@@ -126,6 +109,11 @@ def writable_dir(path: Path, flag: str) -> Path:
             f"Pass a folder you can write to, or fix its permissions."
         ) from None
     return path
+
+
+def pct(x, digits: int = 1, missing: str = "-") -> str:
+    """A fraction as percent: 0.5234 -> "52.3"; ``missing`` for None or NaN (the scripts' lines and the tables)."""
+    return f"{100 * x:.{digits}f}" if isinstance(x, numbers.Real) and math.isfinite(x) else missing
 
 
 def format_duration(seconds: float) -> str:

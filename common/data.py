@@ -433,10 +433,6 @@ def load_cifar10(data_dir=None, **kwargs) -> Dataset:
     return load_dataset("CIFAR10", data_dir, **kwargs)
 
 
-def load_mnist(data_dir=None, **kwargs) -> Dataset:
-    return load_dataset("MNIST", data_dir, **kwargs)
-
-
 def as_float_images(x: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, H, W, C) in [0, 1] (C = 1 for gray): the networks' input."""
     x = x.astype(np.float32) / 255.0

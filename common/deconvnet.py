@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from common.choices import DECONVNET_LAYERS
+from common.study import DECONVNET_LAYERS
 
 LAYERS = DECONVNET_LAYERS
 POOL = 2  # both max-pools are 2x2, stride 2, valid

@@ -1,19 +1,65 @@
 """What the deconvnet figures need, computed from a trained network on the whole test set: the arrays that
-``dconvnet_visualizations.py`` saves as ``deconvnet.npz`` and ``common/report/deconvnet.py`` draws (each key's
-meaning is in ``common/report/deconvnet.py``'s ``ARRAYS``). Projections are stored per panel over its largest
+``dconvnet_visualizations.py`` saves as ``deconvnet.npz`` (:func:`write_record`; each key's meaning is in
+:data:`ARRAYS`) and ``common/report/deconvnet.py`` draws. Projections are stored per panel over its largest
 |value|, as float16."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from common import deconvnet as dn
+from common import io
+from common.report.deconvnet import JSON, NPZ
 
 OCCLUDER, OCCLUDER_GRAY = 7, 0.5  # the gray square: a quarter of the image side, mid gray on the [0, 1] scale
 PICK = ("row", "col", "map", "value")  # what top_k_activations returns
+# What each saved array is; "{L}" stands for a layer (conv1, conv2). P: panels normalized to [-1, 1] by their
+# largest |value| (NaN: outside the image); RGB networks' projections carry a last axis of 3.
+ARRAYS = {
+    "images.index": "(n,) the chosen test images' indices (--indices, or drawn with --image-seed)",
+    "images.pixels": "(n, H, W, C) uint8 those images",
+    "images.label": "(n,) their true class",
+    "images.{pred,prob}": "(n,), (n, classes) the network's predicted class and probabilities (one view, no TTA)",
+    "all.{L}": "(n, H, W) P: every activation of {L} kept and projected",
+    "top1.{L}.{map,row,col,value}": "(n,) per image, its strongest single activation (where the mining looks)",
+    "top1.{L}.proj": "(n, H, W) P: that map kept (where the mining looks) and projected",
+    "topk.{L}.{row,col,map,value}": "(n, k) per image, its k strongest activations (mining, suppression)",
+    "topk.{L}.proj": "(n, k, H, W) P: each projected alone",
+    "permap.{L}.maps": "(m,) the maps the per-map figure shows",
+    "permap.{L}.{image,row,col,value}": "(m, k) per map, its k strongest activations over the test set, one per image",
+    "permap.{L}.patch": "(m, k, s, s, C) float16 the input patch under each one's receptive field (NaN outside)",
+    "permap.conv1.filter": "(m, 5, 5) P: each conv1 map's filter, what any single activation of it projects to",
+    "permap.conv2.proj": "(m, k, s, s) P: each activation projected alone, cut to its receptive field",
+    "evolution.iteration": "(S,) the training snapshots' iterations",
+    "evolution.{L}.maps": "(r,) the maps shown (active at every snapshot first, then strongest at the end)",
+    "evolution.{L}.value": "(r, S) each map's strongest activation over the test set per snapshot (<= 0: none)",
+    "evolution.{L}.image": "(r, S) the test image holding it",
+    "evolution.{L}.tile": "(r, S, s, s) P: its projection cut to its receptive field",
+    "occlusion.index": "(o,) the occlusion figure's test images: correctly classified ones only",
+    "occlusion.{pixels,label}": "(o, H, W, C) uint8, (o,) those images and their true class",
+    "occlusion.{pred,prob}": "(o,), (o, classes) the predicted class and probabilities (unoccluded)",
+    "occlusion.map": "(o,) the conv2 map holding the image's strongest single activation (where the mining looks)",
+    "occlusion.activation": "(o, H, W) float32 that map's activation summed where the mining looks, per square center",
+    "occlusion.p_true": "(o, H, W) float16 p(true class) per square center",
+    "occlusion.argmax": "(o, H, W) int8 the most probable class per square center",
+    "occlusion.proj": "(o, H, W) P: that map kept and projected (unoccluded)",
+    "guided.all": "(3, n, H, W) P: every conv2 activation kept, projected by each backward rule (json rules)",
+    "guided.one": "(3, n, H, W) P: each image's strongest single conv2 activation, by each rule",
+    "guided.rho_all": "(3, n) float32 Spearman's rho of each rule's guided.all panel with the deconvnet's",
+    "guided.rho_one": "(3, n) float32 the same for guided.one",
+    "guided.{row,col,map,value}": "(n,) that strongest single conv2 activation",
+    "randomization.index": "(N,) the test images the cascade's similarities average over",
+    "randomization.shown": "(3,) positions (in randomization.index and images.*) of the images drawn",
+    "randomization.{L}.proj": "(steps, 3, H, W) P: every activation of {L} kept, per cascade step (json steps)",
+    "randomization.{L}.{spearman,ssim}": "(steps, N) float32 Spearman's rho, SSIM with the trained projection",
+    "randomization.{L}.maps": "(M,) the maps the top-k overlap is over (the per-map figure's)",
+    "randomization.{L}.overlap": "(steps, M) float32 share of the trained top-k (image, row, col) picks kept",
+    "randomization.{L}.baseline": "(2, N) float32 Spearman, SSIM of each trained projection with the next image's",
+}
 
 
 @dataclass(frozen=True)
@@ -150,3 +196,28 @@ def randomization(model, x_all, idx, maps, k: int, interior: bool, n_images: int
 
 def u8(x) -> np.ndarray:
     return np.round(np.asarray(x) * 255).astype(np.uint8)
+
+
+def _described(key: str) -> str | None:
+    """ARRAYS' entry for ``key``: "{L}" for a layer's name, "a.{b,c}" for a.b and a.c."""
+    generic = ".".join("{L}" if p in ("conv1", "conv2") else p for p in key.split("."))
+    for pattern, what in ARRAYS.items():
+        head, _, names = pattern.rpartition("{") if pattern.endswith("}") and "," in pattern else (pattern, "", "")
+        if key == pattern or generic == pattern or any(generic == head + n for n in names.rstrip("}").split(",")):
+            return what
+    return None
+
+
+def write_record(folder: Path, arrays: dict, meta: dict) -> list[Path]:
+    """Saves ``arrays`` (compressed) and ``meta`` plus each array's shape, dtype and description (:data:`ARRAYS`;
+    an undescribed array is an error) as ``folder``/deconvnet.npz and deconvnet.json."""
+    described = {}
+    for key, a in arrays.items():
+        what = _described(key)
+        if what is None:
+            raise KeyError(f"{key}: describe it in common/deconvnet_record.py's ARRAYS")
+        described[key] = {"shape": list(a.shape), "dtype": str(a.dtype), "what": what}
+    with io.atomic(Path(folder) / NPZ) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    io.write_json(Path(folder) / JSON, {**meta, "arrays": described})
+    return [Path(folder) / NPZ, Path(folder) / JSON]

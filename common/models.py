@@ -14,7 +14,7 @@ import numpy as np
 from keras import layers, ops
 
 from common import backend
-from common.choices import ACTIVATIONS, AUGMENTATIONS, CELLS, INITS, OPTIMIZERS, SCHEDULES  # noqa: F401
+from common.study import ACTIVATIONS, AUGMENTATIONS, CELLS, INITS, OPTIMIZERS, SCHEDULES  # noqa: F401
 
 # the VGG-style CNNs by name: build_vgg's stage widths, and whether each stage pools after its first conv
 VGG_ARCHS = {

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from common import study
-from common.choices import CELLS, OPTIMIZERS, SCHEDULES  # noqa: F401  (CELLS: the grid's cells, for its users)
 from common.config import knob
+from common.study import CELLS, OPTIMIZERS, SCHEDULES  # noqa: F401  (CELLS: the grid's cells, for its users)
 
 TASK = "rnn_mnist"
 STUDY_DATASET = "MNIST"
@@ -76,13 +76,6 @@ def run_config(g: Grid, cell: str, hidden: int | None) -> dict:
         "iterations": g.iterations,
         "unroll": g.unroll,
     }
-
-
-def expected_params(cell: str, hidden: int, inputs: int = 28, classes: int = 10) -> int:
-    """Textbook parameter count: recurrent layer (Keras 3 GRU: reset_after=True) + dense softmax."""
-    h, d = hidden, inputs
-    recurrent = {"rnn": h * (h + d) + h, "lstm": 4 * (h * (h + d) + h), "gru": 3 * (h * (h + d) + 2 * h)}[cell]
-    return recurrent + classes * (h + 1)
 
 
 def as_sequences(images: np.ndarray) -> np.ndarray:

@@ -82,12 +82,6 @@ def group_id(identity: dict) -> str:
     return _digest({k: v for k, v in identity.items() if k != "seed"})[:8]
 
 
-def run_group(task: str, run, dataset, eval_every: int) -> str:
-    """The group id a ``common.study.RunConfig`` gets under this process's backend and settings: the records of
-    its seeds (and not of its bfloat16 or fused-Adam twins, nor of other data)."""
-    return group_id(make_identity(task, run.identity(), 0, dataset, eval_every))
-
-
 def run_folder(runs_dir: Path, name: str, identity: dict) -> Path:
     return Path(runs_dir) / name / f"seed{identity['seed']}-{group_id(identity)}"
 

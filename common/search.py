@@ -34,9 +34,8 @@ import sqlalchemy.engine
 import sqlalchemy.exc
 
 from common import io
-from common.choices import SEARCH_SPACES
 from common.cli import UserError
-from common.study import RUNS, VALIDATION, RunConfig
+from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig
 
 # Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
 # Optuna 4.9 (pinned in requirements.txt) and warn on every call; they are the documented way, so
@@ -195,7 +194,7 @@ def best_trials(study: optuna.Study, k: int = 10) -> list[optuna.trial.FrozenTri
 # trial trains on the training set less its validation split (``common.study.VALIDATION`` images per class)
 # and is scored, and pruned, on those held-out images: the search never reads the test set.
 TASK = "cifar_v2_search"  # the search's runs have an index of their own, beside the sweep's
-SPACES = SEARCH_SPACES  # common/choices.py: named there, so the scripts' flags need no Optuna
+SPACES = SEARCH_SPACES  # common/study.py: named there, so the scripts' flags need no Optuna
 # --search-report compares the search's best with the hand-made best of the same space and length; the same
 # runs are the searches' first trials (warm start)
 RIVALS = {"study": "relu_adam_normal_dropout_l2", "all": "beyond_4_tta"}

@@ -11,7 +11,7 @@ import cifar_v2
 from common import study
 from common.config import parse
 from common.evaluation import HIST_IMAGES
-from common.report import ladder as report_ladder
+from common.report import beyond as report_ladder
 from common.report import runfigs
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
@@ -338,9 +338,9 @@ def test_ladder_table_from_summary_rows(tmp_path):
     assert all(p.stat().st_size > 10_000 for p in written[1:])
     lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| rung")]
     assert [line.split("|")[1].strip() for line in lines] == ["0", "1", "CNN", "CNN+"]
-    assert "| 36.0 | - |" in lines[0] and "| 6.0 | +8.0 |" in lines[1] and "289,066" in lines[2]
-    assert "| 15.0 | - |" in lines[2]  # its base, rung 4, has no row here
-    assert "| 11.0 | +2.0 |" in lines[3]  # measured from the CNN it adds to, not from the row above
+    assert "| 36.0 | - |" in lines[0] and "| 6.0 | +8.0 ± 0.5 points, beyond noise |" in lines[1]
+    assert "289,066" in lines[2] and "| 15.0 | - |" in lines[2]  # its base, rung 4, has no row here
+    assert "| 11.0 | +2.0 ± 0.5 points, beyond noise |" in lines[3]  # from the CNN it adds to, not the row above
     assert "beyond_2_adamw_cosine" not in text and "dropout=0.3" not in text
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from common import calibration, runs, study
 from common.report import claims
-from common.report import constants as calibration_report
+from common.report import task1 as calibration_report
 
 STUDY_RUNS = [r for r in study.RUNS.values() if r.study_row]  # the study's table, row by row
 STUDY = {r.study_row: r.study_accuracy for r in STUDY_RUNS}  # its (train, test) accuracies

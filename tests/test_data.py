@@ -35,7 +35,7 @@ def test_labels_follow_class_folders(cifar, data_root):
 
 
 def test_real_mnist(data_root):
-    mnist = data.load_mnist(data_root)
+    mnist = data.load_dataset("MNIST", data_root)
     assert mnist.x_train.shape == (10_000, 28, 28) and mnist.x_test.shape == (1_000, 28, 28)
     assert mnist.class_names == tuple("0123456789")
     # MNIST digits are white on black: mostly-dark images

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from common import study
-from common.report import claims, overview
+from common import data, study
+from common.report import overview, stats
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,21 +24,25 @@ def small_index(tmp_path, seeds=(0,)) -> list[dict]:
 
 def test_every_overview_figure_from_a_small_index(tmp_path):
     records = small_index(tmp_path)
-    assert len(claims.cifar_groups(records)) == 11
-    made = overview.write_overview(records, tmp_path / "fig")
+    assert len(stats.study_rows(records)) == 11
+    made = overview.write_overview(records, tmp_path / "fig", data.CIFAR10_CLASS_NAMES)
     names = sorted(p.name for p in made)
     want = ["overlay_conv_std.png", "overlay_test_accuracy.png", "ramp_share.png", "study_scatter.png"]
-    assert names == sorted([*want, "train_test_gap.png"])  # the gap over training, one panel per run
-    assert all(p.stat().st_size > 20_000 for p in made)
+    want += ["train_test_gap.png"]  # the gap over training, one panel per run
+    run7 = "relu_adam_normal_dropout_l2"  # the study's best run, its seed 0's confusion and reliability recorded
+    want += [f"confusion_{run7}.png", f"per_class_{run7}.png", "classes.md", "reliability.png"]
+    assert names == sorted(want)
+    assert all(p.stat().st_size > 20_000 for p in made if p.suffix == ".png")
+    assert f"`{run7}` | 0 |" in (tmp_path / "fig" / "classes.md").read_text()
 
 
 def test_the_figures_skip_what_the_index_lacks(tmp_path):
-    assert overview.write_overview([], tmp_path) == []
+    assert overview.write_overview([], tmp_path, data.CIFAR10_CLASS_NAMES) == []
 
 
 def test_short_labels_name_the_studys_rows():
-    assert overview.short(study.RUNS["sigmoid_adam_normal"]) == "3. sigmoid, Adam, normal init"
-    assert overview.short(study.RUNS["relu_adam_normal_dropout_l2_long"]).endswith("dropout + L2, 2x longer")
+    assert study.short(study.RUNS["sigmoid_adam_normal"]) == "3. sigmoid, Adam, normal init"
+    assert study.short(study.RUNS["relu_adam_normal_dropout_l2_long"]).endswith("dropout + L2, 2x longer")
 
 
 def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):

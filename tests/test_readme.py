@@ -1,8 +1,7 @@
-"""The README's and docs/' quoted result tables are the generated files, byte for byte; every result their prose
-states is a fact computed from the records; they speak of the project alone; the quick start prints what the
-README says."""
+"""The README's and docs/' quoted result tables are the generated files, byte for byte; their prose states no
+result outside those tables, and says what "±" means wherever it shows one; no generated table lacks a number the
+records should give; they speak of the project alone; the quick start prints what the README says."""
 
-import json
 import re
 import sys
 
@@ -10,6 +9,7 @@ from conftest import REPO
 from processes import finish, spawn
 
 from common.report import docs as readme
+from common.report.stats import MISSING, PM_KEY
 
 
 def test_readme_and_docs_blocks_match_generated_files():
@@ -30,22 +30,25 @@ def test_sync_copies_and_detects(tmp_path):
 
 
 # ---------------------------------------------------------------- the prose
-def test_every_cited_fact_is_the_records_own():
-    """Each `<!-- fact NAME -->value<!-- /fact -->` of the README and docs/ is the value that
-    common/report/facts.py computes from the committed records now, not only the one in facts.json."""
-    from common.report import facts
-
-    computed = facts.compute(REPO / "figures")
-    saved = json.loads((REPO / "figures" / "facts.json").read_text())
-    assert saved == computed, "figures/facts.json is not what the records give; run `python -m common.report`"
-    for page in readme.pages():
-        unknown = [m["name"] for m in readme.FACT.finditer(page.read_text()) if m["name"] not in computed]
-        assert not unknown, f"{page.name} cites facts nobody computes: {unknown}"
-
-
-def test_no_page_states_a_result_outside_a_fact_or_a_generated_table():
+def test_no_page_states_a_result_outside_a_generated_table():
     found = [line for page in readme.pages() for line in readme.unsourced(page)]
-    assert not found, "results typed by hand (cite a fact or quote a generated file):\n" + "\n".join(found)
+    assert not found, "results typed by hand (a generated caption, quoted, holds them):\n" + "\n".join(found)
+
+
+def test_every_page_that_shows_a_spread_says_what_it_is():
+    """A difference's "±" is its standard error, an accuracy's the std over the seeds: the key is on the page."""
+    for page in readme.pages():
+        text = page.read_text()
+        if re.search(r"[+-]\d[\d.]* ± \d[\d.]* points", text):  # a difference and its standard error
+            assert PM_KEY in text, f"{page.name} shows a difference ± its error without the key"
+        said = "std" in text or "standard deviation" in text
+        assert "±" not in text or said, f"{page.name} shows a spread and never says it is a std"
+
+
+def test_no_generated_table_lacks_what_the_records_should_give():
+    """A cell the records cannot give says so (stats.MISSING); the committed records give every one."""
+    found = [str(p.relative_to(REPO)) for p in (REPO / "figures").rglob("*.md") if MISSING in p.read_text()]
+    assert not found, f"cells the committed records should fill: {found}"
 
 
 def test_the_pages_speak_of_the_project_alone():
@@ -61,8 +64,9 @@ def test_the_pages_speak_of_the_project_alone():
 
 def test_the_unsourced_check_finds_a_typed_result(tmp_path):
     page = tmp_path / "p.md"
-    page.write_text("ok <!-- fact a -->54.7%<!-- /fact -->\n`code 3%`\nwe reach 54.7% here\nspread ± 1.4\n")
-    assert [line.split(":")[1] for line in readme.unsourced(page)] == ["3", "4"]
+    block = "<!-- BEGIN t.md -->\n54.7%\n<!-- END t.md -->"
+    page.write_text(f"{block}\n`code 3%`\nwe reach 54.7% here\nspread ± 1.4\n")
+    assert [line.split(":")[1] for line in readme.unsourced(page)] == ["5", "6"]
 
 
 # ---------------------------------------------------------------- the quick start, as written

@@ -10,7 +10,7 @@ import pytest
 
 from common.data import Dataset
 from common.recurrent import CELLS, TASK, Grid, run_config, run_name
-from common.report import claims, claims_task3
+from common.report import claims
 from common.report import rnn as report
 from common.report import rnn_figures as figures
 from common.report.plots import plt
@@ -142,8 +142,8 @@ def test_the_figures_draw_the_claims_own_thresholds(data):
     """GAP_RULE and REACH_LEVEL are the rules of claims 15 and 16: a run just inside them passes the claim,
     just outside fails it."""
     lstm = lambda gap: {("lstm", 20): [record(data, "lstm", 20, 0, 0.9 + gap, 0.9)]}  # noqa: E731
-    assert claims_task3.train_equals_test(lstm(claims_task3.GAP_RULE - 0.001))[1] == claims.HOLDS
-    assert claims_task3.train_equals_test(lstm(claims_task3.GAP_RULE + 0.001))[1] == claims.FAILS
+    assert claims.train_equals_test(lstm(claims.GAP_RULE - 0.001))[1] == claims.HOLDS
+    assert claims.train_equals_test(lstm(claims.GAP_RULE + 0.001))[1] == claims.FAILS
 
     def cnn_reaching(level):
         cnn = record(data, "cnn", None, 0, level, 0.97)
@@ -152,5 +152,5 @@ def test_the_figures_draw_the_claims_own_thresholds(data):
         rnn = record(data, "lstm", 20, 0, 0.9, 0.9)
         return {("cnn", None): [cnn], ("lstm", 20): [rnn]}
 
-    assert claims_task3.cnn_first(cnn_reaching(claims_task3.REACH_LEVEL + 0.001))[1] == claims.HOLDS
-    assert claims_task3.cnn_first(cnn_reaching(claims_task3.REACH_LEVEL - 0.001))[1] == claims.FAILS
+    assert claims.cnn_first(cnn_reaching(claims.REACH_LEVEL + 0.001))[1] == claims.HOLDS
+    assert claims.cnn_first(cnn_reaching(claims.REACH_LEVEL - 0.001))[1] == claims.FAILS

@@ -15,7 +15,7 @@ import rnn_mnist
 from common import runs, study
 from common.config import parse
 from common.report import __main__ as report_main
-from common.report import cifar as report_cifar
+from common.report import task1 as report_cifar
 
 REPO = Path(__file__).resolve().parent.parent
 FIGURES = REPO / "figures"

@@ -1,14 +1,16 @@
 """Every table and figure of every script, drawn from the saved results (the results indexes,
-``figures/<script>/results.jsonl``), never from a training in progress.
+``figures/<script>/results.jsonl``, and the deconvnet's saved arrays), never from a training in progress. One
+module per page of ``docs/`` or folder of ``figures/``:
 
-- ``tables``: the numbers' formatting (percent, gaps, mean ± std over seeds, CSV and Markdown), written once;
-- ``plots``: matplotlib set up headless, the atomic PNG save, the seed band, bar and image-grid figures;
-- ``cifar``: the sweep's per-run figures, ``summary.{md,csv,png}`` and the ladder (``beyond/ladder.{md,png}``);
-- ``calibration``, ``search``: the calibration's and the search's tables and figures;
-- ``rnn``: Task 3's curves, summaries and the CNN comparison;
-- ``speed``: ``fast_settings.md``, the opt-in speed settings against float32;
-- ``claims``: ``figures/claims.md``, the study's claims checked one by one;
-- ``docs``: the README's and ``docs/``'s quoted tables kept identical to the generated files.
+- ``task1``: the sweep's summary, the fit of the unstated constants, and what a run of ``cifar_v2.py`` draws;
+  ``runfigs``: each run's own figures; ``overview``: the study's 11 runs side by side, the chosen networks' classes
+  and calibration;
+- ``beyond``: the ladder and every choice made on validation; ``search``: each Optuna search's report;
+- ``deconvnet``: Task 2's figures and their checks; ``rnn`` and ``rnn_figures``: Task 3;
+- ``claims``: the study's claims checked, with their forest plot; ``speed``: the speed settings and what every
+  result took; ``results``: the README's table;
+- ``stats`` and ``plots``: the numbers and the figures' shared parts, written once; ``docs``: the README's and
+  ``docs/``'s quoted tables kept identical to the generated files.
 
-``python -m common.report`` rebuilds every committed table and figure from the indexes, training nothing.
+``python -m common.report`` rebuilds every committed table and figure from the records, training nothing.
 """

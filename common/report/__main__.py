@@ -1,18 +1,18 @@
 """Rebuild every committed table and figure from the committed records, training nothing and reading no image.
 
-    python -m common.report                      # figures/, figures/claims.md, the docs' generated passages
+    python -m common.report                      # figures/, and the README's and docs' generated blocks
     python -m common.report --figures-dir /tmp/fig   # the same into another folder (a copy of figures/)
     python -m common.report --prune              # and delete every figure or table it did not redraw
 
 Reads ``<figures>/cifar/results.jsonl``, ``<figures>/rnn/results.jsonl``, each search's folder under
 ``<figures>/cifar/search/`` and the deconvnet's saved arrays under ``<figures>/deconvnet/``, and writes what the
-scripts' summaries write: the sweep's summary, per-run figures, ladder, choices on validation, the constants'
-fit, speed settings, the RNN grid's summary and figures, the searches, the deconvnet figures and the claims,
-then ``figures/reproduction.md`` (what every result took) and ``figures/facts.json`` (the numbers the prose
-cites). Finally the README's and ``docs/``'s quoted tables and facts are copied from the files
-(``common/report/docs.py``). ``--prune`` deletes the figures and tables under the folder that this rebuild did
-not write: what an older version drew, which the records can no longer give.
-Nothing here imports a deep-learning framework (tests/test_report_records.py checks it).
+scripts' summaries write: the sweep's summary, per-run figures, overviews, ladder, choices on validation, the
+constants' fit, speed settings, the RNN grid's summary and figures, the searches, the deconvnet figures and the
+claims; then ``figures/reproduction.md`` and ``figures/speed.md`` (what every result took) and
+``figures/results.md`` (the README's table). Finally the README's and ``docs/``'s quoted tables are copied from the
+files (``common/report/docs.py``). ``--prune`` deletes the figures and tables under the folder that this rebuild did
+not write: what an older version drew, which the records can no longer give. Nothing here imports a deep-learning
+framework (tests/test_report_records.py checks it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common import cli, recurrent, runs, study
 from common.config import parse, setting
-from common.report import cifar, constants, deconvnet, docs, facts, reproduction, rnn, search
+from common.report import deconvnet, docs, results, rnn, search, speed, task1
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def prune(root: Path, written: list[Path], log=print) -> list[Path]:
 
 def rebuild_cifar(s: Settings, log=print) -> list[Path]:
     out = s.figures_dir / "cifar"
-    info = cifar.study_info()
+    info = task1.study_info()
     records = [
         r
         for r in runs.ResultsIndex(out / "results.jsonl").read(log)
@@ -58,9 +58,9 @@ def rebuild_cifar(s: Settings, log=print) -> list[Path]:
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
-    written = cifar.summarize(records, info, drawn if s.run_figures else [], named, out, study.READ_EVERY, log)
-    rows = constants.calibration_table(records, 0, study.EVAL_EVERY)
-    written += constants.write_calibration(rows, out, 0)
+    written = task1.summarize(records, info, drawn if s.run_figures else [], named, out, study.READ_EVERY, log)
+    rows = task1.calibration_table(records, 0, study.EVAL_EVERY)
+    written += task1.write_calibration(records, rows, out, 0)
     for folder in sorted(p.parent for p in (out / "search").glob("*/results.jsonl")):
         written += search.rebuild(folder, records)
     return written
@@ -86,7 +86,7 @@ def rebuild_rnn(s: Settings, log=print) -> list[Path]:
 def main(argv=None) -> int:
     s = parse(Settings, argv, __doc__.split("\n\n")[0], __doc__.split("\n\n", 1)[1], prog="python -m common.report")
     written = rebuild_cifar(s) + rebuild_rnn(s) + rebuild_deconvnet(s)
-    written += [reproduction.write(s.figures_dir), facts.write(s.figures_dir)]
+    written += [speed.write_reproduction(s.figures_dir), speed.write_speed(s.figures_dir), results.write(s.figures_dir)]
     for path in written:
         print(f"wrote {path}")
     if s.prune:

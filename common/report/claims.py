@@ -1,29 +1,39 @@
-"""The study's claims, one by one, checked against our saved results: ``figures/claims.md``. The claims
-themselves are in ``claims_task1.py`` and ``claims_task3.py``; this module registers and reads them.
-
-Built from the results indexes of the two training scripts (``<figures>/cifar/results.jsonl`` and
-``<figures>/rnn/results.jsonl``) by whichever script summarizes last (and by ``python -m common.report``),
-so rerunning either rebuilds the table. Each claim is one function below, registered with the study's
-words by ``@claim``: it takes the runs it needs (``need`` stops it with "cannot be tested" and names the
-results that would test it: the one missing-evidence branch) and returns its evidence, with the rule
-behind the verdict, and the verdict: holds, partly, or does not hold.
-
-"Within noise": a difference smaller than twice its standard error, the error of a mean over seeds
-taken from the seeds' spread (with one seed, from the test set's binomial error).
-"""
+"""The study's claims, checked one by one against the results indexes of the two training scripts
+(``figures/claims.md``, rebuilt by whichever summarizes last), and the differences they rest on with their intervals
+(``figures/forest.png``). Each claim is a function listed in :data:`CLAIMS` with the study's words: it takes the runs
+it needs (:func:`need` stops it with "cannot be tested", naming what would test it) and returns its evidence with
+its rule, the verdict and the differences it rests on. The rules' thresholds are named once, here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import io, recurrent, runs, study
-from common.report.stats import final, largest_group, records_of
-from common.report.tables import pct
+import numpy as np
+
+from common import data, io, runs, study
+from common.recurrent import CELLS, SIZES
+from common.report import stats
+from common.report.plots import plt, save_figure
+from common.report.stats import NOISE, PM_KEY, compare, curve, difference, final, pct, show
 
 HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
 ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
+ADAM_ROWS = [row for row, r in ROWS.items() if r.optimizer == "adam" and r.length_factor == 1]
+READ = study.READ_EVERY  # the study read its curves every 1,100 iterations: "early" and the read-out points
+RAMP_SHARE = 0.25  # claim 7 holds if some run ends with this share of ramp filters (and twice its start)
+# "LSTM: 10, 15 and 20 units about equal, about 20 points lower at 5"
+LSTM_EQUAL_SIZES, LSTM_SMALL = SIZES[:-1], SIZES[-1]
+LSTM_EQUAL_WITHIN = 0.05  # the larger sizes' test accuracies lie within this of each other
+LSTM_DROP, LSTM_DROP_PARTLY = 0.12, 0.08  # the smallest size falls at least this below their mean (holds, partly)
+GRU_EQUAL_SIZES, GRU_BELOW_SIZES = (20, 15), (10, 5)  # "GRU equals LSTM at 15 and 20 units, below it at 10 and 5"
+GAP_CELLS = ("lstm", "gru")  # "Train and test accuracy are about equal for LSTM and GRU"
+GAP_RULE = 0.05  # "about equal": |mean train - mean test| <= this
+GAP_PARTLY_SHARE = 0.5  # partly: at least this share of the runs is about equal
+REACH_LEVEL = 0.98  # "The CNN reaches ~100% training accuracy first": a mean train accuracy >= this
+CLOSE_TO_CNN, FAR_FROM_CNN = 0.05, 0.10  # "LSTM and GRU come close to the CNN (within this); the basic RNN does not"
+GATED, BASIC = ("lstm", "gru"), "rnn"
 
 
 @dataclass
@@ -40,101 +50,449 @@ class Missing(Exception):
     """A claim's evidence is not in the results index; the message names what would provide it."""
 
 
-CLAIMS: list[tuple[str, str, Callable]] = []  # (task, the study's words, its check), in the table's order
-
-
-def claim(topic: str, words: str):
-    """Registers ``check(groups) -> (evidence, verdict)`` for the study's claim ``words``; a check may return a
-    third element, the differences its verdict rests on (``Claim.differences``)."""
-
-    def register(check):
-        CLAIMS.append((topic, words, check))
-        return check
-
-    return register
-
-
 def need(groups: dict, keys, what: str) -> None:
     """Stops a check whose runs ``keys`` are not all in ``groups``: "cannot be tested", run ``what``."""
     if any(k not in groups for k in keys):
         raise Missing(what)
 
 
-# ---------------------------------------------------------------------------
-# Choosing the results: for each configuration the group with the most seeds.
-def cifar_groups(records: list[dict]) -> dict[int, list[dict]]:
-    """Study row -> the records (seeds) of that run as defined, on the study's data."""
-    found = {row: records_of(records, run.name, run.identity(), study.STUDY_DATASET) for row, run in ROWS.items()}
-    return {row: recs for row, recs in found.items() if recs}
-
-
-def rnn_groups(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
-    """(cell, units) -> the records of the configuration with the most seeds, on MNIST."""
-    by_key: dict = {}
-    for r in records:
-        c = r["identity"]["config"]
-        if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET:
-            by_key.setdefault((c["cell"], c["hidden_units"]), []).append(r)
-    return {k: largest_group(v) for k, v in by_key.items()}
-
-
-def num(x: float) -> str:
-    """A fraction in percent for the evidence: "52.3", "n/a" where missing."""
-    return pct(x, missing="n/a")
-
-
 acc = lambda recs, key="test_accuracy": final(recs, key)[0]  # noqa: E731  (a run's mean final accuracy)
-label = lambda row: f"run {row}"  # noqa: E731
+points = lambda x: f"{100 * x:g}"  # noqa: E731  (a rule's threshold in points: 0.05 -> "5")
+
+
+# ---------------------------------------------------------------------------
+# Task 1: the LeNet-5 sweep
+def ceiling(g):
+    need(g, ROWS, f"runs {[row for row in ROWS if row not in g]} (python cifar_v2.py)")
+    best = max(g, key=lambda row: acc(g[row]))
+    m = acc(g[best])
+    verdict = HOLDS if 0.52 <= m <= 0.60 else PARTLY if 0.48 <= m <= 0.63 else FAILS
+    return (
+        f"best run: run {best} `{ROWS[best].name}`, test {show(g[best])}; rule: holds if the "
+        "best mean test accuracy is 52-60%, partly 48-63%"
+    ), verdict
+
+
+def overfits(g):
+    rows = [row for row in (1, 2, 4, 5) if row in g]
+    if not rows:
+        raise Missing("runs 1, 2, 4, 5")
+    gaps = [acc(g[row], "train_accuracy") - acc(g[row]) for row in rows]
+    m = float(np.mean(gaps))
+    verdict = HOLDS if m >= 0.30 else PARTLY if m >= 0.15 else FAILS
+    return (
+        "train - test accuracy of the unregularized Adam runs "
+        + ", ".join(f"run {r} {pct(x)}" for r, x in zip(rows, gaps))
+        + f" points (mean {pct(m)}); rule: holds if the mean gap is >= 30 points, partly >= 15"
+    ), verdict
+
+
+def sigmoid_slowest(g):
+    if 3 not in g or len([r for r in ADAM_ROWS if r in g]) < 3:
+        raise Missing("run 3 and the other Adam runs")
+    others = [r for r in ADAM_ROWS if r in g and r != 3]
+    train = lambda row, it: stats.at(g[row], it, "train_accuracy")
+    points_ = [it for it in curve(g[3], "train_accuracy")[0] if it and it % READ == 0]
+    slowest = [it for it in points_ if all(train(3, it) < train(r, it) for r in others)]
+    verdict = HOLDS if points_ and len(slowest) == len(points_) else PARTLY if slowest else FAILS
+    # the last evaluation at which run 3's mean test accuracy is within noise of chance (one class in ten)
+    its, test = curve(g[3], "test_accuracy")
+    chance = 1 / len(data.CIFAR10_CLASS_NAMES)
+    until = int(its[np.argmax(test > chance + NOISE * stats.binomial_se(chance, stats.DEFAULT_IMAGES)) - 1])
+    rest = min(stats.at(g[row], until, "test_accuracy") for row in g if row != 3)
+    return (
+        f"run 3's train accuracy is the lowest of the Adam runs (rows {', '.join(map(str, others))} and 3) at "
+        f"{len(slowest)} of {len(points_)} read-out points (every {READ:,} iterations); at {READ:,}: sigmoid "
+        f"{pct(train(3, READ))}, the others {pct(min(train(r, READ) for r in others))}-"
+        f"{pct(max(train(r, READ) for r in others))}; final train {show(g[3], 'train_accuracy')}; its test accuracy "
+        f"is within noise of chance up to iteration {until:,}, where every other run's is {pct(rest)}% or more"
+    ), verdict
+
+
+def regularization_best(g):
+    need(g, ROWS, f"runs {[row for row in ROWS if row not in g]}")
+    reg_best = max((7, 8), key=lambda row: acc(g[row]))
+    rival = max((row for row in ROWS if row not in (7, 8, 9, 10, 11)), key=lambda row: acc(g[row]))
+    diff, se, real = compare(g[reg_best], g[rival])
+    top = max(g, key=lambda row: acc(g[row])) in (7, 8)
+    verdict = HOLDS if top and real and diff > 0 else PARTLY if top or diff > -2 * se else FAILS
+    return (
+        (
+            f"best regularized: run {reg_best} {show(g[reg_best])}; best unregularized: run {rival} "
+            f"{show(g[rival])}; difference {difference(diff, se)}; rule: holds if a regularized run is the best "
+            "and beats the best unregularized one beyond noise, partly if it is the best or level within noise"
+        ),
+        verdict,
+        [(f"run {reg_best} - run {rival} (best regularized - best unregularized)", diff, se)],
+    )
+
+
+def longer_not_better(g):
+    need(g, (7, 8), "runs 7 and 8")
+    diff, se, real = compare(g[8], g[7])
+    its = lambda row: g[row][0]["identity"]["config"]["iterations"]
+    return (
+        (
+            f"run 8 ({its(8)} it) {show(g[8])} vs run 7 ({its(7)} it) {show(g[7])}: {difference(diff, se)}; "
+            "rule: holds unless run 8 is better beyond noise"
+        ),
+        FAILS if real and diff > 0 else HOLDS,
+        [("run 8 - run 7 (twice as long)", diff, se)],
+    )
+
+
+def momentum_order(g):
+    need(g, (9, 10, 11), "runs 9, 10, 11")
+    a, b = compare(g[9], g[10]), compare(g[10], g[11])
+    order = a[0] > 0 and b[0] > 0
+    verdict = HOLDS if order and a[2] and b[2] else PARTLY if order or (a[0] > 0) != (b[0] > 0) else FAILS
+    return (
+        (
+            f"test: run 9 {show(g[9])}, run 10 {show(g[10])}, run 11 {show(g[11])}; 9-10 {difference(*a[:2])}; "
+            f"10-11 {difference(*b[:2])}; rule: holds if both steps of the order hold beyond noise, partly if the "
+            "order holds or one step does"
+        ),
+        verdict,
+        [
+            ("run 9 - run 10 (momentum 0.8 - 0.7)", a[0], a[1]),
+            ("run 10 - run 11 (0.7, lr 1e-2 - 0.9, lr 1e-3)", b[0], b[1]),
+        ],
+    )
+
+
+def gradient_filters(g):
+    have = [row for row in g if "conv1_gradient_filters" in g[row][0]["history"][-1]]
+    if not have:
+        raise Missing("runs that record conv1_gradient_filters (retrain with this version)")
+    start = {r: stats.at(g[r], 0, "conv1_gradient_filters") for r in have}
+    end = {r: acc(g[r], "conv1_gradient_filters") for r in have}
+    top2 = sorted(end, key=end.get, reverse=True)[:2]
+    mean_start, mean_end, top = (
+        float(np.mean(list(start.values()))),
+        float(np.mean(list(end.values()))),
+        max(end.values()),
+    )
+    verdict = (
+        HOLDS if top >= RAMP_SHARE and top >= 2 * max(mean_start, 0.01) else PARTLY if mean_end > mean_start else FAILS
+    )
+    return (
+        f"share of the 32 conv1 filters a plane (an intensity ramp) fits with R^2 >= 0.5: {pct(mean_start)}% at "
+        f"initialization, {pct(mean_end)}% at the end on average over {len(have)} runs; it grows in "
+        f"{sum(end[r] > start[r] for r in have)} of {len(have)} runs, most in "
+        + " and ".join(f"run {r} `{ROWS[r].name}` ({pct(end[r])}%)" for r in top2)
+        + f"; see `figures/cifar/{ROWS[top2[0]].name}/filters.png`; rule: holds if some run ends with >= "
+        f"{points(RAMP_SHARE)}% and at least twice its start, partly if the share grows"
+    ), verdict
+
+
+def std_drops_then_rises(g):
+    have = [row for row in g if "conv2_std" in g[row][0]["history"][-1]]
+    if not have:
+        raise Missing("runs with activation statistics")
+    std = {(row, layer): curve(g[row], f"{layer}_std") for row in have for layer in ("conv1", "conv2")}
+
+    def dip(row, layer):
+        its, s = std[(row, layer)]
+        k = int(np.argmin(s))
+        return k > 0 and its[k] <= 0.5 * its[-1] and s[-1] >= 1.05 * s[k]
+
+    def half_drop(row, layer):  # the iteration by which half of the fall from the start to the minimum is done
+        its, s = std[(row, layer)]
+        return int(its[np.argmax(s <= s[0] - 0.5 * (s[0] - s[int(np.argmin(s))]))])
+
+    both = [row for row in have if dip(row, "conv1") and dip(row, "conv2")]
+    verdict = HOLDS if len(both) >= 0.7 * len(have) else PARTLY if both else FAILS
+    dense = [row for row in both if all(r.get("dense_until") for r in g[row])]
+    when = ""
+    if dense:  # evaluated after every early iteration (cifar_v2.py --early): how early "early" is
+        h = {layer: sorted(half_drop(row, layer) for row in dense) for layer in ("conv1", "conv2")}
+        when = (
+            f"; half of the fall to the minimum is done by iteration {int(np.median(h['conv2']))} in conv2 and "
+            f"{int(np.median(h['conv1']))} in conv1 (medians over the {len(dense)} runs evaluated after every "
+            f"iteration up to {g[dense[0]][0]['dense_until']}; ranges {h['conv2'][0]}-{h['conv2'][-1]} and "
+            f"{h['conv1'][0]}-{h['conv1'][-1]})"
+        )
+    rises = []  # conv2's std first rising more than 5% above its start before it falls to its minimum
+    for row in have:
+        its, s = std[(row, "conv2")]
+        k = int(np.argmin(s))
+        if s[: k + 1].max() > 1.05 * s[0]:
+            rises.append(f"run {row} (peak at {its[int(np.argmax(s[: k + 1]))]:,}, minimum at {its[k]:,})")
+    return (
+        f"in {len(both)} of {len(have)} runs ({', '.join(map(str, sorted(both))) or 'none'}) "
+        f"both layers' std reach their minimum in the first half of the run and end >= 5% above it{when}; conv2's "
+        f"std first rises, then falls, in {', '.join(rises) or 'no run'} (seed-mean curves, `activation_stats.png`, "
+        "`overlay_conv_std.png`); rule: holds in >= 70% of the runs, partly in some"
+    ), verdict
+
+
+def change_early(g):
+    if not g:
+        raise Missing("any run")
+    early = []
+    for row, recs in g.items():
+        a0, a1, a_end = stats.at(recs, 0, "test_accuracy"), stats.at(recs, READ, "test_accuracy"), acc(recs)
+        if math.isfinite(a1) and a_end != a0 and (a1 - a0) / (a_end - a0) >= 0.5:
+            early.append(row)
+    verdict = HOLDS if len(early) >= 0.7 * len(g) else PARTLY if early else FAILS
+    return (
+        f"in {len(early)} of {len(g)} runs at least half of the whole change of test accuracy "
+        f"happened by iteration {READ:,} (runs {', '.join(map(str, sorted(early))) or 'none'}); rule: holds "
+        "in >= 70% of the runs"
+    ), verdict
+
+
+def relu_minimum(g):
+    relu = [row for row in g if ROWS[row].activation == "relu"]
+    layers = ("conv1", "conv2")
+    mins = [h[f"{k}_min"] for row in relu for r in g[row] for h in r["history"] for k in layers if f"{k}_min" in h]
+    if not mins:
+        raise Missing("ReLU runs with activation statistics")
+    rest = [r for row in g if row not in relu for r in g[row]]
+    others = [h["conv1_min"] for r in rest for h in r["history"][1:] if "conv1_min" in h]
+    return (
+        f"conv1/conv2 minimum over all test images, at all {len(mins)} evaluations of the "
+        f"{len(relu)} ReLU runs: {min(mins):g} to {max(mins):g}; the tanh and leaky-ReLU runs go "
+        f"negative (down to {min(others, default=float('nan')):.2f})"
+    ), HOLDS if min(mins) == 0 and max(mins) == 0 else FAILS
+
+
+# ---------------------------------------------------------------------------
+# Task 3: the RNN grid and Part C's CNN
+def grid(g, cells=CELLS) -> None:
+    """Stops a check unless every cell of ``cells`` has all four sizes."""
+    need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
+
+
+def train_test_gap(records: list[dict]) -> float:
+    """Claim 15's number for one run: mean final train accuracy - mean final test accuracy (finished seeds)."""
+    return acc(records, "train_accuracy") - acc(records)
+
+
+def about_equal(gap: float) -> bool:
+    """Claim 15's rule for one run's ``train_test_gap`` (NaN: no)."""
+    return abs(gap) <= GAP_RULE
+
+
+def first_reach(records: list[dict], level: float = REACH_LEVEL) -> int | None:
+    """Claim 16's number: the first iteration (after the start) where the seeds' mean train accuracy is >=
+    ``level``, or None."""
+    its, train = curve(records, "train_accuracy")
+    hit = [int(it) for it, v in zip(its, train) if it and v >= level]
+    return hit[0] if hit else None
+
+
+def fewer_units_lower(g):
+    grid(g)
+    steps = list(zip(SIZES, SIZES[1:]))
+    noise = lambda c, a, b: NOISE * math.hypot(stats.se_of_mean(g[(c, a)]), stats.se_of_mean(g[(c, b)]))
+    mono = all(acc(g[(c, a)]) >= acc(g[(c, b)]) for c in CELLS for a, b in steps)
+    near = all(acc(g[(c, a)]) >= acc(g[(c, b)]) - noise(c, a, b) for c in CELLS for a, b in steps)
+    return (
+        "; ".join(f"{c}: " + " / ".join(pct(acc(g[(c, h)])) for h in SIZES) for c in CELLS)
+        + f" % test at {'/'.join(map(str, SIZES))} units; rule: holds if every cell falls at every step, partly if "
+        "every rise is within noise"
+    ), HOLDS if mono else PARTLY if near else FAILS
+
+
+def lstm_sizes(g):
+    grid(g, ("lstm",))
+    top = [acc(g[("lstm", h)]) for h in LSTM_EQUAL_SIZES]
+    drop = float(np.mean(top)) - acc(g[("lstm", LSTM_SMALL)])
+    flat = max(top) - min(top) <= LSTM_EQUAL_WITHIN
+    verdict = HOLDS if flat and drop >= LSTM_DROP else PARTLY if drop >= LSTM_DROP_PARTLY else FAILS
+    sizes = "/".join(map(str, LSTM_EQUAL_SIZES))
+    return (
+        f"LSTM {sizes}: {' / '.join(show(g[('lstm', h)]) for h in LSTM_EQUAL_SIZES)} (within "
+        f"{pct(max(top) - min(top))} points); {LSTM_SMALL} units: {show(g[('lstm', LSTM_SMALL)])}, "
+        f"{pct(drop)} points below their mean; rule: "
+        f"holds if {min(LSTM_EQUAL_SIZES)}-{max(LSTM_EQUAL_SIZES)} lie within {points(LSTM_EQUAL_WITHIN)} points and "
+        f"{LSTM_SMALL} units falls >= {points(LSTM_DROP)} points, partly if it falls >= {points(LSTM_DROP_PARTLY)}"
+    ), verdict
+
+
+def gru_against_lstm(g):
+    grid(g, ("lstm", "gru"))
+    d = {h: compare(g[("gru", h)], g[("lstm", h)]) for h in SIZES}
+    equal = all(not d[h][2] for h in GRU_EQUAL_SIZES)
+    below = [h for h in GRU_BELOW_SIZES if d[h][0] < 0]
+    beyond_noise = len(below) == len(GRU_BELOW_SIZES) and all(d[h][2] for h in below)
+    verdict = HOLDS if equal and beyond_noise else PARTLY if equal or below else FAILS
+    return (
+        (
+            "GRU - LSTM test accuracy: "
+            + "; ".join(f"{h} units {difference(*d[h][:2])}" for h in SIZES)
+            + f"; rule: holds if equal within noise at {'/'.join(map(str, sorted(GRU_EQUAL_SIZES)))} and below "
+            f"beyond noise at {' and '.join(map(str, GRU_BELOW_SIZES))}, partly if one half holds"
+        ),
+        verdict,
+        [(f"GRU - LSTM, {h} units", d[h][0], d[h][1]) for h in SIZES],
+    )
+
+
+def basic_rnn_below(g):
+    grid(g)
+    a = lambda c, h: acc(g[(c, h)])
+    below = [h for h in SIZES if a(BASIC, h) < min(a(c, h) for c in GATED)]
+    spread = lambda cells: pct(max(final(g[(c, h)])[1] for c in cells for h in SIZES))
+    return (
+        "basic RNN / LSTM / GRU test: "
+        + ", ".join(f"{h}: " + " / ".join(pct(a(c, h)) for c in (BASIC, *GATED)) for h in SIZES)
+        + f"; below both at {len(below)} of {len(SIZES)} sizes; std over the seeds up to {spread((BASIC,))} points "
+        f"(basic RNN) against {spread(GATED)} (LSTM, GRU)"
+    ), HOLDS if len(below) == len(SIZES) else PARTLY if below else FAILS
+
+
+def train_equals_test(g):
+    keys = [(c, h) for c in GAP_CELLS for h in SIZES if (c, h) in g]
+    if not keys:
+        raise Missing("LSTM/GRU runs")
+    gaps = {k: train_test_gap(g[k]) for k in keys}
+    close = [k for k, v in gaps.items() if about_equal(v)]
+    verdict = HOLDS if len(close) == len(keys) else PARTLY if len(close) >= GAP_PARTLY_SHARE * len(keys) else FAILS
+    return (
+        "train - test: "
+        + ", ".join(f"{c} {h} {stats.decided(v, GAP_RULE)}" for (c, h), v in gaps.items())
+        + f" points; within {points(GAP_RULE)} points: {len(close)} of {len(keys)}"
+    ), verdict
+
+
+def cnn_first(g):
+    rnns = {k: v for k, v in g.items() if k[0] in CELLS}
+    if ("cnn", None) not in g or not rnns:
+        raise Missing("the CNN and the RNN grid")
+    cnn = g[("cnn", None)]
+    r_cnn, r_rnn = first_reach(cnn), {k: first_reach(v) for k, v in rnns.items()}
+    reached = {k: v for k, v in r_rnn.items() if v is not None}
+    first = r_cnn is not None and all(r_cnn < v for v in reached.values())
+    ratios = ""
+    if all((c, h) in g for c in GATED for h in SIZES):  # the final training error against the best LSTM's and GRU's
+        best = {c: max((g[(c, h)] for h in SIZES), key=acc) for c in GATED}
+        ratio = lambda c: (1 - acc(best[c], "train_accuracy")) / (1 - acc(cnn, "train_accuracy"))
+        ratios = "; the CNN's final training error is " + " and ".join(f"{ratio(c):.0f}x" for c in GATED)
+        ratios += " smaller than the best LSTM's and GRU's"
+    return (
+        f"first iteration with a mean train accuracy >= {points(REACH_LEVEL)}%: CNN {r_cnn}; the RNNs that got "
+        "there: "
+        + (", ".join(f"{k[0]} {k[1]}: {v}" for k, v in reached.items()) or "none")
+        + f" ({len(r_rnn) - len(reached)} of {len(r_rnn)} never did){ratios}"
+    ), HOLDS if first else PARTLY if r_cnn is not None else FAILS
+
+
+def gated_close_to_cnn(g):
+    need(g, [("cnn", None)], "the CNN and the whole grid")
+    grid(g)
+    best = {c: max(acc(g[(c, h)]) for h in SIZES) for c in CELLS}
+    cnn = g[("cnn", None)]
+    close = all(acc(cnn) - best[c] <= CLOSE_TO_CNN for c in GATED)
+    far = acc(cnn) - best[BASIC] >= FAR_FROM_CNN
+    return (
+        f"test: CNN {show(cnn)}; best LSTM {pct(best['lstm'])}, GRU {pct(best['gru'])}, basic RNN {pct(best[BASIC])} "
+        f"({', '.join(f'{pct(acc(cnn) - best[c])}' for c in ('lstm', 'gru', BASIC))} points below the CNN); rule: "
+        f"holds if LSTM and GRU are within {points(CLOSE_TO_CNN)} points of the CNN and the basic RNN is >= "
+        f"{points(FAR_FROM_CNN)} below"
+    ), HOLDS if close and far else PARTLY if close or far else FAILS
+
+
+CLAIMS = [  # (task, the study's words, its check), in the table's order
+    ("Task 1", "Test accuracy never went beyond ~55-58% (the ceiling of the hand tuning)", ceiling),
+    ("Task 1", "The network overfits the 10,000 training images (train accuracy far above test)", overfits),
+    ("Task 1", "Sigmoid is the slowest learner of the Adam runs", sigmoid_slowest),
+    ("Task 1", "Regularization (dropout + L2) gives the best test accuracy (run 7: 58.5%)", regularization_best),
+    ("Task 1", "More iterations (run 8) are not better than run 7", longer_not_better),
+    (
+        "Task 1",
+        "Momentum 0.8 (lr 1e-2) > 0.7 (lr 1e-2) > 0.9 (lr 1e-3), with dropout + L2 (runs 9, 10, 11)",
+        momentum_order,
+    ),
+    ("Task 1", "Many first-layer filters detect gradients", gradient_filters),
+    (
+        "Task 1",
+        "The standard deviation of both conv layers' activations drops early, then slowly rises",
+        std_drops_then_rises,
+    ),
+    ("Task 1", "Most change happens in the first ~1,100 iterations", change_early),
+    ("Task 1", "ReLU activations have a minimum of 0", relu_minimum),
+    ("Task 3", "Fewer hidden units, lower accuracy, for every cell", fewer_units_lower),
+    ("Task 3", "LSTM: 10, 15 and 20 units about equal (~90-95%), about 20 points lower at 5", lstm_sizes),
+    ("Task 3", "GRU equals LSTM at 15 and 20 units, and is below it at 10 and 5", gru_against_lstm),
+    ("Task 3", "The basic RNN is below LSTM and GRU (and falls as units fall)", basic_rnn_below),
+    ("Task 3", "Train and test accuracy are about equal for LSTM and GRU", train_equals_test),
+    ("Task 3", "The CNN reaches ~100% training accuracy in fewer iterations than every RNN", cnn_first),
+    ("Task 3", "LSTM and GRU come close to the CNN; the basic RNN does not", gated_close_to_cnn),
+]
+
+
+def number(check) -> int:
+    """A claim's number in ``figures/claims.md``: its place in :data:`CLAIMS`."""
+    return next(k for k, (_, _, c) in enumerate(CLAIMS, 1) if c is check)
 
 
 # ---------------------------------------------------------------------------
 def build(cifar_records: list[dict], rnn_records: list[dict]) -> list[Claim]:
     """Every claim's row, in order; a claim whose evidence is missing says what would provide it."""
-    from common.report import claims_task1, claims_task3  # noqa: F401  (each registers its claims, in order)
-
-    groups = {"Task 1": cifar_groups(cifar_records), "Task 3": rnn_groups(rnn_records)}
+    groups = {"Task 1": stats.study_rows(cifar_records), "Task 3": stats.rnn_cells(rnn_records)}
     out = []
     for topic, words, check in CLAIMS:
         try:
             evidence, verdict, *differences = check(groups[topic])
         except Missing as m:
-            evidence, verdict, differences = (
-                f"no results of {m} in the results index; run it to test this claim",
-                UNTESTED,
-                [],
-            )
+            evidence, verdict = f"no results of {m} in the results index; run it to test this claim", UNTESTED
+            differences = []
         out.append(Claim(topic, words, evidence, verdict, differences[0] if differences else []))
     return out
 
 
 def markdown(claims: list[Claim]) -> str:
     counts = {v: sum(c.verdict == v for c in claims) for v in (HOLDS, PARTLY, FAILS, UNTESTED)}
+    partly = [str(k) for k, c in enumerate(claims, 1) if c.verdict == PARTLY]
+    drawn = [str(k) for k, c in enumerate(claims, 1) if c.differences]
     lines = [
         "# The study's claims, checked",
         "",
         "Generated by `common/report/claims.py` from `figures/cifar/results.jsonl` and `figures/rnn/results.jsonl` "
         "(rebuilt by `cifar_v2.py` and `rnn_mnist.py` after every summary). Numbers are percent, mean ± std over "
-        'the seeds (n); "noise" is twice the standard error of a difference. '
-        + ", ".join(f"{n} {v}" for v, n in counts.items())
-        + ".",
+        f"the seeds (n). {PM_KEY} " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "; rated partly: claims "
+        f"{', '.join(partly) or 'none'}. `forest.png` draws the differences of claims {', '.join(drawn) or 'none'}.",
         "",
         "| # | task | the study's claim | our evidence | verdict |",
         "|---|---|---|---|---|",
     ]
-    for k, c in enumerate(claims, 1):
-        lines.append(f"| {k} | {c.topic} | {c.claim} | {c.evidence} | **{c.verdict}** |")
+    lines += [f"| {k} | {c.topic} | {c.claim} | {c.evidence} | **{c.verdict}** |" for k, c in enumerate(claims, 1)]
     return "\n".join(lines) + "\n"
 
 
-def from_indexes(figures_root: Path, log=print) -> list[Claim]:
-    """Every claim, checked on the two indexes under ``figures_root`` (the sweep's with its --early reruns)."""
+def plot_forest(checked: list[Claim], path: Path) -> Path | None:
+    """One row per difference: the point, its ± NOISE standard-error interval (filled where it excludes 0:
+    beyond noise), grouped by claim; zero dashed."""
+    rows = [(k, what, d, se) for k, c in enumerate(checked, 1) for what, d, se in c.differences]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.8))
+    y = np.arange(len(rows))[::-1]
+    for yi, (*_, d, se) in zip(y, rows):
+        beyond = abs(d) > NOISE * se
+        color = "black" if beyond else "0.55"
+        style = dict(fmt="o", color=color, mfc=color if beyond else "white", capsize=3, ms=5)
+        ax.errorbar([100 * d], [yi], xerr=[100 * NOISE * se], **style)
+    ax.axvline(0, color="gray", ls="--", lw=0.8)
+    ax.set_yticks(y, [f"claim {k}: {what}" for k, what, _, _ in rows], fontsize=8)
+    ax.set_xlabel(f"difference (accuracy points), ± {NOISE:g} standard errors over the seeds")
+    ax.set_title(
+        "The claims that rest on a difference: each difference and its interval\n"
+        "(filled: beyond noise, the interval excludes 0; open: within noise; claims as numbered in figures/claims.md)",
+        fontsize=10,
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def update(figures_root: Path, log=print) -> list[Path]:
+    """Rebuilds ``claims.md`` and ``forest.png`` under ``figures_root`` from its two indexes (the sweep's with its
+    --early reruns' evaluations)."""
     read = lambda sub: runs.ResultsIndex(Path(figures_root) / sub / "results.jsonl").read(log)  # noqa: E731
-    cifar = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log)  # with the --early reruns' evaluations
-    return build(cifar, read("rnn"))
-
-
-def update(figures_root: Path, log=print) -> Path:
-    """Rebuilds ``<figures_root>/claims.md`` from the two indexes under it."""
-    path = Path(figures_root) / "claims.md"
-    io.write_text(path, markdown(from_indexes(figures_root, log)))
-    return path
+    checked = build(runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log), read("rnn"))
+    io.write_text(Path(figures_root) / "claims.md", markdown(checked))
+    forest = plot_forest(checked, Path(figures_root) / "forest.png")
+    return [Path(figures_root) / "claims.md", *([forest] if forest else [])]

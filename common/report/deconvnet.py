@@ -1,15 +1,10 @@
-"""Task 2's figures, drawn from the arrays ``dconvnet_visualizations.py`` saved, with no network and no data set.
-
-    from common.report import deconvnet
-    deconvnet.rebuild(Path("figures/deconvnet"))   # every figure of that folder, from its deconvnet.npz/.json
-
-A folder's record is ``deconvnet.npz`` (the arrays, :data:`ARRAYS` says what each is) and ``deconvnet.json``
-(the run, the settings, the image indices and class names, each array's shape). Projections are signed and
-saved divided by their panel's largest |value|: every panel is drawn on its own [-1, 1] scale, red positive,
-blue negative, pixels outside the image pale yellow. The figures that check the network and the method (occlusion,
-guided backprop and the gradient against the deconvnet, the randomization check) are in ``deconvnet_check.py``.
-NumPy and matplotlib only: no deep-learning framework is imported here.
-"""
+"""Task 2's figures (``docs/task2.md``, ``figures/deconvnet/``), drawn with NumPy and matplotlib alone from the record
+``dconvnet_visualizations.py`` saved: ``deconvnet.npz`` (``common/deconvnet_record.py``'s ``ARRAYS`` says what each
+array is) and ``deconvnet.json`` (the run, the settings, the image indices and class names). Projections are signed,
+each panel on its own [-1, 1] scale. Then the checks of the network and the method: occlusion (Zeiler & Fergus'
+Figure 7), guided backprop and the gradient against the deconvnet, and the cascading randomization of Adebayo et al.
+("Sanity checks for saliency maps", NeurIPS 2018): logits, fc1, conv2, conv1 re-drawn from their initializers, top
+down and cumulatively, each step's projections compared with the trained network's."""
 
 from __future__ import annotations
 
@@ -21,83 +16,24 @@ import numpy as np
 
 from common import io
 from common.cli import UserError
-from common.report.plots import plt, save_figure
+from common.report.plots import (
+    NO_ACTIVATION,
+    PROJ_CMAP,
+    as_rgba,
+    finish,
+    mosaic,
+    pixels,
+    plt,
+    save_figure,
+    show_image,
+    show_projection,
+    subplots,
+)
+from common.report.stats import pm
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
-# What each saved array is; "{L}" stands for a layer (conv1, conv2). P: panels normalized to [-1, 1] by their
-# largest |value| (NaN: outside the image); RGB networks' projections carry a last axis of 3.
-ARRAYS = {
-    "images.index": "(n,) the chosen test images' indices (--indices, or drawn with --image-seed)",
-    "images.pixels": "(n, H, W, C) uint8 those images",
-    "images.label": "(n,) their true class",
-    "images.{pred,prob}": "(n,), (n, classes) the network's predicted class and probabilities (one view, no TTA)",
-    "all.{L}": "(n, H, W) P: every activation of {L} kept and projected",
-    "top1.{L}.{map,row,col,value}": "(n,) per image, its strongest single activation (where the mining looks)",
-    "top1.{L}.proj": "(n, H, W) P: that map kept (where the mining looks) and projected",
-    "topk.{L}.{row,col,map,value}": "(n, k) per image, its k strongest activations (mining, suppression)",
-    "topk.{L}.proj": "(n, k, H, W) P: each projected alone",
-    "permap.{L}.maps": "(m,) the maps the per-map figure shows",
-    "permap.{L}.{image,row,col,value}": "(m, k) per map, its k strongest activations over the test set, one per image",
-    "permap.{L}.patch": "(m, k, s, s, C) float16 the input patch under each one's receptive field (NaN outside)",
-    "permap.conv1.filter": "(m, 5, 5) P: each conv1 map's filter, what any single activation of it projects to",
-    "permap.conv2.proj": "(m, k, s, s) P: each activation projected alone, cut to its receptive field",
-    "evolution.iteration": "(S,) the training snapshots' iterations",
-    "evolution.{L}.maps": "(r,) the maps shown (active at every snapshot first, then strongest at the end)",
-    "evolution.{L}.value": "(r, S) each map's strongest activation over the test set per snapshot (<= 0: none)",
-    "evolution.{L}.image": "(r, S) the test image holding it",
-    "evolution.{L}.tile": "(r, S, s, s) P: its projection cut to its receptive field",
-    "occlusion.index": "(o,) the occlusion figure's test images: correctly classified ones only",
-    "occlusion.{pixels,label}": "(o, H, W, C) uint8, (o,) those images and their true class",
-    "occlusion.{pred,prob}": "(o,), (o, classes) the predicted class and probabilities (unoccluded)",
-    "occlusion.map": "(o,) the conv2 map holding the image's strongest single activation (where the mining looks)",
-    "occlusion.activation": "(o, H, W) float32 that map's activation summed where the mining looks, per square center",
-    "occlusion.p_true": "(o, H, W) float16 p(true class) per square center",
-    "occlusion.argmax": "(o, H, W) int8 the most probable class per square center",
-    "occlusion.proj": "(o, H, W) P: that map kept and projected (unoccluded)",
-    "guided.all": "(3, n, H, W) P: every conv2 activation kept, projected by each backward rule (json rules)",
-    "guided.one": "(3, n, H, W) P: each image's strongest single conv2 activation, by each rule",
-    "guided.rho_all": "(3, n) float32 Spearman's rho of each rule's guided.all panel with the deconvnet's",
-    "guided.rho_one": "(3, n) float32 the same for guided.one",
-    "guided.{row,col,map,value}": "(n,) that strongest single conv2 activation",
-    "randomization.index": "(N,) the test images the cascade's similarities average over",
-    "randomization.shown": "(3,) positions (in randomization.index and images.*) of the images drawn",
-    "randomization.{L}.proj": "(steps, 3, H, W) P: every activation of {L} kept, per cascade step (json steps)",
-    "randomization.{L}.{spearman,ssim}": "(steps, N) float32 Spearman's rho, SSIM with the trained projection",
-    "randomization.{L}.maps": "(M,) the maps the top-k overlap is over (the per-map figure's)",
-    "randomization.{L}.overlap": "(steps, M) float32 share of the trained top-k (image, row, col) picks kept",
-    "randomization.{L}.baseline": "(2, N) float32 Spearman, SSIM of each trained projection with the next image's",
-}
-OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image
-NO_ACTIVATION = "#e4e4e4"
-PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)  # NaN marks "outside"
-IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
 NORM_NOTE = "projections: each panel scaled by its own max |value| to [-1, 1] (red > 0, blue < 0)"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
-
-
-def _described(key: str) -> str | None:
-    """ARRAYS' entry for ``key``: "{L}" for a layer's name, "a.{b,c}" for a.b and a.c."""
-    generic = ".".join("{L}" if p in ("conv1", "conv2") else p for p in key.split("."))
-    for pattern, what in ARRAYS.items():
-        head, _, names = pattern.rpartition("{") if pattern.endswith("}") and "," in pattern else (pattern, "", "")
-        if key == pattern or generic == pattern or any(generic == head + n for n in names.rstrip("}").split(",")):
-            return what
-    return None
-
-
-def write_record(folder: Path, arrays: dict, meta: dict) -> list[Path]:
-    """Saves ``arrays`` (compressed) and ``meta`` plus each array's shape, dtype and description (:data:`ARRAYS`;
-    an undescribed array is an error) as ``folder``/deconvnet.npz and deconvnet.json."""
-    described = {}
-    for key, a in arrays.items():
-        what = _described(key)
-        if what is None:
-            raise KeyError(f"{key}: describe it in common/report/deconvnet.py's ARRAYS")
-        described[key] = {"shape": list(a.shape), "dtype": str(a.dtype), "what": what}
-    with io.atomic(Path(folder) / NPZ) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    io.write_json(Path(folder) / JSON, {**meta, "arrays": described})
-    return [Path(folder) / NPZ, Path(folder) / JSON]
 
 
 @dataclass(frozen=True)
@@ -157,66 +93,6 @@ class Record:
         return RGB_NOTE if self.rgb else NORM_NOTE
 
 
-# ---------------------------------------------------------------------------
-# Drawing helpers
-def scaled(p: np.ndarray) -> np.ndarray:
-    """Per-panel symmetric normalization: p / max|p| (NaN kept), so 0 stays white."""
-    p = np.asarray(p, np.float32)
-    m = np.nanmax(np.abs(p)) if np.any(np.isfinite(p)) else 0.0
-    return p / m if m > 0 else p
-
-
-def pixels(img: np.ndarray) -> np.ndarray:
-    """An image (H, W, C) as imshow takes it: (H, W) for gray, (H, W, 3) for RGB."""
-    return img[..., 0] if img.shape[-1] == 1 else img
-
-
-def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
-    """A panel as RGBA: gray panels through the projection or image colormap; RGB projections as
-    0.5 + p / (2 max|p|) per channel (zero is mid gray), RGB patches as they are; NaN (outside) in OUTSIDE."""
-    p = np.asarray(p, np.float32)
-    if p.ndim == 2:
-        return PROJ_CMAP((scaled(p) + 1) / 2) if projection else IMG_CMAP(p)
-    rgb = 0.5 + scaled(p) / 2 if projection else p
-    outside = np.isnan(rgb).any(axis=-1)
-    rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
-    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
-    return rgba.astype(np.float32)
-
-
-def finish(ax, title=None, fontsize: float = 8):
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=fontsize)
-
-
-def show_projection(ax, p, title=None, fontsize: float = 8):
-    if p.ndim == 2:
-        ax.imshow(scaled(p), cmap=PROJ_CMAP, vmin=-1, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(as_rgba(p, projection=True), interpolation="nearest")
-    finish(ax, title, fontsize)
-
-
-def show_image(ax, img, title=None, fontsize: float = 8):
-    if img.ndim == 2:
-        ax.imshow(img, cmap=IMG_CMAP, vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(as_rgba(img, projection=False), interpolation="nearest")
-    finish(ax, title, fontsize)
-
-
-def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
-    """(k, s, s) or (k, s, s, 3) tiles -> one RGBA image, white 1-pixel gaps between tiles."""
-    k, s = tiles.shape[:2]
-    out = np.ones((-(-k // ncols) * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
-    for i, t in enumerate(tiles):
-        r, c = divmod(i, ncols)
-        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = as_rgba(t, projection)
-    return out
-
-
 def colorbar(fig, axes, rec: Record):
     if rec.rgb:  # RGB panels have no one-dimensional scale to show
         return
@@ -224,10 +100,6 @@ def colorbar(fig, axes, rec: Record):
         matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
     cb.set_label("projection / max|projection| of its panel", fontsize=8)
-
-
-def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: float = 0.8, **kw):
-    return plt.subplots(nrows, ncols, figsize=(w * ncols + dw, h * nrows + dh), squeeze=False, **kw)
 
 
 def field_box(ax, rec: Record, layer: str, row: int, col: int):
@@ -239,43 +111,36 @@ def field_box(ax, rec: Record, layer: str, row: int, col: int):
 
 # ---------------------------------------------------------------------------
 # Figures
-def fig_projections_all(rec: Record, out: Path) -> Path:
+def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
+    """``projections_all.png``: every activation of each layer kept and projected; ``projections_top1.png``: per
+    image and layer, the map holding its strongest single activation, projected alone."""
     n, layers = len(rec["images.index"]), rec.layers
     fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
         show_image(axes[r, 0], rec.pixels("images", r), rec.label("images", r))
         for c, layer in enumerate(layers):
-            show_projection(axes[r, c + 1], rec[f"all.{layer}"][r], f"{layer}: all {rec.meta['maps'][layer]} maps kept")
-    fig.suptitle(
-        "Deconvnet projections of every activation of a layer (no search, so no mining: border positions "
-        f"included)\n{rec.norm_note()}",
-        fontsize=10,
-    )
-    colorbar(fig, axes, rec)
-    return save_figure(fig, out / "projections_all.png")
-
-
-def fig_projections_top1(rec: Record, out: Path) -> Path:
-    n, layers = len(rec["images.index"]), rec.layers
-    fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
-    for r in range(n):
-        show_image(axes[r, 0], rec.pixels("images", r), rec.label("images", r))
-        for c, layer in enumerate(layers):
+            if not top1:
+                title = f"{layer}: all {rec.meta['maps'][layer]} maps kept"
+                show_projection(axes[r, c + 1], rec[f"all.{layer}"][r], title)
+                continue
             m, row, col, v = (rec[f"top1.{layer}.{key}"][r] for key in ("map", "row", "col", "value"))
             title = f"{layer}: map {m} only\n(its activation {v:.2f} at ({row},{col}))"
             show_projection(axes[r, c + 1], rec[f"top1.{layer}.proj"][r], title)
             field_box(axes[r, c + 1], rec, layer, row, col)
-    if rec.interior:
-        rule = "among interior positions (receptive field inside the image); that map's interior activations kept"
+    if not top1:
+        title = "Deconvnet projections of every activation of a layer (no search, so no mining: border positions "
+        title += "included)"
     else:
         rule = "at any position; that whole map kept"
-    fig.suptitle(
-        f"Deconvnet projection of one map per image and layer: the map holding the image's strongest single "
-        f"activation\n{rule} and projected (green: that activation's receptive field)\n{rec.norm_note()}",
-        fontsize=10,
-    )
+        if rec.interior:
+            rule = "among interior positions (receptive field inside the image); that map's interior activations kept"
+        title = (
+            f"Deconvnet projection of one map per image and layer: the map holding the image's strongest single "
+            f"activation\n{rule} and projected (green: that activation's receptive field)"
+        )
+    fig.suptitle(f"{title}\n{rec.norm_note()}", fontsize=10)
     colorbar(fig, axes, rec)
-    return save_figure(fig, out / "projections_top1.png")
+    return save_figure(fig, out / f"projections_{'top1' if top1 else 'all'}.png")
 
 
 def fig_projections_topk(rec: Record, out: Path) -> Path:
@@ -378,22 +243,256 @@ def fig_evolution(rec: Record, out: Path) -> Path:
     return save_figure(fig, out / "evolution.png")
 
 
-def draw(folder: Path, rec: Record | None = None) -> list[Path]:
-    """Every figure of one folder's record (``rec``: already loaded), and randomization_check.md, into that folder."""
-    from common.report import deconvnet_check  # it uses this module's helpers: imported here, not at the top
+# ---------------------------------------------------------------------------
+# The checks of the network and the method
+LAYERS = ("conv1", "conv2")
+COLORS = {"conv1": "#1f77b4", "conv2": "#d62728"}
 
+
+def fig_occlusion(rec: Record, out: Path) -> Path:
+    """The paper's Figure 7: a gray square slid over correctly classified images."""
+    g = lambda key: rec[f"occlusion.{key}"]
+    n, names = len(g("index")), rec.meta["data"]["class_names"]
+    side, gray = rec.meta["occluder"], rec.meta["occluder_gray"]
+    cmap_cls = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    fig, axes = plt.subplots(n, 5, figsize=(14, 2.6 * n), squeeze=False)
+    where = "interior " if rec.interior else ""
+    for r in range(n):
+        show_image(axes[r, 0], rec.pixels("occlusion", r), "(a) " + rec.label("occlusion", r, true="true "))
+        axes[r, 0].add_patch(matplotlib.patches.Rectangle((1.5, 1.5), side, side, color="orange", fill=False, lw=1.2))
+        s = g("map")[r]
+        fig.colorbar(
+            axes[r, 1].imshow(g("activation")[r], cmap="viridis", interpolation="nearest"), ax=axes[r, 1], shrink=0.8
+        )
+        finish(axes[r, 1], f"(b) total {where}activation of conv2\nmap {s} vs. square's center")
+        show_projection(axes[r, 2], g("proj")[r], f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
+        # one fixed 0..1 scale for every image: a probability that never rises above 0.01 must look dark
+        im = axes[r, 3].imshow(g("p_true")[r].astype(np.float32), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
+        true = g("label")[r]
+        finish(
+            axes[r, 3], f"(d) p({names[true]}) (true class) vs. square's\ncenter (unoccluded {g('prob')[r][true]:.2f})"
+        )
+        am = g("argmax")[r]
+        axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5, interpolation="nearest")
+        finish(axes[r, 4], "(e) most probable class\nvs. square's center")
+        handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in np.unique(am)]
+        axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    n_ok = int(np.sum(g("pred") == g("label")))
+    fig.suptitle(
+        f"Occlusion sensitivity: a {side}x{side} square of gray {gray} centered on every pixel (orange: one "
+        "position); maps are indexed by the square's center\nthe images: test images this network classifies "
+        f"correctly ({n_ok} of {n} here; drawn with --image-seed {rec.meta['settings']['image_seed']}); "
+        "it never saw occluders in training\n(b), (c): the conv2 map holding the image's strongest single "
+        f"activation; {rec.mining_note()}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return save_figure(fig, out / "occlusion.png")
+
+
+RULE_TITLES = {
+    "deconvnet": "deconvnet\n(rectify signal)",
+    "guided": "guided backprop\n(signal > 0 and fwd > 0)",
+    "gradient": "gradient\n(fwd > 0 only)",
+}
+
+
+def fig_guided_backprop(rec: Record, out: Path) -> Path:
+    """The same conv2 activations projected by the three backward rules: all kept, and each image's strongest one."""
+    rules, n = rec.meta["rules"], len(rec["images.index"])
+    fig, axes = subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
+    for r in range(n):
+        show_image(axes[r, 0], rec.pixels("images", r), f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}")
+        one = ", ".join(f"{rec[f'guided.{key}'][r]}" for key in ("row", "col"))
+        for j, rule in enumerate(rules):
+            vs = "" if rule == "deconvnet" else "rho vs. deconvnet {:.2f}"
+            top = lambda what: f"{what}:\n{RULE_TITLES[rule]}\n" if r == 0 else ""
+            title = top("all conv2 kept") + vs.format(rec["guided.rho_all"][j, r])
+            show_projection(axes[r, 1 + j], rec["guided.all"][j, r], title, 7)
+            title = top("strongest conv2") + f"map {rec['guided.map'][r]} ({one}) = {rec['guided.value'][r]:.2f}"
+            title += "\n" + vs.format(rec["guided.rho_one"][j, r]) if vs else ""
+            show_projection(axes[r, 1 + len(rules) + j], rec["guided.one"][j, r], title, 7)
+    fig.suptitle(
+        "conv2 activations projected to pixels by three backward rules for the ReLUs (same switches, same filters):\n"
+        "deconvnet (Zeiler & Fergus) rectifies the signal; guided backprop (Springenberg et al.) also needs the "
+        "forward input > 0; the gradient only that\n"
+        "columns 2-4: every conv2 activation kept; 5-7: each image's strongest single one "
+        f"({rec.mining_note()}). conv1's projections are the same under all three rules\n"
+        f"(its only ReLU is the one its kept activations come out of). {rec.norm_note()}",
+        fontsize=9,
+    )
+    colorbar(fig, axes, rec)
+    return save_figure(fig, out / "guided_backprop_projections.png")
+
+
+def step_label(step: dict) -> str:
+    return "trained" if step["name"] == "trained" else f"+ {step['name']}"
+
+
+def reads_randomized(step: dict, layer: str) -> bool:
+    """Whether ``layer``'s projection reads a re-drawn layer: its own or one below (conv2 reads conv1)."""
+    return any(name in LAYERS[: LAYERS.index(layer) + 1] for name in step["randomized"])
+
+
+def _projections(rec: Record, top, steps: list[dict]):
+    """The top of the figure: per shown image and layer, the image and its projection at every step."""
+    shown = rec["randomization.shown"]
+    rows = [(r, layer) for r in range(len(shown)) for layer in LAYERS]
+    ncols = 1 + len(steps)
+    axes = top.subplots(len(rows), ncols, squeeze=False, gridspec_kw={"hspace": 0.5, "wspace": 0.1})
+    top.subplots_adjust(top=1 - 1.1 / (1.7 * len(rows)), bottom=0.01)  # room for the title and the step names
+    for row, (r, layer) in enumerate(rows):
+        i = shown[r]
+        head = f"test #{rec['randomization.index'][i]} {rec.name(rec['images.label'][i])}\n{layer}:"
+        show_image(axes[row, 0], rec.pixels("images", i), head)
+        for j, step in enumerate(steps):
+            if step["name"] == "trained":
+                note = "trained network"
+            elif not reads_randomized(step, layer):
+                note = "identical (weights\n<= layer unchanged)"
+            else:
+                sp, ss = (rec[f"randomization.{layer}.{key}"][j, i] for key in ("spearman", "ssim"))
+                note = f"rho {sp:.2f}, SSIM {ss:.2f}"
+            head = f"{step_label(step)}\n" if row == 0 and step["name"] != "trained" else ""
+            show_projection(axes[row, 1 + j], rec[f"randomization.{layer}.proj"][j, r], head + note, 7)
+            if reads_randomized(step, layer):
+                for spine in axes[row, 1 + j].spines.values():
+                    spine.set(color="#d62728", linewidth=1.5)
+    colorbar(top, axes[:, 1:], rec)
+
+
+def _curves(rec: Record, bottom, steps: list[dict]):
+    """The bottom: similarity to the trained projections (a) and top-k overlap (b) per step."""
+    x_steps, labels = np.arange(len(steps)), [step_label(st) for st in steps]
+    ax_sim, ax_ov = bottom.subplots(1, 2, gridspec_kw={"wspace": 0.3})
+    bottom.subplots_adjust(top=0.86, bottom=0.14)
+    for layer in LAYERS:
+        g = lambda key: rec[f"randomization.{layer}.{key}"].astype(np.float64)
+        for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
+            v = g(metric)  # (steps, images)
+            name = "Spearman rho" if metric == "spearman" else "SSIM"
+            mean, std = v.mean(axis=1), v.std(axis=1, ddof=1)  # the band: ± 1 std over the images, as elsewhere
+            ax_sim.plot(x_steps, mean, style, color=COLORS[layer], label=f"{layer} {name}")
+            ax_sim.fill_between(x_steps, mean - std, mean + std, color=COLORS[layer], alpha=0.12)
+            ax_sim.axhline(g("baseline")[m].mean(), color=COLORS[layer], ls=":" if m == 0 else "-.", lw=1)
+        ov = g("overlap")
+        ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=COLORS[layer], label=f"{layer} ({ov.shape[1]} maps)")
+    ax_sim.plot([], [], ":", color="gray", label="two different images, trained (rho)")
+    ax_sim.plot([], [], "-.", color="gray", label="two different images, trained (SSIM)")
+    n_images = rec["randomization.conv1.spearman"].shape[1]
+    ax_sim.set_title(
+        f"(a) projection (every activation kept) vs. the trained network's,\nmean over {n_images} test images "
+        "(band: ± 1 std over the images)",
+        fontsize=8,
+    )
+    ax_sim.set_ylabel("similarity to the trained network's projection")
+    ax_ov.set_title(
+        f"(b) top-{rec.k} patches per map over all {rec.meta['data']['n_test']} test images:\nshare of (image, "
+        "row, col) picks the trained network also picks",
+        fontsize=8,
+    )
+    ax_ov.set_ylabel(f"top-{rec.k} overlap, mean over maps")
+    for a in ax_sim, ax_ov:
+        a.set_xticks(x_steps, labels, fontsize=8)
+        a.set_xlabel("layers re-drawn so far, top down (cumulative)", fontsize=8)
+        a.set_ylim(-0.1, 1.05)
+        a.axhline(0, color="gray", lw=0.6)
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7, loc="lower left")
+
+
+def fig_randomization(rec: Record, out: Path) -> Path:
+    """Projections per step for a few images (top), the similarity to the trained network per step (bottom)."""
+    steps = rec.meta["steps"]
+    n_rows = 2 * len(rec["randomization.shown"])
+    fig = plt.figure(figsize=(1.6 * (1 + len(steps)) + 4.5, 1.7 * n_rows + 4.4))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.7 * n_rows, 3.4])
+    _projections(rec, top, steps)
+    _curves(rec, bottom, steps)
+    fig.suptitle(
+        "Cascading randomization (Adebayo et al. 2018) of the deconvnet: weights re-drawn from their initializers, "
+        "top layer first, cumulatively\n"
+        "a layer's projection (and the activations that choose it) reads only its own and lower layers' weights "
+        "(red frame: one of them re-drawn),\nso re-drawing logits and fc1 changes nothing. "
+        f"Top: every activation of the layer kept; {rec.norm_note()}\n(b): {rec.mining_note()}",
+        fontsize=9,
+        y=1.0,
+        va="bottom",  # above the subfigures (the tight bounding box takes it in)
+    )
+    return save_figure(fig, out / "randomization_check.png")
+
+
+def _pm(v: np.ndarray) -> str:  # mean ± std over the images
+    return pm(v.astype(np.float64).mean(), v.astype(np.float64).std(), 3, scale=1)
+
+
+def randomization_table(rec: Record) -> str:
+    """randomization_check.md: per cascade step, the similarities (mean ± std over the images) and overlaps."""
+    steps, k = rec.meta["steps"], rec.k
+    n_images = rec["randomization.conv1.spearman"].shape[1]
+    lines = [
+        "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)",
+        "",
+        "Computed by `dconvnet_visualizations.py`, drawn from its `deconvnet.npz` by "
+        "`common/report/deconvnet.py`. "
+        f"Each step re-draws one more layer's weights from its own initializer, top down (seed "
+        f"{rec.meta['settings']['randomization_seed']}). Projections: every activation of the layer kept, compared "
+        f"with the trained network's on {n_images} test images (mean ± std over them; SSIM on the figures' color "
+        f"scale). Top-{k} overlap: per map, the share of the trained network's top-{k} patches (image, row, col) over "
+        f"all test images that the randomized network also picks, mean over the maps the per-map figures show; "
+        f"{rec.mining_note()}.",
+        "",
+        "| step | re-drawn | conv1 Spearman | conv1 SSIM | conv1 top-k overlap | conv2 Spearman | conv2 SSIM "
+        "| conv2 top-k overlap |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for j, st in enumerate(steps):
+        cells = [step_label(st), ", ".join(st["randomized"]) or "none"]
+        for layer in LAYERS:
+            g = lambda key: rec[f"randomization.{layer}.{key}"][j]
+            cells += [_pm(g("spearman")), _pm(g("ssim")), f"{g('overlap').astype(np.float64).mean():.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["reference", "trained; each image vs. the next image"]
+    for layer in LAYERS:
+        base = rec[f"randomization.{layer}.baseline"]
+        cells += [_pm(base[0]), _pm(base[1]), ""]
+    lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "A layer's projection, and the activations that choose what to project, read only the weights of that "
+        "layer and the layers below it: the rows before that layer is re-drawn are exactly 1. The reference row "
+        "compares the trained projections of two different images: what sharing the network and nothing else scores.",
+    ]
+    rules, rho = rec.meta["rules"], {w: rec[f"guided.rho_{w}"].astype(np.float64) for w in ("all", "one")}
+    span = lambda v: f"{v.min():.2f}-{v.max():.2f}"  # noqa: E731
+    each = [
+        f"{rule}: {span(rho['all'][j])} with every conv2 activation kept, {span(rho['one'][j])} for each image's "
+        "strongest"
+        for j, rule in enumerate(rules)
+        if rule != "deconvnet"
+    ]
+    lines += [
+        "",
+        f"Against the deconvnet's conv2 projections (Spearman's rho, range over the {rho['all'].shape[1]} "
+        f"images of `guided_backprop_projections.png`): {'; '.join(each)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def rebuild(folder: Path, rec: Record | None = None) -> list[Path]:
+    """Redraws every deconvnet figure (the PNGs and randomization_check.md) of ``folder``, e.g. figures/deconvnet
+    or figures/deconvnet/beyond_4_tta, from the record dconvnet_visualizations.py saved there (``rec``: already
+    loaded) alone: byte for byte the same files each time for the same record. Raises UserError where the folder
+    holds no record."""
     folder = Path(folder)
     rec = Record.load(folder) if rec is None else rec
-    written = [fig(rec, folder) for fig in (fig_projections_all, fig_projections_top1, fig_projections_topk)]
+    written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]
     written += [fig_top_per_map(rec, layer, folder) for layer in rec.layers]
     if "evolution.iteration" in rec.arrays:  # a model without snapshots has none
         written.append(fig_evolution(rec, folder))
-    return written + deconvnet_check.draw(rec, folder)
-
-
-def rebuild(folder: Path) -> list[Path]:
-    """Redraws every deconvnet figure (the PNGs and randomization_check.md) of ``folder``, e.g. figures/deconvnet
-    or figures/deconvnet/beyond_4_tta, from the record dconvnet_visualizations.py saved there (deconvnet.npz and
-    deconvnet.json) alone: no network, no data set, no deep-learning framework. Byte for byte the same files each
-    time for the same record. Returns the paths written; raises UserError where the folder holds no record."""
-    return draw(Path(folder))
+    if len(rec.arrays.get("occlusion.index", ())):  # none if the network classified no image right
+        written.append(fig_occlusion(rec, folder))
+    written += [fig_guided_backprop(rec, folder), fig_randomization(rec, folder)]
+    io.write_text(folder / "randomization_check.md", randomization_table(rec))
+    return [*written, folder / "randomization_check.md"]

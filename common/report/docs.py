@@ -9,13 +9,13 @@ The README and the pages of ``docs/`` quote generated tables between markers::
 `python -m common.report.docs` (``make readme``) copies each named file (its first heading dropped: the
 page has its own) between its markers; ``--check`` only reports blocks that differ, and
 ``tests/test_readme.py`` runs that check, so a page whose numbers drifted from the saved results
-does not land. No number in these blocks is typed by hand.
+does not land. No number in these blocks is typed by hand, and the prose around them states none
+(:func:`unsourced`): a sentence whose truth depends on numbers is a line of a generated table's caption.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -29,15 +29,11 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 
 BLOCK = re.compile(r"(<!-- BEGIN (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- END (?P=path) -->)", re.S)
-FACT = re.compile(r"(<!-- fact (?P<name>[\w.+-]+) -->)(?P<value>.*?)(<!-- /fact -->)", re.S)
-FACTS_FILE = "figures/facts.json"  # common/report/facts.py writes it from the records
 # A result stated in prose: a number followed by %, "point(s)" or "pp", or after "±" (a spread)
 RESULT = re.compile(r"(?<![\w.])[-+−]?\d[\d,]*(?:\.\d+)?\s?(?:%|points?\b|pp\b)|±\s?\d")
-# What is not prose: generated blocks, cited facts, code (fenced or inline), image links, HTML comments
+# What is not prose: generated blocks, code (fenced or inline), image links, HTML comments
 NOT_PROSE = re.compile(
-    r"<!-- BEGIN (\S+) -->.*?<!-- END \1 -->|<!-- fact .*?<!-- /fact -->|```.*?```|`[^`\n]*`"
-    r"|!\[[^]]*\]\([^)]*\)|<!--.*?-->",
-    re.S,
+    r"<!-- BEGIN (\S+) -->.*?<!-- END \1 -->|```.*?```|`[^`\n]*`|!\[[^]]*\]\([^)]*\)|<!--.*?-->", re.S
 )
 
 
@@ -68,26 +64,14 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
         return m.group(1) + body + m.group(4)
 
     new = BLOCK.sub(replace, text)
-    facts_path = root / FACTS_FILE
-    known = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
-
-    def cite(m: re.Match) -> str:
-        if m["name"] not in known:
-            stale.append(f"fact {m['name']} (unknown)")
-            return m.group(0)
-        if known[m["name"]] != m["value"]:
-            stale.append(f"fact {m['name']}")
-        return m.group(1) + known[m["name"]] + m.group(4)
-
-    new = FACT.sub(cite, new)
     if not check and new != text:
         readme.write_text(new)
     return stale
 
 
 def unsourced(page: Path) -> list[str]:
-    """The lines of ``page`` that state a result outside a cited fact or a generated table (with their line
-    numbers): each should cite a fact (``common/report/facts.py``) or quote a generated file."""
+    """The lines of ``page`` that state a result (a number with %, "points" or "pp", or a "±") outside a generated
+    table, with their line numbers: each belongs in a generated file's caption, quoted between markers."""
     text = page.read_text()
     blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keep the line numbers
     lines = blanked.splitlines()

@@ -1,19 +1,23 @@
-"""Figures that put the study's 11 runs side by side, drawn from the results index: every run's test accuracy
-on one axis (claim 3), every run's conv std on one figure (claim 8), the share of ramp filters over training
-(claim 7), and ours against the study's numbers as a scatter with the y = x line."""
+"""The study's 11 runs side by side and the chosen networks' classes and calibration (``figures/cifar/``), from the
+results index: every run's test accuracy on one axis (claim 3), every run's conv std (claim 8), the share of ramp
+filters over training (claim 7), the train/test gap over training, ours against the study's numbers with the y = x
+line; the confusion matrices and per-class accuracies of the study's best run and of the recipes chosen on
+validation, with ``classes.md``; and their reliability diagrams with the expected calibration error (ECE; Guo et
+al. 2017), from the reliability tables the runs recorded at their end (``common.metrics.reliability``)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from common import study
-from common.metrics import GRADIENT_R2
-from common.report.claims import cifar_groups
-from common.report.claims_task1 import RAMP_SHARE
+from common import io, study
+from common.metrics import GRADIENT_R2, expected_calibration_error
+from common.report import beyond, stats
+from common.report.claims import RAMP_SHARE
 from common.report.plots import SPLIT_COLORS, band, evaluated_when, plt, save_figure, seeds_note, spread_labels
-from common.report.stats import curve, mean_std
+from common.report.stats import curve, mean_std, pct
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
 COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6", 9: "C8", 10: "C9", 11: "#444444"}
@@ -21,19 +25,8 @@ COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6"
 STYLES = {8: "--"}
 
 
-def short(run: study.RunConfig) -> str:
-    """'3. sigmoid, Adam, normal init': a study row as a reader names it."""
-    opt = {"adam": "Adam", "momentum": f"momentum {run.momentum:g}, lr {run.learning_rate:g}"}.get(run.optimizer)
-    parts = [run.activation.replace("_", " "), opt or run.optimizer, f"{run.init.replace('_', ' ')} init"]
-    if run.dropout or run.l2:
-        parts.append("dropout + L2")
-    if run.length_factor > 1:
-        parts.append(f"{run.length_factor:g}x longer")
-    return f"{run.study_row}. " + ", ".join(parts)
-
-
 def _rows(records: list[dict]) -> dict[int, list[dict]]:
-    return {row: [r for r in recs if r["status"] == "finished"] for row, recs in cifar_groups(records).items()}
+    return {row: [r for r in recs if r["status"] == "finished"] for row, recs in stats.study_rows(records).items()}
 
 
 def _n(groups, spread: str = "lines: the mean") -> str:
@@ -51,7 +44,13 @@ def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int 
         run = study.RUNS[recs[0]["name"]]
         lw = 2.2 if run.activation == "sigmoid" else 1.2
         ax.plot(
-            xs, 100 * ys, color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=lw, label=short(run), zorder=3 - row / 20
+            xs,
+            100 * ys,
+            color=COLORS.get(row),
+            ls=STYLES.get(row, "-"),
+            lw=lw,
+            label=study.short(run),
+            zorder=3 - row / 20,
         )
     for it in range(read_every, int(ax.get_xlim()[1]) + 1, read_every):
         ax.axvline(it, color="gray", ls=":", lw=0.6)
@@ -79,7 +78,7 @@ def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
             xs, ys = curve(recs, f"{layer}_std")
             keep = xs > 0  # a log axis: the initialization (iteration 0) is the first point's left neighbour
             run = study.RUNS[recs[0]["name"]]
-            ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=short(run))
+            ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=study.short(run))
             # the std at initialization, staggered by row: runs with one initialization start at the same value
             ax.plot([xs[keep][0] * (0.35 + 0.04 * row)], [ys[0]], marker="o", ms=3.5, color=COLORS.get(row))
         ax.set_xscale("log")
@@ -106,7 +105,7 @@ def small_multiples(groups: dict[int, list[dict]], title: str):
     fig, axes = plt.subplots(3, 4, figsize=(14, 8.6), sharex=True, sharey=True)
     panels = dict(zip(sorted(groups), axes.flat))
     for row, ax in panels.items():
-        ax.set_title(short(study.RUNS[groups[row][0]["name"]]), fontsize=8)
+        ax.set_title(study.short(study.RUNS[groups[row][0]["name"]]), fontsize=8)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
@@ -201,18 +200,6 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-def write_overview(records: list[dict], out: Path) -> list[Path]:
-    """Every figure above, into ``out`` (``figures/cifar``)."""
-    made = [
-        plot_overlay_test_accuracy(records, out / "overlay_test_accuracy.png"),
-        plot_overlay_conv_std(records, out / "overlay_conv_std.png"),
-        plot_ramp_share(records, out / "ramp_share.png"),
-        plot_gap_over_training(records, out / "train_test_gap.png"),
-        plot_study_scatter(records, out / "study_scatter.png"),
-    ]
-    return [p for p in made if p]
-
-
 def seeds_summed(recs: list[dict], key: str) -> str:
     have = [r["seed"] for r in recs if key in r["final"]]
     return f"seed {have[0]}" if len(have) == 1 else f"seeds {','.join(map(str, have))} summed"
@@ -268,3 +255,149 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     ax.legend(fontsize=8)
     written.append(save_figure(fig, out / f"per_class_{name}.png"))
     return written
+
+
+def pooled(tables: list[dict]) -> dict:
+    """The seeds' reliability tables summed bin by bin (the same bins)."""
+    return {k: np.sum([t[k] for t in tables], axis=0) for k in ("count", "confidence_sum", "correct")} | {
+        "bins": tables[0]["bins"]
+    }
+
+
+def panel(ax, recs: list[dict], title: str) -> None:
+    tables = [r["final"]["test_reliability"] for r in recs]
+    ece = mean_std([expected_calibration_error(t) for t in tables])
+    t = pooled(tables)
+    bins = t["bins"]
+    edges = np.linspace(0, 1, bins + 1)
+    count = np.asarray(t["count"], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc, conf = t["correct"] / count, t["confidence_sum"] / count
+    have = count > 0
+    ax.bar(  # the axes are in percent: each bin 100 / bins wide
+        100 * edges[:-1][have],
+        100 * acc[have],
+        100 / bins,
+        align="edge",
+        color=SPLIT_COLORS["test"],
+        alpha=0.8,
+        edgecolor="white",
+        label="accuracy in the bin",
+    )
+    ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
+    ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
+    share = ax.twinx()
+    shares = 100 * count / count.sum()
+    share.step(100 * edges, np.append(shares, shares[-1]), where="post", color="black", lw=1.2)  # to the last edge
+    share.set(ylim=(0, 100), ylabel="test images in the bin (%)")
+    seeds = ",".join(str(r["seed"]) for r in recs)
+    spread = f" ± {100 * ece[1]:.1f}" if len(recs) > 1 else ""
+    ax.set_title(
+        f"{title}\nECE {100 * ece[0]:.1f}{spread} points (seed{'s' if len(recs) > 1 else ''} {seeds})", fontsize=9
+    )
+    ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="confidence: top-class probability (%)", ylabel="accuracy (%)")
+    ax.grid(alpha=0.3)
+
+
+def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: Path) -> list[Path]:
+    """One panel per run of ``chosen`` (name, title) whose seeds recorded a reliability table."""
+    panels = []
+    for name, title in chosen:
+        recs = [r for r in beyond.tested(records, study.RUNS[name]) if "test_reliability" in r["final"]]
+        if recs:
+            panels.append((recs, f"{title}"))
+    if not panels:
+        return []
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
+    for ax, (recs, title) in zip(axes[0], panels):
+        panel(ax, recs, title)
+    axes[0][0].legend(fontsize=7.5, loc="upper left")
+    title = (
+        "Probability calibration on the test set: reliability diagrams (15 equal bins of the top-class probability, "
+        "the seeds pooled; bars: the accuracy in each bin; black steps: the share of test images in it; ECE: the "
+        "images' weighted |accuracy - confidence| gap, mean ± std over the seeds)"
+    )
+    fig.suptitle(textwrap.fill(title, 60 * len(panels)), fontsize=9.5)  # never wider than its panels
+    fig.tight_layout()
+    return [save_figure(fig, out / "reliability.png")]
+
+
+def confusion_runs(records: list[dict]) -> list[tuple[str, str]]:
+    """The runs whose confusion matrices and reliability diagrams are drawn: the study's best run (rung 0), and the
+    best LeNet-5 and the best network beyond the study, as chosen on validation."""
+    best = next(name for name, run in study.RUNS.items() if run.rung == "0")
+    out = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
+    for c in beyond.chosen(records):
+        if c["named"]:
+            out.append((c["named"], f"{c['what'][:1].upper() + c['what'][1:]}, chosen on validation ({c['named']})"))
+    return out
+
+
+def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
+    """``classes.md``: per run of :func:`confusion_runs`, from its confusion matrices summed over the seeds that
+    recorded one (as ``confusion_<run>.png``): its weakest and strongest classes, its largest confusions, and the
+    classes it gains on over the row above."""
+    lines = [
+        "# Which classes: the study's best run and the recipes chosen on validation",
+        "",
+        "Generated by `cifar_v2.py` from `results.jsonl`: each run's confusion matrix summed over the seeds that "
+        "recorded one (`confusion_<run>.png`, `per_class_<run>.png`); accuracies in percent of the class's test "
+        "images; a confusion is the share of a true class predicted as another.",
+        "",
+        *stats.markdown(
+            ["run", "seeds", "test acc", "weakest", "strongest", "largest confusions", "over the row above"], []
+        ),
+    ]
+    previous, ses = None, []
+    for name, recs in chosen:
+        mats = [np.asarray(r["final"]["test_confusion"], float) for r in recs if "test_confusion" in r["final"]]
+        if not mats:
+            continue
+        m = sum(mats)
+        per = np.diag(m) / m.sum(1)
+        share = m / m.sum(1, keepdims=True) - np.diag(per)
+        ses += [stats.binomial_se(p, n / len(mats)) for p, n in zip(per, m.sum(1))]
+        listed = lambda idx: ", ".join(f"{class_names[i]} {pct(per[i], 0)}" for i in idx)  # noqa: E731
+        top = np.dstack(np.unravel_index(np.argsort(-share, axis=None)[:3], share.shape))[0]
+        mixed = ", ".join(f"{class_names[t]} as {class_names[p]} {pct(share[t, p], 0)}" for t, p in top)
+        gains = "-"
+        if previous is not None:
+            d = per - previous
+            gains = f"better on {int(np.sum(d > 0))} of {len(d)}; most: " + ", ".join(
+                f"{class_names[i]} {stats.gap(d[i], 0)}" for i in np.argsort(-d)[:3]
+            )
+        seeds = ",".join(str(r["seed"]) for r in recs if "test_confusion" in r["final"])
+        cells = [
+            f"`{name}`",
+            seeds,
+            pct(np.trace(m) / m.sum()),
+            listed(np.argsort(per)[:3]),
+            listed(np.argsort(-per)[:3]),
+        ]
+        lines.append("| " + " | ".join([*cells, mixed, gains]) + " |")
+        previous = per
+    lines += [
+        "",
+        f"Each class has about 100 test images: its accuracy's binomial standard error is {pct(min(ses), 0)}-"
+        f"{pct(max(ses), 0)} points (the error bars of `per_class_<run>.png`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
+    """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``."""
+    made = [
+        plot_overlay_test_accuracy(records, out / "overlay_test_accuracy.png"),
+        plot_overlay_conv_std(records, out / "overlay_conv_std.png"),
+        plot_ramp_share(records, out / "ramp_share.png"),
+        plot_gap_over_training(records, out / "train_test_gap.png"),
+        plot_study_scatter(records, out / "study_scatter.png"),
+    ]
+    chosen = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in confusion_runs(records)]
+    for _, title, recs in chosen:
+        made += plot_confusion(recs, class_names, title, out)
+    if any("test_confusion" in r["final"] for _, _, recs in chosen for r in recs):
+        io.write_text(out / "classes.md", classes_markdown([(n, recs) for n, _, recs in chosen], class_names))
+        made.append(out / "classes.md")
+    made += write_reliability(records, [(name, title) for name, title, _ in chosen], out)
+    return [p for p in made if p]

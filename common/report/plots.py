@@ -208,3 +208,73 @@ def spread_labels(ax, xs, ys, labels, fontsize: float = 8, dx_pt: float = 5) -> 
             fontsize=fontsize,
             arrowprops=arrow,
         )
+
+
+# ---------------------------------------------------------------------------
+# Image panels (the deconvnet's figures): projections signed, each on its own [-1, 1] scale; pixels on [0, 1]
+OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image
+NO_ACTIVATION = "#e4e4e4"
+PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)  # NaN marks "outside"
+IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
+
+
+def scaled(p: np.ndarray) -> np.ndarray:
+    """Per-panel symmetric normalization: p / max|p| (NaN kept), so 0 stays white."""
+    p = np.asarray(p, np.float32)
+    m = np.nanmax(np.abs(p)) if np.any(np.isfinite(p)) else 0.0
+    return p / m if m > 0 else p
+
+
+def pixels(img: np.ndarray) -> np.ndarray:
+    """An image (H, W, C) as imshow takes it: (H, W) for gray, (H, W, 3) for RGB."""
+    return img[..., 0] if img.shape[-1] == 1 else img
+
+
+def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
+    """A panel as RGBA: gray panels through the projection or image colormap; RGB projections as
+    0.5 + p / (2 max|p|) per channel (zero is mid gray), RGB patches as they are; NaN (outside) in OUTSIDE."""
+    p = np.asarray(p, np.float32)
+    if p.ndim == 2:
+        return PROJ_CMAP((scaled(p) + 1) / 2) if projection else IMG_CMAP(p)
+    rgb = 0.5 + scaled(p) / 2 if projection else p
+    outside = np.isnan(rgb).any(axis=-1)
+    rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
+    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
+    return rgba.astype(np.float32)
+
+
+def finish(ax, title=None, fontsize: float = 8):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def show_projection(ax, p, title=None, fontsize: float = 8):
+    if p.ndim == 2:
+        ax.imshow(scaled(p), cmap=PROJ_CMAP, vmin=-1, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(as_rgba(p, projection=True), interpolation="nearest")
+    finish(ax, title, fontsize)
+
+
+def show_image(ax, img, title=None, fontsize: float = 8):
+    if img.ndim == 2:
+        ax.imshow(img, cmap=IMG_CMAP, vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(as_rgba(img, projection=False), interpolation="nearest")
+    finish(ax, title, fontsize)
+
+
+def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
+    """(k, s, s) or (k, s, s, 3) tiles -> one RGBA image, white 1-pixel gaps between tiles."""
+    k, s = tiles.shape[:2]
+    out = np.ones((-(-k // ncols) * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = as_rgba(t, projection)
+    return out
+
+
+def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: float = 0.8, **kw):
+    return plt.subplots(nrows, ncols, figsize=(w * ncols + dw, h * nrows + dh), squeeze=False, **kw)

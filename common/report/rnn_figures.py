@@ -1,7 +1,7 @@
 """Task 3's figures, from the rows of ``common/report/rnn.py`` (each a configuration's records): each cell's
 curves over its hidden sizes, the final test accuracies beside the study's, Part C's CNN against the best of
 each cell (claim 16) and the train - test gap (claim 15). Accuracies and errors in percent; the claims' rules
-are drawn with the claims' own thresholds and decided with the claims' own functions (``claims_task3``)."""
+are drawn with the claims' own thresholds and decided with the claims' own functions (``claims``)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,16 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from common.recurrent import CELL_LABELS, CELLS
-from common.report import claims, claims_task3
-from common.report.claims_task3 import GAP_CELLS, GAP_RULE, REACH_LEVEL, about_equal, first_reach, points
+from common.report import claims
+from common.report.claims import GAP_CELLS, GAP_RULE, REACH_LEVEL, about_equal, first_reach, points
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, band, error_bars, plt, save_figure, seeds_note
-from common.report.stats import mean_std
+from common.report.stats import decided, mean_std
 
 # A cell's colour wherever a figure's lines or bars are cells; none of them is a split's colour (plots.SPLIT_COLORS:
 # train blue, test red, validation purple), so that blue and red always mean train and test.
 CELL_COLORS = {"rnn": "#2ca02c", "lstm": "#ff7f0e", "gru": "#8c564b", "cnn": "black"}
 ERROR_FLOOR = 0.01  # percent: the error figures' log axes end here at the lowest (one image in 10,000)
 SHADES = 0.45  # a cell's hidden sizes: its colour darkened (the largest) to lightened (the smallest) by this much
-DIGITS = 6  # the most decimals a gap's label takes to stay on its side of claim 15's rule
-
-
-def claim_number(check) -> int:
-    """The claim's number in ``figures/claims.md``: its place in the registered claims."""
-    return next(k for k, (_, _, c) in enumerate(claims.CLAIMS, 1) if c is check)
 
 
 def final_value(m: dict, key: str) -> float:
@@ -216,7 +210,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
             if key == "train_accuracy":
                 mark_reach(axes[0, 0], r, xs, mean)
     error_axes(axes)
-    n, level = claim_number(claims_task3.cnn_first), 100 * (1 - REACH_LEVEL)
+    n, level = claims.number(claims.cnn_first), 100 * (1 - REACH_LEVEL)
     for ax in axes[0]:
         text = f"claim {n}'s level: {level:g}% training error ({points(REACH_LEVEL)}% accuracy)"
         ax.axhline(level, color="0.3", ls=":", lw=1.2, label=text)
@@ -237,29 +231,16 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
 def train_test_gaps(rows: list[dict]) -> list[dict]:
     """Claim 15's numbers, one per RNN row: each seed's final train - test accuracy (``gaps``, NaN for a
     diverged seed), their sample std and count (``std``, ``n``), and the claim's own number (``mean``: mean
-    train - mean test over the finished seeds, ``claims_task3.train_test_gap``), in fractions."""
+    train - mean test over the finished seeds, ``claims.train_test_gap``), in fractions."""
     out = []
     for r in rows:
         gaps = [final_value(m, "train_accuracy") - final_value(m, "test_accuracy") for m in r["records"]]
         _, std, n = mean_std(gaps)
-        mean = claims_task3.train_test_gap(r["records"])
+        mean = claims.train_test_gap(r["records"])
         out.append(
             {"cell": r["cell"], "hidden_units": r["hidden_units"], "gaps": gaps, "mean": mean, "std": std, "n": n}
         )
     return out
-
-
-def gap_label(gap: float) -> str:
-    """A gap (fraction) in points with one decimal, or more where one would print claim 15's limit for a gap
-    that is not at it: the label is then on the gap's side of the rule, as the claim decides it."""
-    if not math.isfinite(gap):
-        return "diverged"
-    for digits in range(1, DIGITS + 1):
-        text = f"{100 * gap:.{digits}f}"
-        printed = float(text) / 100
-        if about_equal(printed) == about_equal(gap) and (abs(printed) != GAP_RULE or abs(gap) == GAP_RULE):
-            return text
-    return text
 
 
 def gap_bars(ax, cell: str, where, gs: list[dict | None], width: float) -> list[float]:
@@ -283,7 +264,8 @@ def gap_bars(ax, cell: str, where, gs: list[dict | None], width: float) -> list[
             jitter = np.linspace(-0.18, 0.18, len(seeds)) * width
             ax.plot(where[j] + jitter, seeds, "o", ms=3.2, mfc="white", mec="black", mew=0.7, zorder=4)
         top = max([np.nan_to_num(mean[j]) + spread[j], *seeds])
-        ax.text(where[j], top + 0.25, gap_label(g["mean"]), ha="center", va="bottom", fontsize=8, zorder=5)
+        label = decided(g["mean"], GAP_RULE) if math.isfinite(g["mean"]) else "diverged"  # on its side of the rule
+        ax.text(where[j], top + 0.25, label, ha="center", va="bottom", fontsize=8, zorder=5)
         extent += [top, np.nan_to_num(mean[j]) - spread[j], *seeds]
     return extent
 
@@ -299,7 +281,7 @@ def gap_title(gaps: dict, cells: list[str], limit: float) -> str:
     ns = [g["n"] for g in gaps.values()]
     asked = " and ".join(CELL_LABELS[c] for c in GAP_CELLS)
     return (
-        f"Claim {claim_number(claims_task3.train_equals_test)}: are train and test accuracy about equal for {asked}?\n"
+        f"Claim {claims.number(claims.train_equals_test)}: are train and test accuracy about equal for {asked}?\n"
         f"final train - test accuracy ({seeds_note(ns, 'error bar: ± 1 std over seeds', '; no error bar')}); "
         f"mean within ±{limit:g} points: {', '.join(within) or f'no {asked} runs'}"
     )
@@ -314,7 +296,7 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
     x, width, limit = np.arange(len(sizes)), 0.8 / max(len(cells), 1), float(points(GAP_RULE))
     fig, ax = plt.subplots(figsize=(max(7.5, 1.6 * len(sizes) + 2.5), 5.2))
     ax.axhspan(-limit, limit, color="0.93", lw=0, zorder=0)
-    rule = f"claim {claim_number(claims_task3.train_equals_test)}'s rule: |train - test| <= {limit:g} points"
+    rule = f"claim {claims.number(claims.train_equals_test)}'s rule: |train - test| <= {limit:g} points"
     for sign in (1, -1):
         ax.axhline(sign * limit, color="0.25", ls="--", lw=1.1, zorder=1, label=rule if sign > 0 else None)
     ax.axhline(0, color="black", lw=0.8, zorder=1)

@@ -7,6 +7,7 @@ value, and the warm start is known by its configuration (the rival's: ``common.s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -16,14 +17,13 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from common import io, runs
+from common import data, io, runs
 from common import search as hpsearch
-from common.choices import OPTIMIZERS
 from common.cli import UserError
+from common.report import stats
 from common.report.plots import SPLIT_COLORS, SPLIT_NAMES, plt, save_figure
-from common.report.stats import NOISE, compare, images_evaluated, mean_std, records_of
-from common.report.tables import format_duration, markdown, pct, pm, seeds
-from common.study import RUNS, RunConfig
+from common.report.stats import NOISE, PM_KEY, compare, format_duration, gap, mean_std, pct, pm, records_of, show
+from common.study import OPTIMIZERS, RUNS, RunConfig
 
 TOP = 10  # the best complete trials in search.md's table
 PRUNED_COLOR = "#8c8c8c"  # pruned trials, beside the split's colour for the complete ones
@@ -175,7 +175,7 @@ def retrains(s: Search, rival: RunConfig) -> list[dict]:
 def accuracy_label(s: Search) -> str:
     """The accuracy axis: what the trials were scored on, in percent; the earlier searches' TEST set named."""
     complete = [t.record for t in s.complete if t.record]
-    n = images_evaluated(complete[0], s.split) if complete else None
+    n = stats.images_evaluated(complete[0], s.split) if complete else None
     name, images = ("validation", "held-out") if s.split == "val" else ("TEST", "test")
     return f"{name} accuracy (%)" + (f", {n:,} {images} images" if n else "")
 
@@ -314,12 +314,6 @@ def plot_sensitivity(s: Search, path: Path) -> Path:
 
 # ---------------------------------------------------------------------------
 # search.md
-def cpus(records: list[dict]) -> str:
-    """The CPUs that made ``records`` (``versions.cpu``), for a sentence: times compare only on one machine."""
-    names = sorted({r.get("versions", {}).get("cpu") or "a CPU not recorded (before cpu.py)" for r in records})
-    return " and ".join(names) if names else "this machine"
-
-
 def header(s: Search) -> list[str]:
     """Where the page comes from, the trials' counts and the protocol they were scored under."""
     exported = f" and `{hpsearch.TRIALS_FILE}`, its trials exported from the Optuna storage" if s.numbered else ""
@@ -345,7 +339,7 @@ def header(s: Search) -> list[str]:
     text += known + " the hand-tuned configuration (warm start)." if s.warm else no_warm
     if not s.numbered:
         text += f" The records hold no trial numbers (no `{hpsearch.TRIALS_FILE}`), so trials are ranked by value."
-    return [f"# Search `{s.name}`", "", text, ""]
+    return [f"# Search `{s.name}`", "", f"{text} {PM_KEY}", ""]
 
 
 def table(s: Search) -> list[str]:
@@ -355,22 +349,75 @@ def table(s: Search) -> list[str]:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items()))
         tag = " (warm start)" if t.warm else ""
         rows.append([*([rank, f"{t.number}{tag}"] if s.numbered else [f"{rank}{tag}"]), pct(t.value), params])
-    return markdown(["rank", *(["trial"] if s.numbered else []), f"{s.split} acc", "parameters"], rows) + [""]
+    return stats.markdown(["rank", *(["trial"] if s.numbered else []), f"{s.split} acc", "parameters"], rows) + [""]
 
 
-def cost(s: Search, hand: list[dict]) -> str:
-    """The search's cost from its records (wall time, iterations, CPUs) beside the hand tuning's."""
+def trial_lines(s: Search, hand: list[dict]) -> list[str]:
+    """What the trials did and cost: where the pruner stopped them, how many ended at chance, their iterations and
+    time beside the hand tuning's; with augmentation in the space, the augmented trials against the others; the
+    batch sizes of the trials above the warm start."""
+    stops = [t.curve[-1][0] for t in s.trials if not t.complete and t.curve]
+    chance = 1 / len(data.CIFAR10_CLASS_NAMES)  # the searches are on the study's data
+    near = chance + NOISE * stats.binomial_se(chance, stats.images_evaluated(s.records[0], s.split))
     wall, iters = sum(r["wall_time_s"] for r in s.records), sum(r["iterations_done"] for r in s.records)
-    text = f"The search's trials took {format_duration(wall)} of wall time ({iters:,} iterations) on {cpus(s.records)}"
+    text = (
+        f"Pruned: {', '.join(f'{stops.count(it)} at {it:,}' for it in sorted(set(stops))) or 'none'} iterations; "
+        f"{sum(t.last <= near for t in s.trials)} of {len(s.trials)} trials end within noise of chance; the trials' "
+        f"iterations are as many as {iters / s.iterations:.0f} full trials'. They took {format_duration(wall)} of "
+        f"wall time ({iters:,} iterations) on {stats.cpus(s.records)}"
+    )
     if hand:
-        hand_s = sum(r["wall_time_s"] for r in hand)
-        text += f"; the runs of the hand tuning it replaces, {format_duration(hand_s)} on {cpus(hand)}"
-    return text + "."
+        text += f"; the runs of the hand tuning it replaces, {format_duration(sum(r['wall_time_s'] for r in hand))} on "
+        text += stats.cpus(hand)
+    text += "."
+    if any("augment" in t.knobs for t in s.trials):
+        on = [t for t in s.trials if t.knobs.get("augment", "none") != "none"]
+        off = [t for t in s.trials if t not in on]
+        settings = ", ".join(f"{t.knobs.get('optimizer')} at {t.knobs.get('learning_rate', math.nan):.2g}" for t in on)
+        text += f" Augmentation on in {len(on)} of {len(s.trials)} trials ({settings})" if on else ""
+        text += f", the best {pct(max(t.last for t in on))}%" if on else ""
+        text += f"; off, the best {pct(max(t.last for t in off))}%." if off else "."
+    if s.warm and len({t.knobs.get("batch_size") for t in s.trials}) > 1:
+        above = [
+            t.knobs.get("batch_size", RUNS[hpsearch.RIVALS[s.space]].batch_size)
+            for t in s.complete
+            if t.value > s.warm.last
+        ]
+        text += (
+            " Batch sizes of the complete trials above the warm start: "
+            + ", ".join(f"{b} ({above.count(b)} of {len(above)})" for b in sorted(set(above)))
+            + "."
+        )
+    return [text]
 
 
-def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig) -> list[str]:
+def passes(run_or_record) -> float:
+    """The passes over the study's 10,000 training images a run's iterations and batch size make."""
+    c = run_or_record["identity"]["config"] if isinstance(run_or_record, dict) else dataclasses.asdict(run_or_record)
+    return c["iterations"] * c["batch_size"] / (len(data.CIFAR10_CLASS_NAMES) * data.STUDY_COUNTS[0])
+
+
+def images_seen(mine: list[dict], base: list[dict], cifar_records: list[dict], data: str) -> str:
+    """Whether the winner and its rival saw as many training images; where not, the hand-built runs that saw at
+    least the winner's, with their test accuracy: the comparison at equal images the search did not make."""
+    a, b = passes(mine[0]), passes(base[0])
+    if math.isclose(a, b):
+        return f"Both see the same training images: {a:g} passes over them."
+    more = [run for run in RUNS.values() if run.rung is not None and run.arch == "lenet5" and passes(run) >= a]
+    found = [(run, recs) for run in more if (recs := records_of(cifar_records, run.name, run.identity(), data))]
+    listed = "; ".join(f"rung {run.rung} `{run.name}` ({passes(run):g} passes) {show(recs)}" for run, recs in found)
+    above = sum(stats.final(mine)[0] > stats.final(recs)[0] for _, recs in found)
+    return (
+        f"Not at equal images seen: the winner's {mine[0]['identity']['config']['batch_size']} images a batch make "
+        f"{a:g} passes over the training images in these iterations, the rival's {b:g}. The hand-built runs that see "
+        f"at least the winner's images: {listed or 'none'}"
+        + (f"; the winner's mean is above {above} of them." if found else ".")
+    )
+
+
+def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig, cifar: list[dict]) -> list[str]:
     """The winner's test accuracy over its seeds against the rival's (the difference ± its standard error, and
-    whether it is beyond noise), and the study's own number for its best run."""
+    whether it is beyond noise), against the study's best run where the rival is another, and at equal images."""
     win, hand = (mean_std([r["final"].get("test_accuracy") for r in rs]) for rs in (mine, base))
     ref = RUNS[hpsearch.RIVALS["study"]]  # the study's best run, whose number the study reported
     chosen = "chosen on validation" if s.split == "val" else "chosen on the TEST set (the earlier protocol)"
@@ -381,32 +428,43 @@ def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig
     )
     lines = [
         f"The best configuration, {chosen}, retrained on the whole training set for {rival.iterations} iterations "
-        f"(the hand-tuned rival's length) with seeds {seeds(mine) or '-'}: test accuracy {pm(win[0], win[1])}% "
+        f"(the hand-tuned rival's length) with seeds {stats.seeds(mine) or '-'}: test accuracy {pm(win[0], win[1])}% "
         f"(n = {win[2]}); {who}, `{rival.name}`, {rival.iterations} iterations): {pm(hand[0], hand[1])}% "
         f"(n = {hand[2]}); the study reported {pct(ref.study_accuracy[1])}% for its run {ref.study_row}."
     ]
     if mine and base:
-        diff, se, real = compare(mine, base)
-        word = "the search wins beyond noise" if real and diff > 0 else "beyond noise" if real else None
-        word = word or f"within noise (less than {NOISE:g} standard errors)"
-        points = f"{100 * diff:+.1f} ± {100 * se:.1f} points (standard error over seeds)"
-        lines += ["", f"Search minus `{rival.name}`: {points}: {word}."]
+        time = lambda rs: format_duration(mean_std([r["train_time_s"] for r in rs])[0])  # noqa: E731
+        lines += [
+            "",
+            f"Search minus `{rival.name}`: {stats.difference(*compare(mine, base)[:2])} (standard error over seeds). "
+            f"Training time per seed: the search's {time(mine)} on {stats.cpus(mine)}, the rival's {time(base)} on "
+            f"{stats.cpus(base)}. {images_seen(mine, base, cifar, base[0]['identity']['data']['name'])}",
+        ]
+        run7 = records_of(cifar, ref.name, ref.identity(), base[0]["identity"]["data"]["name"])
+        if rival.name != ref.name and run7:
+            lines[-1] += f" Against the study's run 7 (`{ref.name}`): {stats.difference(*compare(mine, run7)[:2])}."
+        if s.split == "test":  # the earlier searches scored on the test set: the rival at their trials' length
+            at = [stats.at([r], s.iterations, "test_accuracy") for r in base]
+            above = "above every trial" if s.complete and min(at) > s.complete[0].value else "not above every trial"
+            lines[-1] += (
+                f" The rival at the trials' {s.iterations} iterations: {pct(min(at))}-{pct(max(at))}%, {above}."
+            )
     return lines
 
 
 def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict[str, RunConfig]) -> Path:
-    """``search.md``: :func:`header`, :func:`table`, the gain over the warm start, :func:`cost`, the winner."""
+    """``search.md``: :func:`header`, :func:`table`, the gain over the warm start, :func:`trial_lines`, the winner."""
     rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
-    of = lambda run: records_of(cifar_records, run.name, run.identity(), data)
+    of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
     lines = header(s) + table(s)
     if s.warm and s.complete:
         best, warm = s.complete[0].value, s.warm.last
         lines.append(
             f"{'On validation' if s.split == 'val' else 'On the test set'} the search's best is "
-            f"{100 * (best - warm):+.1f} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
+            f"{gap(best - warm)} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
         )
-    lines += [cost(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival)]
+    lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
     io.write_text(path, "\n".join(lines) + "\n")
     return path
 

@@ -1,49 +1,56 @@
-"""``fast_settings.md``: each run trained under an opt-in speed setting (``--precision mixed_bfloat16``,
-``--fused-adam``) beside the same run in float32 with Keras' Adam: what the setting does to the accuracy
-and to the time."""
+"""What the committed results took, and what the speed settings do (``docs/speed.md``), from the run records' own
+times: each record holds its training time (``model.fit``, evaluation excluded), its wall time (everything) and its
+training images/s, with the CPU that made it (``versions.cpu``; older records lack it: "not recorded"). Times compare
+only on one CPU, so every table here says which. ``fast_settings.md`` (by ``cifar_v2.py`` and ``rnn_mnist.py``):
+each run trained under an opt-in speed setting beside the same run in float32; ``figures/reproduction.md``: per
+command, its runs and their time; ``figures/speed.md``: the sweep's speed by setting and CPU, and the whole
+reproduction's time per seed."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
-from common import io
-from common.report.stats import final, mean_std
-from common.report.tables import format_duration, gap, pm, seeds
-from common.runs import group_id, groups
+from common import calibration, io, runs, study
+from common.report import stats
+from common.report.stats import final, format_duration, gap, mean_std, pm, span
 
-# the identity keys of the opt-in speed settings (README, "Speed"), and how fast_settings.md names them
-FAST_KEYS = {"precision": "bfloat16", "fused_adam": "fused Adam"}
+FAST_KEYS = {"precision": "bfloat16", "fused_adam": "fused Adam"}  # the speed settings' identity keys, and names
+FLOAT32 = "float32"
 
 
-def speedup(slow: float, fast: float) -> str:
-    return f"{slow / fast:.2f}x" if math.isfinite(slow) and math.isfinite(fast) and fast > 0 else "-"
+def cpu(r: dict) -> str:
+    return stats.short_cpu(r.get("versions", {}).get("cpu"))
+
+
+def setting(r: dict) -> str:
+    """ "float32", "bfloat16" or "bfloat16 + fused Adam", as ``fast_settings.md`` names them."""
+    return " + ".join(label for k, label in FAST_KEYS.items() if k in r["identity"]) or FLOAT32
+
+
+def pairs(records: list[dict]) -> list[tuple[str, str, list[dict], list[dict]]]:
+    """(run name, setting, its float32 seeds, its seeds under the setting) for every run trained both ways: the
+    same identity but for the setting's keys."""
+    by_group = runs.groups(records)
+    out = []
+    for (name, _), recs in by_group.items():
+        ident = recs[0]["identity"]
+        base = runs.group_id({k: v for k, v in ident.items() if k not in FAST_KEYS})
+        if any(k in ident for k in FAST_KEYS) and (name, base) in by_group:
+            out.append((name, setting(recs[0]), by_group[(name, base)], recs))
+    return out
 
 
 def write_fast_settings(records: list[dict], out: Path, order: list[str], script: str) -> list[Path]:
-    """``<out>/fast_settings.md``: each run trained under an opt-in speed setting (``--precision
-    mixed_bfloat16``, ``--fused-adam``) beside the same run in float32 with Keras' Adam (otherwise the same
-    identity): what the setting does to the accuracy, and to the time. ``order``: the run names in table
-    order; ``script``: the script that writes it. Nothing is written (and [] returned) without such a pair."""
-    by_group = groups(records)
-    pairs = []
-    for (name, _), recs in by_group.items():
-        ident = recs[0]["identity"]
-        if not any(k in ident for k in FAST_KEYS):
-            continue
-        base = group_id({k: v for k, v in ident.items() if k not in FAST_KEYS})
-        if (name, base) in by_group:
-            setting = " + ".join(label for k, label in FAST_KEYS.items() if k in ident)
-            pairs.append((name, setting, by_group[(name, base)], recs))
-    if not pairs:
+    """``<out>/fast_settings.md`` (``script`` writes it; ``order``: the run names in table order); nothing is
+    written (and [] returned) without a run trained both ways."""
+    found = pairs(records)
+    if not found:
         return []
     rank = {n: i for i, n in enumerate(order)}
-    pairs.sort(key=lambda p: (p[1], rank.get(p[0], len(rank)), p[0]))
-
-    def overhead(recs):
-        o = mean_std([r["wall_time_s"] / r["train_time_s"] - 1 for r in recs if r.get("train_time_s")])[0]
-        return "-" if not math.isfinite(o) else f"{100 * o:.1f}%"
-
+    found.sort(key=lambda p: (p[1], rank.get(p[0], len(rank)), p[0]))
+    overhead = lambda recs: mean_std([r["wall_time_s"] / r["train_time_s"] - 1 for r in recs])[0]  # noqa: E731
     lines = [
         "# The speed settings against float32 (`--precision mixed_bfloat16`, `--fused-adam`)",
         "",
@@ -51,30 +58,213 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         "float32 with Keras' Adam, with otherwise the same identity (the fused Adam kernel is recorded only for "
         "the Adam runs; the momentum runs compute the same numbers with or without it). Test accuracy in percent "
         "(mean ± std over the seeds), training time per run (mean, over the float32 seeds trained on the same CPU as "
-        "the setting's runs); Δ test = setting - float32; overhead = a run's "
-        "wall time over its training time (evaluations, statistics, checkpoints, set-up), mean over the seeds.",
+        "the setting's runs); Δ test = setting - float32; overhead = a run's wall time over its training time "
+        "(evaluations, statistics, checkpoints, set-up), mean over the seeds.",
         "",
         "| run | setting | float32 seeds | float32 test acc | setting's seeds | setting's test acc | Δ test "
         "| float32 time | setting's time | speed-up | float32 overhead | setting's overhead |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     deltas: dict[str, list[float]] = {}
-    for name, setting, f32, fast in pairs:
+    speedups = []
+    for name, label, f32, fast in found:
         a, b = final(f32), final(fast)
-        # times compare only on one CPU: the float32 seeds trained on the setting's runs' CPU (records made before
-        # the CPU was recorded count as one machine, the one those sessions ran on)
-        cpus = {r.get("versions", {}).get("cpu") for r in fast}
-        t32 = mean_std([r["train_time_s"] for r in f32 if r.get("versions", {}).get("cpu") in cpus])[0]
+        cpus = {cpu(r) for r in fast}  # times compare only on one CPU: the float32 seeds of the setting's CPUs
+        t32 = mean_std([r["train_time_s"] for r in f32 if cpu(r) in cpus])[0]
         tfast = mean_std([r["train_time_s"] for r in fast])[0]
-        deltas.setdefault(setting, []).append(b[0] - a[0])
+        deltas.setdefault(label, []).append(b[0] - a[0])
+        speedups.append((t32 / tfast if math.isfinite(t32) and tfast > 0 else math.nan, name))
         lines.append(
-            f"| `{name}` | {setting} | {seeds(f32)} | {pm(*a[:2])} | {seeds(fast)} | {pm(*b[:2])} "
-            f"| {gap(b[0] - a[0])} | {format_duration(t32)} | {format_duration(tfast)} | {speedup(t32, tfast)} "
-            f"| {overhead(f32)} | {overhead(fast)} |"
+            f"| `{name}` | {label} | {stats.seeds(f32)} | {pm(*a[:2])} | {stats.seeds(fast)} | {pm(*b[:2])} "
+            f"| {gap(b[0] - a[0])} | {format_duration(t32)} | {format_duration(tfast)} "
+            f"| {f'{speedups[-1][0]:.2f}x' if math.isfinite(speedups[-1][0]) else '-'} "
+            f"| {stats.pct(overhead(f32))}% | {stats.pct(overhead(fast))}% |"
         )
     lines.append("")
-    for setting, ds in deltas.items():
+    for label, ds in deltas.items():
         d = mean_std(ds)
-        lines.append(f"Mean Δ test of {setting} over {d[2]} run(s): {gap(d[0])} points (std {pm(d[1])}).")
+        lines.append(f"Mean Δ test of {label} over {d[2]} run(s): {gap(d[0])} points (std {pm(d[1])}).")
+    stds = [final(f32)[1] for _, _, f32, _ in found if len(f32) > 1]
+    done = sorted(s for s in speedups if math.isfinite(s[0]))
+    own = (
+        f"; the float32 seeds' own std of the same runs: {span([100 * s for s in stds], '{:.1f}')} points"
+        if stds
+        else ""
+    )
+    fastest = f" Speed-up: {done[0][0]:.2f}x (`{done[0][1]}`) to {done[-1][0]:.2f}x (`{done[-1][1]}`)." if done else ""
+    largest = stats.pct(max(abs(d) for ds in deltas.values() for d in ds))
+    lines.append(f"The largest single-run |Δ test|: {largest} points{own}.{fastest}")
     io.write_text(Path(out) / "fast_settings.md", "\n".join(lines) + "\n")
     return [Path(out) / "fast_settings.md"]
+
+
+# ---------------------------------------------------------------------------
+# figures/reproduction.md: what every committed result took, per command
+SPEED_KEYS = ("precision", "fused_adam", "onednn")
+CALIBRATION = calibration.calibration_runs()
+OWN = sum(r.identity() in [s.identity() for s in study.RUNS.values()] for r in CALIBRATION)
+COMMANDS = {  # kind -> (the command that makes it, what it makes)
+    "study": ("python cifar_v2.py --seeds 0,1,2", "the study's 11 runs: `summary.md`, the per-run figures, claims"),
+    "early": ("python cifar_v2.py --early --seeds 0,1,2", "their first 100 iterations again, evaluated after each"),
+    "other": (
+        "python cifar_v2.py --calibrate",
+        f"the fit of the study's unstated constants: `constants_fit.md` ({len(CALIBRATION)} runs; the {OWN} that are "
+        "the sweep's own runs are counted in its row)",
+    ),
+    "beyond": ("python cifar_v2.py --runs beyond --seeds 0,1,2", "the ladder and the CNNs: `beyond/ladder.md`"),
+    "validation": (
+        "python cifar_v2.py --runs beyond --set validation=100 --seeds 0",
+        "every choice on validation: `beyond/validation.md`",
+    ),
+    "fast": (
+        "make reproduce FAST=1 and --precision runs",
+        "the opt-in speed settings: `cifar/fast_settings.md`, `rnn/fast_settings.md`",
+    ),
+    "rnn": ("python rnn_mnist.py --seeds 0,1,2", "Task 3's grid and the CNN: `rnn/summary.md`"),
+}
+
+
+def kind(record: dict) -> str:
+    """Which command made a record of the sweep's or the RNN grid's index."""
+    ident = record["identity"]
+    run = study.RUNS.get(record["name"])
+    if any(k in ident for k in SPEED_KEYS):
+        return "fast"
+    if ident["task"] != study.TASK:
+        return "rnn"
+    if ident.get("eval_every") == 1:
+        return "early"
+    if ident["config"].get("validation"):
+        return "validation"
+    return run.group if run is not None and ident["config"] == run.identity() else "other"
+
+
+def row(command: str, made: str, recs: list[dict]) -> list[str]:
+    train, wall = (sum(r.get(k) or 0.0 for r in recs) for k in ("train_time_s", "wall_time_s"))
+    return [f"`{command}`", made, str(len(recs)), format_duration(train), format_duration(wall), stats.cpus(recs)]
+
+
+def read(root: Path) -> tuple[list[dict], list[dict]]:
+    """The sweep's records of its own task, and the RNN grid's."""
+    cifar = runs.ResultsIndex(root / "cifar" / "results.jsonl").read()
+    return [r for r in cifar if r["identity"]["task"] == study.TASK], runs.ResultsIndex(
+        root / "rnn" / "results.jsonl"
+    ).read()
+
+
+def write_reproduction(root: Path) -> Path:
+    cifar, rnn = read(root)
+    found = [(*COMMANDS[k], [r for r in cifar + rnn if kind(r) == k]) for k in COMMANDS]
+    for folder in sorted((root / "cifar" / "search").glob("*/results.jsonl")):
+        flag = " --search-space all" if "-all-" in folder.parent.name else ""
+        made = f"the search `{folder.parent.name}` and its winner's 3 seeds"
+        command = f"python cifar_v2.py --search N{flag}, then --search-report --seeds 0,1,2"
+        found.insert(-1, (command, made, runs.ResultsIndex(folder).read()))
+    found = [f for f in found if f[2]]
+    rows = [row(*f) for f in found]
+    rows.append(["**all of them**", "every committed result", *row("", "", [r for f in found for r in f[2]])[2:]])
+    lines = [
+        "# What the committed results took",
+        "",
+        "Generated by `python -m common.report` from the results indexes: per command, its finished runs, their "
+        "training time (model.fit, evaluation excluded) and wall time (everything: evaluation, statistics, "
+        "checkpoints) summed, and the CPUs that made them. Times compare only on one machine. The deconvnet "
+        "figures' computation (`dconvnet.py` and `dconvnet_visualizations.py`) is not counted.",
+        "",
+        *stats.markdown(["command", "what it makes", "runs", "training time", "wall time", "CPU"], rows),
+    ]
+    io.write_text(root / "reproduction.md", "\n".join(lines) + "\n")
+    return root / "reproduction.md"
+
+
+# ---------------------------------------------------------------------------
+# figures/speed.md: the sweep's speed by setting and CPU, and the whole reproduction's time per seed
+def sweep(cifar: list[dict]) -> list[dict]:
+    """The study's 11 runs as the study defines them, in float32 and under the speed settings."""
+    run = lambda r: study.RUNS.get(r["name"])  # noqa: E731
+    return [
+        r
+        for r in cifar
+        if kind(r) in ("study", "fast") and run(r).group == "study" and r["identity"]["config"] == run(r).identity()
+    ]
+
+
+def per_seed(recs: list[dict], names: set[str]) -> dict[int, float]:
+    """Per seed whose records hold every run of ``names`` once, all on one CPU: their wall times summed."""
+    by_seed: dict[int, list[dict]] = {}
+    for r in recs:
+        by_seed.setdefault(r["seed"], []).append(r)
+    return {
+        k: sum(r["wall_time_s"] for r in v)
+        for k, v in sorted(by_seed.items())
+        if sorted(r["name"] for r in v) == sorted(names) and len({cpu(r) for r in v}) == 1
+    }
+
+
+def seconds(times: dict[int, float]) -> str:
+    if not times:
+        return f"{stats.MISSING}: no seed has all its runs on one CPU"
+    seeds = ",".join(str(k) for k in times)
+    lo, hi = format_duration(min(times.values())), format_duration(max(times.values()))
+    return f"{lo if lo == hi else f'{lo}-{hi}'} ({'seed' if len(times) == 1 else 'seeds'} {seeds})"
+
+
+def write_speed(root: Path) -> Path:
+    cifar, rnn = read(root)
+    swept = sweep(cifar)
+    order = [FLOAT32, FAST_KEYS["precision"], " + ".join(FAST_KEYS.values())]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in sorted(swept, key=lambda r: (order.index(setting(r)), cpu(r) == "not recorded", cpu(r))):
+        groups.setdefault((setting(r), cpu(r)), []).append(r)
+    overhead = lambda r: 100 * (r["wall_time_s"] / r["train_time_s"] - 1)  # noqa: E731
+    rows = []
+    for (name, machine), recs in groups.items():
+        ips = [r["images_per_sec"] for r in recs]
+        median = f" ({statistics.median(ips):,.0f})" if len(ips) > 1 else ""
+        seeds = ",".join(str(k) for k in sorted({r["seed"] for r in recs}))
+        rows.append([name, machine, len(recs), seeds, span(ips) + median, span(map(overhead, recs), "{:.1f}", "%")])
+    by_run: dict[tuple[str, str], list[float]] = {}
+    for r in swept:
+        if setting(r) == FLOAT32:
+            by_run.setdefault((r["name"], cpu(r)), []).append(r["images_per_sec"])
+    ratios = [max(v) / min(v) for v in by_run.values() if len(v) >= 2]
+    every = [r for path in sorted(root.rglob("results.jsonl")) for r in runs.ResultsIndex(path).read()]
+    recorded = [r["versions"]["onednn"] for r in every if "onednn" in r.get("versions", {})]
+    names = {n for n, run in study.RUNS.items() if run.group == "study"}
+    times = []
+    for mode, pick in ((FLOAT32, lambda r: setting(r) == FLOAT32), ("bfloat16, fused Adam", as_fast)):
+        sweep_t = per_seed([r for r in swept if pick(r)], names)
+        rnn_t = per_seed([r for r in rnn if pick(r)], {r["name"] for r in rnn})
+        both = {k: sweep_t[k] + rnn_t[k] for k in sweep_t if k in rnn_t}
+        command = f"`make reproduce{'' if mode == FLOAT32 else ' FAST=1'} SEED=k` ({mode})"
+        times.append([command, *map(seconds, (sweep_t, rnn_t, both))])
+    lines = [
+        "# The sweep's speed by setting and CPU, and the whole reproduction's time",
+        "",
+        "Generated by `python -m common.report` from the run records: the study's 11 runs as the sweep (float32) and "
+        "the speed settings trained them. Training images/s is the images trained over the training time "
+        "(`model.fit`); overhead is the wall time over the training time, less one.",
+        "",
+        *stats.markdown(["setting", "CPU", "runs", "seeds", "training images/s per run (median)", "overhead"], rows),
+        "",
+        f"Overhead over all these runs: {span(map(overhead, swept), '{:.1f}', '%')}. One run's float32 seeds, the same "
+        f"work on one CPU, trained up to {max(ratios):.2f}x apart (fastest seed over slowest; median "
+        f"{statistics.median(ratios):.2f}x over {len(ratios)} runs). oneDNN: on in {sum(recorded)} records, off in "
+        f"{len(recorded) - sum(recorded)}, not recorded in {len(every) - len(recorded)} of the {len(every)} committed "
+        "records (made before the records named it; a run with it off also records it in its identity).",
+        "",
+        "The whole reproduction: the 11-run sweep's and the RNN grid's wall times, summed per seed (a seed counts "
+        "where one CPU made all of its runs); `make reproduce` also trains the deconvnet's network, draws every "
+        "figure and starts four scripts, which no record times.",
+        "",
+        *stats.markdown(["command", "the 11-run sweep", "the RNN grid and its CNN", "both"], times),
+    ]
+    io.write_text(root / "speed.md", "\n".join(lines) + "\n")
+    return root / "speed.md"
+
+
+def as_fast(r: dict) -> bool:
+    """Whether ``make reproduce FAST=1`` makes this record: bfloat16, with the fused Adam kernel where the run uses
+    Adam (the identity records the kernel only there)."""
+    ident = r["identity"]
+    return "precision" in ident and ("fused_adam" in ident or ident["config"].get("optimizer") != "adam")

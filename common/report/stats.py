@@ -1,22 +1,32 @@
-"""The report's statistics, written once and shared by the tables, the figures and the claims: means and
-spreads over seeds, standard errors, differences and whether they are beyond noise, curves over iterations,
-and which records are a run's.
+"""The report's numbers, written once and shared by every table, figure and claim: means and spreads over seeds,
+standard errors, differences and whether they are beyond noise, curves over iterations, which records are a
+run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's short name).
 
-"Beyond noise": a difference larger than :data:`NOISE` standard errors. The standard error of a mean over
-seeds comes from the seeds' spread (std / sqrt(n)); with one seed, from the binomial error of one accuracy on
-the images it was measured on, sqrt(p (1 - p) / n_images).
+"Beyond noise": a difference larger than :data:`NOISE` standard errors. The standard error of a mean over seeds
+comes from the seeds' spread (std / sqrt(n)); with one seed, from the binomial error of one accuracy on the images
+it was measured on, sqrt(p (1 - p) / n_images). Beside an accuracy "±" is the std over the seeds; beside a
+difference, its standard error (:data:`PM_KEY`, which every table that uses "±" states).
 """
 
 from __future__ import annotations
 
+import csv
+import io as stringio
 import math
+import re
 
 import numpy as np
 
-from common import metrics, runs
+from common import metrics, runs, study
+from common.cli import format_duration, pct  # noqa: F401  (the tables' durations and percents, written once)
 
 NOISE = 2.0  # standard errors a difference must exceed to count as real (about a 95% interval)
 DEFAULT_IMAGES = 1000  # the study's own test set, 100 images per class: the error of the study's numbers
+PM_KEY = (
+    '"±": beside an accuracy, the sample standard deviation over the seeds; beside a difference, its standard '
+    f'error; "beyond noise": a difference of more than {NOISE:g} standard errors.'
+)
+MISSING = "not in the records"  # a cell the records cannot give: tests/test_readme.py fails on it in figures/
 
 
 def finite(x) -> bool:
@@ -76,6 +86,16 @@ def compare(
     diff = final(a, key)[0] - final(b, key)[0]
     se = math.hypot(se_of_mean(a, key, among), se_of_mean(b, key, among))
     return diff, se, abs(diff) > NOISE * se
+
+
+def noise(beyond: bool) -> str:
+    """The one noise verdict every table writes."""
+    return "beyond noise" if beyond else "within noise"
+
+
+def difference(diff: float, se: float) -> str:
+    """ "+1.5 ± 1.1 points, within noise": a difference of fractions in points, its standard error, the verdict."""
+    return f"{gap(diff)} ± {pct(se)} points, {noise(abs(diff) > NOISE * se)}"
 
 
 def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[float, float, int]:
@@ -159,3 +179,111 @@ def records_of(records: list[dict], name: str, config: dict, data: str | None = 
         and not any(k in r["identity"] for k in DEFAULT_SETTINGS)
     ]
     return largest_group(found) if found else []
+
+
+def study_rows(records: list[dict]) -> dict[int, list[dict]]:
+    """Study row -> the records (seeds) of that run of the sweep as defined, on the study's data."""
+    rows = {r.study_row: r for r in study.RUNS.values() if r.study_row}
+    found = {row: records_of(records, run.name, run.identity(), study.STUDY_DATASET) for row, run in rows.items()}
+    return {row: recs for row, recs in found.items() if recs}
+
+
+def rnn_cells(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
+    """(cell, units) -> the records of that configuration of Task 3's grid with the most seeds, on MNIST."""
+    from common import recurrent  # the RNN grid's: a run of the CIFAR sweep never needs it
+
+    by_key: dict = {}
+    for r in records:
+        c = r["identity"]["config"]
+        if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET:
+            by_key.setdefault((c["cell"], c["hidden_units"]), []).append(r)
+    return {k: largest_group(v) for k, v in by_key.items()}
+
+
+# ---------------------------------------------------------------------------
+# How the numbers are written
+def gap(x, digits: int = 1) -> str:
+    """A difference of fractions in points, signed: +3.8 (rounded first, so -0.03 prints +0.0)."""
+    return f"{round(100 * x, digits) + 0.0:+.{digits}f}" if finite(x) else "-"
+
+
+def pm(mean, std=float("nan"), digits: int = 1, scale: float = 100) -> str:
+    """ "52.3 ± 1.1" (fractions in percent; ``scale`` 1: as they are); "52.3" for one seed; "-" for none."""
+    if not finite(mean):
+        return "-"
+    return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if finite(std) else "")
+
+
+def show(records: list[dict], key: str = "test_accuracy") -> str:
+    """ "54.7 ± 1.4% (n=3)": a run's final ``key`` over its seeds."""
+    mean, std, n = final(records, key)
+    return f"{pm(mean, std)}% (n={n})"
+
+
+def seeds(records: list[dict]) -> str:
+    """ "0,1,2": the seeds of a configuration's records."""
+    return ",".join(str(r["identity"]["seed"]) for r in records)
+
+
+def decided(x: float, limit: float) -> str:
+    """``x`` (a fraction) in points with one decimal, or as many more as it takes to print it on its own side of
+    the rule |x| <= ``limit``: 0.0503 against 0.05 prints "5.03", never "5.0"."""
+    if not finite(x):
+        return "-"
+    for digits in range(1, 7):
+        text = f"{100 * x:.{digits}f}"
+        printed = abs(float(text) / 100)
+        if (printed <= limit) == (abs(x) <= limit) and (printed != limit or abs(x) == limit):
+            return text
+    return text
+
+
+def short_cpu(name: str | None) -> str:
+    """A recorded CPU (``common.cpu.summary``) as a table shows it: its model and which of AVX2, AVX-512 and AMX
+    (or NEON, SVE) it has: ``Intel Xeon (AVX2, AVX-512, AMX)``."""
+    if not name:
+        return "not recorded"
+    model, _, features = name.partition(" (")
+    model = re.sub(r"\((R|TM)\)|\b\d+-Core\b|\bProcessor\b|\bCPU\b|@.*", "", model)
+    kept = [f for f in re.findall(r"[\w-]+", features.split(":")[-1]) if f in ("AVX2", "AVX-512", "AMX", "NEON", "SVE")]
+    return " ".join(model.split()) + (f" ({', '.join(kept)})" if kept else "")
+
+
+def cpus(records: list[dict]) -> str:
+    """The CPUs that made ``records``, short, for a table's CPU column (times compare only on one CPU)."""
+    return "; ".join(sorted({short_cpu(r.get("versions", {}).get("cpu")) for r in records}))
+
+
+def span(values, fmt: str = "{:,.0f}", unit: str = "") -> str:
+    """ "845-2,242", or one number where the lowest and the highest print alike."""
+    values = list(values)
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo + unit if lo == hi else f"{lo}-{hi}{unit}"
+
+
+def markdown(header: list[str], rows: list[list], align: str | None = None) -> list[str]:
+    """A Markdown table's lines; ``align`` is its separator row (default: ``|---|`` for every column)."""
+    return [
+        "| " + " | ".join(header) + " |",
+        align or "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def csv_text(rows: list[dict], fields, digits: int = 5, nan: str = "") -> str:
+    """``rows`` as CSV with the columns ``fields``: floats rounded to ``digits``, None empty, NaN ``nan``."""
+    buf = stringio.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        cells = {}
+        for k in fields:
+            v = r.get(k)
+            if v is None:
+                cells[k] = ""
+            elif isinstance(v, float) and math.isnan(v):
+                cells[k] = nan
+            else:
+                cells[k] = round(v, digits) if isinstance(v, float) else v
+        writer.writerow(cells)
+    return buf.getvalue()

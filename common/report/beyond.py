@@ -1,0 +1,499 @@
+"""Beyond the study (``docs/beyond.md``, ``figures/cifar/beyond/``): the improvement ladder (``ladder.{md,png}``,
+``cost.png``) and every choice made on the validation split (``validation.md``, ``selection.png``).
+
+Choose on validation, report on test: a choosing run (``--set validation=100``) trains without its held-out images
+and is evaluated on them only. A rung is **kept** when its validation accuracy is above that of the run it builds
+on; the best LeNet-5 and the best network are the highest validation accuracies among the candidates, each at its
+best test-time views (a network and its views chosen together, :func:`score`). Every choice reads ``val_*`` numbers
+and refuses a record without them (tests/test_selection.py shuffles the test labels and gets the same choices)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.ticker import FuncFormatter
+
+from common import io, study
+from common.data import SPLIT_SEED
+from common.metrics import VIEW_CANDIDATES
+from common.report import stats
+from common.report.plots import SPLIT_COLORS, error_bars, plt, save_figure, seed_dots, spread_labels
+from common.report.stats import PM_KEY, compare, difference, final, gap, pct, pm, show
+
+VIEW_LABELS = {
+    "none": "none",
+    "flip": "flip",
+    "flip_shift1": "flip x 1-pixel shifts",
+    "flip_shift2": "flip x 2-pixel shifts",
+}
+
+
+class NotValidation(ValueError):
+    """A record without validation numbers was handed to a choice."""
+
+
+def tested(records: list[dict], run: study.RunConfig) -> list[dict]:
+    """The finished 10,000-image runs of ``run`` as defined (no split, no other change), on the study's data."""
+    recs = stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET)
+    return [r for r in recs if r["status"] == "finished"]
+
+
+# ---------------------------------------------------------------------------
+# The choices, from the validation numbers alone
+def val_accuracy(record: dict) -> float:
+    if "val_accuracy" not in record["final"]:
+        raise NotValidation(
+            f"{record['name']}: no validation accuracy; choices read only runs trained with a validation split "
+            f"(--set validation={study.VALIDATION})"
+        )
+    return record["final"]["val_accuracy"]
+
+
+def choosing_records(records: list[dict], per_class: int = study.VALIDATION) -> dict[str, list[dict]]:
+    """The finished runs that chose on a ``per_class`` split and are the named run otherwise unchanged, by name."""
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        run = study.RUNS.get(r["name"])
+        if run is None or r["status"] != "finished" or r["identity"].get("split", {}).get("per_class") != per_class:
+            continue
+        if r["identity"]["config"] == study.with_overrides(run, validation=per_class).identity():
+            out.setdefault(r["name"], []).append(r)
+    return out
+
+
+def mean_val(recs: list[dict]) -> float:
+    return float(np.mean([val_accuracy(r) for r in recs]))
+
+
+def ladder_decisions(by_name: dict[str, list[dict]], n_val: int) -> list[dict]:
+    """For every run with a ``builds_on`` whose both runs chose on validation: the two validation accuracies, the
+    change, whether the ingredient is kept, and whether the change is beyond the noise of ``n_val`` validation
+    images (twice the binomial standard error of a difference; in the order of ``study.RUNS``)."""
+    rows = []
+    for name, run in study.RUNS.items():
+        if name in by_name and run.builds_on in by_name:
+            acc, prev = mean_val(by_name[name]), mean_val(by_name[run.builds_on])
+            se = math.hypot(stats.binomial_se(acc, n_val), stats.binomial_se(prev, n_val))
+            rows.append(
+                dict(run=name, builds_on=run.builds_on, val=acc, prev=prev, delta=acc - prev, se=se, kept=acc > prev)
+                | {"beyond_noise": abs(acc - prev) > stats.NOISE * se}
+            )
+    return rows
+
+
+def best_views(recs: list[dict]) -> tuple[str, dict[str, float]] | None:
+    """The test-time view set with the highest mean validation accuracy at the runs' end, and every set's."""
+    views = [r["final"].get("val_accuracy_views") for r in recs]
+    if not views or not all(views):
+        return None
+    means = {k: float(np.mean([v[k] for v in views])) for k in views[0]}
+    return max(means, key=means.get), means
+
+
+def score(recs: list[dict]) -> float:
+    """A candidate's validation accuracy at its best test-time views (its own views where none were compared)."""
+    views = best_views(recs)
+    return views[1][views[0]] if views else mean_val(recs)
+
+
+def best_scored(by_name: dict[str, list[dict]], names) -> str | None:
+    """The name among ``names`` with the highest :func:`score` (None if none chose)."""
+    present = [n for n in names if n in by_name]
+    return max(present, key=lambda n: score(by_name[n])) if present else None
+
+
+def chosen(records: list[dict]) -> list[dict]:
+    """The protocol's two choices, each made on validation: the best LeNet-5 (the ladder's rungs) and the best
+    network (the other architectures), each with its test-time views; ``named`` is the named run that is that
+    recipe (trained on all 10,000 images), if there is one."""
+    chose = choosing_records(records)
+    out = []
+    for key, what, keep in (
+        ("lenet", "the study's LeNet-5", lambda r: r.arch == "lenet5"),
+        ("net", "the best network", lambda r: r.arch != "lenet5"),
+    ):
+        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung is not None and keep(r)])
+        if not name:
+            continue
+        run, v = study.RUNS[name], best_views(chose[name]) if study.RUNS[name].tta else None
+        if v:  # the views chosen on validation replace the run's own
+            tta, shift = VIEW_CANDIDATES[v[0]]
+            run = dataclasses.replace(run, tta=tta, tta_shift=shift)
+        named = next((n for n, r in study.RUNS.items() if r.identity() == run.identity()), None)
+        out.append(dict(key=key, what=what, name=name, val=score(chose[name]), views=v and v[0], named=named))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The ladder on the test set (its runs trained on all 10,000 images)
+LADDER_INTRO = (
+    "Generated by `cifar_v2.py --runs beyond` from `results.jsonl`. Each rung adds one ingredient to the run it "
+    "builds on (the CNN rows are different networks with rung 4's recipe). Accuracies in percent, mean ± std over "
+    "the seeds; gap = train - test accuracy; Δ test = the change from the run it builds on (`common/study.py`: each "
+    f"run's `builds_on`), ± its standard error. {PM_KEY} These rungs and networks were chosen by looking at seed "
+    "0's test accuracy; `validation.md` remakes every choice on a validation split. The CPU column names the "
+    "machines that trained the seeds."
+)
+
+
+def row_difference(a: dict, b: dict) -> str:
+    """Two summary rows' test accuracies, a - b, with ``stats.compare``'s standard error (the seeds' std / sqrt(n);
+    one seed: the test set's binomial error) and the verdict."""
+    se = lambda r: r["test_acc_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_acc_binomial_se"]  # noqa: E731
+    return difference(a["test_acc_mean"] - b["test_acc_mean"], math.hypot(se(a), se(b)))
+
+
+def ladder_rows(rows: list[dict]) -> tuple[list[dict], dict[str, dict]]:
+    """The current rows of the runs with a ``rung``, in the order of ``study.RUNS``, and every current row by name:
+    of a run's current rows, the one with the fewest changed fields (the run as this command defines it, with its
+    --iterations; not a --set variant beside it)."""
+    by_name = {r["run"]: r for r in sorted((r for r in rows if r["current"]), key=lambda r: -r.get("overridden", 0))}
+    ladder = [by_name[n] for n, run in study.RUNS.items() if run.rung is not None and n in by_name and by_name[n]["n"]]
+    return ladder, by_name
+
+
+def same_networks(records: list[dict], run: study.RunConfig) -> tuple[list[dict], list[dict]]:
+    """The seeds of ``run`` and of the run it builds on that are one network evaluated two ways (the same final
+    train accuracy: the same machine's training), where the two runs differ in their test-time views alone."""
+    base_run = study.RUNS.get(run.builds_on)
+    if base_run is None or {k for k in study.KNOBS if getattr(run, k) != getattr(base_run, k)} - {"tta", "tta_shift"}:
+        return [], []
+    base = {r["seed"]: r for r in tested(records, base_run)}
+    same = lambda r: r["seed"] in base and r["final"]["train_accuracy"] == base[r["seed"]]["final"]["train_accuracy"]
+    mine = [r for r in tested(records, run) if same(r)]
+    return mine, [base[r["seed"]] for r in mine]
+
+
+def ladder_markdown(ladder: list[dict], by_name: dict[str, dict], params: dict[str, int], records: list[dict]) -> str:
+    head = ["rung", "what it adds", "params", "iterations", "seeds", "train acc", "test acc", "gap", "Δ test"]
+    lines = ["# Beyond the study: the improvement ladder", "", LADDER_INTRO, "", "| " + " | ".join(head)]
+    lines[-1] += " | training time | CPU |"
+    lines.append("|" + "---|" * (len(head) + 2))
+    for r in ladder:
+        run = study.RUNS[r["run"]]
+        prev = by_name.get(run.builds_on) if run.builds_on else None
+        d = row_difference(r, prev) if prev and prev["n"] else "-"
+        lines.append(
+            f"| {run.rung} | {run.adds} (`{r['label']}`) | {params.get(r['run']) or 0:,} | {r['iterations']} "
+            f"| {r['seeds']} | {pm(r['train_acc_mean'], r['train_acc_std'])} "
+            f"| {pm(r['test_acc_mean'], r['test_acc_std'])} "
+            f"| {100 * (r['train_acc_mean'] - r['test_acc_mean']):.1f} | {d} "
+            f"| {stats.format_duration(r['train_time_s_mean'])} | {'; '.join(r['cpus'])} |"
+        )
+    wide = [r for r in ladder if study.RUNS[r["run"]].arch == "vgg_wide"]
+    if wide and "beyond_vgg" in by_name:  # the wider networks against the CNN they widen
+        each = [f"{study.RUNS[r['run']].rung} {row_difference(r, by_name['beyond_vgg'])}" for r in wide]
+        lines += ["", "The wide CNNs against the CNN (test accuracy): " + "; ".join(each) + "."]
+    for r in ladder:  # a rung that changes only the test-time views: the same networks, compared seed by seed
+        mine, base = same_networks(records, study.RUNS[r["run"]])
+        if mine and study.RUNS[r["run"]].tta_shift:
+            d, se, _ = stats.paired_compare(mine, base, split="test")
+            lines += [
+                "",
+                f"{r['label']}: {len(mine)} of {r['n']} seeds are `{study.RUNS[r['run']].builds_on}`'s networks (the "
+                f"same train accuracy to the last digit), evaluated over other views; their difference, seed by seed: "
+                f"{difference(d, se)}.",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]:
+    ladder, by_name = ladder_rows(rows)
+    if len(ladder) < 2:
+        return []
+    params = {r["name"]: r.get("num_params") for r in records}
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_text(out / "ladder.md", ladder_markdown(ladder, by_name, params, records))
+    return [out / "ladder.md", plot_ladder(ladder, out / "ladder.png"), plot_cost(ladder, params, out / "cost.png")]
+
+
+def accuracy_bars(ax, rows: list[dict], x: np.ndarray, width: float) -> None:
+    """Train and test bars per rung: mean, the std as an error bar, each seed a dot, single seeds hatched, the
+    value written above the highest of the cap and the dots."""
+    for shift, split in ((-width / 2, "train"), (width / 2, "test")):
+        vals = np.array([100 * r[f"{split}_acc_mean"] for r in rows])
+        errs = np.array([100 * r[f"{split}_acc_std"] for r in rows])
+        single = np.array([r["n"] == 1 for r in rows])
+        color = SPLIT_COLORS[split]
+        ax.bar(x[~single] + shift, vals[~single], width, color=color, label=f"{split} (mean; bar: std; dots: seeds)")
+        style = dict(color="white", edgecolor=color, hatch="///", label=f"{split}, 1 seed")
+        ax.bar(x[single] + shift, vals[single], width, **style)
+        error_bars(ax, x + shift, vals, np.where(single, np.nan, errs))
+        seed_dots(ax, x + shift, [r[f"{split}_accs"] for r in rows], width)
+        for xi, v, e, r in zip(x + shift, vals, np.nan_to_num(errs), rows):
+            top = max([v + (0 if r["n"] == 1 else e)] + [100 * a for a in r[f"{split}_accs"]])
+            ax.text(xi, top + 1.5, f"{v:.1f}", ha="center", va="bottom", fontsize=6.5)  # above cap and dots
+
+
+def plot_ladder(ladder: list[dict], path: Path) -> Path:
+    """Two panels: train and test accuracy per rung (the LeNet-5 rungs, then the other networks, apart), with the
+    study's best run as a line; and the train - test gap."""
+    lenet = [r for r in ladder if study.RUNS[r["run"]].arch == "lenet5"]
+    other = [r for r in ladder if study.RUNS[r["run"]].arch != "lenet5"]
+    rows = lenet + other
+    x = np.concatenate([np.arange(len(lenet)), len(lenet) + 0.8 + np.arange(len(other))])
+    fig, (ax, gx) = plt.subplots(2, 1, figsize=(max(9, 0.75 * len(rows) + 3), 8.8), height_ratios=(2.2, 1), sharex=True)
+    accuracy_bars(ax, rows, x, 0.38)
+    best = next(run for run in study.RUNS.values() if run.rung == "0")  # the study's best run, as it reported it
+    ax.axhline(100 * best.study_accuracy[1], color="gray", ls=":", lw=1)
+    ax.annotate(
+        f"the study's best\n(run {best.study_row}), {100 * best.study_accuracy[1]:.1f}%",
+        (1.005, 100 * best.study_accuracy[1]),
+        xycoords=("axes fraction", "data"),
+        ha="left",
+        va="center",
+        fontsize=8,
+    )
+    if other:
+        for a in (ax, gx):
+            a.axvline(len(lenet) - 0.1, color="gray", lw=0.8)
+        ax.text(np.mean(x[: len(lenet)]), 114, "the study's LeNet-5, one ingredient per rung", ha="center", fontsize=9)
+        ax.text(np.mean(x[len(lenet) :]), 114, "other networks, rung 4's recipe", ha="center", fontsize=9)
+    ax.set(ylabel="final accuracy (%); test: all 1,000 test images", ylim=(0, 120))
+    ax.set_title("Beyond the study: what each ingredient buys (CIFAR-10, 28x28 gray)", fontsize=10, pad=22)
+    ax.legend(fontsize=7.5, loc="lower center", ncols=4, bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    gaps = np.array([100 * (r["train_acc_mean"] - r["test_acc_mean"]) for r in rows])
+    gx.bar(x, gaps, 0.6, color="#7f7f7f")
+    for xi, g in zip(x, gaps):
+        gx.text(xi, g + 0.5, f"{g:.1f}", ha="center", va="bottom", fontsize=7)
+    gx.set(ylabel="train - test (points)", ylim=(0, max(gaps.max() * 1.25, 5)))
+    gx.set_title("the train/test gap (the study's diagnosis: overfitting)", fontsize=9)
+    gx.grid(axis="y", alpha=0.3)
+    short = lambda name: name.removeprefix("beyond_").lstrip("0123456789").lstrip("_")  # noqa: E731
+    gx.set_xticks(x, [f"{study.RUNS[r['run']].rung}: {short(r['run'])}" for r in rows], rotation=35, ha="right")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
+    """Test accuracy against training time and against the number of weights, per rung (mean ± std over the
+    seeds); one marker per CPU, since times compare only on one machine."""
+    markers = dict(zip(sorted({"; ".join(r["cpus"]) for r in ladder}), "osD^v<>"))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.6), sharey=True)
+    xs = {"time": [r["train_time_s_mean"] / 60 for r in ladder]}
+    xs["params"] = [params.get(r["run"]) or np.nan for r in ladder]
+    ys = [100 * r["test_acc_mean"] for r in ladder]
+    for ax, key in zip(axes, xs):
+        for r, xv, yv in zip(ladder, xs[key], ys):
+            color = SPLIT_COLORS["test"] if study.RUNS[r["run"]].arch == "lenet5" else "black"
+            style = dict(color=color, marker=markers["; ".join(r["cpus"])], ms=6, capsize=2, ls="none")
+            ax.errorbar([xv], [yv], yerr=[100 * np.nan_to_num(r["test_acc_std"])], **style)
+        ax.set_xscale("log")
+        ax.margins(x=0.12)  # room for the labels right of the last points
+        ax.grid(alpha=0.3, which="both")
+    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # minutes as 4, 6, 10, not 4x10^0
+    axes[0].xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v in (3, 4, 6, 8, 15, 20, 30) else ""))
+    axes[0].set(xlabel="training time (minutes, mean over the seeds; log scale)")
+    axes[0].set(ylabel="test accuracy (%), 1,000 images")
+    axes[1].set(xlabel="weights (log scale)")
+    for ax, key in zip(axes, xs):
+        spread_labels(ax, xs[key], ys, [study.RUNS[r["run"]].rung for r in ladder])
+    handles = [plt.Line2D([], [], color="0.4", marker=m, ls="none", label=c) for c, m in markers.items()]
+    for color, what in ((SPLIT_COLORS["test"], "the study's LeNet-5"), ("black", "other networks")):
+        handles.append(plt.Line2D([], [], color=color, marker="o", ls="none", label=what))
+    fig.legend(handles=handles, fontsize=7.5, loc="lower center", ncols=3, bbox_to_anchor=(0.5, -0.06))
+    fig.suptitle(
+        "What each rung costs: test accuracy against training time and against the number of weights\n"
+        "(labels: the rungs; error bars: std over the seeds; markers: the CPU that trained them)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------
+# Every choice made on validation: validation.md and selection.png
+VALIDATION_INTRO = (
+    "Generated by `cifar_v2.py --runs beyond --set validation=100` from `results.jsonl`. Each choosing run trains "
+    "on 9,000 training images and is evaluated on the other 1,000 (100 per class, drawn from seed "
+    f"{SPLIT_SEED}, the same for every run); it never reads the test set. A rung is kept when its validation "
+    "accuracy is above that of the run it builds on (within noise: a change under twice the binomial standard error "
+    "of a difference on 1,000 images); the chosen recipe is the best validation accuracy over all the candidates. "
+    "Beside it, the decision made earlier by looking at seed 0's test accuracy (10,000 training images). "
+    f"Accuracies in percent; train acc: the choosing run's, on its 9,000 images. {PM_KEY}"
+)
+
+
+def seed0_test(records: list[dict], name: str) -> float | None:
+    seed0 = [r for r in tested(records, study.RUNS[name]) if r["seed"] == 0]
+    return seed0[0]["final"]["test_accuracy"] if seed0 else None
+
+
+def earlier(records: list[dict], d: dict) -> bool | None:
+    """The decision seed 0's test accuracy made on a decision's row (kept: True), or None where it was not made."""
+    now, before = seed0_test(records, d["run"]), seed0_test(records, d["builds_on"])
+    return None if now is None or before is None else now > before
+
+
+def decision_lines(records, chose, decisions) -> list[str]:
+    lines = [
+        "| rung | what it adds | builds on | val acc | Δ val | on validation | train acc | training time "
+        "| Δ test, seed 0 (earlier) | earlier, on test | same? |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in decisions:
+        run, was, recs = study.RUNS[d["run"]], earlier(records, d), chose[d["run"]]
+        now, before = seed0_test(records, d["run"]), seed0_test(records, d["builds_on"])
+        dt = "-" if was is None else gap(now - before)
+        noise = "" if d["beyond_noise"] else " (within noise)"
+        lines.append(
+            f"| {run.rung} | {run.adds} (`{d['run']}`) | `{d['builds_on']}` | {pct(d['val'])} (seed "
+            f"{','.join(str(r['seed']) for r in recs)}) | {gap(d['delta'])} ± {pct(d['se'])} "
+            f"| **{'kept' if d['kept'] else 'dropped'}**{noise} | {pct(final(recs, 'train_accuracy')[0])} "
+            f"| {stats.format_duration(np.mean([r['train_time_s'] for r in recs]))} | {dt} "
+            f"| {'-' if was is None else 'kept' if was else 'dropped'} "
+            f"| {'-' if was is None else 'yes' if was == d['kept'] else '**no**'} |"
+        )
+    made = [d for d in decisions if earlier(records, d) is not None]
+    reversed_ = [study.RUNS[d["run"]].rung for d in made if earlier(records, d) != d["kept"]]
+    beyond = [study.RUNS[d["run"]].rung for d in decisions if d["beyond_noise"]]
+    typical = np.mean([d["se"] for d in decisions])
+    return lines + [
+        "",
+        f"{len(decisions)} decisions on validation; {len(made)} of them were also made earlier on seed 0's test "
+        f"accuracy, and validation reverses {len(reversed_)} ({', '.join(reversed_) or 'none'}). Beyond noise on "
+        f"validation: {', '.join(beyond) or 'none'}; the standard error of a decision's difference is about "
+        f"{pct(typical)} points (unpaired, so conservative: both runs are scored on the same images).",
+    ]
+
+
+def reversal_lines(records, decisions) -> list[str]:
+    """The rows whose decision validation reverses: both recipes' test accuracy (all 10,000 images)."""
+    changed = []
+    for d in decisions:
+        if earlier(records, d) in (None, d["kept"]):
+            continue
+        a, b = tested(records, study.RUNS[d["run"]]), tested(records, study.RUNS[d["builds_on"]])
+        test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
+        changed.append(
+            f"- rung {study.RUNS[d['run']].rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
+            f"test accuracy `{d['run']}` {show(a)}, `{d['builds_on']}` {show(b)}: {difference(*compare(a, b)[:2])}"
+        )
+    intro = (
+        "The selection effect where validation reverses a decision (test accuracy of both recipes, trained on all "
+        "10,000 images; n = the seeds):"
+    )
+    return ["", intro, "", *changed] if changed else []
+
+
+def view_lines(chose) -> list[str]:
+    views = [(n, best_views(chose[n])) for n in study.RUNS if n in chose and study.RUNS[n].tta]
+    views = [(n, v) for n, v in views if v]
+    if not views:
+        return []
+    names = list(VIEW_LABELS)
+    lines = [
+        "",
+        "Test-time views, compared on the validation images at each run's end (the run trains the same way "
+        "whatever the views; flip = the image and its mirror, x shifts = 10 views):",
+        "",
+        "| run | " + " | ".join(VIEW_LABELS[k] for k in names) + " | chosen |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for n, (best, means) in views:
+        lines.append(f"| `{n}` | " + " | ".join(pct(means.get(k)) for k in names) + f" | **{VIEW_LABELS[best]}** |")
+    return lines
+
+
+def carried(decisions: list[dict], name: str) -> list[str]:
+    """The ingredients validation dropped that the recipe ``name`` still holds (its chain of ``builds_on``)."""
+    dropped, chain = {d["run"] for d in decisions if not d["kept"]}, []
+    while name:
+        chain.append(name)
+        name = study.RUNS[name].builds_on
+    return [f"rung {study.RUNS[n].rung}'s {study.RUNS[n].adds.removeprefix('+ ')}" for n in chain[::-1] if n in dropped]
+
+
+def choice_lines(records, decisions) -> list[str]:
+    lines, effect = ["", "The choices, and the chosen recipes' test accuracy (trained on all 10,000 images):", ""], []
+    for c in chosen(records):
+        test = sorted(tested(records, study.RUNS[c["named"]]), key=lambda r: r["seed"]) if c["named"] else []
+        shown = f"`{c['named']}`" if c["named"] else f"`{c['name']}` with views {c['views']} (no named run yet)"
+        result, unseen = "not yet trained on all 10,000 images", [r for r in test if r["seed"] != 0]
+        if test:  # seed 0: the seed the recipes were first picked on
+            se = stats.binomial_se(final(test)[0], stats.images_evaluated(test[0]))
+            result = (
+                f"test accuracy {show(test)} (seeds {stats.seeds(test)}; the test set's binomial SE {pct(se)} points)"
+            )
+        result += f"; seeds other than 0, the seed it was first picked on: {show(unseen)}" if unseen else ""
+        views = f", views: {VIEW_LABELS[c['views']]}" if c["views"] else ""
+        kept = carried(decisions, c["named"] or c["name"])
+        still = f"; it still holds {' and '.join(kept)}, which validation dropped" if kept else ""
+        lines.append(f"- {c['what']}: {shown}, val acc {pct(c['val'])}% (at these views){views}; {result}{still}.")
+        before = study.TEST_CHOSEN[c["key"]]
+        if c["named"] != before:
+            effect.append((c, test, tested(records, study.RUNS[before]), before))
+    if not effect:
+        return lines + [
+            "",
+            "Both choices are the ones made earlier on the test set: no selection effect to measure there.",
+        ]
+    lines += ["", "Where validation chose differently from the earlier test-set choice (the selection effect):", ""]
+    for c, test, old, before in effect:
+        pick = f"`{c['named']}`" if c["named"] else "a recipe not yet trained"
+        diff = (
+            f", {show(test)}; test-chosen minus validation-chosen {difference(*compare(old, test)[:2])}"
+            if test and old
+            else ""
+        )
+        lines.append(
+            f"- {c['what']}: chosen on the test set `{before}`, {show(old) if old else 'not trained'}; "
+            f"on validation {pick}{diff}."
+        )
+    return lines
+
+
+def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> list[Path]:
+    """``beyond/validation.md`` and ``beyond/selection.png`` from the records of the runs that chose."""
+    chose = choosing_records(records)
+    decisions = ladder_decisions(chose, study.VALIDATION * n_classes)
+    if not decisions:
+        return []
+    lines = ["# Beyond the study: every choice made on validation", "", VALIDATION_INTRO, ""]
+    lines += decision_lines(records, chose, decisions) + reversal_lines(records, decisions)
+    lines += view_lines(chose) + choice_lines(records, decisions)
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_text(out / "validation.md", "\n".join(lines) + "\n")
+    return [out / "validation.md", plot_selection(records, chose, out / "selection.png")]
+
+
+def plot_selection(records: list[dict], chose: dict[str, list[dict]], path: Path) -> Path:
+    """Each candidate that chose on validation: its validation accuracy (at its own views, 9,000 training images;
+    horizontal bar: the binomial SE of one seed on the 1,000 images) against its test accuracy trained on all
+    10,000 (vertical bar: std over the seeds). A candidate ranked differently by the two is the selection effect."""
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    pts = []
+    for name, recs in chose.items():
+        test = tested(records, study.RUNS[name])
+        if not test:
+            continue
+        val = mean_val(recs)
+        t = [100 * r["final"]["test_accuracy"] for r in test]
+        lenet = study.RUNS[name].arch == "lenet5"
+        style = dict(fmt="o" if lenet else "s", color=SPLIT_COLORS["test"] if lenet else "black", capsize=2, ms=5)
+        xerr = 100 * stats.binomial_se(val, stats.images_evaluated(recs[0], "val"))
+        ax.errorbar([100 * val], [np.mean(t)], xerr=[xerr], yerr=[np.std(t, ddof=1) if len(t) > 1 else 0], **style)
+        pts.append((100 * val, float(np.mean(t)), study.RUNS[name].rung))
+    if pts:
+        lo = np.floor(min(min(p[:2]) for p in pts) / 5) * 5 - 2
+        hi = np.ceil(max(max(p[:2]) for p in pts) / 5) * 5 + 2
+        ax.plot([lo, hi], [lo, hi], color="gray", ls="--", lw=0.8, label="y = x")
+        ax.set(xlim=(lo, hi), ylim=(lo, hi))
+        spread_labels(ax, *zip(*pts))
+    ax.set(
+        xlabel="validation accuracy (%), 1,000 held-out training images, at the run's own views",
+        ylabel="test accuracy (%), all 1,000 test images (trained on 10,000)",
+    )
+    ax.set_title(
+        "The selection effect seen: every candidate chosen on validation, its validation against its test accuracy\n"
+        "(labels: the rungs; circles: the study's LeNet-5, squares: other networks; bars: the SE of one validation "
+        "run, the std over the test seeds)",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return save_figure(fig, path)

@@ -1,0 +1,484 @@
+"""Task 1's report (``docs/task1.md``) from the results index alone: the sweep's summary (``summary.{md,csv,png}``),
+the fit of the study's unstated constants (``constants_fit.{md,csv,png}``), and :func:`summarize`, which draws what
+a command's runs change: their own figures (``runfigs``), the summary and the pages they are rows of. A table's row
+for a run is the group of seeds with its exact config (``stats.records_of``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common import calibration, data, io, runs, study
+from common.report import runfigs, stats
+from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
+from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
+
+# "within 3 test points" of the study's number: about twice one accuracy's binomial SE on the 1,000 test images
+NEAR = 0.03
+SUMMARY_FIELDS = (
+    "row",
+    "run",
+    "identity",
+    "current",
+    "seeds",
+    "n",
+    "status",
+    "iterations",
+    "train_acc_mean",
+    "train_acc_std",
+    "test_acc_mean",
+    "test_acc_std",
+    "test_acc_binomial_se",
+    "best_test_acc_mean",
+    "study_train_acc",
+    "study_test_acc",
+    "train_gap",
+    "test_gap",
+    "train_time_s_mean",
+    "images_per_s_mean",
+)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the report says of a data set: its name, whether it is the study's own (its numbers beside ours),
+    its class names and sizes. ``study_info`` gives the study's; a script passes the set it loaded."""
+
+    name: str
+    study_data: bool
+    class_names: tuple[str, ...]
+    n_train: int
+    n_test: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.n_train:,} train / {self.n_test:,} test)"
+
+    @classmethod
+    def of(cls, dataset) -> DataInfo:
+        """From a loaded ``common.data.Dataset``."""
+        is_study = dataset.is_study_data(study.STUDY_DATASET)
+        return cls(dataset.name, is_study, dataset.class_names, len(dataset.y_train), len(dataset.y_test))
+
+
+def study_info() -> DataInfo:
+    """The study's CIFAR10 subset, as the records of its runs know it (no image needs to be read)."""
+    n = len(data.CIFAR10_CLASS_NAMES)
+    return DataInfo(
+        study.STUDY_DATASET, True, data.CIFAR10_CLASS_NAMES, n * data.STUDY_COUNTS[0], n * data.STUDY_COUNTS[1]
+    )
+
+
+# ---------------------------------------------------------------------------
+# The summary: every configuration in the results index, the current runs first, against the study's numbers
+def current_groups(records: list[dict], wanted: list[study.RunConfig], data_name: str) -> dict[str, set[str]]:
+    """Run name -> the group ids that are the tables' rows for the runs ``wanted`` (each as defined or as
+    changed with --set): the group with the most seeds of that exact config on that data set."""
+    out: dict[str, set[str]] = {}
+    for run in wanted:
+        recs = stats.records_of(records, run.name, run.identity(), data_name)
+        if recs:
+            out.setdefault(run.name, set()).add(recs[0]["group_id"])
+    return out
+
+
+def summary_rows(records: list[dict], current: dict[str, set[str]], study_fingerprint: str | None) -> list[dict]:
+    """One row per (run, identity without seed): mean and std over its seeds, the test set's own binomial
+    standard error and, for the study's data, the study's numbers and our gaps to them."""
+    rows = []
+    for (name, gid), recs in runs.groups(records).items():
+        run = study.RUNS.get(name)
+        done = stats.finished(recs)
+        train = [r["final"].get("train_accuracy") for r in done]
+        test = [r["final"].get("test_accuracy") for r in done]
+        is_study = study_fingerprint is not None and study_fingerprint == recs[0]["identity"]["data"]["fingerprint"]
+        ref = run.study_accuracy if run and is_study else None
+        (train_m, train_s, _), (test_m, test_s, _) = mean_std(train), mean_std(test)
+        overrides = recs[0].get("overrides")
+        rows.append(
+            {
+                "row": run.study_row if run else None,
+                "run": name,
+                "label": study.label(name, overrides),
+                "overridden": len(overrides or {}),  # the fields this command changed (0: as defined)
+                "identity": runs.identity_label(recs[0]["identity"]),
+                "current": gid in current.get(name, ()),
+                "seeds": stats.seeds(recs),
+                "n": len(done),
+                "status": "/".join(sorted({r["status"] for r in recs})),
+                "iterations": recs[0]["identity"]["config"]["iterations"],
+                "train_acc_mean": train_m,
+                "train_acc_std": train_s,
+                "train_accs": train,
+                "test_acc_mean": test_m,
+                "test_acc_std": test_s,
+                "test_accs": test,
+                "test_acc_binomial_se": stats.binomial_se(test_m, stats.images_evaluated(recs[0])),
+                "best_test_acc_mean": mean_std([r["best_test_accuracy"] for r in done])[0],
+                "study_train_acc": ref[0] if ref else None,
+                "study_test_acc": ref[1] if ref else None,
+                "train_gap": train_m - ref[0] if ref else None,
+                "test_gap": test_m - ref[1] if ref else None,
+                "train_time_s_mean": mean_std([r["train_time_s"] for r in recs])[0],
+                "images_per_s_mean": mean_std([r["images_per_sec"] for r in recs])[0],
+                "cpus": sorted({stats.short_cpu(r.get("versions", {}).get("cpu")) for r in recs}),
+                "records": done,
+            }
+        )
+    order = {n: i for i, n in enumerate(study.RUNS)}
+    key = lambda r: (not r["current"], r["overridden"], order.get(r["run"], len(order)), r["run"], r["identity"])  # noqa: E731
+    return sorted(rows, key=key)
+
+
+def in_ladder(row: dict) -> bool:
+    return row["run"] in study.RUNS and study.RUNS[row["run"]].group == "beyond"
+
+
+INTRO = (
+    "Generated by `cifar_v2.py` from `results.jsonl` (every finished run found in the runs folder). Accuracies in "
+    f"percent. {PM_KEY} Train accuracy is the mean over the last evaluation "
+    "interval's batches (as the study's curves); test accuracy is on every test image at the end of the run (never "
+    "the best of its evaluations: that would be a choice made on the test set; `summary.csv` keeps it as "
+    "`best_test_acc_mean`, with the images/s and the identity of every row). The CPU column names the machines that "
+    "trained the seeds (times compare only on one machine)."
+)
+
+
+def gap_lines(rows: list[dict]) -> list[str]:
+    """What the gaps to the study's table say: their means, how many runs lie near the study's or within noise of
+    it, and the same on the seeds the calibration never used (all but 0)."""
+    gaps = lambda key, rs: 100 * np.mean([abs(r[key]) for r in rs])  # noqa: E731
+    se = lambda r: r["test_acc_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_acc_binomial_se"]  # noqa: E731
+    noise = [
+        abs(r["test_gap"]) <= NOISE * math.hypot(se(r), stats.binomial_se(r["study_test_acc"], 1000)) for r in rows
+    ]
+    test_se = [r["test_acc_binomial_se"] for r in rows]
+    lines = [
+        "",
+        f"Mean absolute gap to the study over the {len(rows)} current runs: train {gaps('train_gap', rows):.1f} "
+        f"points, test {gaps('test_gap', rows):.1f} points; {sum(abs(r['test_gap']) <= NEAR for r in rows)} of "
+        f"{len(rows)} runs within {100 * NEAR:.0f} test points; {sum(noise)} of {len(rows)} test gaps within noise "
+        "(the study's number taken as one run on the 1,000 test images). One accuracy's binomial standard error on "
+        f"the test set: {stats.span([100 * x for x in test_se], '{:.1f}')} points.",
+    ]
+    unseen = [
+        {"train_gap": final[0] - r["study_train_acc"], "test_gap": final[1] - r["study_test_acc"]}
+        for r in rows
+        for final in [
+            [
+                stats.final([m for m in r["records"] if m["seed"] != 0], k)[0]
+                for k in ("train_accuracy", "test_accuracy")
+            ]
+        ]
+    ]
+    if all(math.isfinite(u["test_gap"]) for u in unseen):
+        lines[-1] += (
+            f" On the seeds other than 0 alone (the calibration chose the constants on seed 0): train "
+            f"{gaps('train_gap', unseen):.1f}, test {gaps('test_gap', unseen):.1f} points."
+        )
+    return lines
+
+
+def table_line(r: dict, study_data: bool) -> str:
+    status = f" ({r['status']})" if r["status"] != "finished" else ""
+    cells = [str(r["row"] or ""), f"`{r['label']}`{status}", r["seeds"], str(r["iterations"])]
+    cells += [pm(r["train_acc_mean"], r["train_acc_std"]), pm(r["test_acc_mean"], r["test_acc_std"])]
+    if study_data:
+        cells += [pct(r["study_train_acc"], 0), pct(r["study_test_acc"]), gap(r["train_gap"]), gap(r["test_gap"])]
+    return "| " + " | ".join(cells + [stats.format_duration(r["train_time_s_mean"]), "; ".join(r["cpus"])]) + " |"
+
+
+def summary_markdown(rows: list[dict], dataset_label: str, study_data: bool, early: tuple[int, int]) -> str:
+    ladder = {r["run"] for r in rows if r["current"] and in_ladder(r)}  # one row each (beyond.ladder_rows)
+    current = [r for r in rows if r["current"] and not in_ladder(r)]
+    head = ["#", "run", "seeds", "iterations", "train acc", "test acc"]
+    head += ["study train", "study test", "train gap", "test gap"] if study_data else []
+    lines = [f"# {dataset_label}: the LeNet-5 sweep" + (" against the study" if study_data else ""), "", INTRO, ""]
+    lines += stats.markdown([*head, "training time", "CPU"], []) + [table_line(r, study_data) for r in current]
+    gaps = [r for r in current if not r["overridden"] and r["test_gap"] is not None and np.isfinite(r["test_gap"])]
+    if study_data and gaps:  # over the study's rows as defined (a --set variant is an experiment)
+        lines += gap_lines(gaps)
+    if early[1]:
+        lines += [
+            "",
+            f"The `--early` reruns merged into their runs' histories: {early[0]} of {early[1]} (a rerun is merged "
+            f"where its last evaluation gives the full run's test accuracy and conv statistics at iteration "
+            f"{study.EARLY_ITERATIONS}).",
+        ]
+    if ladder:
+        lines += ["", f"The improvement ladder's {len(ladder)} run(s) are tabled in `beyond/ladder.md`."]
+    others = len(rows) - len(current) - len(ladder)
+    if others:
+        lines += [
+            "",
+            f"The results index also holds {others} other configuration(s) (other constants, lengths, data "
+            "or backends; e.g. the calibration's): every one is a row of `summary.csv`.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data: bool) -> Path:
+    """Final train and test accuracy per run, the study's beside ours; each seed a dot."""
+
+    def name(r):  # the study's rows as a reader names them; other runs by their names
+        run = study.RUNS.get(r["run"])
+        text = study.short(run) if run and run.study_row and not r["overridden"] else r["label"]
+        return text + (" (diverged)" if "diverged" in r["status"] else "")
+
+    nan = [float("nan")] * len(current)
+    ours = lambda split: (  # noqa: E731
+        [r[f"{split}_acc_mean"] for r in current],
+        [r[f"{split}_acc_std"] for r in current],
+        [r[f"{split}_accs"] for r in current],
+    )
+    series = {"ours: train": ours("train"), "ours: test": ours("test")}
+    colors = [SPLIT_COLORS["train"], SPLIT_COLORS["test"]]
+    if study_data:
+        series = {
+            "ours: train": ours("train"),
+            "study: train": ([r["study_train_acc"] or np.nan for r in current], nan),
+            "ours: test": ours("test"),
+            "study: test": ([r["study_test_acc"] or np.nan for r in current], nan),
+        }
+        colors = [SPLIT_COLORS["train"], STUDY_COLORS["train"], SPLIT_COLORS["test"], STUDY_COLORS["test"]]
+    title = f"{dataset_label}: final accuracy" + (", ours vs the study's" if study_data else "")
+    note = "ours: " + bars_note(sorted({r["n"] for r in current})) + "; dots: the seeds"
+    return grouped_bars(
+        [name(r) for r in current], series, path, title, "final accuracy (%)", (0, 1.12), colors=colors, note=note
+    )
+
+
+def write_summary(rows: list[dict], out: Path, dataset_label: str, study_data: bool, early=(0, 0)) -> list[Path]:
+    io.write_text(out / "summary.csv", stats.csv_text(rows, SUMMARY_FIELDS, nan="nan"))
+    io.write_text(out / "summary.md", summary_markdown(rows, dataset_label, study_data, early))
+    current = [r for r in rows if r["current"] and not in_ladder(r)]
+    if study_data:  # the figure compares with the study: its rows only (the ladder has a figure of its own)
+        current = [r for r in current if r["row"]]
+    return [
+        out / "summary.csv",
+        out / "summary.md",
+        plot_summary(current, out / "summary.png", dataset_label, study_data),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# The fit of the study's unstated constants (cifar_v2.py --calibrate)
+STUDY_RUNS = {r.study_row: r for r in study.RUNS.values() if r.study_row}
+ACCURACIES = ("train_accuracy", "test_accuracy")
+
+
+def seed_record(records: list[dict], run: study.RunConfig, seed: int) -> dict | None:
+    """``run``'s record of ``seed`` on the study's data (float32, the default kernels), if any."""
+    recs = stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET)
+    return next((r for r in recs if r["identity"]["seed"] == seed), None)
+
+
+def history_at(record: dict | None, iteration: int, key: str):
+    return next((h.get(key) for h in record["history"] if h["iteration"] == iteration), None) if record else None
+
+
+def calibration_table(records: list[dict], seed: int, eval_every: int, batch_size=None) -> list[dict]:
+    """One row per combination of the constants: the mean absolute gaps to the study's table over the
+    11 runs (train and test accuracy, points) and their mean, the score."""
+    rows = []
+    for (lr, l2, run6), by_row in calibration.candidates(batch_size):
+        recs = {row: seed_record(records, run, seed) for row, run in by_row.items()}
+        for iterations in calibration.GRID["iterations"]:
+            for factor in calibration.GRID["long_factor"]:
+                gaps = {}
+                for row, rec in recs.items():
+                    at = round(iterations * factor) if row == 8 else iterations
+                    at = at // eval_every * eval_every
+                    train, test = (history_at(rec, at, k) for k in ACCURACIES)
+                    if train is not None and test is not None:
+                        gaps[row] = (
+                            train - STUDY_RUNS[row].study_accuracy[0],
+                            test - STUDY_RUNS[row].study_accuracy[1],
+                        )
+                complete = len(gaps) == len(STUDY_RUNS)
+                train_gap = float(np.mean([abs(g[0]) for g in gaps.values()])) if complete else float("nan")
+                test_gap = float(np.mean([abs(g[1]) for g in gaps.values()])) if complete else float("nan")
+                near = sum(abs(g[1]) <= NEAR for g in gaps.values()) if complete else None
+                rows.append(
+                    dict(adam_lr=lr, l2=l2, run6_lr=run6[0], run6_momentum=run6[1], iterations=iterations)
+                    | dict(long_factor=factor, runs_found=len(gaps), train_gap=train_gap, test_gap=test_gap)
+                    | dict(score=(train_gap + test_gap) / 2, within_3_test_points=near, gaps=gaps)
+                )
+    return sorted(rows, key=lambda r: (np.isnan(r["score"]), r["score"]))
+
+
+def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> list[str]:
+    """What the rows and the runs behind them say beyond the best 12: Adam's two rates at every length (each L2 at
+    its best, as the figure draws them), run 6 at the grid's faster rate, and run 7 read off run 8's curve."""
+    (lo, hi), lengths, l2s = calibration.GRID["adam_lr"], calibration.GRID["iterations"], calibration.GRID["l2"]
+    best = {(r["adam_lr"], r["l2"], r["iterations"]): r["score"] for r in sorted(scored, key=lambda r: -r["score"])}
+    worse = [it for it in lengths if min(best[lo, l2, it] for l2 in l2s) > max(best[hi, l2, it] for l2 in l2s)]
+    lines = [
+        f"At {len(worse)} of {len(lengths)} lengths both Adam {lo:g} settings score worse than both Adam {hi:g} "
+        "settings (each L2 at its best run-6 setting and run-8 factor, as the figure draws them)."
+    ]
+    fast = study.with_overrides(study.RUNS["relu_momentum_normal"], learning_rate=calibration.GRID["run6"][1][0])
+    if rec := seed_record(records, fast, seed):
+        lines.append(
+            f"Run 6 at lr {fast.learning_rate:g}, momentum {fast.momentum:g} (the grid's other run-6 setting): its "
+            f"test accuracy is at most {pct(max(h['test_accuracy'] for h in rec['history']))}% at any evaluation "
+            "(chance: one class in ten)."
+        )
+    r7, r8 = (seed_record(records, STUDY_RUNS[row], seed) for row in (7, 8))
+    if r7 and r8:  # the calibration reads run 7 off run 8's curve: the same batches, dropout masks and rate
+        its = [h for h in r7["history"] if h["iteration"] % study.EVAL_EVERY == 0]
+        same = [h for h in its if all(h.get(k) == history_at(r8, h["iteration"], k) for k in ACCURACIES)]
+        lines.append(
+            f"Run 7 trained on its own (seed {seed}) gives run 8's train and test accuracy to every recorded digit at "
+            f"{len(same)} of {len(its)} evaluations, as reading run 7 off run 8's curve assumes."
+        )
+    return ["", " ".join(lines)]
+
+
+def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: int) -> list[Path]:
+    names = {v: k for k, v in calibration.CONSTANTS.items()}
+    fields = ("adam_lr", "l2", "run6_lr", "run6_momentum", "iterations", "long_factor", "train_gap", "test_gap")
+    fields += ("score", "within_3_test_points", "runs_found", "constants")
+    rows_out = [{**r, "constants": names.get(calibration.constants_of(r), "")} for r in rows]
+    io.write_text(out / "constants_fit.csv", stats.csv_text(rows_out, fields))
+    scored = [r for r in rows if np.isfinite(r["score"])]
+    lines = [
+        "# The constants the study did not state, fitted to its table",
+        "",
+        f"Generated by `cifar_v2.py --calibrate` (seed {seed}) from `results.jsonl`. Each row is one "
+        "combination of the unstated constants; the gaps are the mean absolute differences between our final "
+        "accuracies and the study's table over its 11 runs, in points; score = (train gap + test gap) / 2. "
+        f"{len(scored)} of {len(rows)} combinations have all 11 runs. The best 12, and the two named sets:",
+        "",
+        "| rank | Adam lr | L2 | run 6 (lr, momentum) | iterations | run 8 factor | train gap | test gap "
+        f"| score | runs within {100 * NEAR:.0f} test points | set |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rank, r in enumerate(scored, 1):
+        name = names.get(calibration.constants_of(r), "")
+        if rank <= 12 or name:
+            lines.append(
+                f"| {rank} | {r['adam_lr']:g} | {r['l2']:g} | ({r['run6_lr']:g}, {r['run6_momentum']:g}) "
+                f"| {r['iterations']} | {r['long_factor']:g} | {100 * r['train_gap']:.1f} "
+                f"| {100 * r['test_gap']:.1f} | {100 * r['score']:.1f} | {r['within_3_test_points']} of 11 | {name} |"
+            )
+    lines += calibration_notes(records, scored, seed) if scored else []
+    io.write_text(out / "constants_fit.md", "\n".join(lines) + "\n")
+    written = [out / "constants_fit.csv", out / "constants_fit.md"]
+    return written + ([plot_calibration(scored, out / "constants_fit.png", seed)] if scored else [])
+
+
+def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
+    """Mean absolute gap to the study against the run length, one line per (Adam lr, L2), each at its
+    best run-6 setting and run-8 factor."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
+        its = sorted(calibration.GRID["iterations"])
+        best = [
+            min((r for r in rows if (r["adam_lr"], r["l2"], r["iterations"]) == (lr, l2, it)), key=lambda r: r["score"])
+            for it in its
+        ]
+        for ax, key in zip(axes, ("train_gap", "test_gap")):
+            ax.plot(its, [100 * b[key] for b in best], marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
+    for ax, what in zip(axes, ("train", "test")):
+        ax.set(
+            xlabel="iterations per run",
+            ylabel=f"mean |ours - study| {what} accuracy (points)",
+            title=f"{what} accuracy gap over the 11 runs",
+            ylim=(0, None),
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"Fitting the study's unstated constants to its table (seed {seed}; each point at its best run-6 setting and "
+        "run-8 factor)"
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------
+# What a command draws
+def pages_changed(drawn: list[tuple[study.RunConfig, dict | None]], speed: bool = False) -> set[str]:
+    """The pages beside the summary that a command's runs (``drawn``: each with its --set fields) are rows of:
+    "ladder", "validation", "speed" (an opt-in speed setting), "overview" (the study's 11 runs side by side, the
+    chosen recipes' confusion and reliability) and "claims"."""
+    pages = {"speed"} if speed else set()
+    for run, fields in drawn:
+        if (fields or {}).get("validation"):
+            pages |= {"validation", "overview"}  # a choice made on validation picks the recipes the overview shows
+        elif run.rung is not None or run.group == "beyond":
+            pages |= {"ladder"} | ({"overview"} if not fields else set())
+        if run.group == "study" and not fields:
+            pages |= {"overview", "claims"}
+    return pages
+
+
+def write_per_run(records, drawn, out: Path, read_every: int, info: DataInfo, log) -> list[Path]:
+    """Each asked-for run's own figures; a figure that fails is reported and never costs a result."""
+    written = []
+    for run, overrides in drawn:
+        recs = stats.records_of(records, run.name, run.identity(), info.name)
+        if not recs:
+            continue
+        try:
+            folder = runfigs.figure_folder(out, run.name, overrides)
+            written += runfigs.write_run_figures(run, recs, folder, read_every, info.study_data)
+        except Exception as err:  # noqa: BLE001  (a figure must never cost a result: report it, go on)
+            log(f"error drawing figures of {run.name}: {type(err).__name__}: {err}. The results are saved.")
+    return written
+
+
+def summarize(
+    records: list[dict],
+    info: DataInfo,
+    drawn: list[tuple[study.RunConfig, dict | None]],
+    named: list[study.RunConfig],
+    out: Path,
+    read_every: int = study.READ_EVERY,
+    log=print,
+    pages: set[str] | None = None,
+) -> list[Path]:
+    """The sweep's figures and tables from the index's ``records`` of the set ``info``. ``drawn``: the (run, its
+    --set fields) whose per-run figures are drawn; ``named``: every named run under this command's settings, the
+    current rows of the tables (with the ``drawn`` ones); ``pages``: the pages to draw besides the summary
+    (:func:`pages_changed`; None: every page)."""
+    io.remove_stale_temps(out, recursive=True)  # half-written figures of killed processes
+    if not records:
+        log(f"no finished runs of {info.name} in {out / 'results.jsonl'}; nothing to summarize.")
+        return []
+    merged = runs.merge_early(records, study.EARLY_ITERATIONS, log)  # the --early reruns, in their runs' histories
+    early = (
+        sum(bool(r.get("dense_until")) for r in merged),
+        sum(r["identity"].get("eval_every") == 1 for r in records),
+    )
+    wanted = named + [run for run, fields in drawn if not (fields or {}).get("validation")]
+    current = current_groups(merged, wanted, info.name)
+    fingerprint = next(
+        (r["identity"]["data"]["fingerprint"] for r in merged if r["identity"]["data"]["name"] == info.name), None
+    )
+    rows = summary_rows(merged, current, fingerprint if info.study_data else None)
+    written = write_per_run(merged, drawn, out, read_every, info, log)
+    written += write_summary(rows, out, info.label, info.study_data, early)
+    wants = lambda page: pages is None or page in pages  # noqa: E731
+    if wants("ladder") or wants("validation"):
+        from common.report import beyond
+
+        written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
+        written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+    if wants("speed"):
+        from common.report import speed
+
+        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
+    if info.study_data and wants("overview"):
+        from common.report import overview
+
+        written += overview.write_overview(merged, out, info.class_names)
+    if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
+        from common.report import claims
+
+        written += claims.update(out.parent, log)
+    return [p for p in written if p is not None]
