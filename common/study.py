@@ -78,8 +78,10 @@ class RunConfig:
     iterations: int = knob(5500, "training iterations (batches; the course template's max_step)", min=1)
     batch_size: int = knob(50, "images per batch (the study's)", min=1)
     arch: str = knob("lenet5", "the network (common/models.py: ARCHITECTURES)", choices=ARCHS)
-    schedule: str = knob("constant", "learning-rate schedule: constant, cosine decay to 0, or airbench's triangle", choices=SCHEDULES)
-    warmup: int = knob(0, "linear warm-up iterations (cosine schedule only)", min=0)
+    schedule: str = knob(
+        "constant", "learning-rate schedule: constant, cosine decay to 0, or airbench's triangle", choices=SCHEDULES
+    )
+    warmup: int = knob(0, "warm-up iterations (cosine: linear from 0; triangle: its peak)", min=0)
     weight_decay: float = knob(0.0, "decoupled weight decay (adamw, nesterov)", min=0.0)
     label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy's targets", min=0.0, below=1.0)
     augment: str = knob("none", "on-the-fly training augmentation", choices=AUGMENTATIONS)
