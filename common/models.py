@@ -9,6 +9,8 @@ The models output logits; the loss applies the softmax.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 from keras import layers, ops
@@ -292,7 +294,7 @@ def build_model(
         raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     model = ARCHITECTURES[run.arch](run, num_classes, input_shape, x_train)
     lr = learning_rate_schedule(run.learning_rate, run.schedule, run.iterations, run.warmup)
-    optimizer = make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay, run.ema)
+    optimizer = make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay, run.ema, run.iterations)
     return compile_classifier(model, optimizer, run.label_smoothing, steps_per_execution)
 
 
@@ -333,32 +335,63 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", ite
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(iterations, 1))
 
 
+class _Lookahead:
+    """Airbench's lookahead on a Keras optimizer: Keras' moving average of the weights (``use_ema``), copied into
+    the network every :data:`LOOKAHEAD_EVERY` steps, its momentum ramped from 0 to ``ema_momentum`` as
+    (step / ``ramp``)^3, so early training runs free and the last steps are averaged. A fixed momentum of 0.95
+    from the first step held the airbench network at 74.0% validation accuracy against 83.5% without it
+    (seed 0, 30 passes, the 2-core Xeon)."""
+
+    def __init__(self, *args, ramp: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ramp = ramp
+
+    @property
+    def ema_momentum(self):
+        return self.peak * ops.minimum(ops.cast(self.iterations, "float32") / self.ramp, 1.0) ** 3
+
+    @ema_momentum.setter
+    def ema_momentum(self, value):
+        self.peak = value
+
+    def get_config(self):
+        return {**super().get_config(), "ema_momentum": self.peak, "ramp": self.ramp}
+
+
+@functools.cache
+def lookahead(cls: type) -> type:
+    """``cls`` with :class:`_Lookahead`, registered so that a saved model loads."""
+    return keras.saving.register_keras_serializable("common")(type(f"Lookahead{cls.__name__}", (_Lookahead, cls), {}))
+
+
 def make_optimizer(
-    name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0, ema: float = 0.0
+    name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0, ema: float = 0.0, iterations: int = 1
 ) -> keras.optimizers.Optimizer:
     """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones:
-    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0: Keras'
-    moving average of the weights with that momentum per step, copied into the network every
-    :data:`LOOKAHEAD_EVERY` steps (airbench's lookahead), so every evaluation sees the averaged weights."""
+    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0:
+    airbench's lookahead (:class:`_Lookahead`, ramped over ``iterations``), so every evaluation sees the
+    averaged weights."""
     kw = dict(weight_decay=weight_decay) if weight_decay else {}
-    if ema:
-        kw.update(use_ema=True, ema_momentum=ema, ema_overwrite_frequency=LOOKAHEAD_EVERY)
     if name == "adam":  # Keras' Adam, or under --fused-adam TensorFlow's fused kernel (common/backend.py)
-        return backend.adam_class()(learning_rate, **kw)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, **{**kw, "weight_decay": weight_decay})
-    # momentum SGD on TensorFlow's fused kernel where the backend has it: Keras' numbers, one pass per weight
-    if name == "momentum":
-        return backend.momentum_class()(learning_rate, momentum=momentum, **kw)
-    if name == "nesterov":
-        return backend.momentum_class()(learning_rate, momentum=momentum, nesterov=True, **kw)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, **kw)
-    if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate, **kw)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, **kw)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        cls = backend.adam_class()
+    elif name == "adamw":
+        cls, kw = keras.optimizers.AdamW, {**kw, "weight_decay": weight_decay}
+    elif name in ("momentum", "nesterov"):  # on TensorFlow's fused kernel where it has it: Keras' numbers
+        cls, kw = backend.momentum_class(), {**kw, "momentum": momentum, "nesterov": name == "nesterov"}
+    elif name in ("sgd", "adagrad"):
+        cls = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}[name]
+    elif name == "rmsprop":
+        cls, kw = keras.optimizers.RMSprop, {**kw, "momentum": momentum}
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if ema:
+        cls, kw = lookahead(cls), {**kw, "ramp": iterations, "use_ema": True, "ema_momentum": ema}
+        kw["ema_overwrite_frequency"] = LOOKAHEAD_EVERY
+    return cls(learning_rate, **kw)
+
+
+for _cls in (keras.optimizers.SGD, backend.FusedMomentumSGD):  # the optimizers a lookahead run saves
+    lookahead(_cls)
 
 
 class SmoothedSparseCrossentropy(keras.losses.Loss):

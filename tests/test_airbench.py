@@ -49,18 +49,24 @@ def test_the_bias_layer_keeps_its_value_and_scales_its_gradient():
     np.testing.assert_allclose(tape.gradient(y, layer.bias.value).numpy(), [128.0] * 3)  # 2 rows x 64
 
 
-def test_lookahead_is_the_moving_average_copied_in_every_five_steps():
+def test_lookahead_is_the_ramped_moving_average_copied_in_every_five_steps(tmp_path):
     w = keras.Variable(np.array([1.0, -2.0], "float32"))
-    opt = models.make_optimizer("sgd", 0.1, ema=0.9)
+    opt = models.make_optimizer("sgd", 0.1, ema=0.9, iterations=10)
     g = np.array([0.5, -1.0], "float32")
     expect, avg = np.array([1.0, -2.0]), None
-    for t in range(1, 13):
+    for t in range(12):  # t: the steps before this one
         opt.apply_gradients([(keras.ops.convert_to_tensor(g), w)])
         expect = expect - 0.1 * g
-        avg = expect.copy() if avg is None else 0.9 * avg + 0.1 * expect
-        if t % models.LOOKAHEAD_EVERY == 0:
+        m = 0.9 * min(t / 10, 1.0) ** 3  # airbench's ramp
+        avg = expect.copy() if avg is None else m * avg + (1 - m) * expect
+        if (t + 1) % models.LOOKAHEAD_EVERY == 0:
             expect = avg.copy()
         np.testing.assert_allclose(keras.ops.convert_to_numpy(w), expect, rtol=1e-5, err_msg=f"step {t}")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=models.make_optimizer("nesterov", 0.1, 0.9, ema=0.9, iterations=10), loss="mse")
+    model.save(tmp_path / "m.keras")  # a lookahead optimizer saves and loads with its ramp
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.get_config()["ramp"] == 10 and loaded.optimizer.get_config()["ema_momentum"] == 0.9
 
 
 def test_the_triangular_schedule():
