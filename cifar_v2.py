@@ -209,7 +209,7 @@ def summarize(s: Settings, data, log=print) -> list[Path]:
     records = runs.update_index(s.figures_dir(), s.runs_dir, study.TASK, study.READ_EVERY, log)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
     selected, fast = s.selected_runs(), s.precision != "float32" or s.fused_adam
-    pages = None if s.summary_only else task1.pages_changed(selected, fast)
+    pages = None if s.summary_only else task1.pages_changed(selected, fast) | ({"protocol"} if s.protocol else set())
     args = (task1.DataInfo.of(data), selected, s.named_runs(), s.figures_dir(), study.READ_EVERY, log)
     return task1.summarize(records, *args, pages=pages)
 

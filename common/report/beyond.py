@@ -369,9 +369,10 @@ def reversal_lines(records, decisions) -> list[str]:
             continue
         a, b = tested(records, study.RUNS[d["run"]]), tested(records, study.RUNS[d["builds_on"]])
         test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
+        diff = difference(*compare(a, b, among=records)[:2])
         changed.append(
             f"- rung {study.RUNS[d['run']].rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
-            f"test accuracy `{d['run']}` {show(a)}, `{d['builds_on']}` {show(b)}: {difference(*compare(a, b)[:2])}"
+            f"test accuracy `{d['run']}` {show(a)}, `{d['builds_on']}` {show(b)}: {diff}"
         )
     intro = (
         "The selection effect where validation reverses a decision (test accuracy of both recipes, trained on all "
@@ -415,7 +416,7 @@ def choice_lines(records, decisions) -> list[str]:
         shown = f"`{c['named']}`" if c["named"] else f"`{c['name']}` with views {c['views']} (no named run yet)"
         result, unseen = "not yet trained on all 10,000 images", [r for r in test if r["seed"] != 0]
         if test:  # seed 0: the seed the recipes were first picked on
-            se = stats.binomial_se(final(test)[0], stats.images_evaluated(test[0]))
+            se = stats.binomial_se(final(test)[0], stats.images_evaluated(test[0], among=records))
             result = (
                 f"test accuracy {show(test)} (seeds {stats.seeds(test)}; the test set's binomial SE {pct(se)} points)"
             )
@@ -436,7 +437,7 @@ def choice_lines(records, decisions) -> list[str]:
     for c, test, old, before in effect:
         pick = f"`{c['named']}`" if c["named"] else "a recipe not yet trained"
         diff = (
-            f", {show(test)}; test-chosen minus validation-chosen {difference(*compare(old, test)[:2])}"
+            f", {show(test)}; test-chosen minus validation-chosen {difference(*compare(old, test, among=records)[:2])}"
             if test and old
             else ""
         )
@@ -475,7 +476,7 @@ def plot_selection(records: list[dict], chose: dict[str, list[dict]], path: Path
         t = [100 * r["final"]["test_accuracy"] for r in test]
         lenet = study.RUNS[name].arch == "lenet5"
         style = dict(fmt="o" if lenet else "s", color=SPLIT_COLORS["test"] if lenet else "black", capsize=2, ms=5)
-        xerr = 100 * stats.binomial_se(val, stats.images_evaluated(recs[0], "val"))
+        xerr = 100 * stats.binomial_se(val, stats.images_evaluated(recs[0], "val", records))
         ax.errorbar([100 * val], [np.mean(t)], xerr=[xerr], yerr=[np.std(t, ddof=1) if len(t) > 1 else 0], **style)
         pts.append((100 * val, float(np.mean(t)), study.RUNS[name].rung))
     if pts:

@@ -358,7 +358,8 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
     batch sizes of the trials above the warm start."""
     stops = [t.curve[-1][0] for t in s.trials if not t.complete and t.curve]
     chance = 1 / len(data.CIFAR10_CLASS_NAMES)  # the searches are on the study's data
-    near = chance + NOISE * stats.binomial_se(chance, stats.images_evaluated(s.records[0], s.split))
+    n = stats.images_evaluated(s.records[0], s.split, [*s.records, *hand])  # older trials: a record's like them
+    near = chance + NOISE * stats.binomial_se(chance, n)
     wall, iters = sum(r["wall_time_s"] for r in s.records), sum(r["iterations_done"] for r in s.records)
     text = (
         f"Pruned: {', '.join(f'{stops.count(it)} at {it:,}' for it in sorted(set(stops))) or 'none'} iterations; "

@@ -116,7 +116,7 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
                 "test_acc_mean": test_m,
                 "test_acc_std": test_s,
                 "test_accs": test,
-                "test_acc_binomial_se": stats.binomial_se(test_m, stats.images_evaluated(recs[0])),
+                "test_acc_binomial_se": stats.binomial_se(test_m, stats.images_evaluated(recs[0], among=records)),
                 "best_test_acc_mean": mean_std([r["best_test_accuracy"] for r in done])[0],
                 "study_train_acc": ref[0] if ref else None,
                 "study_test_acc": ref[1] if ref else None,
@@ -469,6 +469,10 @@ def summarize(
 
         written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
         written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+    if wants("protocol"):
+        from common.report import protocol
+
+        written += protocol.write(merged, out / "beyond")
     if wants("speed"):
         from common.report import speed
 
