@@ -35,6 +35,7 @@ import sqlalchemy.exc
 
 from common import io
 from common.cli import UserError
+from common.study import AIRBENCH as STUDY_AIRBENCH
 from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig
 
 # Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
@@ -197,11 +198,12 @@ TASK = "cifar_v2_search"  # the search's runs have an index of their own, beside
 SPACES = SEARCH_SPACES  # common/study.py: named there, so the scripts' flags need no Optuna
 # --search-report compares the search's best with the hand-made best of the same space and length; the same
 # runs are the searches' first trials (warm start)
-RIVALS = {"study": "relu_adam_normal_dropout_l2", "all": "beyond_4_tta"}
+RIVALS = {"study": "relu_adam_normal_dropout_l2", "all": "beyond_4_tta", "airbench": "airbench"}
 # the runs of the hand tuning that reached each rival, whose time the report puts beside the search's
 HAND_TUNING = {
     "study": tuple(n for n, r in RUNS.items() if r.group == "study"),
     "all": ("beyond_1_augment", "beyond_2_adamw_cosine", "beyond_3_label_smoothing", "beyond_4_tta"),
+    "airbench": ("airbench",),
 }
 # Log-uniform learning rates around each optimizer's usual range (Adam's 1e-3 default and SGD's 1e-2..1e-1,
 # as in the Keras and PyTorch examples, a decade either side); the study's momentum run 6 trained at 1e-3.
@@ -215,7 +217,8 @@ LEARNING_RATES = {
 }
 MOMENTUM = ("momentum", "rmsprop", "nesterov")  # the optimizers with a momentum to tune
 DECAY = ("adamw", "nesterov")  # the optimizers with decoupled weight decay
-LOG_KNOBS = ("learning_rate", "weight_decay", "l2")  # drawn log-uniform (sample_run), on log axes in the report
+# drawn log-uniform (sample_run), on log axes in the report
+LOG_KNOBS = ("learning_rate", "weight_decay", "l2", "bias_lr_scale", "logit_scale")
 TRIALS_FILE = "trials.json"  # a study's trials, exported beside its report (export_trials)
 
 
@@ -250,8 +253,38 @@ def warmup_max(iterations: int) -> int:
     return warmup_step(iterations) * (iterations // 10 // warmup_step(iterations))
 
 
+def sample_airbench(trial, iterations: int) -> RunConfig:
+    """A trial of the "airbench" space: every ingredient of the airbench recipe (``common.study.AIRBENCH``), each on
+    or off where it is a switch, around airbench's values where it is a number; its batch size with the iterations
+    that keep the images seen at the rival's (``iterations`` batches of the rival's size), so the search and the
+    hand-made recipe it is compared with get the same budget of images."""
+    rival = RUNS[RIVALS["airbench"]]
+    batch = trial.suggest_categorical("batch_size", [125, 250, 500])
+    its = iterations * rival.batch_size // batch
+    schedule = trial.suggest_categorical("schedule", ["triangle", "cosine"])
+    p = dict(
+        learning_rate=suggest_float(trial, "lr_nesterov", 0.05, 1.5) * batch / rival.batch_size,
+        momentum=suggest_float(trial, "momentum", 0.7, 0.95),
+        weight_decay=suggest_float(trial, "weight_decay", 1e-3, 3e-2),
+        label_smoothing=suggest_float(trial, "label_smoothing", 0.0, 0.3),
+        ema=trial.suggest_categorical("ema", [0.0, 0.9, 0.95, 0.98]),
+        bn_momentum=suggest_float(trial, "bn_momentum", 0.2, 0.99),
+        bias_lr_scale=suggest_float(trial, "bias_lr_scale", 1.0, 128.0),
+        logit_scale=suggest_float(trial, "logit_scale", 0.05, 1.0),
+        whiten=trial.suggest_categorical("whiten", [True, False]),
+        augment=trial.suggest_categorical("augment", ["altflip_shift", "flip_shift", "flip_shift4"]),
+        tta_shift=trial.suggest_categorical("tta_shift", [0, 1, 2]),
+        schedule=schedule,
+        warmup=round({"triangle": 0.2, "cosine": 0.05}[schedule] * its),
+    )
+    base = {k: v for k, v in STUDY_AIRBENCH.items() if k not in p and k != "batch_size"}
+    return RunConfig(trial_name("airbench"), **base, **p, batch_size=batch, iterations=its, validation=VALIDATION)
+
+
 def sample_run(trial, space: str, iterations: int) -> RunConfig:
     """A trial's run: every knob the study tuned by hand, and in the "all" space the recipe's too."""
+    if space == "airbench":
+        return sample_airbench(trial, iterations)
     optimizers = ["adam", "momentum", "adagrad", "rmsprop"] + (list(DECAY) if space == "all" else [])
     optimizer = trial.suggest_categorical("optimizer", optimizers)
     p = dict(
@@ -283,6 +316,11 @@ def sample_run(trial, space: str, iterations: int) -> RunConfig:
 def params_of(run: RunConfig, space: str, iterations: int) -> dict:
     """The trial parameters that give ``run``'s knobs in ``space`` (the warm start), with the warm-up
     scaled to the trial's length."""
+    if space == "airbench":
+        keys = ("momentum", "weight_decay", "label_smoothing", "ema", "bn_momentum", "bias_lr_scale", "logit_scale")
+        keys += ("whiten", "augment", "tta_shift", "schedule", "batch_size")
+        lr = run.learning_rate * RUNS[RIVALS["airbench"]].batch_size / run.batch_size
+        return {"lr_nesterov": lr, **{k: getattr(run, k) for k in keys}}
     p = {
         "optimizer": run.optimizer,
         f"lr_{run.optimizer}": run.learning_rate,

@@ -29,7 +29,11 @@ SCHEDULES = ("constant", "cosine", "triangle")
 AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase", "altflip_shift")
 ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.ARCHITECTURES builds each
 CELLS = ("rnn", "lstm", "gru")  # Task 3's recurrent cells (common.models.build_rnn)
-SEARCH_SPACES = ("study", "all")  # the search's spaces (common/search.py): the study's knobs, or with the ladder's
+SEARCH_SPACES = (
+    "study",
+    "all",
+    "airbench",
+)  # the search's spaces (common/search.py): the study's knobs, or with the ladder's
 DECONVNET_LAYERS = ("conv1", "conv2")  # the layers the deconvnet projects from (common/deconvnet.py)
 
 TASK = "cifar_v2"  # the sweep's runs (their identity's task; their index figures/cifar/results.jsonl)

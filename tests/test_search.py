@@ -1,6 +1,7 @@
 """The Optuna search: a tiny search on the default storage, two workers on one storage (SQLite and a real
 PostgreSQL server started here), and a worker killed with SIGKILL in the middle of a trial."""
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import PROCESS_TIMEOUT, finish, launch
 
+from common import search, study
 from common.cli import UserError
 
 optuna = pytest.importorskip("optuna")
@@ -216,3 +218,14 @@ def test_an_unreachable_storage_names_its_url_and_the_fix(tmp_path, data_root, c
     # a report asked for a study the storage does not hold
     with pytest.raises(UserError, match="holds no study nothing; run --search first"):
         search.open_study("nothing", f"sqlite:///{tmp_path / 'e.sqlite3'}", seed=0, create=False)
+
+
+def test_the_airbench_space_keeps_the_rivals_images_and_starts_from_it():
+    rival = study.RUNS[search.RIVALS["airbench"]]
+    st = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        run = search.sample_run(st.ask(), "airbench", rival.iterations)
+        assert run.iterations * run.batch_size == rival.iterations * rival.batch_size  # the same images seen
+        assert run.iterations % study.EVAL_EVERY == 0 and run.validation == study.VALIDATION
+    warm = search.warm_start_run(rival, "airbench", rival.iterations)
+    assert warm.identity() == dataclasses.replace(rival, validation=study.VALIDATION).identity()
