@@ -202,7 +202,9 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
         + (" -- runs differ in settings, compare with care." if len(settings) > 1 else ""),
     ]
     near = [r for r in rnn_rows if r["study_test_accuracy"] is not None and r["n"]]
-    if near:  # the study's approximate number taken as one run on the same test images
+    if near and any(images_evaluated(r["records"][0]) is None for r in near):
+        lines += ["", "Against the study's approximate numbers: not judged, the records hold no count of test images."]
+    elif near:  # the study's approximate number taken as one run on the same test images
         se = lambda r: math.hypot(  # noqa: E731
             r["final_test_accuracy_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_accuracy_binomial_se"],
             binomial_se(r["study_test_accuracy"], images_evaluated(r["records"][0])),
