@@ -330,9 +330,12 @@ def run_protocol(s: Settings, data, x_train, x_test) -> None:
     for d in walk.decisions:
         diff = f"{100 * d.mean:+.1f} ± {100 * d.se:.1f} points (n={d.n})"
         print(f"protocol {design.name}: {d.step.key} ({d.step.what}): {diff}, {d.verdict}")
-    chosen, seeds = walk.chosen, ",".join(map(str, protocol.FRESH_SEEDS))
-    print(f"protocol {design.name}: chose {chosen.name} ({chosen.describe()}); seeds {seeds} on the test set")
-    specs = [run_spec(chosen, None, seed, s, data, x_train, x_test) for seed in protocol.FRESH_SEEDS]
+    seeds = ",".join(map(str, protocol.FRESH_SEEDS))
+    for run in walk.tested:
+        print(f"protocol {design.name}: chose {run.name} ({run.describe()}); seeds {seeds} on the test set")
+    specs = [
+        run_spec(run, None, seed, s, data, x_train, x_test) for run in walk.tested for seed in protocol.FRESH_SEEDS
+    ]
     training.train_all(specs, done=lambda spec, m: report_line(m, data))
 
 

@@ -15,7 +15,7 @@ Two designs:
   recipe kept so far, so the final recipe holds exactly the ingredients that were kept;
 - **ablations** (the airbench network, as airbench was built): each ingredient taken out of the full recipe in
   turn; those whose absence is inside the noise are taken out together, and that recipe is compared with
-  the full one last.
+  the full one last. Chain steps may follow (the airbench network's wider version, at the same images).
 
 Test-time views train nothing: a recipe's accuracy under a view set is read from the views its
 training-identical run recorded at its end (``val_accuracy_views``), so a view step costs no run.
@@ -58,6 +58,7 @@ class Design:
     steps: tuple[Step, ...]
     ablation: bool  # True: each step takes an ingredient out of the start; False: a chain adding them
     what: str
+    then: tuple[Step, ...] = ()  # chain steps after the ablations, on the recipe they chose
 
 
 def _longer(run):  # 3x the iterations; a warm-up keeps its share
@@ -98,7 +99,8 @@ DESIGNS = {
                 Step("views10", "10 test-time views (else the flip)", dict(tta_shift=0)),
             ),
             ablation=True,
-            what="the airbench network, one ablation per ingredient",
+            what="the airbench network, one ablation per ingredient, then wider",
+            then=(Step("wide", "twice the channels (64/128/256), the same images", dict(arch="airbench")),),
         ),
     )
 }
@@ -155,6 +157,7 @@ class Walk:
     decisions: list[Decision]
     chosen: study.RunConfig | None  # the recipe chosen, once every decision is read
     needed: list[tuple[study.RunConfig, int]]  # the validation runs (run, seed) the next decision lacks
+    tested: list[study.RunConfig] = field(default_factory=list)  # what the fresh seeds read: ablations' choice, chosen
 
 
 def views_of(run: study.RunConfig) -> str:
@@ -238,4 +241,12 @@ def walk(design: Design, lookup) -> Walk:
             if needed:
                 return Walk(decisions, None, needed)
             recipe = recipe if not last.kept else start
-    return Walk(decisions, replace(recipe, validation=0), [])
+    stages = [recipe]
+    for step in design.then:  # chain steps on the recipe chosen so far
+        decision = Decision(step, simpler=recipe, other=warmup_share(step.apply(recipe, "+")))
+        decisions.append(decision)
+        if needed := _read(decision, lookup):
+            return Walk(decisions, None, needed)
+        recipe = decision.other if decision.kept else recipe
+    tested = [replace(r, validation=0) for r in dict.fromkeys([*stages, recipe])]
+    return Walk(decisions, tested[-1], [], tested)

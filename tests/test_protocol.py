@@ -89,10 +89,18 @@ def test_the_ablations_drop_what_is_inside_the_noise_together_then_check_it():
         return 0.8 - sum(g for k, g in losses.items() if f"-{k}" in run.name) + 0.001 * seed
 
     w, records = run_design(design, score)
-    dropped = [d.step.key for d in w.decisions[:-1] if not d.kept]
+    ablations = w.decisions[: len(design.steps)]
+    dropped = [d.step.key for d in ablations if not d.kept]
     assert "whiten" not in dropped and {"lookahead", "smooth"} <= set(dropped)
-    assert w.decisions[-1].step.key == "+".join(dropped) and not w.decisions[-1].kept
-    assert w.chosen.ema == 0 and w.chosen.label_smoothing == 0 and w.chosen.whiten
+    last, wide = w.decisions[len(design.steps) :]
+    assert last.step.key == "+".join(dropped) and not last.kept
+    # then the chain step, on the recipe the ablations chose: wider is no better here, so the simpler stays
+    assert wide.step.key == "wide" and wide.simpler == last.simpler and not wide.kept
+    assert w.chosen.ema == 0 and w.chosen.label_smoothing == 0 and w.chosen.whiten and w.chosen.validation == 0
+    assert w.tested == [w.chosen]
+    wider, _ = run_design(design, lambda run, seed: score(run, seed) + 0.02 * ("+wide" in run.name))
+    assert wider.chosen.arch == "airbench" and wider.chosen.name.endswith("+wide")
+    assert wider.tested == [w.chosen, wider.chosen]  # both the ablations' choice and the wider one are tested
 
 
 def test_no_test_number_reaches_a_choice():

@@ -93,9 +93,13 @@ def markdown(records: list[dict]) -> list[str]:
         if walk.chosen is None:
             lines += ["Not every decision is read yet: the command resumes where it stopped.", ""]
             continue
-        lines += [f"Chosen: `{walk.chosen.name}`: {walk.chosen.describe()}.", ""]
-        if recs := fresh(records, walk.chosen):
-            results.append(result_row(f"`{walk.chosen.name}` (chosen, {design.name})", recs))
+        for run in walk.tested:
+            lines += [
+                f"Chosen{' before the last steps' if run != walk.chosen else ''}: `{run.name}`: {run.describe()}."
+            ]
+            if recs := fresh(records, run):
+                results.append(result_row(f"`{run.name}` (chosen, {design.name})", recs))
+        lines.append("")
     earlier = stats.records_of(records, EARLIER, study.RUNS[EARLIER].identity(), study.STUDY_DATASET)
     if earlier:
         results.append(result_row(f"`{EARLIER}` (earlier best network, chosen on seed 0's test accuracy)", earlier))
@@ -128,11 +132,11 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
 def plot_work(records: list[dict], path: Path) -> Path:
     """Test accuracy during training against the images seen and against the training minutes: the chosen recipes
     (fresh seeds) and the earlier best network; mean over the seeds, band ± 1 std."""
-    curves = [(f"{w.chosen.name} (chosen)", fresh(records, w.chosen)) for w in walks(records).values() if w.chosen]
+    curves = [(f"{run.name} (chosen)", fresh(records, run)) for w in walks(records).values() for run in w.tested]
     curves.append((f"{EARLIER} (earlier)", stats.records_of(records, EARLIER, study.RUNS[EARLIER].identity())))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ns = []
-    for (label, recs), color in zip([c for c in curves if c[1]], ("#2ca02c", "#ff7f0e", "black")):
+    for (label, recs), color in zip([c for c in curves if c[1]], ("#2ca02c", "#ff7f0e", "#8c564b", "black")):
         ns.append(len(recs))
         batch = recs[0]["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
         its, vals = stats.series(recs, "test_accuracy")
