@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common import io, recurrent, runs, study
+from common import io, protocol, recurrent, runs, study
 from common import search as hpsearch
 from common.report import beyond, claims, search, stats
+from common.report import protocol as protocol_report
 from common.report.stats import MISSING, NOISE, PM_KEY, compare, difference, final, pct, pm
 
 TASK1, TASK3 = "python cifar_v2.py --seeds 0,1,2", "python rnn_mnist.py --seeds 0,1,2"
@@ -60,7 +61,13 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
     rows.append(["3", "Part C's CNN (LeNet-5): train accuracy", "~100", *ours(cnn, TASK3, "train_accuracy")])
     for key, what in (("lenet", "the study's LeNet-5, the ladder's recipe"), ("net", "the best network")):
         name = study.TEST_CHOSEN[key]
+        what += ", chosen on seed 0's test accuracy"
         rows.append(["beyond", f"{what} (`{name}`): test accuracy", best, *ours(tested(name), BEYOND)])
+    for name, walk in protocol_report.walks(cifar).items():  # chosen by paired repeats on validation
+        command = f"python cifar_v2.py --protocol {name}"
+        for run in walk.tested:
+            what = f"{protocol.DESIGNS[name].what}, chosen on validation (`{run.name}`): test accuracy, fresh seeds"
+            rows.append(["beyond", what, best, *ours(protocol_report.fresh(cifar, run), command)])
     lines = []
     for space in hpsearch.SPACES:
         folder = root / "cifar" / "search" / hpsearch.study_name(study.STUDY_DATASET, space, 3000)
