@@ -12,7 +12,7 @@ import math
 import statistics
 from pathlib import Path
 
-from common import calibration, io, runs, study
+from common import calibration, io, protocol, runs, study
 from common.report import stats
 from common.report.stats import final, format_duration, gap, mean_std, pm, span
 
@@ -102,6 +102,7 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
 # figures/reproduction.md: what every committed result took, per command
 SPEED_KEYS = ("precision", "fused_adam", "onednn")
 CALIBRATION = calibration.calibration_runs()
+designs = protocol.DESIGNS.values()
 OWN = sum(r.identity() in [s.identity() for s in study.RUNS.values()] for r in CALIBRATION)
 COMMANDS = {  # kind -> (the command that makes it, what it makes)
     "study": ("python cifar_v2.py --seeds 0,1,2", "the study's 11 runs: `summary.md`, the per-run figures, claims"),
@@ -120,6 +121,10 @@ COMMANDS = {  # kind -> (the command that makes it, what it makes)
         "make reproduce FAST=1 and --precision runs",
         "the opt-in speed settings: `cifar/fast_settings.md`, `rnn/fast_settings.md`",
     ),
+    "protocol": (
+        "python cifar_v2.py --protocol lenet, and --protocol airbench",
+        "the protocol's paired repeats and its chosen recipes' fresh seeds: `beyond/protocol.md`",
+    ),
     "rnn": ("python rnn_mnist.py --seeds 0,1,2", "Task 3's grid and the CNN: `rnn/summary.md`"),
 }
 
@@ -134,6 +139,8 @@ def kind(record: dict) -> str:
         return "rnn"
     if ident.get("eval_every") == 1:
         return "early"
+    if record["seed"] in protocol.FRESH_SEEDS or any(record["name"].startswith(d.label) for d in designs):
+        return "protocol"
     if ident["config"].get("validation"):
         return "validation"
     return run.group if run is not None and ident["config"] == run.identity() else "other"
@@ -163,6 +170,9 @@ def write_reproduction(root: Path) -> Path:
     found = [f for f in found if f[2]]
     rows = [row(*f) for f in found]
     rows.append(["**all of them**", "every committed result", *row("", "", [r for f in found for r in f[2]])[2:]])
+    default = [r for r in cifar + rnn if kind(r) in ("study", "rnn") and r["seed"] == 0]  # the scripts' defaults
+    made = "the four scripts with their defaults, seed 0 (counted above; the deconvnet's two scripts not timed)"
+    rows.append(["`make reproduce`", made, *row("", "", default)[2:]])
     lines = [
         "# What the committed results took",
         "",
