@@ -299,7 +299,7 @@ def test_beyond_group_starts_from_the_studys_best_run():
     settings = parse(cifar_v2.Settings, ["--runs", "beyond"])
     names = [r.name for r, _ in settings.selected_runs()]
     beyond = [r.name for r in study.RUNS.values() if r.group == "beyond"]
-    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == beyond and len(beyond) == 15
+    assert names[0] == "relu_adam_normal_dropout_l2" and names[1:] == beyond and len(beyond) == 16
 
 
 def test_ladder_table_from_summary_rows(tmp_path):
@@ -371,5 +371,7 @@ def test_every_search_space_has_a_hand_made_rival_of_the_study_runs_length():
     (field,) = [f for f in fields(cifar_v2.Settings) if f.name == "search_space"]
     for space in field.metadata["choices"]:
         rival = study.RUNS[search.RIVALS[space]]
-        assert rival.iterations == study.RUNS["relu_adam_normal_dropout_l2"].iterations
+        # the airbench space's rival is the airbench recipe at its own length (tests/test_search.py)
+        if space != "airbench":
+            assert rival.iterations == study.RUNS["relu_adam_normal_dropout_l2"].iterations
     assert study.RUNS[search.RIVALS["all"]].augment != "none"  # the ladder's ingredients, like its space
