@@ -50,20 +50,14 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
-def _install_sigint():
-    """Our SIGINT handler, in the main thread only (signal's rule); returns the one it replaced."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGINT, _on_sigint)
-
-
 def entry_point(main):
     """Wraps a script's ``main(argv) -> int``: the one error exit and the one Ctrl-C handler."""
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
         _INTERRUPTED.clear()
-        previous = _install_sigint()
+        in_main = threading.current_thread() is threading.main_thread()  # signal's rule: only there
+        previous = signal.signal(signal.SIGINT, _on_sigint) if in_main else None
         try:
             rc = main(argv) or 0
             if _INTERRUPTED:  # the KeyboardInterrupt landed in a finalizer, which Python ignores
@@ -109,6 +103,20 @@ def writable_dir(path: Path, flag: str) -> Path:
             f"Pass a folder you can write to, or fix its permissions."
         ) from None
     return path
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (its temporary files are then its own). Windows cannot ask without ending
+    it (``os.kill`` there terminates): there every process counts as running."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        pass
+    return True
 
 
 def pct(x, digits: int = 1, missing: str = "-") -> str:

@@ -50,7 +50,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, writable_dir  # the standard library's alone
+from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, alive, writable_dir  # the standard library's alone
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -190,16 +190,12 @@ def _remove_leftovers(dest: Path) -> None:
     """Removes the temporary folders that fetches killed outright (kill -9, a power cut) left in ``dest``: those
     whose process no longer runs. Windows cannot ask that without killing (os.kill): there they are named."""
     for folder in dest.glob(f"{TEMP_PREFIX}*"):
+        pid = folder.name[len(TEMP_PREFIX) :].split("-")[0]
         if os.name != "posix":
             print(f"note: {folder} was left by an interrupted fetch; delete it when no other fetch runs")
-            continue
-        try:
-            os.kill(int(folder.name[len(TEMP_PREFIX) :].split("-")[0]), 0)  # signal 0: only asks whether it runs
-        except (ValueError, ProcessLookupError):  # an older version's name (no id), or a process that is gone
+        elif not (pid.isdigit() and alive(int(pid))):  # an older version's name (no id), or a process that is gone
             _remove(folder)
             print(f"removed {_rel(folder)}, left by an interrupted fetch")
-        except PermissionError:  # another user's process, alive
-            pass
 
 
 def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
@@ -329,15 +325,6 @@ def from_keras(which: str, dest: Path) -> None:
 
 # --- the command line --------------------------------------------------------------------------------
 
-KERAS_HELP = """\
-Writes Keras' full CIFAR-10 (50,000 train / 10,000 test) as data/CIFAR10_FULL, or MNIST (60,000 / 10,000)
-as data/MNIST_FULL, in the course's layout <NAME>/{Train,Test}/<class 0..9>/ImageNNNNN.png (28x28 8-bit
-gray PNGs), into a temporary folder renamed into place when complete.
-MNIST is written as Keras gives it. CIFAR-10: Pillow convert("L"), ITU-R 601-2 luma
-L = 0.299 R + 0.587 G + 0.114 B (8-bit), then the whole 32x32 image resized to 28x28 with Pillow's bilinear
-filter (antialiased; no crop): common.data.to_grayscale_28, as the data loader converts.
-Needs the venv and, once, internet. Then: python cifar_v2.py --dataset CIFAR10_FULL"""
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -361,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser(
         "keras",
         help="Keras' full CIFAR-10 or MNIST as data/CIFAR10_FULL or data/MNIST_FULL",
-        description=KERAS_HELP,
+        description="\n\n".join(__doc__.split("\n\n")[4:]),  # the keras paragraphs above
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     k.add_argument("which", choices=sorted(KERAS_SETS))

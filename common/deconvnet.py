@@ -160,26 +160,12 @@ class Deconvnet:
             # transposed conv2 of one activation: its filter scaled, over pool1 cells row-2..row+2
             w2 = ops.convert_to_numpy(self.kernels["conv2"])  # (5, 5, 32, 64)
             x = value[:, None, None, None] * np.moveaxis(w2[..., maps], -1, 0)  # (P, 5, 5, 32)
-            # each activation's 5x5 window of pool1 switches; cells off the map get none (zeros)
+            # each activation's 5x5 window of pool1 switches, and conv1's forward ReLU mask over the same
+            # 10x10 window of conv1 space (the guided and gradient rules)
             ri, ci = rows[:, None] + np.arange(k) - half, cols[:, None] + np.arange(k) - half
-            n_r, n_c = fwd.switches1.shape[1:3]
-            sw = fwd.switches1[
-                image_idx[:, None, None], np.clip(ri, 0, n_r - 1)[:, :, None], np.clip(ci, 0, n_c - 1)[:, None, :]
-            ]
-            inside = ((ri >= 0) & (ri < n_r))[:, :, None] & ((ci >= 0) & (ci < n_c))[:, None, :]
-            sw = sw * inside[..., None, None]
-            x = unpool(x, sw, (k * POOL, k * POOL))  # (P, 10, 10, 32) conv1 space
-            mask = None
-            if rule != "deconvnet":  # conv1's forward ReLU mask over the same 10x10 window
-                n1_r, n1_c = fwd.conv1.shape[1:3]
-                r1 = (POOL * (rows - half))[:, None] + np.arange(k * POOL)
-                c1 = (POOL * (cols - half))[:, None] + np.arange(k * POOL)
-                mask = fwd.conv1[
-                    image_idx[:, None, None], np.clip(r1, 0, n1_r - 1)[:, :, None], np.clip(c1, 0, n1_c - 1)[:, None, :]
-                ]
-                on = ((r1 >= 0) & (r1 < n1_r))[:, :, None] & ((c1 >= 0) & (c1 < n1_c))[:, None, :]
-                mask = mask * on[..., None]  # off the map: nothing (no switch points there either)
-            x = _backward_relu(x, rule, mask)
+            x = unpool(x, _window(fwd.switches1, image_idx, ri, ci), (k * POOL, k * POOL))  # (P, 10, 10, 32)
+            r1, c1 = (POOL * v[:, :1] + np.arange(k * POOL) for v in (ri, ci))
+            x = _backward_relu(x, rule, None if rule == "deconvnet" else _window(fwd.conv1, image_idx, r1, c1))
             # 'valid' transpose = the full 14x14 footprint; the image border is cut below
             tile = _pixels(
                 ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))
@@ -222,6 +208,14 @@ class Deconvnet:
         if layer != "conv2":
             return None, rule, None
         return fwd.switches1[image_idx], rule, (None if rule == "deconvnet" else fwd.conv1[image_idx])
+
+
+def _window(a: np.ndarray, image_idx, rows, cols) -> np.ndarray:
+    """``a[image_idx[p], rows[p, i], cols[p, j]]`` (P, R, C, ...): zeros where a row or column lies off the map."""
+    n_r, n_c = a.shape[1:3]
+    out = a[image_idx[:, None, None], np.clip(rows, 0, n_r - 1)[:, :, None], np.clip(cols, 0, n_c - 1)[:, None, :]]
+    inside = ((rows >= 0) & (rows < n_r))[:, :, None] & ((cols >= 0) & (cols < n_c))[:, None, :]
+    return out * inside.reshape(inside.shape + (1,) * (out.ndim - 3))
 
 
 def _check_rule(rule: str) -> None:
@@ -362,13 +356,10 @@ def reinitialized(model: keras.Model, names, seed: int = 0) -> keras.Model:
 
 def _ranks(x: np.ndarray) -> np.ndarray:
     """Ranks along the last axis, ties given their average rank (as Spearman's rho needs)."""
-    order = np.argsort(x, axis=-1, kind="stable")
     ranks = np.empty(x.shape, np.float64)
-    np.put_along_axis(ranks, order, np.arange(x.shape[-1], dtype=np.float64), axis=-1)
-    for i in range(len(x)):  # ties: few rows have any (exact zeros), so a loop is cheap
-        values, inverse, counts = np.unique(x[i], return_inverse=True, return_counts=True)
-        if len(values) < x.shape[-1]:
-            ranks[i] = (np.bincount(inverse, ranks[i]) / counts)[inverse]
+    for i, row in enumerate(x):
+        _, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
+        ranks[i] = (np.cumsum(counts) - (counts + 1) / 2)[inverse]  # a tie's positions' mean, counted from 0
     return ranks
 
 
