@@ -86,22 +86,13 @@ def snapshot_path(run_dir: Path, iteration: int) -> Path:
     return Path(run_dir) / SNAPSHOT_DIR / f"iter_{iteration:06d}.keras"
 
 
-def save_snapshot(model, run_dir: Path, iteration: int) -> Path:
-    """Weights and architecture only (no optimizer state): a third of a full checkpoint."""
-    from common import backend
-
-    bare = backend.keras.Model.from_config(model.get_config())  # uncompiled: no optimizer state saved
-    bare.set_weights(model.get_weights())
-    path = snapshot_path(run_dir, iteration)
-    io.save_model(bare, path)
-    return path
-
-
 @cli.entry_point
 def main(argv=None) -> int:
     cli.line_buffered()
     s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
+        import keras
+
         from common import backend, evaluation, training
     overrides = parse_overrides(study.RunConfig, s.set, study.KNOBS)
     run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
@@ -116,8 +107,10 @@ def main(argv=None) -> int:
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.
-        if iteration in snapshots:
-            save_snapshot(model, run_dir, iteration)
+        if iteration in snapshots:  # weights and architecture, no optimizer state: a third of a checkpoint
+            bare = keras.Model.from_config(model.get_config())
+            bare.set_weights(model.get_weights())
+            io.save_model(bare, snapshot_path(run_dir, iteration))
         if iteration % s.test_every and iteration != run.iterations:
             return {}
         return test_metrics(model, iteration)

@@ -221,20 +221,10 @@ def _check(value, meta, raw: str):
 def _converter(base, meta):
     def one(raw: str):
         raw = raw.strip()
-        if base is int:
-            try:
-                value = int(raw)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
-        elif base is float:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-        elif base is Path:
-            value = Path(raw).expanduser()
-        else:
-            value = raw
+        try:
+            value = Path(raw).expanduser() if base is Path else base(raw)  # int, float or str
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {'an integer' if base is int else 'a number'}") from None
         return _check(value, meta, raw)
 
     return one
@@ -280,7 +270,7 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
             f.name.upper() if not meta.get("choices") else "{" + ",".join(map(str, _choices(meta))) + "}"
         )
         if is_tuple and meta.get("repeat"):  # --set a=1 --set b=2: one value per flag, commas kept
-            single = lambda raw, one=one: (one(raw),)  # a 1-tuple: from_namespace joins the groups
+            single = lambda raw, one=one: (one(raw),)  # a 1-tuple: parse joins the groups
             parser.add_argument(
                 flag, dest=f.name, type=single, action="append", default=None, metavar=metavar, help=help_text
             )
@@ -294,21 +284,13 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
     return parser
 
 
-def from_namespace(cls, ns: argparse.Namespace, **extra):
-    """The dataclass filled from parsed flags; flags not given keep the field's default."""
-    values = {}
+def parse(cls, argv=None, description: str = "", epilog: str | None = None, prog: str | None = None):
+    """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``); flags not given keep the default."""
+    ns, values = build_parser(cls, description, epilog, prog).parse_args(argv), {}
     for f in dataclasses.fields(cls):
-        if not f.metadata or not f.metadata.get("cli", True):
-            continue
-        value = getattr(ns, f.name, None)
-        if value is None:
-            continue
+        value = getattr(ns, f.name, None) if f.metadata.get("cli", True) else None
         if isinstance(value, list):  # nargs="+" of comma lists: join, drop repeats, keep order
             value = tuple(dict.fromkeys(v for group in value for v in group))
-        values[f.name] = value
-    return dataclasses.replace(cls(), **values, **extra)
-
-
-def parse(cls, argv=None, description: str = "", epilog: str | None = None, prog: str | None = None):
-    """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``)."""
-    return from_namespace(cls, build_parser(cls, description, epilog, prog).parse_args(argv))
+        if value is not None:
+            values[f.name] = value
+    return dataclasses.replace(cls(), **values)

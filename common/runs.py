@@ -95,21 +95,6 @@ def identity_label(identity: dict) -> str:
     return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 
-def finished_metrics(runs_dir: Path, log=print) -> list[dict]:
-    """Every finished (or diverged) run's metrics.json under ``runs_dir``; unreadable ones are named
-    and skipped (their runs retrain when asked for)."""
-    out = []
-    for path in sorted(Path(runs_dir).glob("*/seed*/metrics.json")):
-        try:
-            m = io.read_json(path)
-        except io.CorruptFile as err:
-            log(f"warning: {err} Skipped; rerun that run to remake it.")
-            continue
-        if m.get("status") in FINISHED and "identity" in m:
-            out.append(m)
-    return out
-
-
 # ---------------------------------------------------------------------------
 # The index
 def compact(metrics: dict, hist_every: int | None = None) -> dict:
@@ -145,7 +130,8 @@ class ResultsIndex:
                 r = json.loads(line)
             except ValueError:  # not JSON, or not UTF-8
                 r = None
-            if _is_record(r):
+            identity = r.get("identity") if isinstance(r, dict) else None  # what the index keys and orders by:
+            if isinstance(identity, dict) and "seed" in identity and {"name", "run_id"} <= r.keys():
                 records.append(r)
             else:
                 bad.append((n, line))
@@ -186,22 +172,22 @@ class ResultsIndex:
         return ordered
 
 
-def _is_record(r) -> bool:
-    """Whether a line's JSON holds what the index keys and orders a record by."""
-    identity = r.get("identity") if isinstance(r, dict) else None
-    return isinstance(identity, dict) and "seed" in identity and {"name", "run_id"} <= r.keys()
-
-
 def update_index(
     out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print, names=None
 ) -> list[dict]:
     """Adds every finished run of ``task`` in ``runs_dir`` (``names``: only the runs of these names) to
-    ``out_dir/results.jsonl``; returns the index's records of that task."""
-    found = [
-        compact(m, hist_every)
-        for m in finished_metrics(runs_dir, log)
-        if m["identity"]["task"] == task and (names is None or m["name"] in names)
-    ]
+    ``out_dir/results.jsonl``; returns the index's records of that task. An unreadable metrics.json is named and
+    skipped (its run retrains when asked for)."""
+    found = []
+    for path in sorted(Path(runs_dir).glob("*/seed*/metrics.json")):
+        try:
+            m = io.read_json(path)
+        except io.CorruptFile as err:
+            log(f"warning: {err} Skipped; rerun that run to remake it.")
+            continue
+        wanted = names is None or m.get("name") in names
+        if m.get("status") in FINISHED and m.get("identity", {}).get("task") == task and wanted:
+            found.append(compact(m, hist_every))
     index = ResultsIndex(Path(out_dir) / "results.jsonl")
     return [r for r in index.upsert(found, log) if r["identity"]["task"] == task]
 
