@@ -43,37 +43,21 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def setting(
-    default,
-    help: str,
-    *,
-    min=None,
-    above=None,
-    max=None,
-    choices=None,
-    metavar=None,
-    check=None,
-    repeat: bool = False,
-    cli: bool = True,
-):
-    """A dataclass field that is also a command-line flag. ``min``/``max`` bound numbers (each
-    item of a tuple; ``above``: strictly greater), ``choices`` restricts strings, ``check(value)``
-    raises ValueError with the reason for any other wrong value; ``repeat`` lets a tuple flag be
-    given several times (``--set a=1 --set b=2``), its values not split at commas; ``cli=False``
-    keeps it off the command line."""
-    return dataclasses.field(
-        default=default,
-        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, check=check)
-        | dict(repeat=repeat, cli=cli),
-    )
+CHECKS = ("min", "above", "below", "max", "choices", "metavar", "check")
 
 
-def knob(default, help: str, *, min=None, above=None, below=None, max=None, choices=None):
-    """A field of a run's definition (``common.study.RunConfig``) that ``--set FIELD=VALUE`` may change:
-    its one-line description and its checks (``below``: strictly less), as for :func:`setting`."""
-    return dataclasses.field(
-        default=default, metadata=dict(help=help, min=min, above=above, below=below, max=max, choices=choices)
-    )
+def setting(default, help: str, *, repeat: bool = False, cli: bool = True, **checks):
+    """A dataclass field that is also a command-line flag, its checks in ``checks``: ``min``/``max`` bound numbers
+    (each item of a tuple; ``above``/``below``: strictly), ``choices`` restricts strings, ``check(value)`` raises
+    ValueError with the reason for any other wrong value, ``metavar`` names the value. ``repeat`` lets a tuple
+    flag be given several times (``--set a=1 --set b=2``), its values not split at commas; ``cli=False`` keeps
+    it off the command line."""
+    if unknown := sorted(checks.keys() - set(CHECKS)):
+        raise TypeError(f"setting(): unknown checks {unknown}; the checks are {', '.join(CHECKS)}")
+    return dataclasses.field(default=default, metadata={"help": help, "repeat": repeat, "cli": cli, **checks})
+
+
+knob = setting  # a field of a run's definition (common.study.RunConfig) that --set FIELD=VALUE may change
 
 
 def parse_overrides(cls, items: tuple[str, ...], fields) -> dict:
