@@ -37,7 +37,6 @@ from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_conf
 GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below start from them
 
 
-# ---------------------------------------------------------------------------
 # Settings: edit the defaults and rerun, or override them with flags (see --help).
 @dataclass(frozen=True)
 class Settings:
@@ -94,7 +93,6 @@ class Settings:
         return [(c, h) for c in self.cells for h in self.hidden]
 
 
-# ---------------------------------------------------------------------------
 # How a run is built: a cell and a size (or Part C's CNN) under the grid's settings and a seed.
 def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays: dict):
     from common import evaluation, models, training
@@ -133,7 +131,6 @@ def report_line(spec, m: dict) -> None:
     print(f"    {spec.label}: {m['status']}, final test accuracy {cli.pct(test)}%")
 
 
-# ---------------------------------------------------------------------------
 # The report: every figure and table from the results index (common/report/rnn.py).
 def summarize(s: Settings, data, log=print) -> list[Path]:
     """The report from the results index alone (``data``, loaded by ``main``, is not needed: the records say what

@@ -1,14 +1,8 @@
-"""What every script does the same way: one error exit, one Ctrl-C handler, one progress style.
-
-    @cli.entry_point
-    def main(argv=None) -> int: ...
-
-- A :class:`UserError` (a missing data set, a corrupt checkpoint, an unwritable folder,
-  a flag value that does not fit the data) prints ``error: <message>`` (the message names
-  the thing and the fix) and exits with code 2, as argparse does for a wrong flag.
-- Ctrl-C prints "interrupted; rerun the same command to resume" and exits with 130.
-  Every finished run is already on disk, and an unfinished one resumes from its last
-  checkpoint, so nothing finished is lost.
+"""What every script does the same way (``@cli.entry_point`` on its ``main(argv) -> int``): one error exit, one
+Ctrl-C handler, one progress style. A :class:`UserError` (a missing data set, a corrupt checkpoint, an unwritable
+folder, a flag value that does not fit the data) prints ``error: <message>`` (naming the thing and the fix) and
+exits with 2, as argparse does for a wrong flag. Ctrl-C prints "interrupted; rerun the same command to resume" and
+exits with 130: every finished run is on disk, and an unfinished one resumes from its last checkpoint.
 """
 
 from __future__ import annotations

@@ -1,20 +1,16 @@
 """Settings declared once: a dataclass field with a one-line description and its checks.
 
-A script declares its settings as one dataclass; ``parse(Settings, argv)`` builds the
-argparse parser from it (flag ``--batch-size`` for field ``batch_size``, the type from
-the annotation, the default and the checks from the field) and returns a filled instance.
-A flag that means the same thing in several scripts is declared once here (``SEEDS``,
-``DATA_DIR``, ...) and reused, so it is spelled, checked and described the same everywhere::
+A script declares its settings as one dataclass; ``parse(Settings, argv)`` builds the argparse parser from it
+(flag ``--batch-size`` for field ``batch_size``; the type from the annotation: ``int``, ``float``, ``str``,
+``Path``, ``bool`` as ``--x``/``--no-x``, ``X | None``, ``tuple[X, ...]`` comma-separated as ``--seeds 0,1,2``)
+and returns it filled; a wrong value stops with argparse's message naming the flag (exit 2). A flag that means
+the same thing in several scripts is declared once here (``SEEDS``, ``DATA_DIR``, ...), so it is spelled, checked
+and described the same everywhere::
 
     @dataclass(frozen=True)
     class Settings:
         seeds: tuple[int, ...] = SEEDS((0,))
         iterations: int = setting(5500, "training iterations (batches) per run", min=1)
-
-Supported annotations: ``int``, ``float``, ``str``, ``bool`` (``--x`` / ``--no-x``),
-``Path``, ``X | None`` (default None; a help text that means "each run's own" says so) and ``tuple[X, ...]``
-(comma-separated: ``--seeds 0,1,2``). A wrong value stops with argparse's usual message
-naming the flag, and exit code 2.
 """
 
 from __future__ import annotations

@@ -50,7 +50,6 @@ def _pixels(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.take(x, 0, axis=axis) if x.shape[axis] == 1 else x
 
 
-# ---------------------------------------------------------------------------
 # Max-pool switches and unpooling
 def _windows(x, pool: int = POOL):
     """(N, H, W, C) -> (N, H//p, W//p, C, p*p): each pooling window's inputs, row-major."""
@@ -85,7 +84,6 @@ def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
     return z
 
 
-# ---------------------------------------------------------------------------
 @dataclass
 class Forward:
     """The way up for N images: post-ReLU activations and pool1's switches (NumPy)."""
@@ -231,7 +229,6 @@ def _backward_relu(x, rule: str, forward=None):
     return (ops.relu(x) if rule == "guided" else x) * on
 
 
-# ---------------------------------------------------------------------------
 # Receptive fields
 def field_origin(layer: str, row, col):
     """The first input pixel (row, col) of the receptive field of ``layer``'s activation at (row, col)."""
@@ -265,7 +262,6 @@ def _masked(acts, mask):
     return ops.where(ops.convert_to_tensor(np.asarray(mask, bool))[None, :, :, None], x, -np.inf)
 
 
-# ---------------------------------------------------------------------------
 # Searching activations
 def top_k_per_map(acts: np.ndarray, k: int, mask=None):
     """The k strongest activations of every feature map over a whole image set, at most
@@ -327,7 +323,6 @@ def crop_to_field(images: np.ndarray, layer: str, row: int, col: int, fill=np.na
     return tile
 
 
-# ---------------------------------------------------------------------------
 # Sanity check: cascading randomization (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018)
 def weighted_layers_top_down(model: keras.Model) -> list[str]:
     """The layers with weights, output first: logits, fc1, conv2, conv1 for the study's LeNet-5."""
