@@ -117,13 +117,10 @@ class Dataset:
                 f"a validation split of {per_class} images per class leaves nothing to train on: the smallest "
                 f"class of {self.name} has {counts.min()} training images. Hold out fewer (validation=...)."
             )
-        fold = run_seed % (counts.min() // per_class)
-        held = [
-            np.random.default_rng([seed, c]).permutation(np.flatnonzero(self.y_train == c))[
-                fold * per_class : (fold + 1) * per_class
-            ]
-            for c in range(self.num_classes)
-        ]
+        k = run_seed % (counts.min() // per_class)
+        fold = slice(k * per_class, (k + 1) * per_class)
+        classes = [np.flatnonzero(self.y_train == c) for c in range(self.num_classes)]
+        held = [np.random.default_rng([seed, c]).permutation(images)[fold] for c, images in enumerate(classes)]
         val = np.sort(np.concatenate(held))
         return np.setdiff1d(np.arange(len(self.y_train)), val), val
 
@@ -151,13 +148,8 @@ def figures_folder(base: str, dataset: str, study_dataset: str, color: str | Non
 
 def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The places searched for ``<root>/<NAME>``, in order."""
-    roots = []
-    if data_dir:
-        roots.append(Path(data_dir).expanduser())
-    if os.environ.get("DATA_DIR"):
-        roots.append(Path(os.environ["DATA_DIR"]).expanduser())
-    roots += [REPO_ROOT / "data", REPO_ROOT.parent / "shared" / "data"]
-    return roots
+    given = [Path(v).expanduser() for v in (data_dir, os.environ.get("DATA_DIR")) if v]
+    return given + [REPO_ROOT / "data", REPO_ROOT.parent / "shared" / "data"]
 
 
 def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> np.ndarray:
