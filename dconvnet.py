@@ -114,14 +114,12 @@ def main(argv=None) -> int:
         print(f"[dconvnet] run {metrics['status']}; no model for the visualizations.", file=sys.stderr)
         return 1
     final = metrics["final"]
-    saved = [i for i in sorted(snapshots) if snapshot_path(run_dir, i).exists()]
+    saved = [str(i) for i in sorted(snapshots) if snapshot_path(run_dir, i).exists()]
     print(
         f"[dconvnet] final: train acc {final.get('train_accuracy', float('nan')):.3f}, "
         f"test acc {final.get('test_accuracy', float('nan')):.3f}\n"
         f"[dconvnet] saved model: {run_dir / 'model.keras'}\n"
-        f"[dconvnet] saved {len(saved)} snapshots in {run_dir / SNAPSHOT_DIR}: iterations "
-        + ", ".join(map(str, saved))
-        + "\n"
+        f"[dconvnet] saved {len(saved)} snapshots in {run_dir / SNAPSHOT_DIR}: iterations {', '.join(saved)}\n"
         f"[dconvnet] next: python dconvnet_visualizations.py --run {run.name} --seed {s.seed}"
     )
     return 0

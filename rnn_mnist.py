@@ -132,9 +132,9 @@ def report_line(spec, m: dict) -> None:
 
 
 # The report: every figure and table from the results index (common/report/rnn.py).
-def summarize(s: Settings, data, log=print) -> list[Path]:
-    """The report from the results index alone (``data``, loaded by ``main``, is not needed: the records say what
-    they were measured on), the same that ``python -m common.report`` draws."""
+def summarize(s: Settings, log=print) -> list[Path]:
+    """The report from the results index alone (the records say what they were measured on), as
+    ``python -m common.report`` draws it."""
     from common.report import rnn as report
 
     out = s.figures_dir()
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         print(f"all runs done in {cli.format_duration(time.time() - t0)}")
         if workers.index():  # a worker trains; its parent writes the summary
             return 0
-    for path in summarize(s, data):
+    for path in summarize(s):
         print(f"wrote {path}")
     print(f"index: {out / 'results.jsonl'}")
     return 0

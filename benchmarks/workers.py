@@ -104,20 +104,13 @@ def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
     if any(p.returncode for p in procs):
         sys.exit(f"a benchmark process failed (exit {[p.returncode for p in procs]}); its error is above")
     results = sorted((json.loads(line) for out in outs for line in out.splitlines()), key=lambda r: r["seed"])
-    rate = (
-        sum(r["images"] / r["train_time_s"] for r in results)
-        if processes > 1
-        else (sum(r["images"] for r in results) / sum(r["train_time_s"] for r in results))
-    )
-    images = sum(r["images"] for r in results)
-    run_cpu_s = sum(r["run_cpu_s"] for r in results)
-    return {
-        "wall_s": wall,
-        "images_per_s": rate,
-        "images_per_cpu_s": images / cpu_s,
-        "images_per_run_cpu_s": images / run_cpu_s,
-        "runs": results,
-    }
+    images, run_cpu_s = sum(r["images"] for r in results), sum(r["run_cpu_s"] for r in results)
+    if processes > 1:  # side by side, the runs' rates add up
+        rate = sum(r["images"] / r["train_time_s"] for r in results)
+    else:  # one after the other: their images over their summed seconds
+        rate = images / sum(r["train_time_s"] for r in results)
+    per_cpu = {"images_per_cpu_s": images / cpu_s, "images_per_run_cpu_s": images / run_cpu_s}
+    return {"wall_s": wall, "images_per_s": rate, **per_cpu, "runs": results}
 
 
 def main(argv=None):
@@ -176,7 +169,7 @@ def main(argv=None):
     print(f"\nmedians and ranges of {args.repeats} repeats ({time.strftime('%Y-%m-%d')}), against one process:")
     for run in runs:
         base = measured[run]["one process"]
-        numbers = lambda m: [(r["seed"], r["history"], r["weights"]) for r in m["runs"]]  # noqa: E731
+        numbers = lambda m: [(r["seed"], r["history"], r["weights"]) for r in m["runs"]]
         for name, ms in measured[run].items():
             keys = ("wall_s", "images_per_s", "images_per_cpu_s", "images_per_run_cpu_s")
             values = {k: statistics.median(m[k] for m in ms) for k in keys}
@@ -186,15 +179,11 @@ def main(argv=None):
                 "in the runs)"
             )
             if ms is not base:
-                ratio = {
-                    "finish_sooner": sorted(b["wall_s"] / m["wall_s"] for b, m in zip(base, ms)),
-                    "images_per_s": sorted(m["images_per_s"] / b["images_per_s"] for b, m in zip(base, ms)),
-                }
-                for k in ("images_per_cpu_s", "images_per_run_cpu_s"):
-                    ratio[k] = sorted(m[k] / b[k] for b, m in zip(base, ms))
+                ratio = {"finish_sooner": sorted(b["wall_s"] / m["wall_s"] for b, m in zip(base, ms))}
+                ratio |= {k: sorted(m[k] / b[k] for b, m in zip(base, ms)) for k in keys[1:]}  # the rates
                 same = all(numbers(m) == numbers(base[0]) for m in ms)
                 ratios[f"{run}/{name}"], same_numbers[f"{run}/{name}"] = ratio, same
-                shown = lambda v: f"{statistics.median(v):.2f}x ({v[0]:.2f}-{v[-1]:.2f})"  # noqa: E731
+                shown = lambda v: f"{statistics.median(v):.2f}x ({v[0]:.2f}-{v[-1]:.2f})"
                 line += (
                     f"\n    finishes {shown(ratio['finish_sooner'])} sooner (target 1.3x); images/s "
                     f"{shown(ratio['images_per_s'])}; images per CPU-second {shown(ratio['images_per_cpu_s'])} "
