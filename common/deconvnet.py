@@ -1,26 +1,20 @@
-"""A deconvnet (Zeiler & Fergus, ECCV 2014, arXiv 1311.2901) for the study's LeNet-5.
-
-Our network's conv part is  image -> conv1 -> relu -> pool1 -> conv2 -> relu -> pool2.
-The way up records each max-pool's *switches* (which input of each 2x2 window held
-the max). To project chosen activations of a layer back to pixel space, keep them,
-zero every other activation of that layer, then go down:
+"""A deconvnet (Zeiler & Fergus, ECCV 2014, arXiv 1311.2901) for the study's LeNet-5, whose conv part is
+image -> conv1 -> relu -> pool1 -> conv2 -> relu -> pool2. The way up records each max-pool's *switches* (which
+input of each 2x2 window held the max). To project chosen activations of a layer back to pixel space, keep them,
+zero every other activation of that layer, then go down (without biases, as in the paper):
 
     conv2 (post-ReLU) -> rectify -> transposed conv2 kernel -> pool1 space
                       -> unpool with pool1's switches -> rectify -> transposed conv1 kernel -> pixels
     conv1 (post-ReLU) -> rectify -> transposed conv1 kernel -> pixels
 
-Biases are not used on the way down, as in the paper. ``rule="guided"`` gives guided
-backpropagation (Springenberg et al., ICLR 2015 workshop, arXiv 1412.6806) on the same path: each
-ReLU then passes the signal only where it is positive *and* the ReLU's forward input was positive;
-``rule="gradient"`` keeps only the forward mask (the plain gradient). Everything is batched: one call
-projects P signals, each with the switches of its own image, with ``keras.ops`` only.
-Projections of a gray network are (P, H, W); of a color (RGB) network (P, H, W, 3).
+``rule="guided"`` gives guided backpropagation (Springenberg et al., ICLR 2015 workshop, arXiv 1412.6806) on the
+same path: each ReLU passes the signal only where it is positive *and* the ReLU's forward input was positive;
+``rule="gradient"`` keeps only the forward mask (the plain gradient). One call projects P signals, each with the
+switches of its own image, with ``keras.ops`` only: (P, H, W) for a gray network, (P, H, W, 3) for an RGB one.
 
-Switches pick the *first* maximal input of a window in row-major order (top-left,
-top-right, bottom-left, bottom-right), the rule TensorFlow's max-pool gradient uses, so
-the projection equals the "deconvnet" gradient of the kept activations (tested).
-A pool over an odd size drops the last row/column (``valid`` padding); unpooling
-puts zeros there.
+Switches pick the *first* maximal input of a window in row-major order, the rule of TensorFlow's max-pool
+gradient, so the projection equals the "deconvnet" gradient of the kept activations (tested). A pool over an odd
+size drops the last row/column (``valid`` padding); unpooling puts zeros there.
 """
 
 from __future__ import annotations
@@ -432,14 +426,12 @@ class RandomizationStep:
 def cascading_randomization(
     model: keras.Model, images, pool_images, maps: dict, k: int = 9, interior: bool = True, seed: int = 0
 ) -> list[RandomizationStep]:
-    """Adebayo et al.'s cascading randomization, applied to the deconvnet: re-draw the top layer's
-    weights, then the next one too, ... down to conv1; after each step project ``images`` (every
-    activation of conv1 and conv2 kept, as projections_all.png) and compare with the trained network's
-    (Spearman, SSIM), and search ``pool_images`` for the k strongest activations of each of ``maps[layer]``
-    (as the per-map figures: interior positions only if ``interior``) and compare the picks' identities.
-
-    A deconvnet projection of layer L, and the activations that choose what to project, only read the
-    weights of layers <= L: re-drawing layers above L leaves them bit for bit the same."""
+    """Adebayo et al.'s cascading randomization, applied to the deconvnet: re-draw the top layer's weights, then the
+    next one's too, ... down to conv1; after each step compare the projections of ``images`` (every conv1 and conv2
+    activation kept) with the trained network's (Spearman, SSIM), and the identities of the k strongest activations
+    of each of ``maps[layer]`` over ``pool_images`` (interior positions only if ``interior``). A projection of layer
+    L, and the activations that choose it, read only the weights of layers <= L: re-drawing those above L leaves
+    them bit for bit the same."""
     trained = Deconvnet(model)
     steps = []
     names = weighted_layers_top_down(model)

@@ -5,7 +5,6 @@ A run writes one event file per checkpoint segment, named by the segment's first
 (``...it000000600``), just before the checkpoint that ends the segment. A run resumed from
 its checkpoint at iteration c deletes the files of segments that began after c (written by
 a process killed before its next checkpoint), so TensorBoard shows every step once.
-Scalars are every number of a history record; histograms come from its binned counts.
 """
 
 from __future__ import annotations
