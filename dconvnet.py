@@ -22,21 +22,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import cli, io, study  # noqa: E402
-from common.config import (  # noqa: E402
-    CHECKPOINT_EVERY,
-    COLOR,
-    DATA_DIR,
-    DATASET,
-    IMAGE_SIZE,
-    ITERATIONS,
-    RUNS_DIR,
-    SEED,
-    SET,
-    parse,
-    parse_overrides,
-    setting,
-)
+from common import cli, config, io, study  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
 
 TASK = "dconvnet"
@@ -45,30 +31,30 @@ SNAPSHOT_DIR = "snapshots"
 
 @dataclass(frozen=True)
 class Settings:
-    run: str = setting(
+    run: str = config.setting(
         "relu_adam_normal_dropout_l2",
         "the run to train (a name of cifar_v2.py --list)",
         choices=tuple(study.RUNS),
         metavar="RUN",
     )
-    iterations: int | None = ITERATIONS(None, "iterations to train (default: the run's own)")
-    set: tuple[str, ...] = SET(())
-    seed: int = SEED(0)
-    eval_every: int = setting(
+    iterations: int | None = config.ITERATIONS(None, "iterations to train (default: the run's own)")
+    set: tuple[str, ...] = config.SET(())
+    seed: int = config.SEED(0)
+    eval_every: int = config.setting(
         10,
         "iterations between snapshot checks (the snapshot grid 10, 30, 100, ... needs 10-iteration steps)",
         min=1,
         cli=False,
     )
-    test_every: int = setting(
+    test_every: int = config.setting(
         100, "iterations between test evaluations: every 10 would cost more than training", min=1, cli=False
     )
-    checkpoint_every: int = CHECKPOINT_EVERY(500)
-    dataset: str = DATASET(study.STUDY_DATASET)
-    data_dir: Path | None = DATA_DIR(None)
-    color: str | None = COLOR(None)
-    image_size: str | None = IMAGE_SIZE(None)
-    runs_dir: Path = RUNS_DIR(
+    checkpoint_every: int = config.CHECKPOINT_EVERY(500)
+    dataset: str = config.DATASET(study.STUDY_DATASET)
+    data_dir: Path | None = config.DATA_DIR(None)
+    color: str | None = config.COLOR(None)
+    image_size: str | None = config.IMAGE_SIZE(None)
+    runs_dir: Path = config.RUNS_DIR(
         Path("runs/dconvnet"), "where the run's folder goes (model.keras, snapshots/, metrics.json)"
     )
 
@@ -86,24 +72,15 @@ def snapshot_path(run_dir: Path, iteration: int) -> Path:
     return Path(run_dir) / SNAPSHOT_DIR / f"iter_{iteration:06d}.keras"
 
 
-def save_snapshot(model, run_dir: Path, iteration: int) -> Path:
-    """Weights and architecture only (no optimizer state): a third of a full checkpoint."""
-    from common import backend
-
-    bare = backend.keras.Model.from_config(model.get_config())  # uncompiled: no optimizer state saved
-    bare.set_weights(model.get_weights())
-    path = snapshot_path(run_dir, iteration)
-    io.save_model(bare, path)
-    return path
-
-
 @cli.entry_point
 def main(argv=None) -> int:
     cli.line_buffered()
-    s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
+        import keras
+
         from common import backend, evaluation, training
-    overrides = parse_overrides(study.RunConfig, s.set, study.KNOBS)
+    overrides = config.parse_overrides(study.RunConfig, s.set, study.KNOBS)
     run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
@@ -116,8 +93,10 @@ def main(argv=None) -> int:
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.
-        if iteration in snapshots:
-            save_snapshot(model, run_dir, iteration)
+        if iteration in snapshots:  # weights and architecture, no optimizer state: a third of a checkpoint
+            bare = keras.Model.from_config(model.get_config())
+            bare.set_weights(model.get_weights())
+            io.save_model(bare, snapshot_path(run_dir, iteration))
         if iteration % s.test_every and iteration != run.iterations:
             return {}
         return test_metrics(model, iteration)
@@ -135,14 +114,12 @@ def main(argv=None) -> int:
         print(f"[dconvnet] run {metrics['status']}; no model for the visualizations.", file=sys.stderr)
         return 1
     final = metrics["final"]
-    saved = [i for i in sorted(snapshots) if snapshot_path(run_dir, i).exists()]
+    saved = [str(i) for i in sorted(snapshots) if snapshot_path(run_dir, i).exists()]
     print(
         f"[dconvnet] final: train acc {final.get('train_accuracy', float('nan')):.3f}, "
         f"test acc {final.get('test_accuracy', float('nan')):.3f}\n"
         f"[dconvnet] saved model: {run_dir / 'model.keras'}\n"
-        f"[dconvnet] saved {len(saved)} snapshots in {run_dir / SNAPSHOT_DIR}: iterations "
-        + ", ".join(map(str, saved))
-        + "\n"
+        f"[dconvnet] saved {len(saved)} snapshots in {run_dir / SNAPSHOT_DIR}: iterations {', '.join(saved)}\n"
         f"[dconvnet] next: python dconvnet_visualizations.py --run {run.name} --seed {s.seed}"
     )
     return 0

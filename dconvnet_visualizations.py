@@ -195,18 +195,13 @@ def main(argv=None) -> int:
     a |= arrays.guided(net, idx)
     interior, n, seeds = net.interior, s.randomization_images, (s.image_seed, s.randomization_seed)
     cascade, steps = arrays.randomization(model, x_all, idx, maps, s.top_k, interior, n, *seeds)
-    geometry = {"maps": {L: int(net.fwd[L].shape[-1]) for L in dn.LAYERS}, "rules": list(dn.RULES), "steps": steps}
-    geometry["receptive_field"] = {L: [*dn.RECEPTIVE_FIELD[L], dn.STRIDE[L]] for L in dn.LAYERS}  # size, offset, stride
-    geometry["separation"] = {L: dn.min_separation(L) if net.interior else 1 for L in dn.LAYERS}
     data_meta = {"name": data.name, "n_test": n_test, "class_names": list(data.class_names)}
     meta = {"written_by": "dconvnet_visualizations.py", "run": run_record(checkpoint), "backend": backend.banner()}
     meta |= {"test_accuracy": float(np.mean(pred == labels)), "data": data_meta, "layers": list(layers)}  # one view
-    meta |= {
-        "settings": dataclasses.asdict(s),
-        "occluder": arrays.OCCLUDER,
-        "occluder_gray": arrays.OCCLUDER_GRAY,
-        **geometry,
-    }
+    meta |= {"settings": dataclasses.asdict(s), "occluder": arrays.OCCLUDER, "occluder_gray": arrays.OCCLUDER_GRAY}
+    meta |= {"maps": {L: int(net.fwd[L].shape[-1]) for L in dn.LAYERS}, "rules": list(dn.RULES), "steps": steps}
+    meta["receptive_field"] = {L: [*dn.RECEPTIVE_FIELD[L], dn.STRIDE[L]] for L in dn.LAYERS}  # size, offset, stride
+    meta["separation"] = {L: dn.min_separation(L) if net.interior else 1 for L in dn.LAYERS}
     written = arrays.write_record(out, a | cascade, meta) + report.rebuild(out)
     for path in written:
         print(f"wrote {path}")

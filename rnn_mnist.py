@@ -30,70 +30,50 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import cli, recurrent, runs, study, workers  # noqa: E402
-from common.config import (  # noqa: E402
-    BATCH_SIZE,
-    CHECKPOINT_EVERY,
-    COLOR,
-    DATA_DIR,
-    DATASET,
-    EVAL_EVERY,
-    FUSED_ADAM,
-    IMAGE_SIZE,
-    ITERATIONS,
-    LEARNING_RATE,
-    OUT_DIR,
-    PRECISION,
-    RUNS_DIR,
-    SEEDS,
-    SET,
-    WORKERS,
-    parse,
-    parse_overrides,
-    setting,
-)
+from common import cli, config, recurrent, runs, study, workers  # noqa: E402
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_config, run_name  # noqa: E402
 
 GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below start from them
 
 
-# ---------------------------------------------------------------------------
 # Settings: edit the defaults and rerun, or override them with flags (see --help).
 @dataclass(frozen=True)
 class Settings:
-    cells: tuple[str, ...] = setting(CELLS, "recurrent cells, comma-separated", choices=CELLS)
-    hidden: tuple[int, ...] = setting(SIZES, "hidden sizes, comma-separated", min=1, metavar="UNITS")
-    optimizer: str = setting(GRID.optimizer, "the RNNs' optimizer", choices=study.OPTIMIZERS)
-    learning_rate: float = LEARNING_RATE(GRID.learning_rate, "the RNNs' learning rate")
-    lr_schedule: str = setting(
+    cells: tuple[str, ...] = config.setting(CELLS, "recurrent cells, comma-separated", choices=CELLS)
+    hidden: tuple[int, ...] = config.setting(SIZES, "hidden sizes, comma-separated", min=1, metavar="UNITS")
+    optimizer: str = config.setting(GRID.optimizer, "the RNNs' optimizer", choices=study.OPTIMIZERS)
+    learning_rate: float = config.LEARNING_RATE(GRID.learning_rate, "the RNNs' learning rate")
+    lr_schedule: str = config.setting(
         GRID.lr_schedule,
         "cosine: decay every learning rate to 0 over the run (a stable final number); constant: no decay",
         choices=study.SCHEDULES,
     )
-    batch_size: int = BATCH_SIZE(GRID.batch_size)
-    iterations: int = ITERATIONS(GRID.iterations)
-    eval_every: int = EVAL_EVERY(recurrent.EVAL_EVERY)
-    checkpoint_every: int = CHECKPOINT_EVERY(500)
-    seeds: tuple[int, ...] = SEEDS((0,))
-    workers: int = WORKERS(1)
-    unroll: bool = setting(GRID.unroll, "unroll the time steps (faster on the CPU)")
-    cnn: bool = setting(True, "Part C: also train the study's CNN with the same batch size and iterations")
-    cnn_learning_rate: float = LEARNING_RATE(GRID.cnn_learning_rate, "the CNN's Adam learning rate (the TF tutorial's)")
-    set: tuple[str, ...] = SET(())
-    precision: str = PRECISION("float32")
-    fused_adam: bool = FUSED_ADAM(False)
-    dataset: str = DATASET(recurrent.STUDY_DATASET)
-    data_dir: Path | None = DATA_DIR(None)
-    color: str | None = COLOR(None)
-    image_size: str | None = IMAGE_SIZE(None)
-    runs_dir: Path = RUNS_DIR(Path("runs/rnn"))
-    out_dir: Path | None = OUT_DIR(
+    batch_size: int = config.BATCH_SIZE(GRID.batch_size)
+    iterations: int = config.ITERATIONS(GRID.iterations)
+    eval_every: int = config.EVAL_EVERY(recurrent.EVAL_EVERY)
+    checkpoint_every: int = config.CHECKPOINT_EVERY(500)
+    seeds: tuple[int, ...] = config.SEEDS((0,))
+    workers: int = config.WORKERS(1)
+    unroll: bool = config.setting(GRID.unroll, "unroll the time steps (faster on the CPU)")
+    cnn: bool = config.setting(True, "Part C: also train the study's CNN with the same batch size and iterations")
+    cnn_learning_rate: float = config.LEARNING_RATE(
+        GRID.cnn_learning_rate, "the CNN's Adam learning rate (the TF tutorial's)"
+    )
+    set: tuple[str, ...] = config.SET(())
+    precision: str = config.PRECISION("float32")
+    fused_adam: bool = config.FUSED_ADAM(False)
+    dataset: str = config.DATASET(recurrent.STUDY_DATASET)
+    data_dir: Path | None = config.DATA_DIR(None)
+    color: str | None = config.COLOR(None)
+    image_size: str | None = config.IMAGE_SIZE(None)
+    runs_dir: Path = config.RUNS_DIR(Path("runs/rnn"))
+    out_dir: Path | None = config.OUT_DIR(
         None,
         "where figures and summary tables go (default: figures/rnn for MNIST, figures/rnn_<dataset>[_<color>][_<HxW>] "
         "for other sets or another --color/--image-size)",
     )
-    summary_only: bool = setting(False, "train nothing: redraw figures and tables from the saved results")
+    summary_only: bool = config.setting(False, "train nothing: redraw figures and tables from the saved results")
 
     def figures_dir(self) -> Path:
         if self.out_dir is not None:
@@ -102,7 +82,7 @@ class Settings:
 
     def overrides(self) -> dict:
         """The grid's fields --set changes (they are also flags: --set is one way to spell them all)."""
-        return parse_overrides(Grid, self.set, [f.name for f in fields(Grid)])
+        return config.parse_overrides(Grid, self.set, [f.name for f in fields(Grid)])
 
     def grid(self) -> Grid:
         """The settings every run of this command shares: the flags, then --set."""
@@ -113,7 +93,6 @@ class Settings:
         return [(c, h) for c in self.cells for h in self.hidden]
 
 
-# ---------------------------------------------------------------------------
 # How a run is built: a cell and a size (or Part C's CNN) under the grid's settings and a seed.
 def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays: dict):
     from common import evaluation, models, training
@@ -152,11 +131,10 @@ def report_line(spec, m: dict) -> None:
     print(f"    {spec.label}: {m['status']}, final test accuracy {cli.pct(test)}%")
 
 
-# ---------------------------------------------------------------------------
 # The report: every figure and table from the results index (common/report/rnn.py).
-def summarize(s: Settings, data, log=print) -> list[Path]:
-    """The report from the results index alone (``data``, loaded by ``main``, is not needed: the records say what
-    they were measured on), the same that ``python -m common.report`` draws."""
+def summarize(s: Settings, log=print) -> list[Path]:
+    """The report from the results index alone (the records say what they were measured on), as
+    ``python -m common.report`` draws it."""
     from common.report import rnn as report
 
     out = s.figures_dir()
@@ -168,7 +146,7 @@ def summarize(s: Settings, data, log=print) -> list[Path]:
 @cli.entry_point
 def main(argv=None) -> int:
     cli.line_buffered()
-    s = parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     workers.watch_parent()  # in a worker (--workers): stop when the parent does
     with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
         from common import backend, training
@@ -202,7 +180,7 @@ def main(argv=None) -> int:
         print(f"all runs done in {cli.format_duration(time.time() - t0)}")
         if workers.index():  # a worker trains; its parent writes the summary
             return 0
-    for path in summarize(s, data):
+    for path in summarize(s):
         print(f"wrote {path}")
     print(f"index: {out / 'results.jsonl'}")
     return 0

@@ -24,6 +24,7 @@ cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import record  # noqa: E402
 from common import backend, models  # noqa: E402
 
 
@@ -31,18 +32,14 @@ def ms_per_update(make_optimizer, updates: int) -> float:
     import tensorflow as tf
 
     keras.utils.set_random_seed(0)
-    model = models.build_lenet5()
-    weights = model.trainable_variables
+    weights = models.build_lenet5().trainable_variables
     grads = [tf.random.normal(w.shape, stddev=1e-3) for w in weights]
     optimizer = make_optimizer()
     optimizer.build(weights)
     step = tf.function(lambda: optimizer.apply(grads, weights))
     for _ in range(20):  # trace and warm up
         step()
-    t0 = time.perf_counter()
-    for _ in range(updates):
-        step()
-    return (time.perf_counter() - t0) / updates * 1e3
+    return record.best_seconds(lambda: [step() for _ in range(updates)]) / updates * 1e3
 
 
 def main(argv=None):
@@ -61,18 +58,15 @@ def main(argv=None):
             lambda: backend.FusedMomentumSGD(1e-2, momentum=0.9),
         ),
     }
-    times = {(name, kind): [] for name in pairs for kind in ("Keras", "fused")}
-    for r in range(args.repeats):
-        for name, (plain, fused) in pairs.items():
-            times[(name, "Keras")].append(ms_per_update(plain, args.updates))
-            times[(name, "fused")].append(ms_per_update(fused, args.updates))
-        print(f"repeat {r + 1}: " + ", ".join(f"{n} {k} {v[-1]:.2f} ms" for (n, k), v in times.items()))
+    kinds = ("Keras", "fused")
+    measure = lambda: {f"{n} {k}": ms_per_update(make, args.updates) for n in pairs for k, make in zip(kinds, pairs[n])}
+    times = record.interleaved(measure, args.repeats, "ms per update", digits=2)
     print(
         f"\n{backend.banner()}; {os.cpu_count()} CPU(s); LeNet-5, {models.NUM_PARAMS:,} weights; "
         f"medians of {args.repeats} x {args.updates} updates ({time.strftime('%Y-%m-%d')}):"
     )
     for name in pairs:
-        k, f = (float(np.median(times[(name, kind)])) for kind in ("Keras", "fused"))
+        k, f = (float(np.median(times[f"{name} {kind}"])) for kind in kinds)
         print(f"  {name:<18}: Keras {k:6.2f} ms, fused kernel {f:6.2f} ms per update: {k / f:.2f}x")
 
 

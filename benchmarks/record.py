@@ -1,6 +1,6 @@
-"""A benchmark's saved record (``--save figures/speed/<name>.json``): what it printed, as numbers, with the
-machine, the versions and the command line, so that a page can quote a table drawn from the file and never a number
-typed from a terminal."""
+"""What the benchmarks share: their timing, and their saved record (``--save figures/speed/<name>.json``): what
+a benchmark printed, as numbers, with the machine, the versions and the command line, so that a page can quote a
+table drawn from the file and never a number typed from a terminal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,27 @@ import time
 from pathlib import Path
 
 from common import cpu, io
+
+
+def best_seconds(fn, repeats: int = 1) -> float:
+    """The fewest seconds of ``repeats`` calls of ``fn``: the call least disturbed by other work."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def interleaved(measure, repeats: int, unit: str, digits: int = 0) -> dict[str, list[float]]:
+    """``measure()`` (``{name: value}``, every contender once, in turn) ``repeats`` times, so that a slow spell of
+    a shared machine falls on all of them alike; prints each repeat. Returns every value by name."""
+    values: dict[str, list[float]] = {}
+    for r in range(repeats):
+        for name, value in measure().items():
+            values.setdefault(name, []).append(float(value))
+        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.{digits}f}" for k, v in values.items()) + f" {unit}")
+    return values
 
 
 def save(path: str | Path, benchmark: str, settings: dict, results: dict) -> Path:

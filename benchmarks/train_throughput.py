@@ -4,29 +4,17 @@
     python benchmarks/train_throughput.py --precision mixed_bfloat16     # bfloat16 against float32
     python benchmarks/train_throughput.py --precision mixed_bfloat16 --fused-adam   # the fast settings
 
-Interleaved, ``--repeats`` times, on the same batches (the sweep's deterministic stream):
-
-1. the sweep as ``cifar_v2.py`` runs it: ``common.training.train_run`` with the evaluation on
-   every test image, the conv statistics and histograms every ``--eval-every`` iterations,
-   TensorBoard logs and checkpoints;
-2. a plain ``model.fit`` of the same compiled network on NumPy arrays in one call, no callbacks
-   (Keras' default input pipeline);
-3. the same network, batches, loss and optimizer (Adam, the run's learning rate) in PyTorch
-   eager on the CPU, if PyTorch is installed (``pip install -r benchmarks/requirements.txt``).
-
-With ``--precision mixed_bfloat16`` (1) and (2) run under Keras' mixed_bfloat16 policy, (1) also
-runs in float32 as the baseline, and (3) also runs under ``torch.autocast`` with bfloat16 (PyTorch's
-own mixed precision on the CPU), so each precision is compared with its own kind. With
-``--fused-adam`` (1) and (2) update the weights with TensorFlow's fused Adam kernel (common/backend.py)
-and (3) with PyTorch's own fused Adam (``fused=True``), again like with like. Under either setting (1)
-also runs in float32 with Keras' Adam, the scripts' default, as the baseline.
-
-It also measures this machine's matmul peak in the precision under test (NumPy and the backend's own matmul, the
-better of the two) to give the fraction of the roofline: the LeNet-5 costs FLOPS_PER_IMAGE
-per training image (forward, plus the backward pass's two products per layer, none for the
-input image). Prints the medians, images/s and the ratios, and with ``--save PATH`` writes them, every
-repeat, the CPU, the versions and the command line to a JSON record (``benchmarks/record.py``; the pages cite
-``figures/speed/*.json``). Timings only; the tests never assert any.
+Interleaved ``--repeats`` times on the same batches (the sweep's deterministic stream): (1) the sweep as
+``cifar_v2.py`` runs it (``common.training.train_run``: every test image evaluated, statistics and histograms,
+TensorBoard logs, checkpoints); (2) a plain ``model.fit`` of the same compiled network on NumPy arrays, no
+callbacks; (3) the same network, batches, loss and Adam in PyTorch eager, if installed
+(``benchmarks/requirements.txt``). A speed setting (``--precision mixed_bfloat16``, ``--fused-adam``) applies to
+(1) and (2), and PyTorch then also runs its own version of it (bfloat16 autocast, ``fused=True`` Adam), like with
+like; (1) also runs in float32 with Keras' Adam, the scripts' default, as the baseline. Each median is also a
+share of the roofline: this machine's matmul peak in the precision under test over the LeNet-5's
+``FLOPS_PER_IMAGE`` (forward, plus the backward pass's two products per layer, none for the input image).
+``--save PATH`` writes every median, repeat and ratio as a JSON record (``benchmarks/record.py``). Timings only;
+the tests never assert any.
 """
 
 from __future__ import annotations
@@ -36,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,10 +40,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import record  # noqa: E402
-from common import backend, models, runs, study  # noqa: E402
+from common import backend, models, study  # noqa: E402
 from common.data import as_float_images, load_cifar10  # noqa: E402
 from common.evaluation import Evaluator  # noqa: E402
-from common.training import RunSpec, stream_indices, train_run  # noqa: E402
+from common.training import make_spec, stream_indices, train_run  # noqa: E402
 
 # Multiply-adds x 2 of the LeNet-5 per image: conv1, conv2, fc1, logits.
 FORWARD = (28 * 28 * 32 * 25 * 1 * 2) + (14 * 14 * 64 * 25 * 32 * 2) + (3136 * 1024 * 2) + (1024 * 10 * 2)
@@ -66,22 +55,12 @@ FLOPS_PER_IMAGE = FORWARD + FORWARD + (FORWARD - CONV1)
 def matmul_peak(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> tuple[float, str]:
     """Best GFLOP/s of an n x n matmul in ``dtype``: NumPy's BLAS (float32 only) and the Keras backend's."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    best = {}
-    t = []
-    for _ in range(repeats if dtype == "float32" else 0):
-        t0 = time.perf_counter()
-        a @ a
-        t.append(time.perf_counter() - t0)
-    if t:
-        best["numpy"] = 2 * n**3 / min(t) / 1e9
+    seconds = {"numpy": record.best_seconds(lambda: a @ a, repeats)} if dtype == "float32" else {}
     x = keras.ops.convert_to_tensor(a, dtype=dtype)
-    keras.ops.convert_to_numpy(keras.ops.matmul(x, x))
-    t = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        keras.ops.convert_to_numpy(keras.ops.matmul(x, x))
-        t.append(time.perf_counter() - t0)
-    best[backend.name()] = 2 * n**3 / min(t) / 1e9
+    product = lambda: keras.ops.convert_to_numpy(keras.ops.matmul(x, x))
+    product()  # warm-up
+    seconds[backend.name()] = record.best_seconds(product, repeats)
+    best = {k: 2 * n**3 / s / 1e9 for k, s in seconds.items()}
     which = max(best, key=best.get)
     return best[which], f"{which} ({', '.join(f'{k} {v:.0f}' for k, v in best.items())})"
 
@@ -92,19 +71,9 @@ BASELINE = "sweep run, float32 Keras Adam (training)"  # the scripts' default se
 def sweep_run(run, data, x, x_test, iterations, seed, eval_every, checkpoint_every):
     """A cifar_v2.py run in a temporary runs folder; (images/s of the whole run, of its training alone)."""
     with tempfile.TemporaryDirectory() as tmp:
-        identity = runs.make_identity("benchmark", run.identity(), seed, data, eval_every)
-        spec = RunSpec(
-            name=run.name,
-            identity=identity,
-            run_dir=Path(tmp) / "run",
-            build=lambda: models.build_model(run),
-            x=x,
-            y=data.y_train,
-            iterations=iterations,
-            batch_size=run.batch_size,
-            eval_every=eval_every,
-            checkpoint_every=checkpoint_every,
-            evaluate=Evaluator(x_test, data.y_test),
+        run, evaluate = replace(run, iterations=iterations), Evaluator(x_test, data.y_test)
+        spec = make_spec(
+            run, "benchmark", seed, data, x, data.y_train, Path(tmp), eval_every, checkpoint_every, evaluate
         )
         t0 = time.perf_counter()
         m = train_run(spec, log=lambda msg: None)
@@ -117,17 +86,10 @@ def plain_fit(run, x, y, iterations, seed):
     backend.seed_everything(seed)
     model = models.build_model(run)
     idx = stream_indices(seed, 0, iterations + 20, run.batch_size, len(x))
-    model.fit(
-        x[idx[: 20 * run.batch_size]],
-        y[idx[: 20 * run.batch_size]],
-        batch_size=run.batch_size,
-        shuffle=False,
-        verbose=0,
-    )
-    idx = idx[20 * run.batch_size :]
-    t0 = time.perf_counter()
-    model.fit(x[idx], y[idx], batch_size=run.batch_size, shuffle=False, verbose=0)
-    return iterations * run.batch_size / (time.perf_counter() - t0)
+    warm, idx = idx[: 20 * run.batch_size], idx[20 * run.batch_size :]
+    model.fit(x[warm], y[warm], batch_size=run.batch_size, shuffle=False, verbose=0)
+    fit = lambda: model.fit(x[idx], y[idx], batch_size=run.batch_size, shuffle=False, verbose=0)
+    return iterations * run.batch_size / record.best_seconds(fit)
 
 
 def with_settings(policy: str, fused_adam: bool, fn, *args):
@@ -147,8 +109,6 @@ def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool
     where PyTorch sees one, else on every CPU core; with ``bfloat16``, the forward pass and the loss
     under ``torch.autocast`` (bfloat16 matmuls and convolutions, float32 weights); with ``fused``,
     PyTorch's fused Adam kernel (else its default, the multi-tensor "foreach" Adam)."""
-    import contextlib
-
     import torch
     from torch import nn
 
@@ -166,36 +126,25 @@ def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool
         nn.Linear(3136, 1024),
         nn.ReLU(),
         nn.Linear(1024, 10),
-    )
-    net = net.to(device)
+    ).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=run.learning_rate, **({"fused": True} if fused else {}))
     loss_fn = nn.CrossEntropyLoss()
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
     yt = torch.from_numpy(y.astype(np.int64)).to(device)
-    idx = torch.from_numpy(
-        stream_indices(seed, 0, iterations + 20, run.batch_size, len(x)).reshape(-1, run.batch_size).astype(np.int64)
-    ).to(device)
+    idx = stream_indices(seed, 0, iterations + 20, run.batch_size, len(x)).reshape(-1, run.batch_size)
+    idx = torch.from_numpy(idx.astype(np.int64)).to(device)
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
+    def steps(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+                loss = loss_fn(net(xt.index_select(0, idx[i])), yt.index_select(0, idx[i]))
+            loss.backward()
+            opt.step()
+        float(loss.detach())  # waits for the last step (on a GPU, for the whole queue)
 
-    def step(i):
-        xb, yb = xt.index_select(0, idx[i]), yt.index_select(0, idx[i])
-        opt.zero_grad(set_to_none=True)
-        with autocast():
-            loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
-
-    for i in range(20):
-        loss = step(i)
-    float(loss.detach())
-    t0 = time.perf_counter()
-    for i in range(20, 20 + iterations):
-        loss = step(i)
-    float(loss.detach())  # waits for the last step (on a GPU, for the whole queue)
-    return iterations * run.batch_size / (time.perf_counter() - t0)
+    steps(0, 20)  # warm-up
+    return iterations * run.batch_size / record.best_seconds(lambda: steps(20, iterations))
 
 
 def main(argv=None):
@@ -256,41 +205,29 @@ def main(argv=None):
     )
     peak, peak_note = matmul_peak(dtype="bfloat16" if mixed else "float32")
     roofline = peak * 1e9 / FLOPS_PER_IMAGE
-    results = {"sweep run (whole)": [], "sweep run (training)": [], "plain model.fit": []}
-    if fast:
-        results[BASELINE] = []
     # PyTorch with its defaults (float32, its "foreach" Adam), and where a speed setting is under test, also
     # PyTorch with its own versions of the same settings (bfloat16 autocast, its fused Adam): like for like
     setting = " + ".join([*(["bfloat16"] if mixed else []), *(["fused Adam"] if args.fused_adam else [])])
     torch_alike = None
     if torch_note and fast:
         torch_alike = torch_note.replace("float32", setting.replace("bfloat16", "bfloat16 autocast"))
-    for name in (torch_note, torch_alike):
-        if name:
-            results[name] = []
-    sweep = lambda iterations, every: with_settings(
-        args.precision, args.fused_adam, sweep_run, run, data, x, x_test, iterations, args.seed, args.eval_every, every
-    )
-    sweep(args.eval_every, args.eval_every)  # warm-up
-    for r in range(args.repeats):
-        whole, train = sweep(args.iterations, args.checkpoint_every)
-        results["sweep run (whole)"].append(whole)
-        results["sweep run (training)"].append(train)
-        results["plain model.fit"].append(
-            with_settings(args.precision, args.fused_adam, plain_fit, run, x, data.y_train, args.iterations, args.seed)
-        )
+    settings = lambda fn, *a: with_settings(args.precision, args.fused_adam, fn, *a)
+    sweep = lambda iterations, every: sweep_run(run, data, x, x_test, iterations, args.seed, args.eval_every, every)
+    settings(sweep, args.eval_every, args.eval_every)  # warm-up
+
+    def one_repeat() -> dict:
+        whole, train = settings(sweep, args.iterations, args.checkpoint_every)
+        out = {"sweep run (whole)": whole, "sweep run (training)": train}
+        out["plain model.fit"] = settings(plain_fit, run, x, data.y_train, args.iterations, args.seed)
         if fast:
-            _, train32 = sweep_run(
-                run, data, x, x_test, args.iterations, args.seed, args.eval_every, args.checkpoint_every
-            )
-            results[BASELINE].append(train32)
+            out[BASELINE] = sweep(args.iterations, args.checkpoint_every)[1]
         if torch_note:
-            results[torch_note].append(torch_eager(run, x, data.y_train, args.iterations, args.seed))
+            out[torch_note] = torch_eager(run, x, data.y_train, args.iterations, args.seed)
         if torch_alike:
-            results[torch_alike].append(
-                torch_eager(run, x, data.y_train, args.iterations, args.seed, bfloat16=mixed, fused=args.fused_adam)
-            )
-        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()) + " img/s")
+            out[torch_alike] = torch_eager(run, x, data.y_train, args.iterations, args.seed, mixed, args.fused_adam)
+        return out
+
+    results = record.interleaved(one_repeat, args.repeats, "img/s")
     med = {k: float(np.median(v)) for k, v in results.items()}
     ratios = {}  # what the lines below print, by a stable name (the saved record's "ratios")
     print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
@@ -323,32 +260,16 @@ def main(argv=None):
                 f"  sweep training / {name}: {ratios[f'run_training/{key}']:.2f}x (target >= 1.2x); "
                 f"whole sweep run / {name}: {ratios[f'run_whole/{key}']:.2f}x"
             )
-    if args.save:
-        # each measurement under a stable key, its printed label beside it
-        keys = {"sweep run (whole)": "run_whole", "sweep run (training)": "run_training"}
-        keys |= {"plain model.fit": "plain_fit", BASELINE: "float32", torch_note: "torch", torch_alike: "torch_alike"}
+    if args.save:  # each measurement under a stable key, its printed label beside it
+        keys = {"sweep run (whole)": "run_whole", "sweep run (training)": "run_training", BASELINE: "float32"}
+        keys |= {"plain model.fit": "plain_fit", torch_note: "torch", torch_alike: "torch_alike"}
+        chosen = {k: v for k, v in vars(args).items() if k not in ("data_dir", "save", "no_torch")}
         record.save(
             args.save,
             "train_throughput",
+            chosen | {"torch": torch_note, "torch_alike": torch_alike},
             {
-                "run": run.name,
-                "batch_size": run.batch_size,
-                "iterations": args.iterations,
-                "repeats": args.repeats,
-                "eval_every": args.eval_every,
-                "checkpoint_every": args.checkpoint_every,
-                "seed": args.seed,
-                "precision": args.precision,
-                "fused_adam": args.fused_adam,
-                "emulate_avx2": args.emulate_avx2,
-                "torch": torch_note,
-                "torch_alike": torch_alike,
-            },
-            {
-                "images_per_s": {
-                    keys[k]: {"label": k, "median": med[k], "repeats": [float(x) for x in v]}
-                    for k, v in results.items()
-                },
+                "images_per_s": {keys[k]: {"label": k, "median": med[k], "repeats": v} for k, v in results.items()},
                 "matmul_peak_gflops": peak,
                 "matmul_peak_note": peak_note,
                 "flops_per_image": FLOPS_PER_IMAGE,

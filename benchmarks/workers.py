@@ -3,27 +3,17 @@
     python benchmarks/workers.py [--runs relu_adam_normal_dropout_l2,beyond_vgg_nesterov] [--iterations 500]
                                  [--repeats 3] [--inter-op 1,2] [--save figures/speed/workers.json]
 
-For each run, interleaved (one arrangement after the other, ``--repeats`` times), every arrangement trains
-the same ``--workers``-many runs (that run with seeds 0, 1, ...) through ``common.training.train_run`` as
-cifar_v2.py trains them (every test image evaluated every ``--eval-every`` iterations with its statistics,
-TensorBoard logs, the model saved), each process started afresh with TensorFlow's threads set before it loads:
-
-1. ``one process``: TensorFlow's default threads, the runs one after the other (``--workers 1``);
-2. ``N processes, 1 thread, inter-op K``: one intra-op thread and K inter-op threads each, one run each, side
-   by side, for each K of ``--inter-op``;
-3. ``N processes, default threads``: the same with TensorFlow's default threads in each process (one intra-op
-   thread per core: the cores oversubscribed, the runs' arithmetic that of (1)).
-
-Prints per arrangement the wall-clock seconds from the first start to the last end (start-up, data and
-evaluation included: what a command waits), the summed training images/s (each run's images over its own
-training seconds) and the images per CPU-second its processes spent (user + system: start-up included; and
-in the runs alone, their training and evaluations); then each one's ratio to (1), as the median and the range
-over the repeats, and whether every run's numbers (its history: losses, accuracies, statistics; and its final
-weights) are bit-identical to (1)'s. On a busy machine the first two measure also the share of the CPU that
-each arrangement wins against the other work (more busy threads win more), so the load average is printed and
-saved beside each measurement; the images per CPU-second hardly depend on that share, and where every
-arrangement keeps every core busy (an idle machine) their ratio is that of the throughput. ``--save PATH``
-writes all of it as a JSON record (``benchmarks/record.py``). Timings only; the tests never assert any.
+For each run, interleaved ``--repeats`` times, each arrangement trains the same ``--workers``-many runs (that run
+with seeds 0, 1, ...) through ``common.training.train_run`` as cifar_v2.py does, each process started afresh with
+TensorFlow's threads set before it loads: (1) one process, default threads, the runs one after the other;
+(2) one process per run, one intra-op thread and K inter-op threads each, for each K of ``--inter-op``; (3) one
+process per run with the default threads (the cores oversubscribed, the arithmetic that of (1)). Prints the wall
+seconds from the first start to the last end (what a command waits), the summed training images/s, the images
+per CPU-second (user + system; start-up included, and in the runs alone), each one's ratio to (1) (median and
+range) and whether every run's history and final weights are bit-identical to (1)'s. Other work on the machine
+shows in the wall time more than in the images per CPU-second, so the load average is kept beside every repeat
+(docs/speed.md). ``--save PATH`` writes it all as a JSON record (``benchmarks/record.py``). Timings only; the
+tests never assert any.
 """
 
 from __future__ import annotations
@@ -33,6 +23,7 @@ import hashlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from common import cpu, study  # noqa: E402  (neither loads TensorFlow: a child sets its threads first)
 
 TIMING_KEYS = ("train_time_s", "wall_time_s")  # what may differ between two trainings of one run
+SETTINGS = ("iterations", "eval_every", "workers", "repeats")  # the flags a record keeps (with the runs)
 
 
 def child(args) -> None:
@@ -74,32 +66,15 @@ def child(args) -> None:
         weights = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
         history = [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in m["history"]]
         numbers = hashlib.sha256(json.dumps(history, sort_keys=True).encode()).hexdigest()
-        images = m["iterations_done"] * spec.batch_size
-        print(
-            json.dumps(
-                {
-                    "seed": seed,
-                    "images": images,
-                    "train_time_s": m["train_time_s"],
-                    "run_cpu_s": run_cpu_s,
-                    "weights": weights,
-                    "history": numbers,
-                    "test_accuracy": m["final"].get("test_accuracy"),
-                }
-            ),
-            flush=True,
-        )
+        result = {"seed": seed, "images": m["iterations_done"] * spec.batch_size, "train_time_s": m["train_time_s"]}
+        result |= {"run_cpu_s": run_cpu_s, "weights": weights, "history": numbers}
+        print(json.dumps(result | {"test_accuracy": m["final"].get("test_accuracy")}), flush=True)
 
 
 def children_cpu_s() -> float:
     """CPU seconds (user + system) of this process's finished children so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def median(sorted_values: list[float]) -> float:
-    n = len(sorted_values)
-    return (sorted_values[(n - 1) // 2] + sorted_values[n // 2]) / 2
 
 
 def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
@@ -111,29 +86,14 @@ def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
         env = dict(os.environ)
         if inter_op is not None:
             env |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": str(inter_op)}
+        argv = [sys.executable, __file__, "--child", run, "--runs-dir", tmp, "--iterations", str(args.iterations)]
+        argv += ["--eval-every", str(args.eval_every), *(["--data-dir", args.data_dir] if args.data_dir else [])]
         t0, cpu0 = time.perf_counter(), children_cpu_s()
         procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    run,
-                    "--seeds",
-                    ",".join(map(str, part)),
-                    "--runs-dir",
-                    tmp,
-                    "--iterations",
-                    str(args.iterations),
-                    "--eval-every",
-                    str(args.eval_every),
-                ]
-                + (["--data-dir", args.data_dir] if args.data_dir else []),
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
+                [*argv, "--seeds", ",".join(map(str, seeds[i::processes]))], env=env, stdout=subprocess.PIPE, text=True
             )
-            for part in (seeds[i::processes] for i in range(processes))
+            for i in range(processes)
         ]
         try:
             outs = [p.communicate()[0] for p in procs]
@@ -144,20 +104,13 @@ def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
     if any(p.returncode for p in procs):
         sys.exit(f"a benchmark process failed (exit {[p.returncode for p in procs]}); its error is above")
     results = sorted((json.loads(line) for out in outs for line in out.splitlines()), key=lambda r: r["seed"])
-    rate = (
-        sum(r["images"] / r["train_time_s"] for r in results)
-        if processes > 1
-        else (sum(r["images"] for r in results) / sum(r["train_time_s"] for r in results))
-    )
-    images = sum(r["images"] for r in results)
-    run_cpu_s = sum(r["run_cpu_s"] for r in results)
-    return {
-        "wall_s": wall,
-        "images_per_s": rate,
-        "images_per_cpu_s": images / cpu_s,
-        "images_per_run_cpu_s": images / run_cpu_s,
-        "runs": results,
-    }
+    images, run_cpu_s = sum(r["images"] for r in results), sum(r["run_cpu_s"] for r in results)
+    if processes > 1:  # side by side, the runs' rates add up
+        rate = sum(r["images"] / r["train_time_s"] for r in results)
+    else:  # one after the other: their images over their summed seconds
+        rate = images / sum(r["train_time_s"] for r in results)
+    per_cpu = {"images_per_cpu_s": images / cpu_s, "images_per_run_cpu_s": images / run_cpu_s}
+    return {"wall_s": wall, "images_per_s": rate, **per_cpu, "runs": results}
 
 
 def main(argv=None):
@@ -216,25 +169,21 @@ def main(argv=None):
     print(f"\nmedians and ranges of {args.repeats} repeats ({time.strftime('%Y-%m-%d')}), against one process:")
     for run in runs:
         base = measured[run]["one process"]
-        numbers = lambda m: [(r["seed"], r["history"], r["weights"]) for r in m["runs"]]  # noqa: E731
+        numbers = lambda m: [(r["seed"], r["history"], r["weights"]) for r in m["runs"]]
         for name, ms in measured[run].items():
             keys = ("wall_s", "images_per_s", "images_per_cpu_s", "images_per_run_cpu_s")
-            values = {k: median(sorted(m[k] for m in ms)) for k in keys}
+            values = {k: statistics.median(m[k] for m in ms) for k in keys}
             line = (
                 f"  {run}, {name}: {values['wall_s']:.1f} s, {values['images_per_s']:,.0f} images/s summed, "
                 f"{values['images_per_cpu_s']:,.0f} images per CPU-second ({values['images_per_run_cpu_s']:,.0f} "
                 "in the runs)"
             )
             if ms is not base:
-                ratio = {
-                    "finish_sooner": sorted(b["wall_s"] / m["wall_s"] for b, m in zip(base, ms)),
-                    "images_per_s": sorted(m["images_per_s"] / b["images_per_s"] for b, m in zip(base, ms)),
-                }
-                for k in ("images_per_cpu_s", "images_per_run_cpu_s"):
-                    ratio[k] = sorted(m[k] / b[k] for b, m in zip(base, ms))
+                ratio = {"finish_sooner": sorted(b["wall_s"] / m["wall_s"] for b, m in zip(base, ms))}
+                ratio |= {k: sorted(m[k] / b[k] for b, m in zip(base, ms)) for k in keys[1:]}  # the rates
                 same = all(numbers(m) == numbers(base[0]) for m in ms)
                 ratios[f"{run}/{name}"], same_numbers[f"{run}/{name}"] = ratio, same
-                shown = lambda v: f"{median(v):.2f}x ({v[0]:.2f}-{v[-1]:.2f})"  # noqa: E731
+                shown = lambda v: f"{statistics.median(v):.2f}x ({v[0]:.2f}-{v[-1]:.2f})"
                 line += (
                     f"\n    finishes {shown(ratio['finish_sooner'])} sooner (target 1.3x); images/s "
                     f"{shown(ratio['images_per_s'])}; images per CPU-second {shown(ratio['images_per_cpu_s'])} "
@@ -246,19 +195,9 @@ def main(argv=None):
         from benchmarks import record
 
         with cpu.quiet_import():  # the record's versions load TensorFlow: its start-up lines kept off the terminal
-            record.save(
-                args.save,
-                "workers",
-                {
-                    "runs": runs,
-                    "iterations": args.iterations,
-                    "eval_every": args.eval_every,
-                    "workers": args.workers,
-                    "inter_op": inter_ops,
-                    "repeats": args.repeats,
-                },
-                {"measured": measured, "ratios": ratios, "bit_identical": same_numbers, "load_average": loads},
-            )
+            settings = {"runs": runs, "inter_op": inter_ops} | {k: getattr(args, k) for k in SETTINGS}
+            results = {"measured": measured, "ratios": ratios, "bit_identical": same_numbers, "load_average": loads}
+            record.save(args.save, "workers", settings, results)
 
 
 if __name__ == "__main__":

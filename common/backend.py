@@ -1,31 +1,21 @@
-"""The Keras backend and the device: the one place for backend-specific calls.
+"""The Keras backend and the device: the one place for backend-specific calls. Everything else is Keras 3, so the
+scripts run under ``KERAS_BACKEND=tensorflow`` (the default) and ``KERAS_BACKEND=jax`` (the GPU path). What differs:
 
-Everything else is Keras 3 (``keras``, ``keras.ops``), so the scripts run under
-``KERAS_BACKEND=tensorflow`` (the default) and ``KERAS_BACKEND=jax`` (the GPU path).
-What differs by backend, and why:
-
-- determinism: TensorFlow needs ``enable_op_determinism`` for bitwise-repeatable runs;
-  JAX on the CPU is deterministic as it is.
-- the training batches (:func:`batch_source`): under TensorFlow a ``tf.data`` pipeline
-  that gathers each batch from the data kept as tensors, with tf.data's autotuning off.
-  Measured on the 2-core CPU: with autotuning on (Keras' default pipeline for NumPy
-  arrays) every ``fit`` call that tears its iterator down waited ~1.8 s for tf.data's
-  autotune thread in about one call in three: the "bimodal" 1,550 / 970 images/s epochs.
-  Other backends get a ``keras.utils.PyDataset`` over the same indices.
-- precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` policy (bfloat16
-  matmuls and convolutions, float32 weights and optimizer). A CPU with AMX or AVX512-BF16
-  units (this repository's 2-core Xeon has both) runs oneDNN's bfloat16 matmuls at about 5x
-  the float32 rate (997 against ~200 GFLOP/s, measured); whole training steps gain much less
-  (``benchmarks/train_throughput.py --precision mixed_bfloat16``; README, "Speed"). bfloat16
-  keeps 8 bits of mantissa, so the numbers change: a run's identity records the precision.
-- the weight update (:func:`adam_class`, :func:`momentum_class`): Keras' optimizers update each
-  weight tensor with about 12 element-wise TensorFlow ops, each a pass over memory; for the
-  LeNet-5's 3.3M weights that cost 11 ms per Adam step on the 2-core CPU (4 ms for momentum),
-  as much as the bfloat16 forward and backward pass. TensorFlow's fused training kernels do one
-  pass (3 ms). The momentum kernel computes Keras' arithmetic exactly (tests/test_fused.py), so
-  TensorFlow always uses it. The Adam kernel computes ``1 - beta`` in float32 where Keras rounds
-  the constant once, so it changes the numbers by rounding: opt-in (``--fused-adam``), and a run's
-  identity records it. JAX compiles Keras' update into one XLA program already.
+- determinism: TensorFlow needs ``enable_op_determinism``; JAX on the CPU is deterministic as it is.
+- the training batches (:func:`batch_source`): under TensorFlow a ``tf.data`` pipeline that gathers each batch from
+  the data kept as tensors, autotuning off. With it on (Keras' default for NumPy arrays), a ``fit`` call that tore
+  its iterator down waited ~1.8 s for the autotune thread about one call in three on the 2-core CPU: the
+  "bimodal" 1,550 / 970 images/s epochs. Other backends get a ``keras.utils.PyDataset`` over the same indices.
+- precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` policy (bfloat16 matmuls and
+  convolutions, float32 weights and optimizer). With AMX or AVX512-BF16 (the 2-core Xeon has both) oneDNN's
+  bfloat16 matmuls run at about 5x the float32 rate (997 against ~200 GFLOP/s, measured); whole training steps
+  gain much less (``benchmarks/train_throughput.py``). bfloat16 changes the numbers: a run's identity records it.
+- the weight update (:func:`adam_class`, :func:`momentum_class`): Keras' optimizers make about 12 element-wise
+  passes over each weight tensor, 11 ms per Adam step for the LeNet-5's 3.3M weights on the 2-core CPU (4 ms for
+  momentum), as much as the bfloat16 forward and backward pass; TensorFlow's fused kernels make one (3 ms). The
+  momentum kernel computes Keras' arithmetic exactly (tests/test_fused.py), so TensorFlow always uses it; the Adam
+  kernel rounds ``1 - beta`` differently, so it is opt-in (``--fused-adam``) and a run's identity records it.
+  JAX compiles Keras' update into one XLA program already.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ reachable (``cifar_v2.py --constants round1``).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 from common import study
@@ -65,13 +66,11 @@ def candidates(batch_size: int | None = None) -> list[tuple[tuple, dict[int, stu
     grid's rates, L2 weights and run-6 settings, each at the grid's longest length."""
     longest, factor = max(GRID["iterations"]), max(GRID["long_factor"])
     out = []
-    for lr in GRID["adam_lr"]:
-        for l2 in GRID["l2"]:
-            for run6 in GRID["run6"]:
-                c = Constants(longest, lr, run6, ROUND1.dropout, l2, factor)
-                by_row = {r.study_row: study.with_overrides(r, batch_size=batch_size) for r in runs_with(c)}
-                by_row[7] = by_row[8]  # run 7 is run 8's config, stopped earlier: read off run 8's curve
-                out.append(((lr, l2, run6), by_row))
+    for lr, l2, run6 in itertools.product(GRID["adam_lr"], GRID["l2"], GRID["run6"]):
+        c = Constants(longest, lr, run6, ROUND1.dropout, l2, factor)
+        by_row = {r.study_row: study.with_overrides(r, batch_size=batch_size) for r in runs_with(c)}
+        by_row[7] = by_row[8]  # run 7 is run 8's config, stopped earlier: read off run 8's curve
+        out.append(((lr, l2, run6), by_row))
     return out
 
 

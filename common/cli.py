@@ -1,14 +1,8 @@
-"""What every script does the same way: one error exit, one Ctrl-C handler, one progress style.
-
-    @cli.entry_point
-    def main(argv=None) -> int: ...
-
-- A :class:`UserError` (a missing data set, a corrupt checkpoint, an unwritable folder,
-  a flag value that does not fit the data) prints ``error: <message>`` (the message names
-  the thing and the fix) and exits with code 2, as argparse does for a wrong flag.
-- Ctrl-C prints "interrupted; rerun the same command to resume" and exits with 130.
-  Every finished run is already on disk, and an unfinished one resumes from its last
-  checkpoint, so nothing finished is lost.
+"""What every script does the same way (``@cli.entry_point`` on its ``main(argv) -> int``): one error exit, one
+Ctrl-C handler, one progress style. A :class:`UserError` (a missing data set, a corrupt checkpoint, an unwritable
+folder, a flag value that does not fit the data) prints ``error: <message>`` (naming the thing and the fix) and
+exits with 2, as argparse does for a wrong flag. Ctrl-C prints "interrupted; rerun the same command to resume" and
+exits with 130: every finished run is on disk, and an unfinished one resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -50,20 +44,14 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
-def _install_sigint():
-    """Our SIGINT handler, in the main thread only (signal's rule); returns the one it replaced."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGINT, _on_sigint)
-
-
 def entry_point(main):
     """Wraps a script's ``main(argv) -> int``: the one error exit and the one Ctrl-C handler."""
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
         _INTERRUPTED.clear()
-        previous = _install_sigint()
+        in_main = threading.current_thread() is threading.main_thread()  # signal's rule: only there
+        previous = signal.signal(signal.SIGINT, _on_sigint) if in_main else None
         try:
             rc = main(argv) or 0
             if _INTERRUPTED:  # the KeyboardInterrupt landed in a finalizer, which Python ignores
@@ -109,6 +97,20 @@ def writable_dir(path: Path, flag: str) -> Path:
             f"Pass a folder you can write to, or fix its permissions."
         ) from None
     return path
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (its temporary files are then its own). Windows cannot ask without ending
+    it (``os.kill`` there terminates): there every process counts as running."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        pass
+    return True
 
 
 def pct(x, digits: int = 1, missing: str = "-") -> str:

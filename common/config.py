@@ -1,20 +1,16 @@
 """Settings declared once: a dataclass field with a one-line description and its checks.
 
-A script declares its settings as one dataclass; ``parse(Settings, argv)`` builds the
-argparse parser from it (flag ``--batch-size`` for field ``batch_size``, the type from
-the annotation, the default and the checks from the field) and returns a filled instance.
-A flag that means the same thing in several scripts is declared once here (``SEEDS``,
-``DATA_DIR``, ...) and reused, so it is spelled, checked and described the same everywhere::
+A script declares its settings as one dataclass; ``parse(Settings, argv)`` builds the argparse parser from it
+(flag ``--batch-size`` for field ``batch_size``; the type from the annotation: ``int``, ``float``, ``str``,
+``Path``, ``bool`` as ``--x``/``--no-x``, ``X | None``, ``tuple[X, ...]`` comma-separated as ``--seeds 0,1,2``)
+and returns it filled; a wrong value stops with argparse's message naming the flag (exit 2). A flag that means
+the same thing in several scripts is declared once here (``SEEDS``, ``DATA_DIR``, ...), so it is spelled, checked
+and described the same everywhere::
 
     @dataclass(frozen=True)
     class Settings:
         seeds: tuple[int, ...] = SEEDS((0,))
         iterations: int = setting(5500, "training iterations (batches) per run", min=1)
-
-Supported annotations: ``int``, ``float``, ``str``, ``bool`` (``--x`` / ``--no-x``),
-``Path``, ``X | None`` (default None; a help text that means "each run's own" says so) and ``tuple[X, ...]``
-(comma-separated: ``--seeds 0,1,2``). A wrong value stops with argparse's usual message
-naming the flag, and exit code 2.
 """
 
 from __future__ import annotations
@@ -43,37 +39,21 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def setting(
-    default,
-    help: str,
-    *,
-    min=None,
-    above=None,
-    max=None,
-    choices=None,
-    metavar=None,
-    check=None,
-    repeat: bool = False,
-    cli: bool = True,
-):
-    """A dataclass field that is also a command-line flag. ``min``/``max`` bound numbers (each
-    item of a tuple; ``above``: strictly greater), ``choices`` restricts strings, ``check(value)``
-    raises ValueError with the reason for any other wrong value; ``repeat`` lets a tuple flag be
-    given several times (``--set a=1 --set b=2``), its values not split at commas; ``cli=False``
-    keeps it off the command line."""
-    return dataclasses.field(
-        default=default,
-        metadata=dict(help=help, min=min, above=above, max=max, choices=choices, metavar=metavar, check=check)
-        | dict(repeat=repeat, cli=cli),
-    )
+CHECKS = ("min", "above", "below", "max", "choices", "metavar", "check")
 
 
-def knob(default, help: str, *, min=None, above=None, below=None, max=None, choices=None):
-    """A field of a run's definition (``common.study.RunConfig``) that ``--set FIELD=VALUE`` may change:
-    its one-line description and its checks (``below``: strictly less), as for :func:`setting`."""
-    return dataclasses.field(
-        default=default, metadata=dict(help=help, min=min, above=above, below=below, max=max, choices=choices)
-    )
+def setting(default, help: str, *, repeat: bool = False, cli: bool = True, **checks):
+    """A dataclass field that is also a command-line flag, its checks in ``checks``: ``min``/``max`` bound numbers
+    (each item of a tuple; ``above``/``below``: strictly), ``choices`` restricts strings, ``check(value)`` raises
+    ValueError with the reason for any other wrong value, ``metavar`` names the value. ``repeat`` lets a tuple
+    flag be given several times (``--set a=1 --set b=2``), its values not split at commas; ``cli=False`` keeps
+    it off the command line."""
+    if unknown := sorted(checks.keys() - set(CHECKS)):
+        raise TypeError(f"setting(): unknown checks {unknown}; the checks are {', '.join(CHECKS)}")
+    return dataclasses.field(default=default, metadata={"help": help, "repeat": repeat, "cli": cli, **checks})
+
+
+knob = setting  # a field of a run's definition (common.study.RunConfig) that --set FIELD=VALUE may change
 
 
 def parse_overrides(cls, items: tuple[str, ...], fields) -> dict:
@@ -221,20 +201,10 @@ def _check(value, meta, raw: str):
 def _converter(base, meta):
     def one(raw: str):
         raw = raw.strip()
-        if base is int:
-            try:
-                value = int(raw)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
-        elif base is float:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-        elif base is Path:
-            value = Path(raw).expanduser()
-        else:
-            value = raw
+        try:
+            value = Path(raw).expanduser() if base is Path else base(raw)  # int, float or str
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {'an integer' if base is int else 'a number'}") from None
         return _check(value, meta, raw)
 
     return one
@@ -280,7 +250,7 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
             f.name.upper() if not meta.get("choices") else "{" + ",".join(map(str, _choices(meta))) + "}"
         )
         if is_tuple and meta.get("repeat"):  # --set a=1 --set b=2: one value per flag, commas kept
-            single = lambda raw, one=one: (one(raw),)  # a 1-tuple: from_namespace joins the groups
+            single = lambda raw, one=one: (one(raw),)  # a 1-tuple: parse joins the groups
             parser.add_argument(
                 flag, dest=f.name, type=single, action="append", default=None, metavar=metavar, help=help_text
             )
@@ -294,21 +264,13 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
     return parser
 
 
-def from_namespace(cls, ns: argparse.Namespace, **extra):
-    """The dataclass filled from parsed flags; flags not given keep the field's default."""
-    values = {}
+def parse(cls, argv=None, description: str = "", epilog: str | None = None, prog: str | None = None):
+    """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``); flags not given keep the default."""
+    ns, values = build_parser(cls, description, epilog, prog).parse_args(argv), {}
     for f in dataclasses.fields(cls):
-        if not f.metadata or not f.metadata.get("cli", True):
-            continue
-        value = getattr(ns, f.name, None)
-        if value is None:
-            continue
+        value = getattr(ns, f.name, None) if f.metadata.get("cli", True) else None
         if isinstance(value, list):  # nargs="+" of comma lists: join, drop repeats, keep order
             value = tuple(dict.fromkeys(v for group in value for v in group))
-        values[f.name] = value
-    return dataclasses.replace(cls(), **values, **extra)
-
-
-def parse(cls, argv=None, description: str = "", epilog: str | None = None, prog: str | None = None):
-    """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``)."""
-    return from_namespace(cls, build_parser(cls, description, epilog, prog).parse_args(argv))
+        if value is not None:
+            values[f.name] = value
+    return dataclasses.replace(cls(), **values)

@@ -1,23 +1,16 @@
-"""The CPU: what it can do, and the settings that are fastest on it.
+"""The CPU: what it can do, and the settings that are fastest on it (read once per process, printed with the
+backend, saved with every result).
 
-Read once per process, printed with the backend (``backend.banner``) and saved with every result
-(``io.versions``). What it decides, and the measurement behind each choice:
-
-- **oneDNN on CPUs where TensorFlow leaves it off.** TensorFlow turns its oneDNN kernels on by
-  default only on Linux x86 CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (its
-  ``DefaultOneDnnPolicy``). On a 2-core AVX2-only AMD EPYC (Zen 3), the sweep's training ran at 444
-  images/s with TensorFlow's default and 530 with ``TF_ENABLE_ONEDNN_OPTS=1`` (+19%; a plain
-  ``model.fit``: 243-470 against 484-715; ``../shared/docs/cpu_speed_avx2.md``). So where TensorFlow
-  would leave it off, :func:`configure` turns it on before TensorFlow loads, unless the user set
-  ``TF_ENABLE_ONEDNN_OPTS`` (then theirs stands). On the AVX-512/AMX Xeon that made the committed
-  results oneDNN is TensorFlow's own default: they were made with it on. oneDNN's kernels round
-  differently from TensorFlow's own, so a run with oneDNN off records ``"onednn": false`` in its
-  identity (``runs.make_identity``) and never mixes with the committed ones.
-- **bfloat16 needs hardware.** ``--precision mixed_bfloat16`` is fast only where the CPU multiplies
-  bfloat16 (AMX or AVX512_BF16 on x86, the BF16 extension on ARM): 1.46x float32 on the Xeon; on the
-  AVX2-only EPYC it ran at 74 images/s against 408 in float32 (0.18x, same run). Without that
-  hardware the scripts warn with that factor, and ``make reproduce FAST=1`` keeps float32
-  (:func:`fast_precision`).
+- **oneDNN on CPUs where TensorFlow leaves it off.** TensorFlow turns its oneDNN kernels on by default only on
+  Linux x86 CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX. On a 2-core AVX2-only AMD EPYC (Zen 3) the
+  sweep trained at 444 images/s with TensorFlow's default and 530 with ``TF_ENABLE_ONEDNN_OPTS=1`` (+19%; a
+  plain ``model.fit``: 243-470 against 484-715; ``../shared/docs/cpu_speed_avx2.md``), so :func:`configure`
+  turns it on there before TensorFlow loads, unless the user set ``TF_ENABLE_ONEDNN_OPTS``. The committed
+  results were made with it on (TensorFlow's own default on their AVX-512/AMX Xeon); oneDNN rounds differently,
+  so a run with it off records ``"onednn": false`` in its identity and never mixes with them.
+- **bfloat16 needs hardware** (AMX or AVX512_BF16 on x86, BF16 on ARM): 1.46x float32 on the Xeon, 0.18x on the
+  AVX2-only EPYC (74 images/s against 408, same run). Without it the scripts warn with that factor, and
+  ``make reproduce FAST=1`` keeps float32 (:func:`fast_precision`).
 """
 
 from __future__ import annotations
@@ -123,9 +116,8 @@ def summary() -> str:
 
 
 def configure() -> None:
-    """Before TensorFlow loads (each script calls it first): quiet TensorFlow's start-up chatter, and turn
-    oneDNN on where TensorFlow would leave it off on an x86 CPU (see the module docstring), unless the
-    user chose with ``TF_ENABLE_ONEDNN_OPTS``. Calling it again changes nothing."""
+    """Before TensorFlow loads (each script calls it first): its start-up chatter quiet, oneDNN on where the
+    module docstring says. Calling it again changes nothing."""
     if _CONFIGURED:
         return
     _CONFIGURED.append(True)
@@ -144,9 +136,8 @@ STARTUP_CHATTER = ("WARNING: All log messages before absl::InitializeLog()", "on
 
 @contextlib.contextmanager
 def quiet_import():
-    """Import a framework with its C++ start-up lines (:data:`STARTUP_CHATTER`) kept off the terminal: the
-    process's stderr (file descriptor 2) goes to a temporary file meanwhile, and every other line it received
-    (a real warning, an error) is written back to stderr afterwards."""
+    """Import a framework with its C++ start-up lines (:data:`STARTUP_CHATTER`) off the terminal: file descriptor
+    2 goes to a temporary file meanwhile, and every other line (a real warning, an error) is written back."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
@@ -177,8 +168,7 @@ def onednn() -> bool | None:
 
 
 def onednn_note() -> str:
-    """How oneDNN came to be on or off, for the banner."""
-    state = onednn()
+    state = onednn()  # how oneDNN came to be on or off, for the banner
     if state is None:
         return ""
     why = {"set": "turned on for this CPU", "user": f"{ENV}={os.environ.get(ENV)}", "default": "TensorFlow's default"}
@@ -203,7 +193,7 @@ def intra_op_threads() -> int | None:
 
 
 def fast_precision() -> str:
-    """The precision ``make reproduce FAST=1`` trains in: bfloat16 where the CPU has it in hardware."""
+    """``make reproduce FAST=1``'s precision: bfloat16 where the CPU has it in hardware."""
     return "mixed_bfloat16" if bf16_hardware() else "float32"
 
 

@@ -12,21 +12,24 @@ repository). Where none holds CIFAR10 or MNIST, Keras' own downloader is tried a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from common import io
 from common.cli import UserError
 from common.config import parse_image_size
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SHAPE = (28, 28)  # the study's images; other sets may have another size
 SPLITS = ("Train", "Test")
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")  # a Dataset's arrays, as the cache stores them
 CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 CLASS_NAMES = {"CIFAR10": CIFAR10_CLASS_NAMES, "MNIST": MNIST_CLASS_NAMES}
@@ -93,16 +96,12 @@ class Dataset:
     def is_study_data(self, study_name: str) -> bool:
         """Whether this is the study's own set ``study_name`` (its name, classes, counts and size),
         so that a comparison with the study's numbers means something."""
-        counts = (
-            np.bincount(self.y_train, minlength=self.num_classes).tolist(),
-            np.bincount(self.y_test, minlength=self.num_classes).tolist(),
-        )
+        counts = [np.bincount(y, minlength=self.num_classes).tolist() for y in (self.y_train, self.y_test)]
         return (
             self.name == study_name
             and self.class_names == CLASS_NAMES.get(study_name)
-            and self.image_shape == IMAGE_SHAPE
-            and self.channels == 1
-            and counts == ([STUDY_COUNTS[0]] * self.num_classes, [STUDY_COUNTS[1]] * self.num_classes)
+            and (self.image_shape, self.channels) == (IMAGE_SHAPE, 1)
+            and counts == [[n] * self.num_classes for n in STUDY_COUNTS]
         )
 
     def validation_split(
@@ -118,13 +117,10 @@ class Dataset:
                 f"a validation split of {per_class} images per class leaves nothing to train on: the smallest "
                 f"class of {self.name} has {counts.min()} training images. Hold out fewer (validation=...)."
             )
-        fold = run_seed % (counts.min() // per_class)
-        held = [
-            np.random.default_rng([seed, c]).permutation(np.flatnonzero(self.y_train == c))[
-                fold * per_class : (fold + 1) * per_class
-            ]
-            for c in range(self.num_classes)
-        ]
+        k = run_seed % (counts.min() // per_class)
+        fold = slice(k * per_class, (k + 1) * per_class)
+        classes = [np.flatnonzero(self.y_train == c) for c in range(self.num_classes)]
+        held = [np.random.default_rng([seed, c]).permutation(images)[fold] for c, images in enumerate(classes)]
         val = np.sort(np.concatenate(held))
         return np.setdiff1d(np.arange(len(self.y_train)), val), val
 
@@ -152,24 +148,8 @@ def figures_folder(base: str, dataset: str, study_dataset: str, color: str | Non
 
 def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The places searched for ``<root>/<NAME>``, in order."""
-    roots = []
-    if data_dir:
-        roots.append(Path(data_dir).expanduser())
-    if os.environ.get("DATA_DIR"):
-        roots.append(Path(os.environ["DATA_DIR"]).expanduser())
-    roots += [REPO_ROOT / "data", REPO_ROOT.parent / "shared" / "data"]
-    return roots
-
-
-def _class_dirs(split_dir: Path) -> list[Path]:
-    dirs = [d for d in split_dir.iterdir() if d.is_dir()]
-    # Class folders are named 0..9; sort numerically where they are numbers.
-    return sorted(dirs, key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name))
-
-
-def _image_files(class_dir: Path) -> list[Path]:
-    """The images of a class folder (``IMAGE_SUFFIXES``, any case), sorted by name."""
-    return sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    given = [Path(v).expanduser() for v in (data_dir, os.environ.get("DATA_DIR")) if v]
+    return given + [REPO_ROOT / "data", REPO_ROOT.parent / "shared" / "data"]
 
 
 def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> np.ndarray:
@@ -177,23 +157,23 @@ def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> 
     ``size`` (H, W) resizes it."""
     try:
         with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            if mode not in GRAY_MODES + COLOR_MODES:  # 16-bit or float images: no 8-bit reading is right
+            if img.mode not in GRAY_MODES + COLOR_MODES:  # 16-bit or float images: no 8-bit reading is right
                 raise DataError(
-                    f"{path}: a {mode!r} image (16-bit or floating point); the loader reads 8-bit images. "
+                    f"{path}: a {img.mode!r} image (16-bit or floating point); the loader reads 8-bit images. "
                     "Convert it to 8 bits per channel (e.g. PIL: img.convert('L') or img.convert('RGB'))."
                 )
-            own = "gray" if mode in GRAY_MODES else "rgb"
-            target = "L" if (color or own) == "gray" else "RGB"
-            img = img if img.mode == target else img.convert(target)  # L: ITU-R 601 luma
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
-            return np.asarray(img)
+            return _pillow(img, color or ("gray" if img.mode in GRAY_MODES else "rgb"), size)
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{path}: cannot decode this image ({err}). Replace or delete the file.") from None
+
+
+def _pillow(img: Image.Image, color: str, size: tuple[int, int] | None) -> np.ndarray:
+    """The one conversion of files and downloads alike: L (ITU-R 601 luma) or RGB, then bilinear to ``size``
+    (H, W), antialiased when shrinking."""
+    img = img.convert("L" if color == "gray" else "RGB")
+    return np.asarray(img if size is None else img.resize((size[1], size[0]), Image.Resampling.BILINEAR))
 
 
 def load_split(
@@ -204,12 +184,15 @@ def load_split(
     :func:`load_from_folder`); ``size`` (H, W) resizes every image."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir}: missing split folder. Expected <root>/<NAME>/{{Train,Test}}/<class>/*.png.")
-    class_dirs = _class_dirs(split_dir)
+    class_dirs = sorted(  # numerically where the folders are numbers (the study's 0..9)
+        (d for d in split_dir.iterdir() if d.is_dir()),
+        key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name),
+    )
     if not class_dirs:
         raise DataError(f"{split_dir}: holds no class folders. Expected {split_dir}/<class>/*.png.")
     images, labels, read = [], [], []
     for label, class_dir in enumerate(class_dirs):
-        files = _image_files(class_dir)
+        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         if not files:
             others = sorted({f.suffix.lower() or f.name for f in class_dir.iterdir() if f.is_file()})
             found = f" (it holds {', '.join(others)} files, which the loader does not read)" if others else ""
@@ -270,47 +253,25 @@ def load_from_folder(
     single-channel, else RGB."""
     key = _content_key(set_dir, color, size)
     cached = CACHE_DIR / f"{name}-{key}.npz"
-    if key not in _LOADED and cached.is_file():
-        try:
-            with np.load(cached, allow_pickle=False) as z:
-                arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-                _LOADED.clear()
-                _LOADED[key] = (
-                    Dataset(name, *arrays, tuple(str(c) for c in z["class_names"]), source=""),
-                    [str(n) for n in z["notes"]],
-                )
-        except Exception:  # a truncated or foreign cache file: decode again and rewrite it
-            cached.unlink(missing_ok=True)
+    if key not in _LOADED:
+        _LOADED.clear()  # one set in memory at a time: a test that switches sets reloads from the disk cache
+        # a cache file that is missing, truncated or foreign is decoded again and (re)written below
+        with contextlib.suppress(Exception), np.load(cached, allow_pickle=False) as z:
+            d = Dataset(name, *(z[k] for k in ARRAYS), tuple(str(c) for c in z["class_names"]), source="")
+            _LOADED[key] = d, [str(n) for n in z["notes"]]
     if key not in _LOADED:
         notes: list[str] = []
         d = _decode_folder(set_dir, name, color, size, notes)
-        _save_cache(cached, d, notes)
-        _LOADED.clear()  # one set in memory at a time: a test that switches sets reloads from the disk cache
+        with contextlib.suppress(OSError, io.WriteFailed), io.atomic(cached) as tmp:  # read-only: no cache
+            arrays = {k: getattr(d, k) for k in ARRAYS}
+            np.savez(tmp, **arrays, class_names=np.array(d.class_names), notes=np.array(notes, dtype=str))
         _LOADED[key] = d, notes
     d, notes = _LOADED[key]
     for note in notes:  # said at every load, cached or not
         print(f"note: {set_dir}: {note}")
-    for arr in (d.x_train, d.y_train, d.x_test, d.y_test):
-        arr.flags.writeable = False  # shared by every caller of this process: a write in place would be a bug
-    return Dataset(name, d.x_train, d.y_train, d.x_test, d.y_test, d.class_names, source=str(set_dir))
-
-
-def _save_cache(cached: Path, d: Dataset, notes: list[str]) -> None:
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.stem}.tmp{os.getpid()}.npz")
-        np.savez(
-            tmp,
-            x_train=d.x_train,
-            y_train=d.y_train,
-            x_test=d.x_test,
-            y_test=d.y_test,
-            class_names=np.array(d.class_names),
-            notes=np.array(notes, dtype=str),
-        )
-        os.replace(tmp, cached)
-    except OSError:  # a read-only checkout: no cache, the next load decodes again
-        pass
+    for k in ARRAYS:
+        getattr(d, k).flags.writeable = False  # shared by every caller of this process: a write in place is a bug
+    return replace(d, source=str(set_dir))
 
 
 def _decode_folder(
@@ -343,10 +304,7 @@ def _decode_folder(
 
 def to_grayscale_28(rgb: np.ndarray) -> np.ndarray:
     """(N, 32, 32, 3) uint8 RGB -> (N, 28, 28) uint8 luma (ITU-R 601), resized with antialiasing."""
-    out = np.empty((len(rgb),) + IMAGE_SHAPE, dtype=np.uint8)
-    for i, img in enumerate(rgb):
-        out[i] = np.asarray(Image.fromarray(img).convert("L").resize(IMAGE_SHAPE[::-1], Image.BILINEAR))
-    return out
+    return np.stack([_pillow(Image.fromarray(a), "gray", IMAGE_SHAPE) for a in rgb])
 
 
 def balanced_subset(x: np.ndarray, y: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
@@ -356,15 +314,14 @@ def balanced_subset(x: np.ndarray, y: np.ndarray, per_class: int) -> tuple[np.nd
     return x[idx], y[idx].astype(np.int32)
 
 
-def download_with_keras(name: str, train_per_class: int = 1000, test_per_class: int = 100) -> Dataset:
+def download_with_keras(name: str) -> Dataset:
     """Keras' downloader, converted as the study did: 28x28 grayscale, 1000/100 images per class
     (``load_dataset`` converts it further where ``--color`` or ``--image-size`` ask)."""
     import keras
 
-    loader = {"CIFAR10": keras.datasets.cifar10, "MNIST": keras.datasets.mnist}[name]
-    (x_train, y_train), (x_test, y_test) = loader.load_data()
-    x_train, y_train = balanced_subset(x_train, y_train, train_per_class)
-    x_test, y_test = balanced_subset(x_test, y_test, test_per_class)
+    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name.lower()).load_data()
+    x_train, y_train = balanced_subset(x_train, y_train, STUDY_COUNTS[0])
+    x_test, y_test = balanced_subset(x_test, y_test, STUDY_COUNTS[1])
     if x_train.ndim == 4:  # CIFAR-10 is RGB 32x32
         x_train, x_test = to_grayscale_28(x_train), to_grayscale_28(x_test)
     return Dataset(name, x_train, y_train, x_test, y_test, CLASS_NAMES[name], source=f"keras.datasets.{name.lower()}")
@@ -418,14 +375,8 @@ def _converted(d: Dataset, color: str | None, size: tuple[int, int] | None) -> D
     """A downloaded (gray 28x28) set in another color or size, through the same Pillow calls as files."""
     if (color in (None, d.color)) and (size is None or size == d.image_shape):
         return d
-
-    def convert(x):
-        out = []
-        for a in x:
-            img = Image.fromarray(a).convert("L" if (color or d.color) == "gray" else "RGB")
-            out.append(np.asarray(img.resize((size[1], size[0]), Image.Resampling.BILINEAR) if size else img))
-        return _stack(out, color or d.color)
-
+    color = color or d.color
+    convert = lambda x: _stack([_pillow(Image.fromarray(a), color, size) for a in x], color)
     return Dataset(d.name, convert(d.x_train), d.y_train, convert(d.x_test), d.y_test, d.class_names, d.source)
 
 

@@ -4,21 +4,17 @@
     python -m common.datasets keras cifar10  # Keras' full CIFAR-10 as ./data/CIFAR10_FULL (50,000 / 10,000)
     python -m common.datasets keras mnist    # Keras' full MNIST as ./data/MNIST_FULL (60,000 / 10,000)
 
-fetch: the study's data, the CIFAR10/ and MNIST/ folders of the course's repository
-(``COURSE_URL``) at the pinned ``COURSE_COMMIT``, and nothing else of it: a blob-less, depth-1 fetch of
-that one commit with a sparse checkout of the two folders (Git downloads only their files). The files
-land in a temporary folder inside ./data, are checked against ``MANIFEST``, and only then is each folder
-moved into place (a rename), so ./data/CIFAR10 is either verified data or absent, never half-written.
-Folders already in ./data are checked, never fetched again or overwritten. Offline, git's reachability
-probe gives up after ``PROBE_TIMEOUT_S`` s. Overrides (tests, mirrors): --url/--commit/--manifest, or
-$COURSE_DATA_URL and $COURSE_DATA_COMMIT. This route needs only Python's standard library and git, since
-`make data` runs before the venv exists; on Windows without make: ``py -m common.datasets fetch``.
+fetch: the CIFAR10/ and MNIST/ folders of the course's repository (``COURSE_URL``) at the pinned
+``COURSE_COMMIT``, and nothing else of it (a blob-less, depth-1 fetch with a sparse checkout of the two folders),
+into a temporary folder inside ./data, checked against ``MANIFEST``, and only then renamed into place: ./data/CIFAR10
+is verified data or absent, never half-written. Folders already there are checked, never fetched again. Offline,
+git's probe gives up after ``PROBE_TIMEOUT_S`` s. Overrides (tests, mirrors): --url/--commit/--manifest, or
+$COURSE_DATA_URL and $COURSE_DATA_COMMIT. Only Python's standard library and git, since `make data` runs before
+the venv exists (Windows without make: ``py -m common.datasets fetch``).
 
-The manifest (common/data_manifest.sha256) holds one SHA-256 per file, 22,000 lines, about 2 MB, in
-``sha256sum`` format: a mismatch names every file that is missing, extra or different (a digest per
-class folder, 40 lines, could only say which folder), and ``cd data && sha256sum -c
-../common/data_manifest.sha256`` checks a copy by hand. It was made from the pinned commit's files with
-``python -m common.datasets manifest --root <folder holding CIFAR10/ and MNIST/>``.
+The manifest (common/data_manifest.sha256, made with ``python -m common.datasets manifest --root <folder>``) holds
+one SHA-256 per file in ``sha256sum`` format, so a mismatch names every file missing, extra or different, and
+``cd data && sha256sum -c ../common/data_manifest.sha256`` checks a copy by hand.
 
 keras: Keras' own downloads (``keras.datasets.cifar10.load_data()``, ``mnist.load_data()``; needs the
 venv and internet once, Keras keeps them in ~/.keras/datasets) written in full in the same layout under
@@ -27,10 +23,10 @@ Keras' labels, which follow the course's (CIFAR-10's order: airplane ... truck; 
 images of a class are numbered in Keras' order. MNIST is written as it comes (28x28 8-bit gray).
 CIFAR-10 is converted by ``common.data.to_grayscale_28``, the loader's own conversion: Pillow
 ``convert("L")``, ITU-R 601-2 luma L = 0.299 R + 0.587 G + 0.114 B rounded to 8 bits, then the whole
-32x32 image resized to 28x28 with Pillow's bilinear filter (``Image.BILINEAR``, widened when shrinking:
-antialiased), no crop. The course's repository does not say how it made its images (its README: "all
-images in the provided sample datasets are grayscale and have size 28x28"), so this is our choice.
-Run the scripts on them by name (./data is searched by default; elsewhere pass --data-dir):
+32x32 image resized to 28x28 with Pillow's bilinear filter (antialiased when shrinking), no crop. The course's
+repository does not say how it made its images (its README: "all images in the provided sample datasets are
+grayscale and have size 28x28"), so this is our choice. Run the scripts on them by name (./data is searched by
+default; elsewhere pass --data-dir):
 
     python cifar_v2.py --dataset CIFAR10_FULL
     python rnn_mnist.py --dataset MNIST_FULL
@@ -50,7 +46,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, writable_dir  # the standard library's alone
+from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, alive, writable_dir  # the standard library's alone
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -190,16 +186,12 @@ def _remove_leftovers(dest: Path) -> None:
     """Removes the temporary folders that fetches killed outright (kill -9, a power cut) left in ``dest``: those
     whose process no longer runs. Windows cannot ask that without killing (os.kill): there they are named."""
     for folder in dest.glob(f"{TEMP_PREFIX}*"):
+        pid = folder.name[len(TEMP_PREFIX) :].split("-")[0]
         if os.name != "posix":
             print(f"note: {folder} was left by an interrupted fetch; delete it when no other fetch runs")
-            continue
-        try:
-            os.kill(int(folder.name[len(TEMP_PREFIX) :].split("-")[0]), 0)  # signal 0: only asks whether it runs
-        except (ValueError, ProcessLookupError):  # an older version's name (no id), or a process that is gone
+        elif not (pid.isdigit() and alive(int(pid))):  # an older version's name (no id), or a process that is gone
             _remove(folder)
             print(f"removed {_rel(folder)}, left by an interrupted fetch")
-        except PermissionError:  # another user's process, alive
-            pass
 
 
 def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
@@ -329,15 +321,6 @@ def from_keras(which: str, dest: Path) -> None:
 
 # --- the command line --------------------------------------------------------------------------------
 
-KERAS_HELP = """\
-Writes Keras' full CIFAR-10 (50,000 train / 10,000 test) as data/CIFAR10_FULL, or MNIST (60,000 / 10,000)
-as data/MNIST_FULL, in the course's layout <NAME>/{Train,Test}/<class 0..9>/ImageNNNNN.png (28x28 8-bit
-gray PNGs), into a temporary folder renamed into place when complete.
-MNIST is written as Keras gives it. CIFAR-10: Pillow convert("L"), ITU-R 601-2 luma
-L = 0.299 R + 0.587 G + 0.114 B (8-bit), then the whole 32x32 image resized to 28x28 with Pillow's bilinear
-filter (antialiased; no crop): common.data.to_grayscale_28, as the data loader converts.
-Needs the venv and, once, internet. Then: python cifar_v2.py --dataset CIFAR10_FULL"""
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -361,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser(
         "keras",
         help="Keras' full CIFAR-10 or MNIST as data/CIFAR10_FULL or data/MNIST_FULL",
-        description=KERAS_HELP,
+        description="\n\n".join(__doc__.split("\n\n")[4:]),  # the keras paragraphs above
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     k.add_argument("which", choices=sorted(KERAS_SETS))

@@ -1,26 +1,20 @@
-"""A deconvnet (Zeiler & Fergus, ECCV 2014, arXiv 1311.2901) for the study's LeNet-5.
-
-Our network's conv part is  image -> conv1 -> relu -> pool1 -> conv2 -> relu -> pool2.
-The way up records each max-pool's *switches* (which input of each 2x2 window held
-the max). To project chosen activations of a layer back to pixel space, keep them,
-zero every other activation of that layer, then go down:
+"""A deconvnet (Zeiler & Fergus, ECCV 2014, arXiv 1311.2901) for the study's LeNet-5, whose conv part is
+image -> conv1 -> relu -> pool1 -> conv2 -> relu -> pool2. The way up records each max-pool's *switches* (which
+input of each 2x2 window held the max). To project chosen activations of a layer back to pixel space, keep them,
+zero every other activation of that layer, then go down (without biases, as in the paper):
 
     conv2 (post-ReLU) -> rectify -> transposed conv2 kernel -> pool1 space
                       -> unpool with pool1's switches -> rectify -> transposed conv1 kernel -> pixels
     conv1 (post-ReLU) -> rectify -> transposed conv1 kernel -> pixels
 
-Biases are not used on the way down, as in the paper. ``rule="guided"`` gives guided
-backpropagation (Springenberg et al., ICLR 2015 workshop, arXiv 1412.6806) on the same path: each
-ReLU then passes the signal only where it is positive *and* the ReLU's forward input was positive;
-``rule="gradient"`` keeps only the forward mask (the plain gradient). Everything is batched: one call
-projects P signals, each with the switches of its own image, with ``keras.ops`` only.
-Projections of a gray network are (P, H, W); of a color (RGB) network (P, H, W, 3).
+``rule="guided"`` gives guided backpropagation (Springenberg et al., ICLR 2015 workshop, arXiv 1412.6806) on the
+same path: each ReLU passes the signal only where it is positive *and* the ReLU's forward input was positive;
+``rule="gradient"`` keeps only the forward mask (the plain gradient). One call projects P signals, each with the
+switches of its own image, with ``keras.ops`` only: (P, H, W) for a gray network, (P, H, W, 3) for an RGB one.
 
-Switches pick the *first* maximal input of a window in row-major order (top-left,
-top-right, bottom-left, bottom-right), the rule TensorFlow's max-pool gradient uses, so
-the projection equals the "deconvnet" gradient of the kept activations (tested).
-A pool over an odd size drops the last row/column (``valid`` padding); unpooling
-puts zeros there.
+Switches pick the *first* maximal input of a window in row-major order, the rule of TensorFlow's max-pool
+gradient, so the projection equals the "deconvnet" gradient of the kept activations (tested). A pool over an odd
+size drops the last row/column (``valid`` padding); unpooling puts zeros there.
 """
 
 from __future__ import annotations
@@ -50,7 +44,6 @@ def _pixels(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.take(x, 0, axis=axis) if x.shape[axis] == 1 else x
 
 
-# ---------------------------------------------------------------------------
 # Max-pool switches and unpooling
 def _windows(x, pool: int = POOL):
     """(N, H, W, C) -> (N, H//p, W//p, C, p*p): each pooling window's inputs, row-major."""
@@ -85,7 +78,6 @@ def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
     return z
 
 
-# ---------------------------------------------------------------------------
 @dataclass
 class Forward:
     """The way up for N images: post-ReLU activations and pool1's switches (NumPy)."""
@@ -160,26 +152,12 @@ class Deconvnet:
             # transposed conv2 of one activation: its filter scaled, over pool1 cells row-2..row+2
             w2 = ops.convert_to_numpy(self.kernels["conv2"])  # (5, 5, 32, 64)
             x = value[:, None, None, None] * np.moveaxis(w2[..., maps], -1, 0)  # (P, 5, 5, 32)
-            # each activation's 5x5 window of pool1 switches; cells off the map get none (zeros)
+            # each activation's 5x5 window of pool1 switches, and conv1's forward ReLU mask over the same
+            # 10x10 window of conv1 space (the guided and gradient rules)
             ri, ci = rows[:, None] + np.arange(k) - half, cols[:, None] + np.arange(k) - half
-            n_r, n_c = fwd.switches1.shape[1:3]
-            sw = fwd.switches1[
-                image_idx[:, None, None], np.clip(ri, 0, n_r - 1)[:, :, None], np.clip(ci, 0, n_c - 1)[:, None, :]
-            ]
-            inside = ((ri >= 0) & (ri < n_r))[:, :, None] & ((ci >= 0) & (ci < n_c))[:, None, :]
-            sw = sw * inside[..., None, None]
-            x = unpool(x, sw, (k * POOL, k * POOL))  # (P, 10, 10, 32) conv1 space
-            mask = None
-            if rule != "deconvnet":  # conv1's forward ReLU mask over the same 10x10 window
-                n1_r, n1_c = fwd.conv1.shape[1:3]
-                r1 = (POOL * (rows - half))[:, None] + np.arange(k * POOL)
-                c1 = (POOL * (cols - half))[:, None] + np.arange(k * POOL)
-                mask = fwd.conv1[
-                    image_idx[:, None, None], np.clip(r1, 0, n1_r - 1)[:, :, None], np.clip(c1, 0, n1_c - 1)[:, None, :]
-                ]
-                on = ((r1 >= 0) & (r1 < n1_r))[:, :, None] & ((c1 >= 0) & (c1 < n1_c))[:, None, :]
-                mask = mask * on[..., None]  # off the map: nothing (no switch points there either)
-            x = _backward_relu(x, rule, mask)
+            x = unpool(x, _window(fwd.switches1, image_idx, ri, ci), (k * POOL, k * POOL))  # (P, 10, 10, 32)
+            r1, c1 = (POOL * v[:, :1] + np.arange(k * POOL) for v in (ri, ci))
+            x = _backward_relu(x, rule, None if rule == "deconvnet" else _window(fwd.conv1, image_idx, r1, c1))
             # 'valid' transpose = the full 14x14 footprint; the image border is cut below
             tile = _pixels(
                 ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))
@@ -224,6 +202,14 @@ class Deconvnet:
         return fwd.switches1[image_idx], rule, (None if rule == "deconvnet" else fwd.conv1[image_idx])
 
 
+def _window(a: np.ndarray, image_idx, rows, cols) -> np.ndarray:
+    """``a[image_idx[p], rows[p, i], cols[p, j]]`` (P, R, C, ...): zeros where a row or column lies off the map."""
+    n_r, n_c = a.shape[1:3]
+    out = a[image_idx[:, None, None], np.clip(rows, 0, n_r - 1)[:, :, None], np.clip(cols, 0, n_c - 1)[:, None, :]]
+    inside = ((rows >= 0) & (rows < n_r))[:, :, None] & ((cols >= 0) & (cols < n_c))[:, None, :]
+    return out * inside.reshape(inside.shape + (1,) * (out.ndim - 3))
+
+
 def _check_rule(rule: str) -> None:
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
@@ -237,7 +223,6 @@ def _backward_relu(x, rule: str, forward=None):
     return (ops.relu(x) if rule == "guided" else x) * on
 
 
-# ---------------------------------------------------------------------------
 # Receptive fields
 def field_origin(layer: str, row, col):
     """The first input pixel (row, col) of the receptive field of ``layer``'s activation at (row, col)."""
@@ -271,7 +256,6 @@ def _masked(acts, mask):
     return ops.where(ops.convert_to_tensor(np.asarray(mask, bool))[None, :, :, None], x, -np.inf)
 
 
-# ---------------------------------------------------------------------------
 # Searching activations
 def top_k_per_map(acts: np.ndarray, k: int, mask=None):
     """The k strongest activations of every feature map over a whole image set, at most
@@ -333,7 +317,6 @@ def crop_to_field(images: np.ndarray, layer: str, row: int, col: int, fill=np.na
     return tile
 
 
-# ---------------------------------------------------------------------------
 # Sanity check: cascading randomization (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018)
 def weighted_layers_top_down(model: keras.Model) -> list[str]:
     """The layers with weights, output first: logits, fc1, conv2, conv1 for the study's LeNet-5."""
@@ -362,13 +345,10 @@ def reinitialized(model: keras.Model, names, seed: int = 0) -> keras.Model:
 
 def _ranks(x: np.ndarray) -> np.ndarray:
     """Ranks along the last axis, ties given their average rank (as Spearman's rho needs)."""
-    order = np.argsort(x, axis=-1, kind="stable")
     ranks = np.empty(x.shape, np.float64)
-    np.put_along_axis(ranks, order, np.arange(x.shape[-1], dtype=np.float64), axis=-1)
-    for i in range(len(x)):  # ties: few rows have any (exact zeros), so a loop is cheap
-        values, inverse, counts = np.unique(x[i], return_inverse=True, return_counts=True)
-        if len(values) < x.shape[-1]:
-            ranks[i] = (np.bincount(inverse, ranks[i]) / counts)[inverse]
+    for i, row in enumerate(x):
+        _, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
+        ranks[i] = (np.cumsum(counts) - (counts + 1) / 2)[inverse]  # a tie's positions' mean, counted from 0
     return ranks
 
 
@@ -446,14 +426,12 @@ class RandomizationStep:
 def cascading_randomization(
     model: keras.Model, images, pool_images, maps: dict, k: int = 9, interior: bool = True, seed: int = 0
 ) -> list[RandomizationStep]:
-    """Adebayo et al.'s cascading randomization, applied to the deconvnet: re-draw the top layer's
-    weights, then the next one too, ... down to conv1; after each step project ``images`` (every
-    activation of conv1 and conv2 kept, as projections_all.png) and compare with the trained network's
-    (Spearman, SSIM), and search ``pool_images`` for the k strongest activations of each of ``maps[layer]``
-    (as the per-map figures: interior positions only if ``interior``) and compare the picks' identities.
-
-    A deconvnet projection of layer L, and the activations that choose what to project, only read the
-    weights of layers <= L: re-drawing layers above L leaves them bit for bit the same."""
+    """Adebayo et al.'s cascading randomization, applied to the deconvnet: re-draw the top layer's weights, then the
+    next one's too, ... down to conv1; after each step compare the projections of ``images`` (every conv1 and conv2
+    activation kept) with the trained network's (Spearman, SSIM), and the identities of the k strongest activations
+    of each of ``maps[layer]`` over ``pool_images`` (interior positions only if ``interior``). A projection of layer
+    L, and the activations that choose it, read only the weights of layers <= L: re-drawing those above L leaves
+    them bit for bit the same."""
     trained = Deconvnet(model)
     steps = []
     names = weighted_layers_top_down(model)

@@ -88,8 +88,8 @@ def named(prefix: str, values, keys=PICK) -> dict:
 
 
 def unit(p, lead: int = 1) -> np.ndarray:
-    """Each panel (the axes after the first ``lead``) over its largest |value| (NaN: outside the image, kept), as
-    float16: every figure draws a panel on its own [-1, 1] scale, and float16 keeps the record small."""
+    """Each panel (the axes after the first ``lead``) over its largest |value| (NaN kept), as float16: every figure
+    draws a panel on its own [-1, 1] scale, and float16 keeps the record small."""
     p = np.asarray(p, np.float32)
     m = np.nan_to_num(np.abs(p)).reshape(*p.shape[:lead], -1).max(axis=-1)
     return (p / np.where(m > 0, m, 1).reshape(m.shape + (1,) * (p.ndim - lead))).astype(np.float16)

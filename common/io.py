@@ -17,25 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from common.cli import UserError
+from common.cli import UserError, alive
 
 TEMP_RE = re.compile(r"^\..+\.tmp(\d+)(\.[^.]*)?$")
-
-
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of ``path`` (same folder, so the rename is atomic), named after
-    this process so that a killed writer's leftovers can be told apart and removed."""
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def remove_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> int:
@@ -46,7 +30,7 @@ def remove_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> in
     removed = 0
     for path in folder.rglob(".*.tmp*") if recursive else folder.glob(".*.tmp*"):
         m = TEMP_RE.match(path.name)
-        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))) and path.is_file():
+        if m and not alive(int(m.group(1))) and path.is_file():  # a live writer (this one too) keeps its file
             path.unlink(missing_ok=True)
             removed += 1
     return removed
@@ -57,9 +41,7 @@ class CorruptFile(UserError):
 
 
 def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, (np.generic, np.ndarray)):
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
@@ -82,20 +64,11 @@ def read_json(path: str | os.PathLike) -> Any:
 # A write that fails for want of room or rights: a full disk (ENOSPC), a quota (EDQUOT), a file-size limit
 # (EFBIG), a folder made read-only while the script ran (EROFS, EACCES, EPERM)
 FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
-DENIED = (errno.EROFS, errno.EACCES, errno.EPERM)
+CANNOT_WRITE = (*FULL, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class WriteFailed(UserError):
     """A file could not be written (the disk is full, a limit or the rights forbid it)."""
-
-
-def _write_failed(path: Path, err: OSError) -> WriteFailed:
-    what = "no room" if err.errno in FULL else "no right to write"
-    return WriteFailed(
-        f"cannot write {path} ({err.strerror}): {what} in {path.parent}. Free space there (or make it writable), "
-        "or pass another folder (--runs-dir, --out-dir), then rerun the same command: nothing finished was lost "
-        "(every file is written whole or not at all), and an unfinished run resumes from its last checkpoint."
-    )
 
 
 @contextlib.contextmanager
@@ -103,15 +76,20 @@ def atomic(path: str | os.PathLike):
     """``with atomic(path) as tmp: <write tmp>``: the file appears at ``path`` whole, or not at all. A write that
     fails for want of room or rights raises :class:`WriteFailed`, naming the folder and the fix."""
     path = Path(path)
-    tmp = atomic_path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")  # its writer named: remove_stale_temps
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
     except OSError as err:
-        if err.errno not in FULL + DENIED:
+        if err.errno not in CANNOT_WRITE:
             raise
-        raise _write_failed(path, err) from None
+        raise WriteFailed(
+            f"cannot write {path} ({err.strerror}): {'no room' if err.errno in FULL else 'no right to write'} in "
+            f"{path.parent}. Free space there (or make it writable), or pass another folder (--runs-dir, --out-dir), "
+            "then rerun the same command: nothing finished was lost (every file is written whole or not at all), "
+            "and an unfinished run resumes from its last checkpoint."
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -1,9 +1,6 @@
-"""The numbers a run records and the report reads, in NumPy alone (no deep-learning framework).
-
-``common.evaluation`` computes them on a network's outputs during training; ``common.report`` reads them
-back from the records and recomputes what a figure derives (a filter's ramp fit, a calibration error), so
-both sides share one definition of each number.
-"""
+"""The numbers a run records and the report reads, in NumPy alone: ``common.evaluation`` computes them during
+training, ``common.report`` recomputes what a figure derives (a filter's ramp fit, a calibration error), one
+definition of each number for both."""
 
 from __future__ import annotations
 
@@ -29,8 +26,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def view_probabilities(logits: np.ndarray, *other_views: np.ndarray | None) -> np.ndarray:
-    """The class probabilities of a run's prediction: the softmax outputs of every view averaged (one view:
-    the plain softmax)."""
+    """The class probabilities of a run's prediction: the softmax outputs of its views averaged."""
     views = [logits, *(v for v in other_views if v is not None)]
     return sum(softmax(v) for v in views) / len(views)
 
@@ -38,26 +34,23 @@ def view_probabilities(logits: np.ndarray, *other_views: np.ndarray | None) -> n
 def logits_metrics(
     logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray | None, split: str = "test"
 ) -> dict:
-    """Loss (mean softmax cross-entropy) and accuracy from logits, in float64, named by the images' ``split``
-    (``test_loss``, ``test_accuracy``; ``val_...`` on the validation images). With ``other_views`` (the
-    logits of the mirror images, or of shifted ones), the softmax outputs of all the views are averaged first."""
+    """``{split}_loss`` (mean softmax cross-entropy) and ``{split}_accuracy`` in float64, the probabilities of
+    ``logits`` and ``other_views`` (the mirror images', shifted ones') averaged."""
     p = view_probabilities(logits, *other_views)
     true = np.clip(p[np.arange(len(labels)), labels], 1e-300, None)
     return {f"{split}_loss": float(-np.mean(np.log(true))), f"{split}_accuracy": float(np.mean(p.argmax(1) == labels))}
 
 
 def confusion(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray) -> np.ndarray:
-    """Counts (classes x classes) of true class (row) against the predicted one (column), the prediction
-    averaged over the views as :func:`logits_metrics` does."""
+    """Counts of true class (row) against predicted class (column), the views averaged as in :func:`logits_metrics`."""
     p = view_probabilities(logits, *other_views)
     k = p.shape[1]
     return np.bincount(labels * k + p.argmax(1), minlength=k * k).reshape(k, k)
 
 
 def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS) -> dict:
-    """What a reliability diagram needs, per equal-width bin of the top-class probability (the confidence):
-    how many images fall in it, the sum of their confidences and how many of them are classified correctly.
-    A confidence of exactly 1 falls in the last bin."""
+    """A reliability diagram's counts per equal-width bin of the top-class probability (the confidence; 1 falls in
+    the last bin): its images, the sum of their confidences, how many of them are right."""
     p = np.asarray(probabilities, dtype=np.float64)
     conf, correct = p.max(axis=1), p.argmax(axis=1) == np.asarray(labels)
     which = np.minimum((conf * bins).astype(int), bins - 1)
@@ -70,8 +63,8 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIA
 
 
 def pack_correct(correct: np.ndarray) -> str:
-    """Which images a prediction got right (a boolean per image, in the split's order) as a hex string, 4
-    images a character: what a paired comparison of two runs on the same images needs."""
+    """Which images a prediction got right (in the split's order) as hex, 4 images a character: what a paired
+    comparison of two runs on the same images needs."""
     return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
 
 
@@ -81,8 +74,7 @@ def unpack_correct(packed: str, n: int) -> np.ndarray:
 
 
 def expected_calibration_error(table: dict) -> float:
-    """ECE = sum over bins of (images in the bin / all images) x |accuracy in the bin - mean confidence in it|,
-    from a :func:`reliability` table (Guo et al. 2017, eq. 3)."""
+    """ECE = sum over bins of (its images / all) x |its accuracy - its mean confidence| (Guo et al. 2017, eq. 3)."""
     count = np.asarray(table["count"], dtype=np.float64)
     gap = np.abs(np.asarray(table["correct"], dtype=np.float64) - np.asarray(table["confidence_sum"]))
     return float(gap.sum() / max(count.sum(), 1))
@@ -90,8 +82,7 @@ def expected_calibration_error(table: dict) -> float:
 
 def kernel_record(kernel: np.ndarray) -> list:
     """A conv kernel (kh, kw, channels, maps) as nested lists at :data:`KERNEL_DIGITS` significant digits."""
-    rounded = np.vectorize(lambda v: float(f"{v:.{KERNEL_DIGITS}g}"))(np.asarray(kernel, dtype=np.float64))
-    return rounded.tolist()
+    return np.vectorize(lambda v: float(f"{v:.{KERNEL_DIGITS}g}"))(np.asarray(kernel, dtype=np.float64)).tolist()
 
 
 def plane_r2(kernel: np.ndarray) -> np.ndarray:
@@ -111,7 +102,6 @@ def plane_r2(kernel: np.ndarray) -> np.ndarray:
 
 
 def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
-    """The study's "many detect gradients": the mean :func:`plane_r2` of the filters and the fraction of them
-    with R^2 >= GRADIENT_R2 (intensity ramps)."""
+    """The study's "many detect gradients": the filters' mean :func:`plane_r2`, the share with R^2 >= GRADIENT_R2."""
     r2 = plane_r2(kernel)
     return float(r2.mean()), float(np.mean(r2 >= GRADIENT_R2))

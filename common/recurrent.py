@@ -8,7 +8,7 @@ The networks are built by ``common.models.build_rnn``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -66,16 +66,8 @@ def run_config(g: Grid, cell: str, hidden: int | None) -> dict:
     """What shapes one run's numbers (with the seed, the data and the backend): its identity's config."""
     if cell == "cnn":
         return {"cell": "cnn", "hidden_units": None, **cnn_run(g).identity()}
-    return {
-        "cell": cell,
-        "hidden_units": hidden,
-        "optimizer": g.optimizer,
-        "learning_rate": g.learning_rate,
-        "lr_schedule": g.lr_schedule,
-        "batch_size": g.batch_size,
-        "iterations": g.iterations,
-        "unroll": g.unroll,
-    }
+    rnn = {k: v for k, v in asdict(g).items() if k != "cnn_learning_rate"}  # every setting of the RNNs
+    return {"cell": cell, "hidden_units": hidden, **rnn}
 
 
 def as_sequences(images: np.ndarray) -> np.ndarray:

@@ -1,21 +1,16 @@
 """Run identity, run folders and the results index that every summary is built from.
 
-**Identity.** Everything that shapes a run's numbers: the task, the run's config, the
-evaluation interval, the seed, the data set (its name and a fingerprint of its pixels and
-labels), the Keras backend with the device kind (CPU or GPU: they round differently), and the
-precision where it is not float32 (``--precision mixed_bfloat16``), the fused Adam kernel where
-a run uses it (``--fused-adam``), TensorFlow's oneDNN kernels where they are off and its intra-op thread count
-where it is not the default (common/cpu.py), and
-the validation split of a run that holds training images out for choosing (its images' fingerprint).
-A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, where ``<group>`` is a hash
-of the identity without the seed, so different identities never share a folder and the
-seeds of one configuration sit side by side. A finished run is never retrained or
-overwritten by a run of another identity: that run gets a folder of its own.
+**Identity.** Everything that shapes a run's numbers: the task, the run's config, the evaluation interval, the
+seed, the data set (its name and a fingerprint of its pixels and labels), the Keras backend and the device kind
+(CPU and GPU round differently), and where they are not the default: the precision, the fused Adam kernel,
+TensorFlow's oneDNN kernels (off) and its intra-op thread count (common/cpu.py), and a validation split (its
+images' fingerprint). A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, ``<group>`` a hash of the
+identity without the seed: different identities never share a folder, and a finished run is never retrained or
+overwritten by a run of another identity.
 
-**The results index.** ``<out-dir>/results.jsonl`` holds one line per finished run
-(identity, final numbers, a compact history): every figure and table of a summary is
-drawn from it. Each script adds every finished run it finds in its runs folder, so a
-partial rerun (a fresh clone training two runs) adds rows and never shrinks a summary.
+**The results index.** ``<out-dir>/results.jsonl`` holds one line per finished run (identity, final numbers, a
+compact history), every figure and table of a summary is drawn from it. Each script adds every finished run it
+finds in its runs folder, so a partial rerun adds rows and never shrinks a summary.
 """
 
 from __future__ import annotations
@@ -36,33 +31,18 @@ def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) 
     from common import backend, cpu  # the training side's: the report reads identities, never makes them
 
     platform = backend.describe()
-    identity = {
-        "task": task,
-        "config": config,
-        "eval_every": eval_every,
-        "seed": seed,
-        "data": dataset.identity(),
-        "backend": platform["backend"],
-        "device": platform["device"],
-    }
-    # recorded only where it is not float32, so the float32 runs keep the identity (and folders) they
-    # had before the precision setting existed
+    identity = {"task": task, "config": config, "eval_every": eval_every, "seed": seed, "data": dataset.identity()}
+    identity |= {"backend": platform["backend"], "device": platform["device"]}
+    # The rest only where it is not the default, so that the runs made before each existed keep their identity
     if backend.precision() != "float32":
         identity["precision"] = backend.precision()
-    # likewise the fused Adam kernel (--fused-adam), and only where it changes the arithmetic: the runs
-    # it trains with Adam (the fused momentum kernel computes Keras' numbers exactly; common/backend.py)
-    if backend.fused_adam() and config.get("optimizer") == "adam":
+    if backend.fused_adam() and config.get("optimizer") == "adam":  # the fused momentum kernel is Keras' arithmetic
         identity["fused_adam"] = True
-    # the validation split of a run that holds images out of its training (choosing on validation)
-    if config.get("validation"):
+    if config.get("validation"):  # the images a run holds out of its training to choose on
         identity["split"] = dataset.split_identity(config["validation"], seed)
-    # TensorFlow's own kernels where oneDNN is off round differently from the oneDNN kernels that made the
-    # committed results (common/cpu.py); recorded only when off, so those runs keep their identity
-    if platform["backend"] == "tensorflow" and cpu.onednn() is False:
+    if platform["backend"] == "tensorflow" and cpu.onednn() is False:  # its own kernels round unlike oneDNN's
         identity["onednn"] = False
-    # TensorFlow's intra-op thread count where it is not its default (--workers), which changes the rounding
-    # (common/cpu.py); recorded only then, so the runs made with the default keep their identity
-    if platform["backend"] == "tensorflow" and cpu.intra_op_threads():
+    if platform["backend"] == "tensorflow" and cpu.intra_op_threads():  # the thread count changes the rounding
         identity["intra_op_threads"] = cpu.intra_op_threads()
     return identity
 
@@ -95,22 +75,6 @@ def identity_label(identity: dict) -> str:
     return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 
-def finished_metrics(runs_dir: Path, log=print) -> list[dict]:
-    """Every finished (or diverged) run's metrics.json under ``runs_dir``; unreadable ones are named
-    and skipped (their runs retrain when asked for)."""
-    out = []
-    for path in sorted(Path(runs_dir).glob("*/seed*/metrics.json")):
-        try:
-            m = io.read_json(path)
-        except io.CorruptFile as err:
-            log(f"warning: {err} Skipped; rerun that run to remake it.")
-            continue
-        if m.get("status") in FINISHED and "identity" in m:
-            out.append(m)
-    return out
-
-
-# ---------------------------------------------------------------------------
 # The index
 def compact(metrics: dict, hist_every: int | None = None) -> dict:
     """A finished run's record for the index: its metrics without the bulky histograms, except at
@@ -135,7 +99,8 @@ class ResultsIndex:
         self._lock = FileLock(str(self.path.with_name(f".{self.path.name}.lock")))
 
     def _lines(self) -> tuple[list[dict], list[tuple[int, bytes]]]:
-        """The records, and the lines (numbered from 1) that are none."""
+        """The records (lines holding what the index keys and orders them by), and the lines (numbered from 1) that
+        are none."""
         records, bad = [], []
         lines = self.path.read_bytes().splitlines() if self.path.exists() else []
         for n, line in enumerate(lines, 1):
@@ -145,7 +110,8 @@ class ResultsIndex:
                 r = json.loads(line)
             except ValueError:  # not JSON, or not UTF-8
                 r = None
-            if _is_record(r):
+            identity = r.get("identity") if isinstance(r, dict) else None
+            if isinstance(identity, dict) and "seed" in identity and {"name", "run_id"} <= r.keys():
                 records.append(r)
             else:
                 bad.append((n, line))
@@ -164,7 +130,7 @@ class ResultsIndex:
         """Adds ``records`` (replacing those of the same run: its name and identity, also where an older version
         of this code stored another run id for it); returns the whole index."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        key = lambda r: run_id(r["name"], r["identity"])  # noqa: E731
+        key = lambda r: run_id(r["name"], r["identity"])
         with self._lock:
             found, bad = self._lines()
             if bad:  # kept before the index is rewritten without them: a kill in between leaves them in both
@@ -186,27 +152,26 @@ class ResultsIndex:
         return ordered
 
 
-def _is_record(r) -> bool:
-    """Whether a line's JSON holds what the index keys and orders a record by."""
-    identity = r.get("identity") if isinstance(r, dict) else None
-    return isinstance(identity, dict) and "seed" in identity and {"name", "run_id"} <= r.keys()
-
-
 def update_index(
     out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print, names=None
 ) -> list[dict]:
     """Adds every finished run of ``task`` in ``runs_dir`` (``names``: only the runs of these names) to
-    ``out_dir/results.jsonl``; returns the index's records of that task."""
-    found = [
-        compact(m, hist_every)
-        for m in finished_metrics(runs_dir, log)
-        if m["identity"]["task"] == task and (names is None or m["name"] in names)
-    ]
+    ``out_dir/results.jsonl``; returns the index's records of that task. An unreadable metrics.json is named and
+    skipped (its run retrains when asked for)."""
+    found = []
+    for path in sorted(Path(runs_dir).glob("*/seed*/metrics.json")):
+        try:
+            m = io.read_json(path)
+        except io.CorruptFile as err:
+            log(f"warning: {err} Skipped; rerun that run to remake it.")
+            continue
+        wanted = names is None or m.get("name") in names
+        if m.get("status") in FINISHED and m.get("identity", {}).get("task") == task and wanted:
+            found.append(compact(m, hist_every))
     index = ResultsIndex(Path(out_dir) / "results.jsonl")
     return [r for r in index.upsert(found, log) if r["identity"]["task"] == task]
 
 
-# ---------------------------------------------------------------------------
 # Statistics over seeds
 def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     """Records by (run name, group id): the seeds of one configuration, in seed order."""
@@ -216,7 +181,6 @@ def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return {k: sorted(v, key=lambda r: r["identity"]["seed"]) for k, v in out.items()}
 
 
-# ---------------------------------------------------------------------------
 # Dense early evaluations (`cifar_v2.py --early`): a run's first iterations trained again with an evaluation
 # after every one, merged into the full run's history where the two agree
 def _cut_key(record: dict, iterations: int) -> str:

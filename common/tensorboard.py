@@ -5,7 +5,6 @@ A run writes one event file per checkpoint segment, named by the segment's first
 (``...it000000600``), just before the checkpoint that ends the segment. A run resumed from
 its checkpoint at iteration c deletes the files of segments that began after c (written by
 a process killed before its next checkpoint), so TensorBoard shows every step once.
-Scalars are every number of a history record; histograms come from its binned counts.
 """
 
 from __future__ import annotations
@@ -33,18 +32,11 @@ class TensorBoardLog:
                 "(pip install tensorboard)."
             )
 
-    def segments(self) -> list[tuple[int, Path]]:
-        if not self.logdir.is_dir():
-            return []
-        found = [
-            (int(m.group(1)), p) for p in self.logdir.glob("events.out.tfevents.*") if (m := SEGMENT_RE.search(p.name))
-        ]
-        return sorted(found)
-
     def truncate_after(self, iteration: int | None) -> None:
         """Deletes segments that began after ``iteration``; ``None`` (a fresh start): all of them."""
-        for first, path in self.segments():
-            if iteration is None or first > iteration:
+        for path in self.logdir.glob("events.out.tfevents.*") if self.logdir.is_dir() else []:
+            m = SEGMENT_RE.search(path.name)
+            if m and (iteration is None or int(m.group(1)) > iteration):
                 path.unlink(missing_ok=True)
 
     def write(self, records: list[dict]) -> None:
@@ -53,23 +45,16 @@ class TensorBoardLog:
             return
         self.logdir.mkdir(parents=True, exist_ok=True)
         writer = EventFileWriter(str(self.logdir), filename_suffix=f".it{records[0]['iteration']:09d}")
-        for rec in records:
-            step = int(rec["iteration"])
-            values = []
-            for key, value in rec.items():
-                if key == "iteration":
-                    continue
-                if isinstance(value, dict) and "counts" in value:
-                    values.append(
-                        summary_pb2.Summary.Value(
-                            tag=f"activations/{key.removesuffix('_hist')}", histo=_histogram(value)
-                        )
-                    )
-                elif isinstance(value, (int, float)):
-                    values.append(summary_pb2.Summary.Value(tag=key, simple_value=float(value)))
-            writer.add_event(
-                event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values))
-            )
+        Value = summary_pb2.Summary.Value
+        for rec in records:  # every number a scalar (the iteration is the step), every binned count a histogram
+            values = [Value(tag=k, simple_value=float(v)) for k, v in rec.items() if isinstance(v, (int, float))]
+            values += [
+                Value(tag=f"activations/{k.removesuffix('_hist')}", histo=_histogram(v))
+                for k, v in rec.items()
+                if isinstance(v, dict) and "counts" in v
+            ]
+            summary = summary_pb2.Summary(value=[v for v in values if v.tag != "iteration"])
+            writer.add_event(event_pb2.Event(step=int(rec["iteration"]), wall_time=time.time(), summary=summary))
         writer.flush()
         writer.close()
 
@@ -77,11 +62,10 @@ class TensorBoardLog:
 def _histogram(h: dict):
     edges, counts = h["edges"], h["counts"]
     centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
-    num = float(sum(counts))
     return summary_pb2.HistogramProto(
         min=float(edges[0]),
         max=float(edges[-1]),
-        num=num,
+        num=float(sum(counts)),
         sum=float(sum(c * x for c, x in zip(counts, centers))),
         sum_squares=float(sum(c * x * x for c, x in zip(counts, centers))),
         bucket_limit=[float(e) for e in edges[1:]],
