@@ -298,8 +298,8 @@ def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
         xlabel="training time (minutes, mean over the seeds; log scale)", ylabel="test accuracy (%), 1,000 images"
     )
     cpus = sorted({c for r in ladder for c in r["cpus"]} - {stats.short_cpu(None)})
-    unnamed = " and on CPUs the records do not name" if any(stats.short_cpu(None) in r["cpus"] for r in ladder) else ""
-    rough = ": the times compare only roughly" if unnamed or len(cpus) > 1 else ""
+    unnamed = " and on CPUs not recorded" if any(stats.short_cpu(None) in r["cpus"] for r in ladder) else ""
+    rough = " (a rough comparison)" if unnamed or len(cpus) > 1 else ""
     axes[0].set_title(f"timed on {' and '.join(cpus) or 'CPUs'}{unnamed}{rough}", fontsize=9)
     axes[1].set(xlabel="weights (log scale)")
     axes[1].legend(fontsize=8, loc="lower left")

@@ -162,7 +162,7 @@ def image_grid(
             ax.text(x + 0.5, y - 0.08, labels[i], ha="center", va="bottom", fontsize=8)
     ax.set(xlim=(-0.05, ncols * (1 + gap) - gap + 0.05), ylim=(nrows * (1 + room) + 0.05, 0), aspect="equal")
     ax.axis("off")
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=10)
     if images.ndim == 3:  # a colorbar only where one scale maps values to colors (not for RGB images)
         fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, label=colorbar_label)
     return save_figure(fig, path)

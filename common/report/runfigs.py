@@ -166,9 +166,9 @@ def filter_scale(kernel: np.ndarray) -> tuple[float, str]:
     filters, after batch norm's rescaling, have a scale of their own); with its wording for a title."""
     m = float(np.abs(kernel).max())
     if kernel.shape[0] != 5:
-        return m, f"its own symmetric scale, ±{m:.3g}"
-    clipped = f"; clipped, max|w| {m:.3g}" if m > FILTER_SCALE else ""
-    return FILTER_SCALE, f"the scale every LeNet-5 run shares, ±{FILTER_SCALE:g}{clipped}"
+        return m, f"its own scale, ±{m:.3g}"
+    clipped = f" (clipped: max|w| {m:.3g})" if m > FILTER_SCALE else ""
+    return FILTER_SCALE, f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run{clipped}"
 
 
 def plot_filters(record: dict, name: str, path) -> Path | None:
@@ -187,7 +187,7 @@ def plot_filters(record: dict, name: str, path) -> Path | None:
         title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {note}"
         return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
     scale, what = filter_scale(kernel)
-    title = f"conv1 filters of {name}, seed {seed} ({k}x{k}, {what})\n{note}"
+    title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\n{what}; {note}"
     style = dict(labels=labels, colorbar_label="weight", marked=ramps)
     return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
 
