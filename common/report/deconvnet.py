@@ -188,7 +188,7 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
     grid, per_row = int(np.ceil(np.sqrt(k))), 4
     nrows = -(-m // per_row)
-    spec = {"wspace": 0.08, "hspace": 0.35}
+    spec = {"wspace": 0.15, "hspace": 0.35}
     fig, axes = plt.subplots(
         nrows, 2 * per_row, figsize=(2.7 * per_row + 1, 1.55 * nrows), squeeze=False, gridspec_kw=spec
     )
@@ -198,10 +198,9 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
         a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
         if layer == "conv1":
             a_proj.imshow(as_rgba(g("filter")[i], projection=True), interpolation="nearest")
-            a_proj.set_title(f"map {ch}: filter", fontsize=7)
         else:
             a_proj.imshow(mosaic(g("proj")[i], grid, projection=True), interpolation="nearest")
-            a_proj.set_title(f"map {ch}: projections", fontsize=7)
+        a_proj.set_title(f"map {ch}", fontsize=7)
         a_patch.imshow(
             mosaic(np.stack([pixels(p) for p in patches[i]]), grid, projection=False), interpolation="nearest"
         )
@@ -214,9 +213,8 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     colorbar(fig, axes, rec)
     title_above(
         fig,
-        f"{layer}, {which}: the {k} strongest activations of each map over all {rec.meta['data']['n_test']} test "
-        f"images (at most one per image; {rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under "
-        "each",
+        f"{layer}, {which}: the {k} strongest activations of each over all {rec.meta['data']['n_test']:,} test "
+        f"images ({rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under each",
         fontsize=9,
     )
     return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
@@ -314,12 +312,8 @@ def fig_guided_backprop(rec: Record, out: Path) -> Path:
     rules, n = rec.meta["rules"], len(rec["images.index"])
     fig, axes = subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
     for r in range(n):
-        show(
-            axes[r, 0],
-            rec.pixels("images", r),
-            f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}",
-            projection=False,
-        )
+        head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}"
+        show(axes[r, 0], rec.pixels("images", r), head, projection=False)
         one = ", ".join(f"{rec[f'guided.{key}'][r]}" for key in ("row", "col"))
         for j, rule in enumerate(rules):
             vs = "" if rule == "deconvnet" else "rho vs. deconvnet {:.2f}"
