@@ -283,20 +283,16 @@ def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
     """Test accuracy against training time and against the number of weights, per rung (mean ± std over the
     seeds). The times are the seeds' mean on whatever CPUs trained them: the time panel names those CPUs."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.6), sharey=True)
-    xs = {
-        "time": [r["train_time_s_mean"] / 60 for r in ladder],
-        "params": [params.get(r["run"]) or np.nan for r in ladder],
-    }
+    xs = [[r["train_time_s_mean"] / 60 for r in ladder], [params.get(r["run"]) or np.nan for r in ladder]]
     ys, errs = [100 * r["test_acc_mean"] for r in ladder], [100 * np.nan_to_num(r["test_acc_std"]) for r in ladder]
-    for ax, key in zip(axes, xs):
-        network_points(ax, [r["run"] for r in ladder], xs[key], ys, SPLIT_COLORS["test"], yerr=errs)
+    for ax, x in zip(axes, xs):
+        network_points(ax, [r["run"] for r in ladder], x, ys, SPLIT_COLORS["test"], yerr=errs)
         ax.set_xscale("log")
         ax.margins(x=0.12)  # room for the labels right of the last points
         ax.grid(alpha=0.3, which="both")
     log_labels(axes[0].xaxis, (2, 3, 4, 6, 8))  # minutes as 4, 6, 10, not 4x10^0
-    axes[0].set(
-        xlabel="training time (minutes, mean over the seeds; log scale)", ylabel="test accuracy (%), 1,000 images"
-    )
+    axes[0].set(xlabel="training time (minutes, mean over the seeds; log scale)")
+    axes[0].set(ylabel="test accuracy (%), 1,000 images")
     cpus = sorted({c for r in ladder for c in r["cpus"]} - {stats.short_cpu(None)})
     unnamed = " and on CPUs not recorded" if any(stats.short_cpu(None) in r["cpus"] for r in ladder) else ""
     rough = " (a rough comparison)" if unnamed or len(cpus) > 1 else ""
@@ -309,8 +305,8 @@ def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
         fontsize=10,
     )
     fig.tight_layout()
-    for ax, key in zip(axes, xs):
-        spread_labels(ax, xs[key], ys, [study.RUNS[r["run"]].rung for r in ladder], yerr=errs)
+    for ax, x in zip(axes, xs):
+        spread_labels(ax, x, ys, [study.RUNS[r["run"]].rung for r in ladder], yerr=errs)
     return save_figure(fig, path)
 
 

@@ -82,11 +82,6 @@ class Record:
         head = f"test #{g('index')}: {true}{self.name(g('label'))}"
         return f"{head}\npredicted {self.name(g('pred'))} ({g('prob').max():.0%})"
 
-    def mining_note(self) -> str:
-        if not self.interior:
-            return "mining: all positions, their fields may reach into the zero padding"
-        return "mining: interior positions only, their receptive field inside the image"
-
     @property
     def mining(self) -> str:
         return "interior positions only" if self.interior else "all positions"
@@ -196,10 +191,8 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
         ax.axis("off")
     for i, ch in enumerate(maps):
         a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
-        if layer == "conv1":
-            a_proj.imshow(as_rgba(g("filter")[i], projection=True), interpolation="nearest")
-        else:
-            a_proj.imshow(mosaic(g("proj")[i], grid, projection=True), interpolation="nearest")
+        picture = as_rgba(g("filter")[i], True) if layer == "conv1" else mosaic(g("proj")[i], grid, True)
+        a_proj.imshow(picture, interpolation="nearest")
         a_proj.set_title(f"map {ch}", fontsize=7)
         a_patch.imshow(
             mosaic(np.stack([pixels(p) for p in patches[i]]), grid, projection=False), interpolation="nearest"
@@ -436,6 +429,9 @@ def _pm(v: np.ndarray) -> str:  # mean ± std over the images
 def randomization_table(rec: Record) -> str:
     """randomization_check.md: per cascade step, the similarities (mean ± std over the images) and overlaps."""
     steps, k = rec.meta["steps"], rec.k
+    fields = (
+        "their receptive field inside the image" if rec.interior else "their fields may reach into the zero padding"
+    )
     n_images = rec["randomization.conv1.spearman"].shape[1]
     lines = [
         "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)",
@@ -447,7 +443,7 @@ def randomization_table(rec: Record) -> str:
         f"with the trained network's on {n_images} test images (mean ± std over them; SSIM on the figures' color "
         f"scale). Top-{k} overlap: per map, the share of the trained network's top-{k} patches (image, row, col) over "
         f"all test images that the randomized network also picks, mean over the maps the per-map figures show; "
-        f"{rec.mining_note()}.",
+        f"mining: {rec.mining}, {fields}.",
         "",
         "| step | re-drawn | conv1 Spearman | conv1 SSIM | conv1 top-k overlap | conv2 Spearman | conv2 SSIM "
         "| conv2 top-k overlap |",
