@@ -14,13 +14,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter
 
 from common import io, study
 from common.data import SPLIT_SEED
 from common.metrics import VIEW_CANDIDATES
 from common.report import stats
-from common.report.plots import SPLIT_COLORS, error_bars, plt, save_figure, seed_dots, spread_labels
+from common.report.plots import SPLIT_COLORS, error_bars, log_labels, plt, save_figure, seed_dots, spread_labels
 from common.report.stats import PM_KEY, compare, difference, final, gap, pct, pm, show
 
 VIEW_LABELS = {
@@ -271,39 +270,45 @@ def plot_ladder(ladder: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def network_points(ax, names, x, y, color, xerr=None, yerr=None) -> None:
+    """The runs ``names`` at (x, y) with their error bars: the study's LeNet-5 as circles, other networks as
+    squares (``cost.png``, ``selection.png``)."""
+    lenet = np.array([study.RUNS[n].arch == "lenet5" for n in names])
+    pick = lambda v, keep: None if v is None else np.asarray(v, float)[keep]  # noqa: E731
+    for keep, fmt, what in ((lenet, "o", "the study's LeNet-5"), (~lenet, "s", "other networks")):
+        if keep.any():
+            style = dict(fmt=fmt, color=color, ms=5, capsize=2, label=what)
+            ax.errorbar(pick(x, keep), pick(y, keep), xerr=pick(xerr, keep), yerr=pick(yerr, keep), **style)
+
+
 def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
     """Test accuracy against training time and against the number of weights, per rung (mean ± std over the
-    seeds); one marker per CPU, since times compare only on one machine."""
-    markers = dict(zip(sorted({"; ".join(r["cpus"]) for r in ladder}), "osD^v<>"))
+    seeds). The times are the seeds' mean on whatever CPUs trained them: the time panel names those CPUs."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.6), sharey=True)
-    xs = {"time": [r["train_time_s_mean"] / 60 for r in ladder]}
-    xs["params"] = [params.get(r["run"]) or np.nan for r in ladder]
-    ys = [100 * r["test_acc_mean"] for r in ladder]
-    for ax, key in zip(axes, xs):
-        for r, xv, yv in zip(ladder, xs[key], ys):
-            color = SPLIT_COLORS["test"] if study.RUNS[r["run"]].arch == "lenet5" else "black"
-            style = dict(color=color, marker=markers["; ".join(r["cpus"])], ms=6, capsize=2, ls="none")
-            ax.errorbar([xv], [yv], yerr=[100 * np.nan_to_num(r["test_acc_std"])], **style)
+    xs = [[r["train_time_s_mean"] / 60 for r in ladder], [params.get(r["run"]) or np.nan for r in ladder]]
+    ys, errs = [100 * r["test_acc_mean"] for r in ladder], [100 * np.nan_to_num(r["test_acc_std"]) for r in ladder]
+    for ax, x in zip(axes, xs):
+        network_points(ax, [r["run"] for r in ladder], x, ys, SPLIT_COLORS["test"], yerr=errs)
         ax.set_xscale("log")
         ax.margins(x=0.12)  # room for the labels right of the last points
         ax.grid(alpha=0.3, which="both")
-    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # minutes as 4, 6, 10, not 4x10^0
-    axes[0].xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v in (3, 4, 6, 8, 15, 20, 30) else ""))
+    log_labels(axes[0].xaxis, (2, 3, 4, 6, 8))  # minutes as 4, 6, 10, not 4x10^0
     axes[0].set(xlabel="training time (minutes, mean over the seeds; log scale)")
     axes[0].set(ylabel="test accuracy (%), 1,000 images")
+    cpus = sorted({c for r in ladder for c in r["cpus"]} - {stats.short_cpu(None)})
+    unnamed = " and on CPUs not recorded" if any(stats.short_cpu(None) in r["cpus"] for r in ladder) else ""
+    rough = " (a rough comparison)" if unnamed or len(cpus) > 1 else ""
+    axes[0].set_title(f"timed on {' and '.join(cpus) or 'CPUs'}{unnamed}{rough}", fontsize=9)
     axes[1].set(xlabel="weights (log scale)")
-    for ax, key in zip(axes, xs):
-        spread_labels(ax, xs[key], ys, [study.RUNS[r["run"]].rung for r in ladder])
-    handles = [plt.Line2D([], [], color="0.4", marker=m, ls="none", label=c) for c, m in markers.items()]
-    for color, what in ((SPLIT_COLORS["test"], "the study's LeNet-5"), ("black", "other networks")):
-        handles.append(plt.Line2D([], [], color=color, marker="o", ls="none", label=what))
-    fig.legend(handles=handles, fontsize=7.5, loc="lower center", ncols=3, bbox_to_anchor=(0.5, -0.06))
+    axes[1].legend(fontsize=8, loc="lower left")
     fig.suptitle(
         "What each rung costs: test accuracy against training time and against the number of weights\n"
-        "(labels: the rungs; error bars: std over the seeds; markers: the CPU that trained them)",
+        "(labels: the rungs; error bars: std over the seeds)",
         fontsize=10,
     )
     fig.tight_layout()
+    for ax, x in zip(axes, xs):
+        spread_labels(ax, x, ys, [study.RUNS[r["run"]].rung for r in ladder], yerr=errs)
     return save_figure(fig, path)
 
 
@@ -471,30 +476,25 @@ def plot_selection(records: list[dict], chose: dict[str, list[dict]], path: Path
     fig, ax = plt.subplots(figsize=(8, 6.5))
     pts = []
     for name, recs in chose.items():
-        test = tested(records, study.RUNS[name])
-        if not test:
-            continue
-        val = mean_val(recs)
-        t = [100 * r["final"]["test_accuracy"] for r in test]
-        lenet = study.RUNS[name].arch == "lenet5"
-        style = dict(fmt="o" if lenet else "s", color=SPLIT_COLORS["test"] if lenet else "black", capsize=2, ms=5)
-        xerr = 100 * stats.binomial_se(val, stats.images_evaluated(recs[0], "val", records))
-        ax.errorbar([100 * val], [np.mean(t)], xerr=[xerr], yerr=[np.std(t, ddof=1) if len(t) > 1 else 0], **style)
-        pts.append((100 * val, float(np.mean(t)), study.RUNS[name].rung))
+        test = [100 * r["final"]["test_accuracy"] for r in tested(records, study.RUNS[name])]
+        if test:
+            val = mean_val(recs)
+            xerr = 100 * stats.binomial_se(val, stats.images_evaluated(recs[0], "val", records))
+            pts.append((100 * val, np.mean(test), xerr, np.std(test, ddof=1) if len(test) > 1 else 0, name))
     if pts:
-        lo = np.floor(min(min(p[:2]) for p in pts) / 5) * 5 - 2
-        hi = np.ceil(max(max(p[:2]) for p in pts) / 5) * 5 + 2
+        x, y, xerr, yerr, names = zip(*pts)
+        lo, hi = np.floor(min(x + y) / 5) * 5 - 2, np.ceil(max(x + y) / 5) * 5 + 2
         ax.plot([lo, hi], [lo, hi], color="gray", ls="--", lw=0.8, label="y = x")
         ax.set(xlim=(lo, hi), ylim=(lo, hi))
-        spread_labels(ax, *zip(*pts))
+        network_points(ax, names, x, y, "black", xerr, yerr)
+        spread_labels(ax, x, y, [study.RUNS[n].rung for n in names], xerr, yerr)
     ax.set(
         xlabel="validation accuracy (%), 1,000 held-out training images, at the run's own views",
         ylabel="test accuracy (%), all 1,000 test images (trained on 10,000)",
     )
     ax.set_title(
-        "The selection effect seen: every candidate chosen on validation, its validation against its test accuracy\n"
-        "(labels: the rungs; circles: the study's LeNet-5, squares: other networks; bars: the SE of one validation "
-        "run, the std over the test seeds)",
+        "The selection effect: each candidate's validation accuracy against its test accuracy\n"
+        "(labels: the rungs; bars: the SE of one validation run, the std over the test seeds)",
         fontsize=9,
     )
     ax.grid(alpha=0.3)

@@ -484,8 +484,7 @@ def plot_forest(checked: list[Claim], path: Path) -> Path | None:
         fontsize=10,
     )
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)
 
 
 def update(figures_root: Path, log=print) -> list[Path]:

@@ -17,6 +17,7 @@ import numpy as np
 from common import io
 from common.cli import UserError
 from common.report.plots import (
+    LAYER_STYLES,
     NO_ACTIVATION,
     PROJ_CMAP,
     as_rgba,
@@ -25,14 +26,13 @@ from common.report.plots import (
     pixels,
     plt,
     save_figure,
-    show_image,
-    show_projection,
+    show,
     subplots,
+    title_above,
 )
 from common.report.stats import pm
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
-NORM_NOTE = "projections: each panel scaled by its own max |value| to [-1, 1] (red > 0, blue < 0)"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
 
 
@@ -82,31 +82,42 @@ class Record:
         head = f"test #{g('index')}: {true}{self.name(g('label'))}"
         return f"{head}\npredicted {self.name(g('pred'))} ({g('prob').max():.0%})"
 
-    def mining_note(self, per_image: bool = False) -> str:
-        if not self.interior:
-            return "mining: all positions, their fields may reach into the zero padding"
-        sep = self.meta["separation"]
-        rule = f"; one map's picks >= half a field apart (conv1 {sep['conv1']}, conv2 {sep['conv2']} steps)"
-        return "mining: interior positions only, their receptive field inside the image" + (rule if per_image else "")
-
-    def norm_note(self) -> str:
-        return RGB_NOTE if self.rgb else NORM_NOTE
+    @property
+    def mining(self) -> str:
+        return "interior positions only" if self.interior else "all positions"
 
 
 def colorbar(fig, axes, rec: Record):
-    if rec.rgb:  # RGB panels have no one-dimensional scale to show
+    """The projections' scale beside ``axes``; RGB panels have none to show: a line under the figure says how
+    they are drawn."""
+    if rec.rgb:
+        fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
         return
     cb = fig.colorbar(
         matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
-    cb.set_label("projection / max|projection| of its panel", fontsize=8)
+    cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
+
+
+def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
+    """The first pixel (row, col) and the size of the receptive field of ``layer``'s activation at (row, col)."""
+    size, offset, stride = rec.meta["receptive_field"][layer]
+    return stride * row + offset, stride * col + offset, size
 
 
 def field_box(ax, rec: Record, layer: str, row: int, col: int):
     """Outlines the receptive field of ``layer``'s activation at (row, col) (cut at the image's edge)."""
-    size, offset, stride = rec.meta["receptive_field"][layer]
-    r0, c0 = stride * row + offset, stride * col + offset
+    r0, c0, size = field(rec, layer, row, col)
     ax.add_patch(matplotlib.patches.Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, ec="#2ca02c", lw=1.2))
+
+
+def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarray:
+    """A projection (H, W[, 3]) cut to the receptive field of ``layer``'s activation at (row, col), which holds all
+    of that one activation's projection; NaN (drawn as outside the image) where the field leaves the image."""
+    r0, c0, size = field(rec, layer, row, col)
+    pad = [(size, size)] * 2 + [(0, 0)] * (p.ndim - 2)
+    padded = np.pad(np.asarray(p, np.float32), pad, constant_values=np.nan)
+    return padded[r0 + size : r0 + 2 * size, c0 + size : c0 + 2 * size]
 
 
 # ---------------------------------------------------------------------------
@@ -117,29 +128,28 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
     n, layers = len(rec["images.index"]), rec.layers
     fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
-        show_image(axes[r, 0], rec.pixels("images", r), rec.label("images", r))
+        show(axes[r, 0], rec.pixels("images", r), rec.label("images", r), projection=False)
         for c, layer in enumerate(layers):
             if not top1:
                 title = f"{layer}: all {rec.meta['maps'][layer]} maps kept"
-                show_projection(axes[r, c + 1], rec[f"all.{layer}"][r], title)
+                show(axes[r, c + 1], rec[f"all.{layer}"][r], title)
                 continue
             m, row, col, v = (rec[f"top1.{layer}.{key}"][r] for key in ("map", "row", "col", "value"))
             title = f"{layer}: map {m} only\n(its activation {v:.2f} at ({row},{col}))"
-            show_projection(axes[r, c + 1], rec[f"top1.{layer}.proj"][r], title)
+            show(axes[r, c + 1], rec[f"top1.{layer}.proj"][r], title)
             field_box(axes[r, c + 1], rec, layer, row, col)
     if not top1:
-        title = "Deconvnet projections of every activation of a layer (no search, so no mining: border positions "
-        title += "included)"
+        title = "Deconvnet projections of every activation of a layer, all kept\n(no search, so no mining: border "
+        title += "positions included)"
     else:
-        rule = "at any position; that whole map kept"
-        if rec.interior:
-            rule = "among interior positions (receptive field inside the image); that map's interior activations kept"
+        rule = "among interior positions; that map's interior activations kept"
+        rule = rule if rec.interior else "at any position; that whole map kept"
         title = (
             f"Deconvnet projection of one map per image and layer: the map holding the image's strongest single "
             f"activation\n{rule} and projected (green: that activation's receptive field)"
         )
-    fig.suptitle(f"{title}\n{rec.norm_note()}", fontsize=10)
     colorbar(fig, axes, rec)
+    title_above(fig, title)
     return save_figure(fig, out / f"projections_{'top1' if top1 else 'all'}.png")
 
 
@@ -150,16 +160,18 @@ def fig_projections_topk(rec: Record, out: Path) -> Path:
     for row, (r, layer) in enumerate(rows):
         ri, ci, mi, vi = (rec[f"topk.{layer}.{key}"][r] for key in ("row", "col", "map", "value"))
         head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}\n{layer}:"
-        show_image(axes[row, 0], rec.pixels("images", r), head)
+        show(axes[row, 0], rec.pixels("images", r), head, projection=False)
         for j in range(k):
             title = f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}"
-            show_projection(axes[row, j + 1], rec[f"topk.{layer}.proj"][r, j], title, fontsize=6.5)
-    fig.suptitle(
-        f"The {k} strongest single activations of each layer, each projected alone "
-        f"(title: map (row, col) = activation)\n{rec.mining_note(per_image=True)}\n{rec.norm_note()}",
-        fontsize=10,
-    )
+            tile = cut(rec, layer, rec[f"topk.{layer}.proj"][r, j], ri[j], ci[j])
+            show(axes[row, j + 1], tile, title, fontsize=6.5)
     colorbar(fig, axes, rec)
+    apart = "; one map's picks at least half a field apart" if rec.interior else ""
+    title_above(
+        fig,
+        f"The {k} strongest single activations of each layer, each projected alone and cut to its receptive field\n"
+        f"(panel title: map (row, col) = activation; {rec.mining}{apart})",
+    )
     return save_figure(fig, out / f"projections_top{k}.png")
 
 
@@ -171,37 +183,31 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
     grid, per_row = int(np.ceil(np.sqrt(k))), 4
     nrows = -(-m // per_row)
-    spec = {"wspace": 0.08, "hspace": 0.35}
-    fig, axes = plt.subplots(nrows, 2 * per_row, figsize=(2.7 * per_row, 1.55 * nrows), squeeze=False, gridspec_kw=spec)
+    spec = {"wspace": 0.15, "hspace": 0.35}
+    fig, axes = plt.subplots(
+        nrows, 2 * per_row, figsize=(2.7 * per_row + 1, 1.55 * nrows), squeeze=False, gridspec_kw=spec
+    )
     for ax in axes.flat:
         ax.axis("off")
     for i, ch in enumerate(maps):
         a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
-        if layer == "conv1":
-            a_proj.imshow(as_rgba(g("filter")[i], projection=True), interpolation="nearest")
-            a_proj.set_title(f"map {ch}: filter", fontsize=7)
-        else:
-            a_proj.imshow(mosaic(g("proj")[i], grid, projection=True), interpolation="nearest")
-            a_proj.set_title(f"map {ch}: projections", fontsize=7)
+        picture = as_rgba(g("filter")[i], True) if layer == "conv1" else mosaic(g("proj")[i], grid, True)
+        a_proj.imshow(picture, interpolation="nearest")
+        a_proj.set_title(f"map {ch}", fontsize=7)
         a_patch.imshow(
             mosaic(np.stack([pixels(p) for p in patches[i]]), grid, projection=False), interpolation="nearest"
         )
         a_patch.set_title(f"patches (max {values[i, 0]:.2f})", fontsize=7)
     total = rec.meta["maps"][layer]
     which = f"all {m} maps" if m == total else f"the {m} of {total} maps with the largest top activation"
-    if layer == "conv1":
-        left = (
-            "left: the map's filter, shown once: one conv1 activation projects to its filter times the activation "
-            f"(one linear layer reversed),\nso the {k} projections would be this one picture, scaled"
-        )
-    else:
-        left = "left: each activation projected alone, cut to its receptive field"
-    fig.subplots_adjust(top=1 - 1.4 / (nrows * 1.55))  # room for the 5-line title above the first row
-    fig.suptitle(
-        f"{layer}, {which}: the {k} strongest activations of each map over all {rec.meta['data']['n_test']} test "
-        f"images (at most one per image)\n{left}\nright: the {size}x{size}-pixel input patch under each one's "
-        f"receptive field (title: the strongest activation; yellow = outside the image; raw [0, 1] pixel scale)\n"
-        f"{rec.mining_note()}\n{rec.norm_note()}",
+    left = "left: each activation projected alone, cut to its receptive field"
+    if layer == "conv1":  # one conv1 activation projects to its filter times the activation
+        left = "left: its filter, shown once (each of its activations projects to it, scaled)"
+    colorbar(fig, axes, rec)
+    title_above(
+        fig,
+        f"{layer}, {which}: the {k} strongest activations of each over all {rec.meta['data']['n_test']:,} test "
+        f"images ({rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under each",
         fontsize=9,
     )
     return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
@@ -227,26 +233,25 @@ def fig_evolution(rec: Record, out: Path) -> Path:
             v, n = g("value")[r, j], g("image")[r, j]
             head = f"iter {it}\n" if i == 0 else ""
             if v > 0:
-                show_projection(axes[i, j], g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
+                show(axes[i, j], g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
             else:
                 no_activation(axes[i, j], f"{head}act 0 (all images)")
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
-    fig.suptitle(
-        "Feature evolution during training: each map's strongest activation over all test images at each snapshot,\n"
-        "projected and cut to its receptive field (title: activation, test image #; yellow: outside the image);\n"
-        "maps: per layer, the strongest at the end among those active at every snapshot; gray panel: the map is "
-        "zero on every test image at that snapshot\n"
-        f"{rec.mining_note()}\n{rec.norm_note()}",
+    colorbar(fig, axes, rec)
+    title_above(
+        fig,
+        "Feature evolution: each map's strongest activation over all test images at each training snapshot, "
+        "projected and cut to its receptive field\n(panel title: activation, test image #; gray panel: the map is "
+        f"zero on every test image at that snapshot; {rec.mining})",
         fontsize=9,
     )
-    colorbar(fig, axes, rec)
     return save_figure(fig, out / "evolution.png")
 
 
 # ---------------------------------------------------------------------------
 # The checks of the network and the method
 LAYERS = ("conv1", "conv2")
-COLORS = {"conv1": "#1f77b4", "conv2": "#d62728"}
+COLORS = {layer: style["color"] for layer, style in LAYER_STYLES.items()}  # as in every figure of the layers
 
 
 def fig_occlusion(rec: Record, out: Path) -> Path:
@@ -258,14 +263,13 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
     fig, axes = plt.subplots(n, 5, figsize=(14, 2.6 * n), squeeze=False)
     where = "interior " if rec.interior else ""
     for r in range(n):
-        show_image(axes[r, 0], rec.pixels("occlusion", r), "(a) " + rec.label("occlusion", r, true="true "))
+        show(axes[r, 0], rec.pixels("occlusion", r), "(a) " + rec.label("occlusion", r, true="true "), projection=False)
         axes[r, 0].add_patch(matplotlib.patches.Rectangle((1.5, 1.5), side, side, color="orange", fill=False, lw=1.2))
         s = g("map")[r]
-        fig.colorbar(
-            axes[r, 1].imshow(g("activation")[r], cmap="viridis", interpolation="nearest"), ax=axes[r, 1], shrink=0.8
-        )
+        im = axes[r, 1].imshow(g("activation")[r], cmap="viridis", interpolation="nearest")
+        fig.colorbar(im, ax=axes[r, 1], shrink=0.8).set_label("activation, summed over the map", fontsize=7)
         finish(axes[r, 1], f"(b) total {where}activation of conv2\nmap {s} vs. square's center")
-        show_projection(axes[r, 2], g("proj")[r], f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
+        show(axes[r, 2], g("proj")[r], f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
         # one fixed 0..1 scale for every image: a probability that never rises above 0.01 must look dark
         im = axes[r, 3].imshow(g("p_true")[r].astype(np.float32), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
         fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
@@ -279,15 +283,13 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
         handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in np.unique(am)]
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     n_ok = int(np.sum(g("pred") == g("label")))
-    fig.suptitle(
-        f"Occlusion sensitivity: a {side}x{side} square of gray {gray} centered on every pixel (orange: one "
-        "position); maps are indexed by the square's center\nthe images: test images this network classifies "
-        f"correctly ({n_ok} of {n} here; drawn with --image-seed {rec.meta['settings']['image_seed']}); "
-        "it never saw occluders in training\n(b), (c): the conv2 map holding the image's strongest single "
-        f"activation; {rec.mining_note()}",
-        fontsize=10,
-    )
     fig.tight_layout()
+    title_above(
+        fig,
+        f"Occlusion sensitivity: a {side}x{side} square of gray {gray} centered on every pixel (orange: one position); "
+        "each map is indexed by the square's center\ntest images drawn at random that the network classifies "
+        f"correctly ({n_ok} of {n}); (b), (c): the conv2 map holding the image's strongest activation ({rec.mining})",
+    )
     return save_figure(fig, out / "occlusion.png")
 
 
@@ -303,26 +305,25 @@ def fig_guided_backprop(rec: Record, out: Path) -> Path:
     rules, n = rec.meta["rules"], len(rec["images.index"])
     fig, axes = subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
     for r in range(n):
-        show_image(axes[r, 0], rec.pixels("images", r), f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}")
+        head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}"
+        show(axes[r, 0], rec.pixels("images", r), head, projection=False)
         one = ", ".join(f"{rec[f'guided.{key}'][r]}" for key in ("row", "col"))
         for j, rule in enumerate(rules):
             vs = "" if rule == "deconvnet" else "rho vs. deconvnet {:.2f}"
             top = lambda what: f"{what}:\n{RULE_TITLES[rule]}\n" if r == 0 else ""
             title = top("all conv2 kept") + vs.format(rec["guided.rho_all"][j, r])
-            show_projection(axes[r, 1 + j], rec["guided.all"][j, r], title, 7)
+            show(axes[r, 1 + j], rec["guided.all"][j, r], title, 7)
             title = top("strongest conv2") + f"map {rec['guided.map'][r]} ({one}) = {rec['guided.value'][r]:.2f}"
             title += "\n" + vs.format(rec["guided.rho_one"][j, r]) if vs else ""
-            show_projection(axes[r, 1 + len(rules) + j], rec["guided.one"][j, r], title, 7)
-    fig.suptitle(
-        "conv2 activations projected to pixels by three backward rules for the ReLUs (same switches, same filters):\n"
-        "deconvnet (Zeiler & Fergus) rectifies the signal; guided backprop (Springenberg et al.) also needs the "
-        "forward input > 0; the gradient only that\n"
-        "columns 2-4: every conv2 activation kept; 5-7: each image's strongest single one "
-        f"({rec.mining_note()}). conv1's projections are the same under all three rules\n"
-        f"(its only ReLU is the one its kept activations come out of). {rec.norm_note()}",
+            show(axes[r, 1 + len(rules) + j], rec["guided.one"][j, r], title, 7)
+    colorbar(fig, axes, rec)
+    title_above(
+        fig,
+        "conv2 activations projected to pixels by three backward rules for the ReLUs (same switches, same filters): "
+        "deconvnet (Zeiler & Fergus),\nguided backprop (Springenberg et al.), the gradient; columns 2-4: every "
+        f"conv2 activation kept; 5-7: each image's strongest single one ({rec.mining})",
         fontsize=9,
     )
-    colorbar(fig, axes, rec)
     return save_figure(fig, out / "guided_backprop_projections.png")
 
 
@@ -341,21 +342,21 @@ def _projections(rec: Record, top, steps: list[dict]):
     rows = [(r, layer) for r in range(len(shown)) for layer in LAYERS]
     ncols = 1 + len(steps)
     axes = top.subplots(len(rows), ncols, squeeze=False, gridspec_kw={"hspace": 0.5, "wspace": 0.1})
-    top.subplots_adjust(top=1 - 1.1 / (1.7 * len(rows)), bottom=0.01)  # room for the title and the step names
+    top.subplots_adjust(top=0.99, bottom=0.01)
     for row, (r, layer) in enumerate(rows):
         i = shown[r]
         head = f"test #{rec['randomization.index'][i]} {rec.name(rec['images.label'][i])}\n{layer}:"
-        show_image(axes[row, 0], rec.pixels("images", i), head)
+        show(axes[row, 0], rec.pixels("images", i), head, projection=False)
         for j, step in enumerate(steps):
             if step["name"] == "trained":
                 note = "trained network"
             elif not reads_randomized(step, layer):
-                note = "identical (weights\n<= layer unchanged)"
+                note = "identical"
             else:
                 sp, ss = (rec[f"randomization.{layer}.{key}"][j, i] for key in ("spearman", "ssim"))
                 note = f"rho {sp:.2f}, SSIM {ss:.2f}"
             head = f"{step_label(step)}\n" if row == 0 and step["name"] != "trained" else ""
-            show_projection(axes[row, 1 + j], rec[f"randomization.{layer}.proj"][j, r], head + note, 7)
+            show(axes[row, 1 + j], rec[f"randomization.{layer}.proj"][j, r], head + note, 7)
             if reads_randomized(step, layer):
                 for spine in axes[row, 1 + j].spines.values():
                     spine.set(color="#d62728", linewidth=1.5)
@@ -388,8 +389,8 @@ def _curves(rec: Record, bottom, steps: list[dict]):
     )
     ax_sim.set_ylabel("similarity to the trained network's projection")
     ax_ov.set_title(
-        f"(b) top-{rec.k} patches per map over all {rec.meta['data']['n_test']} test images:\nshare of (image, "
-        "row, col) picks the trained network also picks",
+        f"(b) top-{rec.k} patches per map over all {rec.meta['data']['n_test']} test images ({rec.mining}):\nshare "
+        "of (image, row, col) picks the trained network also picks",
         fontsize=8,
     )
     ax_ov.set_ylabel(f"top-{rec.k} overlap, mean over maps")
@@ -399,7 +400,8 @@ def _curves(rec: Record, bottom, steps: list[dict]):
         a.set_ylim(-0.1, 1.05)
         a.axhline(0, color="gray", lw=0.6)
         a.grid(alpha=0.3)
-        a.legend(fontsize=7, loc="lower left")
+    ax_sim.legend(fontsize=7, loc="center left")  # where every line is at 1 or far below: over none of them
+    ax_ov.legend(fontsize=7, loc="lower left")
 
 
 def fig_randomization(rec: Record, out: Path) -> Path:
@@ -410,15 +412,12 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.7 * n_rows, 3.4])
     _projections(rec, top, steps)
     _curves(rec, bottom, steps)
-    fig.suptitle(
-        "Cascading randomization (Adebayo et al. 2018) of the deconvnet: weights re-drawn from their initializers, "
-        "top layer first, cumulatively\n"
-        "a layer's projection (and the activations that choose it) reads only its own and lower layers' weights "
-        "(red frame: one of them re-drawn),\nso re-drawing logits and fc1 changes nothing. "
-        f"Top: every activation of the layer kept; {rec.norm_note()}\n(b): {rec.mining_note()}",
+    title_above(
+        fig,
+        "Cascading randomization (Adebayo et al. 2018): the deconvnet's weights re-drawn from their initializers, top "
+        "layer first, cumulatively; top: every activation kept\nred frame: the projection reads a re-drawn layer; "
+        "identical: it reads none (a layer's projection reads only its own and lower layers' weights)",
         fontsize=9,
-        y=1.0,
-        va="bottom",  # above the subfigures (the tight bounding box takes it in)
     )
     return save_figure(fig, out / "randomization_check.png")
 
@@ -430,6 +429,9 @@ def _pm(v: np.ndarray) -> str:  # mean ± std over the images
 def randomization_table(rec: Record) -> str:
     """randomization_check.md: per cascade step, the similarities (mean ± std over the images) and overlaps."""
     steps, k = rec.meta["steps"], rec.k
+    fields = (
+        "their receptive field inside the image" if rec.interior else "their fields may reach into the zero padding"
+    )
     n_images = rec["randomization.conv1.spearman"].shape[1]
     lines = [
         "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)",
@@ -441,7 +443,7 @@ def randomization_table(rec: Record) -> str:
         f"with the trained network's on {n_images} test images (mean ± std over them; SSIM on the figures' color "
         f"scale). Top-{k} overlap: per map, the share of the trained network's top-{k} patches (image, row, col) over "
         f"all test images that the randomized network also picks, mean over the maps the per-map figures show; "
-        f"{rec.mining_note()}.",
+        f"mining: {rec.mining}, {fields}.",
         "",
         "| step | re-drawn | conv1 Spearman | conv1 SSIM | conv1 top-k overlap | conv2 Spearman | conv2 SSIM "
         "| conv2 top-k overlap |",

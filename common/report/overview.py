@@ -7,7 +7,6 @@ al. 2017), from the reliability tables the runs recorded at their end (``common.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,16 @@ from common import io, study
 from common.metrics import GRADIENT_R2, expected_calibration_error
 from common.report import beyond, stats
 from common.report.claims import RAMP_SHARE
-from common.report.plots import SPLIT_COLORS, band, evaluated_when, plt, save_figure, seeds_note, spread_labels
+from common.report.plots import (
+    LAYER_STYLES,
+    SPLIT_COLORS,
+    band,
+    evaluated_when,
+    plt,
+    save_figure,
+    seeds_note,
+    spread_labels,
+)
 from common.report.stats import curve, mean_std, pct
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
@@ -68,45 +76,41 @@ def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int 
 
 
 def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
-    """Every run's conv1 and conv2 activation std over iterations (mean over seeds), log x axis."""
+    """Every run's conv1 and conv2 activation std over iterations (mean over seeds), log x axis, one panel per
+    run (eleven runs' colours on one axis could not be told apart), the std at initialization a dot at the left."""
     groups = _rows(records)
     if not groups:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=False)
-    for ax, layer in zip(axes, ("conv1", "conv2")):
-        for row, recs in sorted(groups.items()):
-            xs, ys = curve(recs, f"{layer}_std")
-            keep = xs > 0  # a log axis: the initialization (iteration 0) is the first point's left neighbour
-            run = study.RUNS[recs[0]["name"]]
-            ax.plot(xs[keep], ys[keep], color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=1.2, label=study.short(run))
-            # the std at initialization, staggered by row: runs with one initialization start at the same value
-            ax.plot([xs[keep][0] * (0.35 + 0.04 * row)], [ys[0]], marker="o", ms=3.5, color=COLORS.get(row))
-        ax.set_xscale("log")
-        ax.set(
-            xlabel="iteration (log scale)",
-            ylabel=f"std of {layer} outputs",
-        )
-        ax.set_title(f"{layer}: std over all test images' activations (after the nonlinearity)", fontsize=10)
-        ax.grid(alpha=0.3, which="both")
-    axes[1].legend(fontsize=7, ncols=1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     when = evaluated_when([r for recs in groups.values() for r in recs])
-    fig.suptitle(
-        f"Claim 8, the study's 11 runs: does the std drop early, then rise? ({_n(groups)}; {when})\n"
-        "dots at the left: the std at initialization, staggered by row (runs with the same initialization start "
-        "at the same value)",
-        fontsize=10.5,
+    title = (
+        "Claim 8, the study's 11 runs: does the std of the conv activations drop early, then rise?\n"
+        f"({_n(groups)}; {when}; dot at the left: the std at initialization)"
     )
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig, panels = small_multiples(groups, title, "iteration (log scale)", "activation std")
+    for row, ax in panels.items():
+        for layer in ("conv1", "conv2"):
+            xs, ys = curve(groups[row], f"{layer}_std")
+            label = f"{layer} (after the nonlinearity), over all test images"
+            ax.plot(xs[xs > 0], ys[xs > 0], lw=1.3, label=label, **LAYER_STYLES[layer])
+            ax.plot([0.4], ys[:1], "o", ms=3.5, color=LAYER_STYLES[layer]["color"])  # iteration 0, left of 1
+        ax.set_xscale("log")
+    fig.legend(*ax.get_legend_handles_labels(), loc="center", bbox_to_anchor=(0.87, 0.2), fontsize=8)
+    return save_figure(fig, path, tight=True)
 
 
-def small_multiples(groups: dict[int, list[dict]], title: str):
-    """A grid of one panel per study row (3 rows of 4), sharing both axes, titled by the row."""
+def small_multiples(groups: dict[int, list[dict]], title: str, xlabel: str, ylabel: str):
+    """A grid of one panel per study row (3 rows of 4), sharing both axes, titled by the row; the x axis labelled
+    under the lowest panel of each column, the y axis left of each row."""
     fig, axes = plt.subplots(3, 4, figsize=(14, 8.6), sharex=True, sharey=True)
     panels = dict(zip(sorted(groups), axes.flat))
-    for row, ax in panels.items():
+    for i, (row, ax) in enumerate(panels.items()):
         ax.set_title(study.short(study.RUNS[groups[row][0]["name"]]), fontsize=8)
         ax.grid(alpha=0.3)
+        if i >= len(panels) - 4:  # the lowest of its column (the last row may be short)
+            ax.set_xlabel(xlabel)
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if i % 4 == 0:
+            ax.set_ylabel(ylabel)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10.5)
@@ -123,17 +127,12 @@ def plot_ramp_share(records: list[dict], path: Path) -> Path | None:
         f"Claim 7: first-layer filters that are intensity ramps (a plane fits with R² >= {GRADIENT_R2}), over "
         f"training\n({_n(groups)}; dashed: the claim's rule, {100 * RAMP_SHARE:.0f}% of the filters)"
     )
-    fig, panels = small_multiples(groups, title)
+    fig, panels = small_multiples(groups, title, "iteration (batch of 50)", "ramp filters (% of 32)")
     for row, ax in panels.items():
         xs, ys = curve(groups[row], "conv1_gradient_filters")
         ax.plot(xs, 100 * ys, color=COLORS.get(row), lw=1.4)  # one run per panel: no line style needed
         ax.axhline(100 * RAMP_SHARE, color="black", ls="--", lw=0.8)
-    for ax in list(panels.values())[-4:]:
-        ax.set_xlabel("iteration (batch of 50)")
-    for ax in list(panels.values())[::4]:
-        ax.set_ylabel("ramp filters (% of 32)")
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)
 
 
 def plot_gap_over_training(records: list[dict], path: Path) -> Path | None:
@@ -147,7 +146,7 @@ def plot_gap_over_training(records: list[dict], path: Path) -> Path | None:
         f"mean) above test accuracy,\nthe gap shaded ({_n(groups, 'bands: ± 1 std over seeds')}; final gap in points "
         "in each panel)"
     )
-    fig, panels = small_multiples(groups, title)
+    fig, panels = small_multiples(groups, title, "iteration (batch of 50)", "accuracy (%)")
     for row, ax in panels.items():
         recs = groups[row]
         xs, train, _ = band(ax, recs, "train_accuracy", "train", SPLIT_COLORS["train"], scale=100)
@@ -157,13 +156,8 @@ def plot_gap_over_training(records: list[dict], path: Path) -> Path | None:
         ax.fill_between(both, te, tr, where=tr >= te, color="0.5", alpha=0.18, lw=0)
         ax.text(0.97, 0.05, f"gap {tr[-1] - te[-1]:+.1f}", transform=ax.transAxes, ha="right", fontsize=8)
         ax.set_ylim(0, 100)
-    for ax in list(panels.values())[-4:]:
-        ax.set_xlabel("iteration (batch of 50)")
-    for ax in list(panels.values())[::4]:
-        ax.set_ylabel("accuracy (%)")
     next(iter(panels.values())).legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.12))
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)
 
 
 def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
@@ -172,7 +166,7 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
     groups = _rows(records)
     if not groups:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
     for ax, key, color, marker, what, side in (
         (axes[0], "train_accuracy", SPLIT_COLORS["train"], "o", "train", 0),
         (axes[1], "test_accuracy", SPLIT_COLORS["test"], "s", "test", 1),
@@ -187,7 +181,7 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
         hi = 5 * np.ceil(max(xs.max(), (ys + es).max()) / 5) + 2
         ax.plot([lo, hi], [lo, hi], color="gray", lw=0.8, ls="--", label="y = x (ours = the study's)")
         ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
-        spread_labels(ax, xs, ys, [str(int(r)) for r in rows])  # close points keep their labels apart
+        spread_labels(ax, xs, ys, [str(int(r)) for r in rows], yerr=es)  # close points keep their labels apart
         ax.set(xlabel=f"the study's {what} accuracy (%)", ylabel=f"our {what} accuracy (%)")
         ax.set_title(f"{what} accuracy", fontsize=10)
         ax.grid(alpha=0.3)
@@ -196,7 +190,6 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
         f"Ours against the study's, its 11 runs (labels: the study's rows; {_n(groups, 'error bar: std over seeds')})",
         fontsize=11,
     )
-    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -218,17 +211,8 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     k = len(class_names)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     im = ax.imshow(100 * share, cmap="Blues", vmin=0, vmax=100)
-    for i in range(k):
-        for j in range(k):
-            ax.text(
-                j,
-                i,
-                f"{100 * share[i, j]:.0f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if share[i, j] > 0.5 else "black",
-            )
+    for (i, j), v in np.ndenumerate(share):
+        ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
     ax.set_xticks(range(k), class_names, rotation=45, ha="right")
     ax.set_yticks(range(k), class_names)
     ax.set(xlabel="predicted class", ylabel="true class")
@@ -311,15 +295,20 @@ def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: P
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
     for ax, (recs, title) in zip(axes[0], panels):
         panel(ax, recs, title)
-    axes[0][0].legend(fontsize=7.5, loc="upper left")
-    title = (
-        "Probability calibration on the test set: reliability diagrams (15 equal bins of the top-class probability, "
-        "the seeds pooled; bars: the accuracy in each bin; black steps: the share of test images in it; ECE: the "
-        "images' weighted |accuracy - confidence| gap, mean ± std over the seeds)"
+    steps = plt.Line2D([], [], color="black", lw=1.2, label="test images in the bin (right axis)")
+    axes[0][0].legend(handles=[*axes[0][0].get_legend_handles_labels()[0], steps], fontsize=7.5, loc="upper left")
+    bins = panels[0][0][0]["final"]["test_reliability"]["bins"]
+    how = (
+        "each panel's seeds pooled; ECE: mean ± std over them"
+        if max(len(r) for r, _ in panels) > 1
+        else "one seed per run (in each title)"
     )
-    fig.suptitle(textwrap.fill(title, 60 * len(panels)), fontsize=9.5)  # never wider than its panels
-    fig.tight_layout()
-    return [save_figure(fig, out / "reliability.png")]
+    fig.suptitle(
+        f"Calibration on the test set: reliability diagrams, {bins} equal bins of the top-class probability\n"
+        f"({how}; ECE: the images' weighted |accuracy - confidence| gap)",
+        fontsize=9.5,
+    )
+    return [save_figure(fig, out / "reliability.png", tight=True)]
 
 
 def confusion_runs(records: list[dict]) -> list[tuple[str, str]]:

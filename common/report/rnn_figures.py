@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from common.recurrent import CELL_LABELS, CELLS
 from common.report import claims
 from common.report.claims import GAP_CELLS, GAP_RULE, REACH_LEVEL, about_equal, first_reach, points
-from common.report.plots import SPLIT_COLORS, STUDY_COLORS, band, error_bars, plt, save_figure, seeds_note
+from common.report.plots import SPLIT_COLORS, STUDY_COLORS, band, error_bars, log_labels, plt, save_figure, seeds_note
 from common.report.stats import decided, mean_std
 
 # A cell's colour wherever a figure's lines or bars are cells; none of them is a split's colour (plots.SPLIT_COLORS:
@@ -90,8 +89,7 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
         f"{CELL_LABELS[cell]} on image rows: {c.get('optimizer', '')} lr {c.get('learning_rate', '')} "
         f"({c.get('lr_schedule', 'constant')}), batch {c.get('batch_size', '')}; {seeds_note([r['n'] for r in rows])}"
     )
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)
 
 
 # ---------------------------------------------------------------- final test accuracy against the study's
@@ -134,8 +132,7 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
     ]
     fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("Final test accuracy (%) by recurrent cell and hidden size")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=(0, 0.06, 1, 1))
 
 
 # ---------------------------------------------------------------- Part C: the CNN against the best of each cell
@@ -172,15 +169,13 @@ ERROR_XLABELS = ("iteration (batch)", "training seconds, log scale (model.fit; e
 
 def error_axes(axes) -> None:
     """The four panels' scales, titles (in the split's colour) and percent labels."""
-    percent = FuncFormatter(lambda v, _: f"{v:g}%")
     for row, (split, what) in enumerate(ERROR_ROWS):
         for col, xlabel in enumerate(ERROR_XLABELS):
             ax = axes[row, col]
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)
             ax.set_title(f"{what} vs {'iterations' if col == 0 else 'time'}", color=SPLIT_COLORS[split])
-            ax.yaxis.set_major_formatter(percent)
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            log_labels(ax.yaxis, unit="%")
             ax.grid(alpha=0.3, which="major")
             ax.grid(alpha=0.1, which="minor")
         axes[row, 1].set_xscale("log")
@@ -189,10 +184,7 @@ def error_axes(axes) -> None:
         exponent = max(math.floor(math.log10(ERROR_FLOOR)), math.floor(math.log10(low)))
         axes[row, 0].set_ylim(10.0**exponent, 100)
         if exponent >= 0:  # a short range: 2% and 5% labeled too
-            minor = FuncFormatter(
-                lambda v, _: f"{v:g}%" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""
-            )
-            axes[row, 0].yaxis.set_minor_formatter(minor)
+            log_labels(axes[row, 0].yaxis, (2, 5), "%")
 
 
 def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
@@ -223,8 +215,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
         f"the mean training error is <= {level:g}%, at the iteration written beside it",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=(0, 0.07, 1, 1))
 
 
 # ---------------------------------------------------------------- claim 15: the train - test gap
@@ -317,5 +308,4 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.set_title(gap_title(gaps, cells, limit), fontsize=10)
     ax.legend(handles, labels, fontsize=8, loc="upper left", ncols=3)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)

@@ -3,22 +3,22 @@ activation statistics and histograms, the conv1 filters at the end and against t
 
 from __future__ import annotations
 
-import math
 import textwrap
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter
 
 from common import study
 from common.metrics import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, plane_r2
 from common.report.plots import (
+    LAYER_STYLES,
     SPLIT_COLORS,
     SPLIT_NAMES,
     STUDY_COLORS,
     band,
     evaluated_when,
     image_grid,
+    log_labels,
     plt,
     save_figure,
     seeds_note,
@@ -39,20 +39,6 @@ def held_out(record: dict) -> bool:
 
 def split_of(record: dict) -> str:
     return "val" if held_out(record) else "test"
-
-
-def wrap(text: str, width: int = TITLE_CHARS) -> str:
-    """A title wrapped at ``width`` characters, line by line (so it never runs wider than its panels)."""
-    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
-
-
-def log_loss_axis(ax) -> None:
-    """A log loss axis labelled 1, 2, 3, 5, 10 (not 2x10^0), minor labels at 2, 3 and 5 times a decade only: all
-    nine overprint each other beside the decade's label."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    pick = lambda v: round(v / 10 ** math.floor(math.log10(v))) in (2, 3, 5)  # noqa: E731
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v > 0 and pick(v) else ""))
 
 
 def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:
@@ -82,14 +68,14 @@ def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> 
         what = "train loss (interval mean" + (", with the L2 penalty)" if l2 else ")")
         band(ax_loss, records, "train_loss", what, SPLIT_COLORS["train"])
     band(ax_loss, records, f"{split}_loss", f"{SPLIT_NAMES[split]} cross-entropy", SPLIT_COLORS[split])
-    log_loss_axis(ax_loss)
+    ax_loss.set_yscale("log")
+    log_labels(ax_loss.yaxis, (2, 3, 5))
     ax_loss.set(xlabel="iteration (batch)", ylabel="loss (log scale)")
     ax_loss.set_title("loss", fontsize=10)
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
-    fig.suptitle(wrap(title), fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig.suptitle(textwrap.fill(title, TITLE_CHARS), fontsize=10)  # never wider than its panels
+    return save_figure(fig, path, tight=True)
 
 
 def probe_labels(record: dict, arch: str) -> dict[str, str]:
@@ -106,31 +92,39 @@ def probe_labels(record: dict, arch: str) -> dict[str, str]:
 def plot_activation_stats(records, title: str, path, read_every: int, arch: str = "lenet5") -> Path:
     """min, max, mean and std of each conv layer's activations over iterations (log axis). Where the runs were
     not evaluated between their initialization and their first interval, iteration 0 is a dot of its own: a
-    line across that stretch would draw a trend nobody measured."""
+    line across that stretch would draw a trend nobody measured. conv2 is dashed: where both layers are equal
+    (a ReLU's min is 0) conv1 shows through it."""
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     names = probe_labels(records[0], arch)
     dense = all(r.get("dense_until") for r in records)
+    last = max(h["iteration"] for h in records[0]["history"])
     for ax, stat in zip(axes, STATS):
-        for k, name in enumerate(CONV_LAYERS):
-            key, color = f"{name}_{stat}", f"C{k}"
+        values = []
+        for name in CONV_LAYERS:
+            key, style = f"{name}_{stat}", LAYER_STYLES[name]
             later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
-            xs, mean, _ = band(ax, later, key, names[name], color)
+            xs, mean, _ = band(ax, later, key, names[name], **style)
+            values += [*mean]
             if not dense and len(xs):
-                start = series(records, key)[1][:, 0].mean()  # the seeds' mean at iteration 0
-                ax.plot([0], [start], "o", color=color, ms=4)
-        for it in range(read_every, max(h["iteration"] for h in records[0]["history"]) + 1, read_every):
+                values.append(series(records, key)[1][:, 0].mean())  # the seeds' mean at iteration 0
+                ax.plot([0], [values[-1]], "o", color=style["color"], ms=4)
+        if len(set(values)) == 1:  # a flat line says less than its value written out
+            ax.text(0.5, 0.6, f"both layers: {values[0]:g}\nat every evaluation", transform=ax.transAxes, ha="center")
+        for it in range(read_every, last + 1, read_every):
             ax.axvline(it, color="0.6", lw=0.6, ls=":")
         ax.set_xscale("symlog", linthresh=1, linscale=0.3)  # log from 1 on; iteration 0 (the initialization) kept
-        ax.set_xlim(left=0)
+        ax.set_xticks([0] + [10**e for e in range(1, len(str(last)))])  # no tick at 1: its label hits 0's
+        log_labels(ax.xaxis)
+        ax.set_xlim(0, last)
         ax.set(title=stat, xlabel="iteration (log scale; 0 = initialization)", ylabel=f"activation {stat}")
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()  # one legend under the panels: never over a curve
-    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.08))
-    start = "" if dense else "; dot at 0: the initialization, not evaluated again before the first interval"
-    note = f"({seeds_note([len(records)])}; {evaluated_when(records)}{start}; dotted: every {read_every:,} iterations)"
-    fig.suptitle(wrap(f"{title}\n{note}", 150), fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    handles.append(plt.Line2D([], [], color="0.6", lw=0.6, ls=":", label=f"every {read_every:,} iterations"))
+    if not dense:
+        handles.append(plt.Line2D([], [], color="0.3", marker="o", ls="none", ms=4, label="the initialization"))
+    fig.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=9, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(f"{title}\n({seeds_note([len(records)])}; {evaluated_when(records)})", fontsize=10)
+    return save_figure(fig, path, tight=True)
 
 
 def plot_activation_histograms(record, title: str, path, read_every: int, snapshots: int = 7, arch: str = "lenet5"):
@@ -156,9 +150,8 @@ def plot_activation_histograms(record, title: str, path, read_every: int, snapsh
         ax.set(title=f"{names[name]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(wrap(f"{title}\n(seed {record['identity']['seed']})"), fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig.suptitle(f"{title}, seed {record['identity']['seed']}", fontsize=10)
+    return save_figure(fig, path, tight=True)
 
 
 def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
@@ -173,12 +166,12 @@ def filter_scale(kernel: np.ndarray) -> tuple[float, str]:
     filters, after batch norm's rescaling, have a scale of their own); with its wording for a title."""
     m = float(np.abs(kernel).max())
     if kernel.shape[0] != 5:
-        return m, f"its own symmetric scale, ±{m:.3g}"
-    clipped = f"; clipped, max|w| {m:.3g}" if m > FILTER_SCALE else ""
-    return FILTER_SCALE, f"the scale every LeNet-5 run shares, ±{FILTER_SCALE:g}{clipped}"
+        return m, f"its own scale, ±{m:.3g}"
+    clipped = f" (clipped: max|w| {m:.3g})" if m > FILTER_SCALE else ""
+    return FILTER_SCALE, f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run{clipped}"
 
 
-def plot_filters(record: dict, run_title: str, path) -> Path | None:
+def plot_filters(record: dict, name: str, path) -> Path | None:
     """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one); the
     intensity ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red."""
     kernel = recorded_kernel(record, "final")
@@ -191,16 +184,15 @@ def plot_filters(record: dict, run_title: str, path) -> Path | None:
     note = f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2}), {int(ramps.sum())} of {len(ramps)}"
     if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
         m = float(np.abs(filters).max())
-        title = f"conv1 filters ({k}x{k}, RGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; mid gray = 0), seed {seed}"
-        text = f"{title}\n{note}\n{wrap(run_title, 90)}"
-        return image_grid(0.5 + filters / (2 * m), path, text, vmin=0, vmax=1, labels=labels, marked=ramps)
+        title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {note}"
+        return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
     scale, what = filter_scale(kernel)
-    title = f"conv1 filters ({k}x{k}, {what}), seed {seed}\n{note}\n{wrap(run_title, 90)}"
+    title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\n{what}; {note}"
     style = dict(labels=labels, colorbar_label="weight", marked=ramps)
     return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
 
 
-def plot_filters_init_vs_trained(record: dict, run_title: str, path) -> Path | None:
+def plot_filters_init_vs_trained(record: dict, name: str, path) -> Path | None:
     """The conv1 filters at initialization above the trained ones (gray networks), on one symmetric scale, the
     intensity ramps framed (claim 7: how many the training made), with how far training moved each filter."""
     init, trained = recorded_kernel(record, "init"), recorded_kernel(record, "final")
@@ -215,10 +207,10 @@ def plot_filters_init_vs_trained(record: dict, run_title: str, path) -> Path | N
     r = np.corrcoef(init.reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
     own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
     title = (
-        f"conv1 filters at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:.3g}, "
-        f"seed {seed}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} of {n} at "
-        f"initialization, {int(ramps[n:].sum())} trained; a trained filter's correlation with its own start: "
-        f"median {own:.2f} (|r| with the other starts: {other:.2f})\n{wrap(run_title, 120)}"
+        f"conv1 filters of {name}, seed {seed}, at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), "
+        f"one scale ±{scale:.3g}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} "
+        f"of {n} at initialization, {int(ramps[n:].sum())} trained; a trained filter's correlation with its own "
+        f"start: median {own:.2f} (|r| with the other starts: {other:.2f})"
     )
     style = dict(ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps)
     return image_grid(both, path, title, **style)
@@ -236,7 +228,8 @@ def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, 
     """Every figure of one configuration, from its seeds' records; the filters from the lowest seed's."""
     status = {r["status"] for r in records}
     flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
-    title = f"{study.label(run.name, records[0].get('overrides'))}{flag}: {run.describe()}"
+    name = f"{study.label(run.name, records[0].get('overrides'))}{flag}"
+    title = f"{name}: {run.describe()}"
     reference = run.study_accuracy if study_data else None
     # the curves on the run's own evaluation grid: a dense early rerun's single-batch train numbers are noise there
     every = records[0]["identity"]["eval_every"]
@@ -246,11 +239,11 @@ def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, 
     # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
     stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records
     if any("conv1_mean" in h for h in stats[0]["history"]):
-        where = f"conv activations on the {SPLIT_NAMES[split_of(stats[0])]} images\n{title}"
+        where = f"conv activations of {name} on the {SPLIT_NAMES[split_of(stats[0])]} images"
         written.append(plot_activation_stats(stats, where, out_dir / "activation_stats.png", read_every, run.arch))
-        hist = f"conv activation histograms\n{title}"
+        hist = f"conv activation histograms of {name}"
         path = out_dir / "activation_histograms.png"
         written.append(plot_activation_histograms(stats[0], hist, path, read_every, arch=run.arch))
-    written.append(plot_filters(records[0], title, out_dir / "filters.png"))
-    written.append(plot_filters_init_vs_trained(records[0], title, out_dir / "filters_init_vs_trained.png"))
+    written.append(plot_filters(records[0], name, out_dir / "filters.png"))
+    written.append(plot_filters_init_vs_trained(records[0], name, out_dir / "filters_init_vs_trained.png"))
     return [p for p in written if p is not None]

@@ -31,6 +31,7 @@ WARM_COLOR = "black"  # the warm start (the hand-tuned configuration)
 MARKERS = dict(zip(OPTIMIZERS, "osXDv^P"))  # sensitivity.png: one marker per optimizer
 LISTED_STOPS = 4  # trials.png names the iterations the pruned trials stopped at when there are at most this many
 PANELS_PER_ROW = 4  # sensitivity.png
+SPACE_WORDS = {"study": "the study's own knobs", "all": "the study's knobs and the ladder's ingredients"}
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,14 @@ def accuracy_label(s: Search) -> str:
     return f"{name} accuracy (%)" + (f", {n:,} {images} images" if n else "")
 
 
-def protocol_note(s: Search) -> str:
-    """The earlier searches' warning, on every figure: their trials were scored on the test set."""
-    return "" if s.split == "val" else "\n(the earlier protocol: trials scored on the TEST set, not on validation)"
+def figure_title(s: Search, what: str) -> str:
+    """A figure's title: the space searched in words, ``what`` it shows, and for the earlier searches the warning
+    that their trials were scored on the test set."""
+    space = SPACE_WORDS.get(s.space, f"the space {s.space!r}")
+    title = f"A search over {space} ({len(s.trials)} trials of up to {s.iterations:,} iterations): {what}"
+    return title + (
+        "" if s.split == "val" else "\n(the earlier protocol: trials scored on the TEST set, not on validation)"
+    )
 
 
 def stops_text(pruned: list[Trial]) -> str:
@@ -232,8 +238,7 @@ def draw_values(ax, s: Search) -> None:
         xs, ys = zip(*done)
         ax.step(xs, np.maximum.accumulate(ys), where="post", color=color, lw=1.2, label="the best so far")
         ax.legend(fontsize=8, loc="lower right")
-    ranked = "trials ranked by value (their numbers are not in the records)"
-    ax.set_xlabel("trial (in the order they started)" if s.numbered else ranked)
+    ax.set_xlabel("trial (in the order they started)" if s.numbered else "trial, ranked by its value")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("each trial's value (pruned: its last evaluation)", fontsize=10)
 
@@ -247,10 +252,8 @@ def plot_trials(s: Search, path: Path) -> Path:
         ax.grid(alpha=0.3)
     right.tick_params(labelleft=True)
     fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2)
-    title = f"Search {s.name}: every trial's {SPLIT_NAMES[s.split]} accuracy, space {s.space}"
-    fig.suptitle(title + protocol_note(s), fontsize=11)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig.suptitle(figure_title(s, f"every trial's {SPLIT_NAMES[s.split]} accuracy"), fontsize=11)
+    return save_figure(fig, path, tight=True)
 
 
 def searched(trials: list[Trial]) -> list[tuple[str, bool]]:
@@ -306,10 +309,8 @@ def plot_sensitivity(s: Search, path: Path) -> Path:
         handles.append(dot("warm start", mfc="none", mec=WARM_COLOR, ms=11))
     handles += [dot(o, marker=MARKERS.get(o, "o"), color="black", mfc="none") for o in optimizers]
     fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 6))
-    title = f"Search {s.name}: {SPLIT_NAMES[s.split]} accuracy against each searched parameter ({len(s.trials)} trials)"
-    fig.suptitle(title + protocol_note(s), fontsize=11)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    fig.suptitle(figure_title(s, f"{SPLIT_NAMES[s.split]} accuracy against each searched parameter"), fontsize=11)
+    return save_figure(fig, path, tight=True)
 
 
 # ---------------------------------------------------------------------------

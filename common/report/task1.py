@@ -397,8 +397,7 @@ def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
         f"Fitting the study's unstated constants to its table (seed {seed}; each point at its best run-6 setting and "
         "run-8 factor)"
     )
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)
 
 
 # ---------------------------------------------------------------------------
