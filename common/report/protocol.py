@@ -121,6 +121,7 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
             ax.errorbar(100 * d.mean, yi, xerr=200 * d.se, fmt="o", color=color, capsize=3)
         if not read:
             ax.text(0.5, 0.5, "no decision read yet", transform=ax.transAxes, ha="center", color="0.4")
+            ax.set_xticks([])
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y, [f"{d.step.key} (n={d.n})" for d in read], fontsize=8)
         ax.set_xlabel("Δ validation accuracy (points): with the ingredient minus without")
