@@ -427,11 +427,8 @@ def choice_lines(records, decisions) -> list[str]:
     lines += ["", "Where validation chose differently from the earlier test-set choice (the selection effect):", ""]
     for c, test, old, before in effect:
         pick = f"`{c['named']}`" if c["named"] else "a recipe not yet trained"
-        diff = (
-            f", {show(test)}; test-chosen minus validation-chosen {difference(*compare(old, test, among=records)[:2])}"
-            if test and old
-            else ""
-        )
+        diff = f", {show(test)}; test-chosen minus validation-chosen " if test and old else ""
+        diff += difference(*compare(old, test, among=records)[:2]) if test and old else ""
         lines.append(
             f"- {c['what']}: chosen on the test set `{before}`, {show(old) if old else 'not trained'}; "
             f"on validation {pick}{diff}."
