@@ -36,8 +36,7 @@ class NotValidation(ValueError):
 
 def tested(records: list[dict], run: study.RunConfig) -> list[dict]:
     """The finished 10,000-image runs of ``run`` as defined (no split, no other change), on the study's data."""
-    recs = stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET)
-    return [r for r in recs if r["status"] == "finished"]
+    return stats.finished(stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET))
 
 
 # ---------------------------------------------------------------------------
@@ -239,15 +238,10 @@ def plot_ladder(ladder: list[dict], path: Path) -> Path:
     fig, (ax, gx) = plt.subplots(2, 1, figsize=(max(9, 0.75 * len(rows) + 3), 8.8), height_ratios=(2.2, 1), sharex=True)
     accuracy_bars(ax, rows, x, 0.38)
     best = next(run for run in study.RUNS.values() if run.rung == "0")  # the study's best run, as it reported it
-    ax.axhline(100 * best.study_accuracy[1], color="gray", ls=":", lw=1)
-    ax.annotate(
-        f"the study's best\n(run {best.study_row}), {100 * best.study_accuracy[1]:.1f}%",
-        (1.005, 100 * best.study_accuracy[1]),
-        xycoords=("axes fraction", "data"),
-        ha="left",
-        va="center",
-        fontsize=8,
-    )
+    y = 100 * best.study_accuracy[1]
+    ax.axhline(y, color="gray", ls=":", lw=1)
+    label = f"the study's best\n(run {best.study_row}), {y:.1f}%"
+    ax.annotate(label, (1.005, y), xycoords=("axes fraction", "data"), ha="left", va="center", fontsize=8)
     if other:
         for a in (ax, gx):
             a.axvline(len(lenet) - 0.1, color="gray", lw=0.8)
@@ -301,11 +295,8 @@ def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
     axes[0].set_title(f"timed on {' and '.join(cpus) or 'CPUs'}{unnamed}{rough}", fontsize=9)
     axes[1].set(xlabel="weights (log scale)")
     axes[1].legend(fontsize=8, loc="lower left")
-    fig.suptitle(
-        "What each rung costs: test accuracy against training time and against the number of weights\n"
-        "(labels: the rungs; error bars: std over the seeds)",
-        fontsize=10,
-    )
+    what = "test accuracy against training time and against the number of weights"
+    fig.suptitle(f"What each rung costs: {what}\n(labels: the rungs; error bars: std over the seeds)", fontsize=10)
     fig.tight_layout()
     for ax, x in zip(axes, xs):
         spread_labels(ax, x, ys, [study.RUNS[r["run"]].rung for r in ladder], yerr=errs)
@@ -389,22 +380,15 @@ def reversal_lines(records, decisions) -> list[str]:
 
 
 def view_lines(chose) -> list[str]:
-    views = [(n, best_views(chose[n])) for n in study.RUNS if n in chose and study.RUNS[n].tta]
-    views = [(n, v) for n, v in views if v]
-    if not views:
-        return []
-    names = list(VIEW_LABELS)
-    lines = [
-        "",
-        "Test-time views, compared on the validation images at each run's end (the run trains the same way "
-        "whatever the views; flip = the image and its mirror, x shifts = 10 views):",
-        "",
-        "| run | " + " | ".join(VIEW_LABELS[k] for k in names) + " | chosen |",
-        "|---|" + "---|" * (len(names) + 1),
+    views = [(n, v) for n in study.RUNS if n in chose and study.RUNS[n].tta and (v := best_views(chose[n]))]
+    rows = [
+        [f"`{n}`", *(pct(means.get(k)) for k in VIEW_LABELS), f"**{VIEW_LABELS[best]}**"] for n, (best, means) in views
     ]
-    for n, (best, means) in views:
-        lines.append(f"| `{n}` | " + " | ".join(pct(means.get(k)) for k in names) + f" | **{VIEW_LABELS[best]}** |")
-    return lines
+    intro = (
+        "Test-time views, compared on the validation images at each run's end (the run trains the same way "
+        "whatever the views; flip = the image and its mirror, x shifts = 10 views):"
+    )
+    return ["", intro, "", *stats.markdown(["run", *VIEW_LABELS.values(), "chosen"], rows)] if rows else []
 
 
 def carried(decisions: list[dict], name: str) -> list[str]:
@@ -443,11 +427,8 @@ def choice_lines(records, decisions) -> list[str]:
     lines += ["", "Where validation chose differently from the earlier test-set choice (the selection effect):", ""]
     for c, test, old, before in effect:
         pick = f"`{c['named']}`" if c["named"] else "a recipe not yet trained"
-        diff = (
-            f", {show(test)}; test-chosen minus validation-chosen {difference(*compare(old, test, among=records)[:2])}"
-            if test and old
-            else ""
-        )
+        diff = f", {show(test)}; test-chosen minus validation-chosen " if test and old else ""
+        diff += difference(*compare(old, test, among=records)[:2]) if test and old else ""
         lines.append(
             f"- {c['what']}: chosen on the test set `{before}`, {show(old) if old else 'not trained'}; "
             f"on validation {pick}{diff}."

@@ -116,29 +116,23 @@ def regularization_best(g):
     diff, se, real = compare(g[reg_best], g[rival])
     top = max(g, key=lambda row: acc(g[row])) in (7, 8)
     verdict = HOLDS if top and real and diff > 0 else PARTLY if top or diff > -2 * se else FAILS
-    return (
-        (
-            f"best regularized: run {reg_best} {show(g[reg_best])}; best unregularized: run {rival} "
-            f"{show(g[rival])}; difference {difference(diff, se)}; rule: holds if a regularized run is the best "
-            "and beats the best unregularized one beyond noise, partly if it is the best or level within noise"
-        ),
-        verdict,
-        [(f"run {reg_best} - run {rival} (best regularized - best unregularized)", diff, se)],
+    evidence = (
+        f"best regularized: run {reg_best} {show(g[reg_best])}; best unregularized: run {rival} "
+        f"{show(g[rival])}; difference {difference(diff, se)}; rule: holds if a regularized run is the best "
+        "and beats the best unregularized one beyond noise, partly if it is the best or level within noise"
     )
+    return evidence, verdict, [(f"run {reg_best} - run {rival} (best regularized - best unregularized)", diff, se)]
 
 
 def longer_not_better(g):
     need(g, (7, 8), "runs 7 and 8")
     diff, se, real = compare(g[8], g[7])
     its = lambda row: g[row][0]["identity"]["config"]["iterations"]
-    return (
-        (
-            f"run 8 ({its(8)} it) {show(g[8])} vs run 7 ({its(7)} it) {show(g[7])}: {difference(diff, se)}; "
-            "rule: holds unless run 8 is better beyond noise"
-        ),
-        FAILS if real and diff > 0 else HOLDS,
-        [("run 8 - run 7 (twice as long)", diff, se)],
+    evidence = (
+        f"run 8 ({its(8)} it) {show(g[8])} vs run 7 ({its(7)} it) {show(g[7])}: {difference(diff, se)}; "
+        "rule: holds unless run 8 is better beyond noise"
     )
+    return evidence, FAILS if real and diff > 0 else HOLDS, [("run 8 - run 7 (twice as long)", diff, se)]
 
 
 def momentum_order(g):
@@ -146,18 +140,13 @@ def momentum_order(g):
     a, b = compare(g[9], g[10]), compare(g[10], g[11])
     order = a[0] > 0 and b[0] > 0
     verdict = HOLDS if order and a[2] and b[2] else PARTLY if order or (a[0] > 0) != (b[0] > 0) else FAILS
-    return (
-        (
-            f"test: run 9 {show(g[9])}, run 10 {show(g[10])}, run 11 {show(g[11])}; 9-10 {difference(*a[:2])}; "
-            f"10-11 {difference(*b[:2])}; rule: holds if both steps of the order hold beyond noise, partly if the "
-            "order holds or one step does"
-        ),
-        verdict,
-        [
-            ("run 9 - run 10 (momentum 0.8 - 0.7)", a[0], a[1]),
-            ("run 10 - run 11 (0.7, lr 1e-2 - 0.9, lr 1e-3)", b[0], b[1]),
-        ],
+    evidence = (
+        f"test: run 9 {show(g[9])}, run 10 {show(g[10])}, run 11 {show(g[11])}; 9-10 {difference(*a[:2])}; "
+        f"10-11 {difference(*b[:2])}; rule: holds if both steps of the order hold beyond noise, partly if the "
+        "order holds or one step does"
     )
+    steps = [("run 9 - run 10 (momentum 0.8 - 0.7)", *a[:2]), ("run 10 - run 11 (0.7, lr 1e-2 - 0.9, lr 1e-3)", *b[:2])]
+    return evidence, verdict, steps
 
 
 def gradient_filters(g):
@@ -167,14 +156,9 @@ def gradient_filters(g):
     start = {r: stats.at(g[r], 0, "conv1_gradient_filters") for r in have}
     end = {r: acc(g[r], "conv1_gradient_filters") for r in have}
     top2 = sorted(end, key=end.get, reverse=True)[:2]
-    mean_start, mean_end, top = (
-        float(np.mean(list(start.values()))),
-        float(np.mean(list(end.values()))),
-        max(end.values()),
-    )
-    verdict = (
-        HOLDS if top >= RAMP_SHARE and top >= 2 * max(mean_start, 0.01) else PARTLY if mean_end > mean_start else FAILS
-    )
+    mean_start, mean_end, top = float(np.mean([*start.values()])), float(np.mean([*end.values()])), max(end.values())
+    ramps = top >= RAMP_SHARE and top >= 2 * max(mean_start, 0.01)
+    verdict = HOLDS if ramps else PARTLY if mean_end > mean_start else FAILS
     return (
         f"share of the 32 conv1 filters a plane (an intensity ramp) fits with R^2 >= 0.5: {pct(mean_start)}% at "
         f"initialization, {pct(mean_end)}% at the end on average over {len(have)} runs; it grows in "
@@ -318,16 +302,13 @@ def gru_against_lstm(g):
     below = [h for h in GRU_BELOW_SIZES if d[h][0] < 0]
     beyond_noise = len(below) == len(GRU_BELOW_SIZES) and all(d[h][2] for h in below)
     verdict = HOLDS if equal and beyond_noise else PARTLY if equal or below else FAILS
-    return (
-        (
-            "GRU - LSTM test accuracy: "
-            + "; ".join(f"{h} units {difference(*d[h][:2])}" for h in SIZES)
-            + f"; rule: holds if equal within noise at {'/'.join(map(str, sorted(GRU_EQUAL_SIZES)))} and below "
-            f"beyond noise at {' and '.join(map(str, GRU_BELOW_SIZES))}, partly if one half holds"
-        ),
-        verdict,
-        [(f"GRU - LSTM, {h} units", d[h][0], d[h][1]) for h in SIZES],
+    evidence = (
+        "GRU - LSTM test accuracy: "
+        + "; ".join(f"{h} units {difference(*d[h][:2])}" for h in SIZES)
+        + f"; rule: holds if equal within noise at {'/'.join(map(str, sorted(GRU_EQUAL_SIZES)))} and below "
+        f"beyond noise at {' and '.join(map(str, GRU_BELOW_SIZES))}, partly if one half holds"
     )
+    return evidence, verdict, [(f"GRU - LSTM, {h} units", *d[h][:2]) for h in SIZES]
 
 
 def basic_rnn_below(g):
@@ -455,11 +436,9 @@ def markdown(claims: list[Claim]) -> str:
         f"the seeds (n). {PM_KEY} " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "; rated partly: claims "
         f"{', '.join(partly) or 'none'}. `forest.png` draws the differences of claims {', '.join(drawn) or 'none'}.",
         "",
-        "| # | task | the study's claim | our evidence | verdict |",
-        "|---|---|---|---|---|",
     ]
-    lines += [f"| {k} | {c.topic} | {c.claim} | {c.evidence} | **{c.verdict}** |" for k, c in enumerate(claims, 1)]
-    return "\n".join(lines) + "\n"
+    rows = [[k, c.topic, c.claim, c.evidence, f"**{c.verdict}**"] for k, c in enumerate(claims, 1)]
+    return "\n".join(lines + stats.markdown(["#", "task", "the study's claim", "our evidence", "verdict"], rows)) + "\n"
 
 
 def plot_forest(checked: list[Claim], path: Path) -> Path | None:

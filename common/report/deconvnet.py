@@ -8,7 +8,6 @@ down and cumulatively, each step's projections compared with the trained network
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -36,12 +35,15 @@ NPZ, JSON = "deconvnet.npz", "deconvnet.json"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
 
 
-@dataclass(frozen=True)
 class Record:
     """One folder's saved arrays and JSON: everything its figures need, passed to every figure."""
 
-    arrays: dict
-    meta: dict
+    def __init__(self, arrays: dict, meta: dict):
+        self.arrays, self.meta = arrays, meta
+        self.layers, self.k = tuple(meta["layers"]), int(meta["settings"]["top_k"])
+        self.interior = meta["settings"]["mining"] == "interior"
+        self.mining = "interior positions only" if self.interior else "all positions"
+        self.rgb = arrays["images.pixels"].shape[-1] == 3
 
     @classmethod
     def load(cls, folder: Path) -> Record:
@@ -54,22 +56,6 @@ class Record:
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
 
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return tuple(self.meta["layers"])
-
-    @property
-    def k(self) -> int:
-        return int(self.meta["settings"]["top_k"])
-
-    @property
-    def interior(self) -> bool:
-        return self.meta["settings"]["mining"] == "interior"
-
-    @property
-    def rgb(self) -> bool:
-        return self["images.pixels"].shape[-1] == 3
-
     def name(self, c) -> str:
         return self.meta["data"]["class_names"][int(c)]
 
@@ -81,10 +67,6 @@ class Record:
         g = lambda key: self[f"{group}.{key}"][i]
         head = f"test #{g('index')}: {true}{self.name(g('label'))}"
         return f"{head}\npredicted {self.name(g('pred'))} ({g('prob').max():.0%})"
-
-    @property
-    def mining(self) -> str:
-        return "interior positions only" if self.interior else "all positions"
 
 
 def colorbar(fig, axes, rec: Record):
@@ -194,9 +176,8 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
         picture = as_rgba(g("filter")[i], True) if layer == "conv1" else mosaic(g("proj")[i], grid, True)
         a_proj.imshow(picture, interpolation="nearest")
         a_proj.set_title(f"map {ch}", fontsize=7)
-        a_patch.imshow(
-            mosaic(np.stack([pixels(p) for p in patches[i]]), grid, projection=False), interpolation="nearest"
-        )
+        tiles = np.stack([pixels(p) for p in patches[i]])
+        a_patch.imshow(mosaic(tiles, grid, projection=False), interpolation="nearest")
         a_patch.set_title(f"patches (max {values[i, 0]:.2f})", fontsize=7)
     total = rec.meta["maps"][layer]
     which = f"all {m} maps" if m == total else f"the {m} of {total} maps with the largest top activation"
@@ -213,15 +194,6 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
 
 
-def no_activation(ax, title: str):
-    """A panel with nothing to project (the map is zero on every test image), said so, not drawn as an image."""
-    ax.set_facecolor(NO_ACTIVATION)
-    ax.text(
-        0.5, 0.5, "no activation\nat this\nsnapshot", ha="center", va="center", fontsize=6.5, transform=ax.transAxes
-    )
-    finish(ax, title, 6.5)
-
-
 def fig_evolution(rec: Record, out: Path) -> Path:
     """The paper's Figure 4: a few maps' strongest projection over the test set at each training snapshot."""
     its = rec["evolution.iteration"]
@@ -230,12 +202,15 @@ def fig_evolution(rec: Record, out: Path) -> Path:
     for i, (layer, r) in enumerate(rows):
         g = lambda key: rec[f"evolution.{layer}.{key}"]
         for j, it in enumerate(its):
-            v, n = g("value")[r, j], g("image")[r, j]
+            v, n, ax = g("value")[r, j], g("image")[r, j], axes[i, j]
             head = f"iter {it}\n" if i == 0 else ""
             if v > 0:
-                show(axes[i, j], g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
-            else:
-                no_activation(axes[i, j], f"{head}act 0 (all images)")
+                show(ax, g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
+                continue
+            ax.set_facecolor(NO_ACTIVATION)  # the map is zero on every test image: said so, not drawn as an image
+            note = "no activation\nat this\nsnapshot"
+            ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
+            finish(ax, f"{head}act 0 (all images)", 6.5)
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
     colorbar(fig, axes, rec)
     title_above(

@@ -1,9 +1,6 @@
-"""The study's 11 runs side by side and the chosen networks' classes and calibration (``figures/cifar/``), from the
-results index: every run's test accuracy on one axis (claim 3), every run's conv std (claim 8), the share of ramp
-filters over training (claim 7), the train/test gap over training, ours against the study's numbers with the y = x
-line; the confusion matrices and per-class accuracies of the study's best run and of the recipes chosen on
-validation, with ``classes.md``; and their reliability diagrams with the expected calibration error (ECE; Guo et
-al. 2017), from the reliability tables the runs recorded at their end (``common.metrics.reliability``)."""
+"""The study's 11 runs side by side (``figures/cifar/``: test accuracy, conv std, ramp filters and the train/test gap
+over training, ours against the study's), and the confusion matrices, ``classes.md`` and reliability diagrams (the
+expected calibration error, ECE; Guo et al. 2017) of the study's best run and of the recipes chosen on validation."""
 
 from __future__ import annotations
 
@@ -34,7 +31,7 @@ STYLES = {8: "--"}
 
 
 def _rows(records: list[dict]) -> dict[int, list[dict]]:
-    return {row: [r for r in recs if r["status"] == "finished"] for row, recs in stats.study_rows(records).items()}
+    return {row: stats.finished(recs) for row, recs in stats.study_rows(records).items()}
 
 
 def _n(groups, spread: str = "lines: the mean") -> str:
@@ -50,16 +47,8 @@ def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int 
     for row, recs in sorted(groups.items()):
         xs, ys = curve(recs, "test_accuracy")
         run = study.RUNS[recs[0]["name"]]
-        lw = 2.2 if run.activation == "sigmoid" else 1.2
-        ax.plot(
-            xs,
-            100 * ys,
-            color=COLORS.get(row),
-            ls=STYLES.get(row, "-"),
-            lw=lw,
-            label=study.short(run),
-            zorder=3 - row / 20,
-        )
+        style = dict(color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=2.2 if run.activation == "sigmoid" else 1.2)
+        ax.plot(xs, 100 * ys, label=study.short(run), zorder=3 - row / 20, **style)
     for it in range(read_every, int(ax.get_xlim()[1]) + 1, read_every):
         ax.axvline(it, color="gray", ls=":", lw=0.6)
     ax.axhline(10, color="gray", ls="--", lw=0.8)
@@ -186,10 +175,8 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
         ax.set_title(f"{what} accuracy", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    fig.suptitle(
-        f"Ours against the study's, its 11 runs (labels: the study's rows; {_n(groups, 'error bar: std over seeds')})",
-        fontsize=11,
-    )
+    labels = f"labels: the study's rows; {_n(groups, 'error bar: std over seeds')}"
+    fig.suptitle(f"Ours against the study's, its 11 runs ({labels})", fontsize=11)
     return save_figure(fig, path)
 
 
@@ -241,44 +228,28 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     return written
 
 
-def pooled(tables: list[dict]) -> dict:
-    """The seeds' reliability tables summed bin by bin (the same bins)."""
-    return {k: np.sum([t[k] for t in tables], axis=0) for k in ("count", "confidence_sum", "correct")} | {
-        "bins": tables[0]["bins"]
-    }
-
-
 def panel(ax, recs: list[dict], title: str) -> None:
+    """One run's reliability diagram, its seeds' tables summed bin by bin (the same bins)."""
     tables = [r["final"]["test_reliability"] for r in recs]
     ece = mean_std([expected_calibration_error(t) for t in tables])
-    t = pooled(tables)
-    bins = t["bins"]
+    t = {k: np.sum([table[k] for table in tables], axis=0) for k in ("count", "confidence_sum", "correct")}
+    bins = tables[0]["bins"]
     edges = np.linspace(0, 1, bins + 1)
     count = np.asarray(t["count"], dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         acc, conf = t["correct"] / count, t["confidence_sum"] / count
     have = count > 0
-    ax.bar(  # the axes are in percent: each bin 100 / bins wide
-        100 * edges[:-1][have],
-        100 * acc[have],
-        100 / bins,
-        align="edge",
-        color=SPLIT_COLORS["test"],
-        alpha=0.8,
-        edgecolor="white",
-        label="accuracy in the bin",
-    )
+    style = dict(align="edge", color=SPLIT_COLORS["test"], alpha=0.8, edgecolor="white", label="accuracy in the bin")
+    ax.bar(100 * edges[:-1][have], 100 * acc[have], 100 / bins, **style)  # in percent: each bin 100 / bins wide
     ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
     ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
     share = ax.twinx()
     shares = 100 * count / count.sum()
     share.step(100 * edges, np.append(shares, shares[-1]), where="post", color="black", lw=1.2)  # to the last edge
     share.set(ylim=(0, 100), ylabel="test images in the bin (%)")
-    seeds = ",".join(str(r["seed"]) for r in recs)
+    seeds = f"seed{'s' if len(recs) > 1 else ''} {stats.seeds(recs)}"
     spread = f" ± {100 * ece[1]:.1f}" if len(recs) > 1 else ""
-    ax.set_title(
-        f"{title}\nECE {100 * ece[0]:.1f}{spread} points (seed{'s' if len(recs) > 1 else ''} {seeds})", fontsize=9
-    )
+    ax.set_title(f"{title}\nECE {100 * ece[0]:.1f}{spread} points ({seeds})", fontsize=9)
     ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="confidence: top-class probability (%)", ylabel="accuracy (%)")
     ax.grid(alpha=0.3)
 
@@ -289,7 +260,7 @@ def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: P
     for name, title in chosen:
         recs = [r for r in beyond.tested(records, study.RUNS[name]) if "test_reliability" in r["final"]]
         if recs:
-            panels.append((recs, f"{title}"))
+            panels.append((recs, title))
     if not panels:
         return []
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
@@ -298,11 +269,8 @@ def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: P
     steps = plt.Line2D([], [], color="black", lw=1.2, label="test images in the bin (right axis)")
     axes[0][0].legend(handles=[*axes[0][0].get_legend_handles_labels()[0], steps], fontsize=7.5, loc="upper left")
     bins = panels[0][0][0]["final"]["test_reliability"]["bins"]
-    how = (
-        "each panel's seeds pooled; ECE: mean ± std over them"
-        if max(len(r) for r, _ in panels) > 1
-        else "one seed per run (in each title)"
-    )
+    pooled = max(len(r) for r, _ in panels) > 1
+    how = "each panel's seeds pooled; ECE: mean ± std over them" if pooled else "one seed per run (in each title)"
     fig.suptitle(
         f"Calibration on the test set: reliability diagrams, {bins} equal bins of the top-class probability\n"
         f"({how}; ECE: the images' weighted |accuracy - confidence| gap)",
@@ -326,22 +294,11 @@ def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
     """``classes.md``: per run of :func:`confusion_runs`, from its confusion matrices summed over the seeds that
     recorded one (as ``confusion_<run>.png``): its weakest and strongest classes, its largest confusions, and the
     classes it gains on over the row above."""
-    lines = [
-        "# Which classes: the study's best run and the recipes chosen on validation",
-        "",
-        "Generated by `cifar_v2.py` from `results.jsonl`: each run's confusion matrix summed over the seeds that "
-        "recorded one (`confusion_<run>.png`, `per_class_<run>.png`); accuracies in percent of the class's test "
-        "images; a confusion is the share of a true class predicted as another.",
-        "",
-        *stats.markdown(
-            ["run", "seeds", "test acc", "weakest", "strongest", "largest confusions", "over the row above"], []
-        ),
-    ]
-    previous, ses = None, []
+    previous, ses, rows = None, [], []
     for name, recs in chosen:
-        mats = [np.asarray(r["final"]["test_confusion"], float) for r in recs if "test_confusion" in r["final"]]
-        if not mats:
+        if not (recs := [r for r in recs if "test_confusion" in r["final"]]):
             continue
+        mats = [np.asarray(r["final"]["test_confusion"], float) for r in recs]
         m = sum(mats)
         per = np.diag(m) / m.sum(1)
         share = m / m.sum(1, keepdims=True) - np.diag(per)
@@ -355,17 +312,18 @@ def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
             gains = f"better on {int(np.sum(d > 0))} of {len(d)}; most: " + ", ".join(
                 f"{class_names[i]} {stats.gap(d[i], 0)}" for i in np.argsort(-d)[:3]
             )
-        seeds = ",".join(str(r["seed"]) for r in recs if "test_confusion" in r["final"])
-        cells = [
-            f"`{name}`",
-            seeds,
-            pct(np.trace(m) / m.sum()),
-            listed(np.argsort(per)[:3]),
-            listed(np.argsort(-per)[:3]),
-        ]
-        lines.append("| " + " | ".join([*cells, mixed, gains]) + " |")
+        weak, strong = listed(np.argsort(per)[:3]), listed(np.argsort(-per)[:3])
+        rows.append([f"`{name}`", stats.seeds(recs), pct(np.trace(m) / m.sum()), weak, strong, mixed, gains])
         previous = per
-    lines += [
+    head = ["run", "seeds", "test acc", "weakest", "strongest", "largest confusions", "over the row above"]
+    lines = [
+        "# Which classes: the study's best run and the recipes chosen on validation",
+        "",
+        "Generated by `cifar_v2.py` from `results.jsonl`: each run's confusion matrix summed over the seeds that "
+        "recorded one (`confusion_<run>.png`, `per_class_<run>.png`); accuracies in percent of the class's test "
+        "images; a confusion is the share of a true class predicted as another.",
+        "",
+        *stats.markdown(head, rows),
         "",
         f"Each class has about 100 test images: its accuracy's binomial standard error is {pct(min(ses), 0)}-"
         f"{pct(max(ses), 0)} points (the error bars of `per_class_<run>.png`).",

@@ -63,25 +63,6 @@ def result_row(label: str, recs: list[dict]) -> list:
     return [label, stats.seeds(recs), f"{stats.pm(*test[:2])}", f"{stats.pm(*clean[:2])}", gap, *budget(recs)]
 
 
-def decision_rows(walk: protocol.Walk) -> list[list]:
-    rows = []
-    for d in walk.decisions:
-        if d.n < d.repeats_needed:
-            rows.append([f"`{d.step.key}`", d.step.what, f"`{d.simpler.name}`", d.n, "-", "pending: runs missing"])
-            continue
-        rows.append(
-            [
-                f"`{d.step.key}`",
-                d.step.what,
-                f"`{d.simpler.name}`",
-                d.n,
-                f"{stats.gap(d.mean)} ± {100 * d.se:.1f}",
-                f"**{d.verdict}**",
-            ]
-        )
-    return rows
-
-
 def markdown(records: list[dict]) -> list[str]:
     lines = ["# Beyond the study: the protocol's choices", "", INTRO, ""]
     results = []
@@ -89,7 +70,16 @@ def markdown(records: list[dict]) -> list[str]:
         design = protocol.DESIGNS[name]
         lines += [f"## {design.what} (`--protocol {name}`)", ""]
         header = ["ingredient", "what it is", "recipe without it", "n", "Δ val (points)", "decision"]
-        lines += stats.markdown(header, decision_rows(walk)) + [""]
+        rows = [
+            [f"`{d.step.key}`", d.step.what, f"`{d.simpler.name}`", d.n]
+            + (
+                [f"{stats.gap(d.mean)} ± {100 * d.se:.1f}", f"**{d.verdict}**"]
+                if d.n >= d.repeats_needed
+                else ["-", "pending: runs missing"]
+            )
+            for d in walk.decisions
+        ]
+        lines += stats.markdown(header, rows) + [""]
         if walk.chosen is None:
             lines += ["Not every decision is read yet: the command resumes where it stopped.", ""]
             continue

@@ -18,13 +18,9 @@ from common.report import protocol as protocol_report
 from common.report.stats import MISSING, NOISE, PM_KEY, compare, difference, final, pct, pm
 
 TASK1, TASK3 = "python cifar_v2.py --seeds 0,1,2", "python rnn_mnist.py --seeds 0,1,2"
-BEYOND, TASK2 = (
-    "python cifar_v2.py --runs beyond --seeds 0,1,2",
-    "python dconvnet.py && python dconvnet_visualizations.py",
-)
-BEST = study.RUNS[
-    hpsearch.RIVALS["study"]
-]  # the study's best run, row 7: the number every row beyond it is set against
+BEYOND = "python cifar_v2.py --runs beyond --seeds 0,1,2"
+TASK2 = "python dconvnet.py && python dconvnet_visualizations.py"
+BEST = study.RUNS[hpsearch.RIVALS["study"]]  # the study's best run, row 7: every row beyond it is set against it
 
 
 def ours(recs: list[dict], command: str, key: str = "test_accuracy") -> list[str]:

@@ -1,11 +1,6 @@
-"""Task 3's report, from the results index alone: which records are each (cell, units) row of the grid asked
-for, ``summary.{md,csv}``, and the figures (``common/report/rnn_figures.py``): each cell's curves over its hidden
-sizes, the final accuracies against the study's, the CNN against the best of each cell (Part C) and the train -
-test gap.
-
-A row of the grid is the records whose identity's config is ``recurrent.run_config(grid, cell, units)``, in
-float32 with the default kernels, the group (identity but the seed) with the most finished seeds
-(``stats.records_of``): nothing here depends on the process that draws it."""
+"""Task 3's report (``figures/rnn/``) from the results index alone: ``summary.{md,csv}`` and the figures
+(``rnn_figures``). A row of the grid is the group of records of ``recurrent.run_config(grid, cell, units)`` with the
+most finished seeds (``stats.records_of``): nothing here depends on the process that draws it."""
 
 from __future__ import annotations
 
@@ -85,9 +80,7 @@ def grid_row(name: str, gid: str, recs: list[dict], current: bool) -> dict:
         "seeds": ",".join(str(m["identity"]["seed"]) for m in recs),
         "n": stats["test_accuracy"][2],
         "status": "/".join(sorted({m["status"] for m in recs})),
-        "iterations": c["iterations"],
-        "learning_rate": c["learning_rate"],
-        "batch_size": c["batch_size"],
+        **{k: c[k] for k in ("iterations", "learning_rate", "batch_size")},
         **{f"final_{k}_mean": v[0] for k, v in stats.items()},
         **{f"final_{k}_std": v[1] for k, v in stats.items()},
         "test_accuracy_binomial_se": binomial_se(stats["test_accuracy"][0], images_evaluated(recs[0])),
@@ -112,37 +105,18 @@ def grid_rows(records: list[dict], chosen: dict[str, str]) -> list[dict]:
 
 def best_per_cell(rows: list[dict]) -> dict[str, dict]:
     """For each RNN cell, its current finished configuration with the highest mean final test accuracy."""
-    best = {}
-    for r in rows:
-        better = r["cell"] not in best or r["final_test_accuracy_mean"] > best[r["cell"]]["final_test_accuracy_mean"]
-        if r["cell"] in CELLS and r["current"] and r["n"] and better:
-            best[r["cell"]] = r
-    return best
+    done = [r for r in rows if r["cell"] in CELLS and r["current"] and r["n"]]
+    top = lambda cell: max((r for r in done if r["cell"] == cell), key=lambda r: r["final_test_accuracy_mean"])  # noqa: E731
+    return {cell: top(cell) for cell in {r["cell"] for r in done}}
 
 
 # ---------------------------------------------------------------- tables
-CSV_FIELDS = (
-    "cell",
-    "hidden_units",
-    "num_params",
-    "current",
-    "seeds",
-    "n",
-    "status",
-    "iterations",
-    "learning_rate",
-    "batch_size",
-    "final_train_accuracy_mean",
-    "final_train_accuracy_std",
-    "final_test_accuracy_mean",
-    "final_test_accuracy_std",
-    "test_accuracy_binomial_se",
-    "final_train_loss_mean",
-    "final_test_loss_mean",
-    "train_seconds_mean",
-    "study_test_accuracy",
-    "identity",
-)
+CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
+    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size "
+    "final_train_accuracy_mean final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std "
+    "test_accuracy_binomial_se final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy "
+    "identity"
+).split()
 
 
 def _fmt(v, digits=3):
@@ -186,15 +160,8 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
             f"| {_fmt(r['final_train_loss_mean'])} | {_fmt(r['final_test_loss_mean'])} "
             f"| {format_duration(r['train_seconds_mean'])} | {study_cell(r)} | {r['identity']} |"
         )
-    config = lambda r: r["records"][0]["identity"]["config"]
-    setting = lambda r: (
-        config(r)["optimizer"],
-        r["learning_rate"],
-        config(r).get("lr_schedule", "constant"),
-        r["batch_size"],
-        r["iterations"],
-    )
-    settings = sorted({setting(r) for r in rnn_rows})
+    keys = ("optimizer", "learning_rate", "lr_schedule", "batch_size", "iterations")
+    settings = sorted({tuple(r["records"][0]["identity"]["config"].get(k, "constant") for k in keys) for r in rnn_rows})
     lines += [
         "",
         "Settings: "

@@ -126,10 +126,8 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
         summary_panel(ax, sorted((r for r in rows if r["cell"] == cell), key=lambda r: -r["hidden_units"]))
     axes[0, 0].set_ylabel("final test accuracy (%)")
     handles = axes[0, 0].get_legend_handles_labels()[0]
-    labels = [
-        f"ours (final test accuracy, {seeds_note([r['n'] for r in rows], 'error bar: std')})",
-        "study (reported, approx.)",
-    ]
+    labels = [f"ours (final test accuracy, {seeds_note([r['n'] for r in rows], 'error bar: std')})"]
+    labels.append("study (reported, approx.)")
     fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("Final test accuracy (%) by recurrent cell and hidden size")
     return save_figure(fig, path, tight=(0, 0.06, 1, 1))

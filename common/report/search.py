@@ -186,9 +186,7 @@ def figure_title(s: Search, what: str) -> str:
     that their trials were scored on the test set."""
     space = SPACE_WORDS.get(s.space, f"the space {s.space!r}")
     title = f"A search over {space} ({len(s.trials)} trials of up to {s.iterations:,} iterations): {what}"
-    return title + (
-        "" if s.split == "val" else "\n(the earlier protocol: trials scored on the TEST set, not on validation)"
-    )
+    return title + ("\n(the earlier protocol: trials scored on the TEST set, not on validation)" * (s.split != "val"))
 
 
 def stops_text(pruned: list[Trial]) -> str:
@@ -380,16 +378,10 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
         text += f", the best {pct(max(t.last for t in on))}%" if on else ""
         text += f"; off, the best {pct(max(t.last for t in off))}%." if off else "."
     if s.warm and len({t.knobs.get("batch_size") for t in s.trials}) > 1:
-        above = [
-            t.knobs.get("batch_size", RUNS[hpsearch.RIVALS[s.space]].batch_size)
-            for t in s.complete
-            if t.value > s.warm.last
-        ]
-        text += (
-            " Batch sizes of the complete trials above the warm start: "
-            + ", ".join(f"{b} ({above.count(b)} of {len(above)})" for b in sorted(set(above)))
-            + "."
-        )
+        rival = RUNS[hpsearch.RIVALS[s.space]].batch_size
+        above = [t.knobs.get("batch_size", rival) for t in s.complete if t.value > s.warm.last]
+        counts = ", ".join(f"{b} ({above.count(b)} of {len(above)})" for b in sorted(set(above)))
+        text += f" Batch sizes of the complete trials above the warm start: {counts}."
     return [text]
 
 

@@ -86,11 +86,8 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         lines.append(f"Mean Δ test of {label} over {d[2]} run(s): {gap(d[0])} points (std {pm(d[1])}).")
     stds = [final(f32)[1] for _, _, f32, _ in found if len(f32) > 1]
     done = sorted(s for s in speedups if math.isfinite(s[0]))
-    own = (
-        f"; the float32 seeds' own std of the same runs: {span([100 * s for s in stds], '{:.1f}')} points"
-        if stds
-        else ""
-    )
+    own = f"; the float32 seeds' own std of the same runs: {span([100 * s for s in stds], '{:.1f}')} points"
+    own = own if stds else ""
     fastest = f" Speed-up: {done[0][0]:.2f}x (`{done[0][1]}`) to {done[-1][0]:.2f}x (`{done[-1][1]}`)." if done else ""
     largest = stats.pct(max(abs(d) for ds in deltas.values() for d in ds))
     lines.append(f"The largest single-run |Δ test|: {largest} points{own}.{fastest}")
@@ -153,10 +150,8 @@ def row(command: str, made: str, recs: list[dict]) -> list[str]:
 
 def read(root: Path) -> tuple[list[dict], list[dict]]:
     """The sweep's records of its own task, and the RNN grid's."""
-    cifar = runs.ResultsIndex(root / "cifar" / "results.jsonl").read()
-    return [r for r in cifar if r["identity"]["task"] == study.TASK], runs.ResultsIndex(
-        root / "rnn" / "results.jsonl"
-    ).read()
+    cifar, rnn = (runs.ResultsIndex(root / sub / "results.jsonl").read() for sub in ("cifar", "rnn"))
+    return [r for r in cifar if r["identity"]["task"] == study.TASK], rnn
 
 
 def write_reproduction(root: Path) -> Path:

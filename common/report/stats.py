@@ -35,10 +35,8 @@ def finite(x) -> bool:
 
 def mean_std(values) -> tuple[float, float, int]:
     """Mean, sample standard deviation (ddof 1; NaN for one value) and count of the finite values."""
-    v = np.asarray([x for x in values if finite(x)], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+    v, nan = np.asarray([x for x in values if finite(x)], dtype=float), float("nan")
+    return float(v.mean()) if len(v) else nan, float(v.std(ddof=1)) if len(v) > 1 else nan, len(v)
 
 
 def binomial_se(p: float, n: int) -> float:
@@ -56,9 +54,8 @@ def final(records: list[dict], key: str = "test_accuracy") -> tuple[float, float
 
 
 def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) -> int | None:
-    """How many images a record's final accuracy was measured on: its confusion matrix's total, or for a record made
-    before records kept the matrix, that of a record of ``among`` measured on the same images (the same data
-    fingerprint and validation split). None where none says: a report says so rather than assume a count."""
+    """How many images a record's final accuracy was measured on: its confusion matrix's total, or that of a record of
+    ``among`` on the same images (an older record kept none); None where none says: never an assumed count."""
     key = f"{split}_confusion"
     if record["final"].get(key) is not None:
         return int(np.sum(record["final"][key]))
@@ -79,31 +76,23 @@ def se_of_mean(records: list[dict], key: str = "test_accuracy", among: list[dict
     return binomial_se(mean, images_evaluated(records[0], split, among)) if records else float("nan")
 
 
-def compare(
-    a: list[dict], b: list[dict], key: str = "test_accuracy", among: list[dict] = ()
-) -> tuple[float, float, bool]:
+def compare(a: list[dict], b: list[dict], key: str = "test_accuracy", among: list[dict] = ()) -> tuple:
     """(mean a - mean b, its standard error, whether the difference is beyond noise): two independent means."""
     diff = final(a, key)[0] - final(b, key)[0]
     se = math.hypot(se_of_mean(a, key, among), se_of_mean(b, key, among))
     return diff, se, abs(diff) > NOISE * se
 
 
-def noise(beyond: bool) -> str:
-    """The one noise verdict every table writes."""
-    return "beyond noise" if beyond else "within noise"
-
-
 def difference(diff: float, se: float) -> str:
-    """ "+1.5 ± 1.1 points, within noise": a difference of fractions in points, its standard error, the verdict."""
-    return f"{gap(diff)} ± {pct(se)} points, {noise(abs(diff) > NOISE * se)}"
+    """ "+1.5 ± 1.1 points, within noise": a difference of fractions in points, its standard error, the verdict
+    (the one noise verdict every table writes)."""
+    return f"{gap(diff)} ± {pct(se)} points, {'beyond' if abs(diff) > NOISE * se else 'within'} noise"
 
 
 def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[float, float, int]:
-    """(mean a - mean b, its standard error, pairs) for two runs evaluated on the same images with the same
-    seeds: each seed's difference of accuracies, paired image by image (``<split>_correct``). The error is the
-    seeds' spread of the per-seed differences where there are 2 or more; with one seed, the error of the mean of
-    the per-image differences (+1, 0, -1: McNemar's paired comparison), far smaller than two independent
-    binomial errors when the two runs get mostly the same images right."""
+    """(mean a - mean b, its standard error, pairs) for two runs evaluated on the same images with the same seeds:
+    the seeds' spread of the per-seed differences; with one seed, the error of the mean of the per-image differences
+    (``<split>_correct``: McNemar's pairing, far below two independent binomial errors where both get most right)."""
     by_seed = {r["seed"]: r for r in finished(b)}
     pairs = [(r, by_seed[r["seed"]]) for r in finished(a) if r["seed"] in by_seed]
     if not pairs:
@@ -272,18 +261,9 @@ def markdown(header: list[str], rows: list[list], align: str | None = None) -> l
 
 def csv_text(rows: list[dict], fields, digits: int = 5, nan: str = "") -> str:
     """``rows`` as CSV with the columns ``fields``: floats rounded to ``digits``, None empty, NaN ``nan``."""
+    cell = lambda v: "" if v is None else (nan if math.isnan(v) else round(v, digits)) if isinstance(v, float) else v  # noqa: E731
     buf = stringio.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for r in rows:
-        cells = {}
-        for k in fields:
-            v = r.get(k)
-            if v is None:
-                cells[k] = ""
-            elif isinstance(v, float) and math.isnan(v):
-                cells[k] = nan
-            else:
-                cells[k] = round(v, digits) if isinstance(v, float) else v
-        writer.writerow(cells)
+    writer.writerows({k: cell(r.get(k)) for k in fields} for r in rows)
     return buf.getvalue()

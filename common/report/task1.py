@@ -18,28 +18,11 @@ from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
 # "within 3 test points" of the study's number: about twice one accuracy's binomial SE on the 1,000 test images
 NEAR = 0.03
-SUMMARY_FIELDS = (
-    "row",
-    "run",
-    "identity",
-    "current",
-    "seeds",
-    "n",
-    "status",
-    "iterations",
-    "train_acc_mean",
-    "train_acc_std",
-    "test_acc_mean",
-    "test_acc_std",
-    "test_acc_binomial_se",
-    "best_test_acc_mean",
-    "study_train_acc",
-    "study_test_acc",
-    "train_gap",
-    "test_gap",
-    "train_time_s_mean",
-    "images_per_s_mean",
-)
+SUMMARY_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
+    "row run identity current seeds n status iterations train_acc_mean train_acc_std test_acc_mean test_acc_std "
+    "test_acc_binomial_se best_test_acc_mean study_train_acc study_test_acc train_gap test_gap train_time_s_mean "
+    "images_per_s_mean"
+).split()
 
 
 @dataclass(frozen=True)
@@ -90,44 +73,34 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
     standard error and, for the study's data, the study's numbers and our gaps to them."""
     rows = []
     for (name, gid), recs in runs.groups(records).items():
-        run = study.RUNS.get(name)
-        done = stats.finished(recs)
-        train = [r["final"].get("train_accuracy") for r in done]
-        test = [r["final"].get("test_accuracy") for r in done]
+        run, done, overrides = study.RUNS.get(name), stats.finished(recs), recs[0].get("overrides")
         is_study = study_fingerprint is not None and study_fingerprint == recs[0]["identity"]["data"]["fingerprint"]
-        ref = run.study_accuracy if run and is_study else None
-        (train_m, train_s, _), (test_m, test_s, _) = mean_std(train), mean_std(test)
-        overrides = recs[0].get("overrides")
-        rows.append(
-            {
-                "row": run.study_row if run else None,
-                "run": name,
-                "label": study.label(name, overrides),
-                "overridden": len(overrides or {}),  # the fields this command changed (0: as defined)
-                "identity": runs.identity_label(recs[0]["identity"]),
-                "current": gid in current.get(name, ()),
-                "seeds": stats.seeds(recs),
-                "n": len(done),
-                "status": "/".join(sorted({r["status"] for r in recs})),
-                "iterations": recs[0]["identity"]["config"]["iterations"],
-                "train_acc_mean": train_m,
-                "train_acc_std": train_s,
-                "train_accs": train,
-                "test_acc_mean": test_m,
-                "test_acc_std": test_s,
-                "test_accs": test,
-                "test_acc_binomial_se": stats.binomial_se(test_m, stats.images_evaluated(recs[0], among=records)),
-                "best_test_acc_mean": mean_std([r["best_test_accuracy"] for r in done])[0],
-                "study_train_acc": ref[0] if ref else None,
-                "study_test_acc": ref[1] if ref else None,
-                "train_gap": train_m - ref[0] if ref else None,
-                "test_gap": test_m - ref[1] if ref else None,
-                "train_time_s_mean": mean_std([r["train_time_s"] for r in recs])[0],
-                "images_per_s_mean": mean_std([r["images_per_sec"] for r in recs])[0],
-                "cpus": sorted({stats.short_cpu(r.get("versions", {}).get("cpu")) for r in recs}),
-                "records": done,
-            }
+        row = {
+            "row": run.study_row if run else None,
+            "run": name,
+            "label": study.label(name, overrides),
+            "overridden": len(overrides or {}),  # the fields this command changed (0: as defined)
+            "identity": runs.identity_label(recs[0]["identity"]),
+            "current": gid in current.get(name, ()),
+            "seeds": stats.seeds(recs),
+            "n": len(done),
+            "status": "/".join(sorted({r["status"] for r in recs})),
+            "iterations": recs[0]["identity"]["config"]["iterations"],
+            "best_test_acc_mean": mean_std([r["best_test_accuracy"] for r in done])[0],
+            "train_time_s_mean": mean_std([r["train_time_s"] for r in recs])[0],
+            "images_per_s_mean": mean_std([r["images_per_sec"] for r in recs])[0],
+            "cpus": sorted({stats.short_cpu(r.get("versions", {}).get("cpu")) for r in recs}),
+            "records": done,
+        }
+        for split, ref in zip(("train", "test"), (run.study_accuracy if run and is_study else None) or (None, None)):
+            accs = [r["final"].get(f"{split}_accuracy") for r in done]
+            row[f"{split}_acc_mean"], row[f"{split}_acc_std"], _ = mean_std(accs)
+            row |= {f"{split}_accs": accs, f"study_{split}_acc": ref}
+            row[f"{split}_gap"] = None if ref is None else row[f"{split}_acc_mean"] - ref
+        row["test_acc_binomial_se"] = stats.binomial_se(
+            row["test_acc_mean"], stats.images_evaluated(recs[0], among=records)
         )
+        rows.append(row)
     order = {n: i for i, n in enumerate(study.RUNS)}
     key = lambda r: (not r["current"], r["overridden"], order.get(r["run"], len(order)), r["run"], r["identity"])  # noqa: E731
     return sorted(rows, key=key)
@@ -165,16 +138,8 @@ def gap_lines(rows: list[dict]) -> list[str]:
         "(the study's number taken as one run on the 1,000 test images). One accuracy's binomial standard error on "
         f"the test set: {stats.span([100 * x for x in test_se], '{:.1f}')} points.",
     ]
-    unseen = [
-        {"train_gap": final[0] - r["study_train_acc"], "test_gap": final[1] - r["study_test_acc"]}
-        for r in rows
-        for final in [
-            [
-                stats.final([m for m in r["records"] if m["seed"] != 0], k)[0]
-                for k in ("train_accuracy", "test_accuracy")
-            ]
-        ]
-    ]
+    later = lambda r, k: stats.final([m for m in r["records"] if m["seed"] != 0], f"{k}_accuracy")[0]  # noqa: E731
+    unseen = [{f"{k}_gap": later(r, k) - r[f"study_{k}_acc"] for k in ("train", "test")} for r in rows]
     if all(math.isfinite(u["test_gap"]) for u in unseen):
         lines[-1] += (
             f" On the seeds other than 0 alone (the calibration chose the constants on seed 0): train "
@@ -235,16 +200,12 @@ def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data
         [r[f"{split}_acc_std"] for r in current],
         [r[f"{split}_accs"] for r in current],
     )
-    series = {"ours: train": ours("train"), "ours: test": ours("test")}
-    colors = [SPLIT_COLORS["train"], SPLIT_COLORS["test"]]
-    if study_data:
-        series = {
-            "ours: train": ours("train"),
-            "study: train": ([r["study_train_acc"] or np.nan for r in current], nan),
-            "ours: test": ours("test"),
-            "study: test": ([r["study_test_acc"] or np.nan for r in current], nan),
-        }
-        colors = [SPLIT_COLORS["train"], STUDY_COLORS["train"], SPLIT_COLORS["test"], STUDY_COLORS["test"]]
+    series, colors = {}, []
+    for split in ("train", "test"):
+        series[f"ours: {split}"], colors = ours(split), colors + [SPLIT_COLORS[split]]
+        if study_data:
+            series[f"study: {split}"] = ([r[f"study_{split}_acc"] or np.nan for r in current], nan)
+            colors.append(STUDY_COLORS[split])
     title = f"{dataset_label}: final accuracy" + (", ours vs the study's" if study_data else "")
     note = "ours: " + bars_note(sorted({r["n"] for r in current})) + "; dots: the seeds"
     return grouped_bars(
@@ -385,12 +346,8 @@ def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
         for ax, key in zip(axes, ("train_gap", "test_gap")):
             ax.plot(its, [100 * b[key] for b in best], marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
     for ax, what in zip(axes, ("train", "test")):
-        ax.set(
-            xlabel="iterations per run",
-            ylabel=f"mean |ours - study| {what} accuracy (points)",
-            title=f"{what} accuracy gap over the 11 runs",
-            ylim=(0, None),
-        )
+        ax.set(xlabel="iterations per run", ylabel=f"mean |ours - study| {what} accuracy (points)", ylim=(0, None))
+        ax.set_title(f"{what} accuracy gap over the 11 runs")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(
