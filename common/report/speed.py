@@ -86,8 +86,11 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         lines.append(f"Mean Δ test of {label} over {d[2]} run(s): {gap(d[0])} points (std {pm(d[1])}).")
     stds = [final(f32)[1] for _, _, f32, _ in found if len(f32) > 1]
     done = sorted(s for s in speedups if math.isfinite(s[0]))
-    own = f"; the float32 seeds' own std of the same runs: {span([100 * s for s in stds], '{:.1f}')} points"
-    own = own if stds else ""
+    own = (
+        f"; the float32 seeds' own std of the same runs: {span([100 * s for s in stds], '{:.1f}')} points"
+        if stds
+        else ""
+    )
     fastest = f" Speed-up: {done[0][0]:.2f}x (`{done[0][1]}`) to {done[-1][0]:.2f}x (`{done[-1][1]}`)." if done else ""
     largest = stats.pct(max(abs(d) for ds in deltas.values() for d in ds))
     lines.append(f"The largest single-run |Δ test|: {largest} points{own}.{fastest}")
