@@ -61,10 +61,6 @@ class Design:
     then: tuple[Step, ...] = ()  # chain steps after the ablations, on the recipe they chose
 
 
-def _longer(run):  # 3x the iterations; a warm-up keeps its share
-    return dict(iterations=3 * run.iterations, warmup=3 * run.warmup)
-
-
 DESIGNS = {
     d.name: d
     for d in (
@@ -77,7 +73,7 @@ DESIGNS = {
                 Step("adamw", "AdamW, weight decay, 5% warm-up, cosine decay", lambda r: dict(**study.ADAMW, l2=0.0)),
                 Step("smooth", "label smoothing 0.1", dict(label_smoothing=0.1)),
                 Step("flip", "test-time flip averaging", dict(tta=True)),
-                Step("long", "3x longer training", _longer),
+                Step("long", "3x longer training", lambda r: dict(iterations=3 * r.iterations, warmup=3 * r.warmup)),
                 Step("shift4", "shifts of up to 4 pixels", dict(augment="flip_shift4")),
             ),
             ablation=False,

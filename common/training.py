@@ -62,10 +62,6 @@ def stream_indices(
     return order[first - offset : stop - offset]
 
 
-def _finite(*values) -> bool:
-    return all(v is not None and math.isfinite(v) for v in values)
-
-
 @dataclass
 class RunSpec:
     """One run: what to build and train, where it lives and how it is evaluated."""
@@ -153,12 +149,6 @@ def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
     return model, state
 
 
-def _lacking(spec: RunSpec) -> list[tuple[Path, str]]:
-    """The files of ``spec.needs`` that are missing or unreadable, each with why."""
-    found = [(spec.run_dir / name, io.unreadable_model(spec.run_dir / name)) for name in spec.needs]
-    return [(path, problem) for path, problem in found if problem]
-
-
 def _set_aside(path: Path, reason: str, log) -> None:
     aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(path, aside)
@@ -196,7 +186,7 @@ class _Intervals(keras.callbacks.Callback):
         }
         if logs.get("ce") is not None:  # the cross-entropy alone (train_loss adds the L2 penalty, if any)
             record["train_ce"] = float(logs["ce"])
-        if not _finite(loss):
+        if loss is None or not math.isfinite(loss):
             record["train_loss"] = float("nan")
             state["history"].append(record)
             self.status = "diverged"
@@ -348,7 +338,10 @@ def _train_locked(spec: RunSpec, log) -> dict:
                     f"{done.get('run_id')}, not {run_id(spec.name, spec.identity)}): it was copied or edited by hand. "
                     "Move that folder out of the runs folder; it is not deleted for you."
                 )
-            lacking = _lacking(spec) if done.get("status") == "finished" else []
+            # the files a finished run needs (spec.needs) that are missing or unreadable, each with why
+            finished = done.get("status") == "finished"
+            found = [(run_dir / name, io.unreadable_model(run_dir / name)) for name in spec.needs if finished]
+            lacking = [(path, problem) for path, problem in found if problem]
             if not lacking:
                 log(f"[{spec.label}] already {done['status']} ({metrics_path}); skipping.")
                 return done
