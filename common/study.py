@@ -28,7 +28,7 @@ INITS = ("normal", "glorot_uniform", "he_normal")
 OPTIMIZERS = ("adam", "momentum", "sgd", "adagrad", "rmsprop", "adamw", "nesterov")
 SCHEDULES = ("constant", "cosine", "triangle")
 AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase", "altflip_shift")
-ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.ARCHITECTURES builds each
+ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.build_model builds each
 CELLS = ("rnn", "lstm", "gru")  # Task 3's recurrent cells (common.models.build_rnn)
 SEARCH_SPACES = (
     "study",
@@ -82,7 +82,7 @@ class RunConfig:
     l2: float = knob(0.0, "L2 penalty weight on every kernel, added to the cross-entropy", min=0.0)
     iterations: int = knob(5500, "training iterations (batches; the course template's max_step)", min=1)
     batch_size: int = knob(50, "images per batch (the study's)", min=1)
-    arch: str = knob("lenet5", "the network (common/models.py: ARCHITECTURES)", choices=ARCHS)
+    arch: str = knob("lenet5", "the network (common/models.py: build_model)", choices=ARCHS)
     schedule: str = knob(
         "constant", "learning-rate schedule: constant, cosine decay to 0, or airbench's triangle", choices=SCHEDULES
     )
