@@ -239,8 +239,7 @@ def run_search(s: Settings, data, x_train, x_test) -> None:
     st = open_search(s)
     print(f"search {st.study_name}: until {s.search} trials are finished; {hpsearch.counts(st)} so far")
 
-    def train(run, should_stop, trial):
-        training.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
+    def train(run, should_stop, trial):  # train_run checks the run's length and batch size first
         spec = run_spec(run, None, s.seeds[0], s, data, x_train, x_test, task=hpsearch.TASK)
         spec.should_stop = should_stop
         trial.set_user_attr("run_dir", str(spec.run_dir))
@@ -353,7 +352,8 @@ def main(argv=None) -> int:
         return 0
     if not s.summary_only and s.protocol is None:
         # --early: only the reruns (a schedule that depends on the run's length would differ up to there)
-        todo = [(study.early(r), o) for r, o in selected if r.schedule == "constant"] if s.early else selected
+        early = [(replace(r, iterations=min(r.iterations, study.EARLY_ITERATIONS)), o) for r, o in selected]
+        todo = [(r, o) for r, o in early if r.schedule == "constant"] if s.early else selected
         jobs = [(run, o, seed) for run, o in todo for seed in s.seeds]
         print(
             f"{len(jobs)} run(s): {len(selected)} configuration(s) x seeds {','.join(map(str, s.seeds))}; "

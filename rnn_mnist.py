@@ -76,9 +76,7 @@ class Settings:
     summary_only: bool = config.setting(False, "train nothing: redraw figures and tables from the saved results")
 
     def figures_dir(self) -> Path:
-        if self.out_dir is not None:
-            return self.out_dir
-        return figures_folder("rnn", self.dataset, recurrent.STUDY_DATASET, self.color, self.image_size)
+        return self.out_dir or figures_folder("rnn", self.dataset, recurrent.STUDY_DATASET, self.color, self.image_size)
 
     def overrides(self) -> dict:
         """The grid's fields --set changes (they are also flags: --set is one way to spell them all)."""
@@ -132,15 +130,14 @@ def report_line(spec, m: dict) -> None:
 
 
 # The report: every figure and table from the results index (common/report/rnn.py).
-def summarize(s: Settings, log=print) -> list[Path]:
+def summarize(s: Settings) -> list[Path]:
     """The report from the results index alone (the records say what they were measured on), as
     ``python -m common.report`` draws it."""
     from common.report import rnn as report
 
-    out = s.figures_dir()
-    records = runs.update_index(out, s.runs_dir, recurrent.TASK, log=log)
+    records = runs.update_index(s.figures_dir(), s.runs_dir, recurrent.TASK)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
-    return report.summarize(records, s.grid(), s.runs(), out, log)
+    return report.summarize(records, s.grid(), s.runs(), s.figures_dir(), print)
 
 
 @cli.entry_point

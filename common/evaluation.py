@@ -48,23 +48,16 @@ def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:
     return views
 
 
-def make_test_evaluator(
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    tta: bool = False,
-    tta_shift: int = 0,
-    split: str = "test",
-    final_at: int | None = None,
-) -> Callable[[keras.Model, int], dict]:
-    """The plain evaluation: loss and accuracy on every image of ``split`` (averaged over :func:`tta_views`), and at
+def make_test_evaluator(x_test, y_test, tta=False, tta_shift=0, final_at=None) -> Callable[[keras.Model, int], dict]:
+    """The plain evaluation: loss and accuracy on every test image (averaged over :func:`tta_views`), and at
     ``final_at`` (the run's last) the confusion matrix, which says how many images the record was measured on."""
     views = tta_views(x_test, tta, tta_shift)
 
     def evaluate(model, iteration):
         logits, others = predict_logits(model, x_test), [predict_logits(model, v) for v in views]
-        record = metrics.logits_metrics(logits, y_test, *others, split=split)
+        record = metrics.logits_metrics(logits, y_test, *others, split="test")
         if iteration == final_at:
-            record[f"{split}_confusion"] = metrics.confusion(logits, y_test, *others).tolist()
+            record["test_confusion"] = metrics.confusion(logits, y_test, *others).tolist()
         return record
 
     return evaluate

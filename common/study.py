@@ -30,11 +30,8 @@ SCHEDULES = ("constant", "cosine", "triangle")
 AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase", "altflip_shift")
 ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.build_model builds each
 CELLS = ("rnn", "lstm", "gru")  # Task 3's recurrent cells (common.models.build_rnn)
-SEARCH_SPACES = (
-    "study",
-    "all",
-    "airbench",
-)  # the search's spaces (common/search.py): the study's knobs, or with the ladder's
+# the search's spaces (common/search.py): the study's knobs, with the ladder's, airbench's
+SEARCH_SPACES = ("study", "all", "airbench")
 DECONVNET_LAYERS = ("conv1", "conv2")  # the layers the deconvnet projects from (common/deconvnet.py)
 
 TASK = "cifar_v2"  # the sweep's runs (their identity's task; their index figures/cifar/results.jsonl)
@@ -46,13 +43,6 @@ READ_EVERY = 1100  # the study read its TensorBoard every 1,100 iterations (its 
 # `cifar_v2.py --early` trains each run's first EARLY_ITERATIONS again with an evaluation after every one: the
 # same batches and weights up to there (the report checks it against the full run at EARLY_ITERATIONS)
 EARLY_ITERATIONS = 100
-
-
-def early(run: RunConfig) -> RunConfig:
-    """``run`` cut to its first :data:`EARLY_ITERATIONS` iterations (evaluated after each one by ``--early``)."""
-    return replace(run, iterations=min(run.iterations, EARLY_ITERATIONS))
-
-
 REPORT = {"report": True}  # a RunConfig field that says how the reports show a run, not what shapes its numbers
 
 
@@ -368,9 +358,7 @@ def changed_fields(run: RunConfig) -> dict:
     """The fields that shape the numbers in which ``run`` differs from the literal of its name (a command's
     --set, --iterations, --batch-size or other constants): its figures and its table row are named by them, so a
     changed run never draws over the committed one's figures."""
-    base = RUNS.get(run.name)
-    if base is None:
-        return {}
+    base = RUNS[run.name]
     return {k: getattr(run, k) for k in KNOBS if getattr(run, k) != getattr(base, k)}
 
 

@@ -109,15 +109,13 @@ def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
     Raises CheckpointError if the file is unreadable or belongs to another run."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            if int(z["format"]) != CHECKPOINT_FORMAT:
-                raise io.CheckpointError(f"{path}: checkpoint format {int(z['format'])}, expected {CHECKPOINT_FORMAT}")
-            state = json.loads(str(z["state"]))
+            version, state = int(z["format"]), json.loads(str(z["state"]))
             model_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("model/"))]
             opt_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("optimizer/"))]
-    except io.CheckpointError:
-        raise
     except Exception as err:  # BadZipFile, EOFError, KeyError, ValueError: a truncated or foreign file
         raise io.CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
+    if version != CHECKPOINT_FORMAT:
+        raise io.CheckpointError(f"{path}: checkpoint format {version}, expected {CHECKPOINT_FORMAT}")
     if state.get("identity") != spec.identity:
         raise io.CheckpointError(f"{path}: checkpoint of another run identity")
     backend.seed_everything(spec.seed)
@@ -292,11 +290,7 @@ def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_tr
 
 
 def _check_spec(spec: RunSpec) -> None:
-    if spec.iterations % spec.eval_every:
-        raise UserError(
-            f"iterations ({spec.iterations}) must be a multiple of the evaluation interval ({spec.eval_every}): "
-            "each interval is one Keras epoch. Change --eval-every or that value."
-        )
+    check_run(spec.name, spec.iterations, spec.eval_every, spec.batch_size, len(spec.x))
     if spec.eval_every % spec.steps_per_execution:
         raise UserError(
             f"the evaluation interval ({spec.eval_every}) must be a multiple of steps per execution "
