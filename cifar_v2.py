@@ -36,10 +36,7 @@ cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up 
 from common import calibration, cli, config, protocol, runs, study, workers  # noqa: E402
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 
-QUICK_RUN = "relu_adam_normal_dropout_l2"  # --quick trains it: the study's best run (row 7)
 
-
-# ---------------------------------------------------------------------------
 # Settings: edit the defaults and rerun, or override them with flags (see --help). The runs themselves
 # are in common/study.py, one literal each; --set changes a field of the selected runs for one command.
 @dataclass(frozen=True)
@@ -146,11 +143,9 @@ class Settings:
         return [(run, study.changed_fields(run)) for run in runs_]
 
 
-# ---------------------------------------------------------------------------
-# How a run is built: its definition, the seed and this command's evaluation (every test image, the conv
-# statistics, the test-time views the run asks for); its identity names its folder (common/training.py).
-# A run that chooses (``validation`` > 0) trains without its held-out images and is evaluated on them
-# only: it never sees the test set.
+# How a run is built: its definition, the seed and this command's evaluation (every test image, the conv statistics, the
+# test-time views the run asks for); its identity names its folder (common/training.py). A run that chooses
+# (``validation`` > 0) trains without its held-out images and is evaluated on them only: it never sees the test set.
 def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK, eval_every=None):
     from common import evaluation, training
 
@@ -183,7 +178,6 @@ def records(s: Settings, folder=None, task=study.TASK, names=None) -> list[dict]
     return runs.update_index(folder or s.figures_dir(), s.runs_dir, task, study.READ_EVERY, names=names)
 
 
-# ---------------------------------------------------------------------------
 # The report: the figures of the runs this command trained and the tables they change, from the results index
 # (common/report/task1.py); --summary-only redraws every page.
 def summarize(s: Settings, data) -> list[Path]:
@@ -196,7 +190,6 @@ def summarize(s: Settings, data) -> list[Path]:
     return task1.summarize(index, *args, pages=pages)
 
 
-# ---------------------------------------------------------------------------
 # The calibration and the search (their code is common/calibration.py and common/search.py); ``train`` trains
 # (run, overrides, seed) triples as main builds them. A worker trains; its parent writes the tables.
 def calibrate(s: Settings, train) -> None:
@@ -274,7 +267,6 @@ def run_search_report(s: Settings, train) -> None:
         print(f"wrote {path}")
 
 
-# ---------------------------------------------------------------------------
 # The protocol: train what the next decisions lack, read them from the records, until every one is read; then the
 # chosen recipe with the seeds no choice used (common/protocol.py)
 def run_protocol(s: Settings, train) -> None:
@@ -296,15 +288,14 @@ def run_protocol(s: Settings, train) -> None:
     train([(run, None, seed) for run in walk.tested for seed in protocol.FRESH_SEEDS])
 
 
-# ---------------------------------------------------------------------------
 @cli.entry_point
 def main(argv=None) -> int:
     cli.line_buffered()
     s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     workers.watch_parent()  # in a worker (--workers): stop when the parent does
     if s.quick:  # the study's best run, its first 1,100 iterations, apart from every committed result
-        quick = Path("runs/quickstart")
-        s = replace(s, runs=(QUICK_RUN,), iterations=study.READ_EVERY, runs_dir=quick, out_dir=quick / "figures")
+        quick, best = Path("runs/quickstart"), ("relu_adam_normal_dropout_l2",)
+        s = replace(s, runs=best, iterations=study.READ_EVERY, runs_dir=quick, out_dir=quick / "figures")
     selected = s.selected_runs()  # a wrong --set stops here, before anything is loaded
     if s.list:
         for run, overrides in selected:

@@ -7,16 +7,15 @@
     python rnn_mnist.py --dataset MYSET               # any <data-dir>/MYSET/{Train,Test}/<class>/*.png set
     python rnn_mnist.py --summary-only                # redraw figures and tables from saved results
 
-Each image is read as a sequence of its rows (28 time steps of 28 pixels for MNIST): one recurrent layer
-(basic RNN = Keras' SimpleRNN, LSTM or GRU), then a dense softmax over the classes (common/recurrent.py).
-Every ``--eval-every`` iterations a run records the interval's mean train loss and accuracy, the test
-loss and accuracy on all test images, and the cumulative training seconds. Part C trains the study's CNN
-(the LeNet-5 of common/) on the same images with the same batch size and iteration budget.
+Each image is read as a sequence of its rows (28 time steps of 28 pixels for MNIST): one recurrent layer (basic RNN =
+Keras' SimpleRNN, LSTM or GRU), then a dense softmax over the classes (common/recurrent.py). Every ``--eval-every``
+iterations a run records the interval's mean train loss and accuracy, the test loss and accuracy on all test images, and
+the cumulative training seconds. Part C trains the study's CNN (the LeNet-5 of common/) on the same images with the same
+batch size and iteration budget.
 
-Outputs: runs/rnn/<cell>_<units>/seed<k>-<id>/ (and runs/rnn/cnn/...); figures/rnn/<cell>_curves.png,
-summary.png, cnn_comparison.png, train_test_gap.png, summary.md, summary.csv, results.jsonl. Finished runs
-are skipped, an interrupted one resumes exactly, and the summary is rebuilt from every finished run in
---runs-dir and the results index.
+Outputs: runs/rnn/<cell>_<units>/seed<k>-<id>/ (and runs/rnn/cnn/...); figures/rnn/<cell>_curves.png, summary.png,
+cnn_comparison.png, train_test_gap.png, summary.md, summary.csv, results.jsonl. Finished runs are skipped, an
+interrupted one resumes exactly, and the summary is rebuilt from every finished run in --runs-dir and the results index.
 """
 
 from __future__ import annotations

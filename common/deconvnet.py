@@ -93,7 +93,6 @@ class Deconvnet:
     """Deconvnet of a trained LeNet-5 (layers ``conv1``, ``pool1``, ``conv2``)."""
 
     def __init__(self, model: keras.Model):
-        self.model = model
         # A copy of the weights: under JAX a variable's buffer may be freed when the model is.
         self.kernels = {name: ops.convert_to_tensor(np.array(model.get_layer(name).kernel)) for name in LAYERS}
         # The real model computes the way up, so activations are exactly the network's.

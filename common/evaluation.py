@@ -81,13 +81,13 @@ class Evaluator:
         self,
         x_test,
         y_test,
-        tta: bool = False,
-        hist_images: int = metrics.HIST_IMAGES,
-        tta_shift: int = 0,
-        split: str = "test",
-        views_at: int | None = None,
-        final_at: int | None = None,
-        clean_train: tuple[np.ndarray, np.ndarray] | None = None,
+        tta=False,
+        hist_images=metrics.HIST_IMAGES,
+        tta_shift=0,
+        split="test",
+        views_at=None,
+        final_at=None,
+        clean_train=None,
     ):
         self.x_test, self.y_test, self.tta, self.split, self.views_at = x_test, y_test, tta, split, views_at
         self.final_at, self.tta_shift, self.clean_train = final_at, tta_shift, clean_train

@@ -31,9 +31,8 @@ SHIFT_PIXELS = {"flip_shift": 2, "flip_shift4": 4, "flip_shift4_erase": 4, "altf
 # "_erase" adds random erasing (Zhong et al. 2017, Keras' RandomErasing): with probability ERASE_PROB, a
 # rectangle of 2-25% of the image is filled with noise; for networks that still memorize the flips and shifts
 ERASE_PROB, ERASE_AREA = 0.5, (0.02, 0.25)
-# the logits layer computes in float32 under every dtype policy: under --precision mixed_bfloat16 the
-# softmax, the loss and the test accuracy then see float32 logits (the usual advice for mixed precision;
-# a no-op for float32 runs)
+# the logits layer computes in float32 under every dtype policy: under --precision mixed_bfloat16 the softmax, the loss
+# and the test accuracy then see float32 logits (the usual advice for mixed precision; a no-op for float32 runs)
 LOGITS_DTYPE = "float32"
 LOOKAHEAD_EVERY = 5  # steps between copies of the weights' moving average into the network (airbench's)
 
@@ -69,13 +68,7 @@ def augmentation(kind: str, image_shape) -> list[layers.Layer]:
 
 
 def build_lenet5(
-    activation: str = "relu",
-    init: str = "normal",
-    dropout: float = 0.0,
-    l2: float = 0.0,
-    num_classes: int = 10,
-    input_shape=INPUT_SHAPE,
-    augment: str = "none",
+    activation="relu", init="normal", dropout=0.0, l2=0.0, num_classes=10, input_shape=INPUT_SHAPE, augment="none"
 ) -> keras.Model:
     """The study's CNN: ``dropout`` after fc1, an L2 penalty l2 * sum(w**2) on every kernel. Weights are drawn from
     Keras' global seed."""
@@ -101,14 +94,14 @@ def build_lenet5(
 
 
 def build_vgg(
-    num_classes: int = 10,
+    num_classes=10,
     input_shape=INPUT_SHAPE,
     widths=VGG_ARCHS["vgg"]["widths"],
-    dropout: float = 0.0,
-    l2: float = 0.0,
-    augment: str = "none",
-    pool_first: bool = False,
-    bn_momentum: float = 0.99,
+    dropout=0.0,
+    l2=0.0,
+    augment="none",
+    pool_first=False,
+    bn_momentum=0.99,
 ) -> keras.Model:
     """A small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU and a 2x2 max-pool; global average
     pooling and one dense layer (``conv2``: the second stage's first conv). ``pool_first`` pools after each stage's
@@ -177,15 +170,15 @@ def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4) -> np.nda
 
 
 def build_airbench(
-    num_classes: int = 10,
+    num_classes=10,
     input_shape=INPUT_SHAPE,
     widths=AIRBENCH_ARCHS["airbench"]["widths"],
-    augment: str = "none",
-    whiten: np.ndarray | None = None,
-    bn_momentum: float = 0.99,
-    bias_lr_scale: float = 1.0,
-    logit_scale: float = 1.0,
-    dropout: float = 0.0,
+    augment="none",
+    whiten=None,
+    bn_momentum=0.99,
+    bias_lr_scale=1.0,
+    logit_scale=1.0,
+    dropout=0.0,
 ) -> keras.Model:
     """Keller Jordan's airbench network for 28x28 images: a 2x2 first layer frozen to ``whiten`` (trained where it is
     None); three blocks of conv, 2x2 max-pool, BN, GELU, conv, BN, GELU; a max over the last map; a bias-free dense
@@ -270,9 +263,8 @@ class Triangle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str = "constant", iterations: int = 0, warmup: int = 0):
-    """A constant rate; or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a
-    cosine decay to 0 at ``iterations``; or :class:`Triangle` (driven by the optimizer's step count, which
-    checkpoints save)."""
+    """A constant rate; or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a cosine decay to 0 at
+    ``iterations``; or :class:`Triangle` (driven by the optimizer's step count, which checkpoints save)."""
     if schedule == "triangle":
         return Triangle(learning_rate, warmup, iterations)
     if schedule == "constant":
@@ -289,11 +281,10 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", ite
 
 
 class _Lookahead:
-    """Airbench's lookahead on a Keras optimizer: Keras' moving average of the weights (``use_ema``), copied into
-    the network every :data:`LOOKAHEAD_EVERY` steps, its momentum ramped from 0 to ``ema_momentum`` as
-    (step / ``ramp``)^3, so early training runs free and the last steps are averaged. A fixed momentum of 0.95
-    from the first step held the airbench network at 74.0% validation accuracy against 83.5% without it
-    (seed 0, 30 passes, the 2-core Xeon)."""
+    """Airbench's lookahead on a Keras optimizer: Keras' moving average of the weights (``use_ema``), copied into the
+    network every :data:`LOOKAHEAD_EVERY` steps, its momentum ramped from 0 to ``ema_momentum`` as (step / ``ramp``)^3,
+    so early training runs free and the last steps are averaged. A fixed momentum of 0.95 from the first step held the
+    airbench network at 74.0% validation accuracy against 83.5% without it (seed 0, 30 passes, the 2-core Xeon)."""
 
     def __init__(self, *args, ramp: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
@@ -320,10 +311,9 @@ def lookahead(cls: type) -> type:
 def make_optimizer(
     name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0, ema: float = 0.0, iterations: int = 1
 ) -> keras.optimizers.Optimizer:
-    """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones:
-    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0:
-    airbench's lookahead (:class:`_Lookahead`, ramped over ``iterations``), so every evaluation sees the
-    averaged weights."""
+    """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones: adamw (decoupled
+    weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0: airbench's lookahead
+    (:class:`_Lookahead`, ramped over ``iterations``), so every evaluation sees the averaged weights."""
     kw = dict(weight_decay=weight_decay) if weight_decay else {}
     if name == "adam":  # Keras' Adam, or under --fused-adam TensorFlow's fused kernel (common/backend.py)
         cls = backend.adam_class()

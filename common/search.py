@@ -34,9 +34,8 @@ from common.cli import UserError
 from common.study import AIRBENCH as STUDY_AIRBENCH
 from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig
 
-# Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
-# Optuna 4.9 (pinned in requirements.txt) and warn on every call; they are the documented way, so
-# keep the workers' logs for the trials.
+# Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in Optuna 4.9 (pinned
+# in requirements.txt) and warn on every call; they are the documented way, so keep the workers' logs for the trials.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -50,17 +49,7 @@ def storage_url(storage: str | None, runs_dir: Path) -> str:
     return f"sqlite:///{Path(runs_dir).resolve() / 'search.sqlite3'}"
 
 
-def open_study(
-    name: str,
-    url: str,
-    seed: int,
-    grace: int = 60,
-    min_resource: int = 1,
-    create: bool = True,
-    warm_start: dict | None = None,
-    startup_trials: int = 8,
-    worker: int | None = None,
-) -> optuna.Study:
+def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_start=None, worker=None) -> optuna.Study:
     """The study ``name`` on ``url`` (created if missing): multivariate TPE, successive halving, heartbeats.
     ``warm_start``: parameters enqueued as the first trial of a new study (the hand-tuned configuration)."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
@@ -102,7 +91,7 @@ def open_study(
     if worker:  # one of several started together (common/workers.py): a seed of its own
         sampler_seed = int(np.random.SeedSequence([seed, held, worker]).generate_state(1)[0])
     study.sampler = optuna.samplers.TPESampler(
-        seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=startup_trials
+        seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
     )
     study.pruner = pruner(min_resource)
     return study
@@ -159,9 +148,7 @@ def counts(study: optuna.Study) -> dict[str, int]:
     return dict(collections.Counter(t.state.name for t in study.get_trials(deepcopy=False)))
 
 
-def work(
-    study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, log=print, poll_s: float = 2.0
-) -> dict[str, int]:
+def work(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, log=print) -> dict[str, int]:
     """Runs trials until the study holds ``n_trials`` finished ones; returns the state counts."""
     while True:
         optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, and a retry is enqueued
@@ -171,7 +158,7 @@ def work(
         if done >= n_trials and not waiting:
             return c
         if done + running >= n_trials and not waiting:
-            time.sleep(poll_s)  # the others' running trials may finish the study, or die and be retried
+            time.sleep(2)  # the others' running trials may finish the study, or die and be retried
             continue
         log(f"[search {study.study_name}] {done}/{n_trials} trials finished, {running} running; starting one")
         study.optimize(objective, n_trials=1, gc_after_trial=True)

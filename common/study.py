@@ -1,17 +1,16 @@
 """The study's Task 1 runs and the runs beyond it: one :class:`RunConfig` per run.
 
-Each of the study's runs is a literal below with every value it changes from :class:`RunConfig`'s defaults;
-each run beyond it is the run it builds on with the fields it changes, so a rung reads as what it adds (and
-editing a run changes the runs built on it, as it would their recipe). Change a constant for one
-command with ``--set FIELD=VALUE`` (``python cifar_v2.py --runs relu_adam_normal_dropout_l2 --set
-dropout=0.3``): that run gets an identity and a folder of its own, beside the committed one.
+Each of the study's runs is a literal below with every value it changes from :class:`RunConfig`'s defaults; each run
+beyond it is the run it builds on with the fields it changes, so a rung reads as what it adds (and editing a run changes
+the runs built on it, as it would their recipe). Change a constant for one command with ``--set FIELD=VALUE`` (``python
+cifar_v2.py --runs relu_adam_normal_dropout_l2 --set dropout=0.3``): that run gets an identity and a folder of its own,
+beside the committed one.
 
-The defaults are the study's plain training with the constants it did not state, as
-``cifar_v2.py --calibrate`` chose them (Adam 1e-3, 5,500 iterations; its table in
-``figures/cifar/constants_fit.md``); the calibration varies them in ``common/calibration.py``.
-Each run also carries what its reports need: its group, the study's numbers for its table row, and
-for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a
-rung of the ladder, is one line here; every table finds it.
+The defaults are the study's plain training with the constants it did not state, as ``cifar_v2.py --calibrate`` chose
+them (Adam 1e-3, 5,500 iterations; its table in ``figures/cifar/constants_fit.md``); the calibration varies them in
+``common/calibration.py``. Each run also carries what its reports need: its group, the study's numbers for its table
+row, and for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a rung of the
+ladder, is one line here; every table finds it.
 """
 
 from __future__ import annotations
@@ -212,13 +211,12 @@ ADAMW = dict(optimizer="adamw", weight_decay=0.05, schedule="cosine")
 # Keras' weight decay is decoupled and scaled by the rate (w -= lr * wd * w): wd 5e-3 at lr 0.1 shrinks like the
 # common coupled L2 of 5e-4 under momentum 0.9
 NESTEROV = dict(optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-3, schedule="cosine")
-# Keller Jordan's airbench (CIFAR-10 to 94% in seconds on a GPU), its network and recipe for 28x28 gray images:
-# a frozen whitening first layer, blocks of conv-pool-BN-GELU, norms learning a bias only at 64x the rate,
-# logits scaled by 1/9, batch-norm momentum 0.4 (airbench's 0.6 in PyTorch's convention), Nesterov SGD with
-# decoupled weight decay on a triangular schedule, lookahead (a moving average of the weights copied in every
-# 5 steps), label smoothing 0.2, flips alternating by pass, and 10 test-time views. Its rate and decay are
-# airbench's per image (lr 11.5 / 1024 images / (1 + 1 / (1 - 0.85)), decay 0.0153 per 1024 images, taken
-# through Keras' decoupled decay)
+# Keller Jordan's airbench (CIFAR-10 to 94% in seconds on a GPU), its network and recipe for 28x28 gray images: a frozen
+# whitening first layer, blocks of conv-pool-BN-GELU, norms learning a bias only at 64x the rate, logits scaled by 1/9,
+# batch-norm momentum 0.4 (airbench's 0.6 in PyTorch's convention), Nesterov SGD with decoupled weight decay on a
+# triangular schedule, lookahead (a moving average of the weights copied in every 5 steps), label smoothing 0.2, flips
+# alternating by pass, and 10 test-time views. Its rate and decay are airbench's per image (lr 11.5 / 1024 images / (1 +
+# 1 / (1 - 0.85)), decay 0.0153 per 1024 images, taken through Keras' decoupled decay)
 AIRBENCH = dict(arch="airbench_small", optimizer="nesterov", learning_rate=0.37, momentum=0.85, weight_decay=0.009)
 AIRBENCH |= dict(schedule="triangle", batch_size=250, augment="altflip_shift", label_smoothing=0.2)
 AIRBENCH |= dict(tta=True, tta_shift=1, whiten=True, bn_momentum=0.4, bias_lr_scale=64.0, logit_scale=1 / 9, ema=0.95)

@@ -205,18 +205,7 @@ class _Intervals(keras.callbacks.Callback):
 
 
 def make_spec(
-    run,
-    task: str,
-    seed: int,
-    data,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    runs_dir: Path,
-    eval_every: int,
-    checkpoint_every: int,
-    evaluate: Callable[[keras.Model, int], dict],
-    overrides: dict | None = None,
-    needs: tuple[str, ...] = (),
+    run, task, seed, data, x_train, y_train, runs_dir, eval_every, checkpoint_every, evaluate, overrides=None, needs=()
 ) -> RunSpec:
     """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``;
     ``x_train``, ``y_train``: what it trains on) with ``seed``: its identity, its folder under ``runs_dir``,
@@ -257,9 +246,8 @@ def train_all(specs: list[RunSpec], done: Callable[[RunSpec, dict], None], log: 
 
 
 def train_run(spec: RunSpec, log: Callable[[str], None] = print, wait: bool = False) -> dict:
-    """Trains ``spec`` (or returns its finished result, or resumes it) under the folder's lock.
-
-    ``wait``: block while another process trains this run, else raise :class:`RunLocked`."""
+    """Trains ``spec`` (or returns its finished result, or resumes it) under the folder's lock; ``wait``: block while
+    another process trains this run, else raise :class:`RunLocked`."""
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(spec.run_dir / ".lock"))
     try:
@@ -289,17 +277,13 @@ def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_tr
         )
 
 
-def _check_spec(spec: RunSpec) -> None:
+def _train_locked(spec: RunSpec, log) -> dict:
     check_run(spec.name, spec.iterations, spec.eval_every, spec.batch_size, len(spec.x))
     if spec.eval_every % spec.steps_per_execution:
         raise UserError(
             f"the evaluation interval ({spec.eval_every}) must be a multiple of steps per execution "
             f"({spec.steps_per_execution})"
         )
-
-
-def _train_locked(spec: RunSpec, log) -> dict:
-    _check_spec(spec)
     run_dir = spec.run_dir
     io.remove_stale_temps(run_dir, recursive=True)  # under the lock, leftovers belong to dead processes
     metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "checkpoint.npz"
