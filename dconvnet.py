@@ -3,13 +3,12 @@
     python dconvnet.py                                    # the study's best run, relu_adam_normal_dropout_l2
     python dconvnet.py --run tanh_adam_normal --iterations 1000 --seed 1
 
-Trains the run (its config from common/study.py, the one place the runs are defined) and
-saves, in its run folder ``runs/dconvnet/<run>/seed<k>-<id>/``: ``model.keras`` (the final
-network), ``metrics.json`` (config, identity, curves) and snapshots at log-spaced iterations
-(0, 10, 30, 100, 300, 1000, ..., final) in ``snapshots/`` for the feature-evolution figure of
-``dconvnet_visualizations.py``, which finds the folder from the same --run and --seed.
-Rerunning skips a finished run, resumes an interrupted one exactly, and trains again a finished run whose model or
-a snapshot is missing or unreadable (the old files moved aside).
+Trains the run (its config from common/study.py, the one place the runs are defined) and saves, in its run folder
+``runs/dconvnet/<run>/seed<k>-<id>/``: ``model.keras`` (the final network), ``metrics.json`` (config, identity, curves)
+and snapshots at log-spaced iterations (0, 10, 30, 100, 300, 1000, ..., final) in ``snapshots/`` for the
+feature-evolution figure of ``dconvnet_visualizations.py``, which finds the folder from the same --run and --seed.
+Rerunning skips a finished run, resumes an interrupted one exactly, and trains again a finished run whose model or a
+snapshot is missing or unreadable (the old files moved aside).
 """
 
 from __future__ import annotations

@@ -7,16 +7,15 @@
     python rnn_mnist.py --dataset MYSET               # any <data-dir>/MYSET/{Train,Test}/<class>/*.png set
     python rnn_mnist.py --summary-only                # redraw figures and tables from saved results
 
-Each image is read as a sequence of its rows (28 time steps of 28 pixels for MNIST): one recurrent layer
-(basic RNN = Keras' SimpleRNN, LSTM or GRU), then a dense softmax over the classes (common/recurrent.py).
-Every ``--eval-every`` iterations a run records the interval's mean train loss and accuracy, the test
-loss and accuracy on all test images, and the cumulative training seconds. Part C trains the study's CNN
-(the LeNet-5 of common/) on the same images with the same batch size and iteration budget.
+Each image is read as a sequence of its rows (28 time steps of 28 pixels for MNIST): one recurrent layer (basic RNN =
+Keras' SimpleRNN, LSTM or GRU), then a dense softmax over the classes (common/recurrent.py). Every ``--eval-every``
+iterations a run records the interval's mean train loss and accuracy, the test loss and accuracy on all test images, and
+the cumulative training seconds. Part C trains the study's CNN (the LeNet-5 of common/) on the same images with the same
+batch size and iteration budget.
 
-Outputs: runs/rnn/<cell>_<units>/seed<k>-<id>/ (and runs/rnn/cnn/...); figures/rnn/<cell>_curves.png,
-summary.png, cnn_comparison.png, train_test_gap.png, summary.md, summary.csv, results.jsonl. Finished runs
-are skipped, an interrupted one resumes exactly, and the summary is rebuilt from every finished run in
---runs-dir and the results index.
+Outputs: runs/rnn/<cell>_<units>/seed<k>-<id>/ (and runs/rnn/cnn/...); figures/rnn/<cell>_curves.png, summary.png,
+cnn_comparison.png, train_test_gap.png, summary.md, summary.csv, results.jsonl. Finished runs are skipped, an
+interrupted one resumes exactly, and the summary is rebuilt from every finished run in --runs-dir and the results index.
 """
 
 from __future__ import annotations
@@ -76,9 +75,7 @@ class Settings:
     summary_only: bool = config.setting(False, "train nothing: redraw figures and tables from the saved results")
 
     def figures_dir(self) -> Path:
-        if self.out_dir is not None:
-            return self.out_dir
-        return figures_folder("rnn", self.dataset, recurrent.STUDY_DATASET, self.color, self.image_size)
+        return self.out_dir or figures_folder("rnn", self.dataset, recurrent.STUDY_DATASET, self.color, self.image_size)
 
     def overrides(self) -> dict:
         """The grid's fields --set changes (they are also flags: --set is one way to spell them all)."""
@@ -132,15 +129,14 @@ def report_line(spec, m: dict) -> None:
 
 
 # The report: every figure and table from the results index (common/report/rnn.py).
-def summarize(s: Settings, log=print) -> list[Path]:
+def summarize(s: Settings) -> list[Path]:
     """The report from the results index alone (the records say what they were measured on), as
     ``python -m common.report`` draws it."""
     from common.report import rnn as report
 
-    out = s.figures_dir()
-    records = runs.update_index(out, s.runs_dir, recurrent.TASK, log=log)
+    records = runs.update_index(s.figures_dir(), s.runs_dir, recurrent.TASK)
     records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
-    return report.summarize(records, s.grid(), s.runs(), out, log)
+    return report.summarize(records, s.grid(), s.runs(), s.figures_dir(), print)
 
 
 @cli.entry_point

@@ -3,10 +3,9 @@
     python benchmarks/deconvnet_throughput.py                       # a freshly initialized network
     python benchmarks/deconvnet_throughput.py --checkpoint runs/dconvnet/model.keras
 
-The workload is the top-k-per-map figure's: single conv2 activations (the strongest
-of every map over the test images), each projected alone to pixel space. Both ways
-run in this process on the same activations; the loop calls the same code with one
-projection at a time, and, for reference, the general whole-map path one at a time.
+The workload is the top-k-per-map figure's: single conv2 activations (the strongest of every map over the test images),
+each projected alone to pixel space. Both ways run in this process on the same activations; the loop calls the same code
+with one projection at a time, and, for reference, the general whole-map path one at a time.
 """
 
 from __future__ import annotations

@@ -4,17 +4,13 @@
     python benchmarks/train_throughput.py --precision mixed_bfloat16     # bfloat16 against float32
     python benchmarks/train_throughput.py --precision mixed_bfloat16 --fused-adam   # the fast settings
 
-Interleaved ``--repeats`` times on the same batches (the sweep's deterministic stream): (1) the sweep as
-``cifar_v2.py`` runs it (``common.training.train_run``: every test image evaluated, statistics and histograms,
-TensorBoard logs, checkpoints); (2) a plain ``model.fit`` of the same compiled network on NumPy arrays, no
-callbacks; (3) the same network, batches, loss and Adam in PyTorch eager, if installed
-(``benchmarks/requirements.txt``). A speed setting (``--precision mixed_bfloat16``, ``--fused-adam``) applies to
-(1) and (2), and PyTorch then also runs its own version of it (bfloat16 autocast, ``fused=True`` Adam), like with
-like; (1) also runs in float32 with Keras' Adam, the scripts' default, as the baseline. Each median is also a
-share of the roofline: this machine's matmul peak in the precision under test over the LeNet-5's
-``FLOPS_PER_IMAGE`` (forward, plus the backward pass's two products per layer, none for the input image).
-``--save PATH`` writes every median, repeat and ratio as a JSON record (``benchmarks/record.py``). Timings only;
-the tests never assert any.
+Interleaved ``--repeats`` times on the same batches: (1) the sweep as ``cifar_v2.py`` runs it
+(``common.training.train_run``: evaluations, statistics, TensorBoard logs, checkpoints); (2) a plain ``model.fit``
+of the same compiled network, no callbacks; (3) the same network, batches, loss and Adam in PyTorch eager, if
+installed (``benchmarks/requirements.txt``). A speed setting (``--precision``, ``--fused-adam``) applies to (1) and
+(2), PyTorch then also runs its own version of it, and (1) also runs with the scripts' defaults as the baseline.
+Each median is also a share of the roofline: the matmul peak over ``FLOPS_PER_IMAGE``. ``--save PATH`` writes
+every median, repeat and ratio as a JSON record (``benchmarks/record.py``). Timings only.
 """
 
 from __future__ import annotations

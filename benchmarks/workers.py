@@ -3,17 +3,13 @@
     python benchmarks/workers.py [--runs relu_adam_normal_dropout_l2,beyond_vgg_nesterov] [--iterations 500]
                                  [--repeats 3] [--inter-op 1,2] [--save figures/speed/workers.json]
 
-For each run, interleaved ``--repeats`` times, each arrangement trains the same ``--workers``-many runs (that run
-with seeds 0, 1, ...) through ``common.training.train_run`` as cifar_v2.py does, each process started afresh with
-TensorFlow's threads set before it loads: (1) one process, default threads, the runs one after the other;
+For each run, interleaved ``--repeats`` times, each arrangement trains the same ``--workers``-many runs (seeds 0,
+1, ...) through ``common.training.train_run`` in fresh processes: (1) one process, the runs one after the other;
 (2) one process per run, one intra-op thread and K inter-op threads each, for each K of ``--inter-op``; (3) one
-process per run with the default threads (the cores oversubscribed, the arithmetic that of (1)). Prints the wall
-seconds from the first start to the last end (what a command waits), the summed training images/s, the images
-per CPU-second (user + system; start-up included, and in the runs alone), each one's ratio to (1) (median and
-range) and whether every run's history and final weights are bit-identical to (1)'s. Other work on the machine
-shows in the wall time more than in the images per CPU-second, so the load average is kept beside every repeat
-(docs/speed.md). ``--save PATH`` writes it all as a JSON record (``benchmarks/record.py``). Timings only; the
-tests never assert any.
+process per run with the default threads. Prints the wall seconds (what a command waits), the summed training
+images/s, the images per CPU-second (start-up included, and in the runs alone), each one's ratio to (1) and whether
+every run's history and final weights are bit-identical to (1)'s, with the load average beside every repeat
+(docs/speed.md). ``--save PATH`` writes it all as a JSON record (``benchmarks/record.py``). Timings only.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ zero every other activation of that layer, then go down (without biases, as in t
                       -> unpool with pool1's switches -> rectify -> transposed conv1 kernel -> pixels
     conv1 (post-ReLU) -> rectify -> transposed conv1 kernel -> pixels
 
-``rule="guided"`` gives guided backpropagation (Springenberg et al., ICLR 2015 workshop, arXiv 1412.6806) on the
-same path: each ReLU passes the signal only where it is positive *and* the ReLU's forward input was positive;
-``rule="gradient"`` keeps only the forward mask (the plain gradient). One call projects P signals, each with the
-switches of its own image, with ``keras.ops`` only: (P, H, W) for a gray network, (P, H, W, 3) for an RGB one.
+``rule="guided"`` gives guided backpropagation (Springenberg et al., arXiv 1412.6806) on the same path: each ReLU
+passes the signal only where it is positive *and* its forward input was; ``rule="gradient"`` keeps only the forward
+mask (the plain gradient). A call projects P signals, each with its own image's switches, with ``keras.ops`` only:
+(P, H, W) for a gray network, (P, H, W, 3) for an RGB one.
 
 Switches pick the *first* maximal input of a window in row-major order, the rule of TensorFlow's max-pool
 gradient, so the projection equals the "deconvnet" gradient of the kept activations (tested). A pool over an odd
@@ -64,8 +64,7 @@ def pool_switches(x, pool: int = POOL):
 
 
 def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
-    """Puts each pooled value back where its window's max came from; zeros elsewhere.
-    y (P, h, w, C), switches (P, h, w, C, p*p) -> (P, H, W, C), H, W = ``out_hw``."""
+    """Each pooled value back where its window's max came from, zeros elsewhere: (P, h, w, C) -> (P, *out_hw, C)."""
     y = ops.convert_to_tensor(y, "float32")
     _, h2, w2, c = y.shape
     z = switches * y[..., None]  # (P, h, w, C, p*p)
@@ -94,7 +93,6 @@ class Deconvnet:
     """Deconvnet of a trained LeNet-5 (layers ``conv1``, ``pool1``, ``conv2``)."""
 
     def __init__(self, model: keras.Model):
-        self.model = model
         # A copy of the weights: under JAX a variable's buffer may be freed when the model is.
         self.kernels = {name: ops.convert_to_tensor(np.array(model.get_layer(name).kernel)) for name in LAYERS}
         # The real model computes the way up, so activations are exactly the network's.
@@ -102,19 +100,15 @@ class Deconvnet:
         self.image_hw = tuple(model.inputs[0].shape[1:3])
 
     def forward(self, images: np.ndarray, batch_size: int = 500) -> Forward:
-        """images float (N, 28, 28, 1) -> activations and switches of every image."""
         outs = [self._features.predict_on_batch(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         conv1 = np.concatenate([np.asarray(o[0]) for o in outs])
         conv2 = np.concatenate([np.asarray(o[1]) for o in outs])
         return Forward(conv1, conv2, ops.convert_to_numpy(pool_switches(conv1)))
 
     def project(self, layer: str, kept, switches1=None, rule: str = "deconvnet", conv1=None) -> np.ndarray:
-        """Projects P kept-activation tensors of ``layer`` to pixels: (P, 28, 28) (RGB: (P, 28, 28, 3)).
-
-        ``kept``: (P, h, w, C) activations of ``layer`` with everything not chosen zeroed.
-        ``switches1``: (P, 14, 14, 32, 4) pool1 switches of each signal's image (conv2 only).
-        ``rule``: one of RULES; ``conv1``: (P, 28, 28, 32) conv1 activations of each signal's image,
-        whose > 0 is conv1's ReLU forward mask (conv2 with the guided and gradient rules)."""
+        """P signals ``kept`` (activations of ``layer``, everything not chosen zeroed) projected to pixels, with
+        ``switches1`` (conv2: pool1's switches of each signal's image) and, for conv2 under the guided and gradient
+        rules, ``conv1`` (its activations there: > 0 is conv1's ReLU forward mask)."""
         _check_rule(rule)
         # the top ReLU: kept values are post-ReLU activations, zero where it was off, so its forward
         # mask is already in them and the rules differ only in rectifying
@@ -134,12 +128,9 @@ class Deconvnet:
     def project_activations(
         self, fwd: Forward, layer: str, image_idx, rows, cols, maps, tiles: bool = False, rule: str = "deconvnet"
     ) -> np.ndarray:
-        """Each (image, row, col, map) activation projected alone: (P, 28, 28), or with
-        ``tiles`` only its receptive field (P, RF, RF), NaN outside the image (RGB: a last axis of 3).
-        ``rule``: one of RULES, as for ``project``.
-
-        One activation only reaches its receptive field, so this works in that window
-        (cheap), not on whole maps as ``project`` does; tests check both agree."""
+        """Each (image, row, col, map) activation projected alone: (P, H, W), or with ``tiles`` only its receptive
+        field (P, RF, RF), NaN outside the image. It works in that window only (cheap), where ``project`` goes
+        through whole maps; tests check both agree."""
         _check_rule(rule)
         image_idx, rows, cols, maps = (np.asarray(a, dtype=np.int64) for a in (image_idx, rows, cols, maps))
         value = np.maximum(fwd[layer][image_idx, rows, cols, maps], 0)  # rectify (activations: a no-op)
@@ -183,14 +174,14 @@ class Deconvnet:
         return canvas[:, size : size + h, size : size + w]
 
     def project_maps(self, fwd: Forward, layer: str, image_idx, maps, rule: str = "deconvnet") -> np.ndarray:
-        """Whole feature map ``maps[p]`` of image ``image_idx[p]`` kept: (P, 28, 28)."""
+        """Whole feature map ``maps[p]`` of image ``image_idx[p]`` kept."""
         acts = fwd[layer]
         image_idx, maps = np.asarray(image_idx, np.int64), np.asarray(maps, np.int64)
         mask = np.eye(acts.shape[-1], dtype=np.float32)[maps][:, None, None, :]
         return self.project(layer, acts[image_idx] * mask, *self._below(fwd, layer, image_idx, rule))
 
     def project_all(self, fwd: Forward, layer: str, image_idx, rule: str = "deconvnet") -> np.ndarray:
-        """Every activation of the layer kept: (P, 28, 28)."""
+        """Every activation of the layer kept."""
         image_idx = np.asarray(image_idx, np.int64)
         return self.project(layer, fwd[layer][image_idx], *self._below(fwd, layer, image_idx, rule))
 
@@ -231,9 +222,8 @@ def field_origin(layer: str, row, col):
 
 
 def interior_mask(layer: str, map_hw: tuple[int, int], image_hw: tuple[int, int]) -> np.ndarray:
-    """(h, w) bool: the positions of ``layer``'s (h, w) maps whose receptive field lies entirely inside
-    the image, so that their value never reads the zero 'same' padding (conv2's padding cells lie
-    outside the image too, so its positions reading them are excluded as well; tested by brute force)."""
+    """(h, w) bool: the positions of ``layer``'s maps whose receptive field lies inside the image, so that their
+    value never reads the zero 'same' padding (conv2's included; tested by brute force)."""
     size = RECEPTIVE_FIELD[layer][0]
     r0, c0 = field_origin(layer, np.arange(map_hw[0]), np.arange(map_hw[1]))
     rows, cols = (r0 >= 0) & (r0 + size <= image_hw[0]), (c0 >= 0) & (c0 + size <= image_hw[1])
@@ -258,11 +248,8 @@ def _masked(acts, mask):
 
 # Searching activations
 def top_k_per_map(acts: np.ndarray, k: int, mask=None):
-    """The k strongest activations of every feature map over a whole image set, at most
-    one per image (each image's maximum of that map), as in the paper's Figure 2.
-    ``mask`` (h, w) bool, e.g. ``interior_mask``: only those positions are searched.
-
-    acts (N, h, w, C) -> (image, row, col, value), each (C, k), strongest first."""
+    """The k strongest activations of every map over an image set, at most one per image (the paper's Figure 2),
+    only at ``mask``'s positions: acts (N, h, w, C) -> (image, row, col, value), each (C, k), strongest first."""
     n, h, w, c = acts.shape
     flat = ops.reshape(_masked(acts, mask), (n, h * w, c))
     best_pos = ops.argmax(flat, axis=1)  # (N, C) each image's peak per map
@@ -274,11 +261,9 @@ def top_k_per_map(acts: np.ndarray, k: int, mask=None):
 
 
 def top_k_activations(acts: np.ndarray, k: int, mask=None, separation: int = 1):
-    """The k strongest single activations of each image over all maps and positions.
-    ``mask`` (h, w) bool: only those positions are searched. ``separation`` > 1 suppresses
-    near-duplicates greedily: strongest first, a candidate is skipped if a pick of the same map
-    lies at Chebyshev distance < ``separation`` (map steps), e.g. ``min_separation(layer)``.
-    acts (N, h, w, C) -> (row, col, map, value), each (N, k), strongest first."""
+    """The k strongest single activations of each image at ``mask``'s positions: acts (N, h, w, C) -> (row, col,
+    map, value), each (N, k), strongest first. ``separation`` > 1 suppresses near-duplicates greedily: a candidate
+    is skipped if a pick of the same map lies at Chebyshev distance < ``separation`` (map steps)."""
     n, h, w, c = acts.shape
     x = ops.reshape(_masked(acts, mask), (n, h * w * c))
     if separation <= 1:
@@ -306,8 +291,7 @@ def top_k_activations(acts: np.ndarray, k: int, mask=None, separation: int = 1):
 
 
 def crop_to_field(images: np.ndarray, layer: str, row: int, col: int, fill=np.nan) -> np.ndarray:
-    """The receptive field's window of each image (..., H, W) as a fixed-size tile; the
-    part outside the image is ``fill`` (NaN: shown blank). RGB images: pass them channels first."""
+    """The receptive field's window of each image (..., H, W; RGB channels first), ``fill`` outside the image."""
     size = RECEPTIVE_FIELD[layer][0]
     r0, c0 = (int(v) for v in field_origin(layer, row, col))
     h, w = images.shape[-2:]
@@ -368,13 +352,10 @@ SSIM_K = (0.01, 0.03)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean structural similarity of each pair a[p], b[p] of (P, H, W[, 3]) maps: (P,). Each signed map is
-    first put on the figures' color scale, 0.5 + p / (2 max|p|) in [0, 1] (zero: 0.5; dynamic range L = 1;
-    without the shift a sign-flipped map would score high, the two luminance factors both negative); then
-    Wang, Bovik, Sheikh & Simoncelli (IEEE TIP 2004), eq. 13, with local statistics from a Gaussian window:
-        SSIM = (2 mu_a mu_b + C1)(2 sigma_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(sigma_a^2 + sigma_b^2 + C2)),
-    C1 = (0.01 L)^2, C2 = (0.03 L)^2, averaged over the window positions inside the map (and RGB channels).
-    Exactly 1 for identical maps: both sides then run the same operations."""
+    """Mean structural similarity of each pair a[p], b[p] of (P, H, W[, 3]) maps: (P,). Each signed map is first put
+    on the figures' color scale, 0.5 + p / (2 max|p|) (without the shift a sign-flipped map would score high, both
+    luminance factors negative); then Wang et al. (IEEE TIP 2004), eq. 13, with a Gaussian window's local statistics,
+    averaged over the window positions inside the map (and RGB channels). Exactly 1 for identical maps."""
     a, b = (np.asarray(v, np.float64) for v in (a, b))
     pairs = len(a)
     a, b = 0.5 + _unit(a) / 2, 0.5 + _unit(b) / 2  # an RGB map on one scale, its three channels together
@@ -426,28 +407,19 @@ class RandomizationStep:
 def cascading_randomization(
     model: keras.Model, images, pool_images, maps: dict, k: int = 9, interior: bool = True, seed: int = 0
 ) -> list[RandomizationStep]:
-    """Adebayo et al.'s cascading randomization, applied to the deconvnet: re-draw the top layer's weights, then the
-    next one's too, ... down to conv1; after each step compare the projections of ``images`` (every conv1 and conv2
-    activation kept) with the trained network's (Spearman, SSIM), and the identities of the k strongest activations
-    of each of ``maps[layer]`` over ``pool_images`` (interior positions only if ``interior``). A projection of layer
-    L, and the activations that choose it, read only the weights of layers <= L: re-drawing those above L leaves
-    them bit for bit the same."""
-    trained = Deconvnet(model)
-    steps = []
-    names = weighted_layers_top_down(model)
-    ref = None
+    """Adebayo et al.'s cascading randomization of the deconvnet: re-draw the top layer's weights, then the next
+    one's too, ... down to conv1; after each step compare the projections of ``images`` (every activation kept) with
+    the trained network's (Spearman, SSIM), and the k strongest activations of ``maps[layer]`` over ``pool_images``.
+    A projection of layer L reads only the weights of layers <= L: re-drawing those above leaves it bit for bit."""
+    trained, names, steps = Deconvnet(model), weighted_layers_top_down(model), []
     for j in range(len(names) + 1):
         randomized = tuple(names[:j])
         dc = trained if j == 0 else Deconvnet(reinitialized(model, randomized, seed))
-        fwd, fwd_pool = dc.forward(images), dc.forward(pool_images)
+        fwd, pool = dc.forward(images), dc.forward(pool_images)
         proj = {layer: dc.project_all(fwd, layer, np.arange(len(images))) for layer in LAYERS}
-        picks = {
-            layer: top_k_per_map(
-                fwd_pool[layer], k, interior_mask(layer, fwd_pool[layer].shape[1:3], dc.image_hw) if interior else None
-            )
-            for layer in LAYERS
-        }
-        if ref is None:
+        masks = {L: interior_mask(L, pool[L].shape[1:3], dc.image_hw) if interior else None for L in LAYERS}
+        picks = {layer: top_k_per_map(pool[layer], k, masks[layer]) for layer in LAYERS}
+        if j == 0:
             ref = (proj, picks)
         steps.append(
             RandomizationStep(

@@ -1,10 +1,8 @@
-"""The study's LeNet-5 (conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> fc 1024 -> fc 10),
-a small modern CNN for the "beyond the study" question, and the training recipe's parts
-(optimizers, learning-rate schedules, label smoothing, on-the-fly augmentation).
+"""The networks (the study's LeNet-5, the VGG-style and airbench CNNs beyond it, Task 3's recurrent ones) and the
+training recipe's parts: optimizers, learning-rate schedules, label smoothing, on-the-fly augmentation.
 
-Layer names ``conv1``, ``pool1``, ``conv2``, ``pool2``, ``fc1``, ``logits`` are an
-interface: the activation statistics and the deconvnet look layers up by name.
-The models output logits; the loss applies the softmax.
+Layer names ``conv1``, ``pool1``, ``conv2``, ``fc1``, ``logits`` are an interface: the activation statistics and
+the deconvnet look layers up by name. The models output logits; the loss applies the softmax.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import numpy as np
 from keras import layers, ops
 
 from common import backend
-from common.study import ACTIVATIONS, AUGMENTATIONS, CELLS, INITS, OPTIMIZERS, SCHEDULES  # noqa: F401
+from common.study import ACTIVATIONS, ARCHS, AUGMENTATIONS, CELLS, INITS, OPTIMIZERS, SCHEDULES  # noqa: F401
 
 # the VGG-style CNNs by name: build_vgg's stage widths, and whether each stage pools after its first conv
 VGG_ARCHS = {
@@ -33,9 +31,8 @@ SHIFT_PIXELS = {"flip_shift": 2, "flip_shift4": 4, "flip_shift4_erase": 4, "altf
 # "_erase" adds random erasing (Zhong et al. 2017, Keras' RandomErasing): with probability ERASE_PROB, a
 # rectangle of 2-25% of the image is filled with noise; for networks that still memorize the flips and shifts
 ERASE_PROB, ERASE_AREA = 0.5, (0.02, 0.25)
-# the logits layer computes in float32 under every dtype policy: under --precision mixed_bfloat16 the
-# softmax, the loss and the test accuracy then see float32 logits (the usual advice for mixed precision;
-# a no-op for float32 runs)
+# the logits layer computes in float32 under every dtype policy: under --precision mixed_bfloat16 the softmax, the loss
+# and the test accuracy then see float32 logits (the usual advice for mixed precision; a no-op for float32 runs)
 LOGITS_DTYPE = "float32"
 LOOKAHEAD_EVERY = 5  # steps between copies of the weights' moving average into the network (airbench's)
 
@@ -51,11 +48,9 @@ def initializers(init: str):
 
 
 def augmentation(kind: str, image_shape) -> list[layers.Layer]:
-    """On-the-fly training augmentation as Keras preprocessing layers (active in ``fit`` only,
-    an identity at evaluation): random horizontal flips and shifts of up to SHIFT_PIXELS[kind] pixels,
-    the border filled with zeros, and for "*_erase" random erasing. Their random draws come from seed
-    generators that checkpoints save. "altflip_*" flips no image here: the batches arrive mirrored on
-    alternate passes (common.training.alternating_flips)."""
+    """Keras preprocessing layers (active in ``fit`` only; their seed generators are checkpointed): random flips
+    (none for "altflip_*": the batches arrive mirrored on alternate passes, common.training.stream_indices),
+    zero-filled shifts of up to SHIFT_PIXELS[kind] pixels, and for "*_erase" random erasing."""
     if kind == "none":
         return []
     if kind not in SHIFT_PIXELS:
@@ -73,24 +68,15 @@ def augmentation(kind: str, image_shape) -> list[layers.Layer]:
 
 
 def build_lenet5(
-    activation: str = "relu",
-    init: str = "normal",
-    dropout: float = 0.0,
-    l2: float = 0.0,
-    num_classes: int = 10,
-    input_shape=INPUT_SHAPE,
-    augment: str = "none",
+    activation="relu", init="normal", dropout=0.0, l2=0.0, num_classes=10, input_shape=INPUT_SHAPE, augment="none"
 ) -> keras.Model:
-    """The study's CNN. ``dropout`` is the drop rate after fc1; ``l2`` the weight of
-    an L2 penalty l2 * sum(w**2) on every kernel, added to the cross-entropy.
-    Weights are drawn from Keras' global seed: call ``keras.utils.set_random_seed`` first."""
+    """The study's CNN: ``dropout`` after fc1, an L2 penalty l2 * sum(w**2) on every kernel. Weights are drawn from
+    Keras' global seed."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     kernel_init, bias_init = initializers(init)
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
-
     weight_kwargs = dict(kernel_initializer=kernel_init, bias_initializer=bias_init, kernel_regularizer=regularizer)
-
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for layer in augmentation(augment, input_shape):
@@ -108,25 +94,20 @@ def build_lenet5(
 
 
 def build_vgg(
-    num_classes: int = 10,
+    num_classes=10,
     input_shape=INPUT_SHAPE,
     widths=VGG_ARCHS["vgg"]["widths"],
-    dropout: float = 0.0,
-    l2: float = 0.0,
-    augment: str = "none",
-    pool_first: bool = False,
-    bn_momentum: float = 0.99,
+    dropout=0.0,
+    l2=0.0,
+    augment="none",
+    pool_first=False,
+    bn_momentum=0.99,
 ) -> keras.Model:
-    """A small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU and a 2x2
-    max-pool; global average pooling and one dense layer. The first conv is named ``conv1``
-    so the activation statistics find it; ``conv2`` is the second stage's first conv.
-
-    ``pool_first`` pools after each stage's first conv instead of after its second (conv, pool,
-    BN, ReLU, conv, BN, ReLU: the block of Keller Jordan's airbench CIFAR-10 speed runs), so the
-    second conv runs at a quarter of the pixels. Measured on the 2-core CPU in an exploratory plain
-    ``model.fit`` (rung 4's recipe, batch 100, 1,500 iterations, seed 0):
-    widths 48/96/192 pooled first trained at 852 images/s against 560 for 32/64/128 pooled last,
-    with 2.2x the weights and 76.1% test accuracy (flip-averaged) against 75.0%."""
+    """A small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU and a 2x2 max-pool; global average
+    pooling and one dense layer (``conv2``: the second stage's first conv). ``pool_first`` pools after each stage's
+    first conv (airbench's block), so the second runs at a quarter of the pixels: on the 2-core CPU (rung 4's
+    recipe, batch 100, 1,500 iterations, seed 0) 48/96/192 pooled first trained at 852 images/s against 560 for
+    32/64/128 pooled last, with 2.2x the weights and 76.1% test accuracy (flip-averaged) against 75.0%."""
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal", kernel_regularizer=regularizer)
     inputs = keras.Input(input_shape, name="image")
@@ -189,23 +170,20 @@ def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4) -> np.nda
 
 
 def build_airbench(
-    num_classes: int = 10,
+    num_classes=10,
     input_shape=INPUT_SHAPE,
     widths=AIRBENCH_ARCHS["airbench"]["widths"],
-    augment: str = "none",
-    whiten: np.ndarray | None = None,
-    bn_momentum: float = 0.99,
-    bias_lr_scale: float = 1.0,
-    logit_scale: float = 1.0,
-    dropout: float = 0.0,
+    augment="none",
+    whiten=None,
+    bn_momentum=0.99,
+    bias_lr_scale=1.0,
+    logit_scale=1.0,
+    dropout=0.0,
 ) -> keras.Model:
-    """Keller Jordan's airbench network for 28x28 images: a 2x2 first layer, frozen to ``whiten``
-    (:func:`whitening_filters` of the training images) or trained where it is None; three blocks of conv, 2x2
-    max-pool, batch norm, GELU, conv, batch norm, GELU (the second conv at a quarter of the pixels); a max over
-    the last 3x3 map; a bias-free dense layer whose logits are multiplied by ``logit_scale``. The norms learn a
-    bias only (:class:`Bias`, at ``bias_lr_scale`` times the rate) and average their statistics with
-    ``bn_momentum`` (Keras' convention: airbench's PyTorch momentum 0.6 is 0.4 here). Layer names follow the
-    interface: ``conv1`` and ``conv2`` are the first two blocks' first convs, their activations ``<conv>_act``."""
+    """Keller Jordan's airbench network for 28x28 images: a 2x2 first layer frozen to ``whiten`` (trained where it is
+    None); three blocks of conv, 2x2 max-pool, BN, GELU, conv, BN, GELU; a max over the last map; a bias-free dense
+    layer times ``logit_scale``. The norms learn a bias only (:class:`Bias`) and use Keras' momentum convention
+    (airbench's PyTorch 0.6 is 0.4 here); ``conv1``, ``conv2``: the first two blocks' first convs."""
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for layer in augmentation(augment, input_shape):
@@ -231,42 +209,10 @@ def build_airbench(
     return keras.Model(inputs, outputs, name="airbench_" + "_".join(map(str, widths)))
 
 
-# ---------------------------------------------------------------------------
-# The networks by name (a run's ``arch``): each builder takes the run, the number of classes, the input shape and
-# the training images (for a layer computed from them: airbench's whitening). A new network is one builder and one
-# entry here; it names its first two convolutions ``conv1`` and
-# ``conv2`` (the activation statistics read them) and its output layer ``logits``.
-ARCHITECTURES = {
-    "lenet5": lambda run, classes, shape, x=None: build_lenet5(
-        run.activation, run.init, run.dropout, run.l2, classes, shape, augment=run.augment
-    ),
-    **{
-        name: lambda run, classes, shape, x=None, arch=arch: build_vgg(
-            classes, shape, dropout=run.dropout, l2=run.l2, augment=run.augment, bn_momentum=run.bn_momentum, **arch
-        )
-        for name, arch in VGG_ARCHS.items()
-    },
-    **{
-        name: lambda run, classes, shape, x=None, arch=arch: build_airbench(
-            classes,
-            shape,
-            augment=run.augment,
-            whiten=whitening_filters(x) if run.whiten else None,
-            bn_momentum=run.bn_momentum,
-            bias_lr_scale=run.bias_lr_scale,
-            logit_scale=run.logit_scale,
-            dropout=run.dropout,
-            **arch,
-        )
-        for name, arch in AIRBENCH_ARCHS.items()
-    },
-}
-
-
 def forward_flops(model: keras.Model) -> int:
     """Floating-point operations of one image's forward pass through the convolutions and dense layers (a
-    multiply-add counts 2; pooling, batch norm and activations, under 2% in these networks, are left out).
-    A training step costs about 3x this per image (the forward pass and two backward products)."""
+    multiply-add counts 2; pooling, batch norm and activations, under 2% in these networks, are left out). A training
+    step costs about 3x this per image (the forward pass and two backward products)."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D):
@@ -278,17 +224,24 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def build_model(
-    run, num_classes: int = 10, input_shape=INPUT_SHAPE, steps_per_execution: int = 1, x_train=None
-) -> keras.Model:
+def build_model(run, num_classes: int = 10, input_shape=INPUT_SHAPE, x_train=None) -> keras.Model:
     """The compiled network of ``run`` (a ``common.study.RunConfig``): architecture, optimizer, schedule, loss.
-    Weights are drawn from Keras' global seed; ``x_train``: the images it trains on (airbench's whitening)."""
-    if run.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    model = ARCHITECTURES[run.arch](run, num_classes, input_shape, x_train)
+    Weights are drawn from Keras' global seed; ``x_train``: the images it trains on (airbench's whitening). A new
+    network is one builder and one branch here, its first two convolutions ``conv1`` and ``conv2``."""
+    shared = dict(num_classes=num_classes, input_shape=input_shape, dropout=run.dropout, augment=run.augment)
+    if run.arch == "lenet5":
+        model = build_lenet5(run.activation, run.init, l2=run.l2, **shared)
+    elif run.arch in VGG_ARCHS:
+        model = build_vgg(l2=run.l2, bn_momentum=run.bn_momentum, **VGG_ARCHS[run.arch], **shared)
+    elif run.arch in AIRBENCH_ARCHS:
+        whiten = whitening_filters(x_train) if run.whiten else None
+        scales = dict(bn_momentum=run.bn_momentum, bias_lr_scale=run.bias_lr_scale, logit_scale=run.logit_scale)
+        model = build_airbench(whiten=whiten, **scales, **AIRBENCH_ARCHS[run.arch], **shared)
+    else:
+        raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(ARCHS)}")
     lr = learning_rate_schedule(run.learning_rate, run.schedule, run.iterations, run.warmup)
     optimizer = make_optimizer(run.optimizer, lr, run.momentum, run.weight_decay, run.ema, run.iterations)
-    return compile_classifier(model, optimizer, run.label_smoothing, steps_per_execution)
+    return compile_classifier(model, optimizer, run.label_smoothing)
 
 
 @keras.saving.register_keras_serializable(package="common")
@@ -310,9 +263,8 @@ class Triangle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str = "constant", iterations: int = 0, warmup: int = 0):
-    """A constant rate; or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a
-    cosine decay to 0 at ``iterations``; or :class:`Triangle` (driven by the optimizer's step count, which
-    checkpoints save)."""
+    """A constant rate; or a linear warm-up over ``warmup`` iterations to ``learning_rate``, then a cosine decay to 0 at
+    ``iterations``; or :class:`Triangle` (driven by the optimizer's step count, which checkpoints save)."""
     if schedule == "triangle":
         return Triangle(learning_rate, warmup, iterations)
     if schedule == "constant":
@@ -329,11 +281,10 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", ite
 
 
 class _Lookahead:
-    """Airbench's lookahead on a Keras optimizer: Keras' moving average of the weights (``use_ema``), copied into
-    the network every :data:`LOOKAHEAD_EVERY` steps, its momentum ramped from 0 to ``ema_momentum`` as
-    (step / ``ramp``)^3, so early training runs free and the last steps are averaged. A fixed momentum of 0.95
-    from the first step held the airbench network at 74.0% validation accuracy against 83.5% without it
-    (seed 0, 30 passes, the 2-core Xeon)."""
+    """Airbench's lookahead on a Keras optimizer: Keras' moving average of the weights (``use_ema``), copied into the
+    network every :data:`LOOKAHEAD_EVERY` steps, its momentum ramped from 0 to ``ema_momentum`` as (step / ``ramp``)^3,
+    so early training runs free and the last steps are averaged. A fixed momentum of 0.95 from the first step held the
+    airbench network at 74.0% validation accuracy against 83.5% without it (seed 0, 30 passes, the 2-core Xeon)."""
 
     def __init__(self, *args, ramp: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
@@ -360,10 +311,9 @@ def lookahead(cls: type) -> type:
 def make_optimizer(
     name: str, learning_rate, momentum: float = 0.0, weight_decay: float = 0.0, ema: float = 0.0, iterations: int = 1
 ) -> keras.optimizers.Optimizer:
-    """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones:
-    adamw (decoupled weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0:
-    airbench's lookahead (:class:`_Lookahead`, ramped over ``iterations``), so every evaluation sees the
-    averaged weights."""
+    """The study's optimizers by name (adam, momentum, sgd, adagrad, rmsprop) and two modern ones: adamw (decoupled
+    weight decay) and nesterov (SGD with Nesterov momentum and weight decay). ``ema`` > 0: airbench's lookahead
+    (:class:`_Lookahead`, ramped over ``iterations``), so every evaluation sees the averaged weights."""
     kw = dict(weight_decay=weight_decay) if weight_decay else {}
     if name == "adam":  # Keras' Adam, or under --fused-adam TensorFlow's fused kernel (common/backend.py)
         cls = backend.adam_class()
@@ -405,12 +355,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "smoothing": self.smoothing}
 
 
-def compile_classifier(
-    model: keras.Model,
-    optimizer: keras.optimizers.Optimizer,
-    label_smoothing: float = 0.0,
-    steps_per_execution: int = 1,
-) -> keras.Model:
+def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0):
     """Softmax cross-entropy on the logits (label-smoothed where asked), with accuracy and the plain
     cross-entropy (``ce``) as metrics."""
     loss = (
@@ -427,16 +372,11 @@ def compile_classifier(
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce"),
         ],
-        steps_per_execution=steps_per_execution,
     )
     return model
 
 
-# ---------------------------------------------------------------------------
 # Task 3's recurrent networks (common/recurrent.py defines the runs)
-CELL_LAYERS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
-
-
 def build_rnn(
     cell: str, hidden: int, unroll: bool = True, steps: int = 28, inputs: int = 28, num_classes: int = 10
 ) -> keras.Model:
@@ -444,6 +384,7 @@ def build_rnn(
     if cell not in CELLS:
         raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
     rows = keras.Input((steps, inputs), name="rows")
-    x = CELL_LAYERS[cell](hidden, unroll=unroll, name=cell)(rows)
+    layer = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[cell]
+    x = layer(hidden, unroll=unroll, name=cell)(rows)
     outputs = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(rows, outputs, name=f"{cell}_{hidden}")

@@ -1,27 +1,20 @@
 """Choices with the power to choose: paired repeats on validation, and a decision only outside the noise.
 
 A decision compares two recipes that differ by one ingredient. Repeat k trains both with seed k, holding out
-fold k of the training images (``common.data.Dataset.validation_split``: 100 images per class, a different
-tenth of them for each seed), so the two runs of a repeat share their held-out images, their batch order and,
-where the networks match, their first weights. The difference of their validation accuracies, averaged over
-the repeats, with its standard error (the spread of the paired differences over the repeats), decides:
-the ingredient is **kept** where it beats its absence by more than two standard errors; inside that band the
-simpler recipe stays, **inside the noise**. Three repeats first; where the difference lies between one and
-three standard errors, two more, and the decision is read there.
+fold k of the training images (``common.data.Dataset.validation_split``), so the two runs of a repeat share
+their held-out images, their batch order and, where the networks match, their first weights. The ingredient is
+**kept** where the mean paired difference of validation accuracies beats its absence by more than two standard
+errors; inside that band the simpler recipe stays, **inside the noise**. Three repeats first; two more where
+the difference lies between one and three standard errors.
 
-Two designs:
-
-- a **chain** (the LeNet-5 ladder rebuilt from the study's run 7): one ingredient at a time, each added to the
-  recipe kept so far, so the final recipe holds exactly the ingredients that were kept;
-- **ablations** (the airbench network, as airbench was built): each ingredient taken out of the full recipe in
-  turn; those whose absence is inside the noise are taken out together, and that recipe is compared with
-  the full one last. Chain steps may follow (the airbench network's wider version, at the same images).
+Two designs: a **chain** (the LeNet-5 ladder rebuilt from run 7) adds one ingredient at a time to the recipe
+kept so far; **ablations** (the airbench network) take each ingredient out of the full recipe in turn, then
+those inside the noise out together, compared with the full recipe last; chain steps may follow.
 
 Test-time views train nothing: a recipe's accuracy under a view set is read from the views its
-training-identical run recorded at its end (``val_accuracy_views``), so a view step costs no run.
-Everything here reads validation numbers only (the test set cannot reach a choice: tests/test_protocol.py
-shuffles the test labels). The chosen recipe is then trained on all the training images with
-:data:`FRESH_SEEDS`, which no choice used, and read on the test set once.
+training-identical run recorded at its end (``val_accuracy_views``). Only validation numbers are read here
+(tests/test_protocol.py shuffles the test labels); the chosen recipe is then trained with :data:`FRESH_SEEDS`,
+which no choice used, and read on the test set once.
 """
 
 from __future__ import annotations
@@ -195,10 +188,9 @@ def _read(decision: Decision, lookup) -> list[tuple[study.RunConfig, int]]:
             missing += [(r, seed) for r, acc in ((decision.other, a), (decision.simpler, b)) if acc is None]
             if a is not None and b is not None:
                 diffs.append(a - b)
-        if missing:
-            decision.diffs = diffs
-            return list(dict.fromkeys((r, s) for r, s in missing if _trains(r, s, missing)))
         decision.diffs = diffs
+        if missing:
+            return list(dict.fromkeys((r, s) for r, s in missing if _trains(r, s, missing)))
         if decision.repeats_needed <= decision.n:
             return []
 

@@ -1,25 +1,21 @@
 """A hyperparameter search with Optuna that runs on one machine or many.
 
-- Storage: an SQLite file under the runs folder by default (nothing to install), or any
-  database URL Optuna accepts (``postgresql://user@host/db``): every process, on any machine,
-  that opens the same study on the same storage works on it.
-- Dead workers: each running trial sends a heartbeat; a trial whose worker stopped beating
-  for ``grace`` seconds is marked FAIL by the next worker and retried once with the same
-  parameters (``RetryHeartbeatStaleTrialCallback``). A trial is an ordinary run whose folder is named
-  by its identity, so the retry resumes the dead worker's checkpoint instead of starting over.
-- How many: :func:`work` runs trials until the study holds ``n_trials`` finished (complete or
-  pruned) trials, waiting while others are still running; workers that start a trial at the
-  same moment can add one extra trial each.
-- Reproducible: the sampler is seeded with ``seed`` plus the number of trials the study held
-  when the worker started, so one worker's search repeats exactly. The workers of one command
-  (``--workers``) start together on the same count: each mixes its number in, so that they do not draw
-  the same parameters.
-- Exported: :func:`export_trials` writes the study's trials to ``trials.json`` beside its report, so the
-  report (``common/report/search.py``) never needs the storage; :func:`read_trials` reads them back.
+- Storage: an SQLite file under the runs folder by default, or any database URL Optuna accepts
+  (``postgresql://user@host/db``): every process, on any machine, that opens the same study works on it.
+- Dead workers: a trial whose worker stopped its heartbeat for ``grace`` seconds is marked FAIL by the next
+  worker and retried once with the same parameters; its run folder is named by its identity, so the retry
+  resumes the dead worker's checkpoint.
+- How many: :func:`work` runs trials until the study holds ``n_trials`` finished (complete or pruned) ones;
+  workers that start a trial at the same moment can add one extra trial each.
+- Reproducible: the sampler is seeded with ``seed`` plus the number of trials the study held when the worker
+  started; the workers of one command (``--workers``) start on the same count and mix their number in.
+- Exported: :func:`export_trials` writes the trials to ``trials.json`` beside the report, so the report
+  (``common/report/search.py``) never needs the storage; :func:`read_trials` reads them back.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import time
@@ -38,9 +34,8 @@ from common.cli import UserError
 from common.study import AIRBENCH as STUDY_AIRBENCH
 from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig
 
-# Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in
-# Optuna 4.9 (pinned in requirements.txt) and warn on every call; they are the documented way, so
-# keep the workers' logs for the trials.
+# Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in Optuna 4.9 (pinned
+# in requirements.txt) and warn on every call; they are the documented way, so keep the workers' logs for the trials.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -54,17 +49,7 @@ def storage_url(storage: str | None, runs_dir: Path) -> str:
     return f"sqlite:///{Path(runs_dir).resolve() / 'search.sqlite3'}"
 
 
-def open_study(
-    name: str,
-    url: str,
-    seed: int,
-    grace: int = 60,
-    min_resource: int = 1,
-    create: bool = True,
-    warm_start: dict | None = None,
-    startup_trials: int = 8,
-    worker: int | None = None,
-) -> optuna.Study:
+def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_start=None, worker=None) -> optuna.Study:
     """The study ``name`` on ``url`` (created if missing): multivariate TPE, successive halving, heartbeats.
     ``warm_start``: parameters enqueued as the first trial of a new study (the hand-tuned configuration)."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
@@ -106,7 +91,7 @@ def open_study(
     if worker:  # one of several started together (common/workers.py): a seed of its own
         sampler_seed = int(np.random.SeedSequence([seed, held, worker]).generate_state(1)[0])
     study.sampler = optuna.samplers.TPESampler(
-        seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=startup_trials
+        seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
     )
     study.pruner = pruner(min_resource)
     return study
@@ -142,12 +127,11 @@ REDUCTION = 3  # successive halving: a third of the trials that reach a rung go 
 
 
 def pruner(min_resource: int) -> optuna.pruners.BasePruner:
-    """Asynchronous successive halving, resource = iterations: at ``min_resource`` iterations, then 3x, 9x, ...,
-    a trial goes on only if its validation accuracy is in the top third of the trials that reached that rung.
-    Bad configurations cost ``min_resource`` iterations, not a whole trial (the median pruner this replaces
-    compared trials at equal steps but let a third of the budget go to configurations at chance). One bracket,
-    not Hyperband's several: with about 40 trials in an hour, several brackets would each be left with too
-    few trials for TPE (Optuna's docs: TPE's start-up trials are counted per bracket under Hyperband)."""
+    """Asynchronous successive halving on iterations: at ``min_resource``, then 3x, 9x, ..., a trial goes on only
+    if its validation accuracy is in the top third of those that reached that rung, so a bad configuration costs
+    ``min_resource`` iterations (the median pruner this replaces let a third of the budget go to configurations
+    at chance). One bracket, not Hyperband's several: with about 40 trials in an hour, each bracket would have
+    too few trials for TPE (whose start-up trials Optuna counts per bracket)."""
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=REDUCTION)
 
 
@@ -161,15 +145,10 @@ def rungs(min_resource: int, iterations: int) -> list[int]:
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        out[t.state.name] = out.get(t.state.name, 0) + 1
-    return out
+    return dict(collections.Counter(t.state.name for t in study.get_trials(deepcopy=False)))
 
 
-def work(
-    study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, log=print, poll_s: float = 2.0
-) -> dict[str, int]:
+def work(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, log=print) -> dict[str, int]:
     """Runs trials until the study holds ``n_trials`` finished ones; returns the state counts."""
     while True:
         optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, and a retry is enqueued
@@ -179,15 +158,10 @@ def work(
         if done >= n_trials and not waiting:
             return c
         if done + running >= n_trials and not waiting:
-            time.sleep(poll_s)  # the others' running trials may finish the study, or die and be retried
+            time.sleep(2)  # the others' running trials may finish the study, or die and be retried
             continue
         log(f"[search {study.study_name}] {done}/{n_trials} trials finished, {running} running; starting one")
         study.optimize(objective, n_trials=1, gc_after_trial=True)
-
-
-def best_trials(study: optuna.Study, k: int = 10) -> list[optuna.trial.FrozenTrial]:
-    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
-    return sorted(done, key=lambda t: -t.value)[:k]
 
 
 # ---------------------------------------------------------------------------
@@ -254,10 +228,9 @@ def warmup_max(iterations: int) -> int:
 
 
 def sample_airbench(trial, iterations: int) -> RunConfig:
-    """A trial of the "airbench" space: every ingredient of the airbench recipe (``common.study.AIRBENCH``), each on
-    or off where it is a switch, around airbench's values where it is a number; its batch size with the iterations
-    that keep the images seen at the rival's (``iterations`` batches of the rival's size), so the search and the
-    hand-made recipe it is compared with get the same budget of images."""
+    """A trial of the "airbench" space: every ingredient of ``common.study.AIRBENCH``, on or off where it is a switch,
+    around airbench's value where it is a number; its batch size with the iterations that see as many images as
+    ``iterations`` batches of the rival's, the budget of the hand-made recipe it is compared with."""
     rival = RUNS[RIVALS["airbench"]]
     # 375, not 500: 1,500 iterations of 250 are 1,000 of 375, a whole number of evaluation intervals (750 is not)
     batch = trial.suggest_categorical("batch_size", [125, 250, 375])
@@ -322,14 +295,8 @@ def params_of(run: RunConfig, space: str, iterations: int) -> dict:
         keys += ("whiten", "augment", "tta_shift", "schedule", "batch_size")
         lr = run.learning_rate * RUNS[RIVALS["airbench"]].batch_size / run.batch_size
         return {"lr_nesterov": lr, **{k: getattr(run, k) for k in keys}}
-    p = {
-        "optimizer": run.optimizer,
-        f"lr_{run.optimizer}": run.learning_rate,
-        "dropout": run.dropout,
-        "batch_size": run.batch_size,
-        "init": run.init,
-        "activation": run.activation,
-    }
+    p = {"optimizer": run.optimizer, f"lr_{run.optimizer}": run.learning_rate}
+    p |= {k: getattr(run, k) for k in ("dropout", "batch_size", "init", "activation")}
     if run.optimizer in MOMENTUM:
         p["momentum"] = run.momentum
     if run.optimizer not in DECAY:
@@ -363,10 +330,9 @@ def trial_params(config: dict, space: str, iterations: int) -> dict | None:
 
 
 def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, train, chance: float, log=print):
-    """Trials until ``st`` holds ``n_trials`` finished ones. ``train(run, should_stop, trial)`` trains one
-    trial's run (an ordinary run, its folder named by its identity) and returns its metrics; a diverged
-    run scores ``chance``: a bad configuration, not a failed trial to retry. The value, and what the pruner
-    reads, is the validation accuracy."""
+    """Trials until ``st`` holds ``n_trials`` finished ones, each scored (and pruned) on its validation accuracy.
+    ``train(run, should_stop, trial)`` trains a trial's run and returns its metrics; a diverged run scores
+    ``chance``: a bad configuration, not a failed trial to retry."""
 
     def objective(trial):
         run = sample_run(trial, space, iterations)
@@ -394,12 +360,11 @@ def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, tra
 def best_run(st: optuna.Study, space: str, iterations: int):
     """The best complete trial's configuration (best on validation) as a run of its own, ``search_best_<space>``,
     ``iterations`` long, trained on the whole training set (no split held out)."""
-    best = best_trials(st, 1)
-    if not best:
+    done = st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not done:
         return None
-    fixed = optuna.trial.FixedTrial(best[0].params)  # answers every suggestion with the best trial's values
-    run = sample_run(fixed, space, iterations)
-    return replace(run, name=best_name(space), validation=0)
+    fixed = optuna.trial.FixedTrial(max(done, key=lambda t: t.value).params)  # answers as the best trial did
+    return replace(sample_run(fixed, space, iterations), name=best_name(space), validation=0)
 
 
 # ---------------------------------------------------------------------------
@@ -407,8 +372,7 @@ def best_run(st: optuna.Study, space: str, iterations: int):
 # run folder is kept relative to the runs folder (``search_study/seed0-<group id>``: the record's name, seed
 # and group id), so the file is the same wherever the runs are.
 def export_trials(st: optuna.Study, path: Path) -> Path:
-    """Every trial of ``st`` (number, state, parameters and their distributions, intermediate values by step,
-    value, user and system attributes, start and end), written atomically as JSON to ``path``."""
+    """Every trial of ``st``, with everything Optuna keeps of it, written atomically as JSON to ``path``."""
     when = lambda t: t.isoformat() if t else None
     folder = lambda d: {"run_dir": f"{Path(d).parent.name}/{Path(d).name}"} if d else {}
     trials = [
@@ -433,8 +397,7 @@ def export_trials(st: optuna.Study, path: Path) -> Path:
 
 
 def read_trials(path: Path) -> list[optuna.trial.FrozenTrial]:
-    """The trials :func:`export_trials` wrote, as Optuna's frozen trials (``optuna.create_study().add_trials``
-    takes them)."""
+    """The trials :func:`export_trials` wrote, as Optuna's frozen trials."""
     when = lambda s: datetime.datetime.fromisoformat(s) if s else None
     to_distribution = lambda d: optuna.distributions.json_to_distribution(json.dumps(d))
     return [

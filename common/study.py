@@ -1,17 +1,16 @@
 """The study's Task 1 runs and the runs beyond it: one :class:`RunConfig` per run.
 
-Each of the study's runs is a literal below with every value it changes from :class:`RunConfig`'s defaults;
-each run beyond it is the run it builds on with the fields it changes, so a rung reads as what it adds (and
-editing a run changes the runs built on it, as it would their recipe). Change a constant for one
-command with ``--set FIELD=VALUE`` (``python cifar_v2.py --runs relu_adam_normal_dropout_l2 --set
-dropout=0.3``): that run gets an identity and a folder of its own, beside the committed one.
+Each of the study's runs is a literal below with every value it changes from :class:`RunConfig`'s defaults; each run
+beyond it is the run it builds on with the fields it changes, so a rung reads as what it adds (and editing a run changes
+the runs built on it, as it would their recipe). Change a constant for one command with ``--set FIELD=VALUE`` (``python
+cifar_v2.py --runs relu_adam_normal_dropout_l2 --set dropout=0.3``): that run gets an identity and a folder of its own,
+beside the committed one.
 
-The defaults are the study's plain training with the constants it did not state, as
-``cifar_v2.py --calibrate`` chose them (Adam 1e-3, 5,500 iterations; its table in
-``figures/cifar/constants_fit.md``); the calibration varies them in ``common/calibration.py``.
-Each run also carries what its reports need: its group, the study's numbers for its table row, and
-for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a
-rung of the ladder, is one line here; every table finds it.
+The defaults are the study's plain training with the constants it did not state, as ``cifar_v2.py --calibrate`` chose
+them (Adam 1e-3, 5,500 iterations; its table in ``figures/cifar/constants_fit.md``); the calibration varies them in
+``common/calibration.py``. Each run also carries what its reports need: its group, the study's numbers for its table
+row, and for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a rung of the
+ladder, is one line here; every table finds it.
 """
 
 from __future__ import annotations
@@ -28,13 +27,10 @@ INITS = ("normal", "glorot_uniform", "he_normal")
 OPTIMIZERS = ("adam", "momentum", "sgd", "adagrad", "rmsprop", "adamw", "nesterov")
 SCHEDULES = ("constant", "cosine", "triangle")
 AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase", "altflip_shift")
-ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.ARCHITECTURES builds each
+ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.build_model builds each
 CELLS = ("rnn", "lstm", "gru")  # Task 3's recurrent cells (common.models.build_rnn)
-SEARCH_SPACES = (
-    "study",
-    "all",
-    "airbench",
-)  # the search's spaces (common/search.py): the study's knobs, or with the ladder's
+# the search's spaces (common/search.py): the study's knobs, with the ladder's, airbench's
+SEARCH_SPACES = ("study", "all", "airbench")
 DECONVNET_LAYERS = ("conv1", "conv2")  # the layers the deconvnet projects from (common/deconvnet.py)
 
 TASK = "cifar_v2"  # the sweep's runs (their identity's task; their index figures/cifar/results.jsonl)
@@ -46,13 +42,6 @@ READ_EVERY = 1100  # the study read its TensorBoard every 1,100 iterations (its 
 # `cifar_v2.py --early` trains each run's first EARLY_ITERATIONS again with an evaluation after every one: the
 # same batches and weights up to there (the report checks it against the full run at EARLY_ITERATIONS)
 EARLY_ITERATIONS = 100
-
-
-def early(run: RunConfig) -> RunConfig:
-    """``run`` cut to its first :data:`EARLY_ITERATIONS` iterations (evaluated after each one by ``--early``)."""
-    return replace(run, iterations=min(run.iterations, EARLY_ITERATIONS))
-
-
 REPORT = {"report": True}  # a RunConfig field that says how the reports show a run, not what shapes its numbers
 
 
@@ -82,7 +71,7 @@ class RunConfig:
     l2: float = knob(0.0, "L2 penalty weight on every kernel, added to the cross-entropy", min=0.0)
     iterations: int = knob(5500, "training iterations (batches; the course template's max_step)", min=1)
     batch_size: int = knob(50, "images per batch (the study's)", min=1)
-    arch: str = knob("lenet5", "the network (common/models.py: ARCHITECTURES)", choices=ARCHS)
+    arch: str = knob("lenet5", "the network (common/models.py: build_model)", choices=ARCHS)
     schedule: str = knob(
         "constant", "learning-rate schedule: constant, cosine decay to 0, or airbench's triangle", choices=SCHEDULES
     )
@@ -222,13 +211,12 @@ ADAMW = dict(optimizer="adamw", weight_decay=0.05, schedule="cosine")
 # Keras' weight decay is decoupled and scaled by the rate (w -= lr * wd * w): wd 5e-3 at lr 0.1 shrinks like the
 # common coupled L2 of 5e-4 under momentum 0.9
 NESTEROV = dict(optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-3, schedule="cosine")
-# Keller Jordan's airbench (CIFAR-10 to 94% in seconds on a GPU), its network and recipe for 28x28 gray images:
-# a frozen whitening first layer, blocks of conv-pool-BN-GELU, norms learning a bias only at 64x the rate,
-# logits scaled by 1/9, batch-norm momentum 0.4 (airbench's 0.6 in PyTorch's convention), Nesterov SGD with
-# decoupled weight decay on a triangular schedule, lookahead (a moving average of the weights copied in every
-# 5 steps), label smoothing 0.2, flips alternating by pass, and 10 test-time views. Its rate and decay are
-# airbench's per image (lr 11.5 / 1024 images / (1 + 1 / (1 - 0.85)), decay 0.0153 per 1024 images, taken
-# through Keras' decoupled decay)
+# Keller Jordan's airbench (CIFAR-10 to 94% in seconds on a GPU), its network and recipe for 28x28 gray images: a frozen
+# whitening first layer, blocks of conv-pool-BN-GELU, norms learning a bias only at 64x the rate, logits scaled by 1/9,
+# batch-norm momentum 0.4 (airbench's 0.6 in PyTorch's convention), Nesterov SGD with decoupled weight decay on a
+# triangular schedule, lookahead (a moving average of the weights copied in every 5 steps), label smoothing 0.2, flips
+# alternating by pass, and 10 test-time views. Its rate and decay are airbench's per image (lr 11.5 / 1024 images / (1 +
+# 1 / (1 - 0.85)), decay 0.0153 per 1024 images, taken through Keras' decoupled decay)
 AIRBENCH = dict(arch="airbench_small", optimizer="nesterov", learning_rate=0.37, momentum=0.85, weight_decay=0.009)
 AIRBENCH |= dict(schedule="triangle", batch_size=250, augment="altflip_shift", label_smoothing=0.2)
 AIRBENCH |= dict(tta=True, tta_shift=1, whiten=True, bn_momentum=0.4, bias_lr_scale=64.0, logit_scale=1 / 9, ema=0.95)
@@ -368,9 +356,7 @@ def changed_fields(run: RunConfig) -> dict:
     """The fields that shape the numbers in which ``run`` differs from the literal of its name (a command's
     --set, --iterations, --batch-size or other constants): its figures and its table row are named by them, so a
     changed run never draws over the committed one's figures."""
-    base = RUNS.get(run.name)
-    if base is None:
-        return {}
+    base = RUNS[run.name]
     return {k: getattr(run, k) for k in KNOBS if getattr(run, k) != getattr(base, k)}
 
 

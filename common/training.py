@@ -1,19 +1,13 @@
-"""Iteration-counted training shared by the scripts: one ``model.fit`` per run over a
-deterministic batch stream, an evaluation every ``eval_every`` iterations (a Keras callback),
-exact resume from atomic checkpoints, one process per run folder, divergence detection.
+"""Iteration-counted training shared by the scripts: one ``model.fit`` per run over a deterministic batch stream,
+an evaluation every ``eval_every`` iterations (one Keras "epoch", so the interval's train loss and accuracy are
+Keras' own epoch means), exact resume from atomic checkpoints, one process per run folder, divergence detection.
 
-One evaluation interval of ``eval_every`` iterations (batches) is one Keras "epoch"
-(``steps_per_epoch=eval_every``), so the interval's train loss and accuracy are Keras' own
-epoch means.
-
-**Exact resume.** A checkpoint is one file, ``checkpoint.npz``, written under a temporary
-name and renamed: every model variable (weights, batch-norm statistics, the seed generators
-of dropout and augmentation), every optimizer variable (its step count, moments, learning
-rate), the iteration, the history and the clocks, with the run's identity to check on load.
-The batch order is a pure function of (seed, pass over the data) and nothing else draws
-random numbers during training, so a run killed at any moment and rerun ends with the same
-numbers as an uninterrupted one (same machine and backend; tests/test_resume.py kills a run
-several times to check it).
+**Exact resume.** A checkpoint, ``checkpoint.npz``, written under a temporary name and renamed, holds every model
+variable (weights, batch-norm statistics, the seed generators of dropout and augmentation), every optimizer
+variable, the iteration, the history and the clocks, with the run's identity to check on load. The batch order is
+a pure function of (seed, pass over the data) and nothing else draws random numbers during training, so a run
+killed at any moment and rerun ends with the same numbers as an uninterrupted one (same machine and backend;
+tests/test_resume.py kills a run several times to check it).
 """
 
 from __future__ import annotations
@@ -45,13 +39,10 @@ class RunLocked(Exception):
 def stream_indices(
     seed: int, start: int, count: int, batch_size: int, n: int, alternating_flips: bool = False
 ) -> np.ndarray:
-    """Training-set indices for iterations [start, start + count), ``count * batch_size`` of them.
-
-    Each pass over the data is a fresh permutation drawn from (seed, pass number), so
-    iteration i always sees the same batch, whether or not the run was resumed. With
-    ``alternating_flips`` (airbench's), the indices run over the images and then their mirrors (2n):
-    image i is mirrored on the passes where a coin of its own, drawn once from the seed, plus the pass
-    number is odd, so each image is seen mirrored on exactly every other pass."""
+    """Training-set indices for iterations [start, start + count): each pass over the data a permutation drawn from
+    (seed, pass number), so iteration i always sees the same batch, resumed or not. With ``alternating_flips``
+    (airbench's) they run over the images and then their mirrors (2n): image i is mirrored on the passes where a
+    coin of its own plus the pass number is odd, so on exactly every other pass."""
     first, stop = start * batch_size, (start + count) * batch_size
     passes = range(first // n, (stop - 1) // n + 1)
     order = np.concatenate([np.random.default_rng([seed, p]).permutation(n) for p in passes])
@@ -98,21 +89,15 @@ class RunSpec:
         return self.identity["seed"]
 
     @property
-    def label(self) -> str:
-        """Progress lines' prefix: the run and its seed."""
+    def label(self) -> str:  # progress lines' prefix
         return f"{self.name} seed {self.seed}"
 
 
 # ---------------------------------------------------------------------------
 # Checkpoints
 def save_checkpoint(path: Path, model: keras.Model, state: dict) -> None:
-    arrays = {f"model/{i:04d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(model.variables)}
-    arrays.update(
-        {
-            f"optimizer/{i:04d}": np.asarray(keras.ops.convert_to_numpy(v))
-            for i, v in enumerate(model.optimizer.variables)
-        }
-    )
+    groups = {"model": model.variables, "optimizer": model.optimizer.variables}
+    arrays = {f"{k}/{i:04d}": keras.ops.convert_to_numpy(v) for k, vs in groups.items() for i, v in enumerate(vs)}
     arrays["format"] = np.array(CHECKPOINT_FORMAT)
     arrays["state"] = np.array(json.dumps(state, allow_nan=True))
     with io.atomic(path) as tmp, open(tmp, "wb") as f:
@@ -124,15 +109,13 @@ def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
     Raises CheckpointError if the file is unreadable or belongs to another run."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            if int(z["format"]) != CHECKPOINT_FORMAT:
-                raise io.CheckpointError(f"{path}: checkpoint format {int(z['format'])}, expected {CHECKPOINT_FORMAT}")
-            state = json.loads(str(z["state"]))
+            version, state = int(z["format"]), json.loads(str(z["state"]))
             model_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("model/"))]
             opt_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("optimizer/"))]
-    except io.CheckpointError:
-        raise
     except Exception as err:  # BadZipFile, EOFError, KeyError, ValueError: a truncated or foreign file
         raise io.CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
+    if version != CHECKPOINT_FORMAT:
+        raise io.CheckpointError(f"{path}: checkpoint format {version}, expected {CHECKPOINT_FORMAT}")
     if state.get("identity") != spec.identity:
         raise io.CheckpointError(f"{path}: checkpoint of another run identity")
     backend.seed_everything(spec.seed)
@@ -165,7 +148,6 @@ class _Intervals(keras.callbacks.Callback):
         self.ckpt_path = spec.run_dir / "checkpoint.npz"
         self.status = "finished"
         self.resumed_train_time = state["train_time_s"]
-        self.session_start = time.time()
         self.progress = Progress(spec.label, spec.iterations, start, log=log)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -205,7 +187,7 @@ class _Intervals(keras.callbacks.Callback):
             acc = record.get("val_accuracy", record.get("test_accuracy"))
             self.log(f"[{spec.label}] pruned at iteration {iteration} (accuracy {acc})")
             return
-        done = iteration - (self.progress.start)
+        done = iteration - self.progress.start
         rate = done * spec.batch_size / max(state["train_time_s"] - self.resumed_train_time, 1e-9)
         test = "".join(f"  {k[:-9]} acc {record[k]:.3f}" for k in ("test_accuracy", "val_accuracy") if k in record)
         self.progress.update(iteration, f"loss {loss:.4f}  train acc {acc:.3f}{test}", f"{rate:,.0f} img/s")
@@ -223,18 +205,7 @@ class _Intervals(keras.callbacks.Callback):
 
 
 def make_spec(
-    run,
-    task: str,
-    seed: int,
-    data,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    runs_dir: Path,
-    eval_every: int,
-    checkpoint_every: int,
-    evaluate: Callable[[keras.Model, int], dict],
-    overrides: dict | None = None,
-    needs: tuple[str, ...] = (),
+    run, task, seed, data, x_train, y_train, runs_dir, eval_every, checkpoint_every, evaluate, overrides=None, needs=()
 ) -> RunSpec:
     """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``;
     ``x_train``, ``y_train``: what it trains on) with ``seed``: its identity, its folder under ``runs_dir``,
@@ -275,9 +246,8 @@ def train_all(specs: list[RunSpec], done: Callable[[RunSpec, dict], None], log: 
 
 
 def train_run(spec: RunSpec, log: Callable[[str], None] = print, wait: bool = False) -> dict:
-    """Trains ``spec`` (or returns its finished result, or resumes it) under the folder's lock.
-
-    ``wait``: block while another process trains this run, else raise :class:`RunLocked`."""
+    """Trains ``spec`` (or returns its finished result, or resumes it) under the folder's lock; ``wait``: block while
+    another process trains this run, else raise :class:`RunLocked`."""
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(spec.run_dir / ".lock"))
     try:
@@ -307,22 +277,13 @@ def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_tr
         )
 
 
-def _check_spec(spec: RunSpec) -> None:
-    for what, value in (("iterations", spec.iterations),):
-        if value % spec.eval_every:
-            raise UserError(
-                f"{what} ({value}) must be a multiple of the evaluation interval ({spec.eval_every}): "
-                "each interval is one Keras epoch. Change --eval-every or that value."
-            )
+def _train_locked(spec: RunSpec, log) -> dict:
+    check_run(spec.name, spec.iterations, spec.eval_every, spec.batch_size, len(spec.x))
     if spec.eval_every % spec.steps_per_execution:
         raise UserError(
             f"the evaluation interval ({spec.eval_every}) must be a multiple of steps per execution "
             f"({spec.steps_per_execution})"
         )
-
-
-def _train_locked(spec: RunSpec, log) -> dict:
-    _check_spec(spec)
     run_dir = spec.run_dir
     io.remove_stale_temps(run_dir, recursive=True)  # under the lock, leftovers belong to dead processes
     metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "checkpoint.npz"
@@ -397,7 +358,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
 
     history = state["history"]
     test_accs = [h["test_accuracy"] for h in history[1:] if "test_accuracy" in h]
-    trained = history[-1]["iteration"] if history else 0
+    trained = history[-1]["iteration"]
     train_time = state["train_time_s"]
     metrics = {
         "name": spec.name,

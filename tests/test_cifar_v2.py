@@ -10,7 +10,7 @@ import pytest
 import cifar_v2
 from common import study
 from common.config import parse
-from common.evaluation import HIST_IMAGES
+from common.metrics import HIST_IMAGES
 from common.report import beyond as report_ladder
 from common.report import runfigs
 

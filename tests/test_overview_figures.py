@@ -48,7 +48,7 @@ def test_short_labels_name_the_studys_rows():
 def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):
     import numpy as np
 
-    from common.evaluation import confusion
+    from common.metrics import confusion
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 7)
