@@ -1,21 +1,17 @@
-"""The Keras backend and the device: the one place for backend-specific calls. Everything else is Keras 3, so the
-scripts run under ``KERAS_BACKEND=tensorflow`` (the default) and ``KERAS_BACKEND=jax`` (the GPU path). What differs:
+"""The Keras backend and the device: the one place for backend-specific calls, so the scripts run under
+``KERAS_BACKEND=tensorflow`` (the default) and ``KERAS_BACKEND=jax`` (the GPU path). What differs:
 
 - determinism: TensorFlow needs ``enable_op_determinism``; JAX on the CPU is deterministic as it is.
-- the training batches (:func:`batch_source`): under TensorFlow a ``tf.data`` pipeline that gathers each batch from
-  the data kept as tensors, autotuning off. With it on (Keras' default for NumPy arrays), a ``fit`` call that tore
-  its iterator down waited ~1.8 s for the autotune thread about one call in three on the 2-core CPU: the
-  "bimodal" 1,550 / 970 images/s epochs. Other backends get a ``keras.utils.PyDataset`` over the same indices.
-- precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` policy (bfloat16 matmuls and
-  convolutions, float32 weights and optimizer). With AMX or AVX512-BF16 (the 2-core Xeon has both) oneDNN's
-  bfloat16 matmuls run at about 5x the float32 rate (997 against ~200 GFLOP/s, measured); whole training steps
-  gain much less (``benchmarks/train_throughput.py``). bfloat16 changes the numbers: a run's identity records it.
-- the weight update (:func:`adam_class`, :func:`momentum_class`): Keras' optimizers make about 12 element-wise
-  passes over each weight tensor, 11 ms per Adam step for the LeNet-5's 3.3M weights on the 2-core CPU (4 ms for
-  momentum), as much as the bfloat16 forward and backward pass; TensorFlow's fused kernels make one (3 ms). The
-  momentum kernel computes Keras' arithmetic exactly (tests/test_fused.py), so TensorFlow always uses it; the Adam
-  kernel rounds ``1 - beta`` differently, so it is opt-in (``--fused-adam``) and a run's identity records it.
-  JAX compiles Keras' update into one XLA program already.
+- the training batches (:func:`batch_source`): under TensorFlow a ``tf.data`` pipeline gathering each batch from
+  tensors, autotuning off: with it on (Keras' default), a ``fit`` call waited ~1.8 s for the autotune thread about
+  one call in three on the 2-core CPU (the "bimodal" 1,550 / 970 images/s epochs).
+- precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` (bfloat16 matmuls and convolutions,
+  float32 weights): oneDNN's bfloat16 matmuls run at about 5x the float32 rate with AMX (997 against ~200 GFLOP/s
+  on the Xeon), whole training steps gain much less (``benchmarks/train_throughput.py``).
+- the weight update: Keras' optimizers make about 12 element-wise passes over each weight, 11 ms per Adam step for
+  the LeNet-5's 3.3M weights on the 2-core CPU (4 ms for momentum), TensorFlow's fused kernels one (3 ms). The
+  momentum kernel is Keras' arithmetic exactly (tests/test_fused.py), so TensorFlow always uses it; the Adam kernel
+  rounds ``1 - beta`` differently, so it is opt-in (``--fused-adam``). JAX compiles Keras' update into one program.
 """
 
 from __future__ import annotations
@@ -51,8 +47,7 @@ if name() == "jax" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 
 @functools.cache
 def describe() -> dict:
-    """{"backend", "device" ("cpu" or "gpu"), "device_name"}: saved with every result, and the
-    backend and device kind are part of a run's identity (they change the numbers)."""
+    """{"backend", "device" ("cpu" or "gpu"), "device_name"}; backend and device change the numbers: identity."""
     backend = name()
     device, device_name = "cpu", "cpu"
     if backend == "jax":
@@ -68,11 +63,6 @@ def describe() -> dict:
         if gpus:
             device = "gpu"
             device_name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu")
-    elif backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            device, device_name = "gpu", torch.cuda.get_device_name(0)
     return {"backend": backend, "device": device, "device_name": device_name}
 
 
@@ -80,8 +70,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def set_precision(policy: str, log=print) -> None:
-    """Keras' global dtype policy for the models built after this call (one of ``PRECISIONS``). bfloat16 on
-    a CPU without bfloat16 hardware is slower than float32: that gets a warning (common/cpu.py)."""
+    """Keras' dtype policy for the models built from now on; bfloat16 without the hardware gets a warning."""
     if policy not in PRECISIONS:
         raise ValueError(f"unknown precision {policy!r}; choose one of {', '.join(PRECISIONS)}")
     if policy == "mixed_bfloat16" and describe()["device"] == "cpu" and cpu.bf16_warning():
@@ -94,8 +83,7 @@ def precision() -> str:
 
 
 def banner() -> str:
-    """``Keras 3.15.1, backend tensorflow on cpu (cpu); CPU: Intel Xeon ... (x86_64: AVX2, AVX-512, ...),
-    oneDNN on (TensorFlow's default)``: what a run's numbers and speed depend on."""
+    """What a run's numbers and speed depend on: ``Keras 3.15.1, backend tensorflow on cpu (cpu)\nCPU: ...``."""
     d = describe()
     text = f"Keras {keras.__version__}, backend {d['backend']} on {d['device']} ({d['device_name']})"
     text += f", precision {precision()}" if precision() != "float32" else ""
@@ -105,9 +93,7 @@ def banner() -> str:
     return text
 
 
-# Fused weight updates (see the module docstring). One setting, like the dtype policy: the
-# scripts set it once from --fused-adam, before any optimizer is built.
-_FUSED_ADAM = [False]
+_FUSED_ADAM = [False]  # one setting, like the dtype policy: set from --fused-adam before any optimizer is built
 
 
 def set_fused_adam(on: bool) -> None:
@@ -131,11 +117,9 @@ def _plain(variable):
 
 @keras.saving.register_keras_serializable(package="common")
 class FusedAdam(keras.optimizers.Adam):
-    """Keras' Adam with its update in TensorFlow's fused ``ResourceApplyAdam`` kernel: the same
-    formula, one pass over each weight tensor. It multiplies by ``1 - beta`` computed in float32,
-    where Keras multiplies by the float32 rounding of ``1 - beta`` (for beta 0.9: 0.10000002 against
-    0.1), so the weights drift apart from Keras' Adam by rounding (about 1e-7 after 50 steps).
-    Weight decay, learning-rate schedules and checkpoints work as in Keras' Adam (the same variables)."""
+    """Keras' Adam in TensorFlow's fused ``ResourceApplyAdam`` kernel, on the same variables. It multiplies by
+    ``1 - beta`` computed in float32, Keras by its float32 rounding (0.10000002 against 0.1 for beta 0.9), so the
+    weights drift apart from Keras' Adam by rounding (about 1e-7 after 50 steps)."""
 
     def update_step(self, gradient, variable, learning_rate):
         import tensorflow as tf
@@ -162,9 +146,8 @@ class FusedAdam(keras.optimizers.Adam):
 
 @keras.saving.register_keras_serializable(package="common")
 class FusedMomentumSGD(keras.optimizers.SGD):
-    """Keras' SGD with momentum (plain or Nesterov) in TensorFlow's fused ``ResourceApplyKerasMomentum``
-    kernel: ``m = m * momentum - g * lr; w += m`` (Nesterov: ``w += m * momentum - g * lr``), Keras'
-    own arithmetic in one pass, bit for bit (tests/test_fused.py checks it on the LeNet-5)."""
+    """Keras' SGD with momentum (plain or Nesterov) in TensorFlow's fused ``ResourceApplyKerasMomentum`` kernel:
+    Keras' own arithmetic in one pass, bit for bit (tests/test_fused.py)."""
 
     def update_step(self, gradient, variable, learning_rate):
         import tensorflow as tf
@@ -203,10 +186,8 @@ def seed_everything(seed: int) -> None:
 
 
 def steps_per_execution(eval_every: int) -> int:
-    """Training steps per host call. TensorFlow runs a whole evaluation interval in one call (a
-    ``tf.while_loop``; about 10% faster than one call per step on the 2-core CPU, same numbers, see
-    tests/test_training.py); Keras' JAX trainer unrolls the steps into one XLA program, so there
-    it stays 1 (100 unrolled steps would cost minutes of compilation)."""
+    """Training steps per host call: TensorFlow runs an evaluation interval in one ``tf.while_loop`` (about 10%
+    faster on the 2-core CPU, same numbers); Keras' JAX trainer would unroll them (minutes of compilation)."""
     return eval_every if name() == "tensorflow" else 1
 
 
@@ -225,31 +206,22 @@ class _IndexedBatches(keras.utils.PyDataset):
         return self.x[idx], self.y[idx]
 
 
+_TENSORS: dict = {}  # the training arrays as TensorFlow constants, made once per array pair (31 MB for CIFAR)
+
+
 def batch_source(x: np.ndarray, y: np.ndarray, indices: np.ndarray):
-    """Training input for ``model.fit``: batch ``i`` holds ``x[indices[i]]``, ``y[indices[i]]``.
-    ``indices`` is (steps, batch_size); the batches come in that order, nothing is shuffled."""
+    """Training input for ``model.fit``: batch ``i`` holds ``x[indices[i]]``, ``y[indices[i]]``, in that order."""
     if name() != "tensorflow":
         return _IndexedBatches(x, y, indices)
     import tensorflow as tf
 
-    xt, yt = _as_tensors(x, y)
+    if (id(x), id(y)) not in _TENSORS:
+        _TENSORS.clear()
+        _TENSORS[id(x), id(y)] = (tf.constant(x), tf.constant(y), x, y)  # x, y kept alive: their ids stay unique
+    xt, yt = _TENSORS[id(x), id(y)][:2]
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int32))
     ds = ds.map(lambda i: (tf.gather(xt, i), tf.gather(yt, i)))
     options = tf.data.Options()
     options.autotune.enabled = False  # see the module docstring: a 1.8 s stall otherwise
     options.deterministic = True
     return ds.with_options(options)
-
-
-_TENSORS: dict = {}
-
-
-def _as_tensors(x, y):
-    """The training arrays as TensorFlow constants, made once per array pair (31 MB for CIFAR)."""
-    import tensorflow as tf
-
-    key = (id(x), id(y))
-    if key not in _TENSORS:
-        _TENSORS.clear()
-        _TENSORS[key] = (tf.constant(x), tf.constant(y), x, y)  # x, y kept alive: their ids stay unique
-    return _TENSORS[key][:2]

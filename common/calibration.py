@@ -1,13 +1,9 @@
-"""The constants the study did not state, chosen by their fit to its table (``cifar_v2.py --calibrate``).
-
-The study gives no Adam learning rate, no run length, no momentum for run 6, no dropout rate or L2 weight,
-and no length for run 8's "more iterations". A :class:`Constants` is one choice of them; :func:`runs_with`
-gives the study's 11 runs under it. The calibration trains every combination of ``GRID`` (each run once,
-at the longest length: the shorter lengths and run 7, which is run 8 stopped earlier, are read off its
-curves, which a constant learning rate allows) and scores each by its mean absolute gap to the study's
-11 train and test accuracies (``common/report/task1.py``). The winner is the defaults of
-``common.study.RunConfig`` and the values written in the runs there; ``ROUND1`` keeps the first guesses
-reachable (``cifar_v2.py --constants round1``).
+"""The constants the study did not state (Adam's learning rate, the run length, run 6's momentum, the dropout rate
+and L2 weight, run 8's "more iterations"), chosen by their fit to its table (``cifar_v2.py --calibrate``). The
+calibration trains every combination of ``GRID`` once at the longest length (the shorter lengths and run 7, run 8
+stopped earlier, are read off its curves, which a constant learning rate allows) and scores each by its mean absolute
+gap to the study's 11 train and test accuracies (``common/report/task1.py``). The winner is the defaults of
+``common.study.RunConfig``; ``ROUND1`` keeps the first guesses reachable (``cifar_v2.py --constants round1``).
 """
 
 from __future__ import annotations
@@ -45,9 +41,7 @@ GRID = {  # the candidate values
 
 
 def runs_with(c: Constants) -> list[study.RunConfig]:
-    """The study's 11 runs (``study.RUNS``, rows 1-11) with the constants ``c`` in place of the calibrated
-    ones: Adam's rate in the Adam runs, the regularization in runs 7-11, run 6's optimizer, every length
-    (run 8: ``long_factor`` times it). Runs 9-11 keep their own rates and momenta, which the study stated."""
+    """The study's 11 runs with the constants ``c`` (runs 9-11 keep the rates and momenta the study stated)."""
     out = []
     for run in (r for r in study.RUNS.values() if r.study_row):
         new = {"iterations": int(round(c.iterations * c.long_factor)) if run.study_row == 8 else c.iterations}
@@ -62,8 +56,7 @@ def runs_with(c: Constants) -> list[study.RunConfig]:
 
 
 def candidates(batch_size: int | None = None) -> list[tuple[tuple, dict[int, study.RunConfig]]]:
-    """((Adam lr, L2, run 6), {study row: the run whose curve gives that row}) for every combination of the
-    grid's rates, L2 weights and run-6 settings, each at the grid's longest length."""
+    """((Adam lr, L2, run 6), {study row: the run whose curve gives it}) per combination, at the longest length."""
     longest, factor = max(GRID["iterations"]), max(GRID["long_factor"])
     out = []
     for lr, l2, run6 in itertools.product(GRID["adam_lr"], GRID["l2"], GRID["run6"]):
@@ -75,8 +68,7 @@ def candidates(batch_size: int | None = None) -> list[tuple[tuple, dict[int, stu
 
 
 def calibration_runs(batch_size=None) -> list[study.RunConfig]:
-    """Every distinct run the grid needs (run 7 excepted), Keras' Adam rate first (the likeliest winner,
-    whose runs a later sweep with the adopted constants reuses), the template's last."""
+    """Every distinct run the grid needs (run 7 excepted), Keras' Adam rate first (the likeliest winner)."""
     seen = {}
     for _, by_row in candidates(batch_size):
         for row, run in by_row.items():

@@ -1,8 +1,7 @@
-"""What every script does the same way (``@cli.entry_point`` on its ``main(argv) -> int``): one error exit, one
-Ctrl-C handler, one progress style. A :class:`UserError` (a missing data set, a corrupt checkpoint, an unwritable
-folder, a flag value that does not fit the data) prints ``error: <message>`` (naming the thing and the fix) and
-exits with 2, as argparse does for a wrong flag. Ctrl-C prints "interrupted; rerun the same command to resume" and
-exits with 130: every finished run is on disk, and an unfinished one resumes from its last checkpoint.
+"""What every script does the same way (``@cli.entry_point`` on its ``main(argv) -> int``): a :class:`UserError`
+prints ``error: <message>`` (naming the thing and the fix) and exits with 2, as argparse does for a wrong flag;
+Ctrl-C exits with 130 (finished runs are on disk, an unfinished one resumes from its last checkpoint); one progress
+style. Standard library only (``common.datasets`` runs before the venv exists).
 """
 
 from __future__ import annotations
@@ -27,10 +26,8 @@ class UserError(Exception):
     """Bad input: the message names the thing and the fix."""
 
 
-# Set by Ctrl-C. Python raises KeyboardInterrupt wherever the main thread is; when that is an object's
-# finalizer (TensorFlow collects many), the exception is printed and dropped, and the run went on to
-# finish with exit 0 (seen once in tests/test_resume.py). The flag keeps the interrupt: training
-# stops at the next interval (common.training checks it) and the script still exits 130.
+# Set by Ctrl-C. Python drops a KeyboardInterrupt raised in an object's finalizer (TensorFlow collects many): the
+# run went on to exit 0 once in tests/test_resume.py. The flag keeps it: training stops at its next interval.
 _INTERRUPTED: set = set()
 
 
@@ -100,8 +97,7 @@ def writable_dir(path: Path, flag: str) -> Path:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (its temporary files are then its own). Windows cannot ask without ending
-    it (``os.kill`` there terminates): there every process counts as running."""
+    """Whether process ``pid`` runs; on Windows, where ``os.kill`` would end it, every process counts as running."""
     if os.name != "posix":
         return True
     try:
@@ -126,18 +122,17 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """One progress line per ~10% of a run, and at least every ``every_s`` seconds, so a run
-    of any length shows progress: ``[name] iter 1100/5500 (20%) ... 1,650 img/s, ~2m10s left``."""
+    """A line per ~10% of a run, at least every 30 s: ``[name] iter 1100/5500 (20%) ... 1,650 img/s, ~2m10s left``."""
 
-    def __init__(self, name: str, total: int, start: int = 0, every_s: float = 30.0, log=print):
-        self.name, self.total, self.start, self.every_s, self.log = name, total, start, every_s, log
+    def __init__(self, name: str, total: int, start: int = 0, log=print):
+        self.name, self.total, self.start, self.log = name, total, start, log
         self.t0 = self.last_time = time.time()
         self.last_fraction = start / total if total else 0.0
 
     def update(self, done: int, details: str = "", rate: str = "") -> None:
         now = time.time()
         fraction = done / self.total if self.total else 1.0
-        if done < self.total and fraction - self.last_fraction < 0.1 and now - self.last_time < self.every_s:
+        if done < self.total and fraction - self.last_fraction < 0.1 and now - self.last_time < 30:
             return
         self.last_time, self.last_fraction = now, fraction
         left = ""

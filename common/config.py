@@ -1,11 +1,8 @@
-"""Settings declared once: a dataclass field with a one-line description and its checks.
-
-A script declares its settings as one dataclass; ``parse(Settings, argv)`` builds the argparse parser from it
-(flag ``--batch-size`` for field ``batch_size``; the type from the annotation: ``int``, ``float``, ``str``,
-``Path``, ``bool`` as ``--x``/``--no-x``, ``X | None``, ``tuple[X, ...]`` comma-separated as ``--seeds 0,1,2``)
-and returns it filled; a wrong value stops with argparse's message naming the flag (exit 2). A flag that means
-the same thing in several scripts is declared once here (``SEEDS``, ``DATA_DIR``, ...), so it is spelled, checked
-and described the same everywhere::
+"""Settings declared once: a script's settings are one dataclass, ``parse(Settings, argv)`` builds the argparse
+parser from it (``--batch-size`` for field ``batch_size``, the type from the annotation: ``int``, ``float``, ``str``,
+``Path``, ``bool`` as ``--x``/``--no-x``, ``X | None``, ``tuple[X, ...]`` as ``--seeds 0,1,2``) and returns it
+filled; a wrong value stops with argparse's message naming the flag (exit 2). A flag shared by several scripts is
+declared once here (``SEEDS``, ``DATA_DIR``, ...), so it is spelled, checked and described the same everywhere::
 
     @dataclass(frozen=True)
     class Settings:
@@ -43,11 +40,10 @@ CHECKS = ("min", "above", "below", "max", "choices", "metavar", "check")
 
 
 def setting(default, help: str, *, repeat: bool = False, cli: bool = True, **checks):
-    """A dataclass field that is also a command-line flag, its checks in ``checks``: ``min``/``max`` bound numbers
-    (each item of a tuple; ``above``/``below``: strictly), ``choices`` restricts strings, ``check(value)`` raises
-    ValueError with the reason for any other wrong value, ``metavar`` names the value. ``repeat`` lets a tuple
-    flag be given several times (``--set a=1 --set b=2``), its values not split at commas; ``cli=False`` keeps
-    it off the command line."""
+    """A dataclass field that is also a flag. ``checks``: ``min``/``max`` bound numbers (each item of a tuple;
+    ``above``/``below``: strictly), ``choices`` restricts strings, ``check(value)`` raises ValueError with the reason,
+    ``metavar`` names the value. ``repeat``: a tuple flag given once per value (``--set a=1 --set b=2``), not split
+    at commas; ``cli=False`` keeps it off the command line."""
     if unknown := sorted(checks.keys() - set(CHECKS)):
         raise TypeError(f"setting(): unknown checks {unknown}; the checks are {', '.join(CHECKS)}")
     return dataclasses.field(default=default, metadata={"help": help, "repeat": repeat, "cli": cli, **checks})
@@ -72,7 +68,7 @@ def parse_overrides(cls, items: tuple[str, ...], fields) -> dict:
             raise UserError(f"--set {item}: expected FIELD=VALUE, e.g. --set dropout=0.3")
         if field not in known:
             raise UserError(f"--set {item}: no field {field!r}; the fields are {', '.join(known)}")
-        base, _, _ = _parts(hints[field])
+        base, _ = _parts(hints[field])
         meta = known[field].metadata
         try:
             if base is bool:
@@ -159,14 +155,12 @@ WORKERS = Spec(
 
 
 def _parts(annotation):
-    """(base type, is_tuple, optional) of a field's annotation."""
-    optional = False
+    """(base type, is_tuple) of a field's annotation, ``X | None`` read as ``X``."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional, annotation = True, args[0]
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     if typing.get_origin(annotation) is tuple:
-        return typing.get_args(annotation)[0], True, optional
-    return annotation, False, optional
+        return typing.get_args(annotation)[0], True
+    return annotation, False
 
 
 def _choices(meta):
@@ -220,12 +214,6 @@ def _comma_list(one):
     return parse
 
 
-def _show(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
-    return "none" if value is None else str(value)
-
-
 def build_parser(cls, description: str, epilog: str | None = None, prog: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one flag per ``setting`` field of the dataclass ``cls``."""
     parser = argparse.ArgumentParser(
@@ -237,9 +225,11 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
         if not meta or not meta.get("cli", True):
             continue
         flag = "--" + f.name.replace("_", "-")
-        base, is_tuple, _ = _parts(hints[f.name])
+        base, is_tuple = _parts(hints[f.name])
+        d = f.default
+        shown = ",".join(map(str, d)) if isinstance(d, tuple) else "none" if d is None else str(d)
         # a help text that already says its default (e.g. "default: each run's own") keeps it
-        help_text = meta["help"] if "(default:" in meta["help"] else f"{meta['help']} (default: {_show(f.default)})"
+        help_text = meta["help"] if "(default:" in meta["help"] else f"{meta['help']} (default: {shown})"
         if base is bool:
             parser.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
@@ -249,18 +239,13 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
         metavar = meta.get("metavar") or (
             f.name.upper() if not meta.get("choices") else "{" + ",".join(map(str, _choices(meta))) + "}"
         )
+        kwargs = {"dest": f.name, "default": None, "metavar": metavar, "help": help_text}
         if is_tuple and meta.get("repeat"):  # --set a=1 --set b=2: one value per flag, commas kept
-            single = lambda raw, one=one: (one(raw),)  # a 1-tuple: parse joins the groups
-            parser.add_argument(
-                flag, dest=f.name, type=single, action="append", default=None, metavar=metavar, help=help_text
-            )
-        elif is_tuple:
-            # "--seeds 0,1,2" and "--seeds 0 1 2" both work; the groups are joined below.
-            parser.add_argument(
-                flag, dest=f.name, type=_comma_list(one), nargs="+", default=None, metavar=metavar, help=help_text
-            )
+            parser.add_argument(flag, type=lambda raw, one=one: (one(raw),), action="append", **kwargs)
+        elif is_tuple:  # "--seeds 0,1,2" and "--seeds 0 1 2" both work; parse joins the groups
+            parser.add_argument(flag, type=_comma_list(one), nargs="+", **kwargs)
         else:
-            parser.add_argument(flag, dest=f.name, type=one, default=None, metavar=metavar, help=help_text)
+            parser.add_argument(flag, type=one, **kwargs)
     return parser
 
 

@@ -1,16 +1,12 @@
-"""The CPU: what it can do, and the settings that are fastest on it (read once per process, printed with the
-backend, saved with every result).
+"""The CPU: what it can do, and the settings fastest on it (standard library only: `make` asks it before the venv).
 
-- **oneDNN on CPUs where TensorFlow leaves it off.** TensorFlow turns its oneDNN kernels on by default only on
-  Linux x86 CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX. On a 2-core AVX2-only AMD EPYC (Zen 3) the
-  sweep trained at 444 images/s with TensorFlow's default and 530 with ``TF_ENABLE_ONEDNN_OPTS=1`` (+19%; a
-  plain ``model.fit``: 243-470 against 484-715; ``../shared/docs/cpu_speed_avx2.md``), so :func:`configure`
-  turns it on there before TensorFlow loads, unless the user set ``TF_ENABLE_ONEDNN_OPTS``. The committed
-  results were made with it on (TensorFlow's own default on their AVX-512/AMX Xeon); oneDNN rounds differently,
-  so a run with it off records ``"onednn": false`` in its identity and never mixes with them.
-- **bfloat16 needs hardware** (AMX or AVX512_BF16 on x86, BF16 on ARM): 1.46x float32 on the Xeon, 0.18x on the
-  AVX2-only EPYC (74 images/s against 408, same run). Without it the scripts warn with that factor, and
-  ``make reproduce FAST=1`` keeps float32 (:func:`fast_precision`).
+- oneDNN: TensorFlow turns its kernels on by default only on Linux x86 CPUs with AVX512_VNNI, AVX512_BF16,
+  AVX_VNNI or AMX. On a 2-core AVX2-only AMD EPYC (Zen 3) the sweep trained at 444 images/s with that default and
+  530 with ``TF_ENABLE_ONEDNN_OPTS=1`` (+19%; ``../shared/docs/cpu_speed_avx2.md``), so :func:`configure` turns it
+  on there unless the user set it. oneDNN rounds differently: a run with it off records ``"onednn": false`` in its
+  identity, apart from the committed results (made with it on, TensorFlow's default on their Xeon).
+- bfloat16 needs hardware (AMX or AVX512_BF16 on x86, BF16 on ARM): 1.46x float32 on the Xeon, 0.18x on the
+  AVX2-only EPYC (74 images/s against 408). Without it the scripts warn, and ``make reproduce FAST=1`` keeps float32.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ BF16_WITHOUT_HARDWARE = 0.18  # bfloat16 / float32 training speed measured on th
 ENV = "TF_ENABLE_ONEDNN_OPTS"
 # what configure() did, for the banner: "set" (we turned oneDNN on), "user" (the user's value) or "default"
 _ONEDNN_SOURCE = ["default"]
-_CONFIGURED: list = []
 
 
 def _read(path: str) -> str:
@@ -72,10 +67,7 @@ def info() -> dict:
         model = _sysctl("machdep.cpu.brand_string") or model
         if machine == "arm64":
             features = {"neon"} | ({"bf16"} if _sysctl("hw.optional.arm.FEAT_BF16") == "1" else set())
-        else:
-            features = {f.lower().replace(".", "_") for f in _sysctl("machdep.cpu.features").split()}
-            features |= {f.lower().replace(".", "_") for f in _sysctl("machdep.cpu.leaf7_features").split()}
-    if not features:  # Windows, or an unreadable /proc: what NumPy's own dispatcher detected
+    if not features:  # Windows, an Intel Mac, an unreadable /proc: what NumPy's own dispatcher detected
         try:
             from numpy._core._multiarray_umath import __cpu_features__
         except ImportError:  # NumPy 1.x
@@ -115,12 +107,9 @@ def summary() -> str:
     return f"{info()['model']} ({info()['machine']}: {', '.join(names) or 'no SIMD extensions detected'})"
 
 
+@functools.cache  # once per process
 def configure() -> None:
-    """Before TensorFlow loads (each script calls it first): its start-up chatter quiet, oneDNN on where the
-    module docstring says. Calling it again changes nothing."""
-    if _CONFIGURED:
-        return
-    _CONFIGURED.append(True)
+    """Before TensorFlow loads (each script calls it first): its start-up chatter quiet, oneDNN on as said above."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if ENV in os.environ:
         _ONEDNN_SOURCE[0] = "user"
@@ -136,8 +125,7 @@ STARTUP_CHATTER = ("WARNING: All log messages before absl::InitializeLog()", "on
 
 @contextlib.contextmanager
 def quiet_import():
-    """Import a framework with its C++ start-up lines (:data:`STARTUP_CHATTER`) off the terminal: file descriptor
-    2 goes to a temporary file meanwhile, and every other line (a real warning, an error) is written back."""
+    """Imports with file descriptor 2 in a temporary file, then writes back every line but :data:`STARTUP_CHATTER`."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
@@ -168,7 +156,8 @@ def onednn() -> bool | None:
 
 
 def onednn_note() -> str:
-    state = onednn()  # how oneDNN came to be on or off, for the banner
+    """How oneDNN came to be on or off, for the banner."""
+    state = onednn()
     if state is None:
         return ""
     why = {"set": "turned on for this CPU", "user": f"{ENV}={os.environ.get(ENV)}", "default": "TensorFlow's default"}
@@ -181,10 +170,9 @@ def cores() -> int:
 
 
 def intra_op_threads() -> int | None:
-    """TensorFlow's intra-op threads where ``TF_NUM_INTRAOP_THREADS`` sets them to another count than its default
-    (one per core; ``--workers`` splits the cores so), else None. A convolution's or a matmul's sums are cut
-    into one part per thread, so the count changes a run's numbers by rounding (one thread against two on the
-    2-core Xeon: every history value and the final weights differ; the inter-op threads change nothing)."""
+    """``TF_NUM_INTRAOP_THREADS`` where it is not TensorFlow's default (one per core), else None. A convolution's
+    sums are cut into one part per thread, so the count changes a run's numbers by rounding (1 against 2 threads on
+    the 2-core Xeon: every history value differs; the inter-op threads change nothing)."""
     try:
         n = int(os.environ.get("TF_NUM_INTRAOP_THREADS", ""))
     except ValueError:

@@ -1,18 +1,15 @@
-"""Load any image set in the course's layout from class folders into NumPy arrays.
-
-Layout: ``<root>/<NAME>/{Train,Test}/<class>/*.{png,jpg,jpeg,bmp}`` (any case), 8-bit images,
-gray or color, read through Pillow (the study's sets: 28x28 gray PNGs). Color (``--color``):
-``gray`` or ``rgb``; by default the data's own, gray when every image is single-channel. Size
-(``--image-size HxW``): every image resized to it (bilinear, antialiased); without it all images
-must have one size. Classes are the folders, sorted (numerically where they are numbers); the
-label of an image is its folder's position. The root is searched in order: ``--data-dir``,
-``$DATA_DIR`` (each an error where it lacks the set), ``./data``, ``../shared/data`` (both relative to the
-repository). Where none holds CIFAR10 or MNIST, Keras' own downloader is tried and converted as the study did.
+"""Load any image set in the course's layout, ``<root>/<NAME>/{Train,Test}/<class>/*.{png,jpg,jpeg,bmp}`` (any
+case): 8-bit gray or color images read through Pillow (the study's sets: 28x28 gray PNGs), as ``--color`` (gray or
+rgb; by default gray when every image is single-channel) and ``--image-size HxW`` (bilinear, antialiased; without it
+all images must have one size) ask. Classes are the folders, sorted (numerically where they are numbers). The root
+is searched in order: ``--data-dir``, ``$DATA_DIR`` (each an error where it lacks the set), then ``./data`` and
+``../shared/data`` beside the repository; where none holds CIFAR10 or MNIST, Keras' downloader is tried.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from collections import Counter
@@ -31,8 +28,7 @@ IMAGE_SHAPE = (28, 28)  # the study's images; other sets may have another size
 SPLITS = ("Train", "Test")
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")  # a Dataset's arrays, as the cache stores them
 CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
-CLASS_NAMES = {"CIFAR10": CIFAR10_CLASS_NAMES, "MNIST": MNIST_CLASS_NAMES}
+CLASS_NAMES = {"CIFAR10": CIFAR10_CLASS_NAMES, "MNIST": tuple("0123456789")}
 # The study's sets: 1000 training and 100 test images per class, 28x28.
 STUDY_COUNTS = (1000, 100)
 # The validation split's own seed: every run that holds images out of training holds out the same ones
@@ -77,25 +73,21 @@ class Dataset:
     def color(self) -> str:
         return "gray" if self.channels == 1 else "rgb"
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """SHA-256 (first 16 hex digits) of the class names, images and labels of both splits:
-        the same pixels give the same fingerprint wherever the folder lies."""
-        if not hasattr(self, "_fingerprint"):
-            h = hashlib.sha256("\n".join(self.class_names).encode())
-            for a in (self.x_train, self.y_train, self.x_test, self.y_test):
-                h.update(str(a.shape).encode())
-                h.update(np.ascontiguousarray(a).tobytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
+        """SHA-256 (16 hex digits) of the class names, images and labels: the same pixels, wherever they lie."""
+        h = hashlib.sha256("\n".join(self.class_names).encode())
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):
+            h.update(str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
 
     def identity(self) -> dict:
         """What a run's identity records of its data."""
         return {"name": self.name, "fingerprint": self.fingerprint}
 
     def is_study_data(self, study_name: str) -> bool:
-        """Whether this is the study's own set ``study_name`` (its name, classes, counts and size),
-        so that a comparison with the study's numbers means something."""
+        """Whether this is the study's own set (name, classes, counts, size): its numbers then compare."""
         counts = [np.bincount(y, minlength=self.num_classes).tolist() for y in (self.y_train, self.y_test)]
         return (
             self.name == study_name
@@ -107,10 +99,9 @@ class Dataset:
     def validation_split(
         self, per_class: int, run_seed: int = 0, seed: int = SPLIT_SEED
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(train, validation) indices into the training set: ``per_class`` images of every class held out,
-        drawn from ``seed`` (the split's own, never a run's). Each class's images, shuffled once, fall into folds
-        of ``per_class``; a run of seed ``run_seed`` holds out fold ``run_seed`` mod the number of folds, so every
-        run of one seed holds out the same images and two candidates' seeds pair as repeats on other folds."""
+        """(train, validation) indices: ``per_class`` images of every class held out. Each class's images,
+        shuffled once from ``seed`` (the split's own), fall into folds of ``per_class``; a run of seed ``run_seed``
+        holds out fold ``run_seed`` mod their number, so two candidates' seeds pair as repeats on other folds."""
         counts = np.bincount(self.y_train, minlength=self.num_classes)
         if per_class >= counts.min():
             raise DataError(
@@ -125,7 +116,7 @@ class Dataset:
         return np.setdiff1d(np.arange(len(self.y_train)), val), val
 
     def split_identity(self, per_class: int, run_seed: int = 0, seed: int = SPLIT_SEED) -> dict:
-        """What a run's identity records of its validation split: its size, seed and the held-out images."""
+        """A run's identity of its validation split: its size, seed and held-out images."""
         _, val = self.validation_split(per_class, run_seed, seed)
         return {"per_class": per_class, "seed": seed, "fingerprint": hashlib.sha256(val.tobytes()).hexdigest()[:16]}
 
@@ -153,8 +144,7 @@ def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> np.ndarray:
-    """One image as uint8 (H, W) or (H, W, 3). ``color`` None keeps its own (gray or RGB);
-    ``size`` (H, W) resizes it."""
+    """One image as uint8 (H, W) or (H, W, 3); ``color`` None keeps its own."""
     try:
         with Image.open(path) as img:
             if img.mode not in GRAY_MODES + COLOR_MODES:  # 16-bit or float images: no 8-bit reading is right
@@ -163,25 +153,20 @@ def _read_image(path: Path, color: str | None, size: tuple[int, int] | None) -> 
                     "Convert it to 8 bits per channel (e.g. PIL: img.convert('L') or img.convert('RGB'))."
                 )
             return _pillow(img, color or ("gray" if img.mode in GRAY_MODES else "rgb"), size)
-    except DataError:
-        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{path}: cannot decode this image ({err}). Replace or delete the file.") from None
 
 
 def _pillow(img: Image.Image, color: str, size: tuple[int, int] | None) -> np.ndarray:
-    """The one conversion of files and downloads alike: L (ITU-R 601 luma) or RGB, then bilinear to ``size``
-    (H, W), antialiased when shrinking."""
+    """The one conversion of files and downloads: L (ITU-R 601 luma) or RGB, then bilinear (antialiased) to (H, W)."""
     img = img.convert("L" if color == "gray" else "RGB")
     return np.asarray(img if size is None else img.resize((size[1], size[0]), Image.Resampling.BILINEAR))
 
 
-def load_split(
-    split_dir: Path, color: str | None = None, size: tuple[int, int] | None = None
+def _load_split(
+    split_dir: Path, color: str | None, size: tuple[int, int] | None
 ) -> tuple[list[np.ndarray], np.ndarray, list[str], list[Path]]:
-    """Reads ``split_dir/<class>/*`` images (a list of arrays, their labels, the class names, their files); labels
-    are the class folders' positions. ``color`` None keeps each image's own (resolved over the set by
-    :func:`load_from_folder`); ``size`` (H, W) resizes every image."""
+    """``split_dir/<class>/*``: the images, their labels (their folders' positions), the class names, the files."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir}: missing split folder. Expected <root>/<NAME>/{{Train,Test}}/<class>/*.png.")
     class_dirs = sorted(  # numerically where the folders are numbers (the study's 0..9)
@@ -206,19 +191,6 @@ def load_split(
     return images, np.asarray(labels, dtype=np.int32), [d.name for d in class_dirs], read
 
 
-def _one_size(images: list[np.ndarray], files: list[Path]) -> None:
-    """Every image has the size most of them have; else the message names the first file of another size."""
-    sizes = Counter(a.shape[:2] for a in images)
-    (h, w), n = sizes.most_common(1)[0]
-    if n < len(images):
-        odd, shape = next((f, a.shape[:2]) for f, a in zip(files, images) if a.shape[:2] != (h, w))
-        raise DataError(
-            f"{odd}: {shape[0]}x{shape[1]} pixels, where {n:,} of the set's {len(images):,} images are {h}x{w} "
-            f"(height x width). Pass --image-size {h}x{w} (or any HxW) to resize every image, or resize the "
-            f"{len(images) - n:,} of other sizes."
-        )
-
-
 def _stack(images: list[np.ndarray], color: str) -> np.ndarray:
     """uint8 (N, H, W) for gray, (N, H, W, 3) for RGB; gray images of an RGB set get three equal channels."""
     if color == "gray":
@@ -234,24 +206,13 @@ CACHE_FORMAT = 2
 _LOADED: dict[str, tuple[Dataset, list[str]]] = {}  # this process's sets by key, with their notes
 
 
-def _content_key(set_dir: Path, color: str | None, size: tuple[int, int] | None) -> str:
+def _load_folder(set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None) -> Dataset:
+    """``set_dir/{Train,Test}``, decoded once per content (``CACHE_DIR``)."""
     h = hashlib.sha256(f"{CACHE_FORMAT} {color} {size}".encode())
-    for split in SPLITS:
-        if (set_dir / split).is_dir():
-            for f in sorted((set_dir / split).rglob("*")):
-                if f.is_file():
-                    h.update(f"\n{f.relative_to(set_dir).as_posix()}\n".encode())
-                    h.update(f.read_bytes())
-    return h.hexdigest()[:32]
-
-
-def load_from_folder(
-    set_dir: Path, name: str, color: str | None = None, size: tuple[int, int] | None = None
-) -> Dataset:
-    """Loads ``set_dir/{Train,Test}`` (decoded once per content: ``CACHE_DIR``) and checks the two splits
-    have the same classes and image size. ``color`` None: gray if every image of both splits is
-    single-channel, else RGB."""
-    key = _content_key(set_dir, color, size)
+    for f in (f for split in SPLITS for f in sorted((set_dir / split).rglob("*")) if f.is_file()):
+        h.update(f"\n{f.relative_to(set_dir).as_posix()}\n".encode())
+        h.update(f.read_bytes())
+    key = h.hexdigest()[:32]
     cached = CACHE_DIR / f"{name}-{key}.npz"
     if key not in _LOADED:
         _LOADED.clear()  # one set in memory at a time: a test that switches sets reloads from the disk cache
@@ -260,8 +221,7 @@ def load_from_folder(
             d = Dataset(name, *(z[k] for k in ARRAYS), tuple(str(c) for c in z["class_names"]), source="")
             _LOADED[key] = d, [str(n) for n in z["notes"]]
     if key not in _LOADED:
-        notes: list[str] = []
-        d = _decode_folder(set_dir, name, color, size, notes)
+        d, notes = _decode_folder(set_dir, name, color, size)
         with contextlib.suppress(OSError, io.WriteFailed), io.atomic(cached) as tmp:  # read-only: no cache
             arrays = {k: getattr(d, k) for k in ARRAYS}
             np.savez(tmp, **arrays, class_names=np.array(d.class_names), notes=np.array(notes, dtype=str))
@@ -274,21 +234,27 @@ def load_from_folder(
     return replace(d, source=str(set_dir))
 
 
-def _decode_folder(
-    set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None, notes: list[str]
-) -> Dataset:
-    train, y_train, train_classes, train_files = load_split(set_dir / "Train", color=color, size=size)
-    test, y_test, test_classes, test_files = load_split(set_dir / "Test", color=color, size=size)
-    _one_size(train + test, train_files + test_files)
-    if color is None:
-        n_color = sum(a.ndim == 3 for a in train + test)
+def _decode_folder(set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None):
+    """Both splits, checked to have the same classes and one image size, and the notes on them."""
+    train, y_train, train_classes, train_files = _load_split(set_dir / "Train", color, size)
+    test, y_test, test_classes, test_files = _load_split(set_dir / "Test", color, size)
+    images, notes = train + test, []
+    (h, w), n = Counter(a.shape[:2] for a in images).most_common(1)[0]
+    if n < len(images):  # named: the first file of another size than most
+        odd, shape = next((f, a.shape[:2]) for f, a in zip(train_files + test_files, images) if a.shape[:2] != (h, w))
+        raise DataError(
+            f"{odd}: {shape[0]}x{shape[1]} pixels, where {n:,} of the set's {len(images):,} images are {h}x{w} "
+            f"(height x width). Pass --image-size {h}x{w} (or any HxW) to resize every image, or resize the "
+            f"{len(images) - n:,} of other sizes."
+        )
+    if color is None:  # gray if every image of both splits is single-channel, else RGB
+        n_color = sum(a.ndim == 3 for a in images)
         color = "rgb" if n_color else "gray"
-        if 0 < n_color < len(train) + len(test):
+        if 0 < n_color < len(images):
             notes.append(
-                f"{n_color} of {len(train) + len(test)} images are in color; reading every image as RGB (the "
+                f"{n_color} of {len(images)} images are in color; reading every image as RGB (the "
                 "gray ones with three equal channels). Pass --color gray to read them all as gray."
             )
-    x_train, x_test = _stack(train, color), _stack(test, color)
     if train_classes != test_classes:
         raise DataError(
             f"{set_dir}: Train classes {train_classes} differ from Test classes {test_classes}. "
@@ -299,7 +265,8 @@ def _decode_folder(
     names = CLASS_NAMES.get(name.removesuffix("_FULL"))  # CIFAR10_FULL: `python -m common.datasets keras cifar10`
     if names is None or [str(i) for i in range(len(names))] != train_classes:
         names = tuple(train_classes)  # folder names, unless they are the study's 0..9
-    return Dataset(name, x_train, y_train, x_test, y_test, tuple(names), source=str(set_dir))
+    x_train, x_test = _stack(train, color), _stack(test, color)
+    return Dataset(name, x_train, y_train, x_test, y_test, tuple(names), source=str(set_dir)), notes
 
 
 def to_grayscale_28(rgb: np.ndarray) -> np.ndarray:
@@ -314,9 +281,9 @@ def balanced_subset(x: np.ndarray, y: np.ndarray, per_class: int) -> tuple[np.nd
     return x[idx], y[idx].astype(np.int32)
 
 
-def download_with_keras(name: str) -> Dataset:
-    """Keras' downloader, converted as the study did: 28x28 grayscale, 1000/100 images per class
-    (``load_dataset`` converts it further where ``--color`` or ``--image-size`` ask)."""
+def download_with_keras(name: str, color: str | None = None, size: tuple[int, int] | None = None) -> Dataset:
+    """Keras' downloader, converted as the study did (28x28 gray, 1000/100 images per class), then to ``color``
+    and ``size`` through the same Pillow calls as files."""
     import keras
 
     (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name.lower()).load_data()
@@ -324,7 +291,10 @@ def download_with_keras(name: str) -> Dataset:
     x_test, y_test = balanced_subset(x_test, y_test, STUDY_COUNTS[1])
     if x_train.ndim == 4:  # CIFAR-10 is RGB 32x32
         x_train, x_test = to_grayscale_28(x_train), to_grayscale_28(x_test)
-    return Dataset(name, x_train, y_train, x_test, y_test, CLASS_NAMES[name], source=f"keras.datasets.{name.lower()}")
+    color = color or "gray"
+    convert = lambda x: _stack([_pillow(Image.fromarray(a), color, size) for a in x], color)
+    source = f"keras.datasets.{name.lower()}"
+    return Dataset(name, convert(x_train), y_train, convert(x_test), y_test, CLASS_NAMES[name], source)
 
 
 def load_dataset(
@@ -353,31 +323,19 @@ def load_dataset(
     roots = candidate_roots(data_dir)
     for root in roots:
         if (root / name).is_dir():
-            return load_from_folder(root / name, name, color, size)
+            return _load_folder(root / name, name, color, size)
     searched = "\n  ".join(str(r / name) for r in roots)
-    if name not in CLASS_NAMES:
-        allow_download, reason = False, "only CIFAR10 and MNIST can be downloaded"
-    if allow_download:
+    reason = "downloading was not allowed" if name in CLASS_NAMES else "only CIFAR10 and MNIST can be downloaded"
+    if allow_download and name in CLASS_NAMES:
         try:
-            return _converted(download_with_keras(name), color, size)
+            return download_with_keras(name, color=color, size=size)
         except Exception as err:  # no network, no cache: one clear error below
             reason = f"Keras' downloader failed too ({type(err).__name__}: {err})"
-    elif name in CLASS_NAMES:
-        reason = "downloading was not allowed"
     raise DataError(
         f"{name} not found. Searched:\n  {searched}\nand {reason}.\n"
         f"Fix: `make data` (the course's CIFAR10/ and MNIST/ into ./data; without make: python -m common.datasets "
         f"fetch), or pass --data-dir <root> or set DATA_DIR=<root>, where <root>/{name}/Train/<class>/*.png exists."
     )
-
-
-def _converted(d: Dataset, color: str | None, size: tuple[int, int] | None) -> Dataset:
-    """A downloaded (gray 28x28) set in another color or size, through the same Pillow calls as files."""
-    if (color in (None, d.color)) and (size is None or size == d.image_shape):
-        return d
-    color = color or d.color
-    convert = lambda x: _stack([_pillow(Image.fromarray(a), color, size) for a in x], color)
-    return Dataset(d.name, convert(d.x_train), d.y_train, convert(d.x_test), d.y_test, d.class_names, d.source)
 
 
 def load_cifar10(data_dir=None, **kwargs) -> Dataset:

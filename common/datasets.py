@@ -4,17 +4,12 @@
     python -m common.datasets keras cifar10  # Keras' full CIFAR-10 as ./data/CIFAR10_FULL (50,000 / 10,000)
     python -m common.datasets keras mnist    # Keras' full MNIST as ./data/MNIST_FULL (60,000 / 10,000)
 
-fetch: the CIFAR10/ and MNIST/ folders of the course's repository (``COURSE_URL``) at the pinned
-``COURSE_COMMIT``, and nothing else of it (a blob-less, depth-1 fetch with a sparse checkout of the two folders),
-into a temporary folder inside ./data, checked against ``MANIFEST``, and only then renamed into place: ./data/CIFAR10
-is verified data or absent, never half-written. Folders already there are checked, never fetched again. Offline,
-git's probe gives up after ``PROBE_TIMEOUT_S`` s. Overrides (tests, mirrors): --url/--commit/--manifest, or
-$COURSE_DATA_URL and $COURSE_DATA_COMMIT. Only Python's standard library and git, since `make data` runs before
-the venv exists (Windows without make: ``py -m common.datasets fetch``).
-
-The manifest (common/data_manifest.sha256, made with ``python -m common.datasets manifest --root <folder>``) holds
-one SHA-256 per file in ``sha256sum`` format, so a mismatch names every file missing, extra or different, and
-``cd data && sha256sum -c ../common/data_manifest.sha256`` checks a copy by hand.
+fetch: the course repository's CIFAR10/ and MNIST/ folders alone (a blob-less, depth-1 fetch, sparse checkout) at
+the pinned ``COURSE_COMMIT``, into a temporary folder inside ./data, checked against ``MANIFEST`` (one SHA-256 per
+file, ``sha256sum`` format: ``cd data && sha256sum -c ../common/data_manifest.sha256`` checks by hand) and only then
+renamed into place: ./data/CIFAR10 is verified data or absent, never half-written. Folders already there are checked,
+never fetched again. Overrides (tests, mirrors): --url, --commit, $COURSE_DATA_URL, $COURSE_DATA_COMMIT. Standard
+library and git only: `make data` runs before the venv exists.
 
 keras: Keras' own downloads (``keras.datasets.cifar10.load_data()``, ``mnist.load_data()``; needs the
 venv and internet once, Keras keeps them in ~/.keras/datasets) written in full in the same layout under
@@ -121,9 +116,8 @@ def differences(root: Path, folder: str, manifest: dict[str, str]) -> list[str]:
     )
 
 
-def _listing(diffs: list[str], limit: int = 20) -> str:
-    more = f"\n  ... and {len(diffs) - limit} more" if len(diffs) > limit else ""
-    return "\n  " + "\n  ".join(diffs[:limit]) + more
+def _listing(diffs: list[str]) -> str:
+    return "\n  " + "\n  ".join(diffs[:20]) + (f"\n  ... and {len(diffs) - 20} more" if len(diffs) > 20 else "")
 
 
 # --- fetch -------------------------------------------------------------------------------------------
@@ -144,8 +138,7 @@ def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
 
 
 def _git(args: list[str], cwd: Path | None, timeout: float, config: tuple[str, ...] = ()) -> None:
-    """Runs ``git -c <config>... <args>``; raises Failure naming the command (``args[0]``) with git's own last
-    words."""
+    """``git -c <config>... <args>``; a Failure names the command and git's own last words."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # a wrong URL must fail, not ask for a password
     # Its own process group on POSIX, so that a timeout or Ctrl-C also ends git's helpers (git-remote-https
     # outlives a killed git while the server keeps the connection open).
@@ -183,8 +176,8 @@ TEMP_PREFIX = ".fetch-"  # + the fetching process's id + "-": the temporary fold
 
 
 def _remove_leftovers(dest: Path) -> None:
-    """Removes the temporary folders that fetches killed outright (kill -9, a power cut) left in ``dest``: those
-    whose process no longer runs. Windows cannot ask that without killing (os.kill): there they are named."""
+    """Removes the temporary folders in ``dest`` of fetches killed outright (kill -9, a power cut); on Windows,
+    which cannot ask whether a process runs, names them."""
     for folder in dest.glob(f"{TEMP_PREFIX}*"):
         pid = folder.name[len(TEMP_PREFIX) :].split("-")[0]
         if os.name != "posix":
@@ -344,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser(
         "keras",
         help="Keras' full CIFAR-10 or MNIST as data/CIFAR10_FULL or data/MNIST_FULL",
-        description="\n\n".join(__doc__.split("\n\n")[4:]),  # the keras paragraphs above
+        description="\n\n".join(__doc__.split("\n\n")[3:]),  # the keras paragraphs above
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     k.add_argument("which", choices=sorted(KERAS_SETS))

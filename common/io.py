@@ -1,4 +1,4 @@
-"""Result and model I/O: every file is written to a temporary name, then renamed, so an
+"""Result, model and TensorBoard I/O: every file is written to a temporary name, then renamed, so an
 interruption never leaves a half-written result. A temporary name carries its writer's
 process id; :func:`remove_stale_temps` deletes those of processes that no longer run."""
 
@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,8 @@ TEMP_RE = re.compile(r"^\..+\.tmp(\d+)(\.[^.]*)?$")
 
 def remove_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> int:
     """Deletes temporary files left by killed processes (their pid no longer runs); returns how many."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return 0
     removed = 0
-    for path in folder.rglob(".*.tmp*") if recursive else folder.glob(".*.tmp*"):
+    for path in Path(folder).rglob(".*.tmp*") if recursive else Path(folder).glob(".*.tmp*"):
         m = TEMP_RE.match(path.name)
         if m and not alive(int(m.group(1))) and path.is_file():  # a live writer (this one too) keeps its file
             path.unlink(missing_ok=True)
@@ -40,16 +38,10 @@ class CorruptFile(UserError):
     """A saved file cannot be read."""
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.generic, np.ndarray)):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
+    """NumPy values as lists and numbers, paths as text; anything else raises TypeError."""
+    default = lambda obj: obj.tolist() if isinstance(obj, (np.generic, np.ndarray)) else os.fspath(obj)
+    write_text(path, json.dumps(data, indent=2, default=default, allow_nan=True) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -106,11 +98,9 @@ def save_model(model, path: str | os.PathLike) -> None:
 
 
 def unreadable_model(path: str | os.PathLike) -> str | None:
-    """Why ``path`` is not a whole ``.keras`` file (a zip archive), or None: missing, cut short (a copy or a write
-    interrupted, a full disk: the archive's directory, at its end, is gone) or damaged (a part fails its CRC).
-    Milliseconds, without Keras."""
-    path = Path(path)
-    if not path.is_file():
+    """Why ``path`` is not a whole ``.keras`` file (a zip archive), or None: missing, cut short (the archive's
+    directory, at its end, is gone) or damaged (a part fails its CRC). Milliseconds, without Keras."""
+    if not Path(path).is_file():
         return "the file is missing"
     try:
         with zipfile.ZipFile(path) as z:
@@ -178,3 +168,55 @@ def versions() -> dict[str, str]:
         if lib in sys.modules:
             out[lib] = sys.modules[lib].__version__
     return out
+
+
+class TensorBoardLog:
+    """Event files written from a run's saved history with the ``tensorboard`` package alone (no TensorFlow, so the
+    JAX path logs too): one file per checkpoint segment, named by its first iteration (``...it000000600``), written
+    just before the checkpoint that ends it. A run resumed from its checkpoint at iteration c deletes the files of
+    segments that began after c (a process killed before its next checkpoint), so TensorBoard shows every step once.
+    """
+
+    def __init__(self, logdir: str | os.PathLike):
+        self.logdir = Path(logdir)
+
+    def truncate_after(self, iteration: int | None) -> None:
+        """Deletes segments that began after ``iteration``; ``None`` (a fresh start): all of them."""
+        for path in self.logdir.glob("events.out.tfevents.*"):
+            m = re.search(r"\.it(\d{9})$", path.name)
+            if m and (iteration is None or int(m.group(1)) > iteration):
+                path.unlink(missing_ok=True)
+
+    def write(self, records: list[dict]) -> None:
+        """One event file holding ``records`` (history entries keyed by ``iteration``)."""
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        def histogram(edges, counts):
+            centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+            return summary_pb2.HistogramProto(
+                min=float(edges[0]),
+                max=float(edges[-1]),
+                num=float(sum(counts)),
+                sum=float(sum(c * x for c, x in zip(counts, centers))),
+                sum_squares=float(sum(c * x * x for c, x in zip(counts, centers))),
+                bucket_limit=[float(e) for e in edges[1:]],
+                bucket=[float(c) for c in counts],
+            )
+
+        if not records:
+            return
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        writer = EventFileWriter(str(self.logdir), filename_suffix=f".it{records[0]['iteration']:09d}")
+        Value = summary_pb2.Summary.Value
+        for rec in records:  # every number a scalar (the iteration is the step), every binned count a histogram
+            values = [Value(tag=k, simple_value=float(v)) for k, v in rec.items() if isinstance(v, (int, float))]
+            values += [
+                Value(tag=f"activations/{k.removesuffix('_hist')}", histo=histogram(v["edges"], v["counts"]))
+                for k, v in rec.items()
+                if isinstance(v, dict) and "counts" in v
+            ]
+            summary = summary_pb2.Summary(value=[v for v in values if v.tag != "iteration"])
+            writer.add_event(event_pb2.Event(step=int(rec["iteration"]), wall_time=time.time(), summary=summary))
+        writer.flush()
+        writer.close()

@@ -34,8 +34,7 @@ def view_probabilities(logits: np.ndarray, *other_views: np.ndarray | None) -> n
 def logits_metrics(
     logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray | None, split: str = "test"
 ) -> dict:
-    """``{split}_loss`` (mean softmax cross-entropy) and ``{split}_accuracy`` in float64, the probabilities of
-    ``logits`` and ``other_views`` (the mirror images', shifted ones') averaged."""
+    """``{split}_loss`` (mean cross-entropy) and ``{split}_accuracy`` in float64, the views' probabilities averaged."""
     p = view_probabilities(logits, *other_views)
     true = np.clip(p[np.arange(len(labels)), labels], 1e-300, None)
     return {f"{split}_loss": float(-np.mean(np.log(true))), f"{split}_accuracy": float(np.mean(p.argmax(1) == labels))}
@@ -49,8 +48,7 @@ def confusion(logits: np.ndarray, labels: np.ndarray, *other_views: np.ndarray) 
 
 
 def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS) -> dict:
-    """A reliability diagram's counts per equal-width bin of the top-class probability (the confidence; 1 falls in
-    the last bin): its images, the sum of their confidences, how many of them are right."""
+    """Per equal-width bin of the top-class probability (1 in the last): its images, confidence sum, right ones."""
     p = np.asarray(probabilities, dtype=np.float64)
     conf, correct = p.max(axis=1), p.argmax(axis=1) == np.asarray(labels)
     which = np.minimum((conf * bins).astype(int), bins - 1)
@@ -63,8 +61,7 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIA
 
 
 def pack_correct(correct: np.ndarray) -> str:
-    """Which images a prediction got right (in the split's order) as hex, 4 images a character: what a paired
-    comparison of two runs on the same images needs."""
+    """Which images a prediction got right, in the split's order, as hex (4 a character): for paired comparisons."""
     return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
 
 
@@ -86,10 +83,9 @@ def kernel_record(kernel: np.ndarray) -> list:
 
 
 def plane_r2(kernel: np.ndarray) -> np.ndarray:
-    """Per first-layer filter, how much it looks like an intensity gradient: each (kh, kw) filter is fitted by a
-    plane a*x + b*y + c by least squares and its R^2 returned. A random 5x5 filter's expected R^2 is about
-    2/24 = 0.08 (two slopes fitted to 25 values). A color filter (kh, kw, 3) gets one plane per channel, its R^2
-    from the residuals and variances summed over the channels."""
+    """Per first-layer filter, the R^2 of the plane a*x + b*y + c fitted to it by least squares: how much it looks
+    like an intensity gradient (a random 5x5 filter's is about 2/24 = 0.08). A color filter gets a plane per channel,
+    its R^2 from the residuals and variances summed over them."""
     kernel = np.asarray(kernel, dtype=np.float64)  # (kh, kw, channels, maps)
     kh, kw, channels = kernel.shape[:3]
     yy, xx = np.mgrid[0:kh, 0:kw]

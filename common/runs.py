@@ -1,16 +1,11 @@
-"""Run identity, run folders and the results index that every summary is built from.
+"""Run identities, run folders and the results index that every summary is drawn from.
 
-**Identity.** Everything that shapes a run's numbers: the task, the run's config, the evaluation interval, the
-seed, the data set (its name and a fingerprint of its pixels and labels), the Keras backend and the device kind
-(CPU and GPU round differently), and where they are not the default: the precision, the fused Adam kernel,
-TensorFlow's oneDNN kernels (off) and its intra-op thread count (common/cpu.py), and a validation split (its
-images' fingerprint). A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, ``<group>`` a hash of the
-identity without the seed: different identities never share a folder, and a finished run is never retrained or
-overwritten by a run of another identity.
-
-**The results index.** ``<out-dir>/results.jsonl`` holds one line per finished run (identity, final numbers, a
-compact history), every figure and table of a summary is drawn from it. Each script adds every finished run it
-finds in its runs folder, so a partial rerun adds rows and never shrinks a summary.
+A run's identity is everything that shapes its numbers: the task, config, evaluation interval, seed, data (name and
+pixel fingerprint), Keras backend and device kind, and where not the default the precision, the fused Adam kernel,
+TensorFlow's oneDNN (off) and intra-op thread count (common/cpu.py) and a validation split. Its folder is
+``<runs-dir>/<run name>/seed<seed>-<group>``, ``<group>`` a hash of the identity without the seed, so a finished run
+is never retrained or overwritten by another identity's. ``<out-dir>/results.jsonl`` holds one line per finished
+run; each script adds every finished run in its runs folder, so a partial rerun never shrinks a summary.
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ FINISHED = ("finished", "diverged", "pruned")  # a run in one of these states is
 
 
 def make_identity(task: str, config: dict, seed: int, dataset, eval_every: int) -> dict:
-    """``dataset``: a :class:`common.data.Dataset` (its name and fingerprint are recorded)."""
+    """``dataset``: a :class:`common.data.Dataset`."""
     from common import backend, cpu  # the training side's: the report reads identities, never makes them
 
     platform = backend.describe()
@@ -52,8 +47,7 @@ def _digest(obj) -> str:
 
 
 def run_id(name: str, identity: dict) -> str:
-    """The key of one finished run in the results index: its name and identity (two names may train
-    the same configuration, e.g. a search's trial and its best configuration retrained)."""
+    """A finished run's key in the index: name and identity (a search's trial and its retrained best share one)."""
     return _digest({"name": name, **identity})[:12]
 
 
@@ -75,10 +69,8 @@ def identity_label(identity: dict) -> str:
     return f"{identity['data']['name']}, {identity['backend']}/{identity['device']}{precision}, #{group_id(identity)}"
 
 
-# The index
 def compact(metrics: dict, hist_every: int | None = None) -> dict:
-    """A finished run's record for the index: its metrics without the bulky histograms, except at
-    multiples of ``hist_every`` iterations and at the end (where the summaries read them)."""
+    """A run's record for the index: its metrics without histograms but at multiples of ``hist_every`` and the end."""
     history = []
     last = metrics["history"][-1]["iteration"] if metrics["history"] else 0
     for h in metrics["history"]:
@@ -88,10 +80,9 @@ def compact(metrics: dict, hist_every: int | None = None) -> dict:
 
 
 class ResultsIndex:
-    """``results.jsonl``: one JSON line per finished run, keyed by its run id; written atomically
-    under a file lock, so processes sharing an out-dir add to it without losing each other's rows. It never
-    shrinks: a line that is no record (cut short, edited by hand) is moved, byte for byte, to
-    ``results.jsonl.unreadable`` beside it by the next write, and kept there."""
+    """``results.jsonl``, one JSON line per finished run, written atomically under a file lock (processes sharing an
+    out-dir keep each other's rows). A line that is no record (cut short, edited by hand) is moved, byte for byte,
+    to ``results.jsonl.unreadable`` beside it by the next write, and kept there."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -99,8 +90,7 @@ class ResultsIndex:
         self._lock = FileLock(str(self.path.with_name(f".{self.path.name}.lock")))
 
     def _lines(self) -> tuple[list[dict], list[tuple[int, bytes]]]:
-        """The records (lines holding what the index keys and orders them by), and the lines (numbered from 1) that
-        are none."""
+        """The records (lines holding what the index keys and orders by), and the other lines, numbered from 1."""
         records, bad = [], []
         lines = self.path.read_bytes().splitlines() if self.path.exists() else []
         for n, line in enumerate(lines, 1):
@@ -127,8 +117,7 @@ class ResultsIndex:
         return records
 
     def upsert(self, records: list[dict], log=print) -> list[dict]:
-        """Adds ``records`` (replacing those of the same run: its name and identity, also where an older version
-        of this code stored another run id for it); returns the whole index."""
+        """Adds ``records``, replacing those of the same name and identity (whatever run id they stored)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         key = lambda r: run_id(r["name"], r["identity"])
         with self._lock:
@@ -155,9 +144,8 @@ class ResultsIndex:
 def update_index(
     out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print, names=None
 ) -> list[dict]:
-    """Adds every finished run of ``task`` in ``runs_dir`` (``names``: only the runs of these names) to
-    ``out_dir/results.jsonl``; returns the index's records of that task. An unreadable metrics.json is named and
-    skipped (its run retrains when asked for)."""
+    """Adds every finished run of ``task`` (``names``: of these names) in ``runs_dir`` to ``out_dir/results.jsonl``;
+    returns the index's records of that task. An unreadable metrics.json is named and skipped."""
     found = []
     for path in sorted(Path(runs_dir).glob("*/seed*/metrics.json")):
         try:
@@ -172,7 +160,6 @@ def update_index(
     return [r for r in index.upsert(found, log) if r["identity"]["task"] == task]
 
 
-# Statistics over seeds
 def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     """Records by (run name, group id): the seeds of one configuration, in seed order."""
     out: dict[tuple[str, str], list[dict]] = {}
@@ -181,8 +168,6 @@ def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return {k: sorted(v, key=lambda r: r["identity"]["seed"]) for k, v in out.items()}
 
 
-# Dense early evaluations (`cifar_v2.py --early`): a run's first iterations trained again with an evaluation
-# after every one, merged into the full run's history where the two agree
 def _cut_key(record: dict, iterations: int) -> str:
     identity = {k: v for k, v in record["identity"].items() if k != "eval_every"}
     identity["config"] = {**identity["config"], "iterations": iterations}
@@ -190,10 +175,9 @@ def _cut_key(record: dict, iterations: int) -> str:
 
 
 def merge_early(records: list[dict], early_iterations: int, log=print) -> list[dict]:
-    """``records`` with each finished run's dense early rerun (the same identity cut to its first
-    ``early_iterations`` iterations, evaluated after every one) merged into its history, and the reruns
-    themselves left out. A rerun is merged only where it is the same run up to there: its last evaluation
-    gives the full run's test accuracy and conv statistics at that iteration (else it is named and skipped)."""
+    """``records`` with each run's dense early rerun (``cifar_v2.py --early``: the same identity cut to its first
+    ``early_iterations``, evaluated after every one) merged into its history and left out itself, where its last
+    evaluation gives the full run's test accuracy and conv statistics there (else it is named and skipped)."""
     dense = {
         _cut_key(r, r["identity"]["config"]["iterations"]): r
         for r in records

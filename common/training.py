@@ -26,8 +26,8 @@ from filelock import FileLock, Timeout
 
 from common import backend, io, models
 from common.cli import Progress, UserError, interrupted
+from common.io import TensorBoardLog
 from common.runs import FINISHED, group_id, make_identity, run_folder, run_id
-from common.tensorboard import TensorBoardLog
 
 CHECKPOINT_FORMAT = 1
 
@@ -320,7 +320,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
             _set_aside(ckpt_path, str(err), log)
         else:
             log(f"[{spec.label}] resuming from iteration {state['iteration']} ({ckpt_path})")
-    tb = TensorBoardLog(run_dir / "tensorboard", log=log)
+    tb = TensorBoardLog(run_dir / "tensorboard")
     if model is None:
         backend.seed_everything(spec.seed)
         model = spec.build()

@@ -1,21 +1,15 @@
-"""``--workers N``: a command's independent runs trained in N worker processes side by side.
+"""``--workers N``: the command starts itself N times with ``--workers 1``. Every worker walks the same runs; each
+run's folder lock (``common.training.train_all``) gives it to one worker, and a worker that finds a run held trains
+the others and then waits for it. A search's workers draw trials from its one Optuna storage. The parent shows each
+worker's lines tagged ``[worker i/N]``, then writes the summary alone, from the finished runs.
 
-The command starts itself N times with ``--workers 1``. Every worker walks the same list of runs; each run's
-folder lock (``common.training.train_all``) gives it to one worker, and a worker that finds a run held trains
-the others and then waits for it, so each run is trained once. A search's workers draw trials from its one
-Optuna storage until the study holds the trials asked for. The parent waits, shows each worker's lines tagged
-``[worker i/N]``, and then writes the summary alone, from the finished runs.
+Each worker keeps TensorFlow's default threads (one intra-op thread per core), so a run's numbers are those it gets
+alone, bit for bit. One intra-op thread each (``TF_NUM_INTRAOP_THREADS=1``) changes every number by rounding, and
+on the 2-core Xeon it used more CPU time per image, not less (``python benchmarks/workers.py`` measures both).
 
-Each worker keeps TensorFlow's default threads (one intra-op thread per core), so a run's numbers are those it
-gets alone, bit for bit, and its identity is the same. Splitting the cores instead (one intra-op thread each on
-2 cores, ``TF_NUM_INTRAOP_THREADS=1``) changes every number by rounding (the identity then records the count:
-``common.cpu.intra_op_threads``), and on the 2-core Xeon it used more CPU time per image, not less
-(``python benchmarks/workers.py`` measures both).
-
-Stopping: Ctrl-C reaches the workers as it reaches any process of the terminal; a parent stopped otherwise
-(SIGTERM, or killed) closes the workers' stdin, and a worker that reads its end interrupts itself. Either way
-each stops where a single process would, and its run resumes from its last checkpoint when the command runs
-again. A worker that fails stops the others, and the command fails with its message.
+Ctrl-C reaches the workers as any process of the terminal; a parent stopped otherwise closes the workers' stdin, and
+a worker that reads its end interrupts itself. A worker that fails stops the others, and the command fails with
+its message.
 """
 
 from __future__ import annotations
@@ -52,7 +46,7 @@ def watch_parent() -> None:
 
 
 def _relay(proc: subprocess.Popen, tag: str, last: list[str]) -> None:
-    """Prints each line of a worker, tagged; keeps its last non-empty line (a failure's message)."""
+    """Prints a worker's lines, tagged; keeps its last non-empty line (a failure's message)."""
     for line in proc.stdout:
         if line.strip():
             print(f"{tag} {line}", end="", flush=True)
@@ -61,13 +55,8 @@ def _relay(proc: subprocess.Popen, tag: str, last: list[str]) -> None:
             print(line, end="", flush=True)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run(script: str, argv: list[str] | None, workers: int) -> int:
-    """``script`` with ``argv`` (default ``sys.argv[1:]``) in ``workers`` worker processes. Returns 0, or the exit
-    code of the first worker that failed (its message printed last)."""
+    """``script`` with ``argv`` (default ``sys.argv[1:]``) in ``workers`` processes: 0, or the first failure's code."""
     argv = [*(sys.argv[1:] if argv is None else argv), "--workers", "1"]
     procs, relays, lasts = [], [], []
     for i in range(1, workers + 1):
@@ -85,7 +74,7 @@ def run(script: str, argv: list[str] | None, workers: int) -> int:
         relays.append(threading.Thread(target=_relay, args=(proc, f"[worker {i}/{workers}]", lasts[-1]), daemon=True))
         relays[-1].start()
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # stopped like Ctrl-C
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None  # as Ctrl-C
     try:
         codes = [None]
         while not any(codes) and None in codes:  # until one fails or all are done
@@ -97,7 +86,18 @@ def run(script: str, argv: list[str] | None, workers: int) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        _stop(procs)  # after Ctrl-C, SIGTERM or a failure: the others stop; otherwise they are done
+        # After Ctrl-C, SIGTERM or a failure the others stop at their next evaluation (their stdin closed); a
+        # second Ctrl-C kills them.
+        for p in procs:
+            with contextlib.suppress(OSError):
+                p.stdin.close()
+        try:
+            for p in procs:
+                p.wait()
+        except KeyboardInterrupt:
+            for p in procs:
+                p.kill()
+            raise
         for relay in relays:
             relay.join(timeout=10)  # their last lines before ours
     if failed is None:
@@ -107,17 +107,3 @@ def run(script: str, argv: list[str] | None, workers: int) -> int:
         f"error: worker {failed + 1}/{workers} stopped (exit {code}): {lasts[failed][0]}", file=sys.stderr, flush=True
     )
     return code
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """Closes each worker's stdin (it stops at its next evaluation) and waits for it; a second Ctrl-C kills them."""
-    for p in procs:
-        with contextlib.suppress(OSError):
-            p.stdin.close()
-    try:
-        for p in procs:
-            p.wait()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.kill()
-        raise

@@ -19,7 +19,7 @@ def machine(monkeypatch):
         monkeypatch.setattr(cpu, "_system", lambda: "linux")
         monkeypatch.setattr(cpu, "_read", lambda path: text)
         monkeypatch.setattr(cpu.platform, "machine", lambda: arch)
-        monkeypatch.setattr(cpu, "_CONFIGURED", [])
+        cpu.configure.cache_clear()
         monkeypatch.setattr(cpu, "_ONEDNN_SOURCE", ["default"])
         monkeypatch.delenv(cpu.ENV, raising=False)
         monkeypatch.setattr(cpu, "_tensorflow_loaded", lambda: False)
