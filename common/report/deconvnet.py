@@ -422,10 +422,8 @@ def randomization_table(rec: Record) -> str:
 
 
 def rebuild(folder: Path, rec: Record | None = None) -> list[Path]:
-    """Redraws every deconvnet figure (the PNGs and randomization_check.md) of ``folder``, e.g. figures/deconvnet
-    or figures/deconvnet/beyond_4_tta, from the record dconvnet_visualizations.py saved there (``rec``: already
-    loaded) alone: byte for byte the same files each time for the same record. Raises UserError where the folder
-    holds no record."""
+    """Every figure and randomization_check.md of ``folder`` (e.g. figures/deconvnet/beyond_4_tta) from the record
+    saved there alone (``rec``: already loaded), byte for byte the same each time; UserError where there is none."""
     folder = Path(folder)
     rec = Record.load(folder) if rec is None else rec
     written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]
