@@ -1,6 +1,6 @@
 """Task 3's figures for claims 15 and 16, drawn from a small synthetic results index: the CNN comparison
 (error on a log axis, mean ± std over seeds) and the train - test gap, by the report's own code path
-(``common/report/rnn.py``'s ``summarize``, ``rnn_figures.py``'s figures), with the claims' thresholds checked
+(``common/report/rnn.py``'s ``summarize`` and figures), with the claims' thresholds checked
 against the claims."""
 
 import math
@@ -12,7 +12,6 @@ from common.data import Dataset
 from common.recurrent import CELLS, TASK, Grid, run_config, run_name
 from common.report import claims
 from common.report import rnn as report
-from common.report import rnn_figures as figures
 from common.report.plots import plt
 from common.runs import group_id, make_identity
 
@@ -96,7 +95,7 @@ def test_the_gaps_plotted_are_each_seeds_train_minus_test(data):
     records[0] = record(data, "rnn", 20, 0, 0.7, 0.6, status="diverged")  # a diverged seed: no gap
     current = {r["name"]: r["group_id"] for r in records}
     rows = [r for r in report.grid_rows(records, current) if r["cell"] != "cnn"]
-    gaps = figures.train_test_gaps(rows)
+    gaps = report.train_test_gaps(rows)
     assert [(g["cell"], g["hidden_units"]) for g in gaps] == [(c, h) for c in CELLS for h in SIZES]
     for g, row in zip(gaps, rows):
         expected = [m["final"]["train_accuracy"] - m["final"]["test_accuracy"] for m in row["records"]]
@@ -115,7 +114,7 @@ def test_the_error_band_is_mean_and_std_of_one_minus_accuracy_in_percent(data):
     recs = [record(data, "cnn", None, seed, 1.0, 0.97) for seed in SEEDS]  # a seed at 100%: zero error
     recs[1]["history"][-1]["train_accuracy"] = 0.99997
     fig, ax = plt.subplots()
-    xs, mean, std = figures.error_band(ax, recs, "train_accuracy", "cnn", "black")
+    xs, mean, std = report.error_band(ax, recs, "train_accuracy", "cnn", "black")
     errors = 100 * np.array([[1 - h["train_accuracy"] for h in r["history"][1:]] for r in recs])
     np.testing.assert_array_equal(xs, [h["iteration"] for h in recs[0]["history"][1:]])
     np.testing.assert_allclose(mean, errors.mean(axis=0))

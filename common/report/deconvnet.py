@@ -1,10 +1,8 @@
 """Task 2's figures (``docs/task2.md``, ``figures/deconvnet/``), drawn with NumPy and matplotlib alone from the record
 ``dconvnet_visualizations.py`` saved: ``deconvnet.npz`` (``common/deconvnet_record.py``'s ``ARRAYS`` says what each
-array is) and ``deconvnet.json`` (the run, the settings, the image indices and class names). Projections are signed,
-each panel on its own [-1, 1] scale. Then the checks of the network and the method: occlusion (Zeiler & Fergus'
-Figure 7), guided backprop and the gradient against the deconvnet, and the cascading randomization of Adebayo et al.
-("Sanity checks for saliency maps", NeurIPS 2018): logits, fc1, conv2, conv1 re-drawn from their initializers, top
-down and cumulatively, each step's projections compared with the trained network's."""
+array is) and ``deconvnet.json``. Projections are signed, each panel on its own [-1, 1] scale. Then the checks of the
+network and the method: occlusion (Zeiler & Fergus' Figure 7), guided backprop and the gradient against the
+deconvnet, and the cascading randomization of Adebayo et al. ("Sanity checks for saliency maps", NeurIPS 2018)."""
 
 from __future__ import annotations
 
@@ -15,21 +13,8 @@ import numpy as np
 
 from common import io
 from common.cli import UserError
-from common.report.plots import (
-    LAYER_STYLES,
-    NO_ACTIVATION,
-    PROJ_CMAP,
-    as_rgba,
-    finish,
-    mosaic,
-    pixels,
-    plt,
-    save_figure,
-    show,
-    subplots,
-    title_above,
-)
-from common.report.stats import pm
+from common.report import plots, stats
+from common.report.plots import finish, plt, save_figure, show, title_above
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
@@ -61,7 +46,7 @@ class Record:
 
     def pixels(self, group: str, i: int) -> np.ndarray:
         """Image ``i`` of ``group`` (images, occlusion) on [0, 1]: (H, W) gray or (H, W, 3) RGB."""
-        return pixels(self[f"{group}.pixels"][i] / 255.0)
+        return plots.pixels(self[f"{group}.pixels"][i] / 255.0)
 
     def label(self, group: str, i: int, true: str = "") -> str:
         g = lambda key: self[f"{group}.{key}"][i]
@@ -76,7 +61,7 @@ def colorbar(fig, axes, rec: Record):
         fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
         return
     cb = fig.colorbar(
-        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
+        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), plots.PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
     cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
 
@@ -85,12 +70,6 @@ def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
     """The first pixel (row, col) and the size of the receptive field of ``layer``'s activation at (row, col)."""
     size, offset, stride = rec.meta["receptive_field"][layer]
     return stride * row + offset, stride * col + offset, size
-
-
-def field_box(ax, rec: Record, layer: str, row: int, col: int):
-    """Outlines the receptive field of ``layer``'s activation at (row, col) (cut at the image's edge)."""
-    r0, c0, size = field(rec, layer, row, col)
-    ax.add_patch(matplotlib.patches.Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, ec="#2ca02c", lw=1.2))
 
 
 def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarray:
@@ -108,7 +87,7 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
     """``projections_all.png``: every activation of each layer kept and projected; ``projections_top1.png``: per
     image and layer, the map holding its strongest single activation, projected alone."""
     n, layers = len(rec["images.index"]), rec.layers
-    fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
+    fig, axes = plots.subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
         show(axes[r, 0], rec.pixels("images", r), rec.label("images", r), projection=False)
         for c, layer in enumerate(layers):
@@ -119,7 +98,9 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
             m, row, col, v = (rec[f"top1.{layer}.{key}"][r] for key in ("map", "row", "col", "value"))
             title = f"{layer}: map {m} only\n(its activation {v:.2f} at ({row},{col}))"
             show(axes[r, c + 1], rec[f"top1.{layer}.proj"][r], title)
-            field_box(axes[r, c + 1], rec, layer, row, col)
+            r0, c0, size = field(rec, layer, row, col)  # its receptive field outlined (cut at the image's edge)
+            box = matplotlib.patches.Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, ec="#2ca02c", lw=1.2)
+            axes[r, c + 1].add_patch(box)
     if not top1:
         title = "Deconvnet projections of every activation of a layer, all kept\n(no search, so no mining: border "
         title += "positions included)"
@@ -173,11 +154,11 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
         ax.axis("off")
     for i, ch in enumerate(maps):
         a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
-        picture = as_rgba(g("filter")[i], True) if layer == "conv1" else mosaic(g("proj")[i], grid, True)
+        picture = plots.as_rgba(g("filter")[i], True) if layer == "conv1" else plots.mosaic(g("proj")[i], grid, True)
         a_proj.imshow(picture, interpolation="nearest")
         a_proj.set_title(f"map {ch}", fontsize=7)
-        tiles = np.stack([pixels(p) for p in patches[i]])
-        a_patch.imshow(mosaic(tiles, grid, projection=False), interpolation="nearest")
+        tiles = np.stack([plots.pixels(p) for p in patches[i]])
+        a_patch.imshow(plots.mosaic(tiles, grid, projection=False), interpolation="nearest")
         a_patch.set_title(f"patches (max {values[i, 0]:.2f})", fontsize=7)
     total = rec.meta["maps"][layer]
     which = f"all {m} maps" if m == total else f"the {m} of {total} maps with the largest top activation"
@@ -198,7 +179,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
     """The paper's Figure 4: a few maps' strongest projection over the test set at each training snapshot."""
     its = rec["evolution.iteration"]
     rows = [(layer, i) for layer in rec.layers for i in range(len(rec[f"evolution.{layer}.maps"]))]
-    fig, axes = subplots(len(rows), len(its), 1.3, 1.35, 1.2, 0.9)
+    fig, axes = plots.subplots(len(rows), len(its), 1.3, 1.35, 1.2, 0.9)
     for i, (layer, r) in enumerate(rows):
         g = lambda key: rec[f"evolution.{layer}.{key}"]
         for j, it in enumerate(its):
@@ -207,7 +188,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
             if v > 0:
                 show(ax, g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
                 continue
-            ax.set_facecolor(NO_ACTIVATION)  # the map is zero on every test image: said so, not drawn as an image
+            ax.set_facecolor(plots.NO_ACTIVATION)  # the map is zero on every test image: said so, not drawn as an image
             note = "no activation\nat this\nsnapshot"
             ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
             finish(ax, f"{head}act 0 (all images)", 6.5)
@@ -226,7 +207,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
 # ---------------------------------------------------------------------------
 # The checks of the network and the method
 LAYERS = ("conv1", "conv2")
-COLORS = {layer: style["color"] for layer, style in LAYER_STYLES.items()}  # as in every figure of the layers
+COLORS = {layer: style["color"] for layer, style in plots.LAYER_STYLES.items()}  # as in every figure of the layers
 
 
 def fig_occlusion(rec: Record, out: Path) -> Path:
@@ -278,7 +259,7 @@ RULE_TITLES = {
 def fig_guided_backprop(rec: Record, out: Path) -> Path:
     """The same conv2 activations projected by the three backward rules: all kept, and each image's strongest one."""
     rules, n = rec.meta["rules"], len(rec["images.index"])
-    fig, axes = subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
+    fig, axes = plots.subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
     for r in range(n):
         head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}"
         show(axes[r, 0], rec.pixels("images", r), head, projection=False)
@@ -311,12 +292,13 @@ def reads_randomized(step: dict, layer: str) -> bool:
     return any(name in LAYERS[: LAYERS.index(layer) + 1] for name in step["randomized"])
 
 
-def _projections(rec: Record, top, steps: list[dict]):
-    """The top of the figure: per shown image and layer, the image and its projection at every step."""
-    shown = rec["randomization.shown"]
-    rows = [(r, layer) for r in range(len(shown)) for layer in LAYERS]
-    ncols = 1 + len(steps)
-    axes = top.subplots(len(rows), ncols, squeeze=False, gridspec_kw={"hspace": 0.5, "wspace": 0.1})
+def fig_randomization(rec: Record, out: Path) -> Path:
+    """Projections per step for a few images (top), the similarity to the trained network per step (bottom)."""
+    steps, shown = rec.meta["steps"], rec["randomization.shown"]
+    rows = [(r, layer) for r in range(len(shown)) for layer in LAYERS]  # top: each shown image's projections
+    fig = plt.figure(figsize=(1.6 * (1 + len(steps)) + 4.5, 1.7 * len(rows) + 4.4))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.7 * len(rows), 3.4])
+    axes = top.subplots(len(rows), 1 + len(steps), squeeze=False, gridspec_kw={"hspace": 0.5, "wspace": 0.1})
     top.subplots_adjust(top=0.99, bottom=0.01)
     for row, (r, layer) in enumerate(rows):
         i = shown[r]
@@ -336,10 +318,7 @@ def _projections(rec: Record, top, steps: list[dict]):
                 for spine in axes[row, 1 + j].spines.values():
                     spine.set(color="#d62728", linewidth=1.5)
     colorbar(top, axes[:, 1:], rec)
-
-
-def _curves(rec: Record, bottom, steps: list[dict]):
-    """The bottom: similarity to the trained projections (a) and top-k overlap (b) per step."""
+    # bottom: similarity to the trained projections (a) and top-k overlap (b) per step
     x_steps, labels = np.arange(len(steps)), [step_label(st) for st in steps]
     ax_sim, ax_ov = bottom.subplots(1, 2, gridspec_kw={"wspace": 0.3})
     bottom.subplots_adjust(top=0.86, bottom=0.14)
@@ -377,16 +356,6 @@ def _curves(rec: Record, bottom, steps: list[dict]):
         a.grid(alpha=0.3)
     ax_sim.legend(fontsize=7, loc="center left")  # where every line is at 1 or far below: over none of them
     ax_ov.legend(fontsize=7, loc="lower left")
-
-
-def fig_randomization(rec: Record, out: Path) -> Path:
-    """Projections per step for a few images (top), the similarity to the trained network per step (bottom)."""
-    steps = rec.meta["steps"]
-    n_rows = 2 * len(rec["randomization.shown"])
-    fig = plt.figure(figsize=(1.6 * (1 + len(steps)) + 4.5, 1.7 * n_rows + 4.4))
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.7 * n_rows, 3.4])
-    _projections(rec, top, steps)
-    _curves(rec, bottom, steps)
     title_above(
         fig,
         "Cascading randomization (Adebayo et al. 2018): the deconvnet's weights re-drawn from their initializers, top "
@@ -397,10 +366,6 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     return save_figure(fig, out / "randomization_check.png")
 
 
-def _pm(v: np.ndarray) -> str:  # mean ± std over the images
-    return pm(v.astype(np.float64).mean(), v.astype(np.float64).std(), 3, scale=1)
-
-
 def randomization_table(rec: Record) -> str:
     """randomization_check.md: per cascade step, the similarities (mean ± std over the images) and overlaps."""
     steps, k = rec.meta["steps"], rec.k
@@ -408,6 +373,20 @@ def randomization_table(rec: Record) -> str:
         "their receptive field inside the image" if rec.interior else "their fields may reach into the zero padding"
     )
     n_images = rec["randomization.conv1.spearman"].shape[1]
+    pm = lambda v: stats.pm(v.astype(np.float64).mean(), v.astype(np.float64).std(), 3, scale=1)  # over the images
+    measures = ("Spearman", "SSIM", "top-k overlap")
+    head = ["step", "re-drawn", *(f"{layer} {m}" for layer in LAYERS for m in measures)]
+    rows = []
+    for j, st in enumerate(steps):
+        cells = [step_label(st), ", ".join(st["randomized"]) or "none"]
+        for layer in LAYERS:
+            g = lambda key: rec[f"randomization.{layer}.{key}"][j]
+            cells += [pm(g("spearman")), pm(g("ssim")), f"{g('overlap').astype(np.float64).mean():.3f}"]
+        rows.append(cells)
+    base = [rec[f"randomization.{layer}.baseline"] for layer in LAYERS]
+    rows.append(
+        ["reference", "trained; each image vs. the next image", *(c for b in base for c in (pm(b[0]), pm(b[1]), ""))]
+    )
     lines = [
         "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)",
         "",
@@ -420,22 +399,7 @@ def randomization_table(rec: Record) -> str:
         f"all test images that the randomized network also picks, mean over the maps the per-map figures show; "
         f"mining: {rec.mining}, {fields}.",
         "",
-        "| step | re-drawn | conv1 Spearman | conv1 SSIM | conv1 top-k overlap | conv2 Spearman | conv2 SSIM "
-        "| conv2 top-k overlap |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for j, st in enumerate(steps):
-        cells = [step_label(st), ", ".join(st["randomized"]) or "none"]
-        for layer in LAYERS:
-            g = lambda key: rec[f"randomization.{layer}.{key}"][j]
-            cells += [_pm(g("spearman")), _pm(g("ssim")), f"{g('overlap').astype(np.float64).mean():.3f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    cells = ["reference", "trained; each image vs. the next image"]
-    for layer in LAYERS:
-        base = rec[f"randomization.{layer}.baseline"]
-        cells += [_pm(base[0]), _pm(base[1]), ""]
-    lines.append("| " + " | ".join(cells) + " |")
-    lines += [
+        *stats.markdown(head, rows),
         "",
         "A layer's projection, and the activations that choose what to project, read only the weights of that "
         "layer and the layers below it: the rows before that layer is re-drawn are exactly 1. The reference row "
@@ -458,10 +422,8 @@ def randomization_table(rec: Record) -> str:
 
 
 def rebuild(folder: Path, rec: Record | None = None) -> list[Path]:
-    """Redraws every deconvnet figure (the PNGs and randomization_check.md) of ``folder``, e.g. figures/deconvnet
-    or figures/deconvnet/beyond_4_tta, from the record dconvnet_visualizations.py saved there (``rec``: already
-    loaded) alone: byte for byte the same files each time for the same record. Raises UserError where the folder
-    holds no record."""
+    """Every figure and randomization_check.md of ``folder`` (e.g. figures/deconvnet/beyond_4_tta) from the record
+    saved there alone (``rec``: already loaded), byte for byte the same each time; UserError where there is none."""
     folder = Path(folder)
     rec = Record.load(folder) if rec is None else rec
     written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]

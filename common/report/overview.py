@@ -30,19 +30,12 @@ COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6"
 STYLES = {8: "--"}
 
 
-def _rows(records: list[dict]) -> dict[int, list[dict]]:
-    return {row: stats.finished(recs) for row, recs in stats.study_rows(records).items()}
-
-
 def _n(groups, spread: str = "lines: the mean") -> str:
     return seeds_note([len(v) for v in groups.values()], spread)
 
 
-def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int = study.READ_EVERY) -> Path | None:
+def plot_overlay_test_accuracy(groups: dict[int, list[dict]], path: Path, read_every: int = study.READ_EVERY) -> Path:
     """The 11 runs' test accuracy over iterations on one axis (mean over seeds)."""
-    groups = _rows(records)
-    if not groups:
-        return None
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for row, recs in sorted(groups.items()):
         xs, ys = curve(recs, "test_accuracy")
@@ -64,12 +57,9 @@ def plot_overlay_test_accuracy(records: list[dict], path: Path, read_every: int 
     return save_figure(fig, path)
 
 
-def plot_overlay_conv_std(records: list[dict], path: Path) -> Path | None:
+def plot_overlay_conv_std(groups: dict[int, list[dict]], path: Path) -> Path:
     """Every run's conv1 and conv2 activation std over iterations (mean over seeds), log x axis, one panel per
     run (eleven runs' colours on one axis could not be told apart), the std at initialization a dot at the left."""
-    groups = _rows(records)
-    if not groups:
-        return None
     when = evaluated_when([r for recs in groups.values() for r in recs])
     title = (
         "Claim 8, the study's 11 runs: does the std of the conv activations drop early, then rise?\n"
@@ -106,10 +96,10 @@ def small_multiples(groups: dict[int, list[dict]], title: str, xlabel: str, ylab
     return fig, panels
 
 
-def plot_ramp_share(records: list[dict], path: Path) -> Path | None:
+def plot_ramp_share(groups: dict[int, list[dict]], path: Path) -> Path | None:
     """Claim 7: the share of the 32 conv1 filters that are intensity ramps, over training, one panel per run
     (on one axis the runs that stay at 0 hid each other), with the claim's rule."""
-    groups = {k: v for k, v in _rows(records).items() if v and "conv1_gradient_filters" in v[0]["history"][-1]}
+    groups = {k: v for k, v in groups.items() if v and "conv1_gradient_filters" in v[0]["history"][-1]}
     if not groups:
         return None
     title = (
@@ -124,12 +114,9 @@ def plot_ramp_share(records: list[dict], path: Path) -> Path | None:
     return save_figure(fig, path, tight=True)
 
 
-def plot_gap_over_training(records: list[dict], path: Path) -> Path | None:
+def plot_gap_over_training(groups: dict[int, list[dict]], path: Path) -> Path:
     """The study's overfitting claim as it grows: each run's train (interval mean) and test accuracy over
     iterations, the gap between them shaded, one panel per run (mean ± std over the seeds)."""
-    groups = _rows(records)
-    if not groups:
-        return None
     title = (
         "The train/test gap over training, the study's 11 runs (CIFAR-10, 28x28 gray): train accuracy (interval "
         f"mean) above test accuracy,\nthe gap shaded ({_n(groups, 'bands: ± 1 std over seeds')}; final gap in points "
@@ -149,12 +136,9 @@ def plot_gap_over_training(records: list[dict], path: Path) -> Path | None:
     return save_figure(fig, path, tight=True)
 
 
-def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
+def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
     """Ours against the study's, train and test (one panel each, each on its own range), per run, with the std
     over seeds and the y = x line."""
-    groups = _rows(records)
-    if not groups:
-        return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
     for ax, key, color, marker, what, side in (
         (axes[0], "train_accuracy", SPLIT_COLORS["train"], "o", "train", 0),
@@ -180,18 +164,15 @@ def plot_study_scatter(records: list[dict], path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-def seeds_summed(recs: list[dict], key: str) -> str:
-    have = [r["seed"] for r in recs if key in r["final"]]
-    return f"seed {have[0]}" if len(have) == 1 else f"seeds {','.join(map(str, have))} summed"
-
-
-def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: str = "test_confusion") -> list[Path]:
+def plot_confusion(recs: list[dict], class_names, title: str, out: Path) -> list[Path]:
     """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its
     class) and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds), from the
     confusion matrices the runs recorded at their end."""
-    mats = [np.asarray(r["final"][key], dtype=float) for r in recs if key in r["final"]]
-    if not mats:
+    have = [r for r in recs if "test_confusion" in r["final"]]
+    if not have:
         return []
+    mats = [np.asarray(r["final"]["test_confusion"], dtype=float) for r in have]
+    seeds = f"seed {have[0]['seed']}" if len(have) == 1 else f"seeds {','.join(str(r['seed']) for r in have)} summed"
     name = recs[0]["name"]
     total = sum(mats)
     share = total / total.sum(1, keepdims=True)
@@ -204,9 +185,7 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     ax.set_yticks(range(k), class_names)
     ax.set(xlabel="predicted class", ylabel="true class")
     fig.colorbar(im, ax=ax, label="% of the true class's test images")
-    ax.set_title(
-        f"{title}: confusion matrix\n({seeds_summed(recs, key)}; {int(total.sum()):,} predictions)", fontsize=10
-    )
+    ax.set_title(f"{title}: confusion matrix\n({seeds}; {int(total.sum()):,} predictions)", fontsize=10)
     written = [save_figure(fig, out / f"confusion_{name}.png")]
     per = np.array([np.diag(m) / m.sum(1) for m in mats])
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -228,44 +207,39 @@ def plot_confusion(recs: list[dict], class_names, title: str, out: Path, key: st
     return written
 
 
-def panel(ax, recs: list[dict], title: str) -> None:
-    """One run's reliability diagram, its seeds' tables summed bin by bin (the same bins)."""
-    tables = [r["final"]["test_reliability"] for r in recs]
-    ece = mean_std([expected_calibration_error(t) for t in tables])
-    t = {k: np.sum([table[k] for table in tables], axis=0) for k in ("count", "confidence_sum", "correct")}
-    bins = tables[0]["bins"]
-    edges = np.linspace(0, 1, bins + 1)
-    count = np.asarray(t["count"], dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acc, conf = t["correct"] / count, t["confidence_sum"] / count
-    have = count > 0
-    style = dict(align="edge", color=SPLIT_COLORS["test"], alpha=0.8, edgecolor="white", label="accuracy in the bin")
-    ax.bar(100 * edges[:-1][have], 100 * acc[have], 100 / bins, **style)  # in percent: each bin 100 / bins wide
-    ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
-    ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
-    share = ax.twinx()
-    shares = 100 * count / count.sum()
-    share.step(100 * edges, np.append(shares, shares[-1]), where="post", color="black", lw=1.2)  # to the last edge
-    share.set(ylim=(0, 100), ylabel="test images in the bin (%)")
-    seeds = f"seed{'s' if len(recs) > 1 else ''} {stats.seeds(recs)}"
-    spread = f" ± {100 * ece[1]:.1f}" if len(recs) > 1 else ""
-    ax.set_title(f"{title}\nECE {100 * ece[0]:.1f}{spread} points ({seeds})", fontsize=9)
-    ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="confidence: top-class probability (%)", ylabel="accuracy (%)")
-    ax.grid(alpha=0.3)
-
-
-def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: Path) -> list[Path]:
-    """One panel per run of ``chosen`` (name, title) whose seeds recorded a reliability table."""
-    panels = []
-    for name, title in chosen:
-        recs = [r for r in beyond.tested(records, study.RUNS[name]) if "test_reliability" in r["final"]]
-        if recs:
-            panels.append((recs, title))
+def write_reliability(chosen: list[tuple[str, str, list[dict]]], out: Path) -> list[Path]:
+    """One panel per run of ``chosen`` (name, title, records) whose seeds recorded a reliability table: its
+    reliability diagram, the seeds' tables summed bin by bin (the same bins)."""
+    panels = [([r for r in recs if "test_reliability" in r["final"]], title) for _, title, recs in chosen]
+    panels = [(recs, title) for recs, title in panels if recs]
     if not panels:
         return []
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
     for ax, (recs, title) in zip(axes[0], panels):
-        panel(ax, recs, title)
+        tables = [r["final"]["test_reliability"] for r in recs]
+        ece = mean_std([expected_calibration_error(t) for t in tables])
+        t = {k: np.sum([table[k] for table in tables], axis=0) for k in ("count", "confidence_sum", "correct")}
+        bins = tables[0]["bins"]
+        edges = np.linspace(0, 1, bins + 1)
+        count = np.asarray(t["count"], dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc, conf = t["correct"] / count, t["confidence_sum"] / count
+        have = count > 0
+        style = dict(
+            align="edge", color=SPLIT_COLORS["test"], alpha=0.8, edgecolor="white", label="accuracy in the bin"
+        )
+        ax.bar(100 * edges[:-1][have], 100 * acc[have], 100 / bins, **style)  # in percent: each bin 100 / bins wide
+        ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
+        ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
+        share = ax.twinx()
+        shares = 100 * count / count.sum()
+        share.step(100 * edges, np.append(shares, shares[-1]), where="post", color="black", lw=1.2)  # to the last edge
+        share.set(ylim=(0, 100), ylabel="test images in the bin (%)")
+        seeds = f"seed{'s' if len(recs) > 1 else ''} {stats.seeds(recs)}"
+        spread = f" ± {100 * ece[1]:.1f}" if len(recs) > 1 else ""
+        ax.set_title(f"{title}\nECE {100 * ece[0]:.1f}{spread} points ({seeds})", fontsize=9)
+        ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="confidence: top-class probability (%)", ylabel="accuracy (%)")
+        ax.grid(alpha=0.3)
     steps = plt.Line2D([], [], color="black", lw=1.2, label="test images in the bin (right axis)")
     axes[0][0].legend(handles=[*axes[0][0].get_legend_handles_labels()[0], steps], fontsize=7.5, loc="upper left")
     bins = panels[0][0][0]["final"]["test_reliability"]["bins"]
@@ -279,19 +253,8 @@ def write_reliability(records: list[dict], chosen: list[tuple[str, str]], out: P
     return [save_figure(fig, out / "reliability.png", tight=True)]
 
 
-def confusion_runs(records: list[dict]) -> list[tuple[str, str]]:
-    """The runs whose confusion matrices and reliability diagrams are drawn: the study's best run (rung 0), and the
-    best LeNet-5 and the best network beyond the study, as chosen on validation."""
-    best = next(name for name, run in study.RUNS.items() if run.rung == "0")
-    out = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
-    for c in beyond.chosen(records):
-        if c["named"]:
-            out.append((c["named"], f"{c['what'][:1].upper() + c['what'][1:]}, chosen on validation ({c['named']})"))
-    return out
-
-
 def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
-    """``classes.md``: per run of :func:`confusion_runs`, from its confusion matrices summed over the seeds that
+    """``classes.md``: per run of ``chosen`` (name, records), from its confusion matrices summed over the seeds that
     recorded one (as ``confusion_<run>.png``): its weakest and strongest classes, its largest confusions, and the
     classes it gains on over the row above."""
     previous, ses, rows = None, [], []
@@ -332,19 +295,29 @@ def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
 
 
 def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
-    """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``."""
-    made = [
-        plot_overlay_test_accuracy(records, out / "overlay_test_accuracy.png"),
-        plot_overlay_conv_std(records, out / "overlay_conv_std.png"),
-        plot_ramp_share(records, out / "ramp_share.png"),
-        plot_gap_over_training(records, out / "train_test_gap.png"),
-        plot_study_scatter(records, out / "study_scatter.png"),
-    ]
-    chosen = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in confusion_runs(records)]
+    """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``: the confusion matrices, classes
+    and reliability of the study's best run (rung 0) and of the best LeNet-5 and the best network beyond the
+    study, as chosen on validation."""
+    groups = {row: stats.finished(recs) for row, recs in stats.study_rows(records).items()}
+    made = []
+    if groups:
+        made += [
+            plot_overlay_test_accuracy(groups, out / "overlay_test_accuracy.png"),
+            plot_overlay_conv_std(groups, out / "overlay_conv_std.png"),
+            plot_ramp_share(groups, out / "ramp_share.png"),
+            plot_gap_over_training(groups, out / "train_test_gap.png"),
+            plot_study_scatter(groups, out / "study_scatter.png"),
+        ]
+    best = next(name for name, run in study.RUNS.items() if run.rung == "0")
+    chosen = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
+    for c in beyond.chosen(records):
+        if c["named"]:
+            chosen.append((c["named"], f"{c['what'][:1].upper() + c['what'][1:]}, chosen on validation ({c['named']})"))
+    chosen = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in chosen]
     for _, title, recs in chosen:
         made += plot_confusion(recs, class_names, title, out)
     if any("test_confusion" in r["final"] for _, _, recs in chosen for r in recs):
         io.write_text(out / "classes.md", classes_markdown([(n, recs) for n, _, recs in chosen], class_names))
         made.append(out / "classes.md")
-    made += write_reliability(records, [(name, title) for name, title, _ in chosen], out)
+    made += write_reliability(chosen, out)
     return [p for p in made if p]

@@ -1,6 +1,8 @@
-"""Task 3's report (``figures/rnn/``) from the results index alone: ``summary.{md,csv}`` and the figures
-(``rnn_figures``). A row of the grid is the group of records of ``recurrent.run_config(grid, cell, units)`` with the
-most finished seeds (``stats.records_of``): nothing here depends on the process that draws it."""
+"""Task 3's report (``figures/rnn/``) from the results index alone: ``summary.{md,csv}`` and the figures (each cell's
+curves over its hidden sizes, the final test accuracies beside the study's, Part C's CNN against the best of each cell
+for claim 16, the train - test gap for claim 15), in percent, the claims' rules drawn with the claims' own thresholds
+and decided with their own functions. A row of the grid is the group of records of ``recurrent.run_config(grid, cell,
+units)`` with the most finished seeds (``stats.records_of``): nothing here depends on the process that draws it."""
 
 from __future__ import annotations
 
@@ -8,35 +10,33 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Patch
 
 from common import io
 from common.data import CLASS_NAMES, STUDY_COUNTS
 from common.recurrent import CELL_LABELS, CELLS, STUDY_DATASET, STUDY_TEST_ACCURACY, Grid, run_config, run_name
-from common.report import claims
-from common.report import rnn_figures as figures
+from common.report import claims, stats
+from common.report.claims import GAP_CELLS, GAP_RULE, REACH_LEVEL, about_equal, first_reach, points
+from common.report.plots import SPLIT_COLORS, STUDY_COLORS, band, error_bars, log_labels, plt, save_figure, seeds_note
 from common.report.speed import write_fast_settings
-from common.report.stats import (
-    NOISE,
-    binomial_se,
-    csv_text,
-    format_duration,
-    images_evaluated,
-    mean_std,
-    pm,
-    records_of,
-)
+from common.report.stats import binomial_se, final, format_duration, images_evaluated, mean_std, pm
 from common.runs import groups, identity_label
 from common.study import label
 
 TABLE_REACH = 0.95  # Part C's table: the first evaluation whose interval-mean train accuracy reaches this
 # The study's words for a cell it gave no numbers for (common.recurrent.STUDY_TEST_ACCURACY is empty there)
 STUDY_SAYS = {"rnn": ("below LSTM/GRU", "falls as units fall")}
-FINAL_KEYS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
+# A cell's colour wherever a figure's lines or bars are cells; none of them is a split's colour (plots.SPLIT_COLORS:
+# train blue, test red, validation purple), so that blue and red always mean train and test.
+CELL_COLORS = {"rnn": "#2ca02c", "lstm": "#ff7f0e", "gru": "#8c564b", "cnn": "black"}
+ERROR_FLOOR = 0.01  # percent: the error figures' log axes end here at the lowest (one image in 10,000)
+SHADES = 0.45  # a cell's hidden sizes: its colour darkened (the largest) to lightened (the smallest) by this much
 
 
 def is_study_record(m: dict) -> bool:
-    """Whether a record was made on the study's own set, as far as it tells: the study's name and, where it
-    recorded them (its confusion matrix), the study's count of test images and classes."""
+    """Whether a record was made on the study's set, as far as it tells: its name, and (where its confusion matrix
+    says) the study's count of test images and classes."""
     classes = len(CLASS_NAMES[STUDY_DATASET])
     confusion = m["final"].get("test_confusion")
     return m["identity"]["data"]["name"] == STUDY_DATASET and (
@@ -44,10 +44,10 @@ def is_study_record(m: dict) -> bool:
     )
 
 
-def first_reaching(m: dict, key: str, level: float):
-    """(iteration, training seconds) of the first record with ``key`` >= ``level``, else (None, None)."""
+def first_reaching(m: dict) -> tuple:
+    """(iteration, training seconds) of the first record with train accuracy >= TABLE_REACH, else (None, None)."""
     for h in m.get("history", []):
-        if h.get(key) is not None and h[key] >= level:
+        if h.get("train_accuracy") is not None and h["train_accuracy"] >= TABLE_REACH:
             return h["iteration"], h.get("train_time_s")
     return None, None
 
@@ -56,19 +56,16 @@ def first_reaching(m: dict, key: str, level: float):
 def chosen_groups(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]]) -> dict[str, str]:
     """Run name -> the group id of its row: for each (cell, units) of ``runs`` and the CNN, the records of
     ``run_config(grid, cell, units)`` (``stats.records_of``); a run without records is left out."""
-    chosen = {}
-    for cell, hidden in [*runs, ("cnn", None)]:
-        recs = records_of(records, run_name(cell, hidden), run_config(grid, cell, hidden))
-        if recs:
-            chosen[run_name(cell, hidden)] = recs[0]["group_id"]
-    return chosen
+    configs = {run_name(c, h): run_config(grid, c, h) for c, h in [*runs, ("cnn", None)]}
+    found = {name: stats.records_of(records, name, config) for name, config in configs.items()}
+    return {name: recs[0]["group_id"] for name, recs in found.items() if recs}
 
 
 def grid_row(name: str, gid: str, recs: list[dict], current: bool) -> dict:
     """One configuration's row: its seeds' final numbers (mean, std), what it is, and its records."""
     c = recs[0]["identity"]["config"]
     cell, hidden = c["cell"], c["hidden_units"]
-    stats = {key: mean_std([figures.final_value(m, key) for m in recs]) for key in FINAL_KEYS}
+    finals = {key: final(recs, key) for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss")}
     study = all(is_study_record(m) for m in recs)
     return {
         "run": name,
@@ -77,13 +74,13 @@ def grid_row(name: str, gid: str, recs: list[dict], current: bool) -> dict:
         "cell": cell,
         "hidden_units": hidden,
         "num_params": recs[0].get("num_params"),
-        "seeds": ",".join(str(m["identity"]["seed"]) for m in recs),
-        "n": stats["test_accuracy"][2],
+        "seeds": stats.seeds(recs),
+        "n": finals["test_accuracy"][2],
         "status": "/".join(sorted({m["status"] for m in recs})),
         **{k: c[k] for k in ("iterations", "learning_rate", "batch_size")},
-        **{f"final_{k}_mean": v[0] for k, v in stats.items()},
-        **{f"final_{k}_std": v[1] for k, v in stats.items()},
-        "test_accuracy_binomial_se": binomial_se(stats["test_accuracy"][0], images_evaluated(recs[0])),
+        **{f"final_{k}_mean": v[0] for k, v in finals.items()},
+        **{f"final_{k}_std": v[1] for k, v in finals.items()},
+        "test_accuracy_binomial_se": binomial_se(finals["test_accuracy"][0], images_evaluated(recs[0])),
         "train_seconds_mean": mean_std([m["train_time_s"] for m in recs])[0],
         "study_test_accuracy": STUDY_TEST_ACCURACY.get(cell, {}).get(hidden) if study else None,
         "study_says": STUDY_SAYS.get(cell) if study and not STUDY_TEST_ACCURACY.get(cell) else None,
@@ -103,13 +100,6 @@ def grid_rows(records: list[dict], chosen: dict[str, str]) -> list[dict]:
     return sorted(rows, key=lambda r: (not r["current"], order(r), -(r["hidden_units"] or 0), r["group"]))
 
 
-def best_per_cell(rows: list[dict]) -> dict[str, dict]:
-    """For each RNN cell, its current finished configuration with the highest mean final test accuracy."""
-    done = [r for r in rows if r["cell"] in CELLS and r["current"] and r["n"]]
-    top = lambda cell: max((r for r in done if r["cell"] == cell), key=lambda r: r["final_test_accuracy_mean"])  # noqa: E731
-    return {cell: top(cell) for cell in {r["cell"] for r in done}}
-
-
 # ---------------------------------------------------------------- tables
 CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
     "cell hidden_units num_params current seeds n status iterations learning_rate batch_size "
@@ -117,12 +107,6 @@ CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
     "test_accuracy_binomial_se final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy "
     "identity"
 ).split()
-
-
-def _fmt(v, digits=3):
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def data_label(rows: list[dict]) -> str:
@@ -135,13 +119,6 @@ def data_label(rows: list[dict]) -> str:
     return f"{' / '.join(names)} ({' / '.join(counts)})"
 
 
-def study_cell(r: dict) -> str:
-    """The study's number for a row of the grid table, or why there is none."""
-    if r["study_test_accuracy"] is not None:
-        return f"~{100 * r['study_test_accuracy']:.0f}"
-    return f"n/a ({r['study_says'][0]})" if r["study_says"] else "n/a"
-
-
 def grid_table(rnn_rows: list[dict]) -> list[str]:
     """The grid's table, one line per current RNN row, and its settings."""
     lines = [
@@ -151,14 +128,18 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
     ]
     for r in rnn_rows:
         status = "" if r["status"] == "finished" else f" ({r['status']})"
+        study = "n/a" + (f" ({r['study_says'][0]})" if r["study_says"] else "")  # the study's number, or why none
+        if r["study_test_accuracy"] is not None:
+            study = f"~{100 * r['study_test_accuracy']:.0f}"
         lines.append(
             f"| {r['label']}{status} | {r['hidden_units']} | {r['num_params']:,} | {r['seeds']} "
             f"| {r['iterations']} "
             f"| {pm(r['final_train_accuracy_mean'], r['final_train_accuracy_std'])} "
             f"| {pm(r['final_test_accuracy_mean'], r['final_test_accuracy_std'])} "
             f"| {pm(r['test_accuracy_binomial_se'])} "
-            f"| {_fmt(r['final_train_loss_mean'])} | {_fmt(r['final_test_loss_mean'])} "
-            f"| {format_duration(r['train_seconds_mean'])} | {study_cell(r)} | {r['identity']} |"
+            f"| {pm(r['final_train_loss_mean'], digits=3, scale=1)} "
+            f"| {pm(r['final_test_loss_mean'], digits=3, scale=1)} "
+            f"| {format_duration(r['train_seconds_mean'])} | {study} | {r['identity']} |"
         )
     keys = ("optimizer", "learning_rate", "lr_schedule", "batch_size", "iterations")
     settings = sorted({tuple(r["records"][0]["identity"]["config"].get(k, "constant") for k in keys) for r in rnn_rows})
@@ -172,25 +153,17 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
     if near and any(images_evaluated(r["records"][0]) is None for r in near):
         lines += ["", "Against the study's approximate numbers: not judged, the records hold no count of test images."]
     elif near:  # the study's approximate number taken as one run on the same test images
-        se = lambda r: math.hypot(  # noqa: E731
+        se = lambda r: math.hypot(
             r["final_test_accuracy_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_accuracy_binomial_se"],
             binomial_se(r["study_test_accuracy"], images_evaluated(r["records"][0])),
         )
-        ok = [r for r in near if r["final_test_accuracy_mean"] >= r["study_test_accuracy"] - NOISE * se(r)]
+        ok = [r for r in near if r["final_test_accuracy_mean"] >= r["study_test_accuracy"] - stats.NOISE * se(r)]
         lines += [
             "",
             f"Against the study's approximate numbers: {len(ok)} of {len(near)} runs at or above them or within "
             "noise of them (the study's number taken as one run on the same test images).",
         ]
     return lines + [""]
-
-
-def reach_text(r: dict) -> str:
-    """Part C's "to 95% train": the seeds' median iteration / training seconds, or "not reached"."""
-    reach = [first_reaching(m, "train_accuracy", TABLE_REACH) for m in r["records"]]
-    if any(it is None for it, _ in reach):
-        return "not reached"
-    return f"{np.median([it for it, _ in reach]):.0f} / {np.median([s for _, s in reach]):.0f}s"
 
 
 def comparison_table(comparison: list[dict]) -> list[str]:
@@ -207,21 +180,23 @@ def comparison_table(comparison: list[dict]) -> list[str]:
         "| training time | images/s |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
+    name = lambda r: r["label"] + ("" if r["cell"] == "cnn" else f", {r['hidden_units']} units")
+    reached = []  # the rows whose every seed reached the level, with each seed's (iteration, seconds)
     for r in comparison:
         c = r["records"][0]["identity"]["config"]
-        name = r["label"] + ("" if r["cell"] == "cnn" else f", {r['hidden_units']} units")
         ips = mean_std([m.get("images_per_sec") for m in r["records"]])[0]
-        sched = c.get("lr_schedule", c.get("schedule"))
+        hits, reach = [first_reaching(m) for m in r["records"]], "not reached"
+        if all(it is not None for it, _ in hits):
+            reached.append((r, hits))
+            reach = f"{np.median([it for it, _ in hits]):.0f} / {np.median([s for _, s in hits]):.0f}s"
         lines.append(
-            f"| {name} | {r['num_params']:,} | {c.get('optimizer', 'adam')} {c['learning_rate']} ({sched}) "
+            f"| {name(r)} | {r['num_params']:,} | {c.get('optimizer', 'adam')} {c['learning_rate']} "
+            f"({c.get('lr_schedule', c.get('schedule'))}) "
             f"| {pm(r['final_train_accuracy_mean'], r['final_train_accuracy_std'])} "
-            f"| {pm(r['final_test_accuracy_mean'], r['final_test_accuracy_std'])} | {reach_text(r)} "
+            f"| {pm(r['final_test_accuracy_mean'], r['final_test_accuracy_std'])} | {reach} "
             f"| {format_duration(r['train_seconds_mean'])} | {ips:,.0f} |"
         )
-    reached = [(r, [first_reaching(m, "train_accuracy", TABLE_REACH) for m in r["records"]]) for r in comparison]
-    reached = [(r, hits) for r, hits in reached if all(it is not None for it, _ in hits)]
     if reached:  # who gets there first, counted in iterations and in training seconds
-        name = lambda r: r["label"] + ("" if r["cell"] == "cnn" else f", {r['hidden_units']} units")  # noqa: E731
         first = [min(reached, key=lambda rh: np.median([h[k] for h in rh[1]]))[0] for k in (0, 1)]
         lines += ["", f"First to {level} train: in iterations {name(first[0])}; in training seconds {name(first[1])}."]
     return lines + [
@@ -257,23 +232,239 @@ def summary_markdown(rows: list[dict], comparison: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- everything
-def draw(rows: list[dict], rnn_rows: list[dict], out: Path) -> tuple[list[Path], list[dict]]:
-    """The figures, and Part C's rows (the CNN and the best of each cell; [] without a finished CNN)."""
-    written = [
-        figures.plot_cell_curves(cell, [r for r in rnn_rows if r["cell"] == cell], out / f"{cell}_curves.png")
-        for cell in CELLS
-        if any(r["cell"] == cell for r in rnn_rows)
+# ---------------------------------------------------------------- figures
+CURVE_PANELS = (  # (split, what, title): the top row accuracies, the bottom row losses
+    ("train", "accuracy", "train accuracy (interval mean)"),
+    ("test", "accuracy", "test accuracy (all test images)"),
+    ("train", "loss", "train loss (interval mean)"),
+    ("test", "loss", "test loss"),
+)
+
+
+def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
+    """Accuracy (%) and loss, train and test, one line per hidden size (shades of the cell's colour, dark to
+    light); the study's test numbers dotted."""
+    rows = sorted(rows, key=lambda r: -r["hidden_units"])
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    base = np.array(to_rgb(CELL_COLORS[cell]))
+    shades = np.linspace(-SHADES, SHADES, len(rows))
+    for r, t in zip(rows, shades):
+        color = tuple(base * (1 + t) if t < 0 else base + (1 - base) * t)
+        label = f"{r['hidden_units']} units ({r['num_params']:,} params)" + (
+            ", DIVERGED" if "diverged" in r["status"] else ""
+        )
+        for ax, (split, what, _) in zip(axes.flat, CURVE_PANELS):
+            band(ax, r["records"], f"{split}_{what}", label, color, scale=100 if what == "accuracy" else 1)
+        study = r["study_test_accuracy"]
+        if study is not None:
+            label = f"study, {r['hidden_units']} units: {points(study)}%"
+            axes[0, 1].axhline(100 * study, color=color, ls=":", lw=1.3, label=label)
+    for ax, (split, what, title) in zip(axes.flat, CURVE_PANELS):
+        ax.set_title(title, color=SPLIT_COLORS[split])
+        ax.grid(alpha=0.3)
+        if what == "accuracy":
+            ax.set(ylim=(0, 100), ylabel="accuracy (%)")
+        else:
+            ax.set(ylabel="cross-entropy loss")
+            ax.set_ylim(bottom=0)
+    for ax in axes[1]:
+        ax.set_xlabel("iteration (batch)")
+    axes[0, 0].legend(fontsize=8, loc="lower right", title="hidden size", title_fontsize=8)
+    axes[0, 1].legend(fontsize=7, loc="lower right", ncols=2)
+    if says := rows[0].get("study_says"):  # the study's words for a cell it gave no numbers for
+        note = f'study: no numbers for the {CELL_LABELS[rows[0]["cell"]]}\n("{"; ".join(says)}")'
+        axes[0, 1].text(0.02, 0.97, note, transform=axes[0, 1].transAxes, fontsize=8, va="top", color="0.3")
+    c = rows[0]["records"][0]["identity"]["config"]
+    fig.suptitle(
+        f"{CELL_LABELS[cell]} on image rows: {c.get('optimizer', '')} lr {c.get('learning_rate', '')} "
+        f"({c.get('lr_schedule', 'constant')}), batch {c.get('batch_size', '')}; {seeds_note([r['n'] for r in rows])}"
+    )
+    return save_figure(fig, path, tight=True)
+
+
+def plot_summary(rows: list[dict], path: Path) -> Path:
+    """Final test accuracy (%) per cell and hidden size, ours (mean, std error bars) beside the study's."""
+    cells = [c for c in CELLS if any(r["cell"] == c for r in rows)]
+    fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells) + 0.5, 4.3), sharey=True, squeeze=False)
+    for ax, cell in zip(axes[0], cells):
+        part = sorted((r for r in rows if r["cell"] == cell), key=lambda r: -r["hidden_units"])
+        x = np.arange(len(part))
+        ours = np.array([100 * r["final_test_accuracy_mean"] for r in part], dtype=float)
+        err = np.array([100 * r["final_test_accuracy_std"] for r in part], dtype=float)
+        study = np.array([np.nan if r["study_test_accuracy"] is None else 100 * r["study_test_accuracy"] for r in part])
+        ax.bar(x - 0.2, np.nan_to_num(ours), 0.4, label="ours", color=SPLIT_COLORS["test"])
+        error_bars(ax, x - 0.2, ours, err, elinewidth=1.2, capsize=3, zorder=3)
+        b2 = ax.bar(x + 0.2, np.nan_to_num(study), 0.4, label="study", color=STUDY_COLORS["test"], hatch="//")
+        for p in b2.patches:
+            p.set_edgecolor("white")
+        tops = np.nan_to_num(ours) + np.where(np.isfinite(err), err, 0)
+        for xi, top, r, v in zip(x - 0.2, tops, part, ours):
+            text = "diverged" if "diverged" in r["status"] else f"{v:.1f}"
+            ax.text(xi, top + 0.8, text, ha="center", va="bottom", fontsize=8)
+        ax.bar_label(b2, labels=["n/a" if np.isnan(v) else f"{v:.0f}" for v in study], fontsize=8, padding=1)
+        ax.set_xticks(x, [str(r["hidden_units"]) for r in part])
+        ax.set(xlabel="hidden units", title=CELL_LABELS[cell], ylim=(0, 108))
+        ax.grid(axis="y", alpha=0.3)
+        says = part[0].get("study_says")
+        if says and np.all(np.isnan(study)):
+            text = f'study: no numbers (n/a); reported\n"{"; ".join(says)}"'
+            ax.text(0.5, 0.97, text, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color="0.3")
+    axes[0, 0].set_ylabel("final test accuracy (%)")
+    handles = axes[0, 0].get_legend_handles_labels()[0]
+    labels = [f"ours (final test accuracy, {seeds_note([r['n'] for r in rows], 'error bar: std')})"]
+    labels.append("study (reported, approx.)")
+    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Final test accuracy (%) by recurrent cell and hidden size")
+    return save_figure(fig, path, tight=(0, 0.06, 1, 1))
+
+
+def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration"):
+    """The error 1 - ``key`` in percent, mean ± one std over the seeds (``plots.band``); (x, mean, std) as drawn.
+    Against time only the evaluations after some training (a log axis has no t = 0); where the band reaches 0 the
+    log axis cuts it at its bottom."""
+    keep = lambda h: key in h and (x_key == "iteration" or (h.get("train_time_s") or 0) > 0)
+    error = lambda v: math.nan if v is None else 1.0 - v
+    records = [dict(m, history=[{**h, key: error(h[key])} for h in m["history"] if keep(h)]) for m in records]
+    return band(ax, records, key, label, color, x_key, scale=100)
+
+
+def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
+    """Claim 16: train and test error (%, log scale) against iterations and against training seconds, the CNN
+    and the best of each cell: mean over seeds, ± std band; the claim's level dotted, and where the claim finds
+    each mean training accuracy first at it marked."""
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
+    for r in rows:
+        cell, color = r["cell"], CELL_COLORS[r["cell"]]
+        units = "" if cell == "cnn" else f", {r['hidden_units']} units"
+        label = f"{CELL_LABELS[cell]}{units} ({r['num_params']:,} params)"
+        for row, key in enumerate(("train_accuracy", "test_accuracy")):
+            xs, mean, _ = error_band(axes[row, 0], r["records"], key, label, color)
+            error_band(axes[row, 1], r["records"], key, label, color, x_key="train_time_s")
+            it = first_reach(r["records"]) if key == "train_accuracy" else None
+            if it is not None and it in xs:  # claim 16's number: the first evaluation the claim finds at its level
+                y = mean[list(xs).index(it)]
+                axes[0, 0].plot(it, y, "o", color=color, ms=6, mec="0.5" if color == "black" else "black", mew=0.6)
+                text = dict(xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
+                axes[0, 0].annotate(f"{it:,}", (it, y), **text)
+    errors = {
+        "train": "training error (100 - interval-mean train accuracy)",
+        "test": "test error (100 - test accuracy)",
+    }
+    xlabels = ("iteration (batch)", "training seconds, log scale (model.fit; evaluation excluded)")
+    for row, (split, what) in enumerate(errors.items()):
+        for col, xlabel in enumerate(xlabels):
+            ax = axes[row, col]
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_title(f"{what} vs {'iterations' if col == 0 else 'time'}", color=SPLIT_COLORS[split])
+            log_labels(ax.yaxis, unit="%")
+            ax.grid(alpha=0.3, which="major")
+            ax.grid(alpha=0.1, which="minor")
+        axes[row, 1].set_xscale("log")
+        axes[row, 0].set_ylabel("error (%), log scale")
+        low = axes[row, 0].get_ylim()[0]  # the data's own range, to whole decades, never below the floor
+        exponent = max(math.floor(math.log10(ERROR_FLOOR)), math.floor(math.log10(low)))
+        axes[row, 0].set_ylim(10.0**exponent, 100)
+        if exponent >= 0:  # a short range: 2% and 5% labeled too
+            log_labels(axes[row, 0].yaxis, (2, 5), "%")
+    n, level = claims.number(claims.cnn_first), 100 * (1 - REACH_LEVEL)
+    for ax in axes[0]:
+        text = f"claim {n}'s level: {level:g}% training error ({points(REACH_LEVEL)}% accuracy)"
+        ax.axhline(level, color="0.3", ls=":", lw=1.2, label=text)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=3, fontsize=9, bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(
+        f"Part C (claim {n}): the study's CNN vs the best basic RNN, LSTM and GRU, error on a log scale "
+        "(same data, batch and iterations)\n"
+        f"{seeds_note([r['n'] for r in rows], 'band: ± 1 std over seeds')}; dots: the first evaluation where "
+        f"the mean training error is <= {level:g}%, at the iteration written beside it",
+        fontsize=10,
+    )
+    return save_figure(fig, path, tight=(0, 0.07, 1, 1))
+
+
+def train_test_gaps(rows: list[dict]) -> list[dict]:
+    """Claim 15's numbers, one per RNN row: each seed's final train - test accuracy (``gaps``, NaN for a
+    diverged seed), their sample std and count (``std``, ``n``), and the claim's own number (``mean``: mean
+    train - mean test over the finished seeds, ``claims.train_test_gap``), in fractions."""
+    out = []
+    for r in rows:
+        gaps = [final([m], "train_accuracy")[0] - final([m])[0] for m in r["records"]]
+        _, std, n = mean_std(gaps)
+        mean = claims.train_test_gap(r["records"])
+        out.append(
+            {"cell": r["cell"], "hidden_units": r["hidden_units"], "gaps": gaps, "mean": mean, "std": std, "n": n}
+        )
+    return out
+
+
+def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
+    """Claim 15: the final train - test accuracy gap in points per cell and hidden size (the claim's number,
+    std error bars, each seed a dot; hatched where the claim finds the mean outside its rule), with the claim's
+    ± limit of "about equal"."""
+    gaps = {(g["cell"], g["hidden_units"]): g for g in train_test_gaps(rows)}
+    cells = [c for c in CELLS if any(c == cell for cell, _ in gaps)]
+    sizes = sorted({h for _, h in gaps}, reverse=True)
+    x, width, limit = np.arange(len(sizes)), 0.8 / max(len(cells), 1), float(points(GAP_RULE))
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.6 * len(sizes) + 2.5), 5.2))
+    ax.axhspan(-limit, limit, color="0.93", lw=0, zorder=0)
+    rule = f"claim {claims.number(claims.train_equals_test)}'s rule: |train - test| <= {limit:g} points"
+    for sign in (1, -1):
+        ax.axhline(sign * limit, color="0.25", ls="--", lw=1.1, zorder=1, label=rule if sign > 0 else None)
+    ax.axhline(0, color="black", lw=0.8, zorder=1)
+    extent = [limit, 0.0]  # every top and bottom drawn: the axis' range
+    for i, cell in enumerate(cells):
+        where = x + (i - (len(cells) - 1) / 2) * width
+        gs = [gaps.get((cell, h)) for h in sizes]
+        mean = np.array([np.nan if g is None else 100 * g["mean"] for g in gs])
+        std = np.array([np.nan if g is None else 100 * g["std"] for g in gs])
+        bars = ax.bar(where, np.nan_to_num(mean), width, color=CELL_COLORS[cell], zorder=2)
+        error_bars(ax, where, mean, std, elinewidth=0.9, capsize=3, zorder=3)
+        spread = np.where(np.isfinite(std) & np.isfinite(mean), std, 0.0)
+        for j, g in enumerate(gs):
+            if g is None:
+                continue
+            if math.isfinite(g["mean"]) and not about_equal(g["mean"]):  # hatched: as the claim counts it
+                bars[j].set_hatch("//")
+                bars[j].set_edgecolor("white")
+            seeds = 100 * np.array(g["gaps"], dtype=float)
+            seeds = seeds[np.isfinite(seeds)]
+            if len(seeds) > 1:  # each seed, spread across the bar so that equal gaps stay visible
+                jitter = np.linspace(-0.18, 0.18, len(seeds)) * width
+                ax.plot(where[j] + jitter, seeds, "o", ms=3.2, mfc="white", mec="black", mew=0.7, zorder=4)
+            top = max([np.nan_to_num(mean[j]) + spread[j], *seeds])
+            text = (
+                stats.decided(g["mean"], GAP_RULE) if math.isfinite(g["mean"]) else "diverged"
+            )  # its side of the rule
+            ax.text(where[j], top + 0.25, text, ha="center", va="bottom", fontsize=8, zorder=5)
+            extent += [top, np.nan_to_num(mean[j]) - spread[j], *seeds]
+    ax.plot([], [], "o", ms=3.2, mfc="white", mec="black", mew=0.7, label="one seed")
+    handles, labels = ax.get_legend_handles_labels()
+    for cell in cells:  # plain swatches: a cell's first bar may be hatched
+        handles.append(Patch(facecolor=CELL_COLORS[cell]))
+        labels.append(CELL_LABELS[cell] + ("" if cell in GAP_CELLS else " (not part of the claim)"))
+    handles.append(Patch(facecolor="0.6", hatch="//", edgecolor="white"))
+    labels.append(f"hatched: mean outside ±{limit:g} points")
+    ax.set_ylim(min(extent) - 1, 1.22 * max(extent) + 1)  # room for the value labels and the legend
+    ax.set_xticks(x, [str(h) for h in sizes])
+    ax.set(xlabel="hidden units", ylabel="final train - test accuracy (percentage points)")
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+    within = [  # the claim's count of means within its rule
+        f"{CELL_LABELS[c]} {sum(about_equal(g['mean']) for (cc, _), g in gaps.items() if cc == c)} of "
+        f"{sum(cc == c for cc, _ in gaps)}"
+        for c in GAP_CELLS
+        if c in cells
     ]
-    written.append(figures.plot_summary(rnn_rows, out / "summary.png"))
-    written.append(figures.plot_train_test_gap(rnn_rows, out / "train_test_gap.png"))
-    cnn = next((r for r in rows if r["cell"] == "cnn" and r["current"] and r["n"]), None)
-    if cnn is None:
-        return written, []
-    best = best_per_cell(rows)
-    comparison = [cnn] + [best[c] for c in CELLS if c in best]
-    written.append(figures.plot_cnn_comparison(comparison, out / "cnn_comparison.png"))
-    return written, comparison
+    asked = " and ".join(CELL_LABELS[c] for c in GAP_CELLS)
+    note = seeds_note([g["n"] for g in gaps.values()], "error bar: ± 1 std over seeds", "; no error bar")
+    ax.set_title(
+        f"Claim {claims.number(claims.train_equals_test)}: are train and test accuracy about equal for {asked}?\n"
+        f"final train - test accuracy ({note}); "
+        f"mean within ±{limit:g} points: {', '.join(within) or f'no {asked} runs'}",
+        fontsize=10,
+    )
+    ax.legend(handles, labels, fontsize=8, loc="upper left", ncols=3)
+    return save_figure(fig, path, tight=True)
 
 
 def summarize(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]], out: Path, log=print) -> list[Path]:
@@ -287,9 +478,20 @@ def summarize(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]
     if not rnn_rows:
         log(f"no finished RNN runs of these settings in {out / 'results.jsonl'} or the runs folder; nothing to show")
         return []
-    written, comparison = draw(rows, rnn_rows, out)
+    written = [
+        plot_cell_curves(cell, [r for r in rnn_rows if r["cell"] == cell], out / f"{cell}_curves.png")
+        for cell in CELLS
+        if any(r["cell"] == cell for r in rnn_rows)
+    ]
+    written += [plot_summary(rnn_rows, out / "summary.png"), plot_train_test_gap(rnn_rows, out / "train_test_gap.png")]
+    comparison = []  # Part C: the CNN and each cell's finished configuration with the best mean final test accuracy
+    if cnn := next((r for r in rows if r["cell"] == "cnn" and r["current"] and r["n"]), None):
+        done = [r for r in rnn_rows if r["n"]]
+        best = lambda cell: max((r for r in done if r["cell"] == cell), key=lambda r: r["final_test_accuracy_mean"])
+        comparison = [cnn] + [best(c) for c in CELLS if any(r["cell"] == c for r in done)]
+        written.append(plot_cnn_comparison(comparison, out / "cnn_comparison.png"))
     io.write_text(out / "summary.md", summary_markdown(rows, comparison))
-    io.write_text(out / "summary.csv", csv_text(rows, CSV_FIELDS))
+    io.write_text(out / "summary.csv", stats.csv_text(rows, CSV_FIELDS))
     written += [out / "summary.md", out / "summary.csv"]
     written += write_fast_settings(records, out, [run_name(c, h) for c, h in [*runs, ("cnn", None)]], "rnn_mnist.py")
     if all(r["study_data"] for r in rnn_rows) and out.name == "rnn":  # the standard layout <figures>/rnn

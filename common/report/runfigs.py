@@ -42,10 +42,9 @@ def split_of(record: dict) -> str:
 
 
 def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:
-    """Train and test (or validation) accuracy and loss against iterations, mean ± std over the seeds; the
-    study's numbers dashed. The loss panel sets the cross-entropy alone beside the test cross-entropy (the
-    optimized loss, with the L2 penalty or label smoothing, dashed), over the seeds whose every evaluation recorded
-    it."""
+    """Train and test (or validation) accuracy and loss, mean ± std over the seeds; the study's numbers dashed. The
+    train cross-entropy beside the test one (the optimized loss, with L2 or label smoothing, dashed), over the seeds
+    whose every evaluation recorded it."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     split = split_of(records[0])
     held = SPLIT_NAMES[split] + (" (held-out training images)" if split == "val" else " (all test images)")
@@ -90,10 +89,9 @@ def probe_labels(record: dict, arch: str) -> dict[str, str]:
 
 
 def plot_activation_stats(records, title: str, path, read_every: int, arch: str = "lenet5") -> Path:
-    """min, max, mean and std of each conv layer's activations over iterations (log axis). Where the runs were
-    not evaluated between their initialization and their first interval, iteration 0 is a dot of its own: a
-    line across that stretch would draw a trend nobody measured. conv2 is dashed: where both layers are equal
-    (a ReLU's min is 0) conv1 shows through it."""
+    """min, max, mean and std of each conv layer's activations over iterations (log axis). Iteration 0 is a dot of its
+    own where the runs were not evaluated before their first interval (a line there would draw a trend nobody
+    measured); conv2 dashed, so that where both are equal (a ReLU's min is 0) conv1 shows through."""
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     names = probe_labels(records[0], arch)
     dense = all(r.get("dense_until") for r in records)
@@ -161,16 +159,6 @@ def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
     return None if kernel is None else np.asarray(kernel, dtype=np.float64)
 
 
-def filter_scale(kernel: np.ndarray) -> tuple[float, str]:
-    """The shared scale of gray 5x5 (LeNet-5) filters, or a 3x3 network's own largest |weight| (the VGG's
-    filters, after batch norm's rescaling, have a scale of their own); with its wording for a title."""
-    m = float(np.abs(kernel).max())
-    if kernel.shape[0] != 5:
-        return m, f"its own scale, ±{m:.3g}"
-    clipped = f" (clipped: max|w| {m:.3g})" if m > FILTER_SCALE else ""
-    return FILTER_SCALE, f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run{clipped}"
-
-
 def plot_filters(record: dict, name: str, path) -> Path | None:
     """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one); the
     intensity ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red."""
@@ -182,11 +170,14 @@ def plot_filters(record: dict, name: str, path) -> Path | None:
     ramps = plane_r2(kernel) >= GRADIENT_R2
     labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
     note = f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2}), {int(ramps.sum())} of {len(ramps)}"
+    m = float(np.abs(kernel).max())
     if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
-        m = float(np.abs(filters).max())
         title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {note}"
         return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
-    scale, what = filter_scale(kernel)
+    scale, what = m, f"its own scale, ±{m:.3g}"  # a 3x3 network's: the VGG's, rescaled by batch norm
+    if k == 5:  # gray 5x5 (LeNet-5) filters: one scale for every run
+        clipped = f" (clipped: max|w| {m:.3g})" if m > FILTER_SCALE else ""
+        scale, what = FILTER_SCALE, f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run{clipped}"
     title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\n{what}; {note}"
     style = dict(labels=labels, colorbar_label="weight", marked=ramps)
     return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
@@ -214,14 +205,6 @@ def plot_filters_init_vs_trained(record: dict, name: str, path) -> Path | None:
     )
     style = dict(ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps)
     return image_grid(both, path, title, **style)
-
-
-def figure_folder(out: Path, name: str, overrides: dict | None) -> Path:
-    """``<out>/<run>``, or for a run changed with --set ``<out>/<run>@dropout=0.3``: never the committed one's.
-    A run that chooses on validation (``validation`` set) has its figures under ``<out>/validation/``."""
-    overrides = dict(overrides or {})
-    base = Path(out) / "validation" if overrides.pop("validation", 0) else Path(out)
-    return base / (name + "".join(f"@{c}" for c in study.changes(overrides)))
 
 
 def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, read_every: int, study_data: bool):
