@@ -1,8 +1,6 @@
-"""The study's claims, checked one by one against the results indexes of the two training scripts
-(``figures/claims.md``, rebuilt by whichever summarizes last), and the differences they rest on with their intervals
-(``figures/forest.png``). Each claim is a function listed in :data:`CLAIMS` with the study's words: it takes the runs
-it needs (:func:`need` stops it with "cannot be tested", naming what would test it) and returns its evidence with
-its rule, the verdict and the differences it rests on. The rules' thresholds are named once, here."""
+"""The study's claims checked against the two training scripts' records (``figures/claims.md``) and the differences
+they rest on (``figures/forest.png``). Each check in :data:`CLAIMS` returns its evidence with its rule, the verdict
+and its differences, or raises :class:`Missing`, naming what would test it. The rules' thresholds are named here."""
 
 from __future__ import annotations
 
@@ -47,11 +45,10 @@ class Claim:
 
 
 class Missing(Exception):
-    """A claim's evidence is not in the results index; the message names what would provide it."""
+    """A claim's evidence is not in the records; the message names what would provide it."""
 
 
 def need(groups: dict, keys, what: str) -> None:
-    """Stops a check whose runs ``keys`` are not all in ``groups``: "cannot be tested", run ``what``."""
     if any(k not in groups for k in keys):
         raise Missing(what)
 
@@ -60,7 +57,6 @@ acc = lambda recs, key="test_accuracy": final(recs, key)[0]  # noqa: E731  (a ru
 points = lambda x: f"{100 * x:g}"  # noqa: E731  (a rule's threshold in points: 0.05 -> "5")
 
 
-# ---------------------------------------------------------------------------
 # Task 1: the LeNet-5 sweep
 def ceiling(g):
     need(g, ROWS, f"runs {[row for row in ROWS if row not in g]} (python cifar_v2.py)")
@@ -241,29 +237,24 @@ def relu_minimum(g):
     ), HOLDS if min(mins) == 0 and max(mins) == 0 else FAILS
 
 
-# ---------------------------------------------------------------------------
 # Task 3: the RNN grid and Part C's CNN
 def grid(g, cells=CELLS) -> None:
-    """Stops a check unless every cell of ``cells`` has all four sizes."""
     need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
 
 
 def train_test_gap(records: list[dict]) -> float:
-    """Claim 15's number for one run: mean final train accuracy - mean final test accuracy (finished seeds)."""
+    """Claim 15's number for one run: mean final train - test accuracy."""
     return acc(records, "train_accuracy") - acc(records)
 
 
 def about_equal(gap: float) -> bool:
-    """Claim 15's rule for one run's ``train_test_gap`` (NaN: no)."""
     return abs(gap) <= GAP_RULE
 
 
 def first_reach(records: list[dict], level: float = REACH_LEVEL) -> int | None:
-    """Claim 16's number: the first iteration (after the start) where the seeds' mean train accuracy is >=
-    ``level``, or None."""
+    """Claim 16's number: the first iteration after the start with a mean train accuracy >= ``level``, or None."""
     its, train = curve(records, "train_accuracy")
-    hit = [int(it) for it, v in zip(its, train) if it and v >= level]
-    return hit[0] if hit else None
+    return next((int(it) for it, v in zip(its, train) if it and v >= level), None)
 
 
 def fewer_units_lower(g):
@@ -405,11 +396,9 @@ CLAIMS = [  # (task, the study's words, its check), in the table's order
 
 
 def number(check) -> int:
-    """A claim's number in ``figures/claims.md``: its place in :data:`CLAIMS`."""
     return next(k for k, (_, _, c) in enumerate(CLAIMS, 1) if c is check)
 
 
-# ---------------------------------------------------------------------------
 def build(cifar_records: list[dict], rnn_records: list[dict]) -> list[Claim]:
     """Every claim's row, in order; a claim whose evidence is missing says what would provide it."""
     groups = {"Task 1": stats.study_rows(cifar_records), "Task 3": stats.rnn_cells(rnn_records)}
@@ -442,8 +431,7 @@ def markdown(claims: list[Claim]) -> str:
 
 
 def plot_forest(checked: list[Claim], path: Path) -> Path | None:
-    """One row per difference: the point, its ± NOISE standard-error interval (filled where it excludes 0:
-    beyond noise), grouped by claim; zero dashed."""
+    """One row per difference, its ± NOISE standard-error interval (filled where it excludes 0), by claim."""
     rows = [(k, what, d, se) for k, c in enumerate(checked, 1) for what, d, se in c.differences]
     if not rows:
         return None
@@ -467,8 +455,7 @@ def plot_forest(checked: list[Claim], path: Path) -> Path | None:
 
 
 def update(figures_root: Path, log=print) -> list[Path]:
-    """Rebuilds ``claims.md`` and ``forest.png`` under ``figures_root`` from its two indexes (the sweep's with its
-    --early reruns' evaluations)."""
+    """``claims.md`` and ``forest.png`` under ``figures_root``, from its two indexes (the sweep's with --early's)."""
     read = lambda sub: runs.ResultsIndex(Path(figures_root) / sub / "results.jsonl").read(log)  # noqa: E731
     checked = build(runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log), read("rnn"))
     io.write_text(Path(figures_root) / "claims.md", markdown(checked))

@@ -1,16 +1,8 @@
 """Keep the result tables quoted in the README and in ``docs/`` identical to the files the scripts generated.
 
-The README and the pages of ``docs/`` quote generated tables between markers::
-
-    <!-- BEGIN figures/cifar/summary.md -->
-    ...the file's content, put here by `make readme`...
-    <!-- END figures/cifar/summary.md -->
-
-`python -m common.report.docs` (``make readme``) copies each named file (its first heading dropped: the
-page has its own) between its markers; ``--check`` only reports blocks that differ, and
-``tests/test_readme.py`` runs that check, so a page whose numbers drifted from the saved results
-does not land. No number in these blocks is typed by hand, and the prose around them states none
-(:func:`unsourced`): a sentence whose truth depends on numbers is a line of a generated table's caption.
+Each ``<!-- BEGIN figures/x.md -->`` ... ``<!-- END figures/x.md -->`` block holds that file, its first heading
+dropped (``make readme``); ``--check`` only reports blocks that differ (tests/test_readme.py runs it), and the prose
+around them states no number (:func:`unsourced`).
 """
 
 from __future__ import annotations
@@ -24,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def pages(root: Path = ROOT) -> list[Path]:
-    """The README and every page of docs/."""
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
@@ -38,7 +29,7 @@ NOT_PROSE = re.compile(
 
 
 def quoted(path: Path) -> str:
-    """The text the README shows for a generated file: its lines without a leading '# ' title."""
+    """The text a page shows for a generated file: its lines without a leading '# ' title and blank lines."""
     lines = path.read_text().splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
@@ -48,8 +39,7 @@ def quoted(path: Path) -> str:
 
 
 def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
-    """Rewrite (or, with ``check``, only compare) every block; returns the paths of blocks that differed
-    or whose file is missing."""
+    """Rewrite (``check``: only compare) every block; returns the paths of the blocks that differed or are missing."""
     text = readme.read_text()
     stale = []
 
@@ -70,8 +60,7 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
 
 
 def unsourced(page: Path) -> list[str]:
-    """The lines of ``page`` that state a result (a number with %, "points" or "pp", or a "±") outside a generated
-    table, with their line numbers: each belongs in a generated file's caption, quoted between markers."""
+    """The lines of ``page`` that state a result outside a generated block: each belongs in a generated caption."""
     text = page.read_text()
     blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keep the line numbers
     lines = blanked.splitlines()

@@ -28,8 +28,7 @@ LAYER_STYLES = {"conv1": dict(color="#ff7f0e"), "conv2": dict(color="#2ca02c", l
 
 
 def save_figure(fig, path: str | os.PathLike, tight: bool | tuple = False) -> Path:
-    """The figure as a PNG at ``path``, written whole or not at all (``io.atomic``); the figure is closed.
-    ``tight``: its panels laid out first (``fig.tight_layout``; a tuple: within that rectangle of the figure)."""
+    """The figure as a PNG, written whole or not at all, then closed; ``tight``: ``fig.tight_layout`` (rect) first."""
     path = Path(path)
     if tight:
         fig.tight_layout(rect=None if tight is True else tight)
@@ -42,9 +41,7 @@ def save_figure(fig, path: str | os.PathLike, tight: bool | tuple = False) -> Pa
 
 
 def seeds_note(ns: list[int], spread: str = "band: ± 1 std over seeds", single: str = "") -> str:
-    """What a figure's lines or bars are, given the seed counts ``ns`` of its rows: "mean of 3 seeds,
-    band: ± 1 std over seeds", "mean of 2/3 seeds, error bar: std over seeds", or for one seed "1 seed" plus
-    ``single`` (e.g. why no error bar is drawn)."""
+    """What a figure's lines or bars are, given its rows' seed counts: "mean of 2/3 seeds, band: ...", "1 seed"."""
     ns = sorted(set(ns)) or [1]
     if max(ns) == 1:
         return "1 seed" + single
@@ -52,9 +49,8 @@ def seeds_note(ns: list[int], spread: str = "band: ± 1 std over seeds", single:
 
 
 def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration", scale: float = 1.0, **style):
-    """The mean over seeds as a line, ± one sample std over the seeds as a band (one seed: the line alone), as
-    the tables' mean ± std, the values times ``scale`` (100: percent). Where every seed diverged (NaN) the line
-    has a gap. Returns (x, mean, std) as drawn (empty arrays where nothing was recorded)."""
+    """The mean over seeds as a line, ± one sample std as a band (one seed: the line alone), times ``scale``;
+    returns (x, mean, std) as drawn."""
     xs, vals = series(records, key, x_key)
     if len(xs) == 0:
         return xs, np.array([]), np.array([])
@@ -69,7 +65,6 @@ def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "ite
 
 
 def bars_note(ns: list[int]) -> str:
-    """What a bar figure's bars and error bars are, given the seed counts ``ns`` of its rows."""
     return seeds_note(ns, "error bar: std over seeds", "; no error bar: the test set's SE is ~1.6 points")
 
 
@@ -83,8 +78,7 @@ def error_bars(ax, where, values, errors, **style) -> None:
 
 
 def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
-    """Each seed's value as a small dot on its bar (spread across the bar in seed order, so dots never hide
-    one another): the spread the error bar summarizes, seen."""
+    """Each seed's value as a dot on its bar, spread across it in seed order so that none hides another."""
     for w, values in zip(where, per_seed):
         values = [v for v in (values or []) if v is not None and np.isfinite(v)]
         if len(values) < 2:
@@ -94,28 +88,17 @@ def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
 
 
 def grouped_bars(
-    groups: list[str],
-    series: dict[str, tuple],
-    path,
-    title: str,
-    ylabel: str,
-    ylim=(0, 1.2),
-    rotate: int = 30,
-    colors: list[str] | None = None,
-    note: str | None = None,
-    digits: int = 0,
+    groups: list[str], series: dict[str, tuple], path, title: str, ylabel: str, ylim, colors, note
 ) -> Path:
-    """One group of bars per entry of ``groups``; ``series`` maps a legend label to (values, errors) or
-    (values, errors, per-seed values) (NaN = missing: no bar; error NaN: no error bar). Values are fractions,
-    drawn and labeled in percent (``ylim`` in fractions too) with ``digits`` decimals; each label sits above its
-    bar's error cap and seed dots."""
+    """A group of bars per entry of ``groups``; ``series``: legend label -> (values, errors[, per-seed values]) in
+    fractions (NaN: no bar or no error bar), drawn and labeled in percent above each bar's cap and dots."""
     x = np.arange(len(groups))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
     for i, (label, (values, errors, *seeds)) in enumerate(series.items()):
         values, errors = 100 * np.asarray(values, dtype=float), 100 * np.asarray(errors, dtype=float)
         where = x + (i - (len(series) - 1) / 2) * width
-        ax.bar(where, values, width, label=label, color=None if colors is None else colors[i])
+        ax.bar(where, values, width, label=label, color=colors[i])
         error_bars(ax, where, values, errors)  # none for the study or a single seed
         if seeds:
             seed_dots(ax, where, seeds[0], width)
@@ -123,38 +106,26 @@ def grouped_bars(
             if np.isfinite(v):
                 dots = [100 * d for d in (seeds[0][k] or [])] if seeds else []
                 top = max([v + (e if np.isfinite(e) else 0.0), *dots])
-                ax.text(w, top + 0.8, f"{v:.{digits}f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, groups, rotation=rotate, ha="right" if rotate else "center")
+                ax.text(w, top + 0.8, f"{v:.0f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, groups, rotation=30, ha="right")
     ax.set(ylabel=ylabel, ylim=(100 * ylim[0], 100 * ylim[1]))
-    ax.set_title(title + (f"\n({note})" if note else ""), fontsize=11)
+    ax.set_title(f"{title}\n({note})", fontsize=11)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))  # outside: never over a bar
     return save_figure(fig, path, tight=True)
 
 
 def image_grid(
-    images: np.ndarray,
-    path,
-    title: str,
-    ncols: int = 8,
-    cmap: str = "gray",
-    vmin: float | None = None,
-    vmax: float | None = None,
-    labels=None,
-    colorbar_label: str | None = None,
-    marked=None,
+    images: np.ndarray, path, title: str, vmin, vmax, ncols: int = 8, labels=None, colorbar_label=None, marked=None
 ) -> Path:
-    """Images (N, H, W) in a grid, all on one color scale (vmin..vmax) with a colorbar; or RGB images
-    (N, H, W, 3) with values in [0, 1]. ``labels``: a title per image; ``marked``: per image, whether to frame it
-    (red). One Axes holds every image, each at its place (an Axes per image drew a 64-filter grid 2.6x slower)."""
+    """Images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` ones framed red.
+    One Axes holds every image (an Axes per image drew a 64-filter grid 2.6x slower)."""
     nrows = -(-len(images) // ncols)
-    vmin = float(np.min(images)) if vmin is None else vmin
-    vmax = float(np.max(images)) if vmax is None else vmax
     gap, room = 0.3, 0.3 if labels is None else 0.55  # between images and above each (its label), image widths
     fig, ax = plt.subplots(figsize=(1.25 * ncols * (1 + gap) / 1.3 + 1.2, 1.25 * nrows * (1 + room) / 1.3 + 0.7))
     for i, image in enumerate(images):
         x, y = (i % ncols) * (1 + gap), (i // ncols) * (1 + room) + room
-        im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, extent=(x, x + 1, y + 1, y), interpolation="nearest")
+        im = ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, extent=(x, x + 1, y + 1, y), interpolation="nearest")
         framed = marked is not None and marked[i]
         frame = dict(ec="red", lw=2.5) if framed else dict(ec="black", lw=0.8)
         ax.add_patch(matplotlib.patches.Rectangle((x, y), 1, 1, fill=False, **frame))
@@ -169,8 +140,7 @@ def image_grid(
 
 
 def evaluated_when(records: list[dict]) -> str:
-    """When the records were evaluated: every ``eval_every`` iterations, after every one up to ``dense_until``
-    where a dense early rerun was merged in (common.runs.merge_early)."""
+    """When the records were evaluated (``dense_until``: a dense early rerun merged in, common.runs.merge_early)."""
     every = records[0]["identity"]["eval_every"]
     dense = min((r.get("dense_until", 0) for r in records), default=0)
     return (
@@ -181,10 +151,8 @@ def evaluated_when(records: list[dict]) -> str:
 
 
 def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8) -> None:
-    """Labels beside their points (``xs``, ``ys`` in data coordinates), none over another label, a marker or an
-    error bar (``xerr``, ``yerr``: half-widths in data units): each just right of and above its point, else a
-    line at a time higher or lower, else on its left; a moved label gets a thin line to its point. Call it once
-    the axes' limits and scales are set (and after ``tight_layout``)."""
+    """Labels beside their points, none over another label, a marker or an error bar (``xerr``, ``yerr``: half-widths);
+    a moved label gets a thin line to its point. Call it once the axes' limits, scales and layout are set."""
     if ax.figure.get_layout_engine():  # the axes' final place (constrained layout)
         ax.figure.get_layout_engine().execute(ax.figure)
     ax.get_xlim(), ax.apply_aspect()  # the final limits and box: a pending autoscale or equal aspect applied
@@ -225,7 +193,6 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
         )
 
 
-# ---------------------------------------------------------------------------
 # Image panels (the deconvnet's figures): projections signed, each on its own [-1, 1] scale; pixels on [0, 1]
 OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image
 NO_ACTIVATION = "#e4e4e4"
@@ -234,7 +201,7 @@ IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
 
 
 def scaled(p: np.ndarray) -> np.ndarray:
-    """Per-panel symmetric normalization: p / max|p| (NaN kept), so 0 stays white."""
+    """p / max|p| (NaN kept), so 0 stays white."""
     p = np.asarray(p, np.float32)
     m = np.nanmax(np.abs(p)) if np.any(np.isfinite(p)) else 0.0
     return p / m if m > 0 else p
@@ -246,8 +213,7 @@ def pixels(img: np.ndarray) -> np.ndarray:
 
 
 def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
-    """A panel as RGBA: gray panels through the projection or image colormap; RGB projections as
-    0.5 + p / (2 max|p|) per channel (zero is mid gray), RGB patches as they are; NaN (outside) in OUTSIDE."""
+    """A panel as RGBA: gray through a colormap; RGB projections as 0.5 + p / (2 max|p|) (zero: mid gray)."""
     p = np.asarray(p, np.float32)
     if p.ndim == 2:
         return PROJ_CMAP((scaled(p) + 1) / 2) if projection else IMG_CMAP(p)
@@ -286,17 +252,15 @@ def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: fl
 
 
 def log_labels(axis, minor=(), unit: str = "") -> None:
-    """A log axis's labels as plain numbers and ``unit`` (1, 10, 100, not 10^0), its minor ticks labelled only at
-    ``minor`` times a decade: all nine overprint each other beside the decade's label."""
+    """A log axis labelled 1, 10, 100 (not 10^0), minor ticks only at ``minor`` times a decade (all nine overprint)."""
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}{unit}"))
     pick = lambda v: v > 0 and round(v / 10 ** math.floor(math.log10(v))) in minor  # noqa: E731
     axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}{unit}" if pick(v) else ""))
 
 
 def title_above(fig, title: str, fontsize: float = 10) -> None:
-    """The figure's title just above its highest panel and panel title, wherever the layout put them (a suptitle
-    at the figure's top leaves a band of empty space that grows with the figure). Call it once the panels, their
-    titles and colorbars are placed; the saved figure's tight bounding box takes the title in."""
+    """The title just above the highest panel (a suptitle at the figure's top leaves a band of empty space that grows
+    with the figure). Call it once the panels, their titles and colorbars are placed."""
     renderer = fig.canvas.get_renderer()
     top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
     fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)

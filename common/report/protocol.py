@@ -1,7 +1,6 @@
-"""The protocol's choices and what they chose (``docs/beyond.md``; ``figures/cifar/beyond/protocol.{md,png}`` and
-``work.png``), from the records alone: every decision of ``common/protocol.py`` read again from the index, the chosen
-recipes on the test set with the seeds no choice used, and what their training cost, in images, forward FLOPs and
-minutes of the CPU that ran it."""
+"""The protocol's choices and what they chose (``figures/cifar/beyond/protocol.{md,png}``, ``work.png``): every
+decision of ``common/protocol.py`` read again from the records, the chosen recipes on the test set with fresh seeds,
+and what their training cost."""
 
 from __future__ import annotations
 
@@ -33,34 +32,25 @@ INTRO = (
 
 
 def walks(records: list[dict]) -> dict[str, protocol.Walk]:
-    """Every design's decisions, read from ``records`` as far as they go."""
     lookup = protocol.val_lookup(records)
     return {name: protocol.walk(design, lookup) for name, design in protocol.DESIGNS.items()}
 
 
-def fresh(records: list[dict], run: study.RunConfig | None) -> list[dict]:
-    """The finished runs of ``run`` on all the training images with the fresh seeds."""
-    if run is None:
-        return []
+def fresh(records: list[dict], run: study.RunConfig) -> list[dict]:
+    """The runs of ``run`` on all the training images with the fresh seeds."""
     recs = stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET)
     return [r for r in recs if r["seed"] in protocol.FRESH_SEEDS]
 
 
-def budget(recs: list[dict]) -> list[str]:
-    """Images seen (thousands), forward MFLOPs per image, work (images x forward FLOPs, in TFLOP), the training's
-    minutes (mean over the seeds) and the CPUs."""
-    r = recs[0]
-    images = r["iterations_done"] * r["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
-    minutes = np.mean([x["train_time_s"] for x in recs]) / 60
-    flops = r.get("forward_flops")
-    work = f"{images * flops / 1e12:,.1f}" if flops else "-"
-    return [f"{images / 1e3:,.0f}k", f"{flops / 1e6:,.1f}" if flops else "-", work, f"{minutes:.1f}", stats.cpus(recs)]
-
-
 def result_row(label: str, recs: list[dict]) -> list:
-    test, clean = stats.final(recs), stats.final(recs, "train_clean_accuracy")
+    """Test and clean train accuracy, images seen, forward MFLOPs per image, work, the training's minutes, the CPUs."""
+    test, clean, r = stats.final(recs), stats.final(recs, "train_clean_accuracy"), recs[0]
     gap = stats.gap(clean[0] - test[0]) if stats.finite(clean[0]) else "-"
-    return [label, stats.seeds(recs), f"{stats.pm(*test[:2])}", f"{stats.pm(*clean[:2])}", gap, *budget(recs)]
+    images = r["iterations_done"] * r["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
+    minutes, flops = np.mean([x["train_time_s"] for x in recs]) / 60, r.get("forward_flops")
+    work = [f"{flops / 1e6:,.1f}", f"{images * flops / 1e12:,.1f}"] if flops else ["-", "-"]
+    cells = [label, stats.seeds(recs), stats.pm(*test[:2]), stats.pm(*clean[:2]), gap, f"{images / 1e3:,.0f}k"]
+    return [*cells, *work, f"{minutes:.1f}", stats.cpus(recs)]
 
 
 def markdown(records: list[dict]) -> list[str]:
@@ -100,7 +90,7 @@ def markdown(records: list[dict]) -> list[str]:
 
 
 def plot_decisions(records: list[dict], path: Path) -> Path:
-    """Each decision's Δ val with ± 2 SE, one panel per design; kept ingredients in the validation colour."""
+    """Each decision's Δ val with ± 2 SE, a panel per design."""
     ws = walks(records)
     fig, axes = plt.subplots(1, len(ws), figsize=(6 * len(ws), 4.2), squeeze=False)
     for ax, (name, walk) in zip(axes[0], ws.items()):
@@ -123,8 +113,7 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
 
 
 def plot_work(records: list[dict], path: Path) -> Path:
-    """Test accuracy during training against the images seen and against the training minutes: the chosen recipes
-    (fresh seeds) and the earlier best network; mean over the seeds, band ± 1 std."""
+    """Test accuracy during training against the images seen and the minutes: the chosen recipes, the earlier best."""
     curves = [(f"{run.name} (chosen)", fresh(records, run)) for w in walks(records).values() for run in w.tested]
     curves.append((f"{EARLIER} (earlier)", stats.records_of(records, EARLIER, study.RUNS[EARLIER].identity())))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -150,9 +139,7 @@ def plot_work(records: list[dict], path: Path) -> Path:
 
 
 def write(records: list[dict], out: Path) -> list[Path]:
-    """``protocol.md``, ``protocol.png`` and ``work.png`` in ``out`` (figures/cifar/beyond)."""
     if not any(d.n for w in walks(records).values() for d in w.decisions):
         return []
-    out.mkdir(parents=True, exist_ok=True)
     io.write_text(out / "protocol.md", "\n".join(markdown(records)) + "\n")
     return [out / "protocol.md", plot_decisions(records, out / "protocol.png"), plot_work(records, out / "work.png")]

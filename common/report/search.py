@@ -1,9 +1,7 @@
-"""The search's report (``figures/cifar/search/<study>/``: ``search.md``, ``trials.png``, ``sensitivity.png``),
-drawn from the study folder's files alone, never from the Optuna storage: its records (``results.jsonl``: every
-trial is a run, and the best configuration is retrained with every seed) and, where present, ``trials.json`` (the
-trials exported by ``cifar_v2.py --search-report``: numbers, states, parameters, the warm start). The searches
-made before that export have no ``trials.json``: their trial numbers are lost, so their trials are ranked by
-value, and the warm start is known by its configuration (the rival's: ``common.search.warm_start_run``)."""
+"""The search's report (``figures/cifar/search/<study>/``: ``search.md``, ``trials.png``, ``sensitivity.png``) from
+the study folder's files alone: its records and, where present, ``trials.json`` (exported by ``cifar_v2.py
+--search-report``). Without it (the earlier searches) the trial numbers are lost: trials are ranked by value, and the
+warm start is known by its configuration."""
 
 from __future__ import annotations
 
@@ -36,9 +34,7 @@ SPACE_WORDS = {"study": "the study's own knobs", "all": "the study's knobs and t
 
 @dataclass(frozen=True)
 class Trial:
-    """One finished trial: its state (COMPLETE or PRUNED), value (complete trials), evaluations ``(iteration,
-    accuracy)``, parameters as the table shows them, Optuna number (None: not in the records), whether it is the
-    warm start, and its record (None: only in trials.json)."""
+    """One finished trial (COMPLETE or PRUNED); ``curve``: its (iteration, accuracy) evaluations."""
 
     state: str
     value: float | None
@@ -53,20 +49,18 @@ class Trial:
         return self.state == "COMPLETE"
 
     @property
-    def last(self) -> float:
-        """The value of a complete trial; a pruned one's last evaluation, where it was stopped."""
+    def last(self) -> float:  # a pruned trial's: its last evaluation
         last = self.value if self.complete else (self.curve[-1][1] if self.curve else None)
         return math.nan if last is None else last
 
     @property
-    def knobs(self) -> dict:
-        """The run's fields that the parameters set (``lr_adam`` sets ``learning_rate``)."""
+    def knobs(self) -> dict:  # the run's fields that the parameters set (``lr_adam`` sets ``learning_rate``)
         return {hpsearch.knob_of(p): v for p, v in self.params.items()}
 
 
 @dataclass(frozen=True)
 class Search:
-    """A study folder as the report reads it; ``trials``: best first (ranked by their last value)."""
+    """A study folder as the report reads it; ``trials``: best first."""
 
     name: str
     space: str
@@ -87,17 +81,14 @@ class Search:
         return next((t for t in self.trials if t.warm), None)
 
 
-# ---------------------------------------------------------------------------
-# Reading a study folder
 def curve_of(record: dict, split: str) -> tuple[tuple[int, float], ...]:
     key = f"{split}_accuracy"
     return tuple((h["iteration"], h[key]) for h in record["history"] if h.get(key) is not None)
 
 
 def shown_params(records: list[dict], space: str, iterations: int) -> list[dict]:
-    """Each record's parameters: the trial's (``common.search.trial_params``) where every record is a point of
-    the space as it is drawn today; else (an earlier space) the run's fields that vary across the trials, less
-    those at 0 (a momentum, warm-up or weight decay the trial's optimizer or schedule does not use)."""
+    """Each record's trial parameters; for an earlier space, the run's fields that vary across the trials, less those
+    at 0 (a momentum, warm-up or weight decay the trial's optimizer or schedule does not use)."""
     configs = [r["identity"]["config"] for r in records]
     params = [hpsearch.trial_params(c, space, iterations) for c in configs]
     if all(p is not None for p in params):
@@ -108,9 +99,7 @@ def shown_params(records: list[dict], space: str, iterations: int) -> list[dict]
 
 
 def from_records(records: list[dict], space: str, iterations: int, split: str, rival: RunConfig) -> list[Trial]:
-    """The trials as the records alone give them: no numbers; the warm start is the trial whose run is the
-    rival's configuration in the space; the value as ``common.search.run_trials`` scored it (the final accuracy;
-    a diverged run, chance: one over the classes of a confusion matrix)."""
+    """The trials as the records alone give them, scored as ``common.search.run_trials`` did (diverged: chance)."""
     warm = hpsearch.warm_start_run(rival, space, iterations).identity()
     matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
     chance = 1 / len(matrix) if matrix else math.nan
@@ -123,8 +112,7 @@ def from_records(records: list[dict], space: str, iterations: int, split: str, r
 
 
 def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial], int]:
-    """The finished trials of ``trials.json`` (numbers, states, parameters, values, the warm start), each with
-    its run's record (by its run folder) for its evaluations; and how many trials failed."""
+    """The finished trials of ``trials.json``, each with its run's record; and how many trials failed."""
     exported = hpsearch.read_trials(path)
     by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
     trials = []
@@ -137,8 +125,6 @@ def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial
 
 
 def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
-    """The study folder ``search_dir``: its records and, where present, its ``trials.json``; ``named``: the runs
-    by name, where the space's hand-tuned rival is found (its configuration is the warm start)."""
     search_dir = Path(search_dir)
     every = runs.ResultsIndex(search_dir / "results.jsonl").read()
     names = {hpsearch.trial_name(sp): sp for sp in hpsearch.SPACES}
@@ -159,8 +145,7 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
 
 
 def retrains(s: Search, rival: RunConfig) -> list[dict]:
-    """The seeds of the best complete trial's configuration retrained at the rival's length on all the training
-    images (``common.search.best_run``); of trials tied for the best, the first one retrained."""
+    """The seeds of the best complete trial retrained at the rival's length on all the training images."""
     best = [t for t in s.complete if t.value == s.complete[0].value and t.record] if s.complete else []
     for t in best:
         config = {**t.record["identity"]["config"], "iterations": rival.iterations, "validation": 0}
@@ -171,10 +156,7 @@ def retrains(s: Search, rival: RunConfig) -> list[dict]:
     return []
 
 
-# ---------------------------------------------------------------------------
-# Figures
 def accuracy_label(s: Search) -> str:
-    """The accuracy axis: what the trials were scored on, in percent; the earlier searches' TEST set named."""
     complete = [t.record for t in s.complete if t.record]
     n = stats.images_evaluated(complete[0], s.split) if complete else None
     name, images = ("validation", "held-out") if s.split == "val" else ("TEST", "test")
@@ -182,24 +164,18 @@ def accuracy_label(s: Search) -> str:
 
 
 def figure_title(s: Search, what: str) -> str:
-    """A figure's title: the space searched in words, ``what`` it shows, and for the earlier searches the warning
-    that their trials were scored on the test set."""
     space = SPACE_WORDS.get(s.space, f"the space {s.space!r}")
     title = f"A search over {space} ({len(s.trials)} trials of up to {s.iterations:,} iterations): {what}"
     return title + ("\n(the earlier protocol: trials scored on the TEST set, not on validation)" * (s.split != "val"))
 
 
-def stops_text(pruned: list[Trial]) -> str:
-    stops = [t.curve[-1][0] for t in pruned if t.curve]
-    if len(set(stops)) > LISTED_STOPS:
-        return f"stopped between {min(stops):,} and {max(stops):,} iterations"
-    return "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops))) + " iterations"
-
-
 def draw_curves(ax, s: Search) -> list:
-    """Every trial's evaluations against iterations: complete ones in the split's colour ending in a dot, pruned
-    ones grey ending in a cross, the warm start black, the best thick; returns the legend's handles."""
+    """Every trial's evaluations: complete ones ending in a dot, pruned ones in a cross; returns the legend."""
     color, pruned = SPLIT_COLORS[s.split], [t for t in s.trials if not t.complete]
+    stops = [t.curve[-1][0] for t in pruned if t.curve]
+    stopped = "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops))) + " iterations"
+    if len(set(stops)) > LISTED_STOPS:
+        stopped = f"stopped between {min(stops):,} and {max(stops):,} iterations"
     for t in reversed([t for t in s.trials if t.curve]):  # the best drawn last, on top
         x, y = np.array(t.curve, dtype=float).T
         c = WARM_COLOR if t.warm else color if t.complete else PRUNED_COLOR
@@ -209,7 +185,7 @@ def draw_curves(ax, s: Search) -> list:
     line = lambda c, label, **kw: Line2D([], [], color=c, label=label, **kw)
     handles = [
         line(color, f"complete ({len(s.complete)}): dot, its value", marker="o", ms=4),
-        line(PRUNED_COLOR, f"pruned ({len(pruned)}): {stops_text(pruned)}; cross, its last evaluation", marker="x"),
+        line(PRUNED_COLOR, f"pruned ({len(pruned)}): {stopped}; cross, its last evaluation", marker="x"),
     ]
     if s.complete:
         handles.append(line(color, f"the best ({pct(s.complete[0].value)}%)", lw=2.6))
@@ -221,9 +197,10 @@ def draw_curves(ax, s: Search) -> list:
     return handles
 
 
-def draw_values(ax, s: Search) -> None:
-    """Each trial's value (pruned: its last evaluation) in the order the trials started with the best so far,
-    or, where the trial numbers are lost, ranked."""
+def plot_trials(s: Search, path: Path) -> Path:
+    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked)."""
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    handles = draw_curves(left, s)
     color = SPLIT_COLORS[s.split]
     order = sorted(s.trials, key=lambda t: t.number) if s.numbered else s.trials
     x = [t.number for t in order] if s.numbered else list(range(1, len(order) + 1))
@@ -239,34 +216,16 @@ def draw_values(ax, s: Search) -> None:
     ax.set_xlabel("trial (in the order they started)" if s.numbered else "trial, ranked by its value")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("each trial's value (pruned: its last evaluation)", fontsize=10)
-
-
-def plot_trials(s: Search, path: Path) -> Path:
-    """``trials.png``: :func:`draw_curves` beside :func:`draw_values`, on one accuracy axis."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-    handles = draw_curves(left, s)
-    draw_values(right, s)
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    right.tick_params(labelleft=True)
+    for a in (left, ax):
+        a.grid(alpha=0.3)
+    ax.tick_params(labelleft=True)
     fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2)
     fig.suptitle(figure_title(s, f"every trial's {SPLIT_NAMES[s.split]} accuracy"), fontsize=11)
     return save_figure(fig, path, tight=True)
 
 
-def searched(trials: list[Trial]) -> list[tuple[str, bool]]:
-    """The searched knobs and whether each is numeric: the log-scaled first (learning rate, weight decay, L2),
-    then the other numbers, then the categories."""
-    names = {k for t in trials for k in t.knobs}
-    numeric = {k: all(type(t.knobs[k]) in (int, float) for t in trials if k in t.knobs) for k in names}
-    log = hpsearch.LOG_KNOBS
-    order = lambda k: (0 if k in log else 1 if numeric[k] else 2, log.index(k) if k in log else 0, k)
-    return [(k, numeric[k]) for k in sorted(names, key=order)]
-
-
 def panel(ax, s: Search, knob: str, numeric: bool) -> None:
-    """The accuracy against one knob: complete trials in the split's colour, pruned ones grey at their last
-    evaluation, the warm start ringed, a marker per optimizer; the trials that do not use the knob left out."""
+    """The accuracy against one knob, a marker per optimizer, the warm start ringed."""
     have = [t for t in s.trials if knob in t.knobs]
     x = np.array([t.knobs[knob] if numeric else 0.0 for t in have], dtype=float)
     if not numeric:  # categories side by side, each one's trials spread across its slot, best first
@@ -289,8 +248,12 @@ def panel(ax, s: Search, knob: str, numeric: bool) -> None:
 
 
 def plot_sensitivity(s: Search, path: Path) -> Path:
-    """``sensitivity.png``: :func:`panel` for every searched knob, on one accuracy axis."""
-    knobs = searched(s.trials)
+    """The accuracy against each searched knob: the log-scaled first, then the other numbers, the categories."""
+    names = {k for t in s.trials for k in t.knobs}
+    numeric = {k: all(type(t.knobs[k]) in (int, float) for t in s.trials if k in t.knobs) for k in names}
+    log = hpsearch.LOG_KNOBS
+    order = lambda k: (0 if k in log else 1 if numeric[k] else 2, log.index(k) if k in log else 0, k)  # noqa: E731
+    knobs = [(k, numeric[k]) for k in sorted(names, key=order)]
     rows = math.ceil(len(knobs) / PANELS_PER_ROW)
     fig, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(3.4 * PANELS_PER_ROW, 3.0 * rows), sharey=True)
     axes = np.atleast_1d(axes).ravel()
@@ -311,10 +274,7 @@ def plot_sensitivity(s: Search, path: Path) -> Path:
     return save_figure(fig, path, tight=True)
 
 
-# ---------------------------------------------------------------------------
-# search.md
 def header(s: Search) -> list[str]:
-    """Where the page comes from, the trials' counts and the protocol they were scored under."""
     exported = f" and `{hpsearch.TRIALS_FILE}`, its trials exported from the Optuna storage" if s.numbered else ""
     failed = f", {s.failed} failed" if s.failed is not None else ""
     text = (
@@ -338,23 +298,17 @@ def header(s: Search) -> list[str]:
     text += known + " the hand-tuned configuration (warm start)." if s.warm else no_warm
     if not s.numbered:
         text += f" The records hold no trial numbers (no `{hpsearch.TRIALS_FILE}`), so trials are ranked by value."
-    return [f"# Search `{s.name}`", "", f"{text} {PM_KEY}", ""]
-
-
-def table(s: Search) -> list[str]:
-    """The best complete trials: rank, trial number (where known), value, parameters."""
-    rows = []
+    rows = []  # the best complete trials
     for rank, t in enumerate(s.complete[:TOP], 1):
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items()))
         tag = " (warm start)" if t.warm else ""
         rows.append([*([rank, f"{t.number}{tag}"] if s.numbered else [f"{rank}{tag}"]), pct(t.value), params])
-    return stats.markdown(["rank", *(["trial"] if s.numbered else []), f"{s.split} acc", "parameters"], rows) + [""]
+    head = ["rank", *(["trial"] if s.numbered else []), f"{s.split} acc", "parameters"]
+    return [f"# Search `{s.name}`", "", f"{text} {PM_KEY}", "", *stats.markdown(head, rows), ""]
 
 
 def trial_lines(s: Search, hand: list[dict]) -> list[str]:
-    """What the trials did and cost: where the pruner stopped them, how many ended at chance, their iterations and
-    time beside the hand tuning's; with augmentation in the space, the augmented trials against the others; the
-    batch sizes of the trials above the warm start."""
+    """What the trials did and cost beside the hand tuning; augmentation; the batch sizes above the warm start."""
     stops = [t.curve[-1][0] for t in s.trials if not t.complete and t.curve]
     chance = 1 / len(data.CIFAR10_CLASS_NAMES)  # the searches are on the study's data
     n = stats.images_evaluated(s.records[0], s.split, [*s.records, *hand])  # older trials: a record's like them
@@ -386,14 +340,13 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
 
 
 def passes(run_or_record) -> float:
-    """The passes over the study's 10,000 training images a run's iterations and batch size make."""
+    """The passes over the study's 10,000 training images a run makes."""
     c = run_or_record["identity"]["config"] if isinstance(run_or_record, dict) else dataclasses.asdict(run_or_record)
     return c["iterations"] * c["batch_size"] / (len(data.CIFAR10_CLASS_NAMES) * data.STUDY_COUNTS[0])
 
 
 def images_seen(mine: list[dict], base: list[dict], cifar_records: list[dict], data: str) -> str:
-    """Whether the winner and its rival saw as many training images; where not, the hand-built runs that saw at
-    least the winner's, with their test accuracy: the comparison at equal images the search did not make."""
+    """Whether the winner and its rival saw as many training images; where not, the hand-built runs that saw as many."""
     a, b = passes(mine[0]), passes(base[0])
     if math.isclose(a, b):
         return f"Both see the same training images: {a:g} passes over them."
@@ -410,8 +363,7 @@ def images_seen(mine: list[dict], base: list[dict], cifar_records: list[dict], d
 
 
 def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig, cifar: list[dict]) -> list[str]:
-    """The winner's test accuracy over its seeds against the rival's (the difference ± its standard error, and
-    whether it is beyond noise), against the study's best run where the rival is another, and at equal images."""
+    """The winner's test accuracy against the rival's, the study's best run's, and at equal images."""
     win, hand = (mean_std([r["final"].get("test_accuracy") for r in rs]) for rs in (mine, base))
     ref = RUNS[hpsearch.RIVALS["study"]]  # the study's best run, whose number the study reported
     chosen = "chosen on validation" if s.split == "val" else "chosen on the TEST set (the earlier protocol)"
@@ -447,11 +399,10 @@ def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig
 
 
 def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict[str, RunConfig]) -> Path:
-    """``search.md``: :func:`header`, :func:`table`, the gain over the warm start, :func:`trial_lines`, the winner."""
     rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
     of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
-    lines = header(s) + table(s)
+    lines = header(s)
     if s.warm and s.complete:
         best, warm = s.complete[0].value, s.warm.last
         lines.append(
@@ -464,9 +415,8 @@ def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict
 
 
 def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunConfig] | None = None) -> list[Path]:
-    """Redraws one study folder from its files: ``search.md``, ``trials.png``, ``sensitivity.png``.
-    ``cifar_records``: the sweep's index (``figures/cifar/results.jsonl``: the rival and the hand tuning);
-    ``named``: the runs by name (default ``common.study.RUNS``; ``cifar_v2.py`` passes them under its flags)."""
+    """Redraws one study folder; ``cifar_records``: the sweep's (the rival's, the hand tuning's); ``named``: the runs
+    by name (``cifar_v2.py`` passes them under its flags)."""
     named = named or RUNS
     s, search_dir = read(search_dir, named), Path(search_dir)
     return [

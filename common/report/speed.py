@@ -1,10 +1,7 @@
-"""What the committed results took, and what the speed settings do (``docs/speed.md``), from the run records' own
-times: each record holds its training time (``model.fit``, evaluation excluded), its wall time (everything) and its
-training images/s, with the CPU that made it (``versions.cpu``; older records lack it: "not recorded"). Times compare
-only on one CPU, so every table here says which. ``fast_settings.md`` (by ``cifar_v2.py`` and ``rnn_mnist.py``):
-each run trained under an opt-in speed setting beside the same run in float32; ``figures/reproduction.md``: per
-command, its runs and their time; ``figures/speed.md``: the sweep's speed by setting and CPU, and the whole
-reproduction's time per seed."""
+"""What the committed results took and what the speed settings do (``docs/speed.md``), from the records' own times
+and CPUs (times compare only on one CPU, so every table names it): ``fast_settings.md``, each run under a speed
+setting beside the same run in float32; ``figures/reproduction.md``, per command; ``figures/speed.md``, the sweep's
+speed by setting and CPU and the whole reproduction's time per seed."""
 
 from __future__ import annotations
 
@@ -14,14 +11,10 @@ from pathlib import Path
 
 from common import calibration, io, protocol, runs, study
 from common.report import stats
-from common.report.stats import final, format_duration, gap, mean_std, pm, span
+from common.report.stats import cpu, final, format_duration, gap, mean_std, pm, span
 
 FAST_KEYS = {"precision": "bfloat16", "fused_adam": "fused Adam"}  # the speed settings' identity keys, and names
 FLOAT32 = "float32"
-
-
-def cpu(r: dict) -> str:
-    return stats.short_cpu(r.get("versions", {}).get("cpu"))
 
 
 def setting(r: dict) -> str:
@@ -29,23 +22,14 @@ def setting(r: dict) -> str:
     return " + ".join(label for k, label in FAST_KEYS.items() if k in r["identity"]) or FLOAT32
 
 
-def pairs(records: list[dict]) -> list[tuple[str, str, list[dict], list[dict]]]:
-    """(run name, setting, its float32 seeds, its seeds under the setting) for every run trained both ways: the
-    same identity but for the setting's keys."""
-    by_group = runs.groups(records)
-    out = []
+def write_fast_settings(records: list[dict], out: Path, order: list[str], script: str) -> list[Path]:
+    """``<out>/fast_settings.md`` (``order``: the run names in table order), where a run was trained both ways."""
+    by_group, found = runs.groups(records), []  # (name, setting, its float32 seeds, its seeds under the setting)
     for (name, _), recs in by_group.items():
         ident = recs[0]["identity"]
         base = runs.group_id({k: v for k, v in ident.items() if k not in FAST_KEYS})
         if any(k in ident for k in FAST_KEYS) and (name, base) in by_group:
-            out.append((name, setting(recs[0]), by_group[(name, base)], recs))
-    return out
-
-
-def write_fast_settings(records: list[dict], out: Path, order: list[str], script: str) -> list[Path]:
-    """``<out>/fast_settings.md`` (``script`` writes it; ``order``: the run names in table order); nothing is
-    written (and [] returned) without a run trained both ways."""
-    found = pairs(records)
+            found.append((name, setting(recs[0]), by_group[(name, base)], recs))
     if not found:
         return []
     rank = {n: i for i, n in enumerate(order)}
@@ -61,12 +45,11 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         "the setting's runs); Δ test = setting - float32; overhead = a run's wall time over its training time "
         "(evaluations, statistics, checkpoints, set-up), mean over the seeds.",
         "",
-        "| run | setting | float32 seeds | float32 test acc | setting's seeds | setting's test acc | Δ test "
-        "| float32 time | setting's time | speed-up | float32 overhead | setting's overhead |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    head = ["run", "setting", "float32 seeds", "float32 test acc", "setting's seeds", "setting's test acc", "Δ test"]
+    head += ["float32 time", "setting's time", "speed-up", "float32 overhead", "setting's overhead"]
     deltas: dict[str, list[float]] = {}
-    speedups = []
+    speedups, rows = [], []
     for name, label, f32, fast in found:
         a, b = final(f32), final(fast)
         cpus = {cpu(r) for r in fast}  # times compare only on one CPU: the float32 seeds of the setting's CPUs
@@ -74,13 +57,13 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         tfast = mean_std([r["train_time_s"] for r in fast])[0]
         deltas.setdefault(label, []).append(b[0] - a[0])
         speedups.append((t32 / tfast if math.isfinite(t32) and tfast > 0 else math.nan, name))
-        lines.append(
-            f"| `{name}` | {label} | {stats.seeds(f32)} | {pm(*a[:2])} | {stats.seeds(fast)} | {pm(*b[:2])} "
-            f"| {gap(b[0] - a[0])} | {format_duration(t32)} | {format_duration(tfast)} "
-            f"| {f'{speedups[-1][0]:.2f}x' if math.isfinite(speedups[-1][0]) else '-'} "
-            f"| {stats.pct(overhead(f32))}% | {stats.pct(overhead(fast))}% |"
+        rows.append(
+            [f"`{name}`", label, stats.seeds(f32), pm(*a[:2]), stats.seeds(fast), pm(*b[:2]), gap(b[0] - a[0])]
+            + [format_duration(t32), format_duration(tfast)]
+            + [f"{speedups[-1][0]:.2f}x" if math.isfinite(speedups[-1][0]) else "-"]
+            + [f"{stats.pct(overhead(f32))}%", f"{stats.pct(overhead(fast))}%"]
         )
-    lines.append("")
+    lines += [*stats.markdown(head, rows), ""]
     for label, ds in deltas.items():
         d = mean_std(ds)
         lines.append(f"Mean Δ test of {label} over {d[2]} run(s): {gap(d[0])} points (std {pm(d[1])}).")
@@ -98,11 +81,9 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
     return [Path(out) / "fast_settings.md"]
 
 
-# ---------------------------------------------------------------------------
 # figures/reproduction.md: what every committed result took, per command
-SPEED_KEYS = ("precision", "fused_adam", "onednn")
 CALIBRATION = calibration.calibration_runs()
-designs = protocol.DESIGNS.values()
+PROTOCOL_LABELS = tuple(d.label for d in protocol.DESIGNS.values())  # the protocol's runs' names begin so
 OWN = sum(r.identity() in [s.identity() for s in study.RUNS.values()] for r in CALIBRATION)
 COMMANDS = {  # kind -> (the command that makes it, what it makes)
     "study": ("python cifar_v2.py --seeds 0,1,2", "the study's 11 runs: `summary.md`, the per-run figures, claims"),
@@ -133,13 +114,13 @@ def kind(record: dict) -> str:
     """Which command made a record of the sweep's or the RNN grid's index."""
     ident = record["identity"]
     run = study.RUNS.get(record["name"])
-    if any(k in ident for k in SPEED_KEYS):
+    if any(k in ident for k in stats.DEFAULT_SETTINGS):
         return "fast"
     if ident["task"] != study.TASK:
         return "rnn"
     if ident.get("eval_every") == 1:
         return "early"
-    if record["seed"] in protocol.FRESH_SEEDS or any(record["name"].startswith(d.label) for d in designs):
+    if record["seed"] in protocol.FRESH_SEEDS or record["name"].startswith(PROTOCOL_LABELS):
         return "protocol"
     if ident["config"].get("validation"):
         return "validation"
@@ -152,7 +133,6 @@ def row(command: str, made: str, recs: list[dict]) -> list[str]:
 
 
 def read(root: Path) -> tuple[list[dict], list[dict]]:
-    """The sweep's records of its own task, and the RNN grid's."""
     cifar, rnn = (runs.ResultsIndex(root / sub / "results.jsonl").read() for sub in ("cifar", "rnn"))
     return [r for r in cifar if r["identity"]["task"] == study.TASK], rnn
 
@@ -185,18 +165,7 @@ def write_reproduction(root: Path) -> Path:
     return root / "reproduction.md"
 
 
-# ---------------------------------------------------------------------------
 # figures/speed.md: the sweep's speed by setting and CPU, and the whole reproduction's time per seed
-def sweep(cifar: list[dict]) -> list[dict]:
-    """The study's 11 runs as the study defines them, in float32 and under the speed settings."""
-    run = lambda r: study.RUNS.get(r["name"])  # noqa: E731
-    return [
-        r
-        for r in cifar
-        if kind(r) in ("study", "fast") and run(r).group == "study" and r["identity"]["config"] == run(r).identity()
-    ]
-
-
 def per_seed(recs: list[dict], names: set[str]) -> dict[int, float]:
     """Per seed whose records hold every run of ``names`` once, all on one CPU: their wall times summed."""
     by_seed: dict[int, list[dict]] = {}
@@ -219,7 +188,9 @@ def seconds(times: dict[int, float]) -> str:
 
 def write_speed(root: Path) -> Path:
     cifar, rnn = read(root)
-    swept = sweep(cifar)
+    run = lambda r: study.RUNS.get(r["name"])  # noqa: E731  (the study's 11 runs as defined, in every setting:)
+    swept = [r for r in cifar if kind(r) in ("study", "fast") and run(r).group == "study"]
+    swept = [r for r in swept if r["identity"]["config"] == run(r).identity()]
     order = [FLOAT32, FAST_KEYS["precision"], " + ".join(FAST_KEYS.values())]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in sorted(swept, key=lambda r: (order.index(setting(r)), cpu(r) == "not recorded", cpu(r))):
@@ -272,7 +243,6 @@ def write_speed(root: Path) -> Path:
 
 
 def as_fast(r: dict) -> bool:
-    """Whether ``make reproduce FAST=1`` makes this record: bfloat16, with the fused Adam kernel where the run uses
-    Adam (the identity records the kernel only there)."""
+    """Whether ``make reproduce FAST=1`` made it (the identity records the fused Adam kernel only for Adam)."""
     ident = r["identity"]
     return "precision" in ident and ("fused_adam" in ident or ident["config"].get("optimizer") != "adam")

@@ -1,11 +1,8 @@
-"""The report's numbers, written once and shared by every table, figure and claim: means and spreads over seeds,
-standard errors, differences and whether they are beyond noise, curves over iterations, which records are a
-run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's short name).
+"""The report's numbers, written once: means and spreads over seeds, standard errors and noise verdicts, curves,
+which records are a run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's name).
 
-"Beyond noise": a difference larger than :data:`NOISE` standard errors. The standard error of a mean over seeds
-comes from the seeds' spread (std / sqrt(n)); with one seed, from the binomial error of one accuracy on the images
-it was measured on, sqrt(p (1 - p) / n_images). Beside an accuracy "±" is the std over the seeds; beside a
-difference, its standard error (:data:`PM_KEY`, which every table that uses "±" states).
+The standard error of a mean over seeds is std / sqrt(n); with one seed, the binomial error of one accuracy on the
+images it was measured on, sqrt(p (1 - p) / n_images).
 """
 
 from __future__ import annotations
@@ -40,7 +37,6 @@ def mean_std(values) -> tuple[float, float, int]:
 
 
 def binomial_se(p: float, n: int) -> float:
-    """The standard error of an accuracy ``p`` measured on ``n`` images: sqrt(p(1-p)/n)."""
     return math.sqrt(p * (1 - p) / n) if n and finite(p) else float("nan")
 
 
@@ -54,8 +50,8 @@ def final(records: list[dict], key: str = "test_accuracy") -> tuple[float, float
 
 
 def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) -> int | None:
-    """How many images a record's final accuracy was measured on: its confusion matrix's total, or that of a record of
-    ``among`` on the same images (an older record kept none); None where none says: never an assumed count."""
+    """The images a record's final accuracy was measured on: its confusion matrix's total, or that of a record of
+    ``among`` on the same images (an older record kept none); None where none says."""
     key = f"{split}_confusion"
     if record["final"].get(key) is not None:
         return int(np.sum(record["final"][key]))
@@ -67,8 +63,7 @@ def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) 
 
 
 def se_of_mean(records: list[dict], key: str = "test_accuracy", among: list[dict] = ()) -> float:
-    """The standard error of a run's mean final ``key`` over its seeds (one seed: the binomial error, its count of
-    images as :func:`images_evaluated` finds it among ``among``)."""
+    """The standard error of a run's mean final ``key`` over its seeds (one seed: the binomial error)."""
     mean, std, n = final(records, key)
     if n >= 2 and finite(std):
         return std / math.sqrt(n)
@@ -84,15 +79,14 @@ def compare(a: list[dict], b: list[dict], key: str = "test_accuracy", among: lis
 
 
 def difference(diff: float, se: float) -> str:
-    """ "+1.5 ± 1.1 points, within noise": a difference of fractions in points, its standard error, the verdict
-    (the one noise verdict every table writes)."""
+    """ "+1.5 ± 1.1 points, within noise": a difference of fractions, its standard error, the verdict."""
     return f"{gap(diff)} ± {pct(se)} points, {'beyond' if abs(diff) > NOISE * se else 'within'} noise"
 
 
 def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[float, float, int]:
-    """(mean a - mean b, its standard error, pairs) for two runs evaluated on the same images with the same seeds:
-    the seeds' spread of the per-seed differences; with one seed, the error of the mean of the per-image differences
-    (``<split>_correct``: McNemar's pairing, far below two independent binomial errors where both get most right)."""
+    """(mean a - mean b, its standard error, pairs) for two runs with the same seeds on the same images: the spread of
+    the per-seed differences; with one seed, of the per-image differences (``<split>_correct``: McNemar's pairing,
+    far below two independent binomial errors where both get most right)."""
     by_seed = {r["seed"]: r for r in finished(b)}
     pairs = [(r, by_seed[r["seed"]]) for r in finished(a) if r["seed"] in by_seed]
     if not pairs:
@@ -114,8 +108,6 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)), 1
 
 
-# ---------------------------------------------------------------------------
-# Curves
 def at(records: list[dict], iteration: int, key: str) -> float:
     """The mean over seeds of ``key`` at ``iteration`` (NaN where not recorded)."""
     vals = [next((h.get(key) for h in r["history"] if h["iteration"] == iteration), None) for r in records]
@@ -124,8 +116,8 @@ def at(records: list[dict], iteration: int, key: str) -> float:
 
 
 def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.ndarray, np.ndarray]:
-    """(x, values (seeds x points)) of ``key`` at the iterations every seed recorded; x is the iteration, or
-    with ``x_key`` the seeds' mean of another recorded number (e.g. the training seconds)."""
+    """(x, values (seeds x points)) of ``key`` at the iterations every seed recorded; x: the iteration or the seeds'
+    mean of ``x_key``."""
     its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in records]))
     at_ = [{h["iteration"]: h for h in r["history"]} for r in records]
     vals = np.array([[a[it][key] for it in its] for a in at_], dtype=float)
@@ -140,11 +132,9 @@ def curve(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return xs, vals.mean(axis=0) if len(xs) else np.array([])
 
 
-# ---------------------------------------------------------------------------
-# Which records are a run's
 def largest_group(records: list[dict]) -> list[dict]:
-    """Of records with one config, the group (identity but the seed) with the most finished seeds; a tie goes
-    to the lower group id, so the choice never depends on the order of the index."""
+    """The group (identity but the seed) with the most finished seeds; a tie goes to the lower group id, so the
+    choice never depends on the order of the index."""
     groups = runs.groups(records)
     return max(
         sorted(groups.items(), key=lambda kv: kv[0][1], reverse=True),
@@ -156,9 +146,8 @@ DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys presen
 
 
 def records_of(records: list[dict], name: str, config: dict, data: str | None = None) -> list[dict]:
-    """The seeds of the run ``name`` trained with ``config`` (its identity's config, e.g.
-    ``RunConfig.identity()``) on the data set named ``data``, in float32 with the default kernels: the group
-    with the most finished seeds (:func:`largest_group`), or [] where none."""
+    """The :func:`largest_group` of the run ``name`` trained with ``config`` on the data set ``data``, in float32
+    with the default kernels ([] where none)."""
     found = [
         r
         for r in records
@@ -178,7 +167,7 @@ def study_rows(records: list[dict]) -> dict[int, list[dict]]:
 
 
 def rnn_cells(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
-    """(cell, units) -> the records of that configuration of Task 3's grid with the most seeds, on MNIST."""
+    """(cell, units) -> that configuration's records of Task 3's grid, on MNIST."""
     from common import recurrent  # the RNN grid's: a run of the CIFAR sweep never needs it
 
     by_key: dict = {}
@@ -189,34 +178,29 @@ def rnn_cells(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
     return {k: largest_group(v) for k, v in by_key.items()}
 
 
-# ---------------------------------------------------------------------------
-# How the numbers are written
 def gap(x, digits: int = 1) -> str:
     """A difference of fractions in points, signed: +3.8 (rounded first, so -0.03 prints +0.0)."""
     return f"{round(100 * x, digits) + 0.0:+.{digits}f}" if finite(x) else "-"
 
 
 def pm(mean, std=float("nan"), digits: int = 1, scale: float = 100) -> str:
-    """ "52.3 ± 1.1" (fractions in percent; ``scale`` 1: as they are); "52.3" for one seed; "-" for none."""
+    """ "52.3 ± 1.1" (fractions in percent); "52.3" for one seed; "-" for none."""
     if not finite(mean):
         return "-"
     return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if finite(std) else "")
 
 
 def show(records: list[dict], key: str = "test_accuracy") -> str:
-    """ "54.7 ± 1.4% (n=3)": a run's final ``key`` over its seeds."""
     mean, std, n = final(records, key)
     return f"{pm(mean, std)}% (n={n})"
 
 
 def seeds(records: list[dict]) -> str:
-    """ "0,1,2": the seeds of a configuration's records."""
     return ",".join(str(r["identity"]["seed"]) for r in records)
 
 
 def decided(x: float, limit: float) -> str:
-    """``x`` (a fraction) in points with one decimal, or as many more as it takes to print it on its own side of
-    the rule |x| <= ``limit``: 0.0503 against 0.05 prints "5.03", never "5.0"."""
+    """``x`` in points with as many decimals as it takes to print it on its side of |x| <= ``limit`` (5.03, not 5.0)."""
     if not finite(x):
         return "-"
     for digits in range(1, 7):
@@ -228,8 +212,7 @@ def decided(x: float, limit: float) -> str:
 
 
 def short_cpu(name: str | None) -> str:
-    """A recorded CPU (``common.cpu.summary``) as a table shows it: its model and which of AVX2, AVX-512 and AMX
-    (or NEON, SVE) it has: ``Intel Xeon (AVX2, AVX-512, AMX)``."""
+    """A recorded CPU (``common.cpu.summary``) as a table shows it: ``Intel Xeon (AVX2, AVX-512, AMX)``."""
     if not name:
         return "not recorded"
     model, _, features = name.partition(" (")
@@ -238,23 +221,25 @@ def short_cpu(name: str | None) -> str:
     return " ".join(model.split()) + (f" ({', '.join(kept)})" if kept else "")
 
 
+def cpu(record: dict) -> str:
+    return short_cpu(record.get("versions", {}).get("cpu"))
+
+
 def cpus(records: list[dict]) -> str:
-    """The CPUs that made ``records``, short, for a table's CPU column (times compare only on one CPU)."""
-    return "; ".join(sorted({short_cpu(r.get("versions", {}).get("cpu")) for r in records}))
+    return "; ".join(sorted({cpu(r) for r in records}))
 
 
 def span(values, fmt: str = "{:,.0f}", unit: str = "") -> str:
-    """ "845-2,242", or one number where the lowest and the highest print alike."""
+    """ "845-2,242", or one number where both ends print alike."""
     values = list(values)
     lo, hi = fmt.format(min(values)), fmt.format(max(values))
     return lo + unit if lo == hi else f"{lo}-{hi}{unit}"
 
 
-def markdown(header: list[str], rows: list[list], align: str | None = None) -> list[str]:
-    """A Markdown table's lines; ``align`` is its separator row (default: ``|---|`` for every column)."""
+def markdown(header: list[str], rows: list[list]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
-        align or "|" + "---|" * len(header),
+        "|" + "---|" * len(header),
         *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
     ]
 
