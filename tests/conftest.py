@@ -44,6 +44,17 @@ def data_root() -> Path:
     return _find("CIFAR10")
 
 
+@pytest.fixture(scope="session")
+def dconvnet_run(tmp_path_factory, data_root) -> Path:
+    """dconvnet.py's default run trained for 20 iterations (snapshots 0, 10, 20): its runs folder, made once for
+    the deconvnet's tests and the fault suite. Read it; a test that damages a run copies the folder first."""
+    import dconvnet
+
+    runs = tmp_path_factory.mktemp("dconvnet") / "runs"
+    assert dconvnet.main(["--iterations", "20", "--runs-dir", str(runs), "--data-dir", str(data_root)]) == 0
+    return runs
+
+
 def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = None):
     """``script`` in a process of its own (killed when its test ends), on ``tmp``/runs and ``tmp``/fig, its
     output in a log file; ``proc.output()`` reads what it printed so far."""
@@ -61,17 +72,33 @@ def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = N
     return spawn(argv, tmp / f"{Path(script).stem}-{time.time_ns()}.log", cwd=REPO, env=env)
 
 
+SHARED = ("dconvnet_run",)  # this file's fixtures made once per session for several test files
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the tests' ids
 def pytest_collection_modifyitems(items):
-    """Under `make test` (pytest-xdist, --dist loadgroup) the tests of a file that share a fixture made once
-    per module or session (a trained network, a short sweep) run on one worker, so it is made once; the
-    other tests spread over the workers one by one, those that read the real data or write files first: the
-    quick rest (no data, no files) then fills both workers' ends. Replaying xdist's scheduling with each test's
-    measured CPU time: in the collection's order one worker ran on alone for 113 s at the end (a search
-    test came last), sorted so for 8 s."""
+    """Under `make test` (pytest-xdist, --dist loadgroup) the tests that share a fixture made once (a file's own
+    of module or session scope: a trained network, a short sweep; or one of ``SHARED``, which joins the groups of
+    the files that use it) run on one worker, so it is made once; the other tests spread over the workers one by
+    one, those that read the real data or write files first: the quick rest (no data, no files) then fills both
+    workers' ends. Replaying xdist's scheduling with each test's measured CPU time: in the collection's order one
+    worker ran on alone for 113 s at the end (a search test came last), sorted so for 8 s."""
+    parent: dict[str, str] = {}  # files and shared fixtures, joined into groups (union-find)
+
+    def group(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    for item in items:
+        for shared in sorted(set(SHARED) & set(item.fixturenames)):
+            a, b = group(item.module.__name__), group(shared)
+            if a != b:
+                parent[a] = b
     for item in items:
         defs = item._fixtureinfo.name2fixturedefs
         own = [defs[n][-1] for n in item.fixturenames if n in defs]  # this module's own fixtures, made once
-        if any(d.scope in ("module", "session") and d.func.__module__ == item.module.__name__ for d in own):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        once = any(d.scope in ("module", "session") and d.func.__module__ == item.module.__name__ for d in own)
+        if once or set(SHARED) & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group(group(item.module.__name__)))
     items.sort(key=lambda item: not {"data_root", "tmp_path", "tmp_path_factory"} & set(item.fixturenames))

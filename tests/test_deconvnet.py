@@ -1,5 +1,6 @@
 """The deconvnet (common/deconvnet.py) against independent formulations, on a real
-trained network and real test images, and the two Task 2 scripts end to end."""
+trained network and real test images, and dconvnet.py end to end (dconvnet_visualizations.py end to end:
+tests/test_deconvnet_figures.py)."""
 
 import keras
 import numpy as np
@@ -12,7 +13,6 @@ from common import backend, training
 from common.data import as_float_images, load_cifar10
 from common.deconvnet import Deconvnet, crop_to_field, pool_switches, top_k_activations, top_k_per_map, unpool
 from common.models import build_lenet5, compile_classifier, make_optimizer
-from common.report import deconvnet as deconvnet_report
 
 TRAIN_ITERATIONS = 300
 RTOL = 1e-5
@@ -251,28 +251,8 @@ def test_top_k_activations_matches_brute_force(fwd_all):
 
 # ---------------------------------------------------------------------------
 # The scripts, end to end
-EXPECTED_IMAGE_PANELS = {  # axes holding an image, for 3 test images, both layers, k = 9
-    "projections_all.png": 3 * 3,
-    "projections_top1.png": 3 * 3,
-    "projections_top9.png": 3 * 2 * 10,
-    "top9_per_map_conv1.png": 32 * 2,  # per map: its filter, its 9 patches
-    "top9_per_map_conv2.png": viz.CONV2_MAPS_SHOWN * 2,
-    "evolution.png": 2 * viz.EVOLUTION_MAPS * 3,  # at most: a map with no activation at a snapshot has no image
-    "occlusion.png": 3 * 5,
-    "guided_backprop_projections.png": 3 * 7,  # image, 3 rules x (all kept, strongest single)
-    "randomization_check.png": 3 * 2 * (1 + 5),  # per image and layer: image, 5 cascade steps
-}
-
-
-@pytest.fixture(scope="session")
-def short_run(tmp_path_factory, data_root):
-    runs = tmp_path_factory.mktemp("runs")
-    assert dconvnet.main(["--iterations", "20", "--runs-dir", str(runs), "--data-dir", str(data_root)]) == 0
-    return runs
-
-
-def test_dconvnet_saves_model_metrics_and_snapshots(short_run):
-    (run_dir,) = (short_run / "relu_adam_normal_dropout_l2").glob("seed0-*")
+def test_dconvnet_saves_model_metrics_and_snapshots(dconvnet_run):  # tests/conftest.py's 20 iterations
+    (run_dir,) = (dconvnet_run / "relu_adam_normal_dropout_l2").glob("seed0-*")
     assert (run_dir / "model.keras").is_file()
     m = dconvnet.io.read_json(run_dir / "metrics.json")
     assert m["identity"]["config"]["iterations"] == 20 and m["identity"]["config"]["dropout"] == 0.5
@@ -284,41 +264,6 @@ def test_dconvnet_saves_model_metrics_and_snapshots(short_run):
     assert dconvnet.snapshot_iterations(3000) == [0, 10, 30, 100, 300, 1000, 3000]
 
 
-def test_visualizations_write_every_figure(short_run, tmp_path, data_root, monkeypatch, capsys):
-    panels = {}
-    save = deconvnet_report.save_figure
-
-    def counting_save(fig, path):
-        panels[path.name] = sum(1 for ax in fig.axes if ax.images)
-        assert fig._suptitle is not None and fig._suptitle.get_text()
-        return save(fig, path)
-
-    monkeypatch.setattr(deconvnet_report, "save_figure", counting_save)  # the report draws every figure
-    out = tmp_path / "fig"
-    argv = [
-        "--runs-dir",
-        str(short_run),
-        "--out-dir",
-        str(out),
-        "--indices",
-        "0,450",
-        "999",
-        "--data-dir",
-        str(data_root),
-    ]
-    assert viz.main(argv) == 0  # finds the model dconvnet.py trained for the default --run and --seed
-    with np.load(out / "deconvnet.npz") as saved:
-        active = sum(int((saved[f"evolution.{layer}.value"] > 0).sum()) for layer in ("conv1", "conv2"))
-    assert panels == {**EXPECTED_IMAGE_PANELS, "evolution.png": active}
-    for name in EXPECTED_IMAGE_PANELS:
-        assert (out / name).stat().st_size > 10_000
-    printed = capsys.readouterr().out
-    assert "occlusion.png" in printed and "randomization_check.md" in printed and "deconvnet.npz" in printed
-    table = (out / "randomization_check.md").read_text()
-    assert table.count("\n| ") == 1 + 5 + 1  # header, one row per cascade step, the reference
-    assert "| trained | none | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 |" in table
-
-
 def test_visualizations_missing_model_is_a_clear_error(tmp_path, capsys):
     assert viz.main(["--runs-dir", str(tmp_path), "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -328,8 +273,8 @@ def test_visualizations_missing_model_is_a_clear_error(tmp_path, capsys):
     assert "model file not found" in capsys.readouterr().err
 
 
-def test_visualizations_truncated_model_is_a_clear_error(short_run, tmp_path, capsys):
-    (model,) = short_run.glob("*/seed0-*/model.keras")
+def test_visualizations_truncated_model_is_a_clear_error(dconvnet_run, tmp_path, capsys):
+    (model,) = dconvnet_run.glob("*/seed0-*/model.keras")
     cut = tmp_path / "cut.keras"
     cut.write_bytes(model.read_bytes()[:5000])
     assert viz.main(["--checkpoint", str(cut), "--out-dir", str(tmp_path)]) == 2

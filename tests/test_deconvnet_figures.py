@@ -1,7 +1,10 @@
-"""The deconvnet figures are drawn from the record dconvnet_visualizations.py saves (deconvnet.npz + .json) alone:
-with the frameworks unimportable, byte for byte the same each time; and what the record holds is what the
-figures say (the occlusion images classified correctly, conv1's filter once per map, the top-1 map's rule)."""
+"""dconvnet_visualizations.py end to end: every figure, with its panels and title. The figures are drawn from the
+record it saves (deconvnet.npz + .json) alone: with the frameworks unimportable, byte for byte the same each time;
+and what the record holds is what the figures say (the occlusion images classified correctly, conv1's filter once
+per map, the top-1 map's rule)."""
 
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
@@ -13,7 +16,6 @@ import pytest
 from conftest import REPO
 from processes import PROCESS_TIMEOUT
 
-import dconvnet
 import dconvnet_visualizations as viz
 from common.cli import UserError
 from common.data import as_float_images, load_cifar10
@@ -34,19 +36,51 @@ FIGURES = {
     "randomization_check.md",
 }
 BLOCKED = ("keras", "tensorflow", "jax", "common.models", "common.backend", "common.training", "common.deconvnet")
+EXPECTED_IMAGE_PANELS = {  # axes holding an image, for 3 test images, both layers, k = K
+    "projections_all.png": 3 * 3,
+    "projections_top1.png": 3 * 3,
+    f"projections_top{K}.png": 3 * 2 * (1 + K),
+    f"top{K}_per_map_conv1.png": 32 * 2,  # per map: its filter, its K patches
+    f"top{K}_per_map_conv2.png": viz.CONV2_MAPS_SHOWN * 2,
+    "evolution.png": 2 * viz.EVOLUTION_MAPS * 3,  # at most: a map with no activation at a snapshot has no image
+    "occlusion.png": 3 * 5,
+    "guided_backprop_projections.png": 3 * 7,  # image, 3 rules x (all kept, strongest single)
+    "randomization_check.png": 3 * 2 * (1 + 5),  # per image and layer: image, 5 cascade steps
+}
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory, data_root):
-    """A 20-iteration network, and the record and figures dconvnet_visualizations.py made of it."""
-    tmp = tmp_path_factory.mktemp("deconvnet_figures")
-    flags = ["--runs-dir", str(tmp / "runs"), "--data-dir", str(data_root)]
-    assert dconvnet.main([*flags, "--iterations", "20"]) == 0
-    out = tmp / "fig"
-    argv = [*flags, "--out-dir", str(out), "--num-images", "3", "--top-k", str(K), "--randomization-images", "8"]
-    assert viz.main(argv) == 0
-    (model,) = (tmp / "runs").glob("*/seed0-*/model.keras")
-    return model, out
+def made(tmp_path_factory, data_root, dconvnet_run):
+    """The 20-iteration network of tests/conftest.py, and the record and figures dconvnet_visualizations.py made
+    of it; with what it printed, and each figure's count of image panels and its title as the report saved it."""
+    out = tmp_path_factory.mktemp("deconvnet_figures") / "fig"
+    argv = ["--runs-dir", str(dconvnet_run), "--out-dir", str(out), "--indices", "0,450", "999"]
+    argv += ["--data-dir", str(data_root), "--top-k", str(K), "--randomization-images", "8"]
+    saved, save = {}, report.save_figure
+
+    def counting_save(fig, path):
+        saved[path.name] = (sum(1 for ax in fig.axes if ax.images), fig._suptitle and fig._suptitle.get_text())
+        return save(fig, path)
+
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as printed:
+        mp.setattr(report, "save_figure", counting_save)  # the report draws every figure
+        assert viz.main(argv) == 0  # finds the model dconvnet.py trained for the default --run and --seed
+    (model,) = dconvnet_run.glob("*/seed0-*/model.keras")
+    return model, out, printed.getvalue(), saved
+
+
+def test_visualizations_write_every_figure(made):
+    _, out, printed, saved = made
+    with np.load(out / "deconvnet.npz") as arrays:
+        active = sum(int((arrays[f"evolution.{layer}.value"] > 0).sum()) for layer in ("conv1", "conv2"))
+    assert {name: panels for name, (panels, _) in saved.items()} == {**EXPECTED_IMAGE_PANELS, "evolution.png": active}
+    assert all(title for _, title in saved.values()), saved
+    for name in EXPECTED_IMAGE_PANELS:
+        assert (out / name).stat().st_size > 10_000
+    assert "occlusion.png" in printed and "randomization_check.md" in printed and "deconvnet.npz" in printed
+    table = (out / "randomization_check.md").read_text()
+    assert table.count("\n| ") == 1 + 5 + 1  # header, one row per cascade step, the reference
+    assert "| trained | none | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 |" in table
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +142,7 @@ def test_a_folder_without_a_record_is_a_clear_error(tmp_path):
 
 
 def test_the_occlusion_images_are_all_correctly_classified(made, data_root):
-    model_path, out = made
+    model_path, out, *_ = made
     rec = report.Record.load(out)
     data = load_cifar10(data_root)
     idx = rec["occlusion.index"]
@@ -127,7 +161,7 @@ def test_the_occlusion_images_are_all_correctly_classified(made, data_root):
 
 
 def test_the_top1_map_holds_the_strongest_interior_activation(made, data_root):
-    model_path, out = made
+    model_path, out, *_ = made
     rec = report.Record.load(out)
     idx = rec["images.index"]
     fwd = Deconvnet(keras.models.load_model(model_path, compile=False)).forward(
@@ -141,7 +175,7 @@ def test_the_top1_map_holds_the_strongest_interior_activation(made, data_root):
 
 
 def test_the_conv1_per_map_figure_shows_one_filter_per_map(made, tmp_path, monkeypatch):
-    model_path, out = made
+    model_path, out, *_ = made
     rec = report.Record.load(out)
     kernel = np.asarray(keras.models.load_model(model_path, compile=False).get_layer("conv1").kernel)[:, :, 0, :]
     filters = rec["permap.conv1.filter"]

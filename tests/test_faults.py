@@ -64,12 +64,10 @@ def train_dconvnet(data_root: Path, runs_dir: Path, *flags) -> int:
     return dconvnet.main(["--iterations", "20", "--data-dir", str(data_root), "--runs-dir", str(runs_dir), *flags])
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, data_root) -> Path:
-    """A finished dconvnet.py run (20 iterations: snapshots 0, 10, 20): its runs folder."""
-    runs_dir = tmp_path_factory.mktemp("finished") / "runs"
-    assert train_dconvnet(data_root, runs_dir) == 0
-    return runs_dir
+@pytest.fixture
+def finished(dconvnet_run) -> Path:
+    """A finished dconvnet.py run (20 iterations: snapshots 0, 10, 20; tests/conftest.py): its runs folder."""
+    return dconvnet_run
 
 
 def copy_runs(finished: Path, tmp_path: Path) -> tuple[Path, Path]:
