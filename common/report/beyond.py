@@ -357,12 +357,23 @@ def view_lines(chose) -> list[str]:
 
 
 def carried(decisions: list[dict], name: str) -> list[str]:
-    """The ingredients validation dropped that the recipe ``name`` still holds (its chain of ``builds_on``)."""
-    dropped, chain = {d["run"] for d in decisions if not d["kept"]}, []
+    """The ingredients validation dropped that the recipe ``name`` still holds: a dropped rung of its chain of
+    ``builds_on`` whose changed fields keep the rung's values in ``name`` (airbench, built on CNN-SGD+, sets its
+    own label smoothing)."""
+    dropped, chain, recipe = {d["run"] for d in decisions if not d["kept"]}, [], study.RUNS[name]
     while name:
         chain.append(name)
         name = study.RUNS[name].builds_on
-    return [f"rung {study.RUNS[n].rung}'s {study.RUNS[n].adds.removeprefix('+ ')}" for n in chain[::-1] if n in dropped]
+
+    def holds(n: str) -> bool:
+        rung, base = study.RUNS[n].identity(), study.RUNS[study.RUNS[n].builds_on].identity()
+        return all(recipe.identity()[f] == v for f, v in rung.items() if base[f] != v)
+
+    return [
+        f"rung {study.RUNS[n].rung}'s {study.RUNS[n].adds.removeprefix('+ ')}"
+        for n in chain[::-1]
+        if n in dropped and holds(n)
+    ]
 
 
 def choice_lines(records, decisions) -> list[str]:

@@ -297,7 +297,7 @@ def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
 def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
     """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``: the confusion matrices, classes
     and reliability of the study's best run (rung 0) and of the best LeNet-5 and the best network beyond the
-    study, as chosen on validation."""
+    study, as chosen on validation and, where it chose another, as first chosen on test."""
     groups = {row: stats.finished(recs) for row, recs in stats.study_rows(records).items()}
     made = []
     if groups:
@@ -310,9 +310,12 @@ def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
         ]
     best = next(name for name, run in study.RUNS.items() if run.rung == "0")
     chosen = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
-    for c in beyond.chosen(records):
-        if c["named"]:
-            chosen.append((c["named"], f"{c['what'][:1].upper() + c['what'][1:]}, chosen on validation ({c['named']})"))
+    for c in beyond.chosen(records):  # the recipe chosen on validation, and the one first picked on test if other
+        what, before = c["what"][:1].upper() + c["what"][1:], study.TEST_CHOSEN[c["key"]]
+        if c["named"] and c["named"] != before:
+            chosen.append((c["named"], f"{what}, chosen on validation ({c['named']})"))
+        how = "validation" if c["named"] == before else "seed 0's test accuracy"
+        chosen.append((before, f"{what}, chosen on {how} ({before})"))
     chosen = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in chosen]
     for _, title, recs in chosen:
         made += plot_confusion(recs, class_names, title, out)
