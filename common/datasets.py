@@ -67,9 +67,6 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-# --- the manifest ------------------------------------------------------------------------------------
-
-
 def read_manifest(path: Path) -> dict[str, str]:
     """``{"CIFAR10/Train/0/Image00000.png": sha256 hex}`` from ``sha256sum`` lines."""
     try:
@@ -118,9 +115,6 @@ def differences(root: Path, folder: str, manifest: dict[str, str]) -> list[str]:
 
 def _listing(diffs: list[str]) -> str:
     return "\n  " + "\n  ".join(diffs[:20]) + (f"\n  ... and {len(diffs) - 20} more" if len(diffs) > 20 else "")
-
-
-# --- fetch -------------------------------------------------------------------------------------------
 
 
 def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
@@ -254,9 +248,6 @@ def _sparse_checkout(repo: Path, url: str, commit: str, folders: list[str]) -> N
     _git(["checkout", "--quiet", "FETCH_HEAD"], repo, FETCH_TIMEOUT_S, (*low_speed, "core.autocrlf=false"))
 
 
-# --- keras -------------------------------------------------------------------------------------------
-
-
 def _write_split(folder: Path, x, y, convert, label: str) -> None:
     """``folder/<class>/ImageNNNNN.png`` for every image; a progress line every tenth."""
     from PIL import Image
@@ -310,9 +301,6 @@ def from_keras(which: str, dest: Path) -> None:
             _remove(tmp)
     print(f"wrote {out}: {len(x_train):,} train / {len(x_test):,} test 28x28 gray PNGs")
     print(f"run the scripts on it with --dataset {out.name}" + ("" if dest == DATA_DIR else f" --data-dir {dest}"))
-
-
-# --- the command line --------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:

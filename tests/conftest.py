@@ -55,6 +55,21 @@ def dconvnet_run(tmp_path_factory, data_root) -> Path:
     return runs
 
 
+@pytest.fixture(scope="session")
+def quickstart(tmp_path_factory, data_root) -> tuple[Path, int, str]:
+    """The README's quick-start command as written, `cifar_v2.py --quick`, run once in a folder of its own: the
+    folder, its exit code and what it printed. tests/test_readme.py compares it with the README, and
+    tests/test_report_records.py redraws its run's figures from its record alone."""
+    folder = tmp_path_factory.mktemp("quickstart")
+    argv = [sys.executable, str(REPO / "cifar_v2.py"), "--quick"]
+    proc = spawn(argv, folder / "quick.log", cwd=folder, env={"DATA_DIR": str(data_root)})
+    try:
+        return folder, finish(proc), proc.output()
+    finally:  # made before the test's own process guard: killed here, whatever happens
+        kill(proc)
+        proc.log_file.close()
+
+
 def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = None):
     """``script`` in a process of its own (killed when its test ends), on ``tmp``/runs and ``tmp``/fig, its
     output in a log file; ``proc.output()`` reads what it printed so far."""
@@ -72,7 +87,7 @@ def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = N
     return spawn(argv, tmp / f"{Path(script).stem}-{time.time_ns()}.log", cwd=REPO, env=env)
 
 
-SHARED = ("dconvnet_run",)  # this file's fixtures made once per session for several test files
+SHARED = ("dconvnet_run", "quickstart")  # this file's fixtures made once per session for several test files
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the tests' ids

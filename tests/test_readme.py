@@ -3,10 +3,8 @@ result outside those tables, and says what "±" means wherever it shows one; no 
 records should give; they speak of the project alone; the quick start prints what the README says."""
 
 import re
-import sys
 
 from conftest import REPO
-from processes import finish, spawn
 
 from common.report import docs as readme
 from common.report.stats import MISSING, PM_KEY
@@ -73,23 +71,18 @@ def test_the_unsourced_check_finds_a_typed_result(tmp_path):
 FINAL_LINE = re.compile(r"^== (\S+) seed 0: finished, final train acc ([\d.]+)%, test acc ([\d.]+)%", re.M)
 
 
-def test_the_quick_start_prints_what_the_readme_says(tmp_path, data_root):
-    """The README's quick-start command, run as written in a folder of its own: its last line is the README's
-    (the same run and numbers within a point: another CPU's kernels may round differently), and its figures
-    are where the README says."""
+def test_the_quick_start_prints_what_the_readme_says(quickstart):
+    """The README's quick-start command, run as written in a folder of its own (tests/conftest.py): its last line
+    is the README's (the same run and numbers within a point: another CPU's kernels may round differently), and
+    its figures are where the README says."""
     text = (REPO / "README.md").read_text()
     assert ".venv/bin/python cifar_v2.py --quick" in text
     want = FINAL_LINE.search(text)
     assert want, "the README's quick start shows no final line"
-    proc = spawn(
-        [sys.executable, str(REPO / "cifar_v2.py"), "--quick"],
-        tmp_path / "quick.log",
-        cwd=tmp_path,
-        env={"DATA_DIR": str(data_root)},
-    )
-    assert finish(proc) == 0, proc.output()[-3000:]
-    got = FINAL_LINE.search(proc.output())
-    assert got and got[1] == want[1], proc.output()[-2000:]
+    folder, code, output = quickstart
+    assert code == 0, output[-3000:]
+    got = FINAL_LINE.search(output)
+    assert got and got[1] == want[1], output[-2000:]
     assert abs(float(got[2]) - float(want[2])) <= 1.0 and abs(float(got[3]) - float(want[3])) <= 1.0, got[0]
-    folder = re.search(r"Its figures land in `(runs/quickstart/figures/[^`]+)`", text)[1]
-    assert (tmp_path / folder / "curves.png").is_file()
+    figures = re.search(r"Its figures land in `(runs/quickstart/figures/[^`]+)`", text)[1]
+    assert (folder / figures / "curves.png").is_file()

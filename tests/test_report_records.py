@@ -120,27 +120,24 @@ def test_forest_intervals_are_the_claims_compare(tmp_path):
     assert claims.update(root) == [root / "claims.md", root / "forest.png"] and (root / "forest.png").stat().st_size > 0
 
 
-def test_a_runs_figures_come_from_its_record_alone(tmp_path, data_root):
-    """A short run trained here; then only its index row is kept (no runs folder, no model) and its figures,
-    the filters included, are drawn from it with the frameworks blocked."""
-    import cifar_v2
-
-    argv = ["--runs", "relu_adam_normal_dropout_l2", "--iterations", "200", "--data-dir", str(data_root)]
-    argv += ["--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "fig")]
-    assert cifar_v2.main(argv) == 0
-    final = json.loads((tmp_path / "fig" / "results.jsonl").read_text().splitlines()[0])["final"]
+def test_a_runs_figures_come_from_its_record_alone(tmp_path, quickstart):
+    """The quick start's run (tests/conftest.py): only its index row is copied to a folder of its own (no runs
+    folder, no model there) and its figures, the filters included, are drawn from it with the frameworks blocked."""
+    folder, code, output = quickstart
+    assert code == 0, output[-3000:]
+    index = folder / "runs" / "quickstart" / "figures" / "results.jsonl"  # cifar_v2.py --quick's --out-dir
+    final = json.loads(index.read_text().splitlines()[0])["final"]
     assert {"conv1_kernel", "test_reliability", "test_correct", "test_confusion", "train_ce"} <= set(final)
-    shutil.rmtree(tmp_path / "runs")
     out = tmp_path / "redrawn"
     out.mkdir()
-    shutil.copy(tmp_path / "fig" / "results.jsonl", out / "results.jsonl")
+    shutil.copy(index, out / "results.jsonl")
     done = run_blocked(
         f"""
         from pathlib import Path
         from common import runs, study
         from common.report import runfigs
         recs = runs.ResultsIndex(Path({str(out)!r}) / "results.jsonl").read()
-        run = study.with_overrides(study.RUNS["relu_adam_normal_dropout_l2"], 200)
+        run = study.with_overrides(study.RUNS["relu_adam_normal_dropout_l2"], study.READ_EVERY)  # as --quick
         for p in runfigs.write_run_figures(run, recs, Path({str(out)!r}) / "run", study.READ_EVERY, True):
             print(p.name)
         """
