@@ -39,6 +39,7 @@ from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+REDUCTION = 3  # successive halving: a third of the trials that reach a rung go on to the next
 
 
 def storage_url(storage: str | None, runs_dir: Path) -> str:
@@ -93,7 +94,12 @@ def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_star
     study.sampler = optuna.samplers.TPESampler(
         seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
     )
-    study.pruner = pruner(min_resource)
+    # Asynchronous successive halving on iterations: at ``min_resource``, then 3x, 9x, ..., a trial goes on only if its
+    # validation accuracy is in the top third of those that reached that rung, so a bad configuration costs
+    # ``min_resource`` iterations (the median pruner this replaces let a third of the budget go to configurations at
+    # chance). One bracket, not Hyperband's several: with about 40 trials in an hour, each bracket would have too few
+    # trials for TPE (whose start-up trials Optuna counts per bracket).
+    study.pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=REDUCTION)
     return study
 
 
@@ -108,31 +114,18 @@ def shown(url: str) -> str:
 def unreachable(url: str, err: Exception) -> UserError:
     """The message for a storage that cannot be opened: its URL, the database's answer, and what to do."""
     answer = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-    default = "or leave --storage out to use the default SQLite file in --runs-dir."
-    if url.startswith("sqlite:///"):  # a file: no server to start
-        file = Path(url.removeprefix("sqlite:///"))
-        fix = (
-            f"Its folder {file.parent} does not exist: create it or correct the path, "
-            if not file.parent.is_dir()
-            else f"Check that {file} is a SQLite file you may read and write, in a folder you may write to, "
-        )
-        return UserError(f"cannot open the search storage {shown(url)}: {answer}. {fix}{default}")
+    file = Path(url.removeprefix("sqlite:///"))
+    if not url.startswith("sqlite:///"):  # a server, not a file
+        fix = "Start its database server (or make it reachable from this machine), check the URL (user, password, "
+        fix += "host, port, database), "
+    elif not file.parent.is_dir():
+        fix = f"Its folder {file.parent} does not exist: create it or correct the path, "
+    else:
+        fix = f"Check that {file} is a SQLite file you may read and write, in a folder you may write to, "
     return UserError(
-        f"cannot open the search storage {shown(url)}: {answer}. Start its database server (or make it reachable "
-        f"from this machine), check the URL (user, password, host, port, database), {default}"
+        f"cannot open the search storage {shown(url)}: {answer}. {fix}or leave --storage out to use the "
+        "default SQLite file in --runs-dir."
     )
-
-
-REDUCTION = 3  # successive halving: a third of the trials that reach a rung go on to the next
-
-
-def pruner(min_resource: int) -> optuna.pruners.BasePruner:
-    """Asynchronous successive halving on iterations: at ``min_resource``, then 3x, 9x, ..., a trial goes on only
-    if its validation accuracy is in the top third of those that reached that rung, so a bad configuration costs
-    ``min_resource`` iterations (the median pruner this replaces let a third of the budget go to configurations
-    at chance). One bracket, not Hyperband's several: with about 40 trials in an hour, each bracket would have
-    too few trials for TPE (whose start-up trials Optuna counts per bracket)."""
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=REDUCTION)
 
 
 def rungs(min_resource: int, iterations: int) -> list[int]:

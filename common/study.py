@@ -314,13 +314,9 @@ BEYOND = [
 ]
 
 
-def _beyond(builds_on: str, name: str, rung: str, adds: str, changes: dict) -> RunConfig:
+for builds_on, name, rung, adds, fields in BEYOND:
     report = dict(group="beyond", study_row=None, study_accuracy=None, rung=rung, adds=adds, length_factor=1.0)
-    return replace(RUNS[builds_on], name=name, builds_on=builds_on, **report, **changes)
-
-
-for row in BEYOND:
-    RUNS[row[1]] = _beyond(*row)
+    RUNS[name] = replace(RUNS[builds_on], name=name, builds_on=builds_on, **report, **fields)
 RUNS_LIST = list(RUNS.values())
 
 # The recipes first reported beyond the study, chosen by looking at seed 0's test accuracy, before the protocol

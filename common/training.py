@@ -279,11 +279,6 @@ def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_tr
 
 def _train_locked(spec: RunSpec, log) -> dict:
     check_run(spec.name, spec.iterations, spec.eval_every, spec.batch_size, len(spec.x))
-    if spec.eval_every % spec.steps_per_execution:
-        raise UserError(
-            f"the evaluation interval ({spec.eval_every}) must be a multiple of steps per execution "
-            f"({spec.steps_per_execution})"
-        )
     run_dir = spec.run_dir
     io.remove_stale_temps(run_dir, recursive=True)  # under the lock, leftovers belong to dead processes
     metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "checkpoint.npz"
