@@ -157,7 +157,6 @@ def work(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_tria
         study.optimize(objective, n_trials=1, gc_after_trial=True)
 
 
-# ---------------------------------------------------------------------------
 # The search over the study's runs (``cifar_v2.py --search``): its space, its trials, its winner. Every
 # trial trains on the training set less its validation split (``common.study.VALIDATION`` images per class)
 # and is scored, and pruned, on those held-out images: the search never reads the test set.
@@ -360,7 +359,6 @@ def best_run(st: optuna.Study, space: str, iterations: int):
     return replace(sample_run(fixed, space, iterations), name=best_name(space), validation=0)
 
 
-# ---------------------------------------------------------------------------
 # trials.json: the study's trials beside its report, so that the report never needs the storage. A trial's
 # run folder is kept relative to the runs folder (``search_study/seed0-<group id>``: the record's name, seed
 # and group id), so the file is the same wherever the runs are.

@@ -104,9 +104,8 @@ class RunConfig:
         }
 
     def describe(self) -> str:
-        """What the run does, in four parts: the network and its optimizer; its regularization (everything that
-        fights overfitting: dropout, the L2 penalty, weight decay, label smoothing, augmentation); its test-time
-        views; its length. ``relu, adam lr 0.001, normal init; dropout 0.5 + L2 0.0005; batch 50, 5500 it``."""
+        """The network and optimizer; the regularization; the test-time views; the length. For example
+        ``relu, adam lr 0.001, normal init; dropout 0.5 + L2 0.0005; batch 50, 5500 it``."""
         opt = f"{self.optimizer} lr {self.learning_rate:g}" + (f" m {self.momentum:g}" if self.momentum else "")
         if self.schedule != "constant":
             opt += f" {self.schedule}" + (f" (warm-up {self.warmup})" if self.warmup else "")

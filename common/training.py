@@ -93,8 +93,6 @@ class RunSpec:
         return f"{self.name} seed {self.seed}"
 
 
-# ---------------------------------------------------------------------------
-# Checkpoints
 def save_checkpoint(path: Path, model: keras.Model, state: dict) -> None:
     groups = {"model": model.variables, "optimizer": model.optimizer.variables}
     arrays = {f"{k}/{i:04d}": keras.ops.convert_to_numpy(v) for k, vs in groups.items() for i, v in enumerate(vs)}
@@ -138,14 +136,12 @@ def _set_aside(path: Path, reason: str, log) -> None:
     log(f"warning: {reason}. Moved it to {aside.name} (delete it when you like) and started this run over.")
 
 
-# ---------------------------------------------------------------------------
 class _Intervals(keras.callbacks.Callback):
     """Per interval: record the train means, check for divergence, evaluate, report, checkpoint."""
 
     def __init__(self, spec: RunSpec, state: dict, start: int, tb: TensorBoardLog, log):
         super().__init__()
         self.spec, self.state, self.tb, self.log = spec, state, tb, log
-        self.ckpt_path = spec.run_dir / "checkpoint.npz"
         self.status = "finished"
         self.resumed_train_time = state["train_time_s"]
         self.progress = Progress(spec.label, spec.iterations, start, log=log)
@@ -192,24 +188,20 @@ class _Intervals(keras.callbacks.Callback):
         test = "".join(f"  {k[:-9]} acc {record[k]:.3f}" for k in ("test_accuracy", "val_accuracy") if k in record)
         self.progress.update(iteration, f"loss {loss:.4f}  train acc {acc:.3f}{test}", f"{rate:,.0f} img/s")
         if iteration % spec.checkpoint_every == 0 and iteration < spec.iterations:
-            self.checkpoint()
-
-    def checkpoint(self):
-        state = self.state
-        # TensorBoard first: a kill before the checkpoint's rename leaves a segment that the
-        # resume (from the previous checkpoint) deletes.
-        self.tb.write([h for h in state["history"] if h["iteration"] > state["tb_written"]])
-        state["tb_written"] = state["iteration"]
-        state["wall_time_s"] = time.time() - state["wall_start"]
-        save_checkpoint(self.ckpt_path, self.model, {k: v for k, v in state.items() if k != "wall_start"})
+            # TensorBoard first: a kill before the checkpoint's rename leaves a segment that the
+            # resume (from the previous checkpoint) deletes.
+            self.tb.write([h for h in state["history"] if h["iteration"] > state["tb_written"]])
+            state["tb_written"] = iteration
+            state["wall_time_s"] = time.time() - state["wall_start"]
+            save_checkpoint(
+                spec.run_dir / "checkpoint.npz", self.model, {k: v for k, v in state.items() if k != "wall_start"}
+            )
 
 
 def make_spec(
     run, task, seed, data, x_train, y_train, runs_dir, eval_every, checkpoint_every, evaluate, overrides=None, needs=()
 ) -> RunSpec:
-    """The :class:`RunSpec` of ``run`` (a ``common.study.RunConfig``) on ``data`` (a ``common.data.Dataset``;
-    ``x_train``, ``y_train``: what it trains on) with ``seed``: its identity, its folder under ``runs_dir``,
-    how to build its network, and the files a finished run must hold (``RunSpec.needs``)."""
+    """The :class:`RunSpec` of ``run`` (a RunConfig) on ``data`` (a Dataset), trained on ``x_train``, ``y_train``."""
     identity = make_identity(task, run.identity(), seed, data, eval_every)
     return RunSpec(
         name=run.name,
