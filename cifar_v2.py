@@ -216,7 +216,7 @@ def calibrate(s: Settings, train) -> None:
 def open_search(s: Settings, create: bool = True):
     from common import search as hpsearch
 
-    url = hpsearch.storage_url(s.storage, s.runs_dir)
+    url = s.storage or f"sqlite:///{s.runs_dir.resolve() / 'search.sqlite3'}"  # main made --runs-dir
     name = hpsearch.study_name(s.dataset, s.search_space, s.search_iterations)
     # successive halving's first rung at a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700)
     rung = max(s.eval_every, s.eval_every * round(s.search_iterations / 10 / s.eval_every))

@@ -42,14 +42,6 @@ FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRU
 REDUCTION = 3  # successive halving: a third of the trials that reach a rung go on to the next
 
 
-def storage_url(storage: str | None, runs_dir: Path) -> str:
-    """``storage`` or the default SQLite file ``<runs_dir>/search.sqlite3``."""
-    if storage:
-        return storage
-    Path(runs_dir).mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(runs_dir).resolve() / 'search.sqlite3'}"
-
-
 def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_start=None, worker=None) -> optuna.Study:
     """The study ``name`` on ``url`` (created if missing): multivariate TPE, successive halving, heartbeats.
     ``warm_start``: parameters enqueued as the first trial of a new study (the hand-tuned configuration)."""
