@@ -286,15 +286,12 @@ def download_with_keras(name: str, color: str | None = None, size: tuple[int, in
     and ``size`` through the same Pillow calls as files."""
     import keras
 
-    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name.lower()).load_data()
-    x_train, y_train = balanced_subset(x_train, y_train, STUDY_COUNTS[0])
-    x_test, y_test = balanced_subset(x_test, y_test, STUDY_COUNTS[1])
-    if x_train.ndim == 4:  # CIFAR-10 is RGB 32x32
-        x_train, x_test = to_grayscale_28(x_train), to_grayscale_28(x_test)
-    color = color or "gray"
-    convert = lambda x: _stack([_pillow(Image.fromarray(a), color, size) for a in x], color)
-    source = f"keras.datasets.{name.lower()}"
-    return Dataset(name, convert(x_train), y_train, convert(x_test), y_test, CLASS_NAMES[name], source)
+    color, arrays = color or "gray", []
+    for (x, y), per_class in zip(getattr(keras.datasets, name.lower()).load_data(), STUDY_COUNTS):
+        x, y = balanced_subset(x, y, per_class)
+        x = to_grayscale_28(x) if x.ndim == 4 else x  # CIFAR-10 is RGB 32x32
+        arrays += [_stack([_pillow(Image.fromarray(a), color, size) for a in x], color), y]
+    return Dataset(name, *arrays, CLASS_NAMES[name], f"keras.datasets.{name.lower()}")
 
 
 def load_dataset(
