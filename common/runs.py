@@ -141,9 +141,7 @@ class ResultsIndex:
         return ordered
 
 
-def update_index(
-    out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, log=print, names=None
-) -> list[dict]:
+def update_index(out_dir: Path, runs_dir: Path, task: str, hist_every: int | None = None, names=None) -> list[dict]:
     """Adds every finished run of ``task`` (``names``: of these names) in ``runs_dir`` to ``out_dir/results.jsonl``;
     returns the index's records of that task. An unreadable metrics.json is named and skipped."""
     found = []
@@ -151,13 +149,13 @@ def update_index(
         try:
             m = io.read_json(path)
         except io.CorruptFile as err:
-            log(f"warning: {err} Skipped; rerun that run to remake it.")
+            print(f"warning: {err} Skipped; rerun that run to remake it.")
             continue
         wanted = names is None or m.get("name") in names
         if m.get("status") in FINISHED and m.get("identity", {}).get("task") == task and wanted:
             found.append(compact(m, hist_every))
     index = ResultsIndex(Path(out_dir) / "results.jsonl")
-    return [r for r in index.upsert(found, log) if r["identity"]["task"] == task]
+    return [r for r in index.upsert(found) if r["identity"]["task"] == task]
 
 
 def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
