@@ -223,8 +223,7 @@ def main(argv=None):
             out[torch_alike] = torch_eager(run, x, data.y_train, args.iterations, args.seed, mixed, args.fused_adam)
         return out
 
-    results = record.interleaved(one_repeat, args.repeats, "img/s")
-    med = {k: float(np.median(v)) for k, v in results.items()}
+    results, med = record.interleaved(one_repeat, args.repeats, "img/s")
     ratios = {}  # what the lines below print, by a stable name (the saved record's "ratios")
     print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
     for k, v in med.items():
