@@ -22,7 +22,6 @@ from common import cpu  # noqa: E402
 cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from benchmarks import record  # noqa: E402
 from common import backend, models  # noqa: E402
@@ -60,13 +59,13 @@ def main(argv=None):
     }
     kinds = ("Keras", "fused")
     measure = lambda: {f"{n} {k}": ms_per_update(make, args.updates) for n in pairs for k, make in zip(kinds, pairs[n])}
-    times = record.interleaved(measure, args.repeats, "ms per update", digits=2)
+    _, medians = record.interleaved(measure, args.repeats, "ms per update", digits=2)
     print(
         f"\n{backend.banner()}; {os.cpu_count()} CPU(s); LeNet-5, {models.NUM_PARAMS:,} weights; "
         f"medians of {args.repeats} x {args.updates} updates ({time.strftime('%Y-%m-%d')}):"
     )
     for name in pairs:
-        k, f = (float(np.median(times[f"{name} {kind}"])) for kind in kinds)
+        k, f = (medians[f"{name} {kind}"] for kind in kinds)
         print(f"  {name:<18}: Keras {k:6.2f} ms, fused kernel {f:6.2f} ms per update: {k / f:.2f}x")
 
 

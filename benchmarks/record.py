@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,15 +25,15 @@ def best_seconds(fn, repeats: int = 1) -> float:
     return best
 
 
-def interleaved(measure, repeats: int, unit: str, digits: int = 0) -> dict[str, list[float]]:
+def interleaved(measure, repeats: int, unit: str, digits: int = 0) -> tuple[dict, dict]:
     """``measure()`` (``{name: value}``, every contender once, in turn) ``repeats`` times, so that a slow spell of
-    a shared machine falls on all of them alike; prints each repeat. Returns every value by name."""
+    a shared machine falls on all of them alike; prints each repeat. Returns every value and the median by name."""
     values: dict[str, list[float]] = {}
     for r in range(repeats):
         for name, value in measure().items():
             values.setdefault(name, []).append(float(value))
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.{digits}f}" for k, v in values.items()) + f" {unit}")
-    return values
+    return values, {k: statistics.median(v) for k, v in values.items()}
 
 
 def save(path: str | Path, benchmark: str, settings: dict, results: dict) -> Path:

@@ -223,9 +223,7 @@ def main(argv=None):
             out[torch_alike] = torch_eager(run, x, data.y_train, args.iterations, args.seed, mixed, args.fused_adam)
         return out
 
-    results = record.interleaved(one_repeat, args.repeats, "img/s")
-    med = {k: float(np.median(v)) for k, v in results.items()}
-    ratios = {}  # what the lines below print, by a stable name (the saved record's "ratios")
+    results, med = record.interleaved(one_repeat, args.repeats, "img/s")
     print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
     for k, v in med.items():
         print(f"  {k:<32}: {v:8,.0f} images/s  ({100 * v / roofline:4.0f}% of the roofline)")
@@ -236,7 +234,7 @@ def main(argv=None):
     whole_sweep, train = med["sweep run (whole)"], med["sweep run (training)"]
     overhead = 1 - whole_sweep / train
     print(f"  evaluation + statistics overhead (whole run / its training): {100 * overhead:.1f}% (budget 10%)")
-    ratios["run_training/plain_fit"] = train / med["plain model.fit"]
+    ratios = {"run_training/plain_fit": train / med["plain model.fit"]}  # what is printed, by a stable name
     print(f"  sweep training / plain model.fit: {ratios['run_training/plain_fit']:.2f}x")
     if fast:
         train32 = med[BASELINE]

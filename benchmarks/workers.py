@@ -109,6 +109,14 @@ def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
     return {"wall_s": wall, "images_per_s": rate, **per_cpu, "runs": results}
 
 
+def rates(m: dict, summed: str = "") -> str:
+    """An arrangement's wall seconds and rates, as each repeat's line and the medians' line print them."""
+    return (
+        f"{m['wall_s']:.1f} s, {m['images_per_s']:,.0f} images/s{summed}, {m['images_per_cpu_s']:,.0f} images per "
+        f"CPU-second ({m['images_per_run_cpu_s']:,.0f} in the runs"
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -155,12 +163,7 @@ def main(argv=None):
                 loads.append(os.getloadavg()[0])
                 m = arrangement(args, run, processes, inter_op)
                 measured[run][name].append(m)
-                print(
-                    f"repeat {r + 1} {run}, {name}: {m['wall_s']:.1f} s, {m['images_per_s']:,.0f} images/s, "
-                    f"{m['images_per_cpu_s']:,.0f} images per CPU-second ({m['images_per_run_cpu_s']:,.0f} in the "
-                    f"runs; load average {loads[-1]:.1f})",
-                    flush=True,
-                )
+                print(f"repeat {r + 1} {run}, {name}: {rates(m)}; load average {loads[-1]:.1f})", flush=True)
     ratios, same_numbers = {}, {}
     print(f"\nmedians and ranges of {args.repeats} repeats ({time.strftime('%Y-%m-%d')}), against one process:")
     for run in runs:
@@ -169,11 +172,7 @@ def main(argv=None):
         for name, ms in measured[run].items():
             keys = ("wall_s", "images_per_s", "images_per_cpu_s", "images_per_run_cpu_s")
             values = {k: statistics.median(m[k] for m in ms) for k in keys}
-            line = (
-                f"  {run}, {name}: {values['wall_s']:.1f} s, {values['images_per_s']:,.0f} images/s summed, "
-                f"{values['images_per_cpu_s']:,.0f} images per CPU-second ({values['images_per_run_cpu_s']:,.0f} "
-                "in the runs)"
-            )
+            line = f"  {run}, {name}: {rates(values, ' summed')})"
             if ms is not base:
                 ratio = {"finish_sooner": sorted(b["wall_s"] / m["wall_s"] for b, m in zip(base, ms))}
                 ratio |= {k: sorted(m[k] / b[k] for b, m in zip(base, ms)) for k in keys[1:]}  # the rates

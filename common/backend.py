@@ -110,11 +110,6 @@ def fused_adam() -> bool:
     return _FUSED_ADAM[0]
 
 
-def _plain(variable):
-    """The backend variable under a Keras variable (the tf.Variable whose handle the kernels update)."""
-    return variable.value if isinstance(variable, keras.Variable) else variable
-
-
 @keras.saving.register_keras_serializable(package="common")
 class FusedAdam(keras.optimizers.Adam):
     """Keras' Adam in TensorFlow's fused ``ResourceApplyAdam`` kernel, on the same variables. It multiplies by
@@ -126,14 +121,13 @@ class FusedAdam(keras.optimizers.Adam):
 
         if self.amsgrad:  # the kernel has no AMSGrad; none of our runs uses it
             return super().update_step(gradient, variable, learning_rate)
-        var = _plain(variable)
         i = self._get_variable_index(variable)
-        dtype = var.dtype
+        dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=var.handle,
-            m=_plain(self._momentums[i]).handle,
-            v=_plain(self._velocities[i]).handle,
+        tf.raw_ops.ResourceApplyAdam(  # a Keras variable's handle is its tf.Variable's, which the kernel updates
+            var=variable.handle,
+            m=self._momentums[i].handle,
+            v=self._velocities[i].handle,
             beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
             beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
             lr=tf.cast(learning_rate, dtype),
@@ -154,11 +148,10 @@ class FusedMomentumSGD(keras.optimizers.SGD):
 
         if not self.momentum:
             return super().update_step(gradient, variable, learning_rate)
-        var = _plain(variable)
-        dtype = var.dtype
+        dtype = variable.dtype
         tf.raw_ops.ResourceApplyKerasMomentum(
-            var=var.handle,
-            accum=_plain(self.momentums[self._get_variable_index(variable)]).handle,
+            var=variable.handle,
+            accum=self.momentums[self._get_variable_index(variable)].handle,
             lr=tf.cast(learning_rate, dtype),
             grad=tf.cast(gradient, dtype),
             momentum=tf.cast(self.momentum, dtype),

@@ -84,14 +84,10 @@ def parse_overrides(cls, items: tuple[str, ...], fields) -> dict:
     return out
 
 
-class Spec:
-    """A flag shared by several scripts: its description and checks, declared once."""
-
-    def __init__(self, help: str, **checks):
-        self.help, self.checks = help, checks
-
-    def __call__(self, default, help: str | None = None, **checks):
-        return setting(default, help or self.help, **{**self.checks, **checks})
+def Spec(help: str, **checks):
+    """A flag shared by several scripts, its description and checks declared once: ``SEED(0)``, or
+    ``SEED(0, "picks the test images")`` with a description of its own."""
+    return lambda default, own=None, **more: setting(default, own or help, **{**checks, **more})
 
 
 # The flags every script that trains or reads runs spells the same way.
