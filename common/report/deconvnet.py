@@ -13,11 +13,65 @@ import numpy as np
 
 from common import io
 from common.cli import UserError
-from common.report import plots, stats
-from common.report.plots import finish, plt, save_figure, show, title_above
+from common.report import stats
+from common.report.plots import LAYER_STYLES, plt, save_figure
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
+OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image (NaN in a panel)
+PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)
+IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
+
+
+def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
+    """A panel as RGBA: pixels on [0, 1] ((H, W, 1) gray); a projection over its max |p| (NaN kept, 0 white), gray
+    through a colormap, RGB as 0.5 + p / 2 (zero: mid gray)."""
+    p = np.asarray(p, np.float32)
+    p = p[..., 0] if p.ndim == 3 and p.shape[-1] == 1 else p
+    if projection and np.any(np.isfinite(p)) and (m := np.nanmax(np.abs(p))) > 0:
+        p = p / m
+    if p.ndim == 2:
+        return PROJ_CMAP((p + 1) / 2) if projection else IMG_CMAP(p)
+    rgb = 0.5 + p / 2 if projection else p
+    outside = np.isnan(rgb).any(axis=-1)
+    rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
+    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
+    return rgba.astype(np.float32)
+
+
+def finish(ax, title=None, fontsize: float = 8):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def show(ax, p, title=None, fontsize: float = 8, projection: bool = True):
+    """A projection (each on its own [-1, 1] scale) or, ``projection`` False, an image's pixels, in one panel."""
+    ax.imshow(as_rgba(p, projection), interpolation="nearest")
+    finish(ax, title, fontsize)
+
+
+def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
+    """(k, s, s) or (k, s, s, 3) tiles -> one RGBA image, white 1-pixel gaps between tiles."""
+    k, s = tiles.shape[:2]
+    out = np.ones((-(-k // ncols) * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = as_rgba(t, projection)
+    return out
+
+
+def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: float = 0.8, **kw):
+    return plt.subplots(nrows, ncols, figsize=(w * ncols + dw, h * nrows + dh), squeeze=False, **kw)
+
+
+def title_above(fig, title: str, fontsize: float = 10) -> None:
+    """The title just above the highest panel (a suptitle at the figure's top leaves a band of empty space that grows
+    with the figure). Call it once the panels, their titles and colorbars are placed."""
+    renderer = fig.canvas.get_renderer()
+    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
 
 
 class Record:
@@ -45,8 +99,8 @@ class Record:
         return self.meta["data"]["class_names"][int(c)]
 
     def pixels(self, group: str, i: int) -> np.ndarray:
-        """Image ``i`` of ``group`` (images, occlusion) on [0, 1]: (H, W) gray or (H, W, 3) RGB."""
-        return plots.pixels(self[f"{group}.pixels"][i] / 255.0)
+        """Image ``i`` of ``group`` (images, occlusion) on [0, 1]: (H, W, 1) gray or (H, W, 3) RGB."""
+        return self[f"{group}.pixels"][i] / 255.0
 
     def label(self, group: str, i: int, true: str = "") -> str:
         g = lambda key: self[f"{group}.{key}"][i]
@@ -61,7 +115,7 @@ def colorbar(fig, axes, rec: Record):
         fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
         return
     cb = fig.colorbar(
-        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), plots.PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
+        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
     cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
 
@@ -87,7 +141,7 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
     """``projections_all.png``: every activation of each layer kept and projected; ``projections_top1.png``: per
     image and layer, the map holding its strongest single activation, projected alone."""
     n, layers = len(rec["images.index"]), rec.layers
-    fig, axes = plots.subplots(n, 1 + len(layers), 2.2, 2.3)
+    fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
         show(axes[r, 0], rec.pixels("images", r), rec.label("images", r), projection=False)
         for c, layer in enumerate(layers):
@@ -119,7 +173,7 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
 def fig_projections_topk(rec: Record, out: Path) -> Path:
     k, n = rec.k, len(rec["images.index"])
     rows = [(r, layer) for r in range(n) for layer in rec.layers]
-    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.25 * (k + 1) + 1, 1.45 * len(rows)), squeeze=False)
+    fig, axes = subplots(len(rows), k + 1, 1.25, 1.45, 1, 0)
     for row, (r, layer) in enumerate(rows):
         ri, ci, mi, vi = (rec[f"topk.{layer}.{key}"][r] for key in ("row", "col", "map", "value"))
         head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}\n{layer}:"
@@ -146,19 +200,15 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
     grid, per_row = int(np.ceil(np.sqrt(k))), 4
     nrows = -(-m // per_row)
-    spec = {"wspace": 0.15, "hspace": 0.35}
-    fig, axes = plt.subplots(
-        nrows, 2 * per_row, figsize=(2.7 * per_row + 1, 1.55 * nrows), squeeze=False, gridspec_kw=spec
-    )
+    fig, axes = subplots(nrows, 2 * per_row, 1.35, 1.55, 1, 0, gridspec_kw={"wspace": 0.15, "hspace": 0.35})
     for ax in axes.flat:
         ax.axis("off")
     for i, ch in enumerate(maps):
         a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
-        picture = plots.as_rgba(g("filter")[i], True) if layer == "conv1" else plots.mosaic(g("proj")[i], grid, True)
+        picture = as_rgba(g("filter")[i], True) if layer == "conv1" else mosaic(g("proj")[i], grid, True)
         a_proj.imshow(picture, interpolation="nearest")
         a_proj.set_title(f"map {ch}", fontsize=7)
-        tiles = np.stack([plots.pixels(p) for p in patches[i]])
-        a_patch.imshow(plots.mosaic(tiles, grid, projection=False), interpolation="nearest")
+        a_patch.imshow(mosaic(patches[i], grid, projection=False), interpolation="nearest")
         a_patch.set_title(f"patches (max {values[i, 0]:.2f})", fontsize=7)
     total = rec.meta["maps"][layer]
     which = f"all {m} maps" if m == total else f"the {m} of {total} maps with the largest top activation"
@@ -179,7 +229,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
     """The paper's Figure 4: a few maps' strongest projection over the test set at each training snapshot."""
     its = rec["evolution.iteration"]
     rows = [(layer, i) for layer in rec.layers for i in range(len(rec[f"evolution.{layer}.maps"]))]
-    fig, axes = plots.subplots(len(rows), len(its), 1.3, 1.35, 1.2, 0.9)
+    fig, axes = subplots(len(rows), len(its), 1.3, 1.35, 1.2, 0.9)
     for i, (layer, r) in enumerate(rows):
         g = lambda key: rec[f"evolution.{layer}.{key}"]
         for j, it in enumerate(its):
@@ -188,7 +238,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
             if v > 0:
                 show(ax, g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
                 continue
-            ax.set_facecolor(plots.NO_ACTIVATION)  # the map is zero on every test image: said so, not drawn as an image
+            ax.set_facecolor("#e4e4e4")  # the map is zero on every test image: said so, not drawn as an image
             note = "no activation\nat this\nsnapshot"
             ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
             finish(ax, f"{head}act 0 (all images)", 6.5)
@@ -207,7 +257,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
 # ---------------------------------------------------------------------------
 # The checks of the network and the method
 LAYERS = ("conv1", "conv2")
-COLORS = {layer: style["color"] for layer, style in plots.LAYER_STYLES.items()}  # as in every figure of the layers
+COLORS = {layer: style["color"] for layer, style in LAYER_STYLES.items()}  # as in every figure of the layers
 
 
 def fig_occlusion(rec: Record, out: Path) -> Path:
@@ -259,7 +309,7 @@ RULE_TITLES = {
 def fig_guided_backprop(rec: Record, out: Path) -> Path:
     """The same conv2 activations projected by the three backward rules: all kept, and each image's strongest one."""
     rules, n = rec.meta["rules"], len(rec["images.index"])
-    fig, axes = plots.subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
+    fig, axes = subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
     for r in range(n):
         head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}"
         show(axes[r, 0], rec.pixels("images", r), head, projection=False)
