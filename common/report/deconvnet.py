@@ -66,14 +66,6 @@ def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: fl
     return plt.subplots(nrows, ncols, figsize=(w * ncols + dw, h * nrows + dh), squeeze=False, **kw)
 
 
-def title_above(fig, title: str, fontsize: float = 10) -> None:
-    """The title just above the highest panel (a suptitle at the figure's top leaves a band of empty space that grows
-    with the figure). Call it once the panels, their titles and colorbars are placed."""
-    renderer = fig.canvas.get_renderer()
-    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
-    fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
-
-
 class Record:
     """One folder's saved arrays and JSON: everything its figures need, passed to every figure."""
 
@@ -118,6 +110,17 @@ def colorbar(fig, axes, rec: Record):
         matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
     cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
+
+
+def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None) -> Path:
+    """The figure saved once the projections' colorbar is beside ``axes`` (if given) and its title just above the
+    highest panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
+    if axes is not None:
+        colorbar(fig, axes, rec)
+    renderer = fig.canvas.get_renderer()
+    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
+    return save_figure(fig, path)
 
 
 def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
@@ -165,9 +168,7 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
             f"Deconvnet projection of one map per image and layer: the map holding the image's strongest single "
             f"activation\n{rule} and projected (green: that activation's receptive field)"
         )
-    colorbar(fig, axes, rec)
-    title_above(fig, title)
-    return save_figure(fig, out / f"projections_{'top1' if top1 else 'all'}.png")
+    return titled(fig, title, out / f"projections_{'top1' if top1 else 'all'}.png", rec=rec, axes=axes)
 
 
 def fig_projections_topk(rec: Record, out: Path) -> Path:
@@ -182,14 +183,12 @@ def fig_projections_topk(rec: Record, out: Path) -> Path:
             title = f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}"
             tile = cut(rec, layer, rec[f"topk.{layer}.proj"][r, j], ri[j], ci[j])
             show(axes[row, j + 1], tile, title, fontsize=6.5)
-    colorbar(fig, axes, rec)
     apart = "; one map's picks at least half a field apart" if rec.interior else ""
-    title_above(
-        fig,
+    title = (
         f"The {k} strongest single activations of each layer, each projected alone and cut to its receptive field\n"
-        f"(panel title: map (row, col) = activation; {rec.mining}{apart})",
+        f"(panel title: map (row, col) = activation; {rec.mining}{apart})"
     )
-    return save_figure(fig, out / f"projections_top{k}.png")
+    return titled(fig, title, out / f"projections_top{k}.png", rec=rec, axes=axes)
 
 
 def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
@@ -215,14 +214,11 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     left = "left: each activation projected alone, cut to its receptive field"
     if layer == "conv1":  # one conv1 activation projects to its filter times the activation
         left = "left: its filter, shown once (each of its activations projects to it, scaled)"
-    colorbar(fig, axes, rec)
-    title_above(
-        fig,
+    title = (
         f"{layer}, {which}: the {k} strongest activations of each over all {rec.meta['data']['n_test']:,} test "
-        f"images ({rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under each",
-        fontsize=9,
+        f"images ({rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under each"
     )
-    return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
+    return titled(fig, title, out / f"top{k}_per_map_{layer}.png", 9, rec=rec, axes=axes)
 
 
 def fig_evolution(rec: Record, out: Path) -> Path:
@@ -243,21 +239,17 @@ def fig_evolution(rec: Record, out: Path) -> Path:
             ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
             finish(ax, f"{head}act 0 (all images)", 6.5)
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
-    colorbar(fig, axes, rec)
-    title_above(
-        fig,
+    title = (
         "Feature evolution: each map's strongest activation over all test images at each training snapshot, "
         "projected and cut to its receptive field\n(panel title: activation, test image #; gray panel: the map is "
-        f"zero on every test image at that snapshot; {rec.mining})",
-        fontsize=9,
+        f"zero on every test image at that snapshot; {rec.mining})"
     )
-    return save_figure(fig, out / "evolution.png")
+    return titled(fig, title, out / "evolution.png", 9, rec=rec, axes=axes)
 
 
 # ---------------------------------------------------------------------------
 # The checks of the network and the method
 LAYERS = ("conv1", "conv2")
-COLORS = {layer: style["color"] for layer, style in LAYER_STYLES.items()}  # as in every figure of the layers
 
 
 def fig_occlusion(rec: Record, out: Path) -> Path:
@@ -290,13 +282,12 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     n_ok = int(np.sum(g("pred") == g("label")))
     fig.tight_layout()
-    title_above(
-        fig,
+    title = (
         f"Occlusion sensitivity: a {side}x{side} square of gray {gray} centered on every pixel (orange: one position); "
         "each map is indexed by the square's center\ntest images drawn at random that the network classifies "
-        f"correctly ({n_ok} of {n}); (b), (c): the conv2 map holding the image's strongest activation ({rec.mining})",
+        f"correctly ({n_ok} of {n}); (b), (c): the conv2 map holding the image's strongest activation ({rec.mining})"
     )
-    return save_figure(fig, out / "occlusion.png")
+    return titled(fig, title, out / "occlusion.png")
 
 
 RULE_TITLES = {
@@ -322,15 +313,12 @@ def fig_guided_backprop(rec: Record, out: Path) -> Path:
             title = top("strongest conv2") + f"map {rec['guided.map'][r]} ({one}) = {rec['guided.value'][r]:.2f}"
             title += "\n" + vs.format(rec["guided.rho_one"][j, r]) if vs else ""
             show(axes[r, 1 + len(rules) + j], rec["guided.one"][j, r], title, 7)
-    colorbar(fig, axes, rec)
-    title_above(
-        fig,
+    title = (
         "conv2 activations projected to pixels by three backward rules for the ReLUs (same switches, same filters): "
         "deconvnet (Zeiler & Fergus),\nguided backprop (Springenberg et al.), the gradient; columns 2-4: every "
-        f"conv2 activation kept; 5-7: each image's strongest single one ({rec.mining})",
-        fontsize=9,
+        f"conv2 activation kept; 5-7: each image's strongest single one ({rec.mining})"
     )
-    return save_figure(fig, out / "guided_backprop_projections.png")
+    return titled(fig, title, out / "guided_backprop_projections.png", 9, rec=rec, axes=axes)
 
 
 def step_label(step: dict) -> str:
@@ -374,15 +362,16 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     bottom.subplots_adjust(top=0.86, bottom=0.14)
     for layer in LAYERS:
         g = lambda key: rec[f"randomization.{layer}.{key}"].astype(np.float64)
+        color = LAYER_STYLES[layer]["color"]  # as in every figure of the layers
         for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
             v = g(metric)  # (steps, images)
             name = "Spearman rho" if metric == "spearman" else "SSIM"
             mean, std = v.mean(axis=1), v.std(axis=1, ddof=1)  # the band: ± 1 std over the images, as elsewhere
-            ax_sim.plot(x_steps, mean, style, color=COLORS[layer], label=f"{layer} {name}")
-            ax_sim.fill_between(x_steps, mean - std, mean + std, color=COLORS[layer], alpha=0.12)
-            ax_sim.axhline(g("baseline")[m].mean(), color=COLORS[layer], ls=":" if m == 0 else "-.", lw=1)
+            ax_sim.plot(x_steps, mean, style, color=color, label=f"{layer} {name}")
+            ax_sim.fill_between(x_steps, mean - std, mean + std, color=color, alpha=0.12)
+            ax_sim.axhline(g("baseline")[m].mean(), color=color, ls=":" if m == 0 else "-.", lw=1)
         ov = g("overlap")
-        ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=COLORS[layer], label=f"{layer} ({ov.shape[1]} maps)")
+        ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=color, label=f"{layer} ({ov.shape[1]} maps)")
     ax_sim.plot([], [], ":", color="gray", label="two different images, trained (rho)")
     ax_sim.plot([], [], "-.", color="gray", label="two different images, trained (SSIM)")
     n_images = rec["randomization.conv1.spearman"].shape[1]
@@ -406,14 +395,12 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         a.grid(alpha=0.3)
     ax_sim.legend(fontsize=7, loc="center left")  # where every line is at 1 or far below: over none of them
     ax_ov.legend(fontsize=7, loc="lower left")
-    title_above(
-        fig,
+    title = (
         "Cascading randomization (Adebayo et al. 2018): the deconvnet's weights re-drawn from their initializers, top "
         "layer first, cumulatively; top: every activation kept\nred frame: the projection reads a re-drawn layer; "
-        "identical: it reads none (a layer's projection reads only its own and lower layers' weights)",
-        fontsize=9,
+        "identical: it reads none (a layer's projection reads only its own and lower layers' weights)"
     )
-    return save_figure(fig, out / "randomization_check.png")
+    return titled(fig, title, out / "randomization_check.png", 9)
 
 
 def randomization_table(rec: Record) -> str:
@@ -456,10 +443,9 @@ def randomization_table(rec: Record) -> str:
         "compares the trained projections of two different images: what sharing the network and nothing else scores.",
     ]
     rules, rho = rec.meta["rules"], {w: rec[f"guided.rho_{w}"].astype(np.float64) for w in ("all", "one")}
-    span = lambda v: f"{v.min():.2f}-{v.max():.2f}"  # noqa: E731
     each = [
-        f"{rule}: {span(rho['all'][j])} with every conv2 activation kept, {span(rho['one'][j])} for each image's "
-        "strongest"
+        f"{rule}: {stats.span(rho['all'][j], '{:.2f}')} with every conv2 activation kept, "
+        f"{stats.span(rho['one'][j], '{:.2f}')} for each image's strongest"
         for j, rule in enumerate(rules)
         if rule != "deconvnet"
     ]
@@ -471,11 +457,10 @@ def randomization_table(rec: Record) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rebuild(folder: Path, rec: Record | None = None) -> list[Path]:
+def rebuild(folder: Path) -> list[Path]:
     """Every figure and randomization_check.md of ``folder`` (e.g. figures/deconvnet/beyond_4_tta) from the record
-    saved there alone (``rec``: already loaded), byte for byte the same each time; UserError where there is none."""
-    folder = Path(folder)
-    rec = Record.load(folder) if rec is None else rec
+    saved there alone, byte for byte the same each time; UserError where there is none."""
+    folder, rec = Path(folder), Record.load(folder)
     written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]
     written += [fig_top_per_map(rec, layer, folder) for layer in rec.layers]
     if "evolution.iteration" in rec.arrays:  # a model without snapshots has none
