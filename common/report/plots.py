@@ -143,11 +143,9 @@ def evaluated_when(records: list[dict]) -> str:
     """When the records were evaluated (``dense_until``: a dense early rerun merged in, common.runs.merge_early)."""
     every = records[0]["identity"]["eval_every"]
     dense = min((r.get("dense_until", 0) for r in records), default=0)
-    return (
-        f"evaluated after every iteration up to {dense}, then every {every}"
-        if dense
-        else f"evaluated every {every} iterations (no dense early rerun)"
-    )
+    if dense:
+        return f"evaluated after every iteration up to {dense}, then every {every}"
+    return f"evaluated every {every} iterations (no dense early rerun)"
 
 
 def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8) -> None:
