@@ -163,9 +163,8 @@ def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
 
 
 def plot_confusion(recs: list[dict], class_names, title: str, out: Path) -> list[Path]:
-    """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its
-    class) and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds), from the
-    confusion matrices the runs recorded at their end."""
+    """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its class)
+    and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds) from the recorded matrices."""
     have = [r for r in recs if "test_confusion" in r["final"]]
     if not have:
         return []
@@ -220,14 +219,13 @@ def write_reliability(chosen: list[tuple[str, str, list[dict]]], out: Path) -> l
         bins = tables[0]["bins"]
         edges = np.linspace(0, 1, bins + 1)
         count = np.asarray(t["count"], dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acc, conf = t["correct"] / count, t["confidence_sum"] / count
         have = count > 0
+        acc, conf = (t[k][have] / count[have] for k in ("correct", "confidence_sum"))
         style = dict(
             align="edge", color=SPLIT_COLORS["test"], alpha=0.8, edgecolor="white", label="accuracy in the bin"
         )
-        ax.bar(100 * edges[:-1][have], 100 * acc[have], 100 / bins, **style)  # in percent: each bin 100 / bins wide
-        ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
+        ax.bar(100 * edges[:-1][have], 100 * acc, 100 / bins, **style)  # in percent: each bin 100 / bins wide
+        ax.plot(100 * conf, 100 * acc, "k.", ms=4, label="(mean confidence, accuracy) of the bin")
         ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
         share = ax.twinx()
         shares = 100 * count / count.sum()

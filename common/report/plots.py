@@ -163,8 +163,7 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
     for err, axis in ((xerr, 0), (yerr, 1)):  # the error bars, as thin boxes
         for e, xv, yv in zip(np.nan_to_num(err if err is not None else np.zeros(len(px))), xs, ys):
             ends = to_px([(xv - e, yv), (xv + e, yv)] if axis == 0 else [(xv, yv - e), (xv, yv + e)])
-            (x0, y0), (x1, y1) = ends.min(axis=0) - 1.5 * pt, ends.max(axis=0) + 1.5 * pt
-            taken.append((x0, y0, x1, y1))
+            taken.append((*(ends.min(axis=0) - 1.5 * pt), *(ends.max(axis=0) + 1.5 * pt)))
     line = 1.3 * fontsize * pt
     clear = lambda b: all(b[2] <= t[0] or t[2] <= b[0] or b[3] <= t[1] or t[3] <= b[1] for t in taken)  # noqa: E731
     for i in np.argsort(px[:, 1]):

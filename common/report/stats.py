@@ -141,8 +141,7 @@ DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys presen
 
 
 def records_of(records: list[dict], name: str, config: dict, data: str | None = None) -> list[dict]:
-    """The :func:`largest_group` of the run ``name`` trained with ``config`` on the data set ``data``, in float32
-    with the default kernels ([] where none)."""
+    """The largest group of run ``name`` with ``config`` on ``data``, in float32, default kernels ([] if none)."""
     found = [
         r
         for r in records
