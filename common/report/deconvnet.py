@@ -13,11 +13,57 @@ import numpy as np
 
 from common import io
 from common.cli import UserError
-from common.report import plots, stats
-from common.report.plots import finish, plt, save_figure, show, title_above
+from common.report import stats
+from common.report.plots import LAYER_STYLES, plt, save_figure
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
+OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image (NaN in a panel)
+PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)
+IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
+
+
+def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
+    """A panel as RGBA: pixels on [0, 1] ((H, W, 1) gray); a projection over its max |p| (NaN kept, 0 white), gray
+    through a colormap, RGB as 0.5 + p / 2 (zero: mid gray)."""
+    p = np.asarray(p, np.float32)
+    p = p[..., 0] if p.ndim == 3 and p.shape[-1] == 1 else p
+    if projection and np.any(np.isfinite(p)) and (m := np.nanmax(np.abs(p))) > 0:
+        p = p / m
+    if p.ndim == 2:
+        return PROJ_CMAP((p + 1) / 2) if projection else IMG_CMAP(p)
+    rgb = 0.5 + p / 2 if projection else p
+    outside = np.isnan(rgb).any(axis=-1)
+    rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
+    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
+    return rgba.astype(np.float32)
+
+
+def finish(ax, title=None, fontsize: float = 8):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def show(ax, p, title=None, fontsize: float = 8, projection: bool = True):
+    """A projection (each on its own [-1, 1] scale) or, ``projection`` False, an image's pixels, in one panel."""
+    ax.imshow(as_rgba(p, projection), interpolation="nearest")
+    finish(ax, title, fontsize)
+
+
+def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
+    """(k, s, s) or (k, s, s, 3) tiles -> one RGBA image, white 1-pixel gaps between tiles."""
+    k, s = tiles.shape[:2]
+    out = np.ones((-(-k // ncols) * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = as_rgba(t, projection)
+    return out
+
+
+def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: float = 0.8, **kw):
+    return plt.subplots(nrows, ncols, figsize=(w * ncols + dw, h * nrows + dh), squeeze=False, **kw)
 
 
 class Record:
@@ -45,8 +91,8 @@ class Record:
         return self.meta["data"]["class_names"][int(c)]
 
     def pixels(self, group: str, i: int) -> np.ndarray:
-        """Image ``i`` of ``group`` (images, occlusion) on [0, 1]: (H, W) gray or (H, W, 3) RGB."""
-        return plots.pixels(self[f"{group}.pixels"][i] / 255.0)
+        """Image ``i`` of ``group`` (images, occlusion) on [0, 1]: (H, W, 1) gray or (H, W, 3) RGB."""
+        return self[f"{group}.pixels"][i] / 255.0
 
     def label(self, group: str, i: int, true: str = "") -> str:
         g = lambda key: self[f"{group}.{key}"][i]
@@ -61,9 +107,20 @@ def colorbar(fig, axes, rec: Record):
         fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
         return
     cb = fig.colorbar(
-        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), plots.PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
+        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
     )
     cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
+
+
+def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None) -> Path:
+    """The figure saved once the projections' colorbar is beside ``axes`` (if given) and its title just above the
+    highest panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
+    if axes is not None:
+        colorbar(fig, axes, rec)
+    renderer = fig.canvas.get_renderer()
+    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
+    return save_figure(fig, path)
 
 
 def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
@@ -87,7 +144,7 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
     """``projections_all.png``: every activation of each layer kept and projected; ``projections_top1.png``: per
     image and layer, the map holding its strongest single activation, projected alone."""
     n, layers = len(rec["images.index"]), rec.layers
-    fig, axes = plots.subplots(n, 1 + len(layers), 2.2, 2.3)
+    fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
         show(axes[r, 0], rec.pixels("images", r), rec.label("images", r), projection=False)
         for c, layer in enumerate(layers):
@@ -111,15 +168,13 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
             f"Deconvnet projection of one map per image and layer: the map holding the image's strongest single "
             f"activation\n{rule} and projected (green: that activation's receptive field)"
         )
-    colorbar(fig, axes, rec)
-    title_above(fig, title)
-    return save_figure(fig, out / f"projections_{'top1' if top1 else 'all'}.png")
+    return titled(fig, title, out / f"projections_{'top1' if top1 else 'all'}.png", rec=rec, axes=axes)
 
 
 def fig_projections_topk(rec: Record, out: Path) -> Path:
     k, n = rec.k, len(rec["images.index"])
     rows = [(r, layer) for r in range(n) for layer in rec.layers]
-    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.25 * (k + 1) + 1, 1.45 * len(rows)), squeeze=False)
+    fig, axes = subplots(len(rows), k + 1, 1.25, 1.45, 1, 0)
     for row, (r, layer) in enumerate(rows):
         ri, ci, mi, vi = (rec[f"topk.{layer}.{key}"][r] for key in ("row", "col", "map", "value"))
         head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}\n{layer}:"
@@ -128,14 +183,12 @@ def fig_projections_topk(rec: Record, out: Path) -> Path:
             title = f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}"
             tile = cut(rec, layer, rec[f"topk.{layer}.proj"][r, j], ri[j], ci[j])
             show(axes[row, j + 1], tile, title, fontsize=6.5)
-    colorbar(fig, axes, rec)
     apart = "; one map's picks at least half a field apart" if rec.interior else ""
-    title_above(
-        fig,
+    title = (
         f"The {k} strongest single activations of each layer, each projected alone and cut to its receptive field\n"
-        f"(panel title: map (row, col) = activation; {rec.mining}{apart})",
+        f"(panel title: map (row, col) = activation; {rec.mining}{apart})"
     )
-    return save_figure(fig, out / f"projections_top{k}.png")
+    return titled(fig, title, out / f"projections_top{k}.png", rec=rec, axes=axes)
 
 
 def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
@@ -146,40 +199,33 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
     grid, per_row = int(np.ceil(np.sqrt(k))), 4
     nrows = -(-m // per_row)
-    spec = {"wspace": 0.15, "hspace": 0.35}
-    fig, axes = plt.subplots(
-        nrows, 2 * per_row, figsize=(2.7 * per_row + 1, 1.55 * nrows), squeeze=False, gridspec_kw=spec
-    )
+    fig, axes = subplots(nrows, 2 * per_row, 1.35, 1.55, 1, 0, gridspec_kw={"wspace": 0.15, "hspace": 0.35})
     for ax in axes.flat:
         ax.axis("off")
     for i, ch in enumerate(maps):
         a_proj, a_patch = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
-        picture = plots.as_rgba(g("filter")[i], True) if layer == "conv1" else plots.mosaic(g("proj")[i], grid, True)
+        picture = as_rgba(g("filter")[i], True) if layer == "conv1" else mosaic(g("proj")[i], grid, True)
         a_proj.imshow(picture, interpolation="nearest")
         a_proj.set_title(f"map {ch}", fontsize=7)
-        tiles = np.stack([plots.pixels(p) for p in patches[i]])
-        a_patch.imshow(plots.mosaic(tiles, grid, projection=False), interpolation="nearest")
+        a_patch.imshow(mosaic(patches[i], grid, projection=False), interpolation="nearest")
         a_patch.set_title(f"patches (max {values[i, 0]:.2f})", fontsize=7)
     total = rec.meta["maps"][layer]
     which = f"all {m} maps" if m == total else f"the {m} of {total} maps with the largest top activation"
     left = "left: each activation projected alone, cut to its receptive field"
     if layer == "conv1":  # one conv1 activation projects to its filter times the activation
         left = "left: its filter, shown once (each of its activations projects to it, scaled)"
-    colorbar(fig, axes, rec)
-    title_above(
-        fig,
+    title = (
         f"{layer}, {which}: the {k} strongest activations of each over all {rec.meta['data']['n_test']:,} test "
-        f"images ({rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under each",
-        fontsize=9,
+        f"images ({rec.mining})\n{left}; right: the {size}x{size}-pixel input patch under each"
     )
-    return save_figure(fig, out / f"top{k}_per_map_{layer}.png")
+    return titled(fig, title, out / f"top{k}_per_map_{layer}.png", 9, rec=rec, axes=axes)
 
 
 def fig_evolution(rec: Record, out: Path) -> Path:
     """The paper's Figure 4: a few maps' strongest projection over the test set at each training snapshot."""
     its = rec["evolution.iteration"]
     rows = [(layer, i) for layer in rec.layers for i in range(len(rec[f"evolution.{layer}.maps"]))]
-    fig, axes = plots.subplots(len(rows), len(its), 1.3, 1.35, 1.2, 0.9)
+    fig, axes = subplots(len(rows), len(its), 1.3, 1.35, 1.2, 0.9)
     for i, (layer, r) in enumerate(rows):
         g = lambda key: rec[f"evolution.{layer}.{key}"]
         for j, it in enumerate(its):
@@ -188,26 +234,22 @@ def fig_evolution(rec: Record, out: Path) -> Path:
             if v > 0:
                 show(ax, g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
                 continue
-            ax.set_facecolor(plots.NO_ACTIVATION)  # the map is zero on every test image: said so, not drawn as an image
+            ax.set_facecolor("#e4e4e4")  # the map is zero on every test image: said so, not drawn as an image
             note = "no activation\nat this\nsnapshot"
             ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
             finish(ax, f"{head}act 0 (all images)", 6.5)
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
-    colorbar(fig, axes, rec)
-    title_above(
-        fig,
+    title = (
         "Feature evolution: each map's strongest activation over all test images at each training snapshot, "
         "projected and cut to its receptive field\n(panel title: activation, test image #; gray panel: the map is "
-        f"zero on every test image at that snapshot; {rec.mining})",
-        fontsize=9,
+        f"zero on every test image at that snapshot; {rec.mining})"
     )
-    return save_figure(fig, out / "evolution.png")
+    return titled(fig, title, out / "evolution.png", 9, rec=rec, axes=axes)
 
 
 # ---------------------------------------------------------------------------
 # The checks of the network and the method
 LAYERS = ("conv1", "conv2")
-COLORS = {layer: style["color"] for layer, style in plots.LAYER_STYLES.items()}  # as in every figure of the layers
 
 
 def fig_occlusion(rec: Record, out: Path) -> Path:
@@ -240,13 +282,12 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     n_ok = int(np.sum(g("pred") == g("label")))
     fig.tight_layout()
-    title_above(
-        fig,
+    title = (
         f"Occlusion sensitivity: a {side}x{side} square of gray {gray} centered on every pixel (orange: one position); "
         "each map is indexed by the square's center\ntest images drawn at random that the network classifies "
-        f"correctly ({n_ok} of {n}); (b), (c): the conv2 map holding the image's strongest activation ({rec.mining})",
+        f"correctly ({n_ok} of {n}); (b), (c): the conv2 map holding the image's strongest activation ({rec.mining})"
     )
-    return save_figure(fig, out / "occlusion.png")
+    return titled(fig, title, out / "occlusion.png")
 
 
 RULE_TITLES = {
@@ -259,7 +300,7 @@ RULE_TITLES = {
 def fig_guided_backprop(rec: Record, out: Path) -> Path:
     """The same conv2 activations projected by the three backward rules: all kept, and each image's strongest one."""
     rules, n = rec.meta["rules"], len(rec["images.index"])
-    fig, axes = plots.subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
+    fig, axes = subplots(n, 1 + 2 * len(rules), 1.75, 2.3, 1, 1.2)
     for r in range(n):
         head = f"#{rec['images.index'][r]} {rec.name(rec['images.label'][r])}"
         show(axes[r, 0], rec.pixels("images", r), head, projection=False)
@@ -272,15 +313,12 @@ def fig_guided_backprop(rec: Record, out: Path) -> Path:
             title = top("strongest conv2") + f"map {rec['guided.map'][r]} ({one}) = {rec['guided.value'][r]:.2f}"
             title += "\n" + vs.format(rec["guided.rho_one"][j, r]) if vs else ""
             show(axes[r, 1 + len(rules) + j], rec["guided.one"][j, r], title, 7)
-    colorbar(fig, axes, rec)
-    title_above(
-        fig,
+    title = (
         "conv2 activations projected to pixels by three backward rules for the ReLUs (same switches, same filters): "
         "deconvnet (Zeiler & Fergus),\nguided backprop (Springenberg et al.), the gradient; columns 2-4: every "
-        f"conv2 activation kept; 5-7: each image's strongest single one ({rec.mining})",
-        fontsize=9,
+        f"conv2 activation kept; 5-7: each image's strongest single one ({rec.mining})"
     )
-    return save_figure(fig, out / "guided_backprop_projections.png")
+    return titled(fig, title, out / "guided_backprop_projections.png", 9, rec=rec, axes=axes)
 
 
 def step_label(step: dict) -> str:
@@ -324,15 +362,16 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     bottom.subplots_adjust(top=0.86, bottom=0.14)
     for layer in LAYERS:
         g = lambda key: rec[f"randomization.{layer}.{key}"].astype(np.float64)
+        color = LAYER_STYLES[layer]["color"]  # as in every figure of the layers
         for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
             v = g(metric)  # (steps, images)
             name = "Spearman rho" if metric == "spearman" else "SSIM"
             mean, std = v.mean(axis=1), v.std(axis=1, ddof=1)  # the band: ± 1 std over the images, as elsewhere
-            ax_sim.plot(x_steps, mean, style, color=COLORS[layer], label=f"{layer} {name}")
-            ax_sim.fill_between(x_steps, mean - std, mean + std, color=COLORS[layer], alpha=0.12)
-            ax_sim.axhline(g("baseline")[m].mean(), color=COLORS[layer], ls=":" if m == 0 else "-.", lw=1)
+            ax_sim.plot(x_steps, mean, style, color=color, label=f"{layer} {name}")
+            ax_sim.fill_between(x_steps, mean - std, mean + std, color=color, alpha=0.12)
+            ax_sim.axhline(g("baseline")[m].mean(), color=color, ls=":" if m == 0 else "-.", lw=1)
         ov = g("overlap")
-        ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=COLORS[layer], label=f"{layer} ({ov.shape[1]} maps)")
+        ax_ov.plot(x_steps, ov.mean(axis=1), "-o", color=color, label=f"{layer} ({ov.shape[1]} maps)")
     ax_sim.plot([], [], ":", color="gray", label="two different images, trained (rho)")
     ax_sim.plot([], [], "-.", color="gray", label="two different images, trained (SSIM)")
     n_images = rec["randomization.conv1.spearman"].shape[1]
@@ -356,14 +395,12 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         a.grid(alpha=0.3)
     ax_sim.legend(fontsize=7, loc="center left")  # where every line is at 1 or far below: over none of them
     ax_ov.legend(fontsize=7, loc="lower left")
-    title_above(
-        fig,
+    title = (
         "Cascading randomization (Adebayo et al. 2018): the deconvnet's weights re-drawn from their initializers, top "
         "layer first, cumulatively; top: every activation kept\nred frame: the projection reads a re-drawn layer; "
-        "identical: it reads none (a layer's projection reads only its own and lower layers' weights)",
-        fontsize=9,
+        "identical: it reads none (a layer's projection reads only its own and lower layers' weights)"
     )
-    return save_figure(fig, out / "randomization_check.png")
+    return titled(fig, title, out / "randomization_check.png", 9)
 
 
 def randomization_table(rec: Record) -> str:
@@ -406,10 +443,9 @@ def randomization_table(rec: Record) -> str:
         "compares the trained projections of two different images: what sharing the network and nothing else scores.",
     ]
     rules, rho = rec.meta["rules"], {w: rec[f"guided.rho_{w}"].astype(np.float64) for w in ("all", "one")}
-    span = lambda v: f"{v.min():.2f}-{v.max():.2f}"  # noqa: E731
     each = [
-        f"{rule}: {span(rho['all'][j])} with every conv2 activation kept, {span(rho['one'][j])} for each image's "
-        "strongest"
+        f"{rule}: {stats.span(rho['all'][j], '{:.2f}')} with every conv2 activation kept, "
+        f"{stats.span(rho['one'][j], '{:.2f}')} for each image's strongest"
         for j, rule in enumerate(rules)
         if rule != "deconvnet"
     ]
@@ -421,11 +457,10 @@ def randomization_table(rec: Record) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rebuild(folder: Path, rec: Record | None = None) -> list[Path]:
+def rebuild(folder: Path) -> list[Path]:
     """Every figure and randomization_check.md of ``folder`` (e.g. figures/deconvnet/beyond_4_tta) from the record
-    saved there alone (``rec``: already loaded), byte for byte the same each time; UserError where there is none."""
-    folder = Path(folder)
-    rec = Record.load(folder) if rec is None else rec
+    saved there alone, byte for byte the same each time; UserError where there is none."""
+    folder, rec = Path(folder), Record.load(folder)
     written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]
     written += [fig_top_per_map(rec, layer, folder) for layer in rec.layers]
     if "evolution.iteration" in rec.arrays:  # a model without snapshots has none

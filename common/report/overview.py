@@ -34,8 +34,9 @@ def _n(groups, spread: str = "lines: the mean") -> str:
     return seeds_note([len(v) for v in groups.values()], spread)
 
 
-def plot_overlay_test_accuracy(groups: dict[int, list[dict]], path: Path, read_every: int = study.READ_EVERY) -> Path:
+def plot_overlay_test_accuracy(groups: dict[int, list[dict]], path: Path) -> Path:
     """The 11 runs' test accuracy over iterations on one axis (mean over seeds)."""
+    read_every = study.READ_EVERY
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for row, recs in sorted(groups.items()):
         xs, ys = curve(recs, "test_accuracy")
@@ -140,13 +141,10 @@ def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
     """Ours against the study's, train and test (one panel each, each on its own range), per run, with the std
     over seeds and the y = x line."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
-    for ax, key, color, marker, what, side in (
-        (axes[0], "train_accuracy", SPLIT_COLORS["train"], "o", "train", 0),
-        (axes[1], "test_accuracy", SPLIT_COLORS["test"], "s", "test", 1),
-    ):
-        pts = []
+    for side, (ax, what, marker) in enumerate(zip(axes, ("train", "test"), "os")):
+        pts, color = [], SPLIT_COLORS[what]
         for row, recs in sorted(groups.items()):
-            mean, std, _ = mean_std([r["final"].get(key) for r in recs])
+            mean, std, _ = mean_std([r["final"].get(f"{what}_accuracy") for r in recs])
             pts.append((row, 100 * study.RUNS[recs[0]["name"]].study_accuracy[side], 100 * mean, 100 * std))
         rows, xs, ys, es = (np.array(v) for v in zip(*pts))
         ax.errorbar(xs, ys, yerr=np.nan_to_num(es), fmt=marker, color=color, ms=5, capsize=2, label=f"ours, {what}")
@@ -165,9 +163,8 @@ def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
 
 
 def plot_confusion(recs: list[dict], class_names, title: str, out: Path) -> list[Path]:
-    """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its
-    class) and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds), from the
-    confusion matrices the runs recorded at their end."""
+    """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its class)
+    and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds) from the recorded matrices."""
     have = [r for r in recs if "test_confusion" in r["final"]]
     if not have:
         return []
@@ -222,14 +219,13 @@ def write_reliability(chosen: list[tuple[str, str, list[dict]]], out: Path) -> l
         bins = tables[0]["bins"]
         edges = np.linspace(0, 1, bins + 1)
         count = np.asarray(t["count"], dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acc, conf = t["correct"] / count, t["confidence_sum"] / count
         have = count > 0
+        acc, conf = (t[k][have] / count[have] for k in ("correct", "confidence_sum"))
         style = dict(
             align="edge", color=SPLIT_COLORS["test"], alpha=0.8, edgecolor="white", label="accuracy in the bin"
         )
-        ax.bar(100 * edges[:-1][have], 100 * acc[have], 100 / bins, **style)  # in percent: each bin 100 / bins wide
-        ax.plot(100 * conf[have], 100 * acc[have], "k.", ms=4, label="(mean confidence, accuracy) of the bin")
+        ax.bar(100 * edges[:-1][have], 100 * acc, 100 / bins, **style)  # in percent: each bin 100 / bins wide
+        ax.plot(100 * conf, 100 * acc, "k.", ms=4, label="(mean confidence, accuracy) of the bin")
         ax.plot([0, 100], [0, 100], color="gray", ls="--", lw=0.8, label="perfect calibration")
         share = ax.twinx()
         shares = 100 * count / count.sum()
@@ -242,7 +238,6 @@ def write_reliability(chosen: list[tuple[str, str, list[dict]]], out: Path) -> l
         ax.grid(alpha=0.3)
     steps = plt.Line2D([], [], color="black", lw=1.2, label="test images in the bin (right axis)")
     axes[0][0].legend(handles=[*axes[0][0].get_legend_handles_labels()[0], steps], fontsize=7.5, loc="upper left")
-    bins = panels[0][0][0]["final"]["test_reliability"]["bins"]
     pooled = max(len(r) for r, _ in panels) > 1
     how = "each panel's seeds pooled; ECE: mean ± std over them" if pooled else "one seed per run (in each title)"
     fig.suptitle(

@@ -143,11 +143,9 @@ def evaluated_when(records: list[dict]) -> str:
     """When the records were evaluated (``dense_until``: a dense early rerun merged in, common.runs.merge_early)."""
     every = records[0]["identity"]["eval_every"]
     dense = min((r.get("dense_until", 0) for r in records), default=0)
-    return (
-        f"evaluated after every iteration up to {dense}, then every {every}"
-        if dense
-        else f"evaluated every {every} iterations (no dense early rerun)"
-    )
+    if dense:
+        return f"evaluated after every iteration up to {dense}, then every {every}"
+    return f"evaluated every {every} iterations (no dense early rerun)"
 
 
 def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8) -> None:
@@ -165,8 +163,7 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
     for err, axis in ((xerr, 0), (yerr, 1)):  # the error bars, as thin boxes
         for e, xv, yv in zip(np.nan_to_num(err if err is not None else np.zeros(len(px))), xs, ys):
             ends = to_px([(xv - e, yv), (xv + e, yv)] if axis == 0 else [(xv, yv - e), (xv, yv + e)])
-            (x0, y0), (x1, y1) = ends.min(axis=0) - 1.5 * pt, ends.max(axis=0) + 1.5 * pt
-            taken.append((x0, y0, x1, y1))
+            taken.append((*(ends.min(axis=0) - 1.5 * pt), *(ends.max(axis=0) + 1.5 * pt)))
     line = 1.3 * fontsize * pt
     clear = lambda b: all(b[2] <= t[0] or t[2] <= b[0] or b[3] <= t[1] or t[3] <= b[1] for t in taken)  # noqa: E731
     for i in np.argsort(px[:, 1]):
@@ -193,74 +190,8 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
         )
 
 
-# Image panels (the deconvnet's figures): projections signed, each on its own [-1, 1] scale; pixels on [0, 1]
-OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image
-NO_ACTIVATION = "#e4e4e4"
-PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)  # NaN marks "outside"
-IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
-
-
-def scaled(p: np.ndarray) -> np.ndarray:
-    """p / max|p| (NaN kept), so 0 stays white."""
-    p = np.asarray(p, np.float32)
-    m = np.nanmax(np.abs(p)) if np.any(np.isfinite(p)) else 0.0
-    return p / m if m > 0 else p
-
-
-def pixels(img: np.ndarray) -> np.ndarray:
-    """An image (H, W, C) as imshow takes it: (H, W) for gray, (H, W, 3) for RGB."""
-    return img[..., 0] if img.shape[-1] == 1 else img
-
-
-def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
-    """A panel as RGBA: gray through a colormap; RGB projections as 0.5 + p / (2 max|p|) (zero: mid gray)."""
-    p = np.asarray(p, np.float32)
-    if p.ndim == 2:
-        return PROJ_CMAP((scaled(p) + 1) / 2) if projection else IMG_CMAP(p)
-    rgb = 0.5 + scaled(p) / 2 if projection else p
-    outside = np.isnan(rgb).any(axis=-1)
-    rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
-    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
-    return rgba.astype(np.float32)
-
-
-def finish(ax, title=None, fontsize: float = 8):
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=fontsize)
-
-
-def show(ax, p, title=None, fontsize: float = 8, projection: bool = True):
-    """A projection (each on its own [-1, 1] scale) or, ``projection`` False, an image's pixels, in one panel."""
-    ax.imshow(as_rgba(p, projection), interpolation="nearest")
-    finish(ax, title, fontsize)
-
-
-def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
-    """(k, s, s) or (k, s, s, 3) tiles -> one RGBA image, white 1-pixel gaps between tiles."""
-    k, s = tiles.shape[:2]
-    out = np.ones((-(-k // ncols) * (s + 1) - 1, ncols * (s + 1) - 1, 4), np.float32)
-    for i, t in enumerate(tiles):
-        r, c = divmod(i, ncols)
-        out[r * (s + 1) : r * (s + 1) + s, c * (s + 1) : c * (s + 1) + s] = as_rgba(t, projection)
-    return out
-
-
-def subplots(nrows: int, ncols: int, w: float, h: float, dw: float = 1.0, dh: float = 0.8, **kw):
-    return plt.subplots(nrows, ncols, figsize=(w * ncols + dw, h * nrows + dh), squeeze=False, **kw)
-
-
 def log_labels(axis, minor=(), unit: str = "") -> None:
     """A log axis labelled 1, 10, 100 (not 10^0), minor ticks only at ``minor`` times a decade (all nine overprint)."""
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}{unit}"))
     pick = lambda v: v > 0 and round(v / 10 ** math.floor(math.log10(v))) in minor  # noqa: E731
     axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}{unit}" if pick(v) else ""))
-
-
-def title_above(fig, title: str, fontsize: float = 10) -> None:
-    """The title just above the highest panel (a suptitle at the figure's top leaves a band of empty space that grows
-    with the figure). Call it once the panels, their titles and colorbars are placed."""
-    renderer = fig.canvas.get_renderer()
-    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
-    fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)

@@ -27,7 +27,7 @@ MISSING = "not in the records"  # a cell the records cannot give: tests/test_rea
 
 
 def finite(x) -> bool:
-    return x is not None and isinstance(x, (int, float, np.floating)) and math.isfinite(x)
+    return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
 
 
 def mean_std(values) -> tuple[float, float, int]:
@@ -53,11 +53,9 @@ def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) 
     """The images a record's final accuracy was measured on: its confusion matrix's total, or that of a record of
     ``among`` on the same images (an older record kept none); None where none says."""
     key = f"{split}_confusion"
-    if record["final"].get(key) is not None:
-        return int(np.sum(record["final"][key]))
     images = lambda r: (r["identity"]["data"], r["identity"].get("split") if split == "val" else None)  # noqa: E731
-    for r in among:
-        if r["final"].get(key) is not None and images(r) == images(record):
+    for r in [record, *among]:
+        if r["final"].get(key) is not None and (r is record or images(r) == images(record)):
             return int(np.sum(r["final"][key]))
     return None
 
@@ -96,12 +94,9 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
         return float(np.mean(diffs)), float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))), len(pairs)
     ra, rb = pairs[0]
     key = f"{split}_correct"
-    if key not in ra["final"] or key not in rb["final"]:
-        return (
-            diffs[0],
-            math.hypot(*(binomial_se(r["final"][f"{split}_accuracy"], images_evaluated(r, split)) for r in (ra, rb))),
-            1,
-        )
+    if key not in ra["final"] or key not in rb["final"]:  # no pairing recorded: two independent binomial errors
+        ses = [binomial_se(r["final"][f"{split}_accuracy"], images_evaluated(r, split)) for r in (ra, rb)]
+        return diffs[0], math.hypot(*ses), 1
     n = images_evaluated(ra, split)
     ca, cb = (metrics.unpack_correct(r["final"][key], n) for r in (ra, rb))
     d = ca.astype(float) - cb.astype(float)
@@ -146,8 +141,7 @@ DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys presen
 
 
 def records_of(records: list[dict], name: str, config: dict, data: str | None = None) -> list[dict]:
-    """The :func:`largest_group` of the run ``name`` trained with ``config`` on the data set ``data``, in float32
-    with the default kernels ([] where none)."""
+    """The largest group of run ``name`` with ``config`` on ``data``, in float32, default kernels ([] if none)."""
     found = [
         r
         for r in records
