@@ -242,11 +242,6 @@ def grid(g, cells=CELLS) -> None:
     need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
 
 
-def train_test_gap(records: list[dict]) -> float:
-    """Claim 15's number for one run: mean final train - test accuracy."""
-    return acc(records, "train_accuracy") - acc(records)
-
-
 def about_equal(gap: float) -> bool:
     return abs(gap) <= GAP_RULE
 
@@ -319,7 +314,7 @@ def train_equals_test(g):
     keys = [(c, h) for c in GAP_CELLS for h in SIZES if (c, h) in g]
     if not keys:
         raise Missing("LSTM/GRU runs")
-    gaps = {k: train_test_gap(g[k]) for k in keys}
+    gaps = {k: acc(g[k], "train_accuracy") - acc(g[k]) for k in keys}
     close = [k for k, v in gaps.items() if about_equal(v)]
     verdict = HOLDS if len(close) == len(keys) else PARTLY if len(close) >= GAP_PARTLY_SHARE * len(keys) else FAILS
     return (
