@@ -71,14 +71,13 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
     tested = lambda name: beyond.tested(cifar, study.RUNS[name])  # noqa: E731
     best = f"~{pct(BEST.study_accuracy[1])} (its best run, 7)"
     rows = [["1", f"the study's best run (row 7, `{BEST.name}`): test accuracy", best, *ours(tested(BEST.name), TASK1)]]
-    path = root / "deconvnet" / "deconvnet.json"  # the network the deconvnet reads, as it recorded it
-    rows.append(["2", "the deconvnet's network", "no number (figures)", f"{MISSING} ({TASK2})", "-", f"`{TASK2}`", "-"])
-    if path.is_file():
+    what, cells = "the deconvnet's network", ours([], TASK2)
+    if (path := root / "deconvnet" / "deconvnet.json").is_file():  # the network the deconvnet reads, as recorded
         meta = io.read_json(path)
         cpu = re.search(r"CPU: (.*?), oneDNN", meta.get("backend", ""))  # the CPU that computed the arrays
         what = f"the deconvnet's network (`{meta['run']['name']}`): test accuracy, one view"
-        seed, cpu = str(meta["run"]["seed"]), stats.short_cpu(cpu and cpu[1])
-        rows[-1] = ["2", what, "no number (figures)", pct(meta["test_accuracy"]), seed, f"`{TASK2}`", cpu]
+        cells = [pct(meta["test_accuracy"]), str(meta["run"]["seed"]), f"`{TASK2}`", stats.short_cpu(cpu and cpu[1])]
+    rows.append(["2", what, "no number (figures)", *cells])
     cells = stats.rnn_cells(rnn)
     for cell, label in (("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "basic RNN")):
         number = recurrent.STUDY_TEST_ACCURACY.get(cell, {}).get(20)
