@@ -38,9 +38,6 @@ class Settings:
     prune: bool = setting(False, "delete every figure and table (.png, .md, .csv) under the folder not redrawn")
 
 
-DRAWN = (".png", ".md", ".csv")  # what --prune may delete: the drawn files, never a record
-
-
 def indexed(path: Path, task: str, data: str) -> list[dict]:
     """The records of ``task`` on the data set named ``data`` in the index at ``path``."""
     found = runs.ResultsIndex(path).read()
@@ -158,8 +155,7 @@ def write_results(root: Path) -> Path:
     cifar, rnn = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log=lambda m: None), read("rnn")
     rows, lines = table(root, cifar, rnn)
     checked = claims.build(cifar, rnn)
-    verdicts = (claims.HOLDS, claims.PARTLY, claims.FAILS, claims.UNTESTED)
-    counts = ", ".join(f"{sum(c.verdict == v for c in checked)} {v}" for v in verdicts)
+    counts = ", ".join(f"{sum(c.verdict == v for c in checked)} {v}" for v in claims.VERDICTS)
     lines += [
         sweep_line(cifar),
         recipe_line(cifar),
@@ -188,7 +184,7 @@ def main(argv=None) -> int:
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
-    written = task1.summarize(records, info, drawn if s.run_figures else [], named, cifar, study.READ_EVERY, print)
+    written = task1.summarize(records, info, drawn if s.run_figures else [], named, cifar)
     rows = task1.calibration_table(records, 0, study.EVAL_EVERY)
     written += task1.write_calibration(records, rows, cifar, 0)
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
@@ -204,7 +200,7 @@ def main(argv=None) -> int:
     if s.prune:
         keep = {p.resolve() for p in written}
         for p in sorted(out.rglob("*")):
-            if p.suffix in DRAWN and p.is_file() and p.resolve() not in keep:
+            if p.suffix in (".png", ".md", ".csv") and p.is_file() and p.resolve() not in keep:  # drawn, not a record
                 p.unlink()
                 print(f"pruned {p} (not redrawn from the records)")
     if s.docs and out.resolve() == (docs.ROOT / "figures").resolve():

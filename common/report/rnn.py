@@ -247,11 +247,8 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     for ax, (split, what, title) in zip(axes.flat, CURVE_PANELS):
         ax.set_title(title, color=SPLIT_COLORS[split])
         ax.grid(alpha=0.3)
-        if what == "accuracy":
-            ax.set(ylim=(0, 100), ylabel="accuracy (%)")
-        else:
-            ax.set(ylabel="cross-entropy loss")
-            ax.set_ylim(bottom=0)
+        ax.set_ylabel("accuracy (%)" if what == "accuracy" else "cross-entropy loss")
+        ax.set_ylim(0, 100 if what == "accuracy" else None)
     for ax in axes[1]:
         ax.set_xlabel("iteration (batch)")
     axes[0, 0].legend(fontsize=8, loc="lower right", title="hidden size", title_fontsize=8)
