@@ -204,9 +204,7 @@ def main(argv=None) -> int:
                 p.unlink()
                 print(f"pruned {p} (not redrawn from the records)")
     if s.docs and out.resolve() == (docs.ROOT / "figures").resolve():
-        for page in docs.pages():
-            for path in docs.sync(page):
-                print(f"updated {page.name}: {path}")
+        docs.main([])  # the README's and docs/' quoted tables, copied from the files just written
     return 0
 
 

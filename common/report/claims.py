@@ -429,10 +429,8 @@ def plot_forest(checked: list[Claim], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.8))
     y = np.arange(len(rows))[::-1]
     for yi, (*_, d, se) in zip(y, rows):
-        beyond = abs(d) > NOISE * se
-        color = "black" if beyond else "0.55"
-        style = dict(fmt="o", color=color, mfc=color if beyond else "white", capsize=3, ms=5)
-        ax.errorbar([100 * d], [yi], xerr=[100 * NOISE * se], **style)
+        color, mfc = ("black", "black") if abs(d) > NOISE * se else ("0.55", "white")  # filled: beyond noise
+        ax.errorbar([100 * d], [yi], xerr=[100 * NOISE * se], fmt="o", color=color, mfc=mfc, capsize=3, ms=5)
     ax.axvline(0, color="gray", ls="--", lw=0.8)
     ax.set_yticks(y, [f"claim {k}: {what}" for k, what, _, _ in rows], fontsize=8)
     ax.set_xlabel(f"difference (accuracy points), ± {NOISE:g} standard errors over the seeds")

@@ -240,8 +240,7 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
         label += ", DIVERGED" * ("diverged" in r["status"])
         for ax, (split, what, _) in zip(axes.flat, CURVE_PANELS):
             band(ax, r["records"], f"{split}_{what}", label, color, scale=100 if what == "accuracy" else 1)
-        study = r["study_test_accuracy"]
-        if study is not None:
+        if (study := r["study_test_accuracy"]) is not None:
             label = f"study, {r['hidden_units']} units: {points(study)}%"
             axes[0, 1].axhline(100 * study, color=color, ls=":", lw=1.3, label=label)
     for ax, (split, what, title) in zip(axes.flat, CURVE_PANELS):
@@ -287,8 +286,7 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
         ax.set_xticks(x, [str(r["hidden_units"]) for r in part])
         ax.set(xlabel="hidden units", title=CELL_LABELS[cell], ylim=(0, 108))
         ax.grid(axis="y", alpha=0.3)
-        says = part[0].get("study_says")
-        if says and np.all(np.isnan(study)):
+        if (says := part[0].get("study_says")) and np.all(np.isnan(study)):
             text = f'study: no numbers (n/a); reported\n"{"; ".join(says)}"'
             ax.text(0.5, 0.97, text, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color="0.3")
     axes[0, 0].set_ylabel("final test accuracy (%)")
