@@ -38,9 +38,6 @@ class Settings:
     prune: bool = setting(False, "delete every figure and table (.png, .md, .csv) under the folder not redrawn")
 
 
-DRAWN = (".png", ".md", ".csv")  # what --prune may delete: the drawn files, never a record
-
-
 def indexed(path: Path, task: str, data: str) -> list[dict]:
     """The records of ``task`` on the data set named ``data`` in the index at ``path``."""
     found = runs.ResultsIndex(path).read()
@@ -71,14 +68,13 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
     tested = lambda name: beyond.tested(cifar, study.RUNS[name])  # noqa: E731
     best = f"~{pct(BEST.study_accuracy[1])} (its best run, 7)"
     rows = [["1", f"the study's best run (row 7, `{BEST.name}`): test accuracy", best, *ours(tested(BEST.name), TASK1)]]
-    path = root / "deconvnet" / "deconvnet.json"  # the network the deconvnet reads, as it recorded it
-    rows.append(["2", "the deconvnet's network", "no number (figures)", f"{MISSING} ({TASK2})", "-", f"`{TASK2}`", "-"])
-    if path.is_file():
+    what, cells = "the deconvnet's network", ours([], TASK2)
+    if (path := root / "deconvnet" / "deconvnet.json").is_file():  # the network the deconvnet reads, as recorded
         meta = io.read_json(path)
         cpu = re.search(r"CPU: (.*?), oneDNN", meta.get("backend", ""))  # the CPU that computed the arrays
         what = f"the deconvnet's network (`{meta['run']['name']}`): test accuracy, one view"
-        seed, cpu = str(meta["run"]["seed"]), stats.short_cpu(cpu and cpu[1])
-        rows[-1] = ["2", what, "no number (figures)", pct(meta["test_accuracy"]), seed, f"`{TASK2}`", cpu]
+        cells = [pct(meta["test_accuracy"]), str(meta["run"]["seed"]), f"`{TASK2}`", stats.short_cpu(cpu and cpu[1])]
+    rows.append(["2", what, "no number (figures)", *cells])
     cells = stats.rnn_cells(rnn)
     for cell, label in (("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "basic RNN")):
         number = recurrent.STUDY_TEST_ACCURACY.get(cell, {}).get(20)
@@ -159,8 +155,7 @@ def write_results(root: Path) -> Path:
     cifar, rnn = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log=lambda m: None), read("rnn")
     rows, lines = table(root, cifar, rnn)
     checked = claims.build(cifar, rnn)
-    verdicts = (claims.HOLDS, claims.PARTLY, claims.FAILS, claims.UNTESTED)
-    counts = ", ".join(f"{sum(c.verdict == v for c in checked)} {v}" for v in verdicts)
+    counts = ", ".join(f"{sum(c.verdict == v for c in checked)} {v}" for v in claims.VERDICTS)
     lines += [
         sweep_line(cifar),
         recipe_line(cifar),
@@ -189,7 +184,7 @@ def main(argv=None) -> int:
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
-    written = task1.summarize(records, info, drawn if s.run_figures else [], named, cifar, study.READ_EVERY, print)
+    written = task1.summarize(records, info, drawn if s.run_figures else [], named, cifar)
     rows = task1.calibration_table(records, 0, study.EVAL_EVERY)
     written += task1.write_calibration(records, rows, cifar, 0)
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
@@ -205,13 +200,11 @@ def main(argv=None) -> int:
     if s.prune:
         keep = {p.resolve() for p in written}
         for p in sorted(out.rglob("*")):
-            if p.suffix in DRAWN and p.is_file() and p.resolve() not in keep:
+            if p.suffix in (".png", ".md", ".csv") and p.is_file() and p.resolve() not in keep:  # drawn, not a record
                 p.unlink()
                 print(f"pruned {p} (not redrawn from the records)")
     if s.docs and out.resolve() == (docs.ROOT / "figures").resolve():
-        for page in docs.pages():
-            for path in docs.sync(page):
-                print(f"updated {page.name}: {path}")
+        docs.main([])  # the README's and docs/' quoted tables, copied from the files just written
     return 0
 
 

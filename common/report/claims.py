@@ -16,7 +16,7 @@ from common.report import stats
 from common.report.plots import plt, save_figure
 from common.report.stats import NOISE, PM_KEY, compare, curve, difference, final, pct, show
 
-HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
+VERDICTS = HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
 ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
 ADAM_ROWS = [row for row, r in ROWS.items() if r.optimizer == "adam" and r.length_factor == 1]
 READ = study.READ_EVERY  # the study read its curves every 1,100 iterations: "early" and the read-out points
@@ -165,7 +165,7 @@ def gradient_filters(g):
     ), verdict
 
 
-def std_drops_then_rises(g):
+def std_dips(g):
     have = [row for row in g if "conv2_std" in g[row][0]["history"][-1]]
     if not have:
         raise Missing("runs with activation statistics")
@@ -242,11 +242,6 @@ def grid(g, cells=CELLS) -> None:
     need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
 
 
-def train_test_gap(records: list[dict]) -> float:
-    """Claim 15's number for one run: mean final train - test accuracy."""
-    return acc(records, "train_accuracy") - acc(records)
-
-
 def about_equal(gap: float) -> bool:
     return abs(gap) <= GAP_RULE
 
@@ -319,7 +314,7 @@ def train_equals_test(g):
     keys = [(c, h) for c in GAP_CELLS for h in SIZES if (c, h) in g]
     if not keys:
         raise Missing("LSTM/GRU runs")
-    gaps = {k: train_test_gap(g[k]) for k in keys}
+    gaps = {k: acc(g[k], "train_accuracy") - acc(g[k]) for k in keys}
     close = [k for k, v in gaps.items() if about_equal(v)]
     verdict = HOLDS if len(close) == len(keys) else PARTLY if len(close) >= GAP_PARTLY_SHARE * len(keys) else FAILS
     return (
@@ -366,44 +361,40 @@ def gated_close_to_cnn(g):
     ), HOLDS if close and far else PARTLY if close or far else FAILS
 
 
-CLAIMS = [  # (task, the study's words, its check), in the table's order
-    ("Task 1", "Test accuracy never went beyond ~55-58% (the ceiling of the hand tuning)", ceiling),
-    ("Task 1", "The network overfits the 10,000 training images (train accuracy far above test)", overfits),
-    ("Task 1", "Sigmoid is the slowest learner of the Adam runs", sigmoid_slowest),
-    ("Task 1", "Regularization (dropout + L2) gives the best test accuracy (run 7: 58.5%)", regularization_best),
-    ("Task 1", "More iterations (run 8) are not better than run 7", longer_not_better),
-    (
-        "Task 1",
-        "Momentum 0.8 (lr 1e-2) > 0.7 (lr 1e-2) > 0.9 (lr 1e-3), with dropout + L2 (runs 9, 10, 11)",
-        momentum_order,
-    ),
-    ("Task 1", "Many first-layer filters detect gradients", gradient_filters),
-    (
-        "Task 1",
-        "The standard deviation of both conv layers' activations drops early, then slowly rises",
-        std_drops_then_rises,
-    ),
-    ("Task 1", "Most change happens in the first ~1,100 iterations", change_early),
-    ("Task 1", "ReLU activations have a minimum of 0", relu_minimum),
-    ("Task 3", "Fewer hidden units, lower accuracy, for every cell", fewer_units_lower),
-    ("Task 3", "LSTM: 10, 15 and 20 units about equal (~90-95%), about 20 points lower at 5", lstm_sizes),
-    ("Task 3", "GRU equals LSTM at 15 and 20 units, and is below it at 10 and 5", gru_against_lstm),
-    ("Task 3", "The basic RNN is below LSTM and GRU (and falls as units fall)", basic_rnn_below),
-    ("Task 3", "Train and test accuracy are about equal for LSTM and GRU", train_equals_test),
-    ("Task 3", "The CNN reaches ~100% training accuracy in fewer iterations than every RNN", cnn_first),
-    ("Task 3", "LSTM and GRU come close to the CNN; the basic RNN does not", gated_close_to_cnn),
-]
+CLAIMS = {  # the study's words and their checks, by task, in the table's order
+    "Task 1": [
+        ("Test accuracy never went beyond ~55-58% (the ceiling of the hand tuning)", ceiling),
+        ("The network overfits the 10,000 training images (train accuracy far above test)", overfits),
+        ("Sigmoid is the slowest learner of the Adam runs", sigmoid_slowest),
+        ("Regularization (dropout + L2) gives the best test accuracy (run 7: 58.5%)", regularization_best),
+        ("More iterations (run 8) are not better than run 7", longer_not_better),
+        ("Momentum 0.8 (lr 1e-2) > 0.7 (lr 1e-2) > 0.9 (lr 1e-3), with dropout + L2 (runs 9, 10, 11)", momentum_order),
+        ("Many first-layer filters detect gradients", gradient_filters),
+        ("The standard deviation of both conv layers' activations drops early, then slowly rises", std_dips),
+        ("Most change happens in the first ~1,100 iterations", change_early),
+        ("ReLU activations have a minimum of 0", relu_minimum),
+    ],
+    "Task 3": [
+        ("Fewer hidden units, lower accuracy, for every cell", fewer_units_lower),
+        ("LSTM: 10, 15 and 20 units about equal (~90-95%), about 20 points lower at 5", lstm_sizes),
+        ("GRU equals LSTM at 15 and 20 units, and is below it at 10 and 5", gru_against_lstm),
+        ("The basic RNN is below LSTM and GRU (and falls as units fall)", basic_rnn_below),
+        ("Train and test accuracy are about equal for LSTM and GRU", train_equals_test),
+        ("The CNN reaches ~100% training accuracy in fewer iterations than every RNN", cnn_first),
+        ("LSTM and GRU come close to the CNN; the basic RNN does not", gated_close_to_cnn),
+    ],
+}
 
 
 def number(check) -> int:
-    return next(k for k, (_, _, c) in enumerate(CLAIMS, 1) if c is check)
+    return [c for checks in CLAIMS.values() for _, c in checks].index(check) + 1
 
 
 def build(cifar_records: list[dict], rnn_records: list[dict]) -> list[Claim]:
     """Every claim's row, in order; a claim whose evidence is missing says what would provide it."""
     groups = {"Task 1": stats.study_rows(cifar_records), "Task 3": stats.rnn_cells(rnn_records)}
     out = []
-    for topic, words, check in CLAIMS:
+    for topic, words, check in [(t, *c) for t, checks in CLAIMS.items() for c in checks]:
         try:
             evidence, verdict, *differences = check(groups[topic])
         except Missing as m:
@@ -414,7 +405,7 @@ def build(cifar_records: list[dict], rnn_records: list[dict]) -> list[Claim]:
 
 
 def markdown(claims: list[Claim]) -> str:
-    counts = {v: sum(c.verdict == v for c in claims) for v in (HOLDS, PARTLY, FAILS, UNTESTED)}
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     partly = [str(k) for k, c in enumerate(claims, 1) if c.verdict == PARTLY]
     drawn = [str(k) for k, c in enumerate(claims, 1) if c.differences]
     lines = [
@@ -438,10 +429,8 @@ def plot_forest(checked: list[Claim], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.8))
     y = np.arange(len(rows))[::-1]
     for yi, (*_, d, se) in zip(y, rows):
-        beyond = abs(d) > NOISE * se
-        color = "black" if beyond else "0.55"
-        style = dict(fmt="o", color=color, mfc=color if beyond else "white", capsize=3, ms=5)
-        ax.errorbar([100 * d], [yi], xerr=[100 * NOISE * se], **style)
+        color, mfc = ("black", "black") if abs(d) > NOISE * se else ("0.55", "white")  # filled: beyond noise
+        ax.errorbar([100 * d], [yi], xerr=[100 * NOISE * se], fmt="o", color=color, mfc=mfc, capsize=3, ms=5)
     ax.axvline(0, color="gray", ls="--", lw=0.8)
     ax.set_yticks(y, [f"claim {k}: {what}" for k, what, _, _ in rows], fontsize=8)
     ax.set_xlabel(f"difference (accuracy points), ± {NOISE:g} standard errors over the seeds")

@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pages(root: Path = ROOT) -> list[Path]:
-    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+def pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 BLOCK = re.compile(r"(<!-- BEGIN (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- END (?P=path) -->)", re.S)
@@ -29,13 +29,8 @@ NOT_PROSE = re.compile(
 
 
 def quoted(path: Path) -> str:
-    """The text a page shows for a generated file: its lines without a leading '# ' title and blank lines."""
-    lines = path.read_text().splitlines()
-    if lines and lines[0].startswith("# "):
-        lines = lines[1:]
-    while lines and not lines[0].strip():
-        lines = lines[1:]
-    return "\n".join(lines).rstrip() + "\n"
+    """The text a page shows for a generated file: without a leading '# ' title and blank lines."""
+    return re.sub(r"\A(# .*\n)?(\s*\n)*", "", path.read_text()).rstrip() + "\n"
 
 
 def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:

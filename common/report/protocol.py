@@ -80,8 +80,7 @@ def markdown(records: list[dict]) -> list[str]:
             if recs := fresh(records, run):
                 results.append(result_row(f"`{run.name}` (chosen, {design.name})", recs))
         lines.append("")
-    earlier = stats.records_of(records, EARLIER, study.RUNS[EARLIER].identity(), study.STUDY_DATASET)
-    if earlier:
+    if earlier := stats.records_of(records, EARLIER, study.RUNS[EARLIER].identity(), study.STUDY_DATASET):
         results.append(result_row(f"`{EARLIER}` (earlier best network, chosen on seed 0's test accuracy)", earlier))
     header = ["recipe", "seeds", "test acc (%)", "train acc, clean (%)", "gap", "images seen", "forward MFLOP"]
     header += ["work (TFLOP)", "training (min)", "CPU"]

@@ -1,8 +1,5 @@
-"""Task 3's report (``figures/rnn/``) from the results index alone: ``summary.{md,csv}`` and the figures (each cell's
-curves over its hidden sizes, the final test accuracies beside the study's, Part C's CNN against the best of each cell
-for claim 16, the train - test gap for claim 15), in percent, the claims' rules drawn with the claims' own thresholds
-and decided with their own functions. A row of the grid is the group of records of ``recurrent.run_config(grid, cell,
-units)`` with the most finished seeds (``stats.records_of``): nothing here depends on the process that draws it."""
+"""Task 3's report (``figures/rnn/``) from the results index alone: ``summary.{md,csv}`` and the figures, in percent,
+claims 15 and 16 drawn with the claims' own thresholds and decided with their own functions."""
 
 from __future__ import annotations
 
@@ -35,8 +32,7 @@ SHADES = 0.45  # a cell's hidden sizes: its colour darkened (the largest) to lig
 
 
 def is_study_record(m: dict) -> bool:
-    """Whether a record was made on the study's set, as far as it tells: its name, and (where its confusion matrix
-    says) the study's count of test images and classes."""
+    """Whether a record was made on the study's set: its name, and (where its confusion matrix says) its size."""
     classes = len(CLASS_NAMES[STUDY_DATASET])
     confusion = m["final"].get("test_confusion")
     return m["identity"]["data"]["name"] == STUDY_DATASET and (
@@ -46,16 +42,13 @@ def is_study_record(m: dict) -> bool:
 
 def first_reaching(m: dict) -> tuple:
     """(iteration, training seconds) of the first record with train accuracy >= TABLE_REACH, else (None, None)."""
-    for h in m.get("history", []):
-        if h.get("train_accuracy") is not None and h["train_accuracy"] >= TABLE_REACH:
-            return h["iteration"], h.get("train_time_s")
-    return None, None
+    reached = (h for h in m.get("history", []) if (h.get("train_accuracy") or 0) >= TABLE_REACH)
+    return next(((h["iteration"], h.get("train_time_s")) for h in reached), (None, None))
 
 
 # ---------------------------------------------------------------- rows
 def chosen_groups(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]]) -> dict[str, str]:
-    """Run name -> the group id of its row: for each (cell, units) of ``runs`` and the CNN, the records of
-    ``run_config(grid, cell, units)`` (``stats.records_of``); a run without records is left out."""
+    """Run name -> the group id of its row (``stats.records_of`` its config) for ``runs`` and the CNN, where found."""
     configs = {run_name(c, h): run_config(grid, c, h) for c, h in [*runs, ("cnn", None)]}
     found = {name: stats.records_of(records, name, config) for name, config in configs.items()}
     return {name: recs[0]["group_id"] for name, recs in found.items() if recs}
@@ -93,8 +86,7 @@ def grid_row(name: str, gid: str, recs: list[dict], current: bool) -> dict:
 
 
 def grid_rows(records: list[dict], chosen: dict[str, str]) -> list[dict]:
-    """One row per configuration (seeds averaged): the chosen ones first (``current``), each part in cell
-    order and falling hidden size, the CNN last."""
+    """One row per configuration: the chosen first, each part in cell order and falling hidden size, the CNN last."""
     rows = [grid_row(name, gid, recs, chosen.get(name) == gid) for (name, gid), recs in groups(records).items()]
     order = lambda r: CELLS.index(r["cell"]) if r["cell"] in CELLS else len(CELLS)
     return sorted(rows, key=lambda r: (not r["current"], order(r), -(r["hidden_units"] or 0), r["group"]))
@@ -110,8 +102,7 @@ CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
 
 
 def data_label(rows: list[dict]) -> str:
-    """The data the rows were measured on, as their records say: "MNIST (1,000 test images)", or "MNIST (test
-    images not recorded)" for records that do not say."""
+    """The data the rows were measured on, as their records say: "MNIST (1,000 test images)"."""
     recs = [m for r in rows for m in r["records"]]
     names = sorted({m["identity"]["data"]["name"] for m in recs})
     tests = sorted({images_evaluated(m) or 0 for m in recs})
@@ -153,10 +144,8 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
     if near and any(images_evaluated(r["records"][0]) is None for r in near):
         lines += ["", "Against the study's approximate numbers: not judged, the records hold no count of test images."]
     elif near:  # the study's approximate number taken as one run on the same test images
-        se = lambda r: math.hypot(
-            r["final_test_accuracy_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_accuracy_binomial_se"],
-            binomial_se(r["study_test_accuracy"], images_evaluated(r["records"][0])),
-        )
+        study_se = lambda r: binomial_se(r["study_test_accuracy"], images_evaluated(r["records"][0]))
+        se = lambda r: math.hypot(stats.se_of_mean(r["records"]), study_se(r))
         ok = [r for r in near if r["final_test_accuracy_mean"] >= r["study_test_accuracy"] - stats.NOISE * se(r)]
         lines += [
             "",
@@ -220,14 +209,12 @@ def summary_markdown(rows: list[dict], comparison: list[dict]) -> str:
         *grid_table(rnn_rows),
         *(comparison_table(comparison) if comparison else []),
     ]
-    others = sum(not r["current"] for r in rows)
-    if others:
+    if others := sum(not r["current"] for r in rows):
         lines += [
             f"The results index also holds {others} other configuration(s): every one is a row of `summary.csv`.",
             "",
         ]
-    diverged = [r["run"] for r in rows if "diverged" in r["status"] and r["current"]]
-    if diverged:
+    if diverged := [r["run"] for r in rows if "diverged" in r["status"] and r["current"]]:
         lines += [f"Diverged (non-finite training loss; no final numbers): {', '.join(sorted(diverged))}.", ""]
     return "\n".join(lines)
 
@@ -242,31 +229,25 @@ CURVE_PANELS = (  # (split, what, title): the top row accuracies, the bottom row
 
 
 def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
-    """Accuracy (%) and loss, train and test, one line per hidden size (shades of the cell's colour, dark to
-    light); the study's test numbers dotted."""
+    """Accuracy (%) and loss, train and test, one line per hidden size; the study's test numbers dotted."""
     rows = sorted(rows, key=lambda r: -r["hidden_units"])
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     base = np.array(to_rgb(CELL_COLORS[cell]))
     shades = np.linspace(-SHADES, SHADES, len(rows))
     for r, t in zip(rows, shades):
         color = tuple(base * (1 + t) if t < 0 else base + (1 - base) * t)
-        label = f"{r['hidden_units']} units ({r['num_params']:,} params)" + (
-            ", DIVERGED" if "diverged" in r["status"] else ""
-        )
+        label = f"{r['hidden_units']} units ({r['num_params']:,} params)"
+        label += ", DIVERGED" * ("diverged" in r["status"])
         for ax, (split, what, _) in zip(axes.flat, CURVE_PANELS):
             band(ax, r["records"], f"{split}_{what}", label, color, scale=100 if what == "accuracy" else 1)
-        study = r["study_test_accuracy"]
-        if study is not None:
+        if (study := r["study_test_accuracy"]) is not None:
             label = f"study, {r['hidden_units']} units: {points(study)}%"
             axes[0, 1].axhline(100 * study, color=color, ls=":", lw=1.3, label=label)
     for ax, (split, what, title) in zip(axes.flat, CURVE_PANELS):
         ax.set_title(title, color=SPLIT_COLORS[split])
         ax.grid(alpha=0.3)
-        if what == "accuracy":
-            ax.set(ylim=(0, 100), ylabel="accuracy (%)")
-        else:
-            ax.set(ylabel="cross-entropy loss")
-            ax.set_ylim(bottom=0)
+        ax.set_ylabel("accuracy (%)" if what == "accuracy" else "cross-entropy loss")
+        ax.set_ylim(0, 100 if what == "accuracy" else None)
     for ax in axes[1]:
         ax.set_xlabel("iteration (batch)")
     axes[0, 0].legend(fontsize=8, loc="lower right", title="hidden size", title_fontsize=8)
@@ -305,8 +286,7 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
         ax.set_xticks(x, [str(r["hidden_units"]) for r in part])
         ax.set(xlabel="hidden units", title=CELL_LABELS[cell], ylim=(0, 108))
         ax.grid(axis="y", alpha=0.3)
-        says = part[0].get("study_says")
-        if says and np.all(np.isnan(study)):
+        if (says := part[0].get("study_says")) and np.all(np.isnan(study)):
             text = f'study: no numbers (n/a); reported\n"{"; ".join(says)}"'
             ax.text(0.5, 0.97, text, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color="0.3")
     axes[0, 0].set_ylabel("final test accuracy (%)")
@@ -320,8 +300,7 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
 
 def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration"):
     """The error 1 - ``key`` in percent, mean ± one std over the seeds (``plots.band``); (x, mean, std) as drawn.
-    Against time only the evaluations after some training (a log axis has no t = 0); where the band reaches 0 the
-    log axis cuts it at its bottom."""
+    Against time only the evaluations after some training (a log axis has no t = 0)."""
     keep = lambda h: key in h and (x_key == "iteration" or (h.get("train_time_s") or 0) > 0)
     error = lambda v: math.nan if v is None else 1.0 - v
     records = [dict(m, history=[{**h, key: error(h[key])} for h in m["history"] if keep(h)]) for m in records]
@@ -329,9 +308,8 @@ def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str 
 
 
 def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
-    """Claim 16: train and test error (%, log scale) against iterations and against training seconds, the CNN
-    and the best of each cell: mean over seeds, ± std band; the claim's level dotted, and where the claim finds
-    each mean training accuracy first at it marked."""
+    """Claim 16: train and test error (%, log scale) against iterations and training seconds, the CNN and the best
+    of each cell; the claim's level dotted, and where the claim finds each mean training accuracy first at it marked."""
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
     for r in rows:
         cell, color = r["cell"], CELL_COLORS[r["cell"]]
@@ -384,24 +362,20 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
 
 
 def train_test_gaps(rows: list[dict]) -> list[dict]:
-    """Claim 15's numbers, one per RNN row: each seed's final train - test accuracy (``gaps``, NaN for a
-    diverged seed), their sample std and count (``std``, ``n``), and the claim's own number (``mean``: mean
-    train - mean test over the finished seeds, ``claims.train_test_gap``), in fractions."""
+    """Claim 15's numbers, one per RNN row: each seed's final train - test accuracy (``gaps``, NaN for a diverged
+    seed), their std and count, and the claim's own number (``mean``: mean train - mean test over finished seeds)."""
     out = []
     for r in rows:
         gaps = [final([m], "train_accuracy")[0] - final([m])[0] for m in r["records"]]
+        mean = final(r["records"], "train_accuracy")[0] - final(r["records"])[0]
         _, std, n = mean_std(gaps)
-        mean = claims.train_test_gap(r["records"])
-        out.append(
-            {"cell": r["cell"], "hidden_units": r["hidden_units"], "gaps": gaps, "mean": mean, "std": std, "n": n}
-        )
+        out.append(dict(cell=r["cell"], hidden_units=r["hidden_units"], gaps=gaps, mean=mean, std=std, n=n))
     return out
 
 
 def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
-    """Claim 15: the final train - test accuracy gap in points per cell and hidden size (the claim's number,
-    std error bars, each seed a dot; hatched where the claim finds the mean outside its rule), with the claim's
-    ± limit of "about equal"."""
+    """Claim 15: the final train - test accuracy gap in points per cell and hidden size, each seed a dot, hatched
+    where the claim finds the mean outside its ± limit of "about equal"."""
     gaps = {(g["cell"], g["hidden_units"]): g for g in train_test_gaps(rows)}
     cells = [c for c in CELLS if any(c == cell for cell, _ in gaps)]
     sizes = sorted({h for _, h in gaps}, reverse=True)
@@ -433,9 +407,7 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
                 jitter = np.linspace(-0.18, 0.18, len(seeds)) * width
                 ax.plot(where[j] + jitter, seeds, "o", ms=3.2, mfc="white", mec="black", mew=0.7, zorder=4)
             top = max([np.nan_to_num(mean[j]) + spread[j], *seeds])
-            text = (
-                stats.decided(g["mean"], GAP_RULE) if math.isfinite(g["mean"]) else "diverged"
-            )  # its side of the rule
+            text = stats.decided(g["mean"], GAP_RULE) if math.isfinite(g["mean"]) else "diverged"  # the rule's side
             ax.text(where[j], top + 0.25, text, ha="center", va="bottom", fontsize=8, zorder=5)
             extent += [top, np.nan_to_num(mean[j]) - spread[j], *seeds]
     ax.plot([], [], "o", ms=3.2, mfc="white", mec="black", mew=0.7, label="one seed")
@@ -468,10 +440,8 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
 
 
 def summarize(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]], out: Path, log=print) -> list[Path]:
-    """Every figure and table of the grid from the index's ``records`` (one data set's): ``runs`` are the
-    (cell, hidden units) asked for under the settings ``grid``; their rows and the CNN's are the current rows of
-    the tables, chosen from the records alone (``chosen_groups``). On the study's data in ``<figures>/rnn``, the
-    claims table is rebuilt too."""
+    """Every figure and table of the grid from one data set's ``records``: ``runs``, the (cell, hidden units) asked
+    for under ``grid``, and the CNN are the current rows. On the study's data in ``<figures>/rnn``, the claims too."""
     io.remove_stale_temps(out, recursive=True)  # half-written figures of killed processes
     rows = grid_rows(records, chosen_groups(records, grid, runs))
     rnn_rows = [r for r in rows if r["cell"] in CELLS and r["current"]]
