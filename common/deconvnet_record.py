@@ -90,9 +90,7 @@ def named(prefix: str, values, keys=PICK) -> dict:
 def unit(p, lead: int = 1) -> np.ndarray:
     """Each panel (the axes after the first ``lead``) over its largest |value| (NaN kept), as float16: every figure
     draws a panel on its own [-1, 1] scale, and float16 keeps the record small."""
-    p = np.asarray(p, np.float32)
-    m = np.nan_to_num(np.abs(p)).reshape(*p.shape[:lead], -1).max(axis=-1)
-    return (p / np.where(m > 0, m, 1).reshape(m.shape + (1,) * (p.ndim - lead))).astype(np.float16)
+    return dn.scaled(np.asarray(p, np.float32), lead).astype(np.float16)
 
 
 def per_image(net: Net, idx, layers, k: int) -> dict:
@@ -101,10 +99,8 @@ def per_image(net: Net, idx, layers, k: int) -> dict:
     for L in layers:
         top1, found = [x[:, 0] for x in net.strongest(L, idx)], net.strongest(L, idx, k, apart=True)
         proj = dc.project_activations(fwd, L, np.repeat(idx, k), *(f.ravel() for f in found[:3]))
-        a |= named(f"top1.{L}", top1) | named(f"topk.{L}", found) | {f"all.{L}": unit(dc.project_all(fwd, L, idx))}
-        keep = np.eye(fwd[L].shape[-1], dtype=np.float32)[top1[2]][:, None, None, :]  # that map only, and
-        keep = keep if net.mask(L) is None else keep * net.mask(L)[None, :, :, None]  # where the mining looks
-        a[f"top1.{L}.proj"] = unit(dc.project(L, fwd[L][idx] * keep, fwd.switches1[idx] if L == "conv2" else None))
+        a |= named(f"top1.{L}", top1) | named(f"topk.{L}", found) | {f"all.{L}": unit(dc.project_maps(fwd, L, idx))}
+        a[f"top1.{L}.proj"] = unit(dc.project_maps(fwd, L, idx, top1[2], where=net.mask(L)))  # where mining looks
         a[f"topk.{L}.proj"] = unit(proj.reshape(len(idx), k, *proj.shape[1:]), lead=2)
     return a
 
@@ -169,7 +165,7 @@ def occlusion(model, net: Net, x_all, images, labels, probs) -> dict:
 def guided(net: Net, idx) -> dict:
     """The same conv2 activations projected by every backward rule: all kept, and each image's strongest one."""
     r, c, m, v = (x[:, 0] for x in net.strongest("conv2", idx))
-    every = np.stack([net.dc.project_all(net.fwd, "conv2", idx, rule=rule) for rule in dn.RULES])
+    every = np.stack([net.dc.project_maps(net.fwd, "conv2", idx, rule=rule) for rule in dn.RULES])
     one = np.stack([net.dc.project_activations(net.fwd, "conv2", idx, r, c, m, rule=rule) for rule in dn.RULES])
     rho = lambda p: np.stack([dn.spearman(q, p[0]) for q in p]).astype(np.float32)  # RULES[0] is the deconvnet
     a = {"guided.all": unit(every, 2), "guided.one": unit(one, 2), "guided.rho_all": rho(every)}
