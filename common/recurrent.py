@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from common import study
+from common import config, study
 from common.config import knob
 from common.study import CELLS, OPTIMIZERS, SCHEDULES  # noqa: F401  (CELLS: the grid's cells, for its users)
 
@@ -37,14 +37,16 @@ class Grid:
     """The settings every run of the grid shares (``rnn_mnist.py``'s flags and ``--set`` change them)."""
 
     optimizer: str = knob("adam", "the RNNs' optimizer", choices=OPTIMIZERS)
-    learning_rate: float = knob(1e-2, "the RNNs' learning rate", above=0.0)
+    learning_rate: float = config.LEARNING_RATE(1e-2, "the RNNs' learning rate")
     lr_schedule: str = knob(
-        "cosine", "cosine: every learning rate decays to 0 over the run (a stable final number)", choices=SCHEDULES
+        "cosine",
+        "cosine: decay every learning rate to 0 over the run (a stable final number); constant: no decay",
+        choices=SCHEDULES,
     )
-    batch_size: int = knob(100, "images per batch", min=1)
-    iterations: int = knob(3000, "training iterations (batches) per run", min=1)
+    batch_size: int = config.BATCH_SIZE(100)
+    iterations: int = config.ITERATIONS(3000)
     unroll: bool = knob(True, "unroll the time steps (faster on the CPU)")
-    cnn_learning_rate: float = knob(1e-4, "Part C's CNN: its Adam learning rate (the TF tutorial's)", above=0.0)
+    cnn_learning_rate: float = config.LEARNING_RATE(1e-4, "Part C's CNN: its Adam learning rate (the TF tutorial's)")
 
 
 def run_name(cell: str, hidden: int | None = None) -> str:
