@@ -150,8 +150,9 @@ class Evaluator:
             record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
             counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=metrics.HIST_BINS)
             record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
-        r2, fraction = metrics.gradient_filters(kernel)
-        record["conv1_filter_plane_r2"], record["conv1_gradient_filters"] = r2, fraction
+        r2 = metrics.plane_r2(kernel)  # the study's "many detect gradients": the mean, the share of ramps
+        record["conv1_filter_plane_r2"] = float(r2.mean())
+        record["conv1_gradient_filters"] = float(np.mean(r2 >= metrics.GRADIENT_R2))
         if iteration == self.views_at:
             record[f"{self.split}_accuracy_views"] = {
                 name: metrics.logits_metrics(
