@@ -45,19 +45,14 @@ def _pixels(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 # Max-pool switches and unpooling
-def _windows(x, pool: int = POOL):
-    """(N, H, W, C) -> (N, H//p, W//p, C, p*p): each pooling window's inputs, row-major."""
+def pool_switches(x, pool: int = POOL):
+    """One-hot float mask (N, H//p, W//p, C, p*p) of each window's first maximum (its inputs row-major)."""
+    x = ops.convert_to_tensor(x, "float32")
     n, h, w, c = x.shape
     h2, w2 = h // pool, w // pool
     x = x[:, : h2 * pool, : w2 * pool, :]  # valid pooling drops odd edges
     x = ops.reshape(x, (-1, h2, pool, w2, pool, c))
-    x = ops.transpose(x, (0, 1, 3, 5, 2, 4))
-    return ops.reshape(x, (-1, h2, w2, c, pool * pool))
-
-
-def pool_switches(x, pool: int = POOL):
-    """One-hot float mask (N, H//p, W//p, C, p*p) of each window's first maximum."""
-    win = _windows(ops.convert_to_tensor(x, "float32"), pool)
+    win = ops.reshape(ops.transpose(x, (0, 1, 3, 5, 2, 4)), (-1, h2, w2, c, pool * pool))  # each window's inputs
     is_max = ops.cast(ops.equal(win, ops.max(win, axis=-1, keepdims=True)), "int32")
     first = ops.logical_and(ops.equal(is_max, 1), ops.equal(ops.cumsum(is_max, axis=-1), 1))
     return ops.cast(first, "float32")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,25 +195,19 @@ def u8(x) -> np.ndarray:
     return np.round(np.asarray(x) * 255).astype(np.uint8)
 
 
-def _described(key: str) -> str | None:
+def _described(key: str) -> str:
     """ARRAYS' entry for ``key``: "{L}" for a layer's name, "a.{b,c}" for a.b and a.c."""
-    generic = ".".join("{L}" if p in ("conv1", "conv2") else p for p in key.split("."))
+    alternatives = lambda m: "(" + ("conv1,conv2" if m[1] == "L" else m[1]).replace(",", "|") + ")"
     for pattern, what in ARRAYS.items():
-        head, _, names = pattern.rpartition("{") if pattern.endswith("}") and "," in pattern else (pattern, "", "")
-        if key == pattern or generic == pattern or any(generic == head + n for n in names.rstrip("}").split(",")):
+        if re.fullmatch(re.sub(r"{(.*?)}", alternatives, pattern.replace(".", r"\.")), key):
             return what
-    return None
+    raise KeyError(f"{key}: describe it in common/deconvnet_record.py's ARRAYS")
 
 
 def write_record(folder: Path, arrays: dict, meta: dict) -> list[Path]:
     """Saves ``arrays`` (compressed) and ``meta`` plus each array's shape, dtype and description (:data:`ARRAYS`;
     an undescribed array is an error) as ``folder``/deconvnet.npz and deconvnet.json."""
-    described = {}
-    for key, a in arrays.items():
-        what = _described(key)
-        if what is None:
-            raise KeyError(f"{key}: describe it in common/deconvnet_record.py's ARRAYS")
-        described[key] = {"shape": list(a.shape), "dtype": str(a.dtype), "what": what}
+    described = {k: {"shape": list(a.shape), "dtype": str(a.dtype), "what": _described(k)} for k, a in arrays.items()}
     with io.atomic(Path(folder) / NPZ) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
     io.write_json(Path(folder) / JSON, {**meta, "arrays": described})
