@@ -1,9 +1,7 @@
 """Evaluation on the test set: loss and accuracy from logits (with test-time flip averaging where a run asks for it),
 and the conv-activation statistics the study read from TensorBoard (the numbers themselves: common/metrics.py).
-
-Everything uses ``predict_on_batch``: ``model.evaluate`` builds and tears down a tf.data
-iterator per call, which costs up to ~1.8 s on TensorFlow (see common/backend.py).
-"""
+Everything uses ``predict_on_batch``: ``model.evaluate`` builds and tears down a tf.data iterator per call, which
+costs up to ~1.8 s on TensorFlow (see common/backend.py)."""
 
 from __future__ import annotations
 
@@ -26,12 +24,9 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> 
 def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Images (N, H, W, C) moved down ``dy`` and right ``dx`` pixels, the uncovered border zero (as the
     training augmentation's ``RandomTranslation(fill_mode="constant")`` fills it)."""
-    out = np.zeros_like(x)
-    h, w = x.shape[1:3]
-    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
-        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-    ]
-    return out
+    ay, ax = abs(dy), abs(dx)
+    padded = np.pad(x, ((0, 0), (ay, ay), (ax, ax), (0, 0)))
+    return padded[:, ay - dy : ay - dy + x.shape[1], ax - dx : ax - dx + x.shape[2]]
 
 
 def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:

@@ -1,10 +1,5 @@
-"""Task 3's runs as data: the recurrent networks on image rows, the grid's settings, and Part C's CNN.
-
-Each image is a sequence of its rows (row r at time step r; a color row is its pixels' channels side by
-side): one recurrent layer (basic RNN = Keras' SimpleRNN, LSTM or GRU), then a dense softmax. A run of the
-grid is a cell and a hidden size under one :class:`Grid` of settings; its identity is :func:`run_config`.
-The networks are built by ``common.models.build_rnn``.
-"""
+"""Task 3's runs as data (``rnn_mnist.py`` trains them): a run of the grid is a cell and a hidden size under one
+:class:`Grid` of settings, its identity :func:`run_config`; ``common.models.build_rnn`` builds the networks."""
 
 from __future__ import annotations
 
