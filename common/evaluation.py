@@ -114,12 +114,10 @@ class Evaluator:
     def __call__(self, model, iteration: int) -> dict:
         if self._model is not model:
             self._build_probes(model)
-        outs = [self.probe.predict_on_batch(xb) for xb in np.array_split(self.x_test, 2)]
+        halves = lambda x: [self.probe.predict_on_batch(xb) for xb in np.array_split(x, 2)]
+        outs = halves(self.x_test)
         logits, *per_image = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(outs[0]))]
-        others = [
-            np.concatenate([np.asarray(self.probe.predict_on_batch(xb)[0]) for xb in np.array_split(view, 2)])
-            for view in self.views
-        ]
+        others = [np.concatenate([np.asarray(o[0]) for o in halves(view)]) for view in self.views]
         record = metrics.logits_metrics(logits, self.y_test, *others, split=self.split)
         if self.clean_train is not None:  # training images in inference mode, viewed as the test images are
             x, y = self.clean_train
@@ -149,13 +147,9 @@ class Evaluator:
         record["conv1_filter_plane_r2"] = float(r2.mean())
         record["conv1_gradient_filters"] = float(np.mean(r2 >= metrics.GRADIENT_R2))
         if iteration == self.views_at:
-            record[f"{self.split}_accuracy_views"] = {
-                name: metrics.logits_metrics(
-                    logits,
-                    self.y_test,
-                    *(predict_logits(model, v) for v in tta_views(self.x_test, tta, shift)),
-                    split=self.split,
-                )[f"{self.split}_accuracy"]
-                for name, (tta, shift) in metrics.VIEW_CANDIDATES.items()
-            }
+            key = f"{self.split}_accuracy"
+            accuracy = record[f"{key}_views"] = {}
+            for name, (tta, shift) in metrics.VIEW_CANDIDATES.items():
+                others = [predict_logits(model, v) for v in tta_views(self.x_test, tta, shift)]
+                accuracy[name] = metrics.logits_metrics(logits, self.y_test, *others, split=self.split)[key]
         return record
