@@ -26,6 +26,8 @@ from common.data import as_float_images, load_dataset  # noqa: E402
 
 TASK = "dconvnet"
 SNAPSHOT_DIR = "snapshots"
+EVAL_EVERY = 10  # iterations between snapshot checks (the snapshot grid 10, 30, 100, ... needs 10-iteration steps)
+TEST_EVERY = 100  # iterations between test evaluations: every 10 would cost more than training
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,6 @@ class Settings:
     iterations: int | None = config.ITERATIONS(None, "iterations to train (default: the run's own)")
     set: tuple[str, ...] = config.SET(())
     seed: int = config.SEED(0)
-    eval_every: int = config.setting(
-        10,
-        "iterations between snapshot checks (the snapshot grid 10, 30, 100, ... needs 10-iteration steps)",
-        min=1,
-        cli=False,
-    )
-    test_every: int = config.setting(
-        100, "iterations between test evaluations: every 10 would cost more than training", min=1, cli=False
-    )
     checkpoint_every: int = config.CHECKPOINT_EVERY(500)
     dataset: str = config.DATASET(study.STUDY_DATASET)
     data_dir: Path | None = config.DATA_DIR(None)
@@ -83,7 +76,7 @@ def main(argv=None) -> int:
     run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
-    training.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
+    training.check_run(run.name, run.iterations, EVAL_EVERY, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     snapshots = set(snapshot_iterations(run.iterations))
@@ -96,11 +89,11 @@ def main(argv=None) -> int:
             bare = keras.Model.from_config(model.get_config())
             bare.set_weights(model.get_weights())
             io.save_model(bare, snapshot_path(run_dir, iteration))
-        if iteration % s.test_every and iteration != run.iterations:
+        if iteration % TEST_EVERY and iteration != run.iterations:
             return {}
         return test_metrics(model, iteration)
 
-    every = (s.eval_every, s.checkpoint_every)
+    every = (EVAL_EVERY, s.checkpoint_every)
     # what dconvnet_visualizations.py reads: a finished run without a whole model or snapshot is trained again
     needs = ("model.keras", *(str(snapshot_path(".", i)) for i in sorted(snapshots)))
     spec = training.make_spec(

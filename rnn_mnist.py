@@ -29,36 +29,22 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import cli, config, recurrent, runs, study, workers  # noqa: E402
+from common import cli, config, recurrent, runs, workers  # noqa: E402
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_config, run_name  # noqa: E402
 
-GRID = Grid()  # the grid's defaults (common/recurrent.py); the flags below start from them
 
-
-# Settings: edit the defaults and rerun, or override them with flags (see --help).
+# Settings: edit the defaults and rerun, or override them with flags (see --help). The grid's settings every run
+# shares (optimizer, learning rates, schedule, batch size, iterations, unroll) are common/recurrent.py's Grid.
 @dataclass(frozen=True)
-class Settings:
+class Settings(Grid):
     cells: tuple[str, ...] = config.setting(CELLS, "recurrent cells, comma-separated", choices=CELLS)
     hidden: tuple[int, ...] = config.setting(SIZES, "hidden sizes, comma-separated", min=1, metavar="UNITS")
-    optimizer: str = config.setting(GRID.optimizer, "the RNNs' optimizer", choices=study.OPTIMIZERS)
-    learning_rate: float = config.LEARNING_RATE(GRID.learning_rate, "the RNNs' learning rate")
-    lr_schedule: str = config.setting(
-        GRID.lr_schedule,
-        "cosine: decay every learning rate to 0 over the run (a stable final number); constant: no decay",
-        choices=study.SCHEDULES,
-    )
-    batch_size: int = config.BATCH_SIZE(GRID.batch_size)
-    iterations: int = config.ITERATIONS(GRID.iterations)
     eval_every: int = config.EVAL_EVERY(recurrent.EVAL_EVERY)
     checkpoint_every: int = config.CHECKPOINT_EVERY(500)
     seeds: tuple[int, ...] = config.SEEDS((0,))
     workers: int = config.WORKERS(1)
-    unroll: bool = config.setting(GRID.unroll, "unroll the time steps (faster on the CPU)")
     cnn: bool = config.setting(True, "Part C: also train the study's CNN with the same batch size and iterations")
-    cnn_learning_rate: float = config.LEARNING_RATE(
-        GRID.cnn_learning_rate, "the CNN's Adam learning rate (the TF tutorial's)"
-    )
     set: tuple[str, ...] = config.SET(())
     precision: str = config.PRECISION("float32")
     fused_adam: bool = config.FUSED_ADAM(False)
@@ -74,9 +60,6 @@ class Settings:
     )
     summary_only: bool = config.setting(False, "train nothing: redraw figures and tables from the saved results")
 
-    def figures_dir(self) -> Path:
-        return self.out_dir or figures_folder("rnn", self.dataset, recurrent.STUDY_DATASET, self.color, self.image_size)
-
     def overrides(self) -> dict:
         """The grid's fields --set changes (they are also flags: --set is one way to spell them all)."""
         return config.parse_overrides(Grid, self.set, [f.name for f in fields(Grid)])
@@ -84,10 +67,6 @@ class Settings:
     def grid(self) -> Grid:
         """The settings every run of this command shares: the flags, then --set."""
         return Grid(**{f.name: getattr(self, f.name) for f in fields(Grid)} | self.overrides())
-
-    def runs(self) -> list[tuple[str, int | None]]:
-        """The (cell, hidden units) this command trains and summarizes; the CNN comes with the summary."""
-        return [(c, h) for c in self.cells for h in self.hidden]
 
 
 # How a run is built: a cell and a size (or Part C's CNN) under the grid's settings and a seed.
@@ -128,17 +107,6 @@ def report_line(spec, m: dict) -> None:
     print(f"    {spec.label}: {m['status']}, final test accuracy {cli.pct(test)}%")
 
 
-# The report: every figure and table from the results index (common/report/rnn.py).
-def summarize(s: Settings) -> list[Path]:
-    """The report from the results index alone (the records say what they were measured on), as
-    ``python -m common.report`` draws it."""
-    from common.report import rnn as report
-
-    records = runs.update_index(s.figures_dir(), s.runs_dir, recurrent.TASK)
-    records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
-    return report.summarize(records, s.grid(), s.runs(), s.figures_dir(), print)
-
-
 @cli.entry_point
 def main(argv=None) -> int:
     cli.line_buffered()
@@ -149,7 +117,8 @@ def main(argv=None) -> int:
     backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
     backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     g = s.grid()  # a wrong --set stops here, before anything is loaded
-    out = cli.writable_dir(s.figures_dir(), "--out-dir")
+    folder = figures_folder("rnn", s.dataset, recurrent.STUDY_DATASET, s.color, s.image_size)
+    out = cli.writable_dir(s.out_dir or folder, "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     training.check_run("the grid", g.iterations, s.eval_every, g.batch_size, len(data.x_train))
@@ -165,7 +134,7 @@ def main(argv=None) -> int:
             "img_train": as_float_images(data.x_train),
             "img_test": as_float_images(data.x_test),
         }
-        jobs = [(c, h, seed) for c, h in s.runs() for seed in s.seeds]
+        jobs = [(c, h, seed) for c in s.cells for h in s.hidden for seed in s.seeds]
         jobs += [("cnn", None, seed) for seed in s.seeds] if s.cnn else []
         print(
             f"{len(jobs)} runs x {g.iterations} iterations, batch {g.batch_size}, {g.optimizer} lr "
@@ -176,7 +145,13 @@ def main(argv=None) -> int:
         print(f"all runs done in {cli.format_duration(time.time() - t0)}")
         if workers.index():  # a worker trains; its parent writes the summary
             return 0
-    for path in summarize(s):
+    # The report: every figure and table from the results index alone (the records say what they were measured on),
+    # as python -m common.report draws it (common/report/rnn.py)
+    from common.report import rnn as report
+
+    records = runs.update_index(out, s.runs_dir, recurrent.TASK)
+    records = [r for r in records if r["identity"]["data"]["name"] == s.dataset]
+    for path in report.summarize(records, g, [(c, h) for c in s.cells for h in s.hidden], out, print):
         print(f"wrote {path}")
     print(f"index: {out / 'results.jsonl'}")
     return 0

@@ -80,7 +80,5 @@ def calibration_runs(batch_size=None) -> list[study.RunConfig]:
 
 def constants_of(row: dict) -> Constants:
     """The :class:`Constants` of one row of the calibration table."""
-    return Constants(
-        row["iterations"], row["adam_lr"], (row["run6_lr"], row["run6_momentum"]), ROUND1.dropout, row["l2"],
-        row["long_factor"],
-    )  # fmt: skip
+    run6 = (row["run6_lr"], row["run6_momentum"])
+    return Constants(row["iterations"], row["adam_lr"], run6, ROUND1.dropout, row["l2"], row["long_factor"])

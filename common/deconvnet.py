@@ -45,19 +45,14 @@ def _pixels(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 # Max-pool switches and unpooling
-def _windows(x, pool: int = POOL):
-    """(N, H, W, C) -> (N, H//p, W//p, C, p*p): each pooling window's inputs, row-major."""
+def pool_switches(x, pool: int = POOL):
+    """One-hot float mask (N, H//p, W//p, C, p*p) of each window's first maximum (its inputs row-major)."""
+    x = ops.convert_to_tensor(x, "float32")
     n, h, w, c = x.shape
     h2, w2 = h // pool, w // pool
     x = x[:, : h2 * pool, : w2 * pool, :]  # valid pooling drops odd edges
     x = ops.reshape(x, (-1, h2, pool, w2, pool, c))
-    x = ops.transpose(x, (0, 1, 3, 5, 2, 4))
-    return ops.reshape(x, (-1, h2, w2, c, pool * pool))
-
-
-def pool_switches(x, pool: int = POOL):
-    """One-hot float mask (N, H//p, W//p, C, p*p) of each window's first maximum."""
-    win = _windows(ops.convert_to_tensor(x, "float32"), pool)
+    win = ops.reshape(ops.transpose(x, (0, 1, 3, 5, 2, 4)), (-1, h2, w2, c, pool * pool))  # each window's inputs
     is_max = ops.cast(ops.equal(win, ops.max(win, axis=-1, keepdims=True)), "int32")
     first = ops.logical_and(ops.equal(is_max, 1), ops.equal(ops.cumsum(is_max, axis=-1), 1))
     return ops.cast(first, "float32")
@@ -173,24 +168,16 @@ class Deconvnet:
         ] = tile
         return canvas[:, size : size + h, size : size + w]
 
-    def project_maps(self, fwd: Forward, layer: str, image_idx, maps, rule: str = "deconvnet") -> np.ndarray:
-        """Whole feature map ``maps[p]`` of image ``image_idx[p]`` kept."""
-        acts = fwd[layer]
-        image_idx, maps = np.asarray(image_idx, np.int64), np.asarray(maps, np.int64)
-        mask = np.eye(acts.shape[-1], dtype=np.float32)[maps][:, None, None, :]
-        return self.project(layer, acts[image_idx] * mask, *self._below(fwd, layer, image_idx, rule))
-
-    def project_all(self, fwd: Forward, layer: str, image_idx, rule: str = "deconvnet") -> np.ndarray:
-        """Every activation of the layer kept."""
+    def project_maps(self, fwd: Forward, layer: str, image_idx, maps=None, rule: str = "deconvnet", where=None):
+        """Feature map ``maps[p]`` of image ``image_idx[p]`` kept (None: every map), at ``where``'s (h, w)
+        positions only (None: all)."""
         image_idx = np.asarray(image_idx, np.int64)
-        return self.project(layer, fwd[layer][image_idx], *self._below(fwd, layer, image_idx, rule))
-
-    @staticmethod
-    def _below(fwd: Forward, layer: str, image_idx, rule: str):
-        """``project``'s switches1, rule and conv1 for signals of ``image_idx``."""
-        if layer != "conv2":
-            return None, rule, None
-        return fwd.switches1[image_idx], rule, (None if rule == "deconvnet" else fwd.conv1[image_idx])
+        kept = fwd[layer][image_idx]
+        if maps is not None:
+            kept = kept * np.eye(kept.shape[-1], dtype=np.float32)[np.asarray(maps, np.int64)][:, None, None, :]
+        if where is not None:
+            kept = kept * where[None, :, :, None]
+        return self.project(layer, kept, fwd.switches1[image_idx], rule, fwd.conv1[image_idx])
 
 
 def _window(a: np.ndarray, image_idx, rows, cols) -> np.ndarray:
@@ -358,7 +345,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     averaged over the window positions inside the map (and RGB channels). Exactly 1 for identical maps."""
     a, b = (np.asarray(v, np.float64) for v in (a, b))
     pairs = len(a)
-    a, b = 0.5 + _unit(a) / 2, 0.5 + _unit(b) / 2  # an RGB map on one scale, its three channels together
+    a, b = 0.5 + scaled(a) / 2, 0.5 + scaled(b) / 2  # an RGB map on one scale, its three channels together
     if a.ndim == 4:  # RGB: channels as more maps, averaged back into their pair's score below
         a, b = (np.moveaxis(v, -1, 1).reshape(-1, *v.shape[1:3]) for v in (a, b))
     r = int(2 * SSIM_SIGMA + 0.5)
@@ -377,9 +364,10 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return s.reshape(pairs, -1).mean(axis=1)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    m = np.abs(x).reshape(len(x), -1).max(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
-    return x / np.where(m > 0, m, 1)
+def scaled(p: np.ndarray, lead: int = 1) -> np.ndarray:
+    """Each panel (the axes after the first ``lead``) over its largest |value|, NaN kept."""
+    m = np.nan_to_num(np.abs(p)).reshape(*p.shape[:lead], -1).max(axis=-1)
+    return p / np.where(m > 0, m, 1).reshape(m.shape + (1,) * (p.ndim - lead))
 
 
 def top_k_overlap(picks_a, picks_b, maps) -> np.ndarray:
@@ -416,7 +404,7 @@ def cascading_randomization(
         randomized = tuple(names[:j])
         dc = trained if j == 0 else Deconvnet(reinitialized(model, randomized, seed))
         fwd, pool = dc.forward(images), dc.forward(pool_images)
-        proj = {layer: dc.project_all(fwd, layer, np.arange(len(images))) for layer in LAYERS}
+        proj = {layer: dc.project_maps(fwd, layer, np.arange(len(images))) for layer in LAYERS}
         masks = {L: interior_mask(L, pool[L].shape[1:3], dc.image_hw) if interior else None for L in LAYERS}
         picks = {layer: top_k_per_map(pool[layer], k, masks[layer]) for layer in LAYERS}
         if j == 0:

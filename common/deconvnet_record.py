@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +91,7 @@ def named(prefix: str, values, keys=PICK) -> dict:
 def unit(p, lead: int = 1) -> np.ndarray:
     """Each panel (the axes after the first ``lead``) over its largest |value| (NaN kept), as float16: every figure
     draws a panel on its own [-1, 1] scale, and float16 keeps the record small."""
-    p = np.asarray(p, np.float32)
-    m = np.nan_to_num(np.abs(p)).reshape(*p.shape[:lead], -1).max(axis=-1)
-    return (p / np.where(m > 0, m, 1).reshape(m.shape + (1,) * (p.ndim - lead))).astype(np.float16)
+    return dn.scaled(np.asarray(p, np.float32), lead).astype(np.float16)
 
 
 def per_image(net: Net, idx, layers, k: int) -> dict:
@@ -101,10 +100,8 @@ def per_image(net: Net, idx, layers, k: int) -> dict:
     for L in layers:
         top1, found = [x[:, 0] for x in net.strongest(L, idx)], net.strongest(L, idx, k, apart=True)
         proj = dc.project_activations(fwd, L, np.repeat(idx, k), *(f.ravel() for f in found[:3]))
-        a |= named(f"top1.{L}", top1) | named(f"topk.{L}", found) | {f"all.{L}": unit(dc.project_all(fwd, L, idx))}
-        keep = np.eye(fwd[L].shape[-1], dtype=np.float32)[top1[2]][:, None, None, :]  # that map only, and
-        keep = keep if net.mask(L) is None else keep * net.mask(L)[None, :, :, None]  # where the mining looks
-        a[f"top1.{L}.proj"] = unit(dc.project(L, fwd[L][idx] * keep, fwd.switches1[idx] if L == "conv2" else None))
+        a |= named(f"top1.{L}", top1) | named(f"topk.{L}", found) | {f"all.{L}": unit(dc.project_maps(fwd, L, idx))}
+        a[f"top1.{L}.proj"] = unit(dc.project_maps(fwd, L, idx, top1[2], where=net.mask(L)))  # where mining looks
         a[f"topk.{L}.proj"] = unit(proj.reshape(len(idx), k, *proj.shape[1:]), lead=2)
     return a
 
@@ -169,7 +166,7 @@ def occlusion(model, net: Net, x_all, images, labels, probs) -> dict:
 def guided(net: Net, idx) -> dict:
     """The same conv2 activations projected by every backward rule: all kept, and each image's strongest one."""
     r, c, m, v = (x[:, 0] for x in net.strongest("conv2", idx))
-    every = np.stack([net.dc.project_all(net.fwd, "conv2", idx, rule=rule) for rule in dn.RULES])
+    every = np.stack([net.dc.project_maps(net.fwd, "conv2", idx, rule=rule) for rule in dn.RULES])
     one = np.stack([net.dc.project_activations(net.fwd, "conv2", idx, r, c, m, rule=rule) for rule in dn.RULES])
     rho = lambda p: np.stack([dn.spearman(q, p[0]) for q in p]).astype(np.float32)  # RULES[0] is the deconvnet
     a = {"guided.all": unit(every, 2), "guided.one": unit(one, 2), "guided.rho_all": rho(every)}
@@ -198,25 +195,19 @@ def u8(x) -> np.ndarray:
     return np.round(np.asarray(x) * 255).astype(np.uint8)
 
 
-def _described(key: str) -> str | None:
+def _described(key: str) -> str:
     """ARRAYS' entry for ``key``: "{L}" for a layer's name, "a.{b,c}" for a.b and a.c."""
-    generic = ".".join("{L}" if p in ("conv1", "conv2") else p for p in key.split("."))
+    alternatives = lambda m: "(" + ("conv1,conv2" if m[1] == "L" else m[1]).replace(",", "|") + ")"
     for pattern, what in ARRAYS.items():
-        head, _, names = pattern.rpartition("{") if pattern.endswith("}") and "," in pattern else (pattern, "", "")
-        if key == pattern or generic == pattern or any(generic == head + n for n in names.rstrip("}").split(",")):
+        if re.fullmatch(re.sub(r"{(.*?)}", alternatives, pattern.replace(".", r"\.")), key):
             return what
-    return None
+    raise KeyError(f"{key}: describe it in common/deconvnet_record.py's ARRAYS")
 
 
 def write_record(folder: Path, arrays: dict, meta: dict) -> list[Path]:
     """Saves ``arrays`` (compressed) and ``meta`` plus each array's shape, dtype and description (:data:`ARRAYS`;
     an undescribed array is an error) as ``folder``/deconvnet.npz and deconvnet.json."""
-    described = {}
-    for key, a in arrays.items():
-        what = _described(key)
-        if what is None:
-            raise KeyError(f"{key}: describe it in common/deconvnet_record.py's ARRAYS")
-        described[key] = {"shape": list(a.shape), "dtype": str(a.dtype), "what": what}
+    described = {k: {"shape": list(a.shape), "dtype": str(a.dtype), "what": _described(k)} for k, a in arrays.items()}
     with io.atomic(Path(folder) / NPZ) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
     io.write_json(Path(folder) / JSON, {**meta, "arrays": described})

@@ -1,9 +1,7 @@
 """Evaluation on the test set: loss and accuracy from logits (with test-time flip averaging where a run asks for it),
 and the conv-activation statistics the study read from TensorBoard (the numbers themselves: common/metrics.py).
-
-Everything uses ``predict_on_batch``: ``model.evaluate`` builds and tears down a tf.data
-iterator per call, which costs up to ~1.8 s on TensorFlow (see common/backend.py).
-"""
+Everything uses ``predict_on_batch``: ``model.evaluate`` builds and tears down a tf.data iterator per call, which
+costs up to ~1.8 s on TensorFlow (see common/backend.py)."""
 
 from __future__ import annotations
 
@@ -26,12 +24,9 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> 
 def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Images (N, H, W, C) moved down ``dy`` and right ``dx`` pixels, the uncovered border zero (as the
     training augmentation's ``RandomTranslation(fill_mode="constant")`` fills it)."""
-    out = np.zeros_like(x)
-    h, w = x.shape[1:3]
-    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
-        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-    ]
-    return out
+    ay, ax = abs(dy), abs(dx)
+    padded = np.pad(x, ((0, 0), (ay, ay), (ax, ax), (0, 0)))
+    return padded[:, ay - dy : ay - dy + x.shape[1], ax - dx : ax - dx + x.shape[2]]
 
 
 def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:
@@ -119,12 +114,10 @@ class Evaluator:
     def __call__(self, model, iteration: int) -> dict:
         if self._model is not model:
             self._build_probes(model)
-        outs = [self.probe.predict_on_batch(xb) for xb in np.array_split(self.x_test, 2)]
+        halves = lambda x: [self.probe.predict_on_batch(xb) for xb in np.array_split(x, 2)]
+        outs = halves(self.x_test)
         logits, *per_image = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(outs[0]))]
-        others = [
-            np.concatenate([np.asarray(self.probe.predict_on_batch(xb)[0]) for xb in np.array_split(view, 2)])
-            for view in self.views
-        ]
+        others = [np.concatenate([np.asarray(o[0]) for o in halves(view)]) for view in self.views]
         record = metrics.logits_metrics(logits, self.y_test, *others, split=self.split)
         if self.clean_train is not None:  # training images in inference mode, viewed as the test images are
             x, y = self.clean_train
@@ -150,16 +143,13 @@ class Evaluator:
             record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
             counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=metrics.HIST_BINS)
             record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
-        r2, fraction = metrics.gradient_filters(kernel)
-        record["conv1_filter_plane_r2"], record["conv1_gradient_filters"] = r2, fraction
+        r2 = metrics.plane_r2(kernel)  # the study's "many detect gradients": the mean, the share of ramps
+        record["conv1_filter_plane_r2"] = float(r2.mean())
+        record["conv1_gradient_filters"] = float(np.mean(r2 >= metrics.GRADIENT_R2))
         if iteration == self.views_at:
-            record[f"{self.split}_accuracy_views"] = {
-                name: metrics.logits_metrics(
-                    logits,
-                    self.y_test,
-                    *(predict_logits(model, v) for v in tta_views(self.x_test, tta, shift)),
-                    split=self.split,
-                )[f"{self.split}_accuracy"]
-                for name, (tta, shift) in metrics.VIEW_CANDIDATES.items()
-            }
+            key = f"{self.split}_accuracy"
+            accuracy = record[f"{key}_views"] = {}
+            for name, (tta, shift) in metrics.VIEW_CANDIDATES.items():
+                others = [predict_logits(model, v) for v in tta_views(self.x_test, tta, shift)]
+                accuracy[name] = metrics.logits_metrics(logits, self.y_test, *others, split=self.split)[key]
         return record

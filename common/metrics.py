@@ -19,16 +19,11 @@ VIEW_CANDIDATES = {"none": (False, 0), "flip": (True, 0), "flip_shift1": (True, 
 KERNEL_DIGITS = 7  # significant digits of a recorded kernel weight (float32 carries 7-8)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def view_probabilities(logits: np.ndarray, *other_views: np.ndarray | None) -> np.ndarray:
     """The class probabilities of a run's prediction: the softmax outputs of its views averaged."""
-    views = [logits, *(v for v in other_views if v is not None)]
-    return sum(softmax(v) for v in views) / len(views)
+    views = [np.asarray(v, dtype=np.float64) for v in (logits, *other_views) if v is not None]
+    e = [np.exp(z - z.max(axis=1, keepdims=True)) for z in views]
+    return sum(x / x.sum(axis=1, keepdims=True) for x in e) / len(views)
 
 
 def logits_metrics(
@@ -95,9 +90,3 @@ def plane_r2(kernel: np.ndarray) -> np.ndarray:
     ss_res = ((w - design @ coef) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
     ss_tot = ((w - w.mean(axis=0)) ** 2).sum(axis=0).reshape(channels, -1).sum(axis=0)
     return 1 - ss_res / np.maximum(ss_tot, 1e-30)
-
-
-def gradient_filters(kernel: np.ndarray) -> tuple[float, float]:
-    """The study's "many detect gradients": the filters' mean :func:`plane_r2`, the share with R^2 >= GRADIENT_R2."""
-    r2 = plane_r2(kernel)
-    return float(r2.mean()), float(np.mean(r2 >= GRADIENT_R2))

@@ -22,7 +22,7 @@ VGG_ARCHS = {
     "vgg_wide": dict(widths=(48, 96, 192), pool_first=True),
 }
 # the airbench-style networks by name: build_airbench's block widths
-AIRBENCH_ARCHS = {"airbench": dict(widths=(64, 128, 256)), "airbench_small": dict(widths=(32, 64, 128))}
+AIRBENCH_WIDTHS = {"airbench": (64, 128, 256), "airbench_small": (32, 64, 128)}
 INPUT_SHAPE = (28, 28, 1)
 NUM_PARAMS = 3_274_634  # 832 + 51,264 + 3,212,288 + 10,250
 # the largest shift of each kind, in pixels of 28, each direction: "small shifts", and the stronger
@@ -67,6 +67,14 @@ def augmentation(kind: str, image_shape) -> list[layers.Layer]:
     return augs
 
 
+def image_input(input_shape, augment: str):
+    """The image input, and it through :func:`augmentation`'s layers (the inputs, the output)."""
+    inputs = x = keras.Input(input_shape, name="image")
+    for layer in augmentation(augment, input_shape):
+        x = layer(x)
+    return inputs, x
+
+
 def build_lenet5(
     activation="relu", init="normal", dropout=0.0, l2=0.0, num_classes=10, input_shape=INPUT_SHAPE, augment="none"
 ) -> keras.Model:
@@ -77,10 +85,7 @@ def build_lenet5(
     kernel_init, bias_init = initializers(init)
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     weight_kwargs = dict(kernel_initializer=kernel_init, bias_initializer=bias_init, kernel_regularizer=regularizer)
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for layer in augmentation(augment, input_shape):
-        x = layer(x)
+    inputs, x = image_input(input_shape, augment)
     x = layers.Conv2D(32, 5, padding="same", activation=activation, name="conv1", **weight_kwargs)(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Conv2D(64, 5, padding="same", activation=activation, name="conv2", **weight_kwargs)(x)
@@ -110,10 +115,7 @@ def build_vgg(
     32/64/128 pooled last, with 2.2x the weights and 76.1% test accuracy (flip-averaged) against 75.0%."""
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal", kernel_regularizer=regularizer)
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for layer in augmentation(augment, input_shape):
-        x = layer(x)
+    inputs, x = image_input(input_shape, augment)
     for stage, width in enumerate(widths, 1):
         for k in (1, 2):
             name = {(1, 1): "conv1", (2, 1): "conv2"}.get((stage, k), f"conv{stage}_{k}")
@@ -169,44 +171,32 @@ def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4) -> np.nda
     return kernel.astype("float32")
 
 
-def build_airbench(
-    num_classes=10,
-    input_shape=INPUT_SHAPE,
-    widths=AIRBENCH_ARCHS["airbench"]["widths"],
-    augment="none",
-    whiten=None,
-    bn_momentum=0.99,
-    bias_lr_scale=1.0,
-    logit_scale=1.0,
-    dropout=0.0,
-) -> keras.Model:
-    """Keller Jordan's airbench network for 28x28 images: a 2x2 first layer frozen to ``whiten`` (trained where it is
-    None); three blocks of conv, 2x2 max-pool, BN, GELU, conv, BN, GELU; a max over the last map; a bias-free dense
-    layer times ``logit_scale``. The norms learn a bias only (:class:`Bias`) and use Keras' momentum convention
-    (airbench's PyTorch 0.6 is 0.4 here); ``conv1``, ``conv2``: the first two blocks' first convs."""
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for layer in augmentation(augment, input_shape):
-        x = layer(x)
+def build_airbench(run, num_classes: int, input_shape, whiten=None) -> keras.Model:
+    """Keller Jordan's airbench network for 28x28 images with ``run``'s widths, batch-norm momentum, bias rate, logit
+    scale, dropout and augmentation: a 2x2 first layer frozen to ``whiten`` (trained where it is None); three blocks
+    of conv, 2x2 max-pool, BN, GELU, conv, BN, GELU; a max over the last map; a bias-free dense layer times the logit
+    scale. The norms learn a bias only (:class:`Bias`) and use Keras' momentum convention (airbench's PyTorch 0.6 is
+    0.4 here); ``conv1``, ``conv2``: the first two blocks' first convs."""
+    inputs, x = image_input(input_shape, run.augment)
     channels = 2 * 4 * input_shape[-1]
     stem = layers.Conv2D(channels, 2, use_bias=False, trainable=whiten is None, name="whiten")
     x = layers.Activation("gelu", name="whiten_act")(Bias(name="whiten_bias")(stem(x)))
     if whiten is not None:
         stem.set_weights([whiten])
-    for block, width in enumerate(widths, 1):
+    for block, width in enumerate(AIRBENCH_WIDTHS[run.arch], 1):
         for k in (1, 2):
             name = {(1, 1): "conv1", (2, 1): "conv2"}.get((block, k), f"conv{block}_{k}")
             x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name=name)(x)
             if k == 1:
                 x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, center=False, scale=False, name=f"{name}_bn")(x)
-            x = layers.Activation("gelu", name=f"{name}_act")(Bias(bias_lr_scale, name=f"{name}_bias")(x))
+            x = layers.BatchNormalization(momentum=run.bn_momentum, center=False, scale=False, name=f"{name}_bn")(x)
+            x = layers.Activation("gelu", name=f"{name}_act")(Bias(run.bias_lr_scale, name=f"{name}_bias")(x))
     x = layers.GlobalMaxPooling2D(name="pool_max")(x)
-    if dropout > 0:
-        x = layers.Dropout(dropout, name="dropout")(x)
+    if run.dropout > 0:
+        x = layers.Dropout(run.dropout, name="dropout")(x)
     x = layers.Dense(num_classes, use_bias=False, name="dense")(x)
-    outputs = layers.Rescaling(logit_scale, name="logits", dtype=LOGITS_DTYPE)(x)
-    return keras.Model(inputs, outputs, name="airbench_" + "_".join(map(str, widths)))
+    outputs = layers.Rescaling(run.logit_scale, name="logits", dtype=LOGITS_DTYPE)(x)
+    return keras.Model(inputs, outputs, name="airbench_" + "_".join(map(str, AIRBENCH_WIDTHS[run.arch])))
 
 
 def forward_flops(model: keras.Model) -> int:
@@ -233,10 +223,8 @@ def build_model(run, num_classes: int = 10, input_shape=INPUT_SHAPE, x_train=Non
         model = build_lenet5(run.activation, run.init, l2=run.l2, **shared)
     elif run.arch in VGG_ARCHS:
         model = build_vgg(l2=run.l2, bn_momentum=run.bn_momentum, **VGG_ARCHS[run.arch], **shared)
-    elif run.arch in AIRBENCH_ARCHS:
-        whiten = whitening_filters(x_train) if run.whiten else None
-        scales = dict(bn_momentum=run.bn_momentum, bias_lr_scale=run.bias_lr_scale, logit_scale=run.logit_scale)
-        model = build_airbench(whiten=whiten, **scales, **AIRBENCH_ARCHS[run.arch], **shared)
+    elif run.arch in AIRBENCH_WIDTHS:
+        model = build_airbench(run, num_classes, input_shape, whitening_filters(x_train) if run.whiten else None)
     else:
         raise ValueError(f"unknown arch {run.arch!r}; choose one of {', '.join(ARCHS)}")
     lr = learning_rate_schedule(run.learning_rate, run.schedule, run.iterations, run.warmup)

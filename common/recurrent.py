@@ -1,10 +1,5 @@
-"""Task 3's runs as data: the recurrent networks on image rows, the grid's settings, and Part C's CNN.
-
-Each image is a sequence of its rows (row r at time step r; a color row is its pixels' channels side by
-side): one recurrent layer (basic RNN = Keras' SimpleRNN, LSTM or GRU), then a dense softmax. A run of the
-grid is a cell and a hidden size under one :class:`Grid` of settings; its identity is :func:`run_config`.
-The networks are built by ``common.models.build_rnn``.
-"""
+"""Task 3's runs as data (``rnn_mnist.py`` trains them): a run of the grid is a cell and a hidden size under one
+:class:`Grid` of settings, its identity :func:`run_config`; ``common.models.build_rnn`` builds the networks."""
 
 from __future__ import annotations
 
@@ -12,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from common import study
+from common import config, study
 from common.config import knob
 from common.study import CELLS, OPTIMIZERS, SCHEDULES  # noqa: F401  (CELLS: the grid's cells, for its users)
 
@@ -37,14 +32,16 @@ class Grid:
     """The settings every run of the grid shares (``rnn_mnist.py``'s flags and ``--set`` change them)."""
 
     optimizer: str = knob("adam", "the RNNs' optimizer", choices=OPTIMIZERS)
-    learning_rate: float = knob(1e-2, "the RNNs' learning rate", above=0.0)
+    learning_rate: float = config.LEARNING_RATE(1e-2, "the RNNs' learning rate")
     lr_schedule: str = knob(
-        "cosine", "cosine: every learning rate decays to 0 over the run (a stable final number)", choices=SCHEDULES
+        "cosine",
+        "cosine: decay every learning rate to 0 over the run (a stable final number); constant: no decay",
+        choices=SCHEDULES,
     )
-    batch_size: int = knob(100, "images per batch", min=1)
-    iterations: int = knob(3000, "training iterations (batches) per run", min=1)
+    batch_size: int = config.BATCH_SIZE(100)
+    iterations: int = config.ITERATIONS(3000)
     unroll: bool = knob(True, "unroll the time steps (faster on the CPU)")
-    cnn_learning_rate: float = knob(1e-4, "Part C's CNN: its Adam learning rate (the TF tutorial's)", above=0.0)
+    cnn_learning_rate: float = config.LEARNING_RATE(1e-4, "Part C's CNN: its Adam learning rate (the TF tutorial's)")
 
 
 def run_name(cell: str, hidden: int | None = None) -> str:

@@ -178,7 +178,7 @@ def test_projection_equals_deconvnet_gradient(dc, trained, x_test, layer):
     ref, _, _ = deconv_gradient(trained, x_test[idx], layer, kept_maps)
     assert_relclose(dc.project_maps(fwd, layer, np.arange(n), best), ref)
     ref, _, _ = deconv_gradient(trained, x_test[idx], layer, acts)
-    assert_relclose(dc.project_all(fwd, layer, np.arange(n)), ref)
+    assert_relclose(dc.project_maps(fwd, layer, np.arange(n)), ref)
 
 
 @pytest.mark.parametrize("rule", ["guided", "gradient"])
@@ -200,7 +200,7 @@ def test_guided_backprop_and_gradient_equal_tensorflows_autodiff(dc, trained, x_
         assert_relclose(got, ref)
         assert_relclose(dc.project_activations(fwd, layer, img, rows, cols, maps, rule=rule), ref)
         ref_all, _, _ = deconv_gradient(trained, x_test[idx], layer, acts, rule)
-        assert_relclose(dc.project_all(fwd, layer, np.arange(n), rule=rule), ref_all)
+        assert_relclose(dc.project_maps(fwd, layer, np.arange(n), rule=rule), ref_all)
         deconv = dc.project_activations(fwd, layer, img, rows, cols, maps)
         if layer == "conv1":  # one ReLU, the one the kept activations come out of: the rules agree
             np.testing.assert_allclose(got, deconv, rtol=0, atol=1e-6)
