@@ -200,6 +200,13 @@ def _trains(run, seed, missing) -> bool:
     return next(r for r, s in missing if s == seed and training_key(r) == training_key(run)) == run
 
 
+def finals(records: list[dict], run: study.RunConfig) -> list[dict]:
+    """The final numbers of ``run``'s finished training-identical records that read validation (any views), by seed."""
+    recs = [r for r in records if r["status"] == "finished" and "val_accuracy_views" in r["final"]]
+    recs = [r for r in recs if _key(r["identity"]["config"]) == training_key(run)]
+    return list({r["seed"]: r["final"] for r in sorted(recs, key=lambda r: r["seed"])}.values())  # one per seed
+
+
 def walk(design: Design, lookup) -> Walk:
     """Read every decision of ``design`` from the records (``lookup``: :func:`val_lookup`) as far as they go. A
     chain stops at its first decision that lacks runs; ablations, independent of each other, ask for all theirs."""

@@ -103,6 +103,24 @@ def test_the_ablations_drop_what_is_inside_the_noise_together_then_check_it():
     assert wider.tested == [w.chosen, wider.chosen]  # both the ablations' choice and the wider one are tested
 
 
+def test_the_rebuilt_ladder_is_the_start_then_each_recipe_a_decision_moved_to():
+    from common.report.protocol import rungs
+
+    lenet = protocol.DESIGNS["lenet"]
+    gains = {"augment": 0.04, "adamw": 0.03, "long": 0.08}
+    w, records = run_design(lenet, lambda run, seed: 0.5 + sum(g for k, g in gains.items() if f"+{k}" in run.name))
+    ladder = rungs(lenet, w)
+    assert [label for label, _ in ladder] == ["run7", "+augment", "+adamw", "+flip", "+long"]  # train() gives views
+    assert ladder[-1][1].name == "run7+augment+adamw+flip+long" and ladder[0][1].name == "run7"
+    finals = protocol.finals(records, ladder[1][1])  # one per seed, whatever views the record was read at
+    assert len(finals) == w.decisions[0].n and all("val_accuracy_views" in f for f in finals)
+    airbench = protocol.DESIGNS["airbench"]
+    w, _ = run_design(airbench, lambda run, seed: 0.8 - 0.03 * ("-whiten" in run.name) + 0.001 * seed)
+    dropped = [d for d in w.decisions[: len(airbench.steps)] if not d.kept]  # all but whiten and the views
+    assert len(dropped) == len(airbench.steps) - 2
+    assert [label for label, _ in rungs(airbench, w)] == ["airbench", f"without the {len(dropped)} dropped"]
+
+
 def test_no_test_number_reaches_a_choice():
     def score(run, seed):
         return 0.6 + 0.03 * run.name.count("+") + 0.002 * seed

@@ -88,11 +88,43 @@ def markdown(records: list[dict]) -> list[str]:
     return lines
 
 
+def rungs(design: protocol.Design, walk: protocol.Walk) -> list[tuple[str, study.RunConfig]]:
+    """The ladder the protocol rebuilt: (label, recipe) for its start and each recipe a read decision moved to."""
+    read = [d for d in walk.decisions if d.n >= d.repeats_needed]
+    out = [(design.label, read[0].other if design.ablation else read[0].simpler)] if read else []
+    for d in read:
+        if d.step not in (*design.steps, *design.then):  # the ablations' dropped ingredients, out together
+            out += [] if d.kept else [(f"without the {d.step.key.count('+') + 1} dropped", d.simpler)]
+        elif d.kept and not (design.ablation and d.step in design.steps):
+            out.append((f"+{d.step.key}", d.other))
+    return out
+
+
+def plot_rungs(ax, records: list[dict], design: protocol.Design, walk: protocol.Walk) -> None:
+    """Clean train and validation accuracy of each rung (mean ± std over its repeats), the gap above."""
+    ladder = rungs(design, walk)
+    for i, (_, run) in enumerate(ladder):
+        finals = protocol.finals(records, run)
+        val = 100 * np.array([f["val_accuracy_views"][protocol.views_of(run)] for f in finals])
+        train = 100 * np.array([f["train_clean_accuracy"] for f in finals if "train_clean_accuracy" in f])
+        for dx, acc, split in ((-0.2, train, "train"), (0.2, val, "val")):
+            ax.bar(i + dx, acc.mean(), 0.4, color=SPLIT_COLORS[split], yerr=acc.std(ddof=1) if len(acc) > 1 else 0)
+            ax.plot(np.full(len(acc), i + dx), acc, ".", color="black", ms=3)
+        ax.text(i, train.max() + 2, f"gap {train.mean() - val.mean():+.1f}\nn={len(val)}", ha="center", fontsize=7)
+    ax.set_xticks(range(len(ladder)), [label for label, _ in ladder], rotation=20, ha="right", fontsize=8)
+    ax.set_xlim(-0.7, max(len(ladder), 3) - 0.3)
+    ax.set_ylim(0, 130)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("the rungs kept: clean train and validation accuracy", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+
+
 def plot_decisions(records: list[dict], path: Path) -> Path:
-    """Each decision's Δ val with ± 2 SE, a panel per design."""
+    """Each decision's Δ val with ± 2 SE, and the ladder it rebuilt with its gaps, a column per design."""
     ws = walks(records)
-    fig, axes = plt.subplots(1, len(ws), figsize=(6 * len(ws), 4.2), squeeze=False)
-    for ax, (name, walk) in zip(axes[0], ws.items()):
+    fig, axes = plt.subplots(2, len(ws), figsize=(6 * len(ws), 8.4), squeeze=False)
+    for ax, rung_ax, (name, walk) in zip(axes[0], axes[1], ws.items()):
+        plot_rungs(rung_ax, records, protocol.DESIGNS[name], walk)
         read = [d for d in walk.decisions if d.n >= d.repeats_needed]
         y = np.arange(len(read))[::-1]
         for yi, d in zip(y, read):
@@ -106,7 +138,14 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
         ax.set_xlabel("Δ validation accuracy (points): with the ingredient minus without")
         ax.set_title(protocol.DESIGNS[name].what, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Each ingredient kept only outside the noise: mean ± 2 SE over paired repeats (coloured: kept)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=SPLIT_COLORS[k]) for k in ("train", "val")]
+    axes[1][0].legend(
+        handles, ["train, clean images (inference mode)", "validation"], fontsize=8, loc="upper right", ncol=2
+    )
+    fig.suptitle(
+        "Each ingredient kept only outside the noise: mean ± 2 SE over paired repeats (coloured: kept);\n"
+        "below, the ladder it rebuilt (bars: mean ± std over the repeats, dots: repeats; gap: train - validation)"
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
