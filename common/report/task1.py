@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common import calibration, data, io, runs, study
-from common.report import runfigs, stats
+from common.report import beyond, claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
@@ -390,11 +390,8 @@ def summarize(
     written += [out / "summary.csv", out / "summary.md"]
     written.append(plot_summary(shown, out / "summary.png", info.label, info.study_data))
     wants = lambda page: pages is None or page in pages  # noqa: E731
-    if wants("ladder") or wants("validation"):
-        from common.report import beyond
-
-        written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
-        written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+    written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
+    written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
     if wants("protocol"):
         from common.report import protocol
 
@@ -404,11 +401,7 @@ def summarize(
 
         written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
     if info.study_data and wants("overview"):
-        from common.report import overview
-
         written += overview.write_overview(merged, out, info.class_names)
     if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
-        from common.report import claims
-
         written += claims.update(out.parent, log)
     return [p for p in written if p is not None]
