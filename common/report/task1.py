@@ -213,8 +213,7 @@ def history_at(record: dict | None, iteration: int, key: str):
 
 
 def calibration_table(records: list[dict], seed: int, eval_every: int, batch_size=None) -> list[dict]:
-    """One row per combination of the constants: the mean absolute gaps to the study's table over the
-    11 runs (train and test accuracy, points) and their mean, the score."""
+    """One row per combination of the constants: its mean absolute gaps to the study's 11 runs, their mean the score."""
     rows = []
     for (lr, l2, run6), by_row in calibration.candidates(batch_size):
         recs = {row: seed_record(records, run, seed) for row, run in by_row.items()}
@@ -300,8 +299,7 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
 
 
 def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
-    """Mean absolute gap to the study against the run length, one line per (Adam lr, L2), each at its
-    best run-6 setting and run-8 factor."""
+    """The mean absolute gaps to the study against the run length, one line per (Adam lr, L2)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
         its = sorted(calibration.GRID["iterations"])
