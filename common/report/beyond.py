@@ -391,8 +391,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
     if not decisions:
         return []
     lines = ["# Beyond the study: every choice made on validation", "", VALIDATION_INTRO, ""]
-    lines += decision_lines(records, chose, decisions)
-    lines += view_lines(chose) + choice_lines(records, decisions)
+    lines += decision_lines(records, chose, decisions) + view_lines(chose) + choice_lines(records, decisions)
     io.write_text(out / "validation.md", "\n".join(lines) + "\n")
     return [out / "validation.md", plot_selection(records, chose, out / "selection.png")]
 

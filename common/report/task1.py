@@ -49,10 +49,8 @@ class DataInfo:
 
 def study_info() -> DataInfo:
     """The study's CIFAR10 subset, as the records of its runs know it (no image needs to be read)."""
-    n = len(data.CIFAR10_CLASS_NAMES)
-    return DataInfo(
-        study.STUDY_DATASET, True, data.CIFAR10_CLASS_NAMES, n * data.STUDY_COUNTS[0], n * data.STUDY_COUNTS[1]
-    )
+    train, test = (len(data.CIFAR10_CLASS_NAMES) * n for n in data.STUDY_COUNTS)
+    return DataInfo(study.STUDY_DATASET, True, data.CIFAR10_CLASS_NAMES, train, test)
 
 
 # ---------------------------------------------------------------------------
