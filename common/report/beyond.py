@@ -98,11 +98,8 @@ def chosen(records: list[dict]) -> list[dict]:
     """The best LeNet-5 and the best network, with their views, chosen on validation; ``named``: the run that is it."""
     chose = choosing_records(records)
     out = []
-    for key, what, keep in (
-        ("lenet", "the study's LeNet-5", lambda r: r.arch == "lenet5"),
-        ("net", "the best network", lambda r: r.arch != "lenet5"),
-    ):
-        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung is not None and keep(r)])
+    for key, what, lenet in (("lenet", "the study's LeNet-5", True), ("net", "the best network", False)):
+        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung and (r.arch == "lenet5") == lenet])
         if not name:
             continue
         run, v = study.RUNS[name], best_views(chose[name]) if study.RUNS[name].tta else None
@@ -289,59 +286,47 @@ def seed0_test(records: list[dict], name: str) -> float | None:
     return seed0[0]["final"]["test_accuracy"] if seed0 else None
 
 
-def earlier(records: list[dict], d: dict) -> bool | None:
-    """The decision seed 0's test accuracy made on a decision's row (kept: True), or None."""
-    now, before = seed0_test(records, d["run"]), seed0_test(records, d["builds_on"])
-    return None if now is None or before is None else now > before
-
-
 def decision_lines(records, chose, decisions) -> list[str]:
+    """Each decision on validation beside the one seed 0's test accuracy made earlier; where validation reverses it,
+    both recipes' test accuracy (trained on all 10,000 images)."""
     head = ["rung", "what it adds", "builds on", "val acc", "Δ val", "on validation", "train acc", "training time"]
-    rows = []
+    rows, made, changed = [], 0, {}
     for d in decisions:
-        run, was, recs = study.RUNS[d["run"]], earlier(records, d), chose[d["run"]]
+        run, recs = study.RUNS[d["run"]], chose[d["run"]]
         now, before = seed0_test(records, d["run"]), seed0_test(records, d["builds_on"])
         kept = f"**{'kept' if d['kept'] else 'dropped'}**" + ("" if d["beyond_noise"] else " (within noise)")
         time, then = stats.format_duration(np.mean([r["train_time_s"] for r in recs])), ["-"] * 3
-        if was is not None:
+        if now is not None and before is not None:
+            made, was = made + 1, now > before
             then = [gap(now - before), "kept" if was else "dropped", "yes" if was == d["kept"] else "**no**"]
+        if then[-1] == "**no**":
+            a, b = tested(records, run), tested(records, study.RUNS[d["builds_on"]])
+            test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
+            diff = difference(*compare(a, b, among=records)[:2])
+            changed[run.rung] = (
+                f"- rung {run.rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
+                f"test accuracy `{d['run']}` {show(a)}, `{d['builds_on']}` {show(b)}: {diff}"
+            )
         rows.append(
             [run.rung, f"{run.adds} (`{d['run']}`)", f"`{d['builds_on']}`"]
             + [f"{pct(d['val'])} (seed {stats.seeds(recs)})", f"{gap(d['delta'])} ± {pct(d['se'])}", kept]
             + [pct(final(recs, "train_accuracy")[0]), time, *then]
         )
     lines = stats.markdown([*head, "Δ test, seed 0 (earlier)", "earlier, on test", "same?"], rows)
-    made = [d for d in decisions if earlier(records, d) is not None]
-    reversed_ = [study.RUNS[d["run"]].rung for d in made if earlier(records, d) != d["kept"]]
     beyond = [study.RUNS[d["run"]].rung for d in decisions if d["beyond_noise"]]
     typical = np.mean([d["se"] for d in decisions])
-    return lines + [
+    lines += [
         "",
-        f"{len(decisions)} decisions on validation; {len(made)} of them were also made earlier on seed 0's test "
-        f"accuracy, and validation reverses {len(reversed_)} ({', '.join(reversed_) or 'none'}). Beyond noise on "
+        f"{len(decisions)} decisions on validation; {made} of them were also made earlier on seed 0's test "
+        f"accuracy, and validation reverses {len(changed)} ({', '.join(changed) or 'none'}). Beyond noise on "
         f"validation: {', '.join(beyond) or 'none'}; the standard error of a decision's difference is about "
         f"{pct(typical)} points (unpaired, so conservative: both runs are scored on the same images).",
     ]
-
-
-def reversal_lines(records, decisions) -> list[str]:
-    """The rows whose decision validation reverses: both recipes' test accuracy (all 10,000 images)."""
-    changed = []
-    for d in decisions:
-        if earlier(records, d) in (None, d["kept"]):
-            continue
-        a, b = tested(records, study.RUNS[d["run"]]), tested(records, study.RUNS[d["builds_on"]])
-        test_pick, val_pick = (d["run"], d["builds_on"]) if not d["kept"] else (d["builds_on"], d["run"])
-        diff = difference(*compare(a, b, among=records)[:2])
-        changed.append(
-            f"- rung {study.RUNS[d['run']].rung}: on the test set `{test_pick}`, on validation `{val_pick}`; "
-            f"test accuracy `{d['run']}` {show(a)}, `{d['builds_on']}` {show(b)}: {diff}"
-        )
     intro = (
         "The selection effect where validation reverses a decision (test accuracy of both recipes, trained on all "
         "10,000 images; n = the seeds):"
     )
-    return ["", intro, "", *changed] if changed else []
+    return lines + (["", intro, "", *changed.values()] if changed else [])
 
 
 def view_lines(chose) -> list[str]:
@@ -360,20 +345,13 @@ def carried(decisions: list[dict], name: str) -> list[str]:
     """The ingredients validation dropped that the recipe ``name`` still holds: a dropped rung of its chain of
     ``builds_on`` whose changed fields keep the rung's values in ``name`` (airbench, built on CNN-SGD+, sets its
     own label smoothing)."""
-    dropped, chain, recipe = {d["run"] for d in decisions if not d["kept"]}, [], study.RUNS[name]
-    while name:
-        chain.append(name)
-        name = study.RUNS[name].builds_on
-
-    def holds(n: str) -> bool:
-        rung, base = study.RUNS[n].identity(), study.RUNS[study.RUNS[n].builds_on].identity()
-        return all(recipe.identity()[f] == v for f, v in rung.items() if base[f] != v)
-
-    return [
-        f"rung {study.RUNS[n].rung}'s {study.RUNS[n].adds.removeprefix('+ ')}"
-        for n in chain[::-1]
-        if n in dropped and holds(n)
-    ]
+    dropped, recipe, held = {d["run"] for d in decisions if not d["kept"]}, study.RUNS[name].identity(), []
+    while name:  # down the chain, the recipe's first rung last
+        run, name = study.RUNS[name], study.RUNS[name].builds_on
+        base = study.RUNS[name].identity() if name else {}
+        if run.name in dropped and all(recipe[f] == v for f, v in run.identity().items() if base[f] != v):
+            held.insert(0, f"rung {run.rung}'s {run.adds.removeprefix('+ ')}")
+    return held
 
 
 def choice_lines(records, decisions) -> list[str]:
@@ -393,23 +371,17 @@ def choice_lines(records, decisions) -> list[str]:
         still = f"; it still holds {' and '.join(kept)}, which validation dropped" if kept else ""
         lines.append(f"- {c['what']}: {shown}, val acc {pct(c['val'])}% (at these views){views}; {result}{still}.")
         before = study.TEST_CHOSEN[c["key"]]
-        if c["named"] != before:
-            effect.append((c, test, tested(records, study.RUNS[before]), before))
-    if not effect:
-        return lines + [
-            "",
-            "Both choices are the ones made earlier on the test set: no selection effect to measure there.",
-        ]
-    lines += ["", "Where validation chose differently from the earlier test-set choice (the selection effect):", ""]
-    for c, test, old, before in effect:
-        pick = f"`{c['named']}`" if c["named"] else "a recipe not yet trained"
-        diff = f", {show(test)}; test-chosen minus validation-chosen " if test and old else ""
-        diff += difference(*compare(old, test, among=records)[:2]) if test and old else ""
-        lines.append(
-            f"- {c['what']}: chosen on the test set `{before}`, {show(old) if old else 'not trained'}; "
-            f"on validation {pick}{diff}."
-        )
-    return lines
+        if c["named"] != before:  # the selection effect
+            old = tested(records, study.RUNS[before])
+            diff = difference(*compare(old, test, among=records)[:2]) if test and old else ""
+            diff = f", {show(test)}; test-chosen minus validation-chosen {diff}" if diff else ""
+            effect.append(
+                f"- {c['what']}: chosen on the test set `{before}`, {show(old) if old else 'not trained'}; "
+                f"on validation {shown if c['named'] else 'a recipe not yet trained'}{diff}."
+            )
+    same = "Both choices are the ones made earlier on the test set: no selection effect to measure there."
+    intro = "Where validation chose differently from the earlier test-set choice (the selection effect):"
+    return lines + (["", intro, "", *effect] if effect else ["", same])
 
 
 def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> list[Path]:
@@ -419,8 +391,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
     if not decisions:
         return []
     lines = ["# Beyond the study: every choice made on validation", "", VALIDATION_INTRO, ""]
-    lines += decision_lines(records, chose, decisions) + reversal_lines(records, decisions)
-    lines += view_lines(chose) + choice_lines(records, decisions)
+    lines += decision_lines(records, chose, decisions) + view_lines(chose) + choice_lines(records, decisions)
     io.write_text(out / "validation.md", "\n".join(lines) + "\n")
     return [out / "validation.md", plot_selection(records, chose, out / "selection.png")]
 

@@ -125,7 +125,6 @@ def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial
 
 
 def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
-    search_dir = Path(search_dir)
     every = runs.ResultsIndex(search_dir / "results.jsonl").read()
     names = {hpsearch.trial_name(sp): sp for sp in hpsearch.SPACES}
     records = [r for r in every if r["name"] in names]
@@ -418,7 +417,7 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
     """Redraws one study folder; ``cifar_records``: the sweep's (the rival's, the hand tuning's); ``named``: the runs
     by name (``cifar_v2.py`` passes them under its flags)."""
     named = named or RUNS
-    s, search_dir = read(search_dir, named), Path(search_dir)
+    s = read(search_dir, named)
     return [
         plot_trials(s, search_dir / "trials.png"),
         plot_sensitivity(s, search_dir / "sensitivity.png"),

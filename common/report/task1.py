@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common import calibration, data, io, runs, study
-from common.report import runfigs, stats
+from common.report import beyond, claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
@@ -49,10 +49,8 @@ class DataInfo:
 
 def study_info() -> DataInfo:
     """The study's CIFAR10 subset, as the records of its runs know it (no image needs to be read)."""
-    n = len(data.CIFAR10_CLASS_NAMES)
-    return DataInfo(
-        study.STUDY_DATASET, True, data.CIFAR10_CLASS_NAMES, n * data.STUDY_COUNTS[0], n * data.STUDY_COUNTS[1]
-    )
+    train, test = (len(data.CIFAR10_CLASS_NAMES) * n for n in data.STUDY_COUNTS)
+    return DataInfo(study.STUDY_DATASET, True, data.CIFAR10_CLASS_NAMES, train, test)
 
 
 # ---------------------------------------------------------------------------
@@ -213,8 +211,7 @@ def history_at(record: dict | None, iteration: int, key: str):
 
 
 def calibration_table(records: list[dict], seed: int, eval_every: int, batch_size=None) -> list[dict]:
-    """One row per combination of the constants: the mean absolute gaps to the study's table over the
-    11 runs (train and test accuracy, points) and their mean, the score."""
+    """One row per combination of the constants: its mean absolute gaps to the study's 11 runs, their mean the score."""
     rows = []
     for (lr, l2, run6), by_row in calibration.candidates(batch_size):
         recs = {row: seed_record(records, run, seed) for row, run in by_row.items()}
@@ -300,8 +297,7 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
 
 
 def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
-    """Mean absolute gap to the study against the run length, one line per (Adam lr, L2), each at its
-    best run-6 setting and run-8 factor."""
+    """The mean absolute gaps to the study against the run length, one line per (Adam lr, L2)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
         its = sorted(calibration.GRID["iterations"])
@@ -390,11 +386,8 @@ def summarize(
     written += [out / "summary.csv", out / "summary.md"]
     written.append(plot_summary(shown, out / "summary.png", info.label, info.study_data))
     wants = lambda page: pages is None or page in pages  # noqa: E731
-    if wants("ladder") or wants("validation"):
-        from common.report import beyond
-
-        written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
-        written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+    written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
+    written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
     if wants("protocol"):
         from common.report import protocol
 
@@ -404,11 +397,7 @@ def summarize(
 
         written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
     if info.study_data and wants("overview"):
-        from common.report import overview
-
         written += overview.write_overview(merged, out, info.class_names)
     if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
-        from common.report import claims
-
         written += claims.update(out.parent, log)
     return [p for p in written if p is not None]
