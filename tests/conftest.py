@@ -83,6 +83,17 @@ def quickstart(tmp_path_factory, data_root) -> tuple[Path, int, str]:
         proc.log_file.close()
 
 
+@pytest.fixture
+def no_run_figures(monkeypatch):
+    """For a test that reads no run's own figures (curves, filters, activations): its in-process runs draw none,
+    a third of a 60-iteration run's time (cProfile: 11 of 35 s). Nothing it asserts changes: no record or table
+    reads them, and a figure that fails is reported and costs no result, exit code 0
+    (tests/test_cifar_v2.py::test_a_failing_figure_loses_no_result); the tests that read them draw them."""
+    from common.report import runfigs
+
+    monkeypatch.setattr(runfigs, "write_run_figures", lambda *args: [])
+
+
 def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = None):
     """``script`` in a process of its own (killed when its test ends), on ``tmp``/runs and ``tmp``/fig, its
     output in a log file; ``proc.output()`` reads what it printed so far."""

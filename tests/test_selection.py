@@ -133,7 +133,7 @@ def test_the_warm_start_is_the_hand_tuned_run_and_the_pruner_stops_at_its_rungs(
     assert len(again.get_trials()) == len(trials)  # reopening does not enqueue the warm start again
 
 
-def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch):
+def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch, no_run_figures):
     """A search and the ladder's decisions on data whose test labels are shuffled: the same choices, trial by
     trial and number by number, as on the real data."""
     import cifar_v2
