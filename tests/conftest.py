@@ -94,6 +94,23 @@ def no_run_figures(monkeypatch):
     monkeypatch.setattr(runfigs, "write_run_figures", lambda *args: [])
 
 
+# cifar_v2.py's hyperparameter search at its smallest: trials of 20 iterations, evaluated every 10
+TINY_SEARCH = ["--search-iterations", "20", "--eval-every", "10", "--checkpoint-every", "10", "--search-grace", "4"]
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory, data_root) -> Path:
+    """`cifar_v2.py --search 3` with ``TINY_SEARCH`` on the real data, in this process: its folder (runs/ with the
+    SQLite study, fig/), made once. tests/test_selection.py reads its trials (the search on the real test labels);
+    tests/test_search.py then adds its report (fig/search/, a retrain), which changes no trial."""
+    import cifar_v2
+
+    tmp = tmp_path_factory.mktemp("tiny_search")
+    dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp / "runs"), "--out-dir", str(tmp / "fig")]
+    assert cifar_v2.main([*dirs, *TINY_SEARCH, "--search", "3"]) == 0
+    return tmp
+
+
 def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = None):
     """``script`` in a process of its own (killed when its test ends), on ``tmp``/runs and ``tmp``/fig, its
     output in a log file; ``proc.output()`` reads what it printed so far."""
@@ -111,7 +128,11 @@ def launch(script: str, tmp: Path, data_root: Path, *flags, env: dict | None = N
     return spawn(argv, tmp / f"{Path(script).stem}-{time.time_ns()}.log", cwd=REPO, env=env)
 
 
-SHARED = ("dconvnet_run", "quickstart")  # this file's fixtures made once per session for several test files
+SHARED = (
+    "dconvnet_run",
+    "quickstart",
+    "tiny_search",
+)  # this file's fixtures made once per session for several test files
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the tests' ids
