@@ -127,7 +127,7 @@ def numbers(tmp_path, name, seed=0):  # every recorded number but the timings
     return [{k: v for k, v in h.items() if k != "train_time_s"} for h in metrics(tmp_path, name, seed)["history"]]
 
 
-def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path, data_root):
+def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path, data_root, no_run_figures):
     flags = ("--runs", "relu_adam_normal_dropout_l2", "--iterations", "60", "--eval-every", "30")
     assert run(tmp_path / "a", data_root, *flags) == 0
     assert run(tmp_path / "b", data_root, *flags) == 0
@@ -147,7 +147,7 @@ def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path
     ]
 
 
-def test_the_dense_early_rerun_is_the_same_run_up_to_there(tmp_path, data_root):
+def test_the_dense_early_rerun_is_the_same_run_up_to_there(tmp_path, data_root, no_run_figures):
     """--early trains the first iterations again with an evaluation after each one; the report merges them
     into the run's history only because the rerun ends where the full run was at that iteration."""
     from common import runs
@@ -170,7 +170,7 @@ def test_the_dense_early_rerun_is_the_same_run_up_to_there(tmp_path, data_root):
     assert "not the same run" in said[0]
 
 
-def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root):
+def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root, no_run_figures):
     flags = ("--iterations", "20", "--eval-every", "10")
     assert run(tmp_path, data_root, "--runs", "relu_adam_normal,tanh_adam_normal", *flags) == 0
     # A fresh clone: no runs folder, only the committed figures and their index.
@@ -184,7 +184,7 @@ def test_a_partial_rerun_never_shrinks_the_summary(tmp_path, data_root):
     assert "`relu_adam_normal [iterations=20]` |" in md and "`tanh_adam_normal [iterations=20]` |" in md
 
 
-def test_the_ladder_leaves_the_sweeps_table_alone(tmp_path, data_root):
+def test_the_ladder_leaves_the_sweeps_table_alone(tmp_path, data_root, no_run_figures):
     """A run of the ladder alone once rewrote the sweep's summary with the ladder's rows only."""
     flags = ("--iterations", "20", "--eval-every", "10")
     assert run(tmp_path, data_root, "--runs", "relu_adam_normal,relu_adam_normal_dropout_l2", *flags) == 0

@@ -38,7 +38,7 @@ def test_loader_reads_any_set_with_its_folders_as_classes(four):
     assert not d.is_study_data("CIFAR10") and len(d.fingerprint) == 16
 
 
-def test_cifar_v2_trains_a_4_way_head(four, tmp_path, capsys, data_root):
+def test_cifar_v2_trains_a_4_way_head(four, tmp_path, capsys, data_root, no_run_figures):
     argv = [
         "--dataset",
         "FOUR",

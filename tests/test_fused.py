@@ -76,7 +76,7 @@ def test_fused_adam_needs_tensorflow(monkeypatch):
     backend.set_fused_adam(False)  # off is fine anywhere
 
 
-def test_the_identity_records_fused_adam_only_where_it_changes_the_numbers(tmp_path, data_root):
+def test_the_identity_records_fused_adam_only_where_it_changes_the_numbers(tmp_path, data_root, no_run_figures):
     def run(*flags):
         argv = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "fig")]
         return cifar_v2.main(

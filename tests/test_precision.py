@@ -42,7 +42,7 @@ def mixed():
 FLAGS = ("--runs", "relu_adam_normal", "--iterations", "150", "--eval-every", "50")
 
 
-def test_a_bfloat16_run_is_a_run_of_its_own_that_learns_and_repeats(tmp_path, data_root):
+def test_a_bfloat16_run_is_a_run_of_its_own_that_learns_and_repeats(tmp_path, data_root, no_run_figures):
     assert run(tmp_path / "a", data_root, *FLAGS) == 0
     assert run(tmp_path / "a", data_root, *FLAGS, "--precision", "mixed_bfloat16") == 0
     assert backend.precision() == "mixed_bfloat16"  # what the last main() asked for ...

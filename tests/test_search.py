@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROCESS_TIMEOUT, finish, launch
+from conftest import PROCESS_TIMEOUT, TINY_SEARCH, finish, launch
 
 from common import search, study
 from common.cli import UserError
@@ -21,7 +21,7 @@ from common.cli import UserError
 optuna = pytest.importorskip("optuna")
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--search-iterations", "20", "--eval-every", "10", "--checkpoint-every", "10", "--search-grace", "4"]
+TINY = TINY_SEARCH
 
 
 def worker(tmp, data_root, *flags):
@@ -44,17 +44,17 @@ def sqlite_url(tmp):
     return f"sqlite:///{(tmp / 'runs').resolve() / 'search.sqlite3'}"
 
 
-def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
+def test_tiny_search_on_the_default_storage_and_its_report(tiny_search, data_root):
     import cifar_v2  # in this process: a worker is the same code in a process of its own (the tests below)
 
-    dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "fig")]
-    assert cifar_v2.main([*dirs, *TINY, "--search", "3"]) == 0
-    counts, study = states(sqlite_url(tmp_path))
+    folder = tiny_search  # conftest.py's `--search 3` with TINY, in this process, on the default storage
+    dirs = ["--data-dir", str(data_root), "--runs-dir", str(folder / "runs"), "--out-dir", str(folder / "fig")]
+    counts, study = states(sqlite_url(folder))
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3 and "RUNNING" not in counts
     for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         assert (Path(t.user_attrs["run_dir"]) / "metrics.json").exists()  # every trial is an ordinary run
     assert cifar_v2.main([*dirs, *TINY, "--search-report", "--iterations", "20"]) == 0  # the retrain: as short
-    out = tmp_path / "fig" / "search" / "cifar_v2-CIFAR10-study-20it-val"
+    out = folder / "fig" / "search" / "cifar_v2-CIFAR10-study-20it-val"
     assert all((out / f).stat().st_size > 10_000 for f in ("trials.png", "sensitivity.png"))
     md = (out / "search.md").read_text()
     assert "| rank | trial | val acc | parameters |" in md and "| 1 |" in md  # the trial numbers, from trials.json
@@ -68,7 +68,7 @@ def test_tiny_search_on_the_default_storage_and_its_report(tmp_path, data_root):
     records = runs.ResultsIndex(out / "results.jsonl").read()
     folders = {f"{r['name']}/seed{r['seed']}-{r['group_id']}" for r in records}
     assert {t.user_attrs["run_dir"] for t in exported} <= folders
-    assert str(tmp_path) not in (out / "trials.json").read_text()  # the same file wherever the runs are
+    assert str(folder) not in (out / "trials.json").read_text()  # the same file wherever the runs are
 
 
 def two_workers(tmp, data_root, url, n=4):

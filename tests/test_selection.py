@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_SEARCH
 
 from common import data as datamod
 from common import runs, search, study
@@ -133,9 +134,9 @@ def test_the_warm_start_is_the_hand_tuned_run_and_the_pruner_stops_at_its_rungs(
     assert len(again.get_trials()) == len(trials)  # reopening does not enqueue the warm start again
 
 
-def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch):
+def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch, no_run_figures, tiny_search):
     """A search and the ladder's decisions on data whose test labels are shuffled: the same choices, trial by
-    trial and number by number, as on the real data."""
+    trial and number by number, as on the real data (whose search is conftest.py's ``tiny_search``)."""
     import cifar_v2
 
     real = cifar_v2.load_dataset
@@ -144,20 +145,23 @@ def test_no_choice_reads_the_test_set(tmp_path, data_root, monkeypatch):
         d = real(*args, **kwargs)
         return dataclasses.replace(d, y_test=np.random.default_rng(0).permutation(d.y_test))
 
-    tiny = ["--search-iterations", "20", "--eval-every", "10", "--checkpoint-every", "10"]
     seen = {}
     for label in ("real", "shuffled"):
         if label == "shuffled":
             monkeypatch.setattr(cifar_v2, "load_dataset", shuffled)
-        dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / label)]
-        dirs += ["--out-dir", str(tmp_path / f"f{label}")]
-        assert cifar_v2.main([*dirs, *tiny, "--search", "3"]) == 0
+        # the search and the ladder each in a folder of their own: neither reads the other's records
+        found = tiny_search if label == "real" else tmp_path / "search"
+        dirs = ["--data-dir", str(data_root), "--runs-dir", str(found / "runs"), "--out-dir", str(found / "fig")]
+        if label == "shuffled":
+            assert cifar_v2.main([*dirs, *TINY_SEARCH, "--search", "3"]) == 0  # the same command as tiny_search's
         st = optuna.load_study(
-            study_name="cifar_v2-CIFAR10-study-20it-val", storage=f"sqlite:///{tmp_path / label / 'search.sqlite3'}"
+            study_name="cifar_v2-CIFAR10-study-20it-val", storage=f"sqlite:///{found / 'runs' / 'search.sqlite3'}"
         )
         trials = [(t.number, t.state.name, t.params, t.value, t.intermediate_values) for t in st.get_trials()]
+        dirs = ["--data-dir", str(data_root), "--runs-dir", str(tmp_path / label)]
+        dirs += ["--out-dir", str(tmp_path / f"f{label}")]
         ladder = ["--runs", "relu_adam_normal_dropout_l2,beyond_1_augment", "--iterations", "20"]
-        assert cifar_v2.main([*dirs, *tiny, *ladder, "--set", f"validation={study.VALIDATION}"]) == 0
+        assert cifar_v2.main([*dirs, *TINY_SEARCH, *ladder, "--set", f"validation={study.VALIDATION}"]) == 0
         index = [json.loads(line) for line in (tmp_path / f"f{label}" / "results.jsonl").read_text().splitlines()]
         chose = {}
         for r in index:  # the tiny runs' 20 iterations are an override, so read them by name
