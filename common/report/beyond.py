@@ -225,7 +225,9 @@ def plot_ladder(ladder: list[dict], path: Path) -> Path:
     for xi, g in zip(x, gaps):
         gx.text(xi, g + 0.5, f"{g:.1f}", ha="center", va="bottom", fontsize=7)
     gx.set(ylabel="train - test (points)", ylim=(0, max(gaps.max() * 1.25, 5)))
-    gx.set_title("the train/test gap (the study's diagnosis: overfitting)", fontsize=9)
+    gx.set_title(
+        "the train/test gap, train read on augmented batches with dropout on (clean: protocol.png)", fontsize=9
+    )
     gx.grid(axis="y", alpha=0.3)
     short = lambda name: name.removeprefix("beyond_").lstrip("0123456789").lstrip("_")  # noqa: E731
     gx.set_xticks(x, [f"{study.RUNS[r['run']].rung}: {short(r['run'])}" for r in rows], rotation=35, ha="right")
