@@ -11,18 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from common import data, io, runs, study
-from common.recurrent import CELLS, SIZES
 from common.report import stats
 from common.report.plots import plt, save_figure
 from common.report.stats import NOISE, PM_KEY, compare, curve, difference, final, pct, show
+from common.study import CELLS
 
 VERDICTS = HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
 ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
 ADAM_ROWS = [row for row, r in ROWS.items() if r.optimizer == "adam" and r.length_factor == 1]
 READ = study.READ_EVERY  # the study read its curves every 1,100 iterations: "early" and the read-out points
 RAMP_SHARE = 0.25  # claim 7 holds if some run ends with this share of ramp filters (and twice its start)
-# "LSTM: 10, 15 and 20 units about equal, about 20 points lower at 5"
-LSTM_EQUAL_SIZES, LSTM_SMALL = SIZES[:-1], SIZES[-1]
+LSTM_EQUAL_SIZES, LSTM_SMALL = (20, 15, 10), 5  # "LSTM: 10, 15 and 20 units about equal, about 20 points lower at 5"
 LSTM_EQUAL_WITHIN = 0.05  # the larger sizes' test accuracies lie within this of each other
 LSTM_DROP, LSTM_DROP_PARTLY = 0.12, 0.08  # the smallest size falls at least this below their mean (holds, partly)
 GRU_EQUAL_SIZES, GRU_BELOW_SIZES = (20, 15), (10, 5)  # "GRU equals LSTM at 15 and 20 units, below it at 10 and 5"
@@ -238,8 +237,12 @@ def relu_minimum(g):
 
 
 # Task 3: the RNN grid and Part C's CNN
-def grid(g, cells=CELLS) -> None:
+def grid(g, cells=CELLS) -> tuple[int, ...]:
+    """The grid's hidden sizes once ``g`` has every run of ``cells`` (imported here: a CIFAR run never loads Task 3)."""
+    from common.recurrent import SIZES
+
     need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
+    return SIZES
 
 
 def about_equal(gap: float) -> bool:
@@ -253,14 +256,14 @@ def first_reach(records: list[dict], level: float = REACH_LEVEL) -> int | None:
 
 
 def fewer_units_lower(g):
-    grid(g)
-    steps = list(zip(SIZES, SIZES[1:]))
+    sizes = grid(g)
+    steps = list(zip(sizes, sizes[1:]))
     noise = lambda c, a, b: NOISE * math.hypot(stats.se_of_mean(g[(c, a)]), stats.se_of_mean(g[(c, b)]))
     mono = all(acc(g[(c, a)]) >= acc(g[(c, b)]) for c in CELLS for a, b in steps)
     near = all(acc(g[(c, a)]) >= acc(g[(c, b)]) - noise(c, a, b) for c in CELLS for a, b in steps)
     return (
-        "; ".join(f"{c}: " + " / ".join(pct(acc(g[(c, h)])) for h in SIZES) for c in CELLS)
-        + f" % test at {'/'.join(map(str, SIZES))} units; rule: holds if every cell falls at every step, partly if "
+        "; ".join(f"{c}: " + " / ".join(pct(acc(g[(c, h)])) for h in sizes) for c in CELLS)
+        + f" % test at {'/'.join(map(str, sizes))} units; rule: holds if every cell falls at every step, partly if "
         "every rise is within noise"
     ), HOLDS if mono else PARTLY if near else FAILS
 
@@ -282,36 +285,38 @@ def lstm_sizes(g):
 
 
 def gru_against_lstm(g):
-    grid(g, ("lstm", "gru"))
-    d = {h: compare(g[("gru", h)], g[("lstm", h)]) for h in SIZES}
+    sizes = grid(g, ("lstm", "gru"))
+    d = {h: compare(g[("gru", h)], g[("lstm", h)]) for h in sizes}
     equal = all(not d[h][2] for h in GRU_EQUAL_SIZES)
     below = [h for h in GRU_BELOW_SIZES if d[h][0] < 0]
     beyond_noise = len(below) == len(GRU_BELOW_SIZES) and all(d[h][2] for h in below)
     verdict = HOLDS if equal and beyond_noise else PARTLY if equal or below else FAILS
     evidence = (
         "GRU - LSTM test accuracy: "
-        + "; ".join(f"{h} units {difference(*d[h][:2])}" for h in SIZES)
+        + "; ".join(f"{h} units {difference(*d[h][:2])}" for h in sizes)
         + f"; rule: holds if equal within noise at {'/'.join(map(str, sorted(GRU_EQUAL_SIZES)))} and below "
         f"beyond noise at {' and '.join(map(str, GRU_BELOW_SIZES))}, partly if one half holds"
     )
-    return evidence, verdict, [(f"GRU - LSTM, {h} units", *d[h][:2]) for h in SIZES]
+    return evidence, verdict, [(f"GRU - LSTM, {h} units", *d[h][:2]) for h in sizes]
 
 
 def basic_rnn_below(g):
-    grid(g)
+    sizes = grid(g)
     a = lambda c, h: acc(g[(c, h)])
-    below = [h for h in SIZES if a(BASIC, h) < min(a(c, h) for c in GATED)]
-    spread = lambda cells: pct(max(final(g[(c, h)])[1] for c in cells for h in SIZES))
+    below = [h for h in sizes if a(BASIC, h) < min(a(c, h) for c in GATED)]
+    spread = lambda cells: pct(max(final(g[(c, h)])[1] for c in cells for h in sizes))
     return (
         "basic RNN / LSTM / GRU test: "
-        + ", ".join(f"{h}: " + " / ".join(pct(a(c, h)) for c in (BASIC, *GATED)) for h in SIZES)
-        + f"; below both at {len(below)} of {len(SIZES)} sizes; std over the seeds up to {spread((BASIC,))} points "
+        + ", ".join(f"{h}: " + " / ".join(pct(a(c, h)) for c in (BASIC, *GATED)) for h in sizes)
+        + f"; below both at {len(below)} of {len(sizes)} sizes; std over the seeds up to {spread((BASIC,))} points "
         f"(basic RNN) against {spread(GATED)} (LSTM, GRU)"
-    ), HOLDS if len(below) == len(SIZES) else PARTLY if below else FAILS
+    ), HOLDS if len(below) == len(sizes) else PARTLY if below else FAILS
 
 
 def train_equals_test(g):
-    keys = [(c, h) for c in GAP_CELLS for h in SIZES if (c, h) in g]
+    from common.recurrent import SIZES as sizes
+
+    keys = [(c, h) for c in GAP_CELLS for h in sizes if (c, h) in g]
     if not keys:
         raise Missing("LSTM/GRU runs")
     gaps = {k: acc(g[k], "train_accuracy") - acc(g[k]) for k in keys}
@@ -325,6 +330,8 @@ def train_equals_test(g):
 
 
 def cnn_first(g):
+    from common.recurrent import SIZES as sizes
+
     rnns = {k: v for k, v in g.items() if k[0] in CELLS}
     if ("cnn", None) not in g or not rnns:
         raise Missing("the CNN and the RNN grid")
@@ -333,8 +340,8 @@ def cnn_first(g):
     reached = {k: v for k, v in r_rnn.items() if v is not None}
     first = r_cnn is not None and all(r_cnn < v for v in reached.values())
     ratios = ""
-    if all((c, h) in g for c in GATED for h in SIZES):  # the final training error against the best LSTM's and GRU's
-        best = {c: max((g[(c, h)] for h in SIZES), key=acc) for c in GATED}
+    if all((c, h) in g for c in GATED for h in sizes):  # the final training error against the best LSTM's and GRU's
+        best = {c: max((g[(c, h)] for h in sizes), key=acc) for c in GATED}
         ratio = lambda c: (1 - acc(best[c], "train_accuracy")) / (1 - acc(cnn, "train_accuracy"))
         ratios = "; the CNN's final training error is " + " and ".join(f"{ratio(c):.0f}x" for c in GATED)
         ratios += " smaller than the best LSTM's and GRU's"
@@ -348,8 +355,8 @@ def cnn_first(g):
 
 def gated_close_to_cnn(g):
     need(g, [("cnn", None)], "the CNN and the whole grid")
-    grid(g)
-    best = {c: max(acc(g[(c, h)]) for h in SIZES) for c in CELLS}
+    sizes = grid(g)
+    best = {c: max(acc(g[(c, h)]) for h in sizes) for c in CELLS}
     cnn = g[("cnn", None)]
     close = all(acc(cnn) - best[c] <= CLOSE_TO_CNN for c in GATED)
     far = acc(cnn) - best[BASIC] >= FAR_FROM_CNN
