@@ -472,7 +472,11 @@ def protocol_markdown(records: list[dict]) -> list[str]:
         header = ["ingredient", "what it is", "recipe without it", "n", "Δ val (points)", "decision"]
         rows = [
             [f"`{d.step.key}`", d.step.what, f"`{d.simpler.name}`", d.n]
-            + ([f"{gap(d.mean)} ± {pct(d.se)}", f"**{d.verdict}**"] if read(d) else ["-", "pending: runs missing"])
+            + (
+                [f"{gap(d.mean)} ± {pct(d.se)}", f"**{d.verdict}**"]
+                if d.n >= d.repeats_needed
+                else ["-", "pending: runs missing"]
+            )
             for d in walk.decisions
         ]
         lines += stats.markdown(header, rows) + [""]
@@ -494,13 +498,9 @@ def protocol_markdown(records: list[dict]) -> list[str]:
     return lines
 
 
-def read(d: protocol.Decision) -> bool:
-    return d.n >= d.repeats_needed
-
-
 def rungs(design: protocol.Design, walk: protocol.Walk) -> list[tuple[str, study.RunConfig]]:
     """The ladder the protocol rebuilt: (label, recipe) for its start and each recipe a read decision moved to."""
-    done = [d for d in walk.decisions if read(d)]
+    done = [d for d in walk.decisions if d.n >= d.repeats_needed]
     out = [(design.label, done[0].other if design.ablation else done[0].simpler)] if done else []
     for d in done:
         if d.step not in (*design.steps, *design.then):  # the ablations' dropped ingredients, out together
@@ -510,30 +510,25 @@ def rungs(design: protocol.Design, walk: protocol.Walk) -> list[tuple[str, study
     return out
 
 
-def plot_rungs(ax, records: list[dict], design: protocol.Design, walk: protocol.Walk) -> None:
-    """Clean train and validation accuracy of each rung (mean ± std over its repeats), the gap above."""
-    ladder = rungs(design, walk)
-    for i, (_, run) in enumerate(ladder):
-        finals = protocol.finals(records, run)
-        val = 100 * np.array([f["val_accuracy_views"][protocol.views_of(run)] for f in finals])
-        train = 100 * np.array([f["train_clean_accuracy"] for f in finals if "train_clean_accuracy" in f])
-        for dx, acc, split in ((-0.2, train, "train"), (0.2, val, "val")):
-            ax.bar(i + dx, acc.mean(), 0.4, color=SPLIT_COLORS[split], yerr=acc.std(ddof=1) if len(acc) > 1 else 0)
-            ax.plot(np.full(len(acc), i + dx), acc, ".", color="black", ms=3)
-        ax.text(i, train.max() + 2, f"gap {train.mean() - val.mean():+.1f}\nn={len(val)}", ha="center", fontsize=7)
-    ax.set_xticks(range(len(ladder)), [label for label, _ in ladder], rotation=20, ha="right", fontsize=8)
-    ax.set(xlim=(-0.7, max(len(ladder), 3) - 0.3), ylim=(0, 130), ylabel="accuracy (%)")
-    ax.set_title("the rungs kept: clean train and validation accuracy", fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-
-
 def plot_decisions(records: list[dict], path: Path) -> Path:
     """Each decision's Δ val with ± 2 SE, and the ladder it rebuilt with its gaps, a column per design."""
     ws = walks(records)
     fig, axes = plt.subplots(2, len(ws), figsize=(6 * len(ws), 8.4), squeeze=False)
-    for ax, rung_ax, (name, walk) in zip(axes[0], axes[1], ws.items()):
-        plot_rungs(rung_ax, records, protocol.DESIGNS[name], walk)
-        done = [d for d in walk.decisions if read(d)]
+    for ax, bx, (name, walk) in zip(axes[0], axes[1], ws.items()):
+        ladder = rungs(protocol.DESIGNS[name], walk)  # below: clean train and validation accuracy, their gap
+        for i, (_, run) in enumerate(ladder):
+            finals = protocol.finals(records, run)
+            val = 100 * np.array([f["val_accuracy_views"][protocol.views_of(run)] for f in finals])
+            train = 100 * np.array([f["train_clean_accuracy"] for f in finals if "train_clean_accuracy" in f])
+            for dx, acc, split in ((-0.2, train, "train"), (0.2, val, "val")):
+                bx.bar(i + dx, acc.mean(), 0.4, color=SPLIT_COLORS[split], yerr=acc.std(ddof=1) if len(acc) > 1 else 0)
+                bx.plot(np.full(len(acc), i + dx), acc, ".", color="black", ms=3)
+            bx.text(i, train.max() + 2, f"gap {train.mean() - val.mean():+.1f}\nn={len(val)}", ha="center", fontsize=7)
+        bx.set_xticks(range(len(ladder)), [label for label, _ in ladder], rotation=20, ha="right", fontsize=8)
+        bx.set(xlim=(-0.7, max(len(ladder), 3) - 0.3), ylim=(0, 130), ylabel="accuracy (%)")
+        bx.set_title("the rungs kept: clean train and validation accuracy", fontsize=10)
+        bx.grid(axis="y", alpha=0.3)
+        done = [d for d in walk.decisions if d.n >= d.repeats_needed]
         y = np.arange(len(done))[::-1]
         for yi, d in zip(y, done):
             color = SPLIT_COLORS["val"] if d.kept else "0.55"
