@@ -123,17 +123,8 @@ def row_difference(a: dict, b: dict) -> str:
     return difference(a["test_acc_mean"] - b["test_acc_mean"], math.hypot(se(a), se(b)))
 
 
-def ladder_rows(rows: list[dict]) -> tuple[list[dict], dict[str, dict]]:
-    """The rungs' current rows, and every current row by name: of a run's, the one with the fewest changed fields
-    (the run as this command defines it, not a --set variant beside it)."""
-    by_name = {r["run"]: r for r in sorted((r for r in rows if r["current"]), key=lambda r: -r.get("overridden", 0))}
-    ladder = [by_name[n] for n, run in study.RUNS.items() if run.rung is not None and n in by_name and by_name[n]["n"]]
-    return ladder, by_name
-
-
 def same_networks(records: list[dict], run: study.RunConfig) -> tuple[list[dict], list[dict]]:
-    """The seeds of ``run`` and of its ``builds_on`` that are one network (the same final train accuracy) evaluated
-    with other test-time views, where the two runs differ in their views alone."""
+    """The seeds of ``run`` and its ``builds_on`` that are one network (the same train accuracy) under other views."""
     base_run = study.RUNS.get(run.builds_on)
     if base_run is None or {k for k in study.KNOBS if getattr(run, k) != getattr(base_run, k)} - {"tta", "tta_shift"}:
         return [], []
@@ -144,7 +135,9 @@ def same_networks(records: list[dict], run: study.RunConfig) -> tuple[list[dict]
 
 
 def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]:
-    ladder, by_name = ladder_rows(rows)
+    # every current row by name: of a run's, the one with the fewest changed fields (not a --set variant beside it)
+    by_name = {r["run"]: r for r in sorted((r for r in rows if r["current"]), key=lambda r: -r.get("overridden", 0))}
+    ladder = [by_name[n] for n, run in study.RUNS.items() if run.rung is not None and n in by_name and by_name[n]["n"]]
     if len(ladder) < 2:
         return []
     params = {r["name"]: r.get("num_params") for r in records}
@@ -279,8 +272,7 @@ VALIDATION_INTRO = (
 
 
 def decision_lines(records, chose, decisions) -> list[str]:
-    """Each decision on validation beside the one seed 0's test accuracy made earlier; where validation reverses it,
-    both recipes' test accuracy (trained on all 10,000 images)."""
+    """Each decision on validation beside the one made earlier on seed 0's test accuracy, and where they differ."""
     head = ["rung", "what it adds", "builds on", "val acc", "Δ val", "on validation", "train acc", "training time"]
     rows, made, changed = [], 0, {}
     for d in decisions:

@@ -135,7 +135,7 @@ def gap_lines(rows: list[dict]) -> list[str]:
 
 
 def summary_markdown(rows: list[dict], dataset_label: str, study_data: bool, early: tuple[int, int]) -> str:
-    ladder = {r["run"] for r in rows if r["current"] and in_ladder(r)}  # one row each (beyond.ladder_rows)
+    ladder = {r["run"] for r in rows if r["current"] and in_ladder(r)}  # one row each (beyond.write_ladder)
     current = [r for r in rows if r["current"] and not in_ladder(r)]
     head = ["#", "run", "seeds", "iterations", "train acc", "test acc"]
     head += ["study train", "study test", "train gap", "test gap"] if study_data else []
