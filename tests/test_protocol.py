@@ -104,7 +104,7 @@ def test_the_ablations_drop_what_is_inside_the_noise_together_then_check_it():
 
 
 def test_the_rebuilt_ladder_is_the_start_then_each_recipe_a_decision_moved_to():
-    from common.report.beyond import rungs
+    from common.report.protocol import rungs
 
     lenet = protocol.DESIGNS["lenet"]
     gains = {"augment": 0.04, "adamw": 0.03, "long": 0.08}

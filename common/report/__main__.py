@@ -25,6 +25,7 @@ from common import cli, io, protocol, recurrent, runs, study
 from common import search as hpsearch
 from common.config import parse, setting
 from common.report import beyond, claims, deconvnet, docs, search, speed, stats, task1
+from common.report import protocol as protocol_report
 from common.report import rnn as rnn_report
 from common.report.stats import MISSING, NOISE, PM_KEY, compare, difference, final, pct, pm
 
@@ -86,11 +87,11 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
         what += ", chosen on seed 0's test accuracy"
         rows.append(["beyond", f"{what} (`{name}`): test accuracy", best, *ours(tested(name), BEYOND)])
     lines = []
-    for name, walk in beyond.walks(cifar).items():  # chosen by paired repeats on validation
+    for name, walk in protocol_report.walks(cifar).items():  # chosen by paired repeats on validation
         command = f"python cifar_v2.py --protocol {name}"
         for run in walk.tested:
             what = f"{protocol.DESIGNS[name].what}, chosen on validation (`{run.name}`): test accuracy, fresh seeds"
-            if not (fresh := beyond.fresh(cifar, run)):  # chosen, its test runs still to train
+            if not (fresh := protocol_report.fresh(cifar, run)):  # chosen, its test runs still to train
                 lines.append(f"{what}: not trained yet (`{command}`).")
                 continue
             rows.append(["beyond", what, best, *ours(fresh, command)])

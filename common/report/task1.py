@@ -388,7 +388,10 @@ def summarize(
     wants = lambda page: pages is None or page in pages  # noqa: E731
     written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
     written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
-    written += beyond.write_protocol(merged, out / "beyond") if wants("protocol") else []
+    if wants("protocol"):
+        from common.report import protocol
+
+        written += protocol.write(merged, out / "beyond")
     if wants("speed"):
         from common.report import speed
 
