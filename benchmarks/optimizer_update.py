@@ -10,10 +10,9 @@ used on TensorFlow). Prints the median milliseconds per update and the ratios. T
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,7 +23,7 @@ cpu.configure()  # as the scripts do: oneDNN where TensorFlow leaves it off
 import keras  # noqa: E402
 
 from benchmarks import record  # noqa: E402
-from common import backend, models  # noqa: E402
+from common import backend, config, models  # noqa: E402
 
 
 def ms_per_update(make_optimizer, updates: int) -> float:
@@ -41,15 +40,19 @@ def ms_per_update(make_optimizer, updates: int) -> float:
     return record.best_seconds(lambda: [step() for _ in range(updates)]) / updates * 1e3
 
 
+@dataclass(frozen=True)
+class Settings:
+    updates: int = config.setting(500, "timed updates per measurement", min=1)
+    repeats: int = record.REPEATS(3)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--updates", type=int, default=500, help="timed updates per measurement")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the medians are reported")
-    args = p.parse_args(argv)
+    s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     if backend.name() != "tensorflow":
         sys.exit(
             "benchmarks/optimizer_update.py measures TensorFlow's fused kernels: run it with KERAS_BACKEND=tensorflow"
         )
+    print(f"{backend.banner()}; {os.cpu_count()} CPU(s); LeNet-5, {models.NUM_PARAMS:,} weights")
     pairs = {
         "Adam": (lambda: keras.optimizers.Adam(1e-3), lambda: backend.FusedAdam(1e-3)),
         "SGD, momentum 0.9": (
@@ -58,16 +61,12 @@ def main(argv=None):
         ),
     }
     kinds = ("Keras", "fused")
-    measure = lambda: {f"{n} {k}": ms_per_update(make, args.updates) for n in pairs for k, make in zip(kinds, pairs[n])}
-    _, medians = record.interleaved(measure, args.repeats, "ms per update", digits=2)
-    print(
-        f"\n{backend.banner()}; {os.cpu_count()} CPU(s); LeNet-5, {models.NUM_PARAMS:,} weights; "
-        f"medians of {args.repeats} x {args.updates} updates ({time.strftime('%Y-%m-%d')}):"
-    )
+    measure = lambda: {f"{n} {k}": ms_per_update(make, s.updates) for n in pairs for k, make in zip(kinds, pairs[n])}
+    _, medians = record.interleaved(measure, s.repeats, "ms per update", digits=2)
     for name in pairs:
         k, f = (medians[f"{name} {kind}"] for kind in kinds)
         print(f"  {name:<18}: Keras {k:6.2f} ms, fused kernel {f:6.2f} ms per update: {k / f:.2f}x")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,28 +1,29 @@
-"""What the benchmarks share: their timing, and their saved record (``--save figures/speed/<name>.json``): what
-a benchmark printed, as numbers, with the machine, the versions and the command line, so that a page can quote a
-table drawn from the file and never a number typed from a terminal."""
+"""What the benchmarks share: their timing, their flags ``--repeats`` and ``--save``, and their saved record
+(``--save figures/speed/<name>.json``): what a benchmark printed, as numbers, with the machine, the versions and the
+command line, so that a page can quote a table drawn from the file and never a number typed from a terminal."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
 import statistics
 import sys
 import time
+import timeit
 from pathlib import Path
 
 from common import cpu, io
+from common.config import Spec
+
+REPEATS = Spec("interleaved repeats, so that a slow spell of a shared machine falls on every contender alike", min=1)
+SAVE = Spec("also write what it prints as a JSON record here (figures/speed/)", metavar="PATH")
 
 
 def best_seconds(fn, repeats: int = 1) -> float:
     """The fewest seconds of ``repeats`` calls of ``fn``: the call least disturbed by other work."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return min(timeit.repeat(fn, "gc.enable()", number=1, repeat=repeats))  # garbage collection on, as in a run
 
 
 def interleaved(measure, repeats: int, unit: str, digits: int = 0) -> tuple[dict, dict]:
@@ -33,13 +34,17 @@ def interleaved(measure, repeats: int, unit: str, digits: int = 0) -> tuple[dict
         for name, value in measure().items():
             values.setdefault(name, []).append(float(value))
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.{digits}f}" for k, v in values.items()) + f" {unit}")
+    print(f"\nmedians of {repeats} ({time.strftime('%Y-%m-%d')}):")
     return values, {k: statistics.median(v) for k, v in values.items()}
 
 
-def save(path: str | Path, benchmark: str, settings: dict, results: dict) -> Path:
-    """Write ``path``: the benchmark's name, the command that ran it, when, on which CPU (``cpu.summary()``,
-    the core count, oneDNN), the library versions (``io.versions()``), its settings and its ``results``
-    (every median, every repeat and every ratio it printed)."""
+def save(s, benchmark: str, results: dict, **more) -> None:
+    """With ``--save``, write ``s.save``: the benchmark's name, the command that ran it, when, on which CPU
+    (``cpu.summary()``, the core count, oneDNN), the library versions (``io.versions()``), its settings ``s`` (a
+    dataclass; ``more`` added) and its ``results`` (every median, every repeat and every ratio it printed)."""
+    if not s.save:
+        return
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("data_dir", "save")} | more
     record = {
         "benchmark": benchmark,
         "command": "python " + shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
@@ -52,7 +57,5 @@ def save(path: str | Path, benchmark: str, settings: dict, results: dict) -> Pat
         "settings": settings,
         "results": results,
     }
-    path = Path(path)
-    io.write_text(path, json.dumps(record, indent=1, sort_keys=False) + "\n")
-    print(f"saved {path}")
-    return path
+    io.write_text(Path(s.save), json.dumps(record, indent=1, sort_keys=False) + "\n")
+    print(f"saved {s.save}")

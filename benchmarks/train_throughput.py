@@ -15,12 +15,11 @@ every median, repeat and ratio as a JSON record (``benchmarks/record.py``). Timi
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +35,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import record  # noqa: E402
-from common import backend, models, study  # noqa: E402
+from common import backend, cli, config, models, study  # noqa: E402
 from common.data import as_float_images, load_cifar10  # noqa: E402
 from common.evaluation import Evaluator  # noqa: E402
 from common.training import make_spec, stream_indices, train_run  # noqa: E402
@@ -88,16 +87,10 @@ def plain_fit(run, x, y, iterations, seed):
     return iterations * run.batch_size / record.best_seconds(fit)
 
 
-def with_settings(policy: str, fused_adam: bool, fn, *args):
-    """``fn(*args)`` with the models it builds under Keras' dtype policy ``policy`` and, with
-    ``fused_adam``, their Adam on TensorFlow's fused kernel."""
-    backend.set_precision(policy)
+def speed_settings(precision: str, fused_adam: bool) -> None:
+    """The models built from now on: Keras' dtype policy ``precision``; with ``fused_adam``, TensorFlow's fused Adam."""
+    backend.set_precision(precision)
     backend.set_fused_adam(fused_adam)
-    try:
-        return fn(*args)
-    finally:
-        backend.set_precision("float32")
-        backend.set_fused_adam(False)
 
 
 def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool = False):
@@ -111,18 +104,9 @@ def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool
     torch.manual_seed(seed)
     torch.set_num_threads(os.cpu_count() or 1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(3136, 1024),
-        nn.ReLU(),
-        nn.Linear(1024, 10),
-    ).to(device)
+    conv = lambda c_in, c_out: (nn.Conv2d(c_in, c_out, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2))
+    dense = (nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Linear(1024, 10))
+    net = nn.Sequential(*conv(1, 32), *conv(32, 64), *dense).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=run.learning_rate, **({"fused": True} if fused else {}))
     loss_fn = nn.CrossEntropyLoss()
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)
@@ -143,48 +127,46 @@ def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool
     return iterations * run.batch_size / record.best_seconds(lambda: steps(20, iterations))
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", default="relu_adam_normal", choices=list(study.RUNS))
-    p.add_argument("--iterations", type=int, default=600)
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--eval-every", type=int, default=100)
-    p.add_argument("--checkpoint-every", type=int, default=300)
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the medians are reported")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--save", default=None, help="also write what it prints as a JSON record here (figures/speed/)")
-    p.add_argument(
-        "--emulate-avx2",
-        action="store_true",
-        help="limit oneDNN, PyTorch and MKL to AVX2 (" + ", ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()) + "): "
+@dataclass(frozen=True)
+class Settings:
+    run: str = config.setting(
+        "relu_adam_normal",
+        "the run whose network is trained (a name of cifar_v2.py --list)",
+        choices=tuple(study.RUNS),
+        metavar="RUN",
+    )
+    iterations: int = config.ITERATIONS(600)
+    batch_size: int = config.BATCH_SIZE(50)
+    eval_every: int = config.EVAL_EVERY(100)
+    checkpoint_every: int = config.CHECKPOINT_EVERY(300)
+    repeats: int = record.REPEATS(3)
+    seed: int = config.SEED(0)
+    emulate_avx2: bool = config.setting(
+        False,
+        "limit oneDNN, PyTorch and MKL to AVX2 (" + ", ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()) + "): "
         "an AVX2-only CPU's kernels on this one (its caches and memory stay this machine's)",
     )
-    p.add_argument(
-        "--precision",
-        default="float32",
-        choices=backend.PRECISIONS,
-        help="precision under test; mixed_bfloat16 also measures float32 as the baseline (default: float32)",
-    )
-    p.add_argument(
-        "--fused-adam",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="Adam on TensorFlow's fused kernel (PyTorch: its fused Adam); also measures Keras' Adam as the baseline",
-    )
-    args = p.parse_args(argv)
-    if args.emulate_avx2 and args.precision != "float32":
+    precision: str = config.PRECISION("float32")
+    fused_adam: bool = config.FUSED_ADAM(False)
+    torch: bool = config.setting(True, "measure the PyTorch peer (pip install -r benchmarks/requirements.txt)")
+    data_dir: Path | None = config.DATA_DIR(None)
+    save: Path | None = record.SAVE(None)
+
+
+@cli.entry_point
+def main(argv=None) -> int:
+    s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    if s.emulate_avx2 and s.precision != "float32":
         # TensorFlow still sees this CPU's bfloat16 units and asks oneDNN for bfloat16 kernels it may not
         # build under the AVX2 limit: a segmentation fault (seen). An AVX2 CPU's bfloat16: ../shared/docs.
-        p.error("--emulate-avx2 measures float32 only (bfloat16 on an AVX2-only CPU: common/cpu.py)")
-    mixed = args.precision != "float32"
-    fast = mixed or args.fused_adam  # a setting other than the scripts' default: measure the default too
-    data = load_cifar10(args.data_dir)
+        raise cli.UserError("--emulate-avx2 measures float32 only (bfloat16 on an AVX2-only CPU: common/cpu.py)")
+    mixed = s.precision != "float32"
+    fast = mixed or s.fused_adam  # a setting other than the scripts' default: measure the default too
+    data = load_cifar10(s.data_dir)
     x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
-    run = study.with_overrides(study.RUNS[args.run], batch_size=args.batch_size)
+    run = study.with_overrides(study.RUNS[s.run], batch_size=s.batch_size)
     try:
-        if args.no_torch:
+        if not s.torch:
             raise ImportError("--no-torch")
         import torch
 
@@ -192,88 +174,76 @@ def main(argv=None):
     except ImportError as err:
         torch_note = None
         print(f"note: PyTorch not measured ({err}); pip install -r benchmarks/requirements.txt to compare.")
-    if args.emulate_avx2:
+    if s.emulate_avx2:
         print("emulating an AVX2-only CPU: " + ", ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()))
     print(
         f"{backend.banner()}; {os.cpu_count()} CPU(s); {run.name}, batch {run.batch_size}, "
-        f"{args.iterations} iterations, eval every {args.eval_every}, checkpoint every {args.checkpoint_every}, "
-        f"precision {args.precision}{', fused Adam' if args.fused_adam else ''}"
+        f"{s.iterations} iterations, eval every {s.eval_every}, checkpoint every {s.checkpoint_every}, "
+        f"precision {s.precision}{', fused Adam' if s.fused_adam else ''}"
     )
     peak, peak_note = matmul_peak(dtype="bfloat16" if mixed else "float32")
     roofline = peak * 1e9 / FLOPS_PER_IMAGE
     # PyTorch with its defaults (float32, its "foreach" Adam), and where a speed setting is under test, also
     # PyTorch with its own versions of the same settings (bfloat16 autocast, its fused Adam): like for like
-    setting = " + ".join([*(["bfloat16"] if mixed else []), *(["fused Adam"] if args.fused_adam else [])])
-    torch_alike = None
-    if torch_note and fast:
-        torch_alike = torch_note.replace("float32", setting.replace("bfloat16", "bfloat16 autocast"))
-    settings = lambda fn, *a: with_settings(args.precision, args.fused_adam, fn, *a)
-    sweep = lambda iterations, every: sweep_run(run, data, x, x_test, iterations, args.seed, args.eval_every, every)
-    settings(sweep, args.eval_every, args.eval_every)  # warm-up
+    alike = " + ".join(name for on, name in ((mixed, "bfloat16 autocast"), (s.fused_adam, "fused Adam")) if on)
+    torch_alike = torch_note.replace("float32", alike) if torch_note and fast else None
+    sweep = lambda iterations, every: sweep_run(run, data, x, x_test, iterations, s.seed, s.eval_every, every)
+    speed_settings(s.precision, s.fused_adam)
+    sweep(s.eval_every, s.eval_every)  # warm-up
 
     def one_repeat() -> dict:
-        whole, train = settings(sweep, args.iterations, args.checkpoint_every)
+        speed_settings(s.precision, s.fused_adam)  # (1) and (2) under the settings under test
+        whole, train = sweep(s.iterations, s.checkpoint_every)
         out = {"sweep run (whole)": whole, "sweep run (training)": train}
-        out["plain model.fit"] = settings(plain_fit, run, x, data.y_train, args.iterations, args.seed)
+        out["plain model.fit"] = plain_fit(run, x, data.y_train, s.iterations, s.seed)
+        speed_settings("float32", False)  # the scripts' defaults
         if fast:
-            out[BASELINE] = sweep(args.iterations, args.checkpoint_every)[1]
+            out[BASELINE] = sweep(s.iterations, s.checkpoint_every)[1]
         if torch_note:
-            out[torch_note] = torch_eager(run, x, data.y_train, args.iterations, args.seed)
+            out[torch_note] = torch_eager(run, x, data.y_train, s.iterations, s.seed)
         if torch_alike:
-            out[torch_alike] = torch_eager(run, x, data.y_train, args.iterations, args.seed, mixed, args.fused_adam)
+            out[torch_alike] = torch_eager(run, x, data.y_train, s.iterations, s.seed, mixed, s.fused_adam)
         return out
 
-    results, med = record.interleaved(one_repeat, args.repeats, "img/s")
-    print(f"\nmedians of {args.repeats} ({time.strftime('%Y-%m-%d')}):")
+    results, med = record.interleaved(one_repeat, s.repeats, "img/s")
     for k, v in med.items():
         print(f"  {k:<32}: {v:8,.0f} images/s  ({100 * v / roofline:4.0f}% of the roofline)")
     print(
         f"  {'bfloat16' if mixed else 'float32'} matmul peak {peak:.0f} GFLOP/s by {peak_note}; "
         f"LeNet-5 {FLOPS_PER_IMAGE / 1e6:.1f} MFLOP per training image -> roofline {roofline:,.0f} images/s"
     )
-    whole_sweep, train = med["sweep run (whole)"], med["sweep run (training)"]
-    overhead = 1 - whole_sweep / train
+    whole, train = "sweep run (whole)", "sweep run (training)"
+    overhead = 1 - med[whole] / med[train]
     print(f"  evaluation + statistics overhead (whole run / its training): {100 * overhead:.1f}% (budget 10%)")
-    ratios = {"run_training/plain_fit": train / med["plain model.fit"]}  # what is printed, by a stable name
-    print(f"  sweep training / plain model.fit: {ratios['run_training/plain_fit']:.2f}x")
-    if fast:
-        train32 = med[BASELINE]
-        ratios["run_training/float32"] = train / train32
-        print(f"  sweep training, {setting} / float32 with Keras' Adam: {ratios['run_training/float32']:.2f}x")
-        if torch_note:
-            ratios["float32/torch"] = train32 / med[torch_note]
-            print(
-                f"  sweep training in float32 with Keras' Adam / {torch_note}: {ratios['float32/torch']:.2f}x "
-                "(like for like, both defaults)"
-            )
-    for key, name in (("torch", torch_note), ("torch_alike", torch_alike)):
-        if name:
-            ratios[f"run_training/{key}"] = train / med[name]
-            ratios[f"run_whole/{key}"] = whole_sweep / med[name]
-            print(
-                f"  sweep training / {name}: {ratios[f'run_training/{key}']:.2f}x (target >= 1.2x); "
-                f"whole sweep run / {name}: {ratios[f'run_whole/{key}']:.2f}x"
-            )
-    if args.save:  # each measurement under a stable key, its printed label beside it
-        keys = {"sweep run (whole)": "run_whole", "sweep run (training)": "run_training", BASELINE: "float32"}
-        keys |= {"plain model.fit": "plain_fit", torch_note: "torch", torch_alike: "torch_alike"}
-        chosen = {k: v for k, v in vars(args).items() if k not in ("data_dir", "save", "no_torch")}
-        record.save(
-            args.save,
-            "train_throughput",
-            chosen | {"torch": torch_note, "torch_alike": torch_alike},
-            {
-                "images_per_s": {keys[k]: {"label": k, "median": med[k], "repeats": v} for k, v in results.items()},
-                "matmul_peak_gflops": peak,
-                "matmul_peak_note": peak_note,
-                "flops_per_image": FLOPS_PER_IMAGE,
-                "roofline_images_per_s": roofline,
-                "roofline_share": {keys[k]: v / roofline for k, v in med.items()},
-                "overhead": overhead,
-                "ratios": ratios,
-            },
-        )
+    keys = {whole: "run_whole", train: "run_training", "plain model.fit": "plain_fit", BASELINE: "float32"}
+    keys |= {torch_note: "torch", torch_alike: "torch_alike"}  # each measurement's stable name in the record
+    ratios = {}
+    for a, b, note in (
+        (train, "plain model.fit", ""),
+        (train, BASELINE, ""),
+        (BASELINE, torch_note, " (like for like, both defaults)"),
+        *((x, t, " (target >= 1.2x)" if x == train else "") for t in (torch_note, torch_alike) for x in (train, whole)),
+    ):
+        if a in med and b in med:  # BASELINE only with a speed setting, PyTorch where installed
+            ratios[f"{keys[a]}/{keys[b]}"] = med[a] / med[b]
+            print(f"  {a} / {b}: {med[a] / med[b]:.2f}x{note}")
+    record.save(
+        s,
+        "train_throughput",
+        {
+            "images_per_s": {keys[k]: {"label": k, "median": med[k], "repeats": v} for k, v in results.items()},
+            "matmul_peak_gflops": peak,
+            "matmul_peak_note": peak_note,
+            "flops_per_image": FLOPS_PER_IMAGE,
+            "roofline_images_per_s": roofline,
+            "roofline_share": {keys[k]: v / roofline for k, v in med.items()},
+            "overhead": overhead,
+            "ratios": ratios,
+        },
+        torch=torch_note,
+        torch_alike=torch_alike,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,29 +14,28 @@ every run's history and final weights are bit-identical to (1)'s, with the load 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import cpu, study  # noqa: E402  (neither loads TensorFlow: a child sets its threads first)
+from benchmarks import record  # noqa: E402
+from common import config, cpu, study  # noqa: E402  (none loads TensorFlow: a child sets its threads first)
 
 TIMING_KEYS = ("train_time_s", "wall_time_s")  # what may differ between two trainings of one run
-SETTINGS = ("iterations", "eval_every", "workers", "repeats")  # the flags a record keeps (with the runs)
 
 
-def child(args) -> None:
-    """Trains ``args.run`` with each of ``args.seeds`` in turn; prints one JSON line per run."""
+def child(run: str, seeds: list[int], runs_dir: str, iterations: int, eval_every: int, data_dir: str | None) -> None:
+    """Trains ``run`` with each of ``seeds`` in turn, in a process of its own; prints one JSON line per run."""
     cpu.configure()
     import numpy as np
 
@@ -46,14 +45,14 @@ def child(args) -> None:
         from common import evaluation, training
     from common.data import as_float_images, load_cifar10
 
-    data = load_cifar10(args.data_dir)
+    data = load_cifar10(data_dir)
     x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
-    run = study.with_overrides(study.RUNS[args.run], iterations=args.iterations)
-    for seed in args.seeds:
+    run = study.with_overrides(study.RUNS[run], iterations=iterations)
+    for seed in seeds:
         views = dict(tta=run.tta, tta_shift=run.tta_shift, final_at=run.iterations)
         evaluate = evaluation.Evaluator(x_test, data.y_test, **views)
         spec = training.make_spec(
-            run, "benchmark", seed, data, x, data.y_train, Path(args.runs_dir), args.eval_every, 500, evaluate
+            run, "benchmark", seed, data, x, data.y_train, Path(runs_dir), eval_every, 500, evaluate
         )
         cpu0 = time.process_time()
         m = training.train_run(spec, log=lambda msg: None)
@@ -69,26 +68,23 @@ def child(args) -> None:
 
 def children_cpu_s() -> float:
     """CPU seconds (user + system) of this process's finished children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return sum(os.times()[2:4])  # children_user, children_system
 
 
-def arrangement(args, run: str, processes: int, inter_op: int | None) -> dict:
-    """The ``args.workers`` runs of ``run`` in ``processes`` fresh processes started together, with one intra-op
+def arrangement(s, run: str, processes: int, inter_op: int | None) -> dict:
+    """The ``s.workers`` runs of ``run`` in ``processes`` fresh processes started together, with one intra-op
     thread and ``inter_op`` inter-op threads each (None: TensorFlow's default threads); their wall seconds, summed
     training images/s and each run's numbers."""
-    seeds = list(range(args.workers))
+    seeds = list(range(s.workers))
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
         if inter_op is not None:
             env |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": str(inter_op)}
-        argv = [sys.executable, __file__, "--child", run, "--runs-dir", tmp, "--iterations", str(args.iterations)]
-        argv += ["--eval-every", str(args.eval_every), *(["--data-dir", args.data_dir] if args.data_dir else [])]
+        job = dict(run=run, runs_dir=tmp, iterations=s.iterations, eval_every=s.eval_every, data_dir=s.data_dir)
+        argv = lambda seeds: [sys.executable, __file__, "--child", json.dumps(job | {"seeds": seeds}, default=str)]
         t0, cpu0 = time.perf_counter(), children_cpu_s()
         procs = [
-            subprocess.Popen(
-                [*argv, "--seeds", ",".join(map(str, seeds[i::processes]))], env=env, stdout=subprocess.PIPE, text=True
-            )
+            subprocess.Popen(argv(seeds[i::processes]), env=env, stdout=subprocess.PIPE, text=True)
             for i in range(processes)
         ]
         try:
@@ -117,56 +113,49 @@ def rates(m: dict, summed: str = "") -> str:
     )
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--runs",
-        default="relu_adam_normal_dropout_l2,beyond_vgg_nesterov",
-        help="runs of common/study.py, comma-separated (default: the study's run 7 and CNN-SGD)",
+@dataclass(frozen=True)
+class Settings:
+    runs: tuple[str, ...] = config.setting(
+        ("relu_adam_normal_dropout_l2", "beyond_vgg_nesterov"),
+        "runs of common/study.py, comma-separated (default: the study's run 7 and CNN-SGD)",
+        choices=tuple(study.RUNS),
+        metavar="RUNS",
     )
-    p.add_argument("--iterations", type=int, default=500, help="iterations of each run (default: 500)")
-    p.add_argument("--eval-every", type=int, default=study.EVAL_EVERY)
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=cpu.cores(),
-        help="worker processes, and runs per arrangement (default: one per core)",
+    iterations: int = config.ITERATIONS(500, "iterations of each run")
+    eval_every: int = config.EVAL_EVERY(study.EVAL_EVERY)
+    workers: int = config.WORKERS(
+        cpu.cores(), "worker processes, and runs per arrangement (default: one per core)", min=2
     )
-    p.add_argument("--inter-op", default="1,2", help="inter-op threads of each worker to try, comma-separated")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians and ranges are reported")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--save", default=None, help="also write what it prints as a JSON record here (figures/speed/)")
-    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--seeds", default="0", help=argparse.SUPPRESS)
-    p.add_argument("--runs-dir", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.child:
-        args.run, args.seeds = args.child, [int(s) for s in args.seeds.split(",")]
-        return child(args)
-    runs = args.runs.split(",")
-    unknown = [r for r in runs if r not in study.RUNS]
-    if unknown or args.workers < 2:
-        p.error(f"unknown runs {unknown}" if unknown else "--workers must be at least 2")
-    inter_ops = [int(k) for k in args.inter_op.split(",")]
+    inter_op: tuple[int, ...] = config.setting((1, 2), "inter-op threads of each worker to try, comma-separated", min=1)
+    repeats: int = record.REPEATS(3)
+    data_dir: Path | None = config.DATA_DIR(None)
+    save: Path | None = record.SAVE(None)
+
+
+def main(argv=None) -> int:
+    s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    if s.workers < 2:  # the default, on a CPU of one core
+        print(f"error: --workers {s.workers}: the benchmark compares 2 or more processes with one", file=sys.stderr)
+        return 2
     setups = {"one process": (1, None)}
-    setups |= {f"{args.workers} processes, 1 thread, inter-op {k}": (args.workers, k) for k in inter_ops}
-    setups |= {f"{args.workers} processes, default threads": (args.workers, None)}
+    setups |= {f"{s.workers} processes, 1 thread, inter-op {k}": (s.workers, k) for k in s.inter_op}
+    setups |= {f"{s.workers} processes, default threads": (s.workers, None)}
     print(
-        f"CPU: {cpu.summary()}, {cpu.cores()} cores; {args.workers} runs per arrangement, "
-        f"{args.iterations} iterations each, evaluated every {args.eval_every}; {args.repeats} interleaved repeats"
+        f"CPU: {cpu.summary()}, {cpu.cores()} cores; {s.workers} runs per arrangement, "
+        f"{s.iterations} iterations each, evaluated every {s.eval_every}; {s.repeats} interleaved repeats"
     )
-    measured = {run: {name: [] for name in setups} for run in runs}
+    measured = {run: {name: [] for name in setups} for run in s.runs}
     loads = []
-    for r in range(args.repeats):
-        for run in runs:
+    for r in range(s.repeats):
+        for run in s.runs:
             for name, (processes, inter_op) in setups.items():
                 loads.append(os.getloadavg()[0])
-                m = arrangement(args, run, processes, inter_op)
+                m = arrangement(s, run, processes, inter_op)
                 measured[run][name].append(m)
                 print(f"repeat {r + 1} {run}, {name}: {rates(m)}; load average {loads[-1]:.1f})", flush=True)
     ratios, same_numbers = {}, {}
-    print(f"\nmedians and ranges of {args.repeats} repeats ({time.strftime('%Y-%m-%d')}), against one process:")
-    for run in runs:
+    print(f"\nmedians and ranges of {s.repeats} repeats ({time.strftime('%Y-%m-%d')}), against one process:")
+    for run in s.runs:
         base = measured[run]["one process"]
         numbers = lambda m: [(r["seed"], r["history"], r["weights"]) for r in m["runs"]]
         for name, ms in measured[run].items():
@@ -186,14 +175,14 @@ def main(argv=None):
                     "numbers and final weights " + ("bit-identical to" if same else "DIFFER from") + " one process's"
                 )
             print(line)
-    if args.save:
-        from benchmarks import record
-
-        with cpu.quiet_import():  # the record's versions load TensorFlow: its start-up lines kept off the terminal
-            settings = {"runs": runs, "inter_op": inter_ops} | {k: getattr(args, k) for k in SETTINGS}
-            results = {"measured": measured, "ratios": ratios, "bit_identical": same_numbers, "load_average": loads}
-            record.save(args.save, "workers", settings, results)
+    with cpu.quiet_import():  # the record's versions load TensorFlow: its start-up lines kept off the terminal
+        results = {"measured": measured, "ratios": ratios, "bit_identical": same_numbers, "load_average": loads}
+        record.save(s, "workers", results)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:  # a process that arrangement() started
+        child(**json.loads(sys.argv[2]))
+    else:
+        sys.exit(main())

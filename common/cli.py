@@ -13,9 +13,9 @@ import numbers
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -85,9 +85,7 @@ def writable_dir(path: Path, flag: str) -> Path:
         raise UserError(f"{flag} {path}: is a file, not a folder. Pass a folder path (it is created if missing).")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        tempfile.TemporaryFile(dir=path).close()  # a file there, gone when closed
     except OSError as err:
         raise UserError(
             f"{flag} {path}: cannot write there ({err.strerror or err}). "

@@ -39,14 +39,14 @@ def parse_image_size(text: str) -> tuple[int, int]:
 CHECKS = ("min", "above", "below", "max", "choices", "metavar", "check")
 
 
-def setting(default, help: str, *, repeat: bool = False, cli: bool = True, **checks):
-    """A dataclass field that is also a flag. ``checks``: ``min``/``max`` bound numbers (each item of a tuple;
-    ``above``/``below``: strictly), ``choices`` restricts strings, ``check(value)`` raises ValueError with the reason,
-    ``metavar`` names the value. ``repeat``: a tuple flag given once per value (``--set a=1 --set b=2``), not split
-    at commas; ``cli=False`` keeps it off the command line."""
+def setting(default, help: str, *, repeat: bool = False, **checks):
+    """A dataclass field that is also a flag (a field without one is not). ``checks``: ``min``/``max`` bound numbers
+    (each item of a tuple; ``above``/``below``: strictly), ``choices`` restricts strings, ``check(value)`` raises
+    ValueError with the reason, ``metavar`` names the value. ``repeat``: a tuple flag given once per value (``--set
+    a=1 --set b=2``), not split at commas."""
     if unknown := sorted(checks.keys() - set(CHECKS)):
         raise TypeError(f"setting(): unknown checks {unknown}; the checks are {', '.join(CHECKS)}")
-    return dataclasses.field(default=default, metadata={"help": help, "repeat": repeat, "cli": cli, **checks})
+    return dataclasses.field(default=default, metadata={"help": help, "repeat": repeat, **checks})
 
 
 knob = setting  # a field of a run's definition (common.study.RunConfig) that --set FIELD=VALUE may change
@@ -68,19 +68,11 @@ def parse_overrides(cls, items: tuple[str, ...], fields) -> dict:
             raise UserError(f"--set {item}: expected FIELD=VALUE, e.g. --set dropout=0.3")
         if field not in known:
             raise UserError(f"--set {item}: no field {field!r}; the fields are {', '.join(known)}")
-        base, _ = _parts(hints[field])
         meta = known[field].metadata
         try:
-            if base is bool:
-                word = raw.strip().lower()
-                if word not in ("true", "false", "1", "0", "yes", "no"):
-                    raise argparse.ArgumentTypeError(f"{raw!r} is not true or false")
-                value = word in ("true", "1", "yes")
-            else:
-                value = _converter(base, meta)(raw)
+            out[field] = _converter(_parts(hints[field])[0], meta)(raw)
         except argparse.ArgumentTypeError as err:
             raise UserError(f"--set {item}: {err} ({field}: {meta.get('help', '')})") from None
-        out[field] = value
     return out
 
 
@@ -188,13 +180,17 @@ def _check(value, meta, raw: str):
     return value
 
 
+BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}  # as --set unroll=false
+
+
 def _converter(base, meta):
     def one(raw: str):
         raw = raw.strip()
         try:
-            value = Path(raw).expanduser() if base is Path else base(raw)  # int, float or str
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not {'an integer' if base is int else 'a number'}") from None
+            value = Path(raw).expanduser() if base is Path else BOOLS[raw.lower()] if base is bool else base(raw)
+        except (ValueError, KeyError):
+            what = {int: "an integer", bool: "true or false"}.get(base, "a number")
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {what}") from None
         return _check(value, meta, raw)
 
     return one
@@ -218,7 +214,7 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        if not meta or not meta.get("cli", True):
+        if not meta:
             continue
         flag = "--" + f.name.replace("_", "-")
         base, is_tuple = _parts(hints[f.name])
@@ -249,7 +245,7 @@ def parse(cls, argv=None, description: str = "", epilog: str | None = None, prog
     """``cls`` filled from the command line ``argv`` (default ``sys.argv[1:]``); flags not given keep the default."""
     ns, values = build_parser(cls, description, epilog, prog).parse_args(argv), {}
     for f in dataclasses.fields(cls):
-        value = getattr(ns, f.name, None) if f.metadata.get("cli", True) else None
+        value = getattr(ns, f.name, None)
         if isinstance(value, list):  # nargs="+" of comma lists: join, drop repeats, keep order
             value = tuple(dict.fromkeys(v for group in value for v in group))
         if value is not None:

@@ -17,7 +17,7 @@ class Demo:
     cells: tuple[str, ...] = setting(("lstm",), "cells", choices=("rnn", "lstm", "gru"))
     unroll: bool = setting(True, "unroll")
     out: Path = setting(Path("figures"), "where")
-    hidden_thing: int = setting(3, "not a flag", cli=False)
+    hidden_thing: int = 3  # a field without setting() is not a flag
 
 
 def test_defaults_and_types():
