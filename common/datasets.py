@@ -56,6 +56,10 @@ OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}  # written by file browsers 
 KERAS_SETS = {"cifar10": "CIFAR10_FULL", "mnist": "MNIST_FULL"}
 
 
+class GitFailure(UserError):
+    """A git command failed: the fetch's message adds the manual route."""
+
+
 def _rel(path: Path) -> str:
     """``path`` relative to the repository where it lies inside it, for short messages."""
     try:
@@ -99,19 +103,18 @@ def write_manifest(root: Path, folders: list[str], out: Path) -> int:
     return len(hashes)
 
 
-def differences(root: Path, folder: str, manifest: dict[str, str]) -> list[str]:
-    """What differs between ``root/folder`` and the manifest's entries for it, one line per file."""
+def _check(root: Path, folder: str, manifest: dict[str, str], what: str, then: str) -> None:
+    """Raises where ``root/folder`` differs from the manifest's entries for it: ``what``, each file, ``then``."""
     expected = {p: h for p, h in manifest.items() if p.split("/", 1)[0] == folder}
     actual = hash_files(root, folder)
-    return (
+    diffs = (
         [f"missing:   {p}" for p in sorted(expected.keys() - actual.keys())]
         + [f"extra:     {p}" for p in sorted(actual.keys() - expected.keys())]
         + [f"different: {p}" for p in sorted(expected.keys() & actual.keys()) if expected[p] != actual[p]]
     )
-
-
-def _listing(diffs: list[str]) -> str:
-    return "\n  " + "\n  ".join(diffs[:20]) + (f"\n  ... and {len(diffs) - 20} more" if len(diffs) > 20 else "")
+    if diffs:
+        more = f"\n  ... and {len(diffs) - 20} more" if len(diffs) > 20 else ""
+        raise UserError(f"{what} ({len(diffs)} files):\n  " + "\n  ".join(diffs[:20]) + f"{more}\n{then}")
 
 
 def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
@@ -129,7 +132,7 @@ def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
 
 
 def _git(args: list[str], cwd: Path | None, timeout: float, config: tuple[str, ...] = ()) -> None:
-    """``git -c <config>... <args>``; a UserError names the command and git's own last words."""
+    """``git -c <config>... <args>``; a GitFailure names the command and git's own last words."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # a wrong URL must fail, not ask for a password
     options = [a for c in config for a in ("-c", c)]
     try:  # its own process group (POSIX; Windows ignores it), so that a timeout or Ctrl-C also ends git's helpers
@@ -137,11 +140,11 @@ def _git(args: list[str], cwd: Path | None, timeout: float, config: tuple[str, .
         proc = subprocess.Popen(["git", *options, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     except FileNotFoundError:
-        raise UserError("git is not installed (or not on PATH)") from None
+        raise GitFailure("git is not installed (or not on PATH)") from None
     try:
         stderr = proc.communicate(timeout=timeout)[1]
     except subprocess.TimeoutExpired:
-        raise UserError(f"`git {args[0]}` got no answer within {timeout:g} s (offline?)") from None
+        raise GitFailure(f"`git {args[0]}` got no answer within {timeout:g} s (offline?)") from None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL) if os.name == "posix" else proc.kill()
@@ -149,7 +152,7 @@ def _git(args: list[str], cwd: Path | None, timeout: float, config: tuple[str, .
     if proc.returncode != 0:
         said = [line for line in stderr.splitlines() if line.startswith(("fatal:", "error:"))]
         said = said or [line for line in stderr.splitlines() if line.strip()] or [f"exit code {proc.returncode}"]
-        raise UserError(f"`git {args[0]}` failed: {said[0].rstrip('.')}")
+        raise GitFailure(f"`git {args[0]}` failed: {said[0].rstrip('.')}")
 
 
 def _remove(path: Path) -> None:
@@ -184,12 +187,8 @@ def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
 
     present = [f for f in folders if (dest / f).exists()]
     for folder in present:
-        diffs = differences(dest, folder, manifest)
-        if diffs:
-            raise UserError(
-                f"{dest / folder} is there but differs from {mname} ({len(diffs)} files):{_listing(diffs)}\n"
-                f"It was left as it is. Move it away (or delete it) and rerun to fetch it from {url}. {manual}."
-            )
+        then = f"It was left as it is. Move it away (or delete it) and rerun to fetch it from {url}. {manual}."
+        _check(dest, folder, manifest, f"{dest / folder} is there but differs from {mname}", then)
     n_present = sum(p.split("/", 1)[0] in present for p in manifest)
     if present:
         print(f"{', '.join(_rel(dest / f) for f in present)}: verified, all {n_present:,} files match {mname}")
@@ -210,15 +209,11 @@ def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
             # id) is no data set's, so the scripts never read it, and it is removed below whatever happens.
             tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=dest))
             _sparse_checkout(tmp, url, commit, missing)
-        except UserError as err:
-            raise UserError(f"cannot fetch {where}: {str(err).rstrip('.')}.\n{manual}.") from None
-        for folder in missing:
-            diffs = differences(tmp, folder, manifest) if (tmp / folder).is_dir() else ["missing: the whole folder"]
-            if diffs:
-                raise UserError(
-                    f"{folder}/ from {url} at commit {commit} differs from {mname} ({len(diffs)} files):"
-                    f"{_listing(diffs)}\nNothing of it was written to {dest}. {manual}."
-                )
+        except GitFailure as err:
+            raise UserError(f"cannot fetch {where}: {err}.\n{manual}.") from None
+        for folder in missing:  # a folder the commit lacks: every file missing
+            what = f"{folder}/ from {url} at commit {commit} differs from {mname}"
+            _check(tmp, folder, manifest, what, f"Nothing of it was written to {dest}. {manual}.")
         for folder in missing:
             os.replace(tmp / folder, dest / folder)
     finally:  # whatever ends it: a failure, Ctrl-C (KeyboardInterrupt), a full disk
@@ -300,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser(
         "fetch",
         help="the course's CIFAR10/ and MNIST/ into ./data, checked against the manifest",
-        description="Fetches the course's CIFAR10/ and MNIST/ folders (only those) at a pinned commit into "
-        "./data and checks every file against the committed SHA-256 manifest. Stdlib and git only.",
+        description=__doc__.split("\n\n")[2],  # the fetch paragraph above
     )
     f.add_argument("--url", default=os.environ.get("COURSE_DATA_URL", COURSE_URL), help="git remote (%(default)s)")
     f.add_argument(
