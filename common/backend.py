@@ -184,28 +184,13 @@ def steps_per_execution(eval_every: int) -> int:
     return eval_every if name() == "tensorflow" else 1
 
 
-class _IndexedBatches(keras.utils.PyDataset):
-    """Batch ``i`` = (x[indices[i]], y[indices[i]]), for backends other than TensorFlow."""
-
-    def __init__(self, x, y, indices):
-        super().__init__()
-        self.x, self.y, self.indices = x, y, indices
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        idx = self.indices[i]
-        return self.x[idx], self.y[idx]
-
-
 _TENSORS: dict = {}  # the training arrays as TensorFlow constants, made once per array pair (31 MB for CIFAR)
 
 
 def batch_source(x: np.ndarray, y: np.ndarray, indices: np.ndarray):
     """Training input for ``model.fit``: batch ``i`` holds ``x[indices[i]]``, ``y[indices[i]]``, in that order."""
-    if name() != "tensorflow":
-        return _IndexedBatches(x, y, indices)
+    if name() != "tensorflow":  # a generator: fit's steps_per_epoch carries one iterator across the epochs
+        return ((x[i], y[i]) for i in indices)
     import tensorflow as tf
 
     if (id(x), id(y)) not in _TENSORS:

@@ -37,10 +37,6 @@ def _read(path: str) -> str:
         return ""
 
 
-def _system() -> str:
-    return sys.platform
-
-
 def _tensorflow_loaded() -> bool:
     return "tensorflow" in sys.modules
 
@@ -57,13 +53,13 @@ def info() -> dict:
     """{"model", "machine" (x86_64, aarch64, arm64, AMD64), "features" (sorted lower-case names)}."""
     machine = platform.machine()
     model, features = platform.processor() or machine, set()
-    if _system().startswith("linux"):
+    if sys.platform.startswith("linux"):
         text = _read("/proc/cpuinfo")
         names = re.findall(r"^(?:model name|Model|Hardware)\s*:\s*(.+)$", text, re.M)
         model = names[0].strip() if names else model
         flags = re.findall(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
         features = set(flags[0].split()) if flags else set()
-    elif _system() == "darwin":
+    elif sys.platform == "darwin":
         model = _sysctl("machdep.cpu.brand_string") or model
         if machine == "arm64":
             features = {"neon"} | ({"bf16"} if _sysctl("hw.optional.arm.FEAT_BF16") == "1" else set())

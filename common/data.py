@@ -13,7 +13,7 @@ import functools
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +203,6 @@ def _stack(images: list[np.ndarray], color: str) -> np.ndarray:
 # files' content, so an edited, added or removed file is a new key, never a stale hit.
 CACHE_DIR = REPO_ROOT / "runs" / ".data-cache"  # git-ignored with runs/; `make clean-runs` empties it
 CACHE_FORMAT = 2
-_LOADED: dict[str, tuple[Dataset, list[str]]] = {}  # this process's sets by key, with their notes
 
 
 def _load_folder(set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None) -> Dataset:
@@ -212,26 +211,21 @@ def _load_folder(set_dir: Path, name: str, color: str | None, size: tuple[int, i
     for f in (f for split in SPLITS for f in sorted((set_dir / split).rglob("*")) if f.is_file()):
         h.update(f"\n{f.relative_to(set_dir).as_posix()}\n".encode())
         h.update(f.read_bytes())
-    key = h.hexdigest()[:32]
-    cached = CACHE_DIR / f"{name}-{key}.npz"
-    if key not in _LOADED:
-        _LOADED.clear()  # one set in memory at a time: a test that switches sets reloads from the disk cache
-        # a cache file that is missing, truncated or foreign is decoded again and (re)written below
-        with contextlib.suppress(Exception), np.load(cached, allow_pickle=False) as z:
-            d = Dataset(name, *(z[k] for k in ARRAYS), tuple(str(c) for c in z["class_names"]), source="")
-            _LOADED[key] = d, [str(n) for n in z["notes"]]
-    if key not in _LOADED:
+    cached = CACHE_DIR / f"{name}-{h.hexdigest()[:32]}.npz"
+    d = None  # a cache file that is missing, truncated or foreign: decoded again and (re)written below
+    with contextlib.suppress(Exception), np.load(cached, allow_pickle=False) as z:
+        classes, notes = tuple(str(c) for c in z["class_names"]), [str(n) for n in z["notes"]]
+        d = Dataset(name, *(z[k] for k in ARRAYS), classes, source=str(set_dir))
+    if d is None:
         d, notes = _decode_folder(set_dir, name, color, size)
         with contextlib.suppress(OSError, io.WriteFailed), io.atomic(cached) as tmp:  # read-only: no cache
             arrays = {k: getattr(d, k) for k in ARRAYS}
             np.savez(tmp, **arrays, class_names=np.array(d.class_names), notes=np.array(notes, dtype=str))
-        _LOADED[key] = d, notes
-    d, notes = _LOADED[key]
     for note in notes:  # said at every load, cached or not
         print(f"note: {set_dir}: {note}")
     for k in ARRAYS:
-        getattr(d, k).flags.writeable = False  # shared by every caller of this process: a write in place is a bug
-    return replace(d, source=str(set_dir))
+        getattr(d, k).flags.writeable = False  # the fingerprint (computed once) names these pixels: no edit in place
+    return d
 
 
 def _decode_folder(set_dir: Path, name: str, color: str | None, size: tuple[int, int] | None):

@@ -39,6 +39,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, alive, writable_dir  # the standard library's alone
@@ -55,8 +56,8 @@ OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}  # written by file browsers 
 KERAS_SETS = {"cifar10": "CIFAR10_FULL", "mnist": "MNIST_FULL"}
 
 
-class Failure(Exception):
-    """A failure the user can fix; the message names the folder, the source and the fix."""
+class GitFailure(UserError):
+    """A git command failed: the fetch's message adds the manual route."""
 
 
 def _rel(path: Path) -> str:
@@ -72,12 +73,12 @@ def read_manifest(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
-        raise Failure(f"cannot read the manifest {path}: {err}") from None
+        raise UserError(f"cannot read the manifest {path}: {err}") from None
     entries = {}
     for n, line in enumerate(lines, 1):
         # "<hex>  <path>" (text mode) or "<hex> *<path>" (binary mode): both mean the same bytes here.
         if len(line) < 67 or line[64:66] not in ("  ", " *"):
-            raise Failure(f"{path}, line {n}: not '<sha256>  <path>': {line[:80]!r}")
+            raise UserError(f"{path}, line {n}: not '<sha256>  <path>': {line[:80]!r}")
         entries[line[66:]] = line[:64]
     return entries
 
@@ -96,25 +97,24 @@ def write_manifest(root: Path, folders: list[str], out: Path) -> int:
     hashes = {}
     for folder in folders:
         if not (root / folder).is_dir():
-            raise Failure(f"{root / folder}: no such folder")
+            raise UserError(f"{root / folder}: no such folder")
         hashes.update(hash_files(root, folder))
     out.write_text("".join(f"{h}  {p}\n" for p, h in sorted(hashes.items())), encoding="utf-8", newline="\n")
     return len(hashes)
 
 
-def differences(root: Path, folder: str, manifest: dict[str, str]) -> list[str]:
-    """What differs between ``root/folder`` and the manifest's entries for it, one line per file."""
+def _check(root: Path, folder: str, manifest: dict[str, str], what: str, then: str) -> None:
+    """Raises where ``root/folder`` differs from the manifest's entries for it: ``what``, each file, ``then``."""
     expected = {p: h for p, h in manifest.items() if p.split("/", 1)[0] == folder}
     actual = hash_files(root, folder)
-    return (
+    diffs = (
         [f"missing:   {p}" for p in sorted(expected.keys() - actual.keys())]
         + [f"extra:     {p}" for p in sorted(actual.keys() - expected.keys())]
         + [f"different: {p}" for p in sorted(expected.keys() & actual.keys()) if expected[p] != actual[p]]
     )
-
-
-def _listing(diffs: list[str]) -> str:
-    return "\n  " + "\n  ".join(diffs[:20]) + (f"\n  ... and {len(diffs) - 20} more" if len(diffs) > 20 else "")
+    if diffs:
+        more = f"\n  ... and {len(diffs) - 20} more" if len(diffs) > 20 else ""
+        raise UserError(f"{what} ({len(diffs)} files):\n  " + "\n  ".join(diffs[:20]) + f"{more}\n{then}")
 
 
 def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
@@ -132,29 +132,27 @@ def _manual_route(url: str, commit: str, dest: Path, folders: list[str]) -> str:
 
 
 def _git(args: list[str], cwd: Path | None, timeout: float, config: tuple[str, ...] = ()) -> None:
-    """``git -c <config>... <args>``; a Failure names the command and git's own last words."""
+    """``git -c <config>... <args>``; a GitFailure names the command and git's own last words."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # a wrong URL must fail, not ask for a password
-    # Its own process group on POSIX, so that a timeout or Ctrl-C also ends git's helpers (git-remote-https
-    # outlives a killed git while the server keeps the connection open).
-    group = {"start_new_session": True} if os.name == "posix" else {}
     options = [a for c in config for a in ("-c", c)]
-    try:
+    try:  # its own process group (POSIX; Windows ignores it), so that a timeout or Ctrl-C also ends git's helpers
+        # (git-remote-https outlives a killed git while the server keeps the connection open)
         proc = subprocess.Popen(["git", *options, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, **group)  # fmt: skip
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     except FileNotFoundError:
-        raise Failure("git is not installed (or not on PATH)") from None
+        raise GitFailure("git is not installed (or not on PATH)") from None
     try:
         stderr = proc.communicate(timeout=timeout)[1]
     except subprocess.TimeoutExpired:
-        raise Failure(f"`git {args[0]}` got no answer within {timeout:g} s (offline?)") from None
+        raise GitFailure(f"`git {args[0]}` got no answer within {timeout:g} s (offline?)") from None
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL) if os.name == "posix" else proc.kill()
             proc.wait()
     if proc.returncode != 0:
         said = [line for line in stderr.splitlines() if line.startswith(("fatal:", "error:"))]
         said = said or [line for line in stderr.splitlines() if line.strip()] or [f"exit code {proc.returncode}"]
-        raise Failure(f"`git {args[0]}` failed: {said[0].rstrip('.')}")
+        raise GitFailure(f"`git {args[0]}` failed: {said[0].rstrip('.')}")
 
 
 def _remove(path: Path) -> None:
@@ -189,12 +187,8 @@ def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
 
     present = [f for f in folders if (dest / f).exists()]
     for folder in present:
-        diffs = differences(dest, folder, manifest)
-        if diffs:
-            raise Failure(
-                f"{dest / folder} is there but differs from {mname} ({len(diffs)} files):{_listing(diffs)}\n"
-                f"It was left as it is. Move it away (or delete it) and rerun to fetch it from {url}. {manual}."
-            )
+        then = f"It was left as it is. Move it away (or delete it) and rerun to fetch it from {url}. {manual}."
+        _check(dest, folder, manifest, f"{dest / folder} is there but differs from {mname}", then)
     n_present = sum(p.split("/", 1)[0] in present for p in manifest)
     if present:
         print(f"{', '.join(_rel(dest / f) for f in present)}: verified, all {n_present:,} files match {mname}")
@@ -215,15 +209,11 @@ def fetch(dest: Path, url: str, commit: str, manifest_path: Path) -> None:
             # id) is no data set's, so the scripts never read it, and it is removed below whatever happens.
             tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=dest))
             _sparse_checkout(tmp, url, commit, missing)
-        except Failure as err:
-            raise Failure(f"cannot fetch {where}: {err}.\n{manual}.") from None
-        for folder in missing:
-            diffs = differences(tmp, folder, manifest) if (tmp / folder).is_dir() else ["missing: the whole folder"]
-            if diffs:
-                raise Failure(
-                    f"{folder}/ from {url} at commit {commit} differs from {mname} ({len(diffs)} files):"
-                    f"{_listing(diffs)}\nNothing of it was written to {dest}. {manual}."
-                )
+        except GitFailure as err:
+            raise UserError(f"cannot fetch {where}: {err}.\n{manual}.") from None
+        for folder in missing:  # a folder the commit lacks: every file missing
+            what = f"{folder}/ from {url} at commit {commit} differs from {mname}"
+            _check(tmp, folder, manifest, what, f"Nothing of it was written to {dest}. {manual}.")
         for folder in missing:
             os.replace(tmp / folder, dest / folder)
     finally:  # whatever ends it: a failure, Ctrl-C (KeyboardInterrupt), a full disk
@@ -248,21 +238,17 @@ def _sparse_checkout(repo: Path, url: str, commit: str, folders: list[str]) -> N
     _git(["checkout", "--quiet", "FETCH_HEAD"], repo, FETCH_TIMEOUT_S, (*low_speed, "core.autocrlf=false"))
 
 
-def _write_split(folder: Path, x, y, convert, label: str) -> None:
+def _write_split(folder: Path, x, y, label: str) -> None:
     """``folder/<class>/ImageNNNNN.png`` for every image; a progress line every tenth."""
     from PIL import Image
 
-    counts: dict[int, int] = {}
-    step = max(1, -(-len(x) // 10))
-    for start in range(0, len(x), step):
-        for img, c in zip(convert(x[start : start + step]), y[start : start + step].tolist()):
-            if c not in counts:
-                (folder / str(c)).mkdir(parents=True)
-                counts[c] = 0
-            Image.fromarray(img).save(folder / str(c) / f"Image{counts[c]:05d}.png")
-            counts[c] += 1
-        done = min(start + step, len(x))
-        print(f"  {label}: {done:,}/{len(x):,} images ({100 * done // len(x)}%)", flush=True)
+    counts, step = Counter(), max(1, -(-len(x) // 10))
+    for done, (img, c) in enumerate(zip(x, y.tolist()), 1):
+        (folder / str(c)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / str(c) / f"Image{counts[c]:05d}.png")
+        counts[c] += 1
+        if done % step == 0 or done == len(x):
+            print(f"  {label}: {done:,}/{len(x):,} images ({100 * done // len(x)}%)", flush=True)
 
 
 def from_keras(which: str, dest: Path) -> None:
@@ -275,26 +261,24 @@ def from_keras(which: str, dest: Path) -> None:
 
         from common.data import to_grayscale_28
     except ImportError as err:
-        raise Failure(
+        raise UserError(
             f"the keras route needs the venv ({err}): run `make venv` once (or pip install -r requirements.lock), "
             f"then .venv/bin/python -m common.datasets keras {which}"
         ) from None
     try:
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, which).load_data()
     except Exception as err:  # no internet and nothing in ~/.keras/datasets yet
-        raise Failure(
+        raise UserError(
             f"keras.datasets.{which}.load_data() failed ({type(err).__name__}: {err}). It downloads once "
             "(internet needed) into ~/.keras/datasets; or use `python -m common.datasets fetch` for the study's data."
         ) from None
-
-    def convert(x):  # CIFAR-10 arrives as (N, 32, 32, 3) RGB, MNIST as (N, 28, 28) gray
-        return to_grayscale_28(x) if x.ndim == 4 else x
 
     writable_dir(dest, "--dest")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=dest))  # renamed into place when whole
     try:
         for split, x, y in (("Train", x_train, y_train), ("Test", x_test, y_test)):
-            _write_split(tmp / split, x, y.reshape(-1), convert, f"{out.name}/{split}")
+            x = to_grayscale_28(x) if x.ndim == 4 else x  # CIFAR-10 arrives as (N, 32, 32, 3) RGB, MNIST (N, 28, 28)
+            _write_split(tmp / split, x, y.reshape(-1), f"{out.name}/{split}")
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -311,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser(
         "fetch",
         help="the course's CIFAR10/ and MNIST/ into ./data, checked against the manifest",
-        description="Fetches the course's CIFAR10/ and MNIST/ folders (only those) at a pinned commit into "
-        "./data and checks every file against the committed SHA-256 manifest. Stdlib and git only.",
+        description=__doc__.split("\n\n")[2],  # the fetch paragraph above
     )
     f.add_argument("--url", default=os.environ.get("COURSE_DATA_URL", COURSE_URL), help="git remote (%(default)s)")
     f.add_argument(
@@ -341,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             from_keras(args.which, args.dest)
         else:
             print(f"{args.out}: {write_manifest(args.root, ['CIFAR10', 'MNIST'], args.out):,} files")
-    except (Failure, UserError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as err:  # e.g. a full disk while writing the files

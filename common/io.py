@@ -190,29 +190,23 @@ class TensorBoardLog:
     def write(self, records: list[dict]) -> None:
         """One event file holding ``records`` (history entries keyed by ``iteration``)."""
         from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.plugins.histogram.metadata import create_summary_metadata
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        def histogram(edges, counts):
-            centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
-            return summary_pb2.HistogramProto(
-                min=float(edges[0]),
-                max=float(edges[-1]),
-                num=float(sum(counts)),
-                sum=float(sum(c * x for c, x in zip(counts, centers))),
-                sum_squares=float(sum(c * x * x for c, x in zip(counts, centers))),
-                bucket_limit=[float(e) for e in edges[1:]],
-                bucket=[float(c) for c in counts],
-            )
+        from tensorboard.util.tensor_util import make_tensor_proto
 
         if not records:
             return
         self.logdir.mkdir(parents=True, exist_ok=True)
         writer = EventFileWriter(str(self.logdir), filename_suffix=f".it{records[0]['iteration']:09d}")
-        Value = summary_pb2.Summary.Value
+        Value, histogram = summary_pb2.Summary.Value, create_summary_metadata("", "")
         for rec in records:  # every number a scalar (the iteration is the step), every binned count a histogram
             values = [Value(tag=k, simple_value=float(v)) for k, v in rec.items() if isinstance(v, (int, float))]
-            values += [
-                Value(tag=f"activations/{k.removesuffix('_hist')}", histo=histogram(v["edges"], v["counts"]))
+            values += [  # TensorBoard's own histogram format: a (left edge, right edge, count) row per bin
+                Value(
+                    tag=f"activations/{k.removesuffix('_hist')}",
+                    metadata=histogram,
+                    tensor=make_tensor_proto(np.stack([v["edges"][:-1], v["edges"][1:], v["counts"]], axis=1)),
+                )
                 for k, v in rec.items()
                 if isinstance(v, dict) and "counts" in v
             ]

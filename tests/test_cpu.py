@@ -16,7 +16,7 @@ def machine(monkeypatch):
     """``machine(cpuinfo, arch)``: this process sees that CPU (Linux), with a clean environment."""
 
     def fake(text: str, arch: str = "x86_64"):
-        monkeypatch.setattr(cpu, "_system", lambda: "linux")
+        monkeypatch.setattr(cpu.sys, "platform", "linux")
         monkeypatch.setattr(cpu, "_read", lambda path: text)
         monkeypatch.setattr(cpu.platform, "machine", lambda: arch)
         cpu.configure.cache_clear()

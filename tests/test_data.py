@@ -171,12 +171,11 @@ def test_a_decoded_set_is_cached_by_content_and_an_edit_or_a_bad_cache_file_relo
     monkeypatch.setattr(data, "CACHE_DIR", cache)
     first = data.load_cifar10(small_copy)
     (cached,) = cache.glob("CIFAR10-*.npz")
-    data._LOADED.clear()  # as a new process: from the disk cache, the same pixels and fingerprint
-    again = data.load_cifar10(small_copy)
+    again = data.load_cifar10(small_copy)  # from the disk cache: the same pixels and fingerprint
     np.testing.assert_array_equal(again.x_train, first.x_train)
     assert again.fingerprint == first.fingerprint and again.source == str(small_copy / "CIFAR10")
     with pytest.raises(ValueError, match="read-only"):
-        again.x_train[0, 0, 0] = 1  # shared arrays: a write in place fails loudly
+        again.x_train[0, 0, 0] = 1  # the fingerprint's pixels: a write in place fails loudly
     f = next((small_copy / "CIFAR10" / "Train" / "1").iterdir())
     original = f.read_bytes()
     img = np.asarray(Image.open(f)).copy()
@@ -184,7 +183,6 @@ def test_a_decoded_set_is_cached_by_content_and_an_edit_or_a_bad_cache_file_relo
     Image.fromarray(img).save(f)
     edited = data.load_cifar10(small_copy)  # an edited file is another key: decoded again
     assert edited.fingerprint != first.fingerprint and len(list(cache.glob("CIFAR10-*.npz"))) == 2
-    data._LOADED.clear()
     cached.write_bytes(b"not an npz")
     f.write_bytes(original)  # back to the first content, whose cache file is now broken
     assert data.load_cifar10(small_copy).fingerprint == first.fingerprint
