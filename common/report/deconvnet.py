@@ -1,8 +1,6 @@
-"""Task 2's figures (``docs/task2.md``, ``figures/deconvnet/``), drawn with NumPy and matplotlib alone from the record
-``dconvnet_visualizations.py`` saved: ``deconvnet.npz`` (``common/deconvnet_record.py``'s ``ARRAYS`` says what each
-array is) and ``deconvnet.json``. Projections are signed, each panel on its own [-1, 1] scale. Then the checks of the
-network and the method: occlusion (Zeiler & Fergus' Figure 7), guided backprop and the gradient against the
-deconvnet, and the cascading randomization of Adebayo et al. ("Sanity checks for saliency maps", NeurIPS 2018)."""
+"""Task 2's figures (``figures/deconvnet/``) from the record ``dconvnet_visualizations.py`` saved (``deconvnet.npz``,
+described in ``common/deconvnet_record.py``, and ``.json``) alone: the projections, each panel on its own [-1, 1] scale,
+occlusion, guided backprop and the gradient, and the cascading randomization of Adebayo et al. (NeurIPS 2018)."""
 
 from __future__ import annotations
 
@@ -24,8 +22,7 @@ IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
 
 
 def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
-    """A panel as RGBA: pixels on [0, 1] ((H, W, 1) gray); a projection over its max |p| (NaN kept, 0 white), gray
-    through a colormap, RGB as 0.5 + p / 2 (zero: mid gray)."""
+    """A panel as RGBA: pixels on [0, 1]; a projection over its max |p|, gray through a colormap, RGB as 0.5 + p / 2."""
     p = np.asarray(p, np.float32)
     p = p[..., 0] if p.ndim == 3 and p.shape[-1] == 1 else p
     if projection and np.any(np.isfinite(p)) and (m := np.nanmax(np.abs(p))) > 0:
@@ -101,8 +98,7 @@ class Record:
 
 
 def colorbar(fig, axes, rec: Record):
-    """The projections' scale beside ``axes``; RGB panels have none to show: a line under the figure says how
-    they are drawn."""
+    """The projections' scale beside ``axes``; for RGB panels, a line under the figure says how they are drawn."""
     if rec.rgb:
         fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
         return
@@ -113,8 +109,8 @@ def colorbar(fig, axes, rec: Record):
 
 
 def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None) -> Path:
-    """The figure saved once the projections' colorbar is beside ``axes`` (if given) and its title just above the
-    highest panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
+    """The figure saved with the projections' colorbar beside ``axes`` (if given) and its title just above the highest
+    panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
     if axes is not None:
         colorbar(fig, axes, rec)
     renderer = fig.canvas.get_renderer()
@@ -130,8 +126,7 @@ def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
 
 
 def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarray:
-    """A projection (H, W[, 3]) cut to the receptive field of ``layer``'s activation at (row, col), which holds all
-    of that one activation's projection; NaN (drawn as outside the image) where the field leaves the image."""
+    """A projection cut to the receptive field of ``layer``'s activation at (row, col); NaN outside the image."""
     r0, c0, size = field(rec, layer, row, col)
     pad = [(size, size)] * 2 + [(0, 0)] * (p.ndim - 2)
     padded = np.pad(np.asarray(p, np.float32), pad, constant_values=np.nan)
@@ -141,8 +136,7 @@ def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarra
 # ---------------------------------------------------------------------------
 # Figures
 def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
-    """``projections_all.png``: every activation of each layer kept and projected; ``projections_top1.png``: per
-    image and layer, the map holding its strongest single activation, projected alone."""
+    """Every activation of each layer projected, or (``top1``) the map holding the image's strongest one alone."""
     n, layers = len(rec["images.index"]), rec.layers
     fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
@@ -192,8 +186,7 @@ def fig_projections_topk(rec: Record, out: Path) -> Path:
 
 
 def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
-    """The paper's Figure 2: per map, its k strongest activations' projections (conv1: its filter, which is what
-    each of them projects to) beside their input patches."""
+    """The paper's Figure 2: per map, its k strongest activations' projections (conv1: its filter) and patches."""
     g = lambda key: rec[f"permap.{layer}.{key}"]
     maps, values, patches = g("maps"), g("value"), g("patch")
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
@@ -458,8 +451,7 @@ def randomization_table(rec: Record) -> str:
 
 
 def rebuild(folder: Path) -> list[Path]:
-    """Every figure and randomization_check.md of ``folder`` (e.g. figures/deconvnet/beyond_4_tta) from the record
-    saved there alone, byte for byte the same each time; UserError where there is none."""
+    """Every figure and randomization_check.md of ``folder`` from the record saved there alone; UserError if none."""
     folder, rec = Path(folder), Record.load(folder)
     written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]
     written += [fig_top_per_map(rec, layer, folder) for layer in rec.layers]
