@@ -336,18 +336,14 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         head = f"test #{rec['randomization.index'][i]} {rec.name(rec['images.label'][i])}\n{layer}:"
         show(axes[row, 0], rec.pixels("images", i), head, projection=False)
         for j, step in enumerate(steps):
+            sp, ss = (rec[f"randomization.{layer}.{key}"][j, i] for key in ("spearman", "ssim"))
+            note = f"rho {sp:.2f}, SSIM {ss:.2f}" if reads_randomized(step, layer) else "identical"
             if step["name"] == "trained":
                 note = "trained network"
-            elif not reads_randomized(step, layer):
-                note = "identical"
-            else:
-                sp, ss = (rec[f"randomization.{layer}.{key}"][j, i] for key in ("spearman", "ssim"))
-                note = f"rho {sp:.2f}, SSIM {ss:.2f}"
             head = f"{step_label(step)}\n" if row == 0 and step["name"] != "trained" else ""
             show(axes[row, 1 + j], rec[f"randomization.{layer}.proj"][j, r], head + note, 7)
             if reads_randomized(step, layer):
-                for spine in axes[row, 1 + j].spines.values():
-                    spine.set(color="#d62728", linewidth=1.5)
+                plt.setp(axes[row, 1 + j].spines.values(), color="#d62728", linewidth=1.5)
     colorbar(top, axes[:, 1:], rec)
     # bottom: similarity to the trained projections (a) and top-k overlap (b) per step
     x_steps, labels = np.arange(len(steps)), [step_label(st) for st in steps]
@@ -359,7 +355,7 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
             v = g(metric)  # (steps, images)
             name = "Spearman rho" if metric == "spearman" else "SSIM"
-            mean, std = v.mean(axis=1), v.std(axis=1, ddof=1)  # the band: ± 1 std over the images, as elsewhere
+            mean, std = v.mean(axis=1), v.std(axis=1)  # the band: ± 1 std of these images (ddof 0), as in the table
             ax_sim.plot(x_steps, mean, style, color=color, label=f"{layer} {name}")
             ax_sim.fill_between(x_steps, mean - std, mean + std, color=color, alpha=0.12)
             ax_sim.axhline(g("baseline")[m].mean(), color=color, ls=":" if m == 0 else "-.", lw=1)
