@@ -132,12 +132,9 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
     lines = stats.markdown(head, table)
     keys = ("optimizer", "learning_rate", "lr_schedule", "batch_size", "iterations")
     settings = sorted({tuple(r["records"][0]["identity"]["config"].get(k, "constant") for k in keys) for r in rnn_rows})
-    lines += [
-        "",
-        "Settings: "
-        + "; ".join(f"{opt} lr {lr} ({sched}), batch {bs}, {it} iterations" for opt, lr, sched, bs, it in settings)
-        + (" -- runs differ in settings, compare with care." if len(settings) > 1 else ""),
-    ]
+    described = "; ".join(f"{opt} lr {lr} ({sch}), batch {bs}, {it} iterations" for opt, lr, sch, bs, it in settings)
+    differ = " -- runs differ in settings, compare with care." if len(settings) > 1 else ""
+    lines += ["", f"Settings: {described}{differ}"]
     near = [r for r in rnn_rows if r["study_test_accuracy"] is not None and r["n"]]
     if near and any(images_evaluated(r["records"][0]) is None for r in near):
         lines += ["", "Against the study's approximate numbers: not judged, the records hold no count of test images."]
@@ -301,26 +298,24 @@ def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str 
 def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
     """Claim 16: train and test error (%, log scale) of the CNN and each cell's best, its level marked."""
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
+    panels = [(key, x) for key in ("train_accuracy", "test_accuracy") for x in ("iteration", "train_time_s")]
     for r in rows:
         cell, color = r["cell"], CELL_COLORS[r["cell"]]
         units = "" if cell == "cnn" else f", {r['hidden_units']} units"
         label = f"{CELL_LABELS[cell]}{units} ({r['num_params']:,} params)"
-        for row, key in enumerate(("train_accuracy", "test_accuracy")):
-            xs, mean, _ = error_band(axes[row, 0], r["records"], key, label, color)
-            error_band(axes[row, 1], r["records"], key, label, color, x_key="train_time_s")
-            it = first_reach(r["records"]) if key == "train_accuracy" else None
-            if it is not None and it in xs:  # claim 16's number: the first evaluation the claim finds at its level
-                y = mean[list(xs).index(it)]
-                axes[0, 0].plot(it, y, "o", color=color, ms=6, mec="0.5" if color == "black" else "black", mew=0.6)
-                text = dict(xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
-                axes[0, 0].annotate(f"{it:,}", (it, y), **text)
+        drawn = [error_band(ax, r["records"], key, label, color, x) for ax, (key, x) in zip(axes.flat, panels)]
+        xs, mean, _ = drawn[0]  # the training error against iterations
+        if (it := first_reach(r["records"])) is not None and it in xs:  # claim 16's number: where the claim finds it
+            y = mean[list(xs).index(it)]
+            axes[0, 0].plot(it, y, "o", color=color, ms=6, mec="0.5" if color == "black" else "black", mew=0.6)
+            text = dict(xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
+            axes[0, 0].annotate(f"{it:,}", (it, y), **text)
     errors = ("training error (100 - interval-mean train accuracy)", "test error (100 - test accuracy)")
     xlabels = ("iteration (batch)", "training seconds, log scale (model.fit; evaluation excluded)")
     for row, (split, what) in enumerate(zip(("train", "test"), errors)):
         for col, xlabel in enumerate(xlabels):
             ax = axes[row, col]
-            ax.set_yscale("log")
-            ax.set_xlabel(xlabel)
+            ax.set(yscale="log", xlabel=xlabel)
             ax.set_title(f"{what} vs {'iterations' if col == 0 else 'time'}", color=SPLIT_COLORS[split])
             log_labels(ax.yaxis, unit="%")
             ax.grid(alpha=0.3, which="major")
