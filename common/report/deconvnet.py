@@ -352,10 +352,9 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     for layer in LAYERS:
         g = lambda key: rec[f"randomization.{layer}.{key}"].astype(np.float64)
         color = LAYER_STYLES[layer]["color"]  # as in every figure of the layers
-        for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
-            v = g(metric)  # (steps, images)
-            name = "Spearman rho" if metric == "spearman" else "SSIM"
-            mean, std = v.mean(axis=1), v.std(axis=1)  # the band: ± 1 std of these images (ddof 0), as in the table
+        for m, (metric, name, style) in enumerate((("spearman", "Spearman rho", "-o"), ("ssim", "SSIM", "--s"))):
+            # the band: ± 1 std of these images (ddof 0: the images are all there is to describe), as in the table
+            mean, std = g(metric).mean(axis=1), g(metric).std(axis=1)
             ax_sim.plot(x_steps, mean, style, color=color, label=f"{layer} {name}")
             ax_sim.fill_between(x_steps, mean - std, mean + std, color=color, alpha=0.12)
             ax_sim.axhline(g("baseline")[m].mean(), color=color, ls=":" if m == 0 else "-.", lw=1)
@@ -400,8 +399,7 @@ def randomization_table(rec: Record) -> str:
     )
     n_images = rec["randomization.conv1.spearman"].shape[1]
     pm = lambda v: stats.pm(v.astype(np.float64).mean(), v.astype(np.float64).std(), 3, scale=1)  # over the images
-    measures = ("Spearman", "SSIM", "top-k overlap")
-    head = ["step", "re-drawn", *(f"{layer} {m}" for layer in LAYERS for m in measures)]
+    head = ["step", "re-drawn", *(f"{layer} {m}" for layer in LAYERS for m in ("Spearman", "SSIM", "top-k overlap"))]
     rows = []
     for j, st in enumerate(steps):
         cells = [step_label(st), ", ".join(st["randomized"]) or "none"]

@@ -219,8 +219,7 @@ CURVE_PANELS = (  # (split, what, title): the top row accuracies, the bottom row
 
 
 def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
-    """Accuracy (%) and loss, train and test, one line per hidden size; the study's test numbers dotted."""
-    rows = sorted(rows, key=lambda r: -r["hidden_units"])
+    """Accuracy (%) and loss, train and test, one line per hidden size (``rows``: falling); the study's dotted."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     base = np.array(to_rgb(CELL_COLORS[cell]))
     shades = np.linspace(-SHADES, SHADES, len(rows))
@@ -253,14 +252,13 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     return save_figure(fig, path, tight=True)
 
 
-def plot_summary(rows: list[dict], path: Path) -> Path:
+def plot_summary(cells: dict[str, list[dict]], path: Path) -> Path:
     """Final test accuracy (%) per cell and hidden size, ours (mean, std error bars) beside the study's."""
-    cells = [c for c in CELLS if any(r["cell"] == c for r in rows)]
     fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells) + 0.5, 4.3), sharey=True, squeeze=False)
-    ours_label = f"ours (final test accuracy, {seeds_note([r['n'] for r in rows], 'error bar: std')})"
+    ns = [r["n"] for part in cells.values() for r in part]
+    ours_label = f"ours (final test accuracy, {seeds_note(ns, 'error bar: std')})"
     study_style = dict(label="study (reported, approx.)", color=STUDY_COLORS["test"], hatch="//", ec="white")
-    for ax, cell in zip(axes[0], cells):
-        part = sorted((r for r in rows if r["cell"] == cell), key=lambda r: -r["hidden_units"])
+    for ax, (cell, part) in zip(axes[0], cells.items()):
         x = np.arange(len(part))
         ours = np.array([100 * r["final_test_accuracy_mean"] for r in part], dtype=float)
         err = np.array([100 * r["final_test_accuracy_std"] for r in part], dtype=float)
@@ -420,17 +418,13 @@ def summarize(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]
     if not rnn_rows:
         log(f"no finished RNN runs of these settings in {out / 'results.jsonl'} or the runs folder; nothing to show")
         return []
-    written = [
-        plot_cell_curves(cell, [r for r in rnn_rows if r["cell"] == cell], out / f"{cell}_curves.png")
-        for cell in CELLS
-        if any(r["cell"] == cell for r in rnn_rows)
-    ]
-    written += [plot_summary(rnn_rows, out / "summary.png"), plot_train_test_gap(rnn_rows, out / "train_test_gap.png")]
+    cells = {c: part for c in CELLS if (part := [r for r in rnn_rows if r["cell"] == c])}  # each by falling size
+    written = [plot_cell_curves(cell, part, out / f"{cell}_curves.png") for cell, part in cells.items()]
+    written += [plot_summary(cells, out / "summary.png"), plot_train_test_gap(rnn_rows, out / "train_test_gap.png")]
     comparison = []  # Part C: the CNN and each cell's finished configuration with the best mean final test accuracy
     if cnn := next((r for r in rows if r["cell"] == "cnn" and r["current"] and r["n"]), None):
-        done = [r for r in rnn_rows if r["n"]]
-        best = lambda cell: max((r for r in done if r["cell"] == cell), key=lambda r: r["final_test_accuracy_mean"])
-        comparison = [cnn] + [best(c) for c in CELLS if any(r["cell"] == c for r in done)]
+        done = [[r for r in part if r["n"]] for part in cells.values()]
+        comparison = [cnn] + [max(part, key=lambda r: r["final_test_accuracy_mean"]) for part in done if part]
         written.append(plot_cnn_comparison(comparison, out / "cnn_comparison.png"))
     io.write_text(out / "summary.md", summary_markdown(rows, comparison))
     io.write_text(out / "summary.csv", stats.csv_text(rows, CSV_FIELDS))
