@@ -1,6 +1,5 @@
 """Task 2's figures (``figures/deconvnet/``) from the record ``dconvnet_visualizations.py`` saved (``deconvnet.npz``,
-described in ``common/deconvnet_record.py``, and ``.json``) alone: the projections, each panel on its own [-1, 1] scale,
-occlusion, guided backprop and the gradient, and the cascading randomization of Adebayo et al. (NeurIPS 2018)."""
+see ``common/deconvnet_record.py``) alone: projections, occlusion, guided backprop, the cascading randomization."""
 
 from __future__ import annotations
 
@@ -265,9 +264,8 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
         im = axes[r, 3].imshow(g("p_true")[r].astype(np.float32), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
         fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
         true = g("label")[r]
-        finish(
-            axes[r, 3], f"(d) p({names[true]}) (true class) vs. square's\ncenter (unoccluded {g('prob')[r][true]:.2f})"
-        )
+        title = f"(d) p({names[true]}) (true class) vs. square's\ncenter (unoccluded {g('prob')[r][true]:.2f})"
+        finish(axes[r, 3], title)
         am = g("argmax")[r]
         axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5, interpolation="nearest")
         finish(axes[r, 4], "(e) most probable class\nvs. square's center")

@@ -222,8 +222,7 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     """Accuracy (%) and loss, train and test, one line per hidden size (``rows``: falling); the study's dotted."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     base = np.array(to_rgb(CELL_COLORS[cell]))
-    shades = np.linspace(-SHADES, SHADES, len(rows))
-    for r, t in zip(rows, shades):
+    for r, t in zip(rows, np.linspace(-SHADES, SHADES, len(rows))):
         color = tuple(base * (1 + t) if t < 0 else base + (1 - base) * t)
         label = f"{r['hidden_units']} units ({r['num_params']:,} params)"
         label += ", DIVERGED" * ("diverged" in r["status"])
@@ -260,8 +259,7 @@ def plot_summary(cells: dict[str, list[dict]], path: Path) -> Path:
     study_style = dict(label="study (reported, approx.)", color=STUDY_COLORS["test"], hatch="//", ec="white")
     for ax, (cell, part) in zip(axes[0], cells.items()):
         x = np.arange(len(part))
-        ours = np.array([100 * r["final_test_accuracy_mean"] for r in part], dtype=float)
-        err = np.array([100 * r["final_test_accuracy_std"] for r in part], dtype=float)
+        ours, err = (np.array([100 * r[f"final_test_accuracy_{k}"] for r in part]) for k in ("mean", "std"))
         study = np.array([np.nan if r["study_test_accuracy"] is None else 100 * r["study_test_accuracy"] for r in part])
         ax.bar(x - 0.2, np.nan_to_num(ours), 0.4, label=ours_label, color=SPLIT_COLORS["test"])
         error_bars(ax, x - 0.2, ours, err, elinewidth=1.2, capsize=3, zorder=3)
