@@ -35,17 +35,15 @@ def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
     return rgba.astype(np.float32)
 
 
-def finish(ax, title=None, fontsize: float = 8):
+def show(ax, p, title=None, fontsize: float = 8, projection: bool = True, **style):
+    """One panel without ticks: a projection (each on its own [-1, 1] scale), an image's pixels (``projection``
+    False), ``p`` as it is through ``style`` (a colormap), or (``p`` None) nothing; returns its image."""
+    im = None if p is None else ax.imshow(p if style else as_rgba(p, projection), interpolation="nearest", **style)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=fontsize)
-
-
-def show(ax, p, title=None, fontsize: float = 8, projection: bool = True):
-    """A projection (each on its own [-1, 1] scale) or, ``projection`` False, an image's pixels, in one panel."""
-    ax.imshow(as_rgba(p, projection), interpolation="nearest")
-    finish(ax, title, fontsize)
+    return im
 
 
 def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
@@ -229,7 +227,7 @@ def fig_evolution(rec: Record, out: Path) -> Path:
             ax.set_facecolor("#e4e4e4")  # the map is zero on every test image: said so, not drawn as an image
             note = "no activation\nat this\nsnapshot"
             ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
-            finish(ax, f"{head}act 0 (all images)", 6.5)
+            show(ax, None, f"{head}act 0 (all images)", 6.5)
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
     title = (
         "Feature evolution: each map's strongest activation over all test images at each training snapshot, "
@@ -250,25 +248,24 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
     n, names = len(g("index")), rec.meta["data"]["class_names"]
     side, gray = rec.meta["occluder"], rec.meta["occluder_gray"]
     cmap_cls = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    classes = dict(cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5)  # one colour per class
     fig, axes = plt.subplots(n, 5, figsize=(14, 2.6 * n), squeeze=False)
     where = "interior " if rec.interior else ""
     for r in range(n):
         show(axes[r, 0], rec.pixels("occlusion", r), "(a) " + rec.label("occlusion", r, true="true "), projection=False)
         axes[r, 0].add_patch(matplotlib.patches.Rectangle((1.5, 1.5), side, side, color="orange", fill=False, lw=1.2))
         s = g("map")[r]
-        im = axes[r, 1].imshow(g("activation")[r], cmap="viridis", interpolation="nearest")
+        title = f"(b) total {where}activation of conv2\nmap {s} vs. square's center"
+        im = show(axes[r, 1], g("activation")[r], title, cmap="viridis")
         fig.colorbar(im, ax=axes[r, 1], shrink=0.8).set_label("activation, summed over the map", fontsize=7)
-        finish(axes[r, 1], f"(b) total {where}activation of conv2\nmap {s} vs. square's center")
         show(axes[r, 2], g("proj")[r], f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
         # one fixed 0..1 scale for every image: a probability that never rises above 0.01 must look dark
-        im = axes[r, 3].imshow(g("p_true")[r].astype(np.float32), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-        fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
         true = g("label")[r]
         title = f"(d) p({names[true]}) (true class) vs. square's\ncenter (unoccluded {g('prob')[r][true]:.2f})"
-        finish(axes[r, 3], title)
+        im = show(axes[r, 3], g("p_true")[r].astype(np.float32), title, cmap="magma", vmin=0, vmax=1)
+        fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
         am = g("argmax")[r]
-        axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5, interpolation="nearest")
-        finish(axes[r, 4], "(e) most probable class\nvs. square's center")
+        show(axes[r, 4], am, "(e) most probable class\nvs. square's center", **classes)
         handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in np.unique(am)]
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     n_ok = int(np.sum(g("pred") == g("label")))
