@@ -99,10 +99,9 @@ def colorbar(fig, axes, rec: Record):
     if rec.rgb:
         fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
         return
-    cb = fig.colorbar(
-        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
-    )
-    cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
+    scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP)
+    label = "projection / max |projection| of its panel (red > 0, blue < 0)"
+    fig.colorbar(scale, ax=axes, shrink=0.6, pad=0.02).set_label(label, fontsize=8)
 
 
 def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None) -> Path:
@@ -110,8 +109,7 @@ def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None
     panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
     if axes is not None:
         colorbar(fig, axes, rec)
-    renderer = fig.canvas.get_renderer()
-    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    top = max(ax.get_tightbbox(fig.canvas.get_renderer()).y1 for ax in fig.axes)
     fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
     return save_figure(fig, path)
 
@@ -221,13 +219,12 @@ def fig_evolution(rec: Record, out: Path) -> Path:
         for j, it in enumerate(its):
             v, n, ax = g("value")[r, j], g("image")[r, j], axes[i, j]
             head = f"iter {it}\n" if i == 0 else ""
-            if v > 0:
-                show(ax, g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
-                continue
-            ax.set_facecolor("#e4e4e4")  # the map is zero on every test image: said so, not drawn as an image
-            note = "no activation\nat this\nsnapshot"
-            ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
-            show(ax, None, f"{head}act 0 (all images)", 6.5)
+            if v <= 0:  # the map is zero on every test image: said so, not drawn as an image
+                ax.set_facecolor("#e4e4e4")
+                note = "no activation\nat this\nsnapshot"
+                ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
+            title = f"{head}act {v:.2f}, #{n}" if v > 0 else f"{head}act 0 (all images)"
+            show(ax, g("tile")[r, j] if v > 0 else None, title, 6.5)
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
     title = (
         "Feature evolution: each map's strongest activation over all test images at each training snapshot, "

@@ -94,10 +94,9 @@ def grid_rows(records: list[dict], chosen: dict[str, str]) -> list[dict]:
 
 # ---------------------------------------------------------------- tables
 CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
-    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size "
-    "final_train_accuracy_mean final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std "
-    "test_accuracy_binomial_se final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy "
-    "identity"
+    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size final_train_accuracy_mean "
+    "final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std test_accuracy_binomial_se "
+    "final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy identity"
 ).split()
 
 
