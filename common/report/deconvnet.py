@@ -94,21 +94,17 @@ class Record:
         return f"{head}\npredicted {self.name(g('pred'))} ({g('prob').max():.0%})"
 
 
-def colorbar(fig, axes, rec: Record):
-    """The projections' scale beside ``axes``; for RGB panels, a line under the figure says how they are drawn."""
-    if rec.rgb:
-        fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
-        return
-    scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP)
-    label = "projection / max |projection| of its panel (red > 0, blue < 0)"
-    fig.colorbar(scale, ax=axes, shrink=0.6, pad=0.02).set_label(label, fontsize=8)
-
-
-def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None) -> Path:
-    """The figure saved with the projections' colorbar beside ``axes`` (if given) and its title just above the highest
-    panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
-    if axes is not None:
-        colorbar(fig, axes, rec)
+def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None, part=None) -> Path:
+    """The figure saved with the projections' scale beside ``axes`` (if given; in subfigure ``part``), for RGB panels a
+    line under them saying how they are drawn, and its title just above the highest panel (a suptitle at the
+    figure's top leaves a band of empty space that grows with the figure)."""
+    part = fig if part is None else part
+    if axes is not None and rec.rgb:
+        part.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
+    elif axes is not None:
+        scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP)
+        label = "projection / max |projection| of its panel (red > 0, blue < 0)"
+        part.colorbar(scale, ax=axes, shrink=0.6, pad=0.02).set_label(label, fontsize=8)
     top = max(ax.get_tightbbox(fig.canvas.get_renderer()).y1 for ax in fig.axes)
     fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
     return save_figure(fig, path)
@@ -186,8 +182,7 @@ def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
     maps, values, patches = g("maps"), g("value"), g("patch")
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
     grid, per_row = int(np.ceil(np.sqrt(k))), 4
-    nrows = -(-m // per_row)
-    fig, axes = subplots(nrows, 2 * per_row, 1.35, 1.55, 1, 0, gridspec_kw={"wspace": 0.15, "hspace": 0.35})
+    fig, axes = subplots(-(-m // per_row), 2 * per_row, 1.35, 1.55, 1, 0, gridspec_kw={"wspace": 0.15, "hspace": 0.35})
     for ax in axes.flat:
         ax.axis("off")
     for i, ch in enumerate(maps):
@@ -336,7 +331,6 @@ def fig_randomization(rec: Record, out: Path) -> Path:
             show(axes[row, 1 + j], rec[f"randomization.{layer}.proj"][j, r], head + note, 7)
             if reads_randomized(step, layer):
                 plt.setp(axes[row, 1 + j].spines.values(), color="#d62728", linewidth=1.5)
-    colorbar(top, axes[:, 1:], rec)
     # bottom: similarity to the trained projections (a) and top-k overlap (b) per step
     x_steps, labels = np.arange(len(steps)), [step_label(st) for st in steps]
     ax_sim, ax_ov = bottom.subplots(1, 2, gridspec_kw={"wspace": 0.3})
@@ -380,7 +374,7 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         "layer first, cumulatively; top: every activation kept\nred frame: the projection reads a re-drawn layer; "
         "identical: it reads none (a layer's projection reads only its own and lower layers' weights)"
     )
-    return titled(fig, title, out / "randomization_check.png", 9)
+    return titled(fig, title, out / "randomization_check.png", 9, rec, axes[:, 1:], top)
 
 
 def randomization_table(rec: Record) -> str:
