@@ -1,8 +1,5 @@
-"""Task 2's figures (``docs/task2.md``, ``figures/deconvnet/``), drawn with NumPy and matplotlib alone from the record
-``dconvnet_visualizations.py`` saved: ``deconvnet.npz`` (``common/deconvnet_record.py``'s ``ARRAYS`` says what each
-array is) and ``deconvnet.json``. Projections are signed, each panel on its own [-1, 1] scale. Then the checks of the
-network and the method: occlusion (Zeiler & Fergus' Figure 7), guided backprop and the gradient against the
-deconvnet, and the cascading randomization of Adebayo et al. ("Sanity checks for saliency maps", NeurIPS 2018)."""
+"""Task 2's figures (``figures/deconvnet/``) from the record ``dconvnet_visualizations.py`` saved (``deconvnet.npz``,
+see ``common/deconvnet_record.py``) alone: projections, occlusion, guided backprop, the cascading randomization."""
 
 from __future__ import annotations
 
@@ -24,8 +21,7 @@ IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
 
 
 def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
-    """A panel as RGBA: pixels on [0, 1] ((H, W, 1) gray); a projection over its max |p| (NaN kept, 0 white), gray
-    through a colormap, RGB as 0.5 + p / 2 (zero: mid gray)."""
+    """A panel as RGBA: pixels on [0, 1]; a projection over its max |p|, gray through a colormap, RGB as 0.5 + p / 2."""
     p = np.asarray(p, np.float32)
     p = p[..., 0] if p.ndim == 3 and p.shape[-1] == 1 else p
     if projection and np.any(np.isfinite(p)) and (m := np.nanmax(np.abs(p))) > 0:
@@ -39,17 +35,15 @@ def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
     return rgba.astype(np.float32)
 
 
-def finish(ax, title=None, fontsize: float = 8):
+def show(ax, p, title=None, fontsize: float = 8, projection: bool = True, **style):
+    """One panel without ticks: a projection (each on its own [-1, 1] scale), an image's pixels (``projection``
+    False), ``p`` as it is through ``style`` (a colormap), or (``p`` None) nothing; returns its image."""
+    im = None if p is None else ax.imshow(p if style else as_rgba(p, projection), interpolation="nearest", **style)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=fontsize)
-
-
-def show(ax, p, title=None, fontsize: float = 8, projection: bool = True):
-    """A projection (each on its own [-1, 1] scale) or, ``projection`` False, an image's pixels, in one panel."""
-    ax.imshow(as_rgba(p, projection), interpolation="nearest")
-    finish(ax, title, fontsize)
+    return im
 
 
 def mosaic(tiles: np.ndarray, ncols: int, projection: bool) -> np.ndarray:
@@ -100,25 +94,18 @@ class Record:
         return f"{head}\npredicted {self.name(g('pred'))} ({g('prob').max():.0%})"
 
 
-def colorbar(fig, axes, rec: Record):
-    """The projections' scale beside ``axes``; RGB panels have none to show: a line under the figure says how
-    they are drawn."""
-    if rec.rgb:
-        fig.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
-        return
-    cb = fig.colorbar(
-        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP), ax=axes, shrink=0.6, pad=0.02
-    )
-    cb.set_label("projection / max |projection| of its panel (red > 0, blue < 0)", fontsize=8)
-
-
-def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None) -> Path:
-    """The figure saved once the projections' colorbar is beside ``axes`` (if given) and its title just above the
-    highest panel (a suptitle at the figure's top leaves a band of empty space that grows with the figure)."""
-    if axes is not None:
-        colorbar(fig, axes, rec)
-    renderer = fig.canvas.get_renderer()
-    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+def titled(fig, title: str, path: Path, fontsize: float = 10, rec: Record | None = None, axes=None, part=None) -> Path:
+    """The figure saved with the projections' scale beside ``axes`` (if given; in subfigure ``part``), for RGB panels a
+    line under them saying how they are drawn, and its title just above the highest panel (a suptitle at the
+    figure's top leaves a band of empty space that grows with the figure)."""
+    part = fig if part is None else part
+    if axes is not None and rec.rgb:
+        part.text(0.5, 0.0, RGB_NOTE, ha="center", va="top", fontsize=8)
+    elif axes is not None:
+        scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), PROJ_CMAP)
+        label = "projection / max |projection| of its panel (red > 0, blue < 0)"
+        part.colorbar(scale, ax=axes, shrink=0.6, pad=0.02).set_label(label, fontsize=8)
+    top = max(ax.get_tightbbox(fig.canvas.get_renderer()).y1 for ax in fig.axes)
     fig.suptitle(title, y=(top + 4 * fig.dpi / 72) / fig.bbox.height, va="bottom", fontsize=fontsize)
     return save_figure(fig, path)
 
@@ -130,8 +117,7 @@ def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
 
 
 def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarray:
-    """A projection (H, W[, 3]) cut to the receptive field of ``layer``'s activation at (row, col), which holds all
-    of that one activation's projection; NaN (drawn as outside the image) where the field leaves the image."""
+    """A projection cut to the receptive field of ``layer``'s activation at (row, col); NaN outside the image."""
     r0, c0, size = field(rec, layer, row, col)
     pad = [(size, size)] * 2 + [(0, 0)] * (p.ndim - 2)
     padded = np.pad(np.asarray(p, np.float32), pad, constant_values=np.nan)
@@ -141,8 +127,7 @@ def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarra
 # ---------------------------------------------------------------------------
 # Figures
 def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
-    """``projections_all.png``: every activation of each layer kept and projected; ``projections_top1.png``: per
-    image and layer, the map holding its strongest single activation, projected alone."""
+    """Every activation of each layer projected, or (``top1``) the map holding the image's strongest one alone."""
     n, layers = len(rec["images.index"]), rec.layers
     fig, axes = subplots(n, 1 + len(layers), 2.2, 2.3)
     for r in range(n):
@@ -192,14 +177,12 @@ def fig_projections_topk(rec: Record, out: Path) -> Path:
 
 
 def fig_top_per_map(rec: Record, layer: str, out: Path) -> Path:
-    """The paper's Figure 2: per map, its k strongest activations' projections (conv1: its filter, which is what
-    each of them projects to) beside their input patches."""
+    """The paper's Figure 2: per map, its k strongest activations' projections (conv1: its filter) and patches."""
     g = lambda key: rec[f"permap.{layer}.{key}"]
     maps, values, patches = g("maps"), g("value"), g("patch")
     m, k, size = len(maps), patches.shape[1], patches.shape[2]
     grid, per_row = int(np.ceil(np.sqrt(k))), 4
-    nrows = -(-m // per_row)
-    fig, axes = subplots(nrows, 2 * per_row, 1.35, 1.55, 1, 0, gridspec_kw={"wspace": 0.15, "hspace": 0.35})
+    fig, axes = subplots(-(-m // per_row), 2 * per_row, 1.35, 1.55, 1, 0, gridspec_kw={"wspace": 0.15, "hspace": 0.35})
     for ax in axes.flat:
         ax.axis("off")
     for i, ch in enumerate(maps):
@@ -231,13 +214,12 @@ def fig_evolution(rec: Record, out: Path) -> Path:
         for j, it in enumerate(its):
             v, n, ax = g("value")[r, j], g("image")[r, j], axes[i, j]
             head = f"iter {it}\n" if i == 0 else ""
-            if v > 0:
-                show(ax, g("tile")[r, j], f"{head}act {v:.2f}, #{n}", 6.5)
-                continue
-            ax.set_facecolor("#e4e4e4")  # the map is zero on every test image: said so, not drawn as an image
-            note = "no activation\nat this\nsnapshot"
-            ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
-            finish(ax, f"{head}act 0 (all images)", 6.5)
+            if v <= 0:  # the map is zero on every test image: said so, not drawn as an image
+                ax.set_facecolor("#e4e4e4")
+                note = "no activation\nat this\nsnapshot"
+                ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6.5, transform=ax.transAxes)
+            title = f"{head}act {v:.2f}, #{n}" if v > 0 else f"{head}act 0 (all images)"
+            show(ax, g("tile")[r, j] if v > 0 else None, title, 6.5)
         axes[i, 0].set_ylabel(f"{layer}\nmap {g('maps')[r]}", fontsize=8)
     title = (
         "Feature evolution: each map's strongest activation over all test images at each training snapshot, "
@@ -258,26 +240,24 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
     n, names = len(g("index")), rec.meta["data"]["class_names"]
     side, gray = rec.meta["occluder"], rec.meta["occluder_gray"]
     cmap_cls = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    classes = dict(cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5)  # one colour per class
     fig, axes = plt.subplots(n, 5, figsize=(14, 2.6 * n), squeeze=False)
     where = "interior " if rec.interior else ""
     for r in range(n):
         show(axes[r, 0], rec.pixels("occlusion", r), "(a) " + rec.label("occlusion", r, true="true "), projection=False)
         axes[r, 0].add_patch(matplotlib.patches.Rectangle((1.5, 1.5), side, side, color="orange", fill=False, lw=1.2))
         s = g("map")[r]
-        im = axes[r, 1].imshow(g("activation")[r], cmap="viridis", interpolation="nearest")
+        title = f"(b) total {where}activation of conv2\nmap {s} vs. square's center"
+        im = show(axes[r, 1], g("activation")[r], title, cmap="viridis")
         fig.colorbar(im, ax=axes[r, 1], shrink=0.8).set_label("activation, summed over the map", fontsize=7)
-        finish(axes[r, 1], f"(b) total {where}activation of conv2\nmap {s} vs. square's center")
         show(axes[r, 2], g("proj")[r], f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")
         # one fixed 0..1 scale for every image: a probability that never rises above 0.01 must look dark
-        im = axes[r, 3].imshow(g("p_true")[r].astype(np.float32), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-        fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
         true = g("label")[r]
-        finish(
-            axes[r, 3], f"(d) p({names[true]}) (true class) vs. square's\ncenter (unoccluded {g('prob')[r][true]:.2f})"
-        )
+        title = f"(d) p({names[true]}) (true class) vs. square's\ncenter (unoccluded {g('prob')[r][true]:.2f})"
+        im = show(axes[r, 3], g("p_true")[r].astype(np.float32), title, cmap="magma", vmin=0, vmax=1)
+        fig.colorbar(im, ax=axes[r, 3], shrink=0.8).set_label("probability", fontsize=7)
         am = g("argmax")[r]
-        axes[r, 4].imshow(am, cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5, interpolation="nearest")
-        finish(axes[r, 4], "(e) most probable class\nvs. square's center")
+        show(axes[r, 4], am, "(e) most probable class\nvs. square's center", **classes)
         handles = [matplotlib.patches.Patch(color=cmap_cls(int(c)), label=names[c]) for c in np.unique(am)]
         axes[r, 4].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     n_ok = int(np.sum(g("pred") == g("label")))
@@ -343,19 +323,14 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         head = f"test #{rec['randomization.index'][i]} {rec.name(rec['images.label'][i])}\n{layer}:"
         show(axes[row, 0], rec.pixels("images", i), head, projection=False)
         for j, step in enumerate(steps):
+            sp, ss = (rec[f"randomization.{layer}.{key}"][j, i] for key in ("spearman", "ssim"))
+            note = f"rho {sp:.2f}, SSIM {ss:.2f}" if reads_randomized(step, layer) else "identical"
             if step["name"] == "trained":
                 note = "trained network"
-            elif not reads_randomized(step, layer):
-                note = "identical"
-            else:
-                sp, ss = (rec[f"randomization.{layer}.{key}"][j, i] for key in ("spearman", "ssim"))
-                note = f"rho {sp:.2f}, SSIM {ss:.2f}"
             head = f"{step_label(step)}\n" if row == 0 and step["name"] != "trained" else ""
             show(axes[row, 1 + j], rec[f"randomization.{layer}.proj"][j, r], head + note, 7)
             if reads_randomized(step, layer):
-                for spine in axes[row, 1 + j].spines.values():
-                    spine.set(color="#d62728", linewidth=1.5)
-    colorbar(top, axes[:, 1:], rec)
+                plt.setp(axes[row, 1 + j].spines.values(), color="#d62728", linewidth=1.5)
     # bottom: similarity to the trained projections (a) and top-k overlap (b) per step
     x_steps, labels = np.arange(len(steps)), [step_label(st) for st in steps]
     ax_sim, ax_ov = bottom.subplots(1, 2, gridspec_kw={"wspace": 0.3})
@@ -363,10 +338,9 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     for layer in LAYERS:
         g = lambda key: rec[f"randomization.{layer}.{key}"].astype(np.float64)
         color = LAYER_STYLES[layer]["color"]  # as in every figure of the layers
-        for m, (metric, style) in enumerate((("spearman", "-o"), ("ssim", "--s"))):
-            v = g(metric)  # (steps, images)
-            name = "Spearman rho" if metric == "spearman" else "SSIM"
-            mean, std = v.mean(axis=1), v.std(axis=1, ddof=1)  # the band: ± 1 std over the images, as elsewhere
+        for m, (metric, name, style) in enumerate((("spearman", "Spearman rho", "-o"), ("ssim", "SSIM", "--s"))):
+            # the band: ± 1 std of these images (ddof 0: the images are all there is to describe), as in the table
+            mean, std = g(metric).mean(axis=1), g(metric).std(axis=1)
             ax_sim.plot(x_steps, mean, style, color=color, label=f"{layer} {name}")
             ax_sim.fill_between(x_steps, mean - std, mean + std, color=color, alpha=0.12)
             ax_sim.axhline(g("baseline")[m].mean(), color=color, ls=":" if m == 0 else "-.", lw=1)
@@ -400,7 +374,7 @@ def fig_randomization(rec: Record, out: Path) -> Path:
         "layer first, cumulatively; top: every activation kept\nred frame: the projection reads a re-drawn layer; "
         "identical: it reads none (a layer's projection reads only its own and lower layers' weights)"
     )
-    return titled(fig, title, out / "randomization_check.png", 9)
+    return titled(fig, title, out / "randomization_check.png", 9, rec, axes[:, 1:], top)
 
 
 def randomization_table(rec: Record) -> str:
@@ -411,8 +385,7 @@ def randomization_table(rec: Record) -> str:
     )
     n_images = rec["randomization.conv1.spearman"].shape[1]
     pm = lambda v: stats.pm(v.astype(np.float64).mean(), v.astype(np.float64).std(), 3, scale=1)  # over the images
-    measures = ("Spearman", "SSIM", "top-k overlap")
-    head = ["step", "re-drawn", *(f"{layer} {m}" for layer in LAYERS for m in measures)]
+    head = ["step", "re-drawn", *(f"{layer} {m}" for layer in LAYERS for m in ("Spearman", "SSIM", "top-k overlap"))]
     rows = []
     for j, st in enumerate(steps):
         cells = [step_label(st), ", ".join(st["randomized"]) or "none"]
@@ -458,8 +431,7 @@ def randomization_table(rec: Record) -> str:
 
 
 def rebuild(folder: Path) -> list[Path]:
-    """Every figure and randomization_check.md of ``folder`` (e.g. figures/deconvnet/beyond_4_tta) from the record
-    saved there alone, byte for byte the same each time; UserError where there is none."""
+    """Every figure and randomization_check.md of ``folder`` from the record saved there alone; UserError if none."""
     folder, rec = Path(folder), Record.load(folder)
     written = [fig_projections(rec, folder, top1) for top1 in (False, True)] + [fig_projections_topk(rec, folder)]
     written += [fig_top_per_map(rec, layer, folder) for layer in rec.layers]

@@ -94,10 +94,9 @@ def grid_rows(records: list[dict], chosen: dict[str, str]) -> list[dict]:
 
 # ---------------------------------------------------------------- tables
 CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
-    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size "
-    "final_train_accuracy_mean final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std "
-    "test_accuracy_binomial_se final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy "
-    "identity"
+    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size final_train_accuracy_mean "
+    "final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std test_accuracy_binomial_se "
+    "final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy identity"
 ).split()
 
 
@@ -110,36 +109,31 @@ def data_label(rows: list[dict]) -> str:
     return f"{' / '.join(names)} ({' / '.join(counts)})"
 
 
+def accuracies(r: dict) -> list[str]:
+    """A row's final train and test accuracy, mean ± std over the seeds."""
+    return [pm(r[f"final_{s}_accuracy_mean"], r[f"final_{s}_accuracy_std"]) for s in ("train", "test")]
+
+
 def grid_table(rnn_rows: list[dict]) -> list[str]:
     """The grid's table, one line per current RNN row, and its settings."""
-    lines = [
-        "| cell | hidden units | params | seeds | iterations | final train acc | final test acc | SE "
-        "| final train loss | final test loss | training time | study test acc | identity |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    head = ["cell", "hidden units", "params", "seeds", "iterations", "final train acc", "final test acc", "SE"]
+    head += ["final train loss", "final test loss", "training time", "study test acc", "identity"]
+    table = []
     for r in rnn_rows:
-        status = "" if r["status"] == "finished" else f" ({r['status']})"
         study = "n/a" + (f" ({r['study_says'][0]})" if r["study_says"] else "")  # the study's number, or why none
         if r["study_test_accuracy"] is not None:
             study = f"~{100 * r['study_test_accuracy']:.0f}"
-        lines.append(
-            f"| {r['label']}{status} | {r['hidden_units']} | {r['num_params']:,} | {r['seeds']} "
-            f"| {r['iterations']} "
-            f"| {pm(r['final_train_accuracy_mean'], r['final_train_accuracy_std'])} "
-            f"| {pm(r['final_test_accuracy_mean'], r['final_test_accuracy_std'])} "
-            f"| {pm(r['test_accuracy_binomial_se'])} "
-            f"| {pm(r['final_train_loss_mean'], digits=3, scale=1)} "
-            f"| {pm(r['final_test_loss_mean'], digits=3, scale=1)} "
-            f"| {format_duration(r['train_seconds_mean'])} | {study} | {r['identity']} |"
-        )
+        status = "" if r["status"] == "finished" else f" ({r['status']})"
+        cells = [r["label"] + status, r["hidden_units"], f"{r['num_params']:,}", r["seeds"], r["iterations"]]
+        cells += [*accuracies(r), pm(r["test_accuracy_binomial_se"])]
+        cells += [pm(r[f"final_{s}_loss_mean"], digits=3, scale=1) for s in ("train", "test")]
+        table.append([*cells, format_duration(r["train_seconds_mean"]), study, r["identity"]])
+    lines = stats.markdown(head, table)
     keys = ("optimizer", "learning_rate", "lr_schedule", "batch_size", "iterations")
     settings = sorted({tuple(r["records"][0]["identity"]["config"].get(k, "constant") for k in keys) for r in rnn_rows})
-    lines += [
-        "",
-        "Settings: "
-        + "; ".join(f"{opt} lr {lr} ({sched}), batch {bs}, {it} iterations" for opt, lr, sched, bs, it in settings)
-        + (" -- runs differ in settings, compare with care." if len(settings) > 1 else ""),
-    ]
+    described = "; ".join(f"{opt} lr {lr} ({sch}), batch {bs}, {it} iterations" for opt, lr, sch, bs, it in settings)
+    differ = " -- runs differ in settings, compare with care." if len(settings) > 1 else ""
+    lines += ["", f"Settings: {described}{differ}"]
     near = [r for r in rnn_rows if r["study_test_accuracy"] is not None and r["n"]]
     if near and any(images_evaluated(r["records"][0]) is None for r in near):
         lines += ["", "Against the study's approximate numbers: not judged, the records hold no count of test images."]
@@ -165,12 +159,10 @@ def comparison_table(comparison: list[dict]) -> list[str]:
         f"at which the interval's mean train accuracy reached {level} (iteration / training seconds;",
         'the median over the seeds, "not reached" if a seed never did).',
         "",
-        f"| model | params | optimizer, lr | final train acc | final test acc | to {level} train "
-        "| training time | images/s |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
+    head = ["model", "params", "optimizer, lr", "final train acc", "final test acc", f"to {level} train"]
     name = lambda r: r["label"] + ("" if r["cell"] == "cnn" else f", {r['hidden_units']} units")
-    reached = []  # the rows whose every seed reached the level, with each seed's (iteration, seconds)
+    reached, table = [], []  # the rows whose every seed reached the level, with each seed's (iteration, seconds)
     for r in comparison:
         c = r["records"][0]["identity"]["config"]
         ips = mean_std([m.get("images_per_sec") for m in r["records"]])[0]
@@ -178,13 +170,10 @@ def comparison_table(comparison: list[dict]) -> list[str]:
         if all(it is not None for it, _ in hits):
             reached.append((r, hits))
             reach = f"{np.median([it for it, _ in hits]):.0f} / {np.median([s for _, s in hits]):.0f}s"
-        lines.append(
-            f"| {name(r)} | {r['num_params']:,} | {c.get('optimizer', 'adam')} {c['learning_rate']} "
-            f"({c.get('lr_schedule', c.get('schedule'))}) "
-            f"| {pm(r['final_train_accuracy_mean'], r['final_train_accuracy_std'])} "
-            f"| {pm(r['final_test_accuracy_mean'], r['final_test_accuracy_std'])} | {reach} "
-            f"| {format_duration(r['train_seconds_mean'])} | {ips:,.0f} |"
-        )
+        optimizer = f"{c.get('optimizer', 'adam')} {c['learning_rate']} ({c.get('lr_schedule', c.get('schedule'))})"
+        cells = [name(r), f"{r['num_params']:,}", optimizer, *accuracies(r), reach]
+        table.append([*cells, format_duration(r["train_seconds_mean"]), f"{ips:,.0f}"])
+    lines += stats.markdown([*head, "training time", "images/s"], table)
     if reached:  # who gets there first, counted in iterations and in training seconds
         first = [min(reached, key=lambda rh: np.median([h[k] for h in rh[1]]))[0] for k in (0, 1)]
         lines += ["", f"First to {level} train: in iterations {name(first[0])}; in training seconds {name(first[1])}."]
@@ -229,12 +218,10 @@ CURVE_PANELS = (  # (split, what, title): the top row accuracies, the bottom row
 
 
 def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
-    """Accuracy (%) and loss, train and test, one line per hidden size; the study's test numbers dotted."""
-    rows = sorted(rows, key=lambda r: -r["hidden_units"])
+    """Accuracy (%) and loss, train and test, one line per hidden size (``rows``: falling); the study's dotted."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     base = np.array(to_rgb(CELL_COLORS[cell]))
-    shades = np.linspace(-SHADES, SHADES, len(rows))
-    for r, t in zip(rows, shades):
+    for r, t in zip(rows, np.linspace(-SHADES, SHADES, len(rows))):
         color = tuple(base * (1 + t) if t < 0 else base + (1 - base) * t)
         label = f"{r['hidden_units']} units ({r['num_params']:,} params)"
         label += ", DIVERGED" * ("diverged" in r["status"])
@@ -263,21 +250,19 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     return save_figure(fig, path, tight=True)
 
 
-def plot_summary(rows: list[dict], path: Path) -> Path:
+def plot_summary(cells: dict[str, list[dict]], path: Path) -> Path:
     """Final test accuracy (%) per cell and hidden size, ours (mean, std error bars) beside the study's."""
-    cells = [c for c in CELLS if any(r["cell"] == c for r in rows)]
     fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells) + 0.5, 4.3), sharey=True, squeeze=False)
-    for ax, cell in zip(axes[0], cells):
-        part = sorted((r for r in rows if r["cell"] == cell), key=lambda r: -r["hidden_units"])
+    ns = [r["n"] for part in cells.values() for r in part]
+    ours_label = f"ours (final test accuracy, {seeds_note(ns, 'error bar: std')})"
+    study_style = dict(label="study (reported, approx.)", color=STUDY_COLORS["test"], hatch="//", ec="white")
+    for ax, (cell, part) in zip(axes[0], cells.items()):
         x = np.arange(len(part))
-        ours = np.array([100 * r["final_test_accuracy_mean"] for r in part], dtype=float)
-        err = np.array([100 * r["final_test_accuracy_std"] for r in part], dtype=float)
+        ours, err = (np.array([100 * r[f"final_test_accuracy_{k}"] for r in part]) for k in ("mean", "std"))
         study = np.array([np.nan if r["study_test_accuracy"] is None else 100 * r["study_test_accuracy"] for r in part])
-        ax.bar(x - 0.2, np.nan_to_num(ours), 0.4, label="ours", color=SPLIT_COLORS["test"])
+        ax.bar(x - 0.2, np.nan_to_num(ours), 0.4, label=ours_label, color=SPLIT_COLORS["test"])
         error_bars(ax, x - 0.2, ours, err, elinewidth=1.2, capsize=3, zorder=3)
-        b2 = ax.bar(x + 0.2, np.nan_to_num(study), 0.4, label="study", color=STUDY_COLORS["test"], hatch="//")
-        for p in b2.patches:
-            p.set_edgecolor("white")
+        b2 = ax.bar(x + 0.2, np.nan_to_num(study), 0.4, **study_style)
         tops = np.nan_to_num(ours) + np.where(np.isfinite(err), err, 0)
         for xi, top, r, v in zip(x - 0.2, tops, part, ours):
             text = "diverged" if "diverged" in r["status"] else f"{v:.1f}"
@@ -290,17 +275,15 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
             text = f'study: no numbers (n/a); reported\n"{"; ".join(says)}"'
             ax.text(0.5, 0.97, text, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color="0.3")
     axes[0, 0].set_ylabel("final test accuracy (%)")
-    handles = axes[0, 0].get_legend_handles_labels()[0]
-    labels = [f"ours (final test accuracy, {seeds_note([r['n'] for r in rows], 'error bar: std')})"]
-    labels.append("study (reported, approx.)")
-    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(), loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02)
+    )
     fig.suptitle("Final test accuracy (%) by recurrent cell and hidden size")
     return save_figure(fig, path, tight=(0, 0.06, 1, 1))
 
 
 def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration"):
-    """The error 1 - ``key`` in percent, mean ± one std over the seeds (``plots.band``); (x, mean, std) as drawn.
-    Against time only the evaluations after some training (a log axis has no t = 0)."""
+    """The error 1 - ``key`` in percent, as ``plots.band`` draws it; against time, only after t = 0 (a log axis)."""
     keep = lambda h: key in h and (x_key == "iteration" or (h.get("train_time_s") or 0) > 0)
     error = lambda v: math.nan if v is None else 1.0 - v
     records = [dict(m, history=[{**h, key: error(h[key])} for h in m["history"] if keep(h)]) for m in records]
@@ -308,32 +291,26 @@ def error_band(ax, records: list[dict], key: str, label: str, color, x_key: str 
 
 
 def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
-    """Claim 16: train and test error (%, log scale) against iterations and training seconds, the CNN and the best
-    of each cell; the claim's level dotted, and where the claim finds each mean training accuracy first at it marked."""
+    """Claim 16: train and test error (%, log scale) of the CNN and each cell's best, its level marked."""
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
+    panels = [(key, x) for key in ("train_accuracy", "test_accuracy") for x in ("iteration", "train_time_s")]
     for r in rows:
         cell, color = r["cell"], CELL_COLORS[r["cell"]]
         units = "" if cell == "cnn" else f", {r['hidden_units']} units"
         label = f"{CELL_LABELS[cell]}{units} ({r['num_params']:,} params)"
-        for row, key in enumerate(("train_accuracy", "test_accuracy")):
-            xs, mean, _ = error_band(axes[row, 0], r["records"], key, label, color)
-            error_band(axes[row, 1], r["records"], key, label, color, x_key="train_time_s")
-            it = first_reach(r["records"]) if key == "train_accuracy" else None
-            if it is not None and it in xs:  # claim 16's number: the first evaluation the claim finds at its level
-                y = mean[list(xs).index(it)]
-                axes[0, 0].plot(it, y, "o", color=color, ms=6, mec="0.5" if color == "black" else "black", mew=0.6)
-                text = dict(xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
-                axes[0, 0].annotate(f"{it:,}", (it, y), **text)
-    errors = {
-        "train": "training error (100 - interval-mean train accuracy)",
-        "test": "test error (100 - test accuracy)",
-    }
+        drawn = [error_band(ax, r["records"], key, label, color, x) for ax, (key, x) in zip(axes.flat, panels)]
+        xs, mean, _ = drawn[0]  # the training error against iterations
+        if (it := first_reach(r["records"])) is not None and it in xs:  # claim 16's number: where the claim finds it
+            y = mean[list(xs).index(it)]
+            axes[0, 0].plot(it, y, "o", color=color, ms=6, mec="0.5" if color == "black" else "black", mew=0.6)
+            text = dict(xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
+            axes[0, 0].annotate(f"{it:,}", (it, y), **text)
+    errors = ("training error (100 - interval-mean train accuracy)", "test error (100 - test accuracy)")
     xlabels = ("iteration (batch)", "training seconds, log scale (model.fit; evaluation excluded)")
-    for row, (split, what) in enumerate(errors.items()):
+    for row, (split, what) in enumerate(zip(("train", "test"), errors)):
         for col, xlabel in enumerate(xlabels):
             ax = axes[row, col]
-            ax.set_yscale("log")
-            ax.set_xlabel(xlabel)
+            ax.set(yscale="log", xlabel=xlabel)
             ax.set_title(f"{what} vs {'iterations' if col == 0 else 'time'}", color=SPLIT_COLORS[split])
             log_labels(ax.yaxis, unit="%")
             ax.grid(alpha=0.3, which="major")
@@ -362,8 +339,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
 
 
 def train_test_gaps(rows: list[dict]) -> list[dict]:
-    """Claim 15's numbers, one per RNN row: each seed's final train - test accuracy (``gaps``, NaN for a diverged
-    seed), their std and count, and the claim's own number (``mean``: mean train - mean test over finished seeds)."""
+    """Claim 15's numbers per RNN row: each seed's final train - test accuracy, std, count and the claim's mean."""
     out = []
     for r in rows:
         gaps = [final([m], "train_accuracy")[0] - final([m])[0] for m in r["records"]]
@@ -374,8 +350,7 @@ def train_test_gaps(rows: list[dict]) -> list[dict]:
 
 
 def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
-    """Claim 15: the final train - test accuracy gap in points per cell and hidden size, each seed a dot, hatched
-    where the claim finds the mean outside its ± limit of "about equal"."""
+    """Claim 15: the final train - test gap per cell and hidden size, hatched outside the claim's rule."""
     gaps = {(g["cell"], g["hidden_units"]): g for g in train_test_gaps(rows)}
     cells = [c for c in CELLS if any(c == cell for cell, _ in gaps)]
     sizes = sorted({h for _, h in gaps}, reverse=True)
@@ -390,8 +365,7 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
     for i, cell in enumerate(cells):
         where = x + (i - (len(cells) - 1) / 2) * width
         gs = [gaps.get((cell, h)) for h in sizes]
-        mean = np.array([np.nan if g is None else 100 * g["mean"] for g in gs])
-        std = np.array([np.nan if g is None else 100 * g["std"] for g in gs])
+        mean, std = (np.array([np.nan if g is None else 100 * g[k] for g in gs]) for k in ("mean", "std"))
         bars = ax.bar(where, np.nan_to_num(mean), width, color=CELL_COLORS[cell], zorder=2)
         error_bars(ax, where, mean, std, elinewidth=0.9, capsize=3, zorder=3)
         spread = np.where(np.isfinite(std) & np.isfinite(mean), std, 0.0)
@@ -399,8 +373,7 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
             if g is None:
                 continue
             if math.isfinite(g["mean"]) and not about_equal(g["mean"]):  # hatched: as the claim counts it
-                bars[j].set_hatch("//")
-                bars[j].set_edgecolor("white")
+                bars[j].set(hatch="//", edgecolor="white")
             seeds = 100 * np.array(g["gaps"], dtype=float)
             seeds = seeds[np.isfinite(seeds)]
             if len(seeds) > 1:  # each seed, spread across the bar so that equal gaps stay visible
@@ -411,22 +384,17 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
             ax.text(where[j], top + 0.25, text, ha="center", va="bottom", fontsize=8, zorder=5)
             extent += [top, np.nan_to_num(mean[j]) - spread[j], *seeds]
     ax.plot([], [], "o", ms=3.2, mfc="white", mec="black", mew=0.7, label="one seed")
-    handles, labels = ax.get_legend_handles_labels()
-    for cell in cells:  # plain swatches: a cell's first bar may be hatched
-        handles.append(Patch(facecolor=CELL_COLORS[cell]))
-        labels.append(CELL_LABELS[cell] + ("" if cell in GAP_CELLS else " (not part of the claim)"))
-    handles.append(Patch(facecolor="0.6", hatch="//", edgecolor="white"))
-    labels.append(f"hatched: mean outside ±{limit:g} points")
+    hatched = Patch(facecolor="0.6", hatch="//", edgecolor="white", label=f"hatched: mean outside ±{limit:g} points")
+    handles = ax.get_legend_handles_labels()[0] + [  # plain swatches: a cell's first bar may be hatched
+        Patch(facecolor=CELL_COLORS[c], label=CELL_LABELS[c] + ("" if c in GAP_CELLS else " (not part of the claim)"))
+        for c in cells
+    ]
     ax.set_ylim(min(extent) - 1, 1.22 * max(extent) + 1)  # room for the value labels and the legend
     ax.set_xticks(x, [str(h) for h in sizes])
     ax.set(xlabel="hidden units", ylabel="final train - test accuracy (percentage points)")
     ax.grid(axis="y", alpha=0.3, zorder=0)
-    within = [  # the claim's count of means within its rule
-        f"{CELL_LABELS[c]} {sum(about_equal(g['mean']) for (cc, _), g in gaps.items() if cc == c)} of "
-        f"{sum(cc == c for cc, _ in gaps)}"
-        for c in GAP_CELLS
-        if c in cells
-    ]
+    counted = {c: [about_equal(g["mean"]) for (cc, _), g in gaps.items() if cc == c] for c in GAP_CELLS if c in cells}
+    within = [f"{CELL_LABELS[c]} {sum(v)} of {len(v)}" for c, v in counted.items()]  # the claim's count within its rule
     asked = " and ".join(CELL_LABELS[c] for c in GAP_CELLS)
     note = seeds_note([g["n"] for g in gaps.values()], "error bar: ± 1 std over seeds", "; no error bar")
     ax.set_title(
@@ -435,30 +403,25 @@ def plot_train_test_gap(rows: list[dict], path: Path) -> Path:
         f"mean within ±{limit:g} points: {', '.join(within) or f'no {asked} runs'}",
         fontsize=10,
     )
-    ax.legend(handles, labels, fontsize=8, loc="upper left", ncols=3)
+    ax.legend(handles=[*handles, hatched], fontsize=8, loc="upper left", ncols=3)
     return save_figure(fig, path, tight=True)
 
 
 def summarize(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]], out: Path, log=print) -> list[Path]:
-    """Every figure and table of the grid from one data set's ``records``: ``runs``, the (cell, hidden units) asked
-    for under ``grid``, and the CNN are the current rows. On the study's data in ``<figures>/rnn``, the claims too."""
+    """Every figure and table of ``runs`` under ``grid`` and the CNN; in ``<figures>/rnn`` (study data) the claims."""
     io.remove_stale_temps(out, recursive=True)  # half-written figures of killed processes
     rows = grid_rows(records, chosen_groups(records, grid, runs))
     rnn_rows = [r for r in rows if r["cell"] in CELLS and r["current"]]
     if not rnn_rows:
         log(f"no finished RNN runs of these settings in {out / 'results.jsonl'} or the runs folder; nothing to show")
         return []
-    written = [
-        plot_cell_curves(cell, [r for r in rnn_rows if r["cell"] == cell], out / f"{cell}_curves.png")
-        for cell in CELLS
-        if any(r["cell"] == cell for r in rnn_rows)
-    ]
-    written += [plot_summary(rnn_rows, out / "summary.png"), plot_train_test_gap(rnn_rows, out / "train_test_gap.png")]
+    cells = {c: part for c in CELLS if (part := [r for r in rnn_rows if r["cell"] == c])}  # each by falling size
+    written = [plot_cell_curves(cell, part, out / f"{cell}_curves.png") for cell, part in cells.items()]
+    written += [plot_summary(cells, out / "summary.png"), plot_train_test_gap(rnn_rows, out / "train_test_gap.png")]
     comparison = []  # Part C: the CNN and each cell's finished configuration with the best mean final test accuracy
     if cnn := next((r for r in rows if r["cell"] == "cnn" and r["current"] and r["n"]), None):
-        done = [r for r in rnn_rows if r["n"]]
-        best = lambda cell: max((r for r in done if r["cell"] == cell), key=lambda r: r["final_test_accuracy_mean"])
-        comparison = [cnn] + [best(c) for c in CELLS if any(r["cell"] == c for r in done)]
+        done = [[r for r in part if r["n"]] for part in cells.values()]
+        comparison = [cnn] + [max(part, key=lambda r: r["final_test_accuracy_mean"]) for part in done if part]
         written.append(plot_cnn_comparison(comparison, out / "cnn_comparison.png"))
     io.write_text(out / "summary.md", summary_markdown(rows, comparison))
     io.write_text(out / "summary.csv", stats.csv_text(rows, CSV_FIELDS))
