@@ -34,19 +34,15 @@ SPACE_WORDS = {"study": "the study's own knobs", "all": "the study's knobs and t
 
 @dataclass(frozen=True)
 class Trial:
-    """One finished trial (COMPLETE or PRUNED); ``curve``: its (iteration, accuracy) evaluations."""
+    """One finished trial (complete or pruned); ``curve``: its (iteration, accuracy) evaluations."""
 
-    state: str
+    complete: bool
     value: float | None
     curve: tuple[tuple[int, float], ...]
     params: dict
     number: int | None = None
     warm: bool = False
     record: dict | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.state == "COMPLETE"
 
     @property
     def last(self) -> float:  # a pruned trial's: its last evaluation
@@ -106,8 +102,8 @@ def from_records(records: list[dict], space: str, iterations: int, split: str, r
     value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
     trials = []
     for r, params in zip(records, shown_params(records, space, iterations)):
-        state, is_warm = "PRUNED" if r["status"] == "pruned" else "COMPLETE", r["identity"]["config"] == warm
-        trials.append(Trial(state, value(r), curve_of(r, split), params, warm=is_warm, record=r))
+        is_warm = r["identity"]["config"] == warm
+        trials.append(Trial(r["status"] != "pruned", value(r), curve_of(r, split), params, warm=is_warm, record=r))
     return trials
 
 
@@ -120,7 +116,7 @@ def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial
         record = by_folder.get(t.user_attrs.get("run_dir"))
         curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
         warm = bool(t.user_attrs.get("warm_start"))
-        trials.append(Trial(t.state.name, t.value, curve, t.params, t.number, warm, record))
+        trials.append(Trial(t.state.name == "COMPLETE", t.value, curve, t.params, t.number, warm, record))
     return trials, sum(t.state.name == "FAIL" for t in exported)
 
 
@@ -168,8 +164,9 @@ def figure_title(s: Search, what: str) -> str:
     return title + ("\n(the earlier protocol: trials scored on the TEST set, not on validation)" * (s.split != "val"))
 
 
-def draw_curves(ax, s: Search) -> list:
-    """Every trial's evaluations: complete ones ending in a dot, pruned ones in a cross; returns the legend."""
+def plot_trials(s: Search, path: Path) -> Path:
+    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked)."""
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     color, pruned = SPLIT_COLORS[s.split], [t for t in s.trials if not t.complete]
     stops = [t.curve[-1][0] for t in pruned if t.curve]
     stopped = "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops))) + " iterations"
@@ -179,8 +176,8 @@ def draw_curves(ax, s: Search) -> list:
         x, y = np.array(t.curve, dtype=float).T
         c = WARM_COLOR if t.warm else color if t.complete else PRUNED_COLOR
         lw = 2.6 if t is s.trials[0] else 1.8 if t.warm else 1.0 if t.complete else 0.7
-        ax.plot(x, 100 * y, color=c, lw=lw, alpha=1.0 if t.warm or t.complete else 0.6, zorder=3 if t.complete else 2)
-        ax.plot(x[-1], 100 * y[-1], "o" if t.complete else "x", color=c, ms=4, zorder=4)
+        left.plot(x, 100 * y, color=c, lw=lw, alpha=1.0 if t.warm or t.complete else 0.6, zorder=3 if t.complete else 2)
+        left.plot(x[-1], 100 * y[-1], "o" if t.complete else "x", color=c, ms=4, zorder=4)
     line = lambda c, label, **kw: Line2D([], [], color=c, label=label, **kw)
     handles = [
         line(color, f"complete ({len(s.complete)}): dot, its value", marker="o", ms=4),
@@ -191,16 +188,8 @@ def draw_curves(ax, s: Search) -> list:
     if s.warm:
         handles.append(line(WARM_COLOR, f"warm start: the hand-tuned configuration ({pct(s.warm.last)}%)", lw=1.8))
     every = s.records[0]["identity"]["eval_every"]
-    ax.set(xlabel="iterations (training batches)", ylabel=accuracy_label(s))
-    ax.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
-    return handles
-
-
-def plot_trials(s: Search, path: Path) -> Path:
-    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked)."""
-    fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-    handles = draw_curves(left, s)
-    color = SPLIT_COLORS[s.split]
+    left.set(xlabel="iterations (training batches)", ylabel=accuracy_label(s))
+    left.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
     order = sorted(s.trials, key=lambda t: t.number) if s.numbered else s.trials
     x = [t.number for t in order] if s.numbered else list(range(1, len(order) + 1))
     for xi, t in zip(x, order):

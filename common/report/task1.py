@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common import calibration, data, io, runs, study
-from common.report import beyond, claims, overview, runfigs, stats
+from common.report import claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
@@ -299,14 +299,12 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
 def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
     """The mean absolute gaps to the study against the run length, one line per (Adam lr, L2)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    its = sorted(calibration.GRID["iterations"])
+    best = {(r["adam_lr"], r["l2"], r["iterations"]): r for r in reversed(rows)}  # rows: best first
     for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
-        its = sorted(calibration.GRID["iterations"])
-        best = [
-            min((r for r in rows if (r["adam_lr"], r["l2"], r["iterations"]) == (lr, l2, it)), key=lambda r: r["score"])
-            for it in its
-        ]
         for ax, key in zip(axes, ("train_gap", "test_gap")):
-            ax.plot(its, [100 * b[key] for b in best], marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
+            y = [100 * best[lr, l2, it][key] for it in its]
+            ax.plot(its, y, marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
     for ax, what in zip(axes, ("train", "test")):
         ax.set(xlabel="iterations per run", ylabel=f"mean |ours - study| {what} accuracy (points)", ylim=(0, None))
         ax.set_title(f"{what} accuracy gap over the 11 runs")
@@ -386,16 +384,13 @@ def summarize(
     written += [out / "summary.csv", out / "summary.md"]
     written.append(plot_summary(shown, out / "summary.png", info.label, info.study_data))
     wants = lambda page: pages is None or page in pages  # noqa: E731
-    written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
-    written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
-    if wants("protocol"):
-        from common.report import protocol
+    if pages is None or pages - {"overview", "claims"}:  # a sweep of the study's runs imports none of these
+        from common.report import beyond, protocol, speed
 
-        written += protocol.write(merged, out / "beyond")
-    if wants("speed"):
-        from common.report import speed
-
-        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
+        written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
+        written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+        written += protocol.write(merged, out / "beyond") if wants("protocol") else []
+        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py") if wants("speed") else []
     if info.study_data and wants("overview"):
         written += overview.write_overview(merged, out, info.class_names)
     if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
