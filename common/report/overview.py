@@ -331,8 +331,7 @@ def best_views(recs: list[dict]) -> tuple[str, dict[str, float]] | None:
 
 def score(recs: list[dict]) -> float:
     """A candidate's validation accuracy at its best test-time views (a network and its views chosen together)."""
-    views = best_views(recs)
-    return views[1][views[0]] if views else mean_val(recs)
+    return max(views[1].values()) if (views := best_views(recs)) else mean_val(recs)
 
 
 def best_scored(by_name: dict[str, list[dict]], names) -> str | None:

@@ -212,29 +212,6 @@ def plot_trials(s: Search, path: Path) -> Path:
     return save_figure(fig, path, tight=True)
 
 
-def panel(ax, s: Search, knob: str, numeric: bool) -> None:
-    """The accuracy against one knob, a marker per optimizer, the warm start ringed."""
-    have = [t for t in s.trials if knob in t.knobs]
-    x = np.array([t.knobs[knob] if numeric else 0.0 for t in have], dtype=float)
-    if not numeric:  # categories side by side, each one's trials spread across its slot, best first
-        cats = sorted({str(t.knobs[knob]) for t in have})
-        for i, c in enumerate(cats):
-            at = [j for j, t in enumerate(have) if str(t.knobs[knob]) == c]
-            x[at] = i + (np.linspace(-0.3, 0.3, len(at)) if len(at) > 1 else 0.0)
-        ax.set_xticks(range(len(cats)), cats, rotation=20 if len(cats) > 2 else 0, fontsize=8)
-    for xi, t in zip(x, have):
-        marker, c = MARKERS.get(t.knobs.get("optimizer"), "o"), SPLIT_COLORS[s.split] if t.complete else PRUNED_COLOR
-        ax.scatter(xi, 100 * t.last, marker=marker, s=40 if t.complete else 16, color=c, alpha=0.85, lw=0, zorder=3)
-        if t.warm:
-            ax.scatter(xi, 100 * t.last, s=150, facecolors="none", edgecolors=WARM_COLOR, lw=1.3, zorder=4)
-    log = numeric and knob in hpsearch.LOG_KNOBS and len(x) and x.min() > 0
-    if log:
-        ax.set_xscale("log")
-    used = f", {len(have)} of {len(s.trials)} trials" if len(have) < len(s.trials) else ""
-    ax.set_xlabel(f"{knob}{' (log axis)' if log else ''}{used}", fontsize=9)
-    ax.grid(alpha=0.3)
-
-
 def plot_sensitivity(s: Search, path: Path) -> Path:
     """The accuracy against each searched knob: the log-scaled first, then the other numbers, the categories."""
     names = {k for t in s.trials for k in t.knobs}
@@ -245,13 +222,31 @@ def plot_sensitivity(s: Search, path: Path) -> Path:
     rows = math.ceil(len(knobs) / PANELS_PER_ROW)
     fig, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(3.4 * PANELS_PER_ROW, 3.0 * rows), sharey=True)
     axes = np.atleast_1d(axes).ravel()
-    for ax, (knob, numeric) in zip(axes, knobs):
-        panel(ax, s, knob, numeric)
+    color, optimizers = SPLIT_COLORS[s.split], sorted({t.knobs.get("optimizer") for t in s.trials} - {None})
+    for ax, (knob, number) in zip(axes, knobs):  # the accuracy against one knob, a marker per optimizer
+        have = [t for t in s.trials if knob in t.knobs]
+        x = np.array([t.knobs[knob] if number else 0.0 for t in have], dtype=float)
+        if not number:  # categories side by side, each one's trials spread across its slot, best first
+            cats = sorted({str(t.knobs[knob]) for t in have})
+            for i, c in enumerate(cats):
+                at = [j for j, t in enumerate(have) if str(t.knobs[knob]) == c]
+                x[at] = i + (np.linspace(-0.3, 0.3, len(at)) if len(at) > 1 else 0.0)
+            ax.set_xticks(range(len(cats)), cats, rotation=20 if len(cats) > 2 else 0, fontsize=8)
+        for xi, t in zip(x, have):
+            marker, c = MARKERS.get(t.knobs.get("optimizer"), "o"), color if t.complete else PRUNED_COLOR
+            ax.scatter(xi, 100 * t.last, marker=marker, s=40 if t.complete else 16, color=c, alpha=0.85, lw=0, zorder=3)
+            if t.warm:
+                ax.scatter(xi, 100 * t.last, s=150, facecolors="none", edgecolors=WARM_COLOR, lw=1.3, zorder=4)
+        logx = number and knob in log and len(x) and x.min() > 0
+        if logx:
+            ax.set_xscale("log")
+        used = f", {len(have)} of {len(s.trials)} trials" if len(have) < len(s.trials) else ""
+        ax.set_xlabel(f"{knob}{' (log axis)' if logx else ''}{used}", fontsize=9)
+        ax.grid(alpha=0.3)
     for ax in axes[len(knobs) :]:
         ax.axis("off")
     for ax in axes[::PANELS_PER_ROW]:
         ax.set_ylabel(accuracy_label(s).split(",")[0])
-    color, optimizers = SPLIT_COLORS[s.split], sorted({t.knobs.get("optimizer") for t in s.trials} - {None})
     dot = lambda label, **kw: Line2D([], [], ls="none", label=label, **{"marker": "o", "ms": 6, **kw})
     handles = [dot("complete: its value", color=color), dot("pruned: its last evaluation", color=PRUNED_COLOR)]
     if s.warm:

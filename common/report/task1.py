@@ -206,22 +206,18 @@ def seed_record(records: list[dict], run: study.RunConfig, seed: int) -> dict | 
     return next((r for r in recs if r["identity"]["seed"] == seed), None)
 
 
-def history_at(record: dict | None, iteration: int, key: str):
-    return next((h.get(key) for h in record["history"] if h["iteration"] == iteration), None) if record else None
-
-
 def calibration_table(records: list[dict], seed: int, eval_every: int, batch_size=None) -> list[dict]:
     """One row per combination of the constants: its mean absolute gaps to the study's 11 runs, their mean the score."""
     rows = []
     for (lr, l2, run6), by_row in calibration.candidates(batch_size):
-        recs = {row: seed_record(records, run, seed) for row, run in by_row.items()}
+        recs = {row: rec for row, run in by_row.items() if (rec := seed_record(records, run, seed))}
         for iterations in calibration.GRID["iterations"]:
             for factor in calibration.GRID["long_factor"]:
                 gaps = {}
                 for row, rec in recs.items():
                     at = (round(iterations * factor) if row == 8 else iterations) // eval_every * eval_every
-                    train, test = (history_at(rec, at, k) for k in ACCURACIES)
-                    if train is not None and test is not None:
+                    train, test = (stats.at([rec], at, k) for k in ACCURACIES)
+                    if np.isfinite([train, test]).all():  # recorded at that length
                         gaps[row] = tuple(v - ref for v, ref in zip((train, test), STUDY_RUNS[row].study_accuracy))
                 complete = len(gaps) == len(STUDY_RUNS)
                 train_gap = float(np.mean([abs(g[0]) for g in gaps.values()])) if complete else float("nan")
@@ -255,7 +251,8 @@ def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> lis
     r7, r8 = (seed_record(records, STUDY_RUNS[row], seed) for row in (7, 8))
     if r7 and r8:  # the calibration reads run 7 off run 8's curve: the same batches, dropout masks and rate
         its = [h for h in r7["history"] if h["iteration"] % study.EVAL_EVERY == 0]
-        same = [h for h in its if all(h.get(k) == history_at(r8, h["iteration"], k) for k in ACCURACIES)]
+        by_it = {h["iteration"]: h for h in r8["history"]}
+        same = [h for h in its if all(h.get(k) == by_it.get(h["iteration"], {}).get(k) for k in ACCURACIES)]
         lines.append(
             f"Run 7 trained on its own (seed {seed}) gives run 8's train and test accuracy to every recorded digit at "
             f"{len(same)} of {len(its)} evaluations, as reading run 7 off run 8's curve assumes."
