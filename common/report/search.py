@@ -82,44 +82,6 @@ def curve_of(record: dict, split: str) -> tuple[tuple[int, float], ...]:
     return tuple((h["iteration"], h[key]) for h in record["history"] if h.get(key) is not None)
 
 
-def shown_params(records: list[dict], space: str, iterations: int) -> list[dict]:
-    """Each record's trial parameters; for an earlier space, the run's fields that vary across the trials, less those
-    at 0 (a momentum, warm-up or weight decay the trial's optimizer or schedule does not use)."""
-    configs = [r["identity"]["config"] for r in records]
-    params = [hpsearch.trial_params(c, space, iterations) for c in configs]
-    if all(p is not None for p in params):
-        return params
-    varied = sorted(k for k in configs[0] if len({json.dumps(c.get(k)) for c in configs}) > 1)
-    unused = lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0
-    return [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
-
-
-def from_records(records: list[dict], space: str, iterations: int, split: str, rival: RunConfig) -> list[Trial]:
-    """The trials as the records alone give them, scored as ``common.search.run_trials`` did (diverged: chance)."""
-    warm = hpsearch.warm_start_run(rival, space, iterations).identity()
-    matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
-    chance = 1 / len(matrix) if matrix else math.nan
-    value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
-    trials = []
-    for r, params in zip(records, shown_params(records, space, iterations)):
-        is_warm = r["identity"]["config"] == warm
-        trials.append(Trial(r["status"] != "pruned", value(r), curve_of(r, split), params, warm=is_warm, record=r))
-    return trials
-
-
-def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial], int]:
-    """The finished trials of ``trials.json``, each with its run's record; and how many trials failed."""
-    exported = hpsearch.read_trials(path)
-    by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
-    trials = []
-    for t in (t for t in exported if t.state in hpsearch.FINISHED_STATES):
-        record = by_folder.get(t.user_attrs.get("run_dir"))
-        curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
-        warm = bool(t.user_attrs.get("warm_start"))
-        trials.append(Trial(t.state.name == "COMPLETE", t.value, curve, t.params, t.number, warm, record))
-    return trials, sum(t.state.name == "FAIL" for t in exported)
-
-
 def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
     every = runs.ResultsIndex(search_dir / "results.jsonl").read()
     names = {hpsearch.trial_name(sp): sp for sp in hpsearch.SPACES}
@@ -129,11 +91,30 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
     space = names[records[0]["name"]]
     iterations = max(r["identity"]["config"]["iterations"] for r in records)
     split = "val" if records[0]["identity"].get("split") else "test"  # the earlier searches scored on the test set
-    exported = search_dir / hpsearch.TRIALS_FILE
-    if exported.exists():
-        trials, failed = from_export(exported, records, split)
-    else:
-        trials, failed = from_records(records, space, iterations, split, named[hpsearch.RIVALS[space]]), None
+    exported, trials, failed = search_dir / hpsearch.TRIALS_FILE, [], None
+    if exported.exists():  # the finished trials of trials.json, each with its run's record; and how many failed
+        every_trial = hpsearch.read_trials(exported)
+        by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
+        for t in (t for t in every_trial if t.state in hpsearch.FINISHED_STATES):
+            record = by_folder.get(t.user_attrs.get("run_dir"))
+            curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
+            warm = bool(t.user_attrs.get("warm_start"))
+            trials.append(Trial(t.state.name == "COMPLETE", t.value, curve, t.params, t.number, warm, record))
+        failed = sum(t.state.name == "FAIL" for t in every_trial)
+    else:  # the trials as the records alone give them, scored as common.search.run_trials did (diverged: chance)
+        warm = hpsearch.warm_start_run(named[hpsearch.RIVALS[space]], space, iterations).identity()
+        matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
+        chance = 1 / len(matrix) if matrix else math.nan
+        value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
+        configs = [r["identity"]["config"] for r in records]
+        shown = [hpsearch.trial_params(c, space, iterations) for c in configs]
+        if any(p is None for p in shown):  # an earlier space: the fields that vary across the trials, less those at 0
+            varied = sorted(k for k in configs[0] if len({json.dumps(c.get(k)) for c in configs}) > 1)
+            unused = lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0  # e.g. a momentum
+            shown = [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
+        for r, params in zip(records, shown):
+            is_warm = r["identity"]["config"] == warm
+            trials.append(Trial(r["status"] != "pruned", value(r), curve_of(r, split), params, warm=is_warm, record=r))
     run_id = lambda t: (t.record or {}).get("run_id", "")  # ties without trial numbers: an arbitrary, fixed order
     trials = sorted(trials, key=lambda t: (-np.nan_to_num(t.last, nan=-1.0), not t.complete, t.number or 0, run_id(t)))
     return Search(search_dir.name, space, iterations, split, trials, records, every, failed, exported.exists())
