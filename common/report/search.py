@@ -362,7 +362,11 @@ def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig
     return lines
 
 
-def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict[str, RunConfig]) -> Path:
+def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunConfig] | None = None) -> list[Path]:
+    """Redraws one study folder's ``search.md``, ``trials.png`` and ``sensitivity.png``; ``cifar_records``: the sweep's
+    (the rival's, the hand tuning's); ``named``: the runs by name (``cifar_v2.py`` passes them under its flags)."""
+    named = named or RUNS
+    s = read(search_dir, named)
     rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
     of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
@@ -374,17 +378,6 @@ def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict
             f"{gap(best - warm)} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
         )
     lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
+    path = search_dir / "search.md"
     io.write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunConfig] | None = None) -> list[Path]:
-    """Redraws one study folder; ``cifar_records``: the sweep's (the rival's, the hand tuning's); ``named``: the runs
-    by name (``cifar_v2.py`` passes them under its flags)."""
-    named = named or RUNS
-    s = read(search_dir, named)
-    return [
-        plot_trials(s, search_dir / "trials.png"),
-        plot_sensitivity(s, search_dir / "sensitivity.png"),
-        write_markdown(s, search_dir / "search.md", cifar_records, named),
-    ]
+    return [plot_trials(s, search_dir / "trials.png"), plot_sensitivity(s, search_dir / "sensitivity.png"), path]
