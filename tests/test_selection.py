@@ -12,7 +12,6 @@ from conftest import TINY_SEARCH
 from common import data as datamod
 from common import runs, search, study
 from common.report import beyond as selection
-from common.report import overview
 
 optuna = pytest.importorskip("optuna")
 REPO = Path(__file__).resolve().parent.parent
@@ -88,10 +87,10 @@ def test_choices_read_only_validation_numbers():
     assert rows["beyond_1_augment"]["kept"] and not rows["beyond_2_adamw_cosine"]["kept"]
     assert rows["beyond_1_augment"]["delta"] == pytest.approx(0.05)
     assert "beyond_4_tta" not in rows  # it builds on rung 3, which did not choose
-    assert overview.best_scored(chose, ["beyond_1_augment", "beyond_2_adamw_cosine"]) == "beyond_1_augment"
+    assert selection.best_scored(chose, ["beyond_1_augment", "beyond_2_adamw_cosine"]) == "beyond_1_augment"
     assert selection.best_views(chose["beyond_4_tta"])[0] == "flip_shift1"
-    with pytest.raises(overview.NotValidation, match="validation"):
-        overview.val_accuracy(record("beyond_1_augment", test=0.7))
+    with pytest.raises(selection.NotValidation, match="validation"):
+        selection.val_accuracy(record("beyond_1_augment", test=0.7))
 
 
 def fake_train(iterations, eval_every, trained):
@@ -182,5 +181,5 @@ def test_a_network_and_its_views_are_chosen_together():
         "beyond_vgg_nesterov": [record("beyond_vgg_nesterov", val=0.61, views=views)],  # 66% at 1-pixel shifts
     }
     assert max(chose, key=lambda n: selection.mean_val(chose[n])) == "beyond_vgg"  # on its own views alone
-    assert overview.best_scored(chose, list(chose)) == "beyond_vgg_nesterov"
-    assert overview.score(chose["beyond_vgg_nesterov"]) == 0.66
+    assert selection.best_scored(chose, list(chose)) == "beyond_vgg_nesterov"
+    assert selection.score(chose["beyond_vgg_nesterov"]) == 0.66

@@ -1,9 +1,11 @@
 """Beyond the study (``docs/beyond.md``, ``figures/cifar/beyond/``): the improvement ladder (``ladder.{md,png}``,
-``cost.png``) and every choice made on the validation split (``validation.md``, ``selection.png``; the choices
-themselves are in ``overview.py``, which a sweep's report imports without this module)."""
+``cost.png``) and every choice made on the validation split (``validation.md``, ``selection.png``). Every choice
+reads ``val_*`` numbers alone and refuses a record without them (tests/test_selection.py shuffles the test labels
+and gets the same choices)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import numpy as np
 
 from common import io, study
 from common.data import SPLIT_SEED
+from common.metrics import VIEW_CANDIDATES
 from common.report import stats
-from common.report.overview import best_views, choosing_records, chosen, mean_val, tested
 from common.report.plots import SPLIT_COLORS, error_bars, log_labels, plt, save_figure, seed_dots, spread_labels
 from common.report.stats import PM_KEY, compare, difference, final, gap, pct, pm, show
 
@@ -22,6 +24,40 @@ VIEW_LABELS = {
     "flip_shift1": "flip x 1-pixel shifts",
     "flip_shift2": "flip x 2-pixel shifts",
 }
+
+
+class NotValidation(ValueError):
+    """A record without validation numbers was handed to a choice."""
+
+
+def tested(records: list[dict], run: study.RunConfig) -> list[dict]:
+    """The finished runs of ``run`` as defined (no split, no other change), on the study's data."""
+    return stats.finished(stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET))
+
+
+def val_accuracy(record: dict) -> float:
+    if "val_accuracy" not in record["final"]:
+        raise NotValidation(
+            f"{record['name']}: no validation accuracy; choices read only runs trained with a validation split "
+            f"(--set validation={study.VALIDATION})"
+        )
+    return record["final"]["val_accuracy"]
+
+
+def choosing_records(records: list[dict], per_class: int = study.VALIDATION) -> dict[str, list[dict]]:
+    """The finished runs that chose on a ``per_class`` split, the named run otherwise unchanged, by name."""
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        run = study.RUNS.get(r["name"])
+        if run is None or r["status"] != "finished" or r["identity"].get("split", {}).get("per_class") != per_class:
+            continue
+        if r["identity"]["config"] == study.with_overrides(run, validation=per_class).identity():
+            out.setdefault(r["name"], []).append(r)
+    return out
+
+
+def mean_val(recs: list[dict]) -> float:
+    return float(np.mean([val_accuracy(r) for r in recs]))
 
 
 def ladder_decisions(by_name: dict[str, list[dict]], n_val: int) -> list[dict]:
@@ -36,6 +72,43 @@ def ladder_decisions(by_name: dict[str, list[dict]], n_val: int) -> list[dict]:
                 | {"beyond_noise": abs(acc - prev) > stats.NOISE * se}
             )
     return rows
+
+
+def best_views(recs: list[dict]) -> tuple[str, dict[str, float]] | None:
+    """The test-time view set with the highest mean validation accuracy at the runs' end, and every set's."""
+    views = [r["final"].get("val_accuracy_views") for r in recs]
+    if not views or not all(views):
+        return None
+    means = {k: float(np.mean([v[k] for v in views])) for k in views[0]}
+    return max(means, key=means.get), means
+
+
+def score(recs: list[dict]) -> float:
+    """A candidate's validation accuracy at its best test-time views (a network and its views chosen together)."""
+    views = best_views(recs)
+    return views[1][views[0]] if views else mean_val(recs)
+
+
+def best_scored(by_name: dict[str, list[dict]], names) -> str | None:
+    present = [n for n in names if n in by_name]
+    return max(present, key=lambda n: score(by_name[n])) if present else None
+
+
+def chosen(records: list[dict]) -> list[dict]:
+    """The best LeNet-5 and the best network, with their views, chosen on validation; ``named``: the run that is it."""
+    chose = choosing_records(records)
+    out = []
+    for key, what, lenet in (("lenet", "the study's LeNet-5", True), ("net", "the best network", False)):
+        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung and (r.arch == "lenet5") == lenet])
+        if not name:
+            continue
+        run, v = study.RUNS[name], best_views(chose[name]) if study.RUNS[name].tta else None
+        if v:  # the views chosen on validation replace the run's own
+            tta, shift = VIEW_CANDIDATES[v[0]]
+            run = dataclasses.replace(run, tta=tta, tta_shift=shift)
+        named = next((n for n, r in study.RUNS.items() if r.identity() == run.identity()), None)
+        out.append(dict(key=key, what=what, name=name, val=score(chose[name]), views=v and v[0], named=named))
+    return out
 
 
 LADDER_INTRO = (

@@ -4,13 +4,12 @@ expected calibration error, ECE; Guo et al. 2017) of the study's best run and of
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from common import io, study
-from common.metrics import GRADIENT_R2, VIEW_CANDIDATES, expected_calibration_error
+from common.metrics import GRADIENT_R2, expected_calibration_error
 from common.report import stats
 from common.report.claims import RAMP_SHARE
 from common.report.plots import (
@@ -283,79 +282,6 @@ def write_reliability(shown: list[tuple[str, str, list[dict]]], out: Path) -> li
     return [save_figure(fig, out / "reliability.png", tight=True)]
 
 
-# ---------------------------------------------------------------------------
-# The recipes chosen on validation (beyond.py's validation.md reads them too): every choice reads ``val_*`` numbers
-# alone and refuses a record without them (tests/test_selection.py shuffles the test labels, gets the same choices)
-class NotValidation(ValueError):
-    """A record without validation numbers was handed to a choice."""
-
-
-def tested(records: list[dict], run: study.RunConfig) -> list[dict]:
-    """The finished runs of ``run`` as defined (no split, no other change), on the study's data."""
-    return stats.finished(stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET))
-
-
-def val_accuracy(record: dict) -> float:
-    if "val_accuracy" not in record["final"]:
-        raise NotValidation(
-            f"{record['name']}: no validation accuracy; choices read only runs trained with a validation split "
-            f"(--set validation={study.VALIDATION})"
-        )
-    return record["final"]["val_accuracy"]
-
-
-def choosing_records(records: list[dict], per_class: int = study.VALIDATION) -> dict[str, list[dict]]:
-    """The finished runs that chose on a ``per_class`` split, the named run otherwise unchanged, by name."""
-    out: dict[str, list[dict]] = {}
-    for r in records:
-        run = study.RUNS.get(r["name"])
-        if run is None or r["status"] != "finished" or r["identity"].get("split", {}).get("per_class") != per_class:
-            continue
-        if r["identity"]["config"] == study.with_overrides(run, validation=per_class).identity():
-            out.setdefault(r["name"], []).append(r)
-    return out
-
-
-def mean_val(recs: list[dict]) -> float:
-    return float(np.mean([val_accuracy(r) for r in recs]))
-
-
-def best_views(recs: list[dict]) -> tuple[str, dict[str, float]] | None:
-    """The test-time view set with the highest mean validation accuracy at the runs' end, and every set's."""
-    views = [r["final"].get("val_accuracy_views") for r in recs]
-    if not views or not all(views):
-        return None
-    means = {k: float(np.mean([v[k] for v in views])) for k in views[0]}
-    return max(means, key=means.get), means
-
-
-def score(recs: list[dict]) -> float:
-    """A candidate's validation accuracy at its best test-time views (a network and its views chosen together)."""
-    return max(views[1].values()) if (views := best_views(recs)) else mean_val(recs)
-
-
-def best_scored(by_name: dict[str, list[dict]], names) -> str | None:
-    present = [n for n in names if n in by_name]
-    return max(present, key=lambda n: score(by_name[n])) if present else None
-
-
-def chosen(records: list[dict]) -> list[dict]:
-    """The best LeNet-5 and the best network, with their views, chosen on validation; ``named``: the run that is it."""
-    chose = choosing_records(records)
-    out = []
-    for key, what, lenet in (("lenet", "the study's LeNet-5", True), ("net", "the best network", False)):
-        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung and (r.arch == "lenet5") == lenet])
-        if not name:
-            continue
-        run, v = study.RUNS[name], best_views(chose[name]) if study.RUNS[name].tta else None
-        if v:  # the views chosen on validation replace the run's own
-            tta, shift = VIEW_CANDIDATES[v[0]]
-            run = dataclasses.replace(run, tta=tta, tta_shift=shift)
-        named = next((n for n, r in study.RUNS.items() if r.identity() == run.identity()), None)
-        out.append(dict(key=key, what=what, name=name, val=score(chose[name]), views=v and v[0], named=named))
-    return out
-
-
 def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
     """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``: the confusion matrices, classes
     and reliability of the study's best run (rung 0) and of the best LeNet-5 and the best network beyond the
@@ -370,14 +296,16 @@ def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
             plot_gap_over_training(groups, out / "train_test_gap.png"),
             plot_study_scatter(groups, out / "study_scatter.png"),
         ]
+    from common.report import beyond  # here: the choice of the recipes is the one thing this module needs of it
+
     best = next(name for name, run in study.RUNS.items() if run.rung == "0")
     shown = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
-    for c in chosen(records):  # the recipe chosen on validation, and the one first picked on test if other
+    for c in beyond.chosen(records):  # the recipe chosen on validation, and the one first picked on test if other
         what, before = c["what"][:1].upper() + c["what"][1:], study.TEST_CHOSEN[c["key"]]
         if c["named"] and c["named"] != before:
             shown.append((c["named"], f"{what}, chosen on validation ({c['named']})"))
         how = "validation" if c["named"] == before else "seed 0's test accuracy"
         shown.append((before, f"{what}, chosen on {how} ({before})"))
-    shown = [(name, title, tested(records, study.RUNS[name])) for name, title in shown]
+    shown = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in shown]
     made += write_confusions(shown, class_names, out)
     return [p for p in made + write_reliability(shown, out) if p]

@@ -381,13 +381,19 @@ def summarize(
     written += [out / "summary.csv", out / "summary.md"]
     written.append(plot_summary(shown, out / "summary.png", info.label, info.study_data))
     wants = lambda page: pages is None or page in pages  # noqa: E731
-    if pages is None or pages - {"overview", "claims"}:  # a sweep of the study's runs imports none of these
-        from common.report import beyond, protocol, speed
+    if wants("ladder") or wants("validation"):
+        from common.report import beyond
 
         written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
         written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
-        written += protocol.write(merged, out / "beyond") if wants("protocol") else []
-        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py") if wants("speed") else []
+    if wants("protocol"):
+        from common.report import protocol
+
+        written += protocol.write(merged, out / "beyond")
+    if wants("speed"):
+        from common.report import speed
+
+        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
     if info.study_data and wants("overview"):
         written += overview.write_overview(merged, out, info.class_names)
     if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
