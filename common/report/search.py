@@ -122,12 +122,10 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
 
 def retrains(s: Search, rival: RunConfig) -> list[dict]:
     """The seeds of the best complete trial retrained at the rival's length on all the training images."""
-    best = [t for t in s.complete if t.value == s.complete[0].value and t.record] if s.complete else []
-    for t in best:
+    for t in (t for t in s.complete if t.value == s.complete[0].value and t.record):  # the best, ties in order
         config = {**t.record["identity"]["config"], "iterations": rival.iterations, "validation": 0}
         run = RunConfig(hpsearch.best_name(s.space), **config)
-        found = records_of(s.all_records, run.name, run.identity(), t.record["identity"]["data"]["name"])
-        if found:
+        if found := records_of(s.all_records, run.name, run.identity(), t.record["identity"]["data"]["name"]):
             return found
     return []
 
