@@ -58,8 +58,9 @@ def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):
     assert m.sum(1).tolist() == [7] * 10  # every true class's images, each predicted once
     assert np.trace(confusion(np.eye(10)[labels] * 5, labels)) == 70  # perfect logits: all on the diagonal
     recs = [{"name": "r", "seed": s, "final": {"test_confusion": m.tolist()}} for s in (0, 1)]
-    made = overview.plot_confusion(recs, [f"class {i}" for i in range(10)], "run r", tmp_path)
-    assert [p.name for p in made] == ["confusion_r.png", "per_class_r.png"] and all(p.exists() for p in made)
+    made = overview.write_confusions([("r", "run r", recs)], [f"class {i}" for i in range(10)], tmp_path)
+    assert [p.name for p in made] == ["confusion_r.png", "per_class_r.png", "classes.md"]
+    assert all(p.exists() for p in made)
 
 
 def test_the_statistics_read_each_conv_after_its_nonlinearity():

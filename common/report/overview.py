@@ -10,7 +10,7 @@ import numpy as np
 
 from common import io, study
 from common.metrics import GRADIENT_R2, expected_calibration_error
-from common.report import beyond, stats
+from common.report import stats
 from common.report.claims import RAMP_SHARE
 from common.report.plots import (
     LAYER_STYLES,
@@ -162,52 +162,86 @@ def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_confusion(recs: list[dict], class_names, title: str, out: Path) -> list[Path]:
-    """``confusion_<run>.png`` (true class x predicted, summed over the seeds, each row as the share of its class)
-    and ``per_class_<run>.png`` (each class's accuracy, mean ± std over the seeds) from the recorded matrices."""
-    have = [r for r in recs if "test_confusion" in r["final"]]
-    if not have:
-        return []
-    mats = [np.asarray(r["final"]["test_confusion"], dtype=float) for r in have]
-    seeds = f"seed {have[0]['seed']}" if len(have) == 1 else f"seeds {','.join(str(r['seed']) for r in have)} summed"
-    name = recs[0]["name"]
-    total = sum(mats)
-    share = total / total.sum(1, keepdims=True)
-    k = len(class_names)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
-    im = ax.imshow(100 * share, cmap="Blues", vmin=0, vmax=100)
-    for (i, j), v in np.ndenumerate(share):
-        ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
-    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(k), class_names)
-    ax.set(xlabel="predicted class", ylabel="true class")
-    fig.colorbar(im, ax=ax, label="% of the true class's test images")
-    ax.set_title(f"{title}: confusion matrix\n({seeds}; {int(total.sum()):,} predictions)", fontsize=10)
-    written = [save_figure(fig, out / f"confusion_{name}.png")]
-    per = np.array([np.diag(m) / m.sum(1) for m in mats])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    mean = per.mean(0)
-    if len(per) > 1:
-        err, what = per.std(0, ddof=1), "error bar: std over seeds"
-    else:  # one seed: the noise of ~100 test images per class, the binomial SE of each class's accuracy
-        n_class = mats[0].sum(1)
-        err, what = np.sqrt(mean * (1 - mean) / n_class), f"error bar: binomial SE of {int(n_class.mean())} images"
-    ax.bar(range(k), 100 * mean, yerr=100 * err, capsize=3, color="C0")
-    overall = float(np.mean([np.trace(m) / m.sum() for m in mats]))
-    ax.axhline(100 * overall, color="C3", ls="--", lw=1, label=f"all classes: {100 * overall:.1f}%")
-    ax.set_xticks(range(k), class_names, rotation=30, ha="right")
-    ax.set(ylabel="test accuracy of the class (%)", ylim=(0, 100))
-    ax.set_title(f"{title}: accuracy per class\n({seeds_note([len(per)], what, single='; ' + what)})", fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    written.append(save_figure(fig, out / f"per_class_{name}.png"))
-    return written
+def write_confusions(shown: list[tuple[str, str, list[dict]]], class_names, out: Path) -> list[Path]:
+    """Per run of ``shown`` (name, title, records), from its seeds' recorded confusion matrices: ``confusion_<run>.png``
+    (true class x predicted, summed over the seeds, each row as the share of its class), ``per_class_<run>.png`` (each
+    class's accuracy, mean ± std over the seeds) and its row of ``classes.md``: its weakest and strongest classes, its
+    largest confusions, and the classes it gains on over the row above."""
+    written, previous, ses, rows, k = [], None, [], [], len(class_names)
+    for name, title, recs in shown:
+        if not (have := [r for r in recs if "test_confusion" in r["final"]]):
+            continue
+        mats = [np.asarray(r["final"]["test_confusion"], dtype=float) for r in have]
+        ids = ",".join(str(r["seed"]) for r in have)
+        seeds = f"seed {ids}" if len(have) == 1 else f"seeds {ids} summed"
+        total = sum(mats)
+        share = total / total.sum(1, keepdims=True)
+        fig, ax = plt.subplots(figsize=(7.5, 6.5))
+        im = ax.imshow(100 * share, cmap="Blues", vmin=0, vmax=100)
+        for (i, j), v in np.ndenumerate(share):
+            color = "white" if v > 0.5 else "black"
+            ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color=color)
+        ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+        ax.set_yticks(range(k), class_names)
+        ax.set(xlabel="predicted class", ylabel="true class")
+        fig.colorbar(im, ax=ax, label="% of the true class's test images")
+        ax.set_title(f"{title}: confusion matrix\n({seeds}; {int(total.sum()):,} predictions)", fontsize=10)
+        written.append(save_figure(fig, out / f"confusion_{name}.png"))
+        each = np.array([np.diag(m) / m.sum(1) for m in mats])
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        mean = each.mean(0)
+        if len(each) > 1:
+            err, what = each.std(0, ddof=1), "error bar: std over seeds"
+        else:  # one seed: the noise of ~100 test images per class, the binomial SE of each class's accuracy
+            n_class = mats[0].sum(1)
+            err, what = np.sqrt(mean * (1 - mean) / n_class), f"error bar: binomial SE of {int(n_class.mean())} images"
+        ax.bar(range(k), 100 * mean, yerr=100 * err, capsize=3, color="C0")
+        overall = float(np.mean([np.trace(m) / m.sum() for m in mats]))
+        ax.axhline(100 * overall, color="C3", ls="--", lw=1, label=f"all classes: {100 * overall:.1f}%")
+        ax.set_xticks(range(k), class_names, rotation=30, ha="right")
+        ax.set(ylabel="test accuracy of the class (%)", ylim=(0, 100))
+        ax.set_title(f"{title}: accuracy per class\n({seeds_note([len(each)], what, single='; ' + what)})", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        written.append(save_figure(fig, out / f"per_class_{name}.png"))
+        per = np.diag(total) / total.sum(1)  # the classes' accuracies, the seeds pooled
+        share -= np.diag(per)  # the confusions alone
+        ses += [stats.binomial_se(p, n / len(mats)) for p, n in zip(per, total.sum(1))]
+        listed = lambda idx: ", ".join(f"{class_names[i]} {pct(per[i], 0)}" for i in idx)  # noqa: E731
+        top = np.dstack(np.unravel_index(np.argsort(-share, axis=None)[:3], share.shape))[0]
+        mixed = ", ".join(f"{class_names[t]} as {class_names[p]} {pct(share[t, p], 0)}" for t, p in top)
+        gains = "-"
+        if previous is not None:
+            d = per - previous
+            gains = f"better on {int(np.sum(d > 0))} of {len(d)}; most: " + ", ".join(
+                f"{class_names[i]} {stats.gap(d[i], 0)}" for i in np.argsort(-d)[:3]
+            )
+        weak, strong = listed(np.argsort(per)[:3]), listed(np.argsort(-per)[:3])
+        rows.append([f"`{name}`", ids, pct(np.trace(total) / total.sum()), weak, strong, mixed, gains])
+        previous = per
+    if not rows:
+        return written
+    head = ["run", "seeds", "test acc", "weakest", "strongest", "largest confusions", "over the row above"]
+    lines = [
+        "# Which classes: the study's best run and the recipes chosen on validation",
+        "",
+        "Generated by `cifar_v2.py` from `results.jsonl`: each run's confusion matrix summed over the seeds that "
+        "recorded one (`confusion_<run>.png`, `per_class_<run>.png`); accuracies in percent of the class's test "
+        "images; a confusion is the share of a true class predicted as another.",
+        "",
+        *stats.markdown(head, rows),
+        "",
+        f"Each class has about 100 test images: its accuracy's binomial standard error is {pct(min(ses), 0)}-"
+        f"{pct(max(ses), 0)} points (the error bars of `per_class_<run>.png`).",
+    ]
+    io.write_text(out / "classes.md", "\n".join(lines) + "\n")
+    return [*written, out / "classes.md"]
 
 
-def write_reliability(chosen: list[tuple[str, str, list[dict]]], out: Path) -> list[Path]:
-    """One panel per run of ``chosen`` (name, title, records) whose seeds recorded a reliability table: its
+def write_reliability(shown: list[tuple[str, str, list[dict]]], out: Path) -> list[Path]:
+    """One panel per run of ``shown`` (name, title, records) whose seeds recorded a reliability table: its
     reliability diagram, the seeds' tables summed bin by bin (the same bins)."""
-    panels = [([r for r in recs if "test_reliability" in r["final"]], title) for _, title, recs in chosen]
+    panels = [([r for r in recs if "test_reliability" in r["final"]], title) for _, title, recs in shown]
     panels = [(recs, title) for recs, title in panels if recs]
     if not panels:
         return []
@@ -248,47 +282,6 @@ def write_reliability(chosen: list[tuple[str, str, list[dict]]], out: Path) -> l
     return [save_figure(fig, out / "reliability.png", tight=True)]
 
 
-def classes_markdown(chosen: list[tuple[str, list[dict]]], class_names) -> str:
-    """``classes.md``: per run of ``chosen`` (name, records), from its confusion matrices summed over the seeds that
-    recorded one (as ``confusion_<run>.png``): its weakest and strongest classes, its largest confusions, and the
-    classes it gains on over the row above."""
-    previous, ses, rows = None, [], []
-    for name, recs in chosen:
-        if not (recs := [r for r in recs if "test_confusion" in r["final"]]):
-            continue
-        mats = [np.asarray(r["final"]["test_confusion"], float) for r in recs]
-        m = sum(mats)
-        per = np.diag(m) / m.sum(1)
-        share = m / m.sum(1, keepdims=True) - np.diag(per)
-        ses += [stats.binomial_se(p, n / len(mats)) for p, n in zip(per, m.sum(1))]
-        listed = lambda idx: ", ".join(f"{class_names[i]} {pct(per[i], 0)}" for i in idx)  # noqa: E731
-        top = np.dstack(np.unravel_index(np.argsort(-share, axis=None)[:3], share.shape))[0]
-        mixed = ", ".join(f"{class_names[t]} as {class_names[p]} {pct(share[t, p], 0)}" for t, p in top)
-        gains = "-"
-        if previous is not None:
-            d = per - previous
-            gains = f"better on {int(np.sum(d > 0))} of {len(d)}; most: " + ", ".join(
-                f"{class_names[i]} {stats.gap(d[i], 0)}" for i in np.argsort(-d)[:3]
-            )
-        weak, strong = listed(np.argsort(per)[:3]), listed(np.argsort(-per)[:3])
-        rows.append([f"`{name}`", stats.seeds(recs), pct(np.trace(m) / m.sum()), weak, strong, mixed, gains])
-        previous = per
-    head = ["run", "seeds", "test acc", "weakest", "strongest", "largest confusions", "over the row above"]
-    lines = [
-        "# Which classes: the study's best run and the recipes chosen on validation",
-        "",
-        "Generated by `cifar_v2.py` from `results.jsonl`: each run's confusion matrix summed over the seeds that "
-        "recorded one (`confusion_<run>.png`, `per_class_<run>.png`); accuracies in percent of the class's test "
-        "images; a confusion is the share of a true class predicted as another.",
-        "",
-        *stats.markdown(head, rows),
-        "",
-        f"Each class has about 100 test images: its accuracy's binomial standard error is {pct(min(ses), 0)}-"
-        f"{pct(max(ses), 0)} points (the error bars of `per_class_<run>.png`).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
     """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``: the confusion matrices, classes
     and reliability of the study's best run (rung 0) and of the best LeNet-5 and the best network beyond the
@@ -303,19 +296,16 @@ def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
             plot_gap_over_training(groups, out / "train_test_gap.png"),
             plot_study_scatter(groups, out / "study_scatter.png"),
         ]
+    from common.report import beyond  # here: the choice of the recipes is the one thing this module needs of it
+
     best = next(name for name, run in study.RUNS.items() if run.rung == "0")
-    chosen = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
+    shown = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
     for c in beyond.chosen(records):  # the recipe chosen on validation, and the one first picked on test if other
         what, before = c["what"][:1].upper() + c["what"][1:], study.TEST_CHOSEN[c["key"]]
         if c["named"] and c["named"] != before:
-            chosen.append((c["named"], f"{what}, chosen on validation ({c['named']})"))
+            shown.append((c["named"], f"{what}, chosen on validation ({c['named']})"))
         how = "validation" if c["named"] == before else "seed 0's test accuracy"
-        chosen.append((before, f"{what}, chosen on {how} ({before})"))
-    chosen = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in chosen]
-    for _, title, recs in chosen:
-        made += plot_confusion(recs, class_names, title, out)
-    if any("test_confusion" in r["final"] for _, _, recs in chosen for r in recs):
-        io.write_text(out / "classes.md", classes_markdown([(n, recs) for n, _, recs in chosen], class_names))
-        made.append(out / "classes.md")
-    made += write_reliability(chosen, out)
-    return [p for p in made if p]
+        shown.append((before, f"{what}, chosen on {how} ({before})"))
+    shown = [(name, title, beyond.tested(records, study.RUNS[name])) for name, title in shown]
+    made += write_confusions(shown, class_names, out)
+    return [p for p in made + write_reliability(shown, out) if p]

@@ -34,19 +34,15 @@ SPACE_WORDS = {"study": "the study's own knobs", "all": "the study's knobs and t
 
 @dataclass(frozen=True)
 class Trial:
-    """One finished trial (COMPLETE or PRUNED); ``curve``: its (iteration, accuracy) evaluations."""
+    """One finished trial (complete or pruned); ``curve``: its (iteration, accuracy) evaluations."""
 
-    state: str
+    complete: bool
     value: float | None
     curve: tuple[tuple[int, float], ...]
     params: dict
     number: int | None = None
     warm: bool = False
     record: dict | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.state == "COMPLETE"
 
     @property
     def last(self) -> float:  # a pruned trial's: its last evaluation
@@ -86,44 +82,6 @@ def curve_of(record: dict, split: str) -> tuple[tuple[int, float], ...]:
     return tuple((h["iteration"], h[key]) for h in record["history"] if h.get(key) is not None)
 
 
-def shown_params(records: list[dict], space: str, iterations: int) -> list[dict]:
-    """Each record's trial parameters; for an earlier space, the run's fields that vary across the trials, less those
-    at 0 (a momentum, warm-up or weight decay the trial's optimizer or schedule does not use)."""
-    configs = [r["identity"]["config"] for r in records]
-    params = [hpsearch.trial_params(c, space, iterations) for c in configs]
-    if all(p is not None for p in params):
-        return params
-    varied = sorted(k for k in configs[0] if len({json.dumps(c.get(k)) for c in configs}) > 1)
-    unused = lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0
-    return [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
-
-
-def from_records(records: list[dict], space: str, iterations: int, split: str, rival: RunConfig) -> list[Trial]:
-    """The trials as the records alone give them, scored as ``common.search.run_trials`` did (diverged: chance)."""
-    warm = hpsearch.warm_start_run(rival, space, iterations).identity()
-    matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
-    chance = 1 / len(matrix) if matrix else math.nan
-    value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
-    trials = []
-    for r, params in zip(records, shown_params(records, space, iterations)):
-        state, is_warm = "PRUNED" if r["status"] == "pruned" else "COMPLETE", r["identity"]["config"] == warm
-        trials.append(Trial(state, value(r), curve_of(r, split), params, warm=is_warm, record=r))
-    return trials
-
-
-def from_export(path: Path, records: list[dict], split: str) -> tuple[list[Trial], int]:
-    """The finished trials of ``trials.json``, each with its run's record; and how many trials failed."""
-    exported = hpsearch.read_trials(path)
-    by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
-    trials = []
-    for t in (t for t in exported if t.state in hpsearch.FINISHED_STATES):
-        record = by_folder.get(t.user_attrs.get("run_dir"))
-        curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
-        warm = bool(t.user_attrs.get("warm_start"))
-        trials.append(Trial(t.state.name, t.value, curve, t.params, t.number, warm, record))
-    return trials, sum(t.state.name == "FAIL" for t in exported)
-
-
 def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
     every = runs.ResultsIndex(search_dir / "results.jsonl").read()
     names = {hpsearch.trial_name(sp): sp for sp in hpsearch.SPACES}
@@ -133,11 +91,30 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
     space = names[records[0]["name"]]
     iterations = max(r["identity"]["config"]["iterations"] for r in records)
     split = "val" if records[0]["identity"].get("split") else "test"  # the earlier searches scored on the test set
-    exported = search_dir / hpsearch.TRIALS_FILE
-    if exported.exists():
-        trials, failed = from_export(exported, records, split)
-    else:
-        trials, failed = from_records(records, space, iterations, split, named[hpsearch.RIVALS[space]]), None
+    exported, trials, failed = search_dir / hpsearch.TRIALS_FILE, [], None
+    if exported.exists():  # the finished trials of trials.json, each with its run's record; and how many failed
+        every_trial = hpsearch.read_trials(exported)
+        by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
+        for t in (t for t in every_trial if t.state in hpsearch.FINISHED_STATES):
+            record = by_folder.get(t.user_attrs.get("run_dir"))
+            curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
+            warm = bool(t.user_attrs.get("warm_start"))
+            trials.append(Trial(t.state.name == "COMPLETE", t.value, curve, t.params, t.number, warm, record))
+        failed = sum(t.state.name == "FAIL" for t in every_trial)
+    else:  # the trials as the records alone give them, scored as common.search.run_trials did (diverged: chance)
+        warm = hpsearch.warm_start_run(named[hpsearch.RIVALS[space]], space, iterations).identity()
+        matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
+        chance = 1 / len(matrix) if matrix else math.nan
+        value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
+        configs = [r["identity"]["config"] for r in records]
+        shown = [hpsearch.trial_params(c, space, iterations) for c in configs]
+        if any(p is None for p in shown):  # an earlier space: the fields that vary across the trials, less those at 0
+            varied = sorted(k for k in configs[0] if len({json.dumps(c.get(k)) for c in configs}) > 1)
+            unused = lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0  # e.g. a momentum
+            shown = [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
+        for r, params in zip(records, shown):
+            is_warm = r["identity"]["config"] == warm
+            trials.append(Trial(r["status"] != "pruned", value(r), curve_of(r, split), params, warm=is_warm, record=r))
     run_id = lambda t: (t.record or {}).get("run_id", "")  # ties without trial numbers: an arbitrary, fixed order
     trials = sorted(trials, key=lambda t: (-np.nan_to_num(t.last, nan=-1.0), not t.complete, t.number or 0, run_id(t)))
     return Search(search_dir.name, space, iterations, split, trials, records, every, failed, exported.exists())
@@ -145,12 +122,10 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
 
 def retrains(s: Search, rival: RunConfig) -> list[dict]:
     """The seeds of the best complete trial retrained at the rival's length on all the training images."""
-    best = [t for t in s.complete if t.value == s.complete[0].value and t.record] if s.complete else []
-    for t in best:
+    for t in (t for t in s.complete if t.value == s.complete[0].value and t.record):  # the best, ties in order
         config = {**t.record["identity"]["config"], "iterations": rival.iterations, "validation": 0}
         run = RunConfig(hpsearch.best_name(s.space), **config)
-        found = records_of(s.all_records, run.name, run.identity(), t.record["identity"]["data"]["name"])
-        if found:
+        if found := records_of(s.all_records, run.name, run.identity(), t.record["identity"]["data"]["name"]):
             return found
     return []
 
@@ -168,8 +143,9 @@ def figure_title(s: Search, what: str) -> str:
     return title + ("\n(the earlier protocol: trials scored on the TEST set, not on validation)" * (s.split != "val"))
 
 
-def draw_curves(ax, s: Search) -> list:
-    """Every trial's evaluations: complete ones ending in a dot, pruned ones in a cross; returns the legend."""
+def plot_trials(s: Search, path: Path) -> Path:
+    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked)."""
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     color, pruned = SPLIT_COLORS[s.split], [t for t in s.trials if not t.complete]
     stops = [t.curve[-1][0] for t in pruned if t.curve]
     stopped = "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops))) + " iterations"
@@ -179,8 +155,8 @@ def draw_curves(ax, s: Search) -> list:
         x, y = np.array(t.curve, dtype=float).T
         c = WARM_COLOR if t.warm else color if t.complete else PRUNED_COLOR
         lw = 2.6 if t is s.trials[0] else 1.8 if t.warm else 1.0 if t.complete else 0.7
-        ax.plot(x, 100 * y, color=c, lw=lw, alpha=1.0 if t.warm or t.complete else 0.6, zorder=3 if t.complete else 2)
-        ax.plot(x[-1], 100 * y[-1], "o" if t.complete else "x", color=c, ms=4, zorder=4)
+        left.plot(x, 100 * y, color=c, lw=lw, alpha=1.0 if t.warm or t.complete else 0.6, zorder=3 if t.complete else 2)
+        left.plot(x[-1], 100 * y[-1], "o" if t.complete else "x", color=c, ms=4, zorder=4)
     line = lambda c, label, **kw: Line2D([], [], color=c, label=label, **kw)
     handles = [
         line(color, f"complete ({len(s.complete)}): dot, its value", marker="o", ms=4),
@@ -191,16 +167,8 @@ def draw_curves(ax, s: Search) -> list:
     if s.warm:
         handles.append(line(WARM_COLOR, f"warm start: the hand-tuned configuration ({pct(s.warm.last)}%)", lw=1.8))
     every = s.records[0]["identity"]["eval_every"]
-    ax.set(xlabel="iterations (training batches)", ylabel=accuracy_label(s))
-    ax.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
-    return handles
-
-
-def plot_trials(s: Search, path: Path) -> Path:
-    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked)."""
-    fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-    handles = draw_curves(left, s)
-    color = SPLIT_COLORS[s.split]
+    left.set(xlabel="iterations (training batches)", ylabel=accuracy_label(s))
+    left.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
     order = sorted(s.trials, key=lambda t: t.number) if s.numbered else s.trials
     x = [t.number for t in order] if s.numbered else list(range(1, len(order) + 1))
     for xi, t in zip(x, order):
@@ -223,29 +191,6 @@ def plot_trials(s: Search, path: Path) -> Path:
     return save_figure(fig, path, tight=True)
 
 
-def panel(ax, s: Search, knob: str, numeric: bool) -> None:
-    """The accuracy against one knob, a marker per optimizer, the warm start ringed."""
-    have = [t for t in s.trials if knob in t.knobs]
-    x = np.array([t.knobs[knob] if numeric else 0.0 for t in have], dtype=float)
-    if not numeric:  # categories side by side, each one's trials spread across its slot, best first
-        cats = sorted({str(t.knobs[knob]) for t in have})
-        for i, c in enumerate(cats):
-            at = [j for j, t in enumerate(have) if str(t.knobs[knob]) == c]
-            x[at] = i + (np.linspace(-0.3, 0.3, len(at)) if len(at) > 1 else 0.0)
-        ax.set_xticks(range(len(cats)), cats, rotation=20 if len(cats) > 2 else 0, fontsize=8)
-    for xi, t in zip(x, have):
-        marker, c = MARKERS.get(t.knobs.get("optimizer"), "o"), SPLIT_COLORS[s.split] if t.complete else PRUNED_COLOR
-        ax.scatter(xi, 100 * t.last, marker=marker, s=40 if t.complete else 16, color=c, alpha=0.85, lw=0, zorder=3)
-        if t.warm:
-            ax.scatter(xi, 100 * t.last, s=150, facecolors="none", edgecolors=WARM_COLOR, lw=1.3, zorder=4)
-    log = numeric and knob in hpsearch.LOG_KNOBS and len(x) and x.min() > 0
-    if log:
-        ax.set_xscale("log")
-    used = f", {len(have)} of {len(s.trials)} trials" if len(have) < len(s.trials) else ""
-    ax.set_xlabel(f"{knob}{' (log axis)' if log else ''}{used}", fontsize=9)
-    ax.grid(alpha=0.3)
-
-
 def plot_sensitivity(s: Search, path: Path) -> Path:
     """The accuracy against each searched knob: the log-scaled first, then the other numbers, the categories."""
     names = {k for t in s.trials for k in t.knobs}
@@ -256,13 +201,31 @@ def plot_sensitivity(s: Search, path: Path) -> Path:
     rows = math.ceil(len(knobs) / PANELS_PER_ROW)
     fig, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(3.4 * PANELS_PER_ROW, 3.0 * rows), sharey=True)
     axes = np.atleast_1d(axes).ravel()
-    for ax, (knob, numeric) in zip(axes, knobs):
-        panel(ax, s, knob, numeric)
+    color, optimizers = SPLIT_COLORS[s.split], sorted({t.knobs.get("optimizer") for t in s.trials} - {None})
+    for ax, (knob, number) in zip(axes, knobs):  # the accuracy against one knob, a marker per optimizer
+        have = [t for t in s.trials if knob in t.knobs]
+        x = np.array([t.knobs[knob] if number else 0.0 for t in have], dtype=float)
+        if not number:  # categories side by side, each one's trials spread across its slot, best first
+            cats = sorted({str(t.knobs[knob]) for t in have})
+            for i, c in enumerate(cats):
+                at = [j for j, t in enumerate(have) if str(t.knobs[knob]) == c]
+                x[at] = i + (np.linspace(-0.3, 0.3, len(at)) if len(at) > 1 else 0.0)
+            ax.set_xticks(range(len(cats)), cats, rotation=20 if len(cats) > 2 else 0, fontsize=8)
+        for xi, t in zip(x, have):
+            marker, c = MARKERS.get(t.knobs.get("optimizer"), "o"), color if t.complete else PRUNED_COLOR
+            ax.scatter(xi, 100 * t.last, marker=marker, s=40 if t.complete else 16, color=c, alpha=0.85, lw=0, zorder=3)
+            if t.warm:
+                ax.scatter(xi, 100 * t.last, s=150, facecolors="none", edgecolors=WARM_COLOR, lw=1.3, zorder=4)
+        logx = number and knob in log and len(x) and x.min() > 0
+        if logx:
+            ax.set_xscale("log")
+        used = f", {len(have)} of {len(s.trials)} trials" if len(have) < len(s.trials) else ""
+        ax.set_xlabel(f"{knob}{' (log axis)' if logx else ''}{used}", fontsize=9)
+        ax.grid(alpha=0.3)
     for ax in axes[len(knobs) :]:
         ax.axis("off")
     for ax in axes[::PANELS_PER_ROW]:
         ax.set_ylabel(accuracy_label(s).split(",")[0])
-    color, optimizers = SPLIT_COLORS[s.split], sorted({t.knobs.get("optimizer") for t in s.trials} - {None})
     dot = lambda label, **kw: Line2D([], [], ls="none", label=label, **{"marker": "o", "ms": 6, **kw})
     handles = [dot("complete: its value", color=color), dot("pruned: its last evaluation", color=PRUNED_COLOR)]
     if s.warm:
@@ -397,7 +360,11 @@ def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig
     return lines
 
 
-def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict[str, RunConfig]) -> Path:
+def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunConfig] | None = None) -> list[Path]:
+    """Redraws one study folder's ``search.md``, ``trials.png`` and ``sensitivity.png``; ``cifar_records``: the sweep's
+    (the rival's, the hand tuning's); ``named``: the runs by name (``cifar_v2.py`` passes them under its flags)."""
+    named = named or RUNS
+    s = read(search_dir, named)
     rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
     of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
@@ -409,17 +376,6 @@ def write_markdown(s: Search, path: Path, cifar_records: list[dict], named: dict
             f"{gap(best - warm)} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
         )
     lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
+    path = search_dir / "search.md"
     io.write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunConfig] | None = None) -> list[Path]:
-    """Redraws one study folder; ``cifar_records``: the sweep's (the rival's, the hand tuning's); ``named``: the runs
-    by name (``cifar_v2.py`` passes them under its flags)."""
-    named = named or RUNS
-    s = read(search_dir, named)
-    return [
-        plot_trials(s, search_dir / "trials.png"),
-        plot_sensitivity(s, search_dir / "sensitivity.png"),
-        write_markdown(s, search_dir / "search.md", cifar_records, named),
-    ]
+    return [plot_trials(s, search_dir / "trials.png"), plot_sensitivity(s, search_dir / "sensitivity.png"), path]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common import calibration, data, io, runs, study
-from common.report import beyond, claims, overview, runfigs, stats
+from common.report import claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
@@ -206,22 +206,18 @@ def seed_record(records: list[dict], run: study.RunConfig, seed: int) -> dict | 
     return next((r for r in recs if r["identity"]["seed"] == seed), None)
 
 
-def history_at(record: dict | None, iteration: int, key: str):
-    return next((h.get(key) for h in record["history"] if h["iteration"] == iteration), None) if record else None
-
-
 def calibration_table(records: list[dict], seed: int, eval_every: int, batch_size=None) -> list[dict]:
     """One row per combination of the constants: its mean absolute gaps to the study's 11 runs, their mean the score."""
     rows = []
     for (lr, l2, run6), by_row in calibration.candidates(batch_size):
-        recs = {row: seed_record(records, run, seed) for row, run in by_row.items()}
+        recs = {row: rec for row, run in by_row.items() if (rec := seed_record(records, run, seed))}
         for iterations in calibration.GRID["iterations"]:
             for factor in calibration.GRID["long_factor"]:
                 gaps = {}
                 for row, rec in recs.items():
                     at = (round(iterations * factor) if row == 8 else iterations) // eval_every * eval_every
-                    train, test = (history_at(rec, at, k) for k in ACCURACIES)
-                    if train is not None and test is not None:
+                    train, test = (stats.at([rec], at, k) for k in ACCURACIES)
+                    if np.isfinite([train, test]).all():  # recorded at that length
                         gaps[row] = tuple(v - ref for v, ref in zip((train, test), STUDY_RUNS[row].study_accuracy))
                 complete = len(gaps) == len(STUDY_RUNS)
                 train_gap = float(np.mean([abs(g[0]) for g in gaps.values()])) if complete else float("nan")
@@ -255,7 +251,8 @@ def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> lis
     r7, r8 = (seed_record(records, STUDY_RUNS[row], seed) for row in (7, 8))
     if r7 and r8:  # the calibration reads run 7 off run 8's curve: the same batches, dropout masks and rate
         its = [h for h in r7["history"] if h["iteration"] % study.EVAL_EVERY == 0]
-        same = [h for h in its if all(h.get(k) == history_at(r8, h["iteration"], k) for k in ACCURACIES)]
+        by_it = {h["iteration"]: h for h in r8["history"]}
+        same = [h for h in its if all(h.get(k) == by_it.get(h["iteration"], {}).get(k) for k in ACCURACIES)]
         lines.append(
             f"Run 7 trained on its own (seed {seed}) gives run 8's train and test accuracy to every recorded digit at "
             f"{len(same)} of {len(its)} evaluations, as reading run 7 off run 8's curve assumes."
@@ -299,14 +296,12 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
 def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
     """The mean absolute gaps to the study against the run length, one line per (Adam lr, L2)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    its = sorted(calibration.GRID["iterations"])
+    best = {(r["adam_lr"], r["l2"], r["iterations"]): r for r in reversed(rows)}  # rows: best first
     for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
-        its = sorted(calibration.GRID["iterations"])
-        best = [
-            min((r for r in rows if (r["adam_lr"], r["l2"], r["iterations"]) == (lr, l2, it)), key=lambda r: r["score"])
-            for it in its
-        ]
         for ax, key in zip(axes, ("train_gap", "test_gap")):
-            ax.plot(its, [100 * b[key] for b in best], marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
+            y = [100 * best[lr, l2, it][key] for it in its]
+            ax.plot(its, y, marker="o", color=f"C{k}", label=f"Adam lr {lr:g}, L2 {l2:g}")
     for ax, what in zip(axes, ("train", "test")):
         ax.set(xlabel="iterations per run", ylabel=f"mean |ours - study| {what} accuracy (points)", ylim=(0, None))
         ax.set_title(f"{what} accuracy gap over the 11 runs")
@@ -386,8 +381,11 @@ def summarize(
     written += [out / "summary.csv", out / "summary.md"]
     written.append(plot_summary(shown, out / "summary.png", info.label, info.study_data))
     wants = lambda page: pages is None or page in pages  # noqa: E731
-    written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
-    written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+    if wants("ladder") or wants("validation"):
+        from common.report import beyond
+
+        written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
+        written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
     if wants("protocol"):
         from common.report import protocol
 
