@@ -109,7 +109,8 @@ def test_a_partly_recorded_cross_entropy_is_not_drawn_and_validation_is_named(tm
     rec = {"history": hist, "identity": {"seed": 0}}
     runfigs.plot_curves([rec], "a run", tmp_path / "curves.png")
     assert drawn == ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
-    assert runfigs.held_out(rec) and not runfigs.held_out({"history": [{"iteration": 0, "test_accuracy": 0.1}]})
+    assert runfigs.split_of(rec) == "val"
+    assert runfigs.split_of({"history": [{"iteration": 0, "test_accuracy": 0.1}]}) == "test"
     # seeds of two versions: the cross-entropy over the seed that recorded it throughout, and named so
     drawn.clear()
     full = {"history": [dict(h, train_ce=1.0) for h in hist], "identity": {"seed": 1}}

@@ -32,13 +32,9 @@ FILTER_SCALE = 0.5
 TITLE_CHARS = 110  # a title line's width in characters at the figures' 11-inch width
 
 
-def held_out(record: dict) -> bool:
-    """A run that chose on validation: it evaluated the held-out training images, never the test set."""
-    return any("val_accuracy" in h for h in record["history"])
-
-
 def split_of(record: dict) -> str:
-    return "val" if held_out(record) else "test"
+    """ "val" for a run that chose on validation (it evaluated the held-out training images, never the test set)."""
+    return "val" if any("val_accuracy" in h for h in record["history"]) else "test"
 
 
 def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:

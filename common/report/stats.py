@@ -11,10 +11,11 @@ import csv
 import io as stringio
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
-from common import metrics, runs, study
+from common import io, metrics, runs, study
 from common.cli import format_duration, pct  # noqa: F401  (the tables' durations and percents, written once)
 
 NOISE = 2.0  # standard errors a difference must exceed to count as real (about a 95% interval)
@@ -236,6 +237,12 @@ def markdown(header: list[str], rows: list[list]) -> list[str]:
         "|" + "---|" * len(header),
         *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
     ]
+
+
+def write_page(path, *parts) -> Path:
+    """A Markdown file of ``parts`` (a line, or a list of lines), a blank line between two parts."""
+    io.write_text(path, "\n\n".join(part if isinstance(part, str) else "\n".join(part) for part in parts) + "\n")
+    return path
 
 
 def csv_text(rows: list[dict], fields, digits: int = 5, nan: str = "") -> str:
