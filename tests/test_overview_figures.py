@@ -154,7 +154,7 @@ def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):
     grids, image_grid = [], runfigs.image_grid  # what each figure draws
     keep = lambda images, *a, **k: grids.append((np.asarray(images), k)) or image_grid(images, *a, **k)  # noqa: E731
     monkeypatch.setattr(runfigs, "image_grid", keep)
-    path = runfigs.plot_filters_init_vs_trained(record, "t", tmp_path / "a.png")
+    path = runfigs.plot_filters(record, "t", tmp_path / "a.png", init=True)
     assert path is not None and path.stat().st_size > 10_000
     (both, style), n = grids[-1], init.shape[-1]
     np.testing.assert_array_equal(both, np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0])
@@ -164,4 +164,4 @@ def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):
     np.testing.assert_array_equal(grids[-1][0], np.moveaxis(trained, -1, 0)[..., 0])  # the record's final kernel
     # a record without its start's kernel (an earlier version's) draws no comparison rather than another start
     older = {**record, "history": [{k: v for k, v in first.items() if k != "conv1_kernel"}, middle, last]}
-    assert runfigs.plot_filters_init_vs_trained(older, "t", tmp_path / "b.png") is None
+    assert runfigs.plot_filters(older, "t", tmp_path / "b.png", init=True) is None

@@ -155,52 +155,40 @@ def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
     return None if kernel is None else np.asarray(kernel, dtype=np.float64)
 
 
-def plot_filters(record: dict, name: str, path) -> Path | None:
-    """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one); the
-    intensity ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red."""
-    kernel = recorded_kernel(record, "final")
-    if kernel is None or not np.all(np.isfinite(kernel)):
+def plot_filters(record: dict, name: str, path, init: bool = False) -> Path | None:
+    """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one), the intensity
+    ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red; ``init``: below the filters at initialization
+    (gray networks: how many ramps the training made), with how far training moved each filter."""
+    trained = recorded_kernel(record, "final")
+    kernels = [recorded_kernel(record, "init"), trained] if init else [trained]
+    if any(w is None for w in kernels) or not np.all(np.isfinite(trained)) or init and trained.shape[2] != 1:
         return None
-    seed, k = record["identity"]["seed"], kernel.shape[0]
-    filters = np.moveaxis(kernel, -1, 0)  # (maps, k, k, channels)
-    ramps = plane_r2(kernel) >= GRADIENT_R2
-    labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
-    note = f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2}), {int(ramps.sum())} of {len(ramps)}"
-    m = float(np.abs(kernel).max())
-    if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
-        title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {note}"
-        return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
-    scale, what = m, f"its own scale, ±{m:.3g}"  # a 3x3 network's: the VGG's, rescaled by batch norm
-    if k == 5:  # gray 5x5 (LeNet-5) filters: one scale for every run
-        clipped = f" (clipped: max|w| {m:.3g})" if m > FILTER_SCALE else ""
-        scale, what = FILTER_SCALE, f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run{clipped}"
-    title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\n{what}; {note}"
-    style = dict(labels=labels, colorbar_label="weight", marked=ramps)
+    seed, k, n = record["identity"]["seed"], trained.shape[0], trained.shape[-1]
+    filters = np.concatenate([np.moveaxis(w, -1, 0) for w in kernels])  # (maps, k, k, channels)
+    ramps = np.concatenate([plane_r2(w) for w in kernels]) >= GRADIENT_R2
+    m = max(float(np.abs(w).max()) for w in kernels)
+    scale = FILTER_SCALE if k == 5 else m  # gray 5x5 (LeNet-5) filters: one scale for every run
+    head, red = f"conv1 filters of {name}, seed {seed}", f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2})"
+    if init:  # how far training moved each filter: its correlation with its own start, against other filters' starts
+        r = np.corrcoef(kernels[0].reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
+        own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
+        title = (
+            f"{head}, at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:.3g}\n"
+            f"{red}: {int(ramps[:n].sum())} of {n} at initialization, {int(ramps[n:].sum())} trained; a trained "
+            f"filter's correlation with its own start: median {own:.2f} (|r| with the other starts: {other:.2f})"
+        )
+        labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
+    else:
+        labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
+        if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
+            title = f"{head} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {red}, {int(ramps.sum())} of {n}"
+            return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
+        what = f"its own scale, ±{m:.3g}"  # a 3x3 network's: the VGG's, rescaled by batch norm
+        if k == 5:
+            what = f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run" + f" (clipped: max|w| {m:.3g})" * (m > scale)
+        title = f"{head} ({k}x{k})\n{what}; {red}, {int(ramps.sum())} of {n}"
+    style = dict(ncols=16 if init else 8, labels=labels, colorbar_label="weight", marked=ramps)
     return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
-
-
-def plot_filters_init_vs_trained(record: dict, name: str, path) -> Path | None:
-    """The conv1 filters at initialization above the trained ones (gray networks), on one symmetric scale, the
-    intensity ramps framed (claim 7: how many the training made), with how far training moved each filter."""
-    init, trained = recorded_kernel(record, "init"), recorded_kernel(record, "final")
-    if init is None or trained is None or trained.shape[2] != 1 or not np.all(np.isfinite(trained)):
-        return None
-    seed, n = record["identity"]["seed"], init.shape[-1]
-    scale = FILTER_SCALE if trained.shape[0] == 5 else float(max(np.abs(init).max(), np.abs(trained).max()))
-    both = np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0]
-    ramps = np.concatenate([plane_r2(init), plane_r2(trained)]) >= GRADIENT_R2
-    labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
-    # how far training moved each filter: its correlation with its own start, against other filters' starts
-    r = np.corrcoef(init.reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
-    own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
-    title = (
-        f"conv1 filters of {name}, seed {seed}, at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), "
-        f"one scale ±{scale:.3g}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} "
-        f"of {n} at initialization, {int(ramps[n:].sum())} trained; a trained filter's correlation with its own "
-        f"start: median {own:.2f} (|r| with the other starts: {other:.2f})"
-    )
-    style = dict(ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps)
-    return image_grid(both, path, title, **style)
 
 
 def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, read_every: int, study_data: bool):
@@ -224,5 +212,5 @@ def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, 
         path = out_dir / "activation_histograms.png"
         written.append(plot_activation_histograms(stats[0], hist, path, read_every, arch=run.arch))
     written.append(plot_filters(records[0], name, out_dir / "filters.png"))
-    written.append(plot_filters_init_vs_trained(records[0], name, out_dir / "filters_init_vs_trained.png"))
+    written.append(plot_filters(records[0], name, out_dir / "filters_init_vs_trained.png", init=True))
     return [p for p in written if p is not None]

@@ -96,8 +96,7 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
     ra, rb = pairs[0]
     key = f"{split}_correct"
     if key not in ra["final"] or key not in rb["final"]:  # no pairing recorded: two independent binomial errors
-        ses = [binomial_se(r["final"][f"{split}_accuracy"], images_evaluated(r, split)) for r in (ra, rb)]
-        return diffs[0], math.hypot(*ses), 1
+        return diffs[0], compare([ra], [rb], f"{split}_accuracy")[1], 1
     n = images_evaluated(ra, split)
     ca, cb = (metrics.unpack_correct(r["final"][key], n) for r in (ra, rb))
     d = ca.astype(float) - cb.astype(float)
@@ -106,9 +105,7 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
 
 def at(records: list[dict], iteration: int, key: str) -> float:
     """The mean over seeds of ``key`` at ``iteration`` (NaN where not recorded)."""
-    vals = [next((h.get(key) for h in r["history"] if h["iteration"] == iteration), None) for r in records]
-    vals = [v for v in vals if v is not None]
-    return float(np.mean(vals)) if vals else float("nan")
+    return mean_std([next((h.get(key) for h in r["history"] if h["iteration"] == iteration), None) for r in records])[0]
 
 
 def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.ndarray, np.ndarray]:
