@@ -100,14 +100,14 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
         folder = root / "cifar" / "search" / hpsearch.study_name(study.STUDY_DATASET, space, iterations)
         flags = f"--search {trials}" + f" --search-space {space}" * (space != "study")
         flags += f" --search-iterations {iterations}" * (iterations != 3000)
-        command = f"python cifar_v2.py {flags}, then --search-report"
+        command = f"python cifar_v2.py {flags}, then --search-report --seeds {seeds}"
         if not (folder / "results.jsonl").is_file():  # a search not run yet: no row to fill
-            lines.append(f"Search, space `{space}`: not run yet (`{command} --seeds {seeds}`).")
+            lines.append(f"Search, space `{space}`: not run yet (`{command}`).")
             continue
         rival = study.RUNS[hpsearch.RIVALS[space]]
         mine = search.retrains(search.read(folder, study.RUNS), rival)
         what = f"the Optuna search's winner, space `{space}`: test accuracy"
-        rows.append(["search", what, best, *ours(mine, f"{command} --seeds {seeds}")])
+        rows.append(["search", what, best, *ours(mine, command)])
         if mine and (base := tested(rival.name)):
             diff = difference(*compare(mine, base, among=cifar)[:2])
             lines.append(
@@ -178,8 +178,7 @@ def main(argv=None) -> int:
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
     written = task1.summarize(records, info, drawn if s.run_figures else [], named, cifar)
-    rows = task1.calibration_table(records, 0, study.EVAL_EVERY)
-    written += task1.write_calibration(records, rows, cifar, 0)
+    written += task1.write_calibration(records, task1.calibration_table(records, 0, study.EVAL_EVERY), cifar, 0)
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
         written += search.rebuild(folder, records)
     grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]

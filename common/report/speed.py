@@ -170,9 +170,7 @@ def per_seed(recs: list[dict], names: set[str]) -> dict[int, float]:
 def seconds(times: dict[int, float]) -> str:
     if not times:
         return f"{stats.MISSING}: no seed has all its runs on one CPU"
-    seeds = ",".join(str(k) for k in times)
-    lo, hi = format_duration(min(times.values())), format_duration(max(times.values()))
-    return f"{lo if lo == hi else f'{lo}-{hi}'} ({'seed' if len(times) == 1 else 'seeds'} {seeds})"
+    return f"{span(times.values(), format_duration)} ({'seed' + 's' * (len(times) > 1)} {','.join(map(str, times))})"
 
 
 def write_speed(root: Path) -> Path:

@@ -221,10 +221,11 @@ def cpus(records: list[dict]) -> str:
     return "; ".join(sorted({cpu(r) for r in records}))
 
 
-def span(values, fmt: str = "{:,.0f}", unit: str = "") -> str:
-    """ "845-2,242", or one number where both ends print alike."""
+def span(values, fmt="{:,.0f}", unit: str = "") -> str:
+    """ "845-2,242", or one number where both ends print alike (``fmt``: a format string or a function)."""
     values = list(values)
-    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    show = fmt.format if isinstance(fmt, str) else fmt
+    lo, hi = show(min(values)), show(max(values))
     return lo + unit if lo == hi else f"{lo}-{hi}{unit}"
 
 
