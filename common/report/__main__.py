@@ -38,12 +38,6 @@ class Settings:
     prune: bool = setting(False, "delete every figure and table (.png, .md, .csv) under the folder not redrawn")
 
 
-def indexed(path: Path, task: str, data: str) -> list[dict]:
-    """The records of ``task`` on the data set named ``data`` in the index at ``path``."""
-    found = runs.ResultsIndex(path).read()
-    return [r for r in found if r["identity"]["task"] == task and r["identity"]["data"]["name"] == data]
-
-
 # figures/results.md, the README's one table: per task, the study's number beside ours, each cell from the records
 TASK1, TASK3 = "python cifar_v2.py --seeds 0,1,2", "python rnn_mnist.py --seeds 0,1,2"
 BEYOND = "python cifar_v2.py --runs beyond --seeds 0,1,2"
@@ -147,9 +141,8 @@ def recipe_line(cifar: list[dict]) -> str:
     )
 
 
-def write_results(root: Path) -> Path:
-    read = lambda sub: runs.ResultsIndex(root / sub / "results.jsonl").read()  # noqa: E731
-    cifar, rnn = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log=lambda m: None), read("rnn")
+def write_results(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
+    cifar = runs.merge_early(cifar, study.EARLY_ITERATIONS, log=lambda m: None)
     rows, lines = table(root, cifar, rnn)
     checked = claims.build(cifar, rnn)
     counts = ", ".join(f"{sum(c.verdict == v for c in checked)} {v}" for v in claims.VERDICTS)
@@ -173,7 +166,8 @@ def write_results(root: Path) -> Path:
 def main(argv=None) -> int:
     s = parse(Settings, argv, __doc__.split("\n\n")[0], __doc__.split("\n\n", 1)[1], prog="python -m common.report")
     out, cifar, info = s.figures_dir, s.figures_dir / "cifar", task1.study_info()
-    records = indexed(cifar / "results.jsonl", study.TASK, info.name)
+    sweep, rnn = speed.read(out)  # the sweep's task's records, the RNN grid's index
+    records = [r for r in sweep if r["identity"]["data"]["name"] == info.name]
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
@@ -182,11 +176,16 @@ def main(argv=None) -> int:
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
         written += search.rebuild(folder, records)
     grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]
-    rnn_records = indexed(out / "rnn" / "results.jsonl", recurrent.TASK, recurrent.STUDY_DATASET)
-    written += rnn_report.summarize(rnn_records, recurrent.Grid(), grid, out / "rnn", print)
+    mnist = [
+        r
+        for r in rnn
+        if r["identity"]["task"] == recurrent.TASK and r["identity"]["data"]["name"] == recurrent.STUDY_DATASET
+    ]
+    written += rnn_report.summarize(mnist, recurrent.Grid(), grid, out / "rnn", print)
     folders = sorted({p.parent for p in (out / "deconvnet").rglob("deconvnet.json")})
     written += [p for folder in folders for p in deconvnet.rebuild(folder)]
-    written += [speed.write_reproduction(out), speed.write_speed(out), write_results(out)]
+    written += [speed.write_reproduction(out, sweep, rnn), speed.write_speed(out, sweep, rnn)]
+    written.append(write_results(out, sweep, rnn))
     for path in written:
         print(f"wrote {path}")
     if s.prune:

@@ -130,17 +130,16 @@ def plot_activation_histograms(record, title: str, path, read_every: int, snapsh
     picks = [h for h in recorded if h["iteration"] % read_every == 0 or h is recorded[-1]]
     if len(picks) > snapshots:
         picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, snapshots).round().astype(int)))]
-    cmap = plt.get_cmap("viridis")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     names = probe_labels(record, arch)
     for ax, name in zip(axes, CONV_LAYERS):
         for j, h in enumerate(picks):
             edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
             density = counts / max(counts.sum(), 1) / np.diff(edges)
-            color = cmap(j / max(len(picks) - 1, 1))
+            color = plt.get_cmap("viridis")(j / max(len(picks) - 1, 1))
             ax.stairs(density, edges, color=color, lw=1.4, label=f"iteration {h['iteration']}")
-        ax.set_yscale("log")
         images = f"{HIST_IMAGES} {SPLIT_NAMES[split_of(record)]} images"
+        ax.set_yscale("log")
         ax.set(title=f"{names[name]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -130,8 +130,7 @@ def read(root: Path) -> tuple[list[dict], list[dict]]:
     return [r for r in cifar if r["identity"]["task"] == study.TASK], rnn
 
 
-def write_reproduction(root: Path) -> Path:
-    cifar, rnn = read(root)
+def write_reproduction(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
     found = [(*COMMANDS[k], [r for r in cifar + rnn if kind(r) == k]) for k in COMMANDS]
     for folder in sorted((root / "cifar" / "search").glob("*/results.jsonl")):
         flag = " --search-space all" if "-all-" in folder.parent.name else ""
@@ -173,8 +172,7 @@ def seconds(times: dict[int, float]) -> str:
     return f"{span(times.values(), format_duration)} ({'seed' + 's' * (len(times) > 1)} {','.join(map(str, times))})"
 
 
-def write_speed(root: Path) -> Path:
-    cifar, rnn = read(root)
+def write_speed(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
     run = lambda r: study.RUNS.get(r["name"])  # noqa: E731  (the study's 11 runs as defined, in every setting:)
     swept = [r for r in cifar if kind(r) in ("study", "fast") and run(r).group == "study"]
     swept = [r for r in swept if r["identity"]["config"] == run(r).identity()]
