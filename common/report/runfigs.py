@@ -84,7 +84,7 @@ def probe_labels(record: dict, arch: str) -> dict[str, str]:
     return {n: f"{n}: {which[n]}, " + ("after BN + ReLU" if after else "before BN and ReLU") for n in CONV_LAYERS}
 
 
-def plot_activation_stats(records, title: str, path, read_every: int, arch: str = "lenet5") -> Path:
+def plot_activation_stats(records, name: str, path, read_every: int, arch: str = "lenet5") -> Path:
     """min, max, mean and std of each conv layer's activations over iterations (log axis). Iteration 0 is a dot of its
     own where the runs were not evaluated before their first interval (a line there would draw a trend nobody
     measured); conv2 dashed, so that where both are equal (a ReLU's min is 0) conv1 shows through."""
@@ -94,10 +94,10 @@ def plot_activation_stats(records, title: str, path, read_every: int, arch: str 
     last = max(h["iteration"] for h in records[0]["history"])
     for ax, stat in zip(axes, STATS):
         values = []
-        for name in CONV_LAYERS:
-            key, style = f"{name}_{stat}", LAYER_STYLES[name]
+        for layer in CONV_LAYERS:
+            key, style = f"{layer}_{stat}", LAYER_STYLES[layer]
             later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
-            xs, mean, _ = band(ax, later, key, names[name], **style)
+            xs, mean, _ = band(ax, later, key, names[layer], **style)
             values += [*mean]
             if not dense and len(xs):
                 values.append(series(records, key)[1][:, 0].mean())  # the seeds' mean at iteration 0
@@ -117,11 +117,12 @@ def plot_activation_stats(records, title: str, path, read_every: int, arch: str 
     if not dense:
         handles.append(plt.Line2D([], [], color="0.3", marker="o", ls="none", ms=4, label="the initialization"))
     fig.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=9, bbox_to_anchor=(0.5, -0.08))
+    title = f"conv activations of {name} on the {SPLIT_NAMES[split_of(records[0])]} images"
     fig.suptitle(f"{title}\n({seeds_note([len(records)])}; {evaluated_when(records)})", fontsize=10)
     return save_figure(fig, path, tight=True)
 
 
-def plot_activation_histograms(record, title: str, path, read_every: int, snapshots: int = 7, arch: str = "lenet5"):
+def plot_activation_histograms(record, name: str, path, read_every: int, arch: str = "lenet5", snapshots: int = 7):
     """Each conv layer's activation distribution at the study's read-out iterations (multiples of
     ``read_every``, plus the start and the end), earliest (dark) to latest (yellow)."""
     recorded = [h for h in record["history"] if "conv1_hist" in h]
@@ -132,18 +133,18 @@ def plot_activation_histograms(record, title: str, path, read_every: int, snapsh
         picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, snapshots).round().astype(int)))]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     names = probe_labels(record, arch)
-    for ax, name in zip(axes, CONV_LAYERS):
+    for ax, layer in zip(axes, CONV_LAYERS):
         for j, h in enumerate(picks):
-            edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
+            edges, counts = np.asarray(h[f"{layer}_hist"]["edges"]), np.asarray(h[f"{layer}_hist"]["counts"])
             density = counts / max(counts.sum(), 1) / np.diff(edges)
             color = plt.get_cmap("viridis")(j / max(len(picks) - 1, 1))
             ax.stairs(density, edges, color=color, lw=1.4, label=f"iteration {h['iteration']}")
         images = f"{HIST_IMAGES} {SPLIT_NAMES[split_of(record)]} images"
         ax.set_yscale("log")
-        ax.set(title=f"{names[name]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
+        ax.set(title=f"{names[layer]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{title}, seed {record['identity']['seed']}", fontsize=10)
+    fig.suptitle(f"conv activation histograms of {name}, seed {record['identity']['seed']}", fontsize=10)
     return save_figure(fig, path, tight=True)
 
 
@@ -205,11 +206,9 @@ def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, 
     # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
     stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records
     if any("conv1_mean" in h for h in stats[0]["history"]):
-        where = f"conv activations of {name} on the {SPLIT_NAMES[split_of(stats[0])]} images"
-        written.append(plot_activation_stats(stats, where, out_dir / "activation_stats.png", read_every, run.arch))
-        hist = f"conv activation histograms of {name}"
+        written.append(plot_activation_stats(stats, name, out_dir / "activation_stats.png", read_every, run.arch))
         path = out_dir / "activation_histograms.png"
-        written.append(plot_activation_histograms(stats[0], hist, path, read_every, arch=run.arch))
+        written.append(plot_activation_histograms(stats[0], name, path, read_every, run.arch))
     written.append(plot_filters(records[0], name, out_dir / "filters.png"))
     written.append(plot_filters(records[0], name, out_dir / "filters_init_vs_trained.png", init=True))
     return [p for p in written if p is not None]
