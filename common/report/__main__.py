@@ -89,8 +89,7 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
                 lines.append(f"{what}: not trained yet (`{command}`).")
                 continue
             rows.append(["beyond", what, best, *ours(fresh, command)])
-    for space in hpsearch.SPACES:
-        trials, iterations, seeds = SEARCHES[space]
+    for space, (trials, iterations, seeds) in SEARCHES.items():  # the spaces of common/search.py, in its order
         folder = root / "cifar" / "search" / hpsearch.study_name(study.STUDY_DATASET, space, iterations)
         flags = f"--search {trials}" + f" --search-space {space}" * (space != "study")
         flags += f" --search-iterations {iterations}" * (iterations != 3000)

@@ -196,12 +196,11 @@ def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, 
     status = {r["status"] for r in records}
     flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
     name = f"{study.label(run.name, records[0].get('overrides'))}{flag}"
-    title = f"{name}: {run.describe()}"
     reference = run.study_accuracy if study_data else None
     # the curves on the run's own evaluation grid: a dense early rerun's single-batch train numbers are noise there
     every = records[0]["identity"]["eval_every"]
     grid = [{**r, "history": [h for h in r["history"] if h["iteration"] % every == 0]} for r in records]
-    written = [plot_curves(grid, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
+    written = [plot_curves(grid, f"{name}: {run.describe()}", out_dir / "curves.png", reference, l2=bool(run.l2))]
     # the VGG's statistics where its seeds read the same layers: after BN + ReLU where any seed recorded that
     # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
     stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records

@@ -128,9 +128,8 @@ def curve(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def largest_group(records: list[dict]) -> list[dict]:
     """The group (identity but the seed) with the most finished seeds; a tie goes to the lower group id, so the
     choice never depends on the order of the index."""
-    groups = runs.groups(records)
     return max(
-        sorted(groups.items(), key=lambda kv: kv[0][1], reverse=True),
+        sorted(runs.groups(records).items(), key=lambda kv: kv[0][1], reverse=True),
         key=lambda kv: (sum(r["status"] == "finished" for r in kv[1]), len(kv[1])),
     )[1]
 
@@ -140,14 +139,9 @@ DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys presen
 
 def records_of(records: list[dict], name: str, config: dict, data: str | None = None) -> list[dict]:
     """The largest group of run ``name`` with ``config`` on ``data``, in float32, default kernels ([] if none)."""
-    found = [
-        r
-        for r in records
-        if r["name"] == name
-        and r["identity"]["config"] == config
-        and (data is None or r["identity"]["data"]["name"] == data)
-        and not any(k in r["identity"] for k in DEFAULT_SETTINGS)
-    ]
+    found = [r for r in records if r["name"] == name and r["identity"]["config"] == config]
+    found = [r for r in found if data in (None, r["identity"]["data"]["name"])]
+    found = [r for r in found if not r["identity"].keys() & DEFAULT_SETTINGS]
     return largest_group(found) if found else []
 
 
