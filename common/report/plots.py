@@ -115,22 +115,18 @@ def grouped_bars(
     return save_figure(fig, path, tight=True)
 
 
-def image_grid(
-    images: np.ndarray, path, title: str, vmin, vmax, ncols: int = 8, labels=None, colorbar_label=None, marked=None
-) -> Path:
-    """Images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` ones framed red.
+def image_grid(images: np.ndarray, path, title: str, vmin, vmax, labels, marked, ncols=8, colorbar_label="weight"):
+    """Labelled images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` framed.
     One Axes holds every image (an Axes per image drew a 64-filter grid 2.6x slower)."""
     nrows = -(-len(images) // ncols)
-    gap, room = 0.3, 0.3 if labels is None else 0.55  # between images and above each (its label), image widths
+    gap, room = 0.3, 0.55  # between images and above each (its label), in image widths
     fig, ax = plt.subplots(figsize=(1.25 * ncols * (1 + gap) / 1.3 + 1.2, 1.25 * nrows * (1 + room) / 1.3 + 0.7))
     for i, image in enumerate(images):
         x, y = (i % ncols) * (1 + gap), (i // ncols) * (1 + room) + room
         im = ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, extent=(x, x + 1, y + 1, y), interpolation="nearest")
-        framed = marked is not None and marked[i]
-        frame = dict(ec="red", lw=2.5) if framed else dict(ec="black", lw=0.8)
+        frame = dict(ec="red", lw=2.5) if marked[i] else dict(ec="black", lw=0.8)
         ax.add_patch(matplotlib.patches.Rectangle((x, y), 1, 1, fill=False, **frame))
-        if labels is not None:
-            ax.text(x + 0.5, y - 0.08, labels[i], ha="center", va="bottom", fontsize=8)
+        ax.text(x + 0.5, y - 0.08, labels[i], ha="center", va="bottom", fontsize=8)
     ax.set(xlim=(-0.05, ncols * (1 + gap) - gap + 0.05), ylim=(nrows * (1 + room) + 0.05, 0), aspect="equal")
     ax.axis("off")
     ax.set_title(title, fontsize=10)

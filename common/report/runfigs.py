@@ -187,7 +187,7 @@ def plot_filters(record: dict, name: str, path, init: bool = False) -> Path | No
         if k == 5:
             what = f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run" + f" (clipped: max|w| {m:.3g})" * (m > scale)
         title = f"{head} ({k}x{k})\n{what}; {red}, {int(ramps.sum())} of {n}"
-    style = dict(ncols=16 if init else 8, labels=labels, colorbar_label="weight", marked=ramps)
+    style = dict(ncols=16 if init else 8, labels=labels, marked=ramps)
     return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
 
 

@@ -154,12 +154,10 @@ def write_reproduction(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
 # figures/speed.md: the sweep's speed by setting and CPU, and the whole reproduction's time per seed
 def per_seed(recs: list[dict], names: set[str]) -> dict[int, float]:
     """Per seed whose records hold every run of ``names`` once, all on one CPU: their wall times summed."""
-    by_seed: dict[int, list[dict]] = {}
-    for r in recs:
-        by_seed.setdefault(r["seed"], []).append(r)
+    by_seed = {seed: [r for r in recs if r["seed"] == seed] for seed in sorted({r["seed"] for r in recs})}
     return {
         k: sum(r["wall_time_s"] for r in v)
-        for k, v in sorted(by_seed.items())
+        for k, v in by_seed.items()
         if sorted(r["name"] for r in v) == sorted(names) and len({cpu(r) for r in v}) == 1
     }
 

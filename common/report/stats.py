@@ -156,12 +156,9 @@ def rnn_cells(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
     """(cell, units) -> that configuration's records of Task 3's grid, on MNIST."""
     from common import recurrent  # the RNN grid's: a run of the CIFAR sweep never needs it
 
-    by_key: dict = {}
-    for r in records:
-        c = r["identity"]["config"]
-        if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET:
-            by_key.setdefault((c["cell"], c["hidden_units"]), []).append(r)
-    return {k: largest_group(v) for k, v in by_key.items()}
+    mnist = [r for r in records if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET]
+    key = lambda r: (r["identity"]["config"]["cell"], r["identity"]["config"]["hidden_units"])  # noqa: E731
+    return {k: largest_group([r for r in mnist if key(r) == k]) for k in dict.fromkeys(map(key, mnist))}
 
 
 def gap(x, digits: int = 1) -> str:
