@@ -1,9 +1,7 @@
 """Keep the result tables quoted in the README and in ``docs/`` identical to the files the scripts generated.
 
-Each ``<!-- BEGIN figures/x.md -->`` ... ``<!-- END figures/x.md -->`` block holds that file, its first heading
-dropped (``make readme``); ``--check`` only reports blocks that differ (tests/test_readme.py runs it), and the prose
-around them states no number (:func:`unsourced`).
-"""
+Each ``<!-- BEGIN figures/x.md -->`` ... ``<!-- END figures/x.md -->`` block holds that file without its title
+(``make readme``); ``--check`` only reports blocks that differ, and :func:`unsourced` prose that states a number."""
 
 from __future__ import annotations
 

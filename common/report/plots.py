@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -27,7 +26,7 @@ SPLIT_NAMES = {"train": "train", "test": "test", "val": "validation"}
 LAYER_STYLES = {"conv1": dict(color="#ff7f0e"), "conv2": dict(color="#2ca02c", ls="--")}
 
 
-def save_figure(fig, path: str | os.PathLike, tight: bool | tuple = False) -> Path:
+def save_figure(fig, path: str | Path, tight: bool | tuple = False) -> Path:
     """The figure as a PNG, written whole or not at all, then closed; ``tight``: ``fig.tight_layout`` (rect) first."""
     path = Path(path)
     if tight:
@@ -49,8 +48,7 @@ def seeds_note(ns: list[int], spread: str = "band: ± 1 std over seeds", single:
 
 
 def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration", scale: float = 1.0, **style):
-    """The mean over seeds as a line, ± one sample std as a band (one seed: the line alone), times ``scale``;
-    returns (x, mean, std) as drawn."""
+    """The mean over seeds as a line, ± one sample std as a band (one seed: the line alone); returns (x, mean, std)."""
     xs, vals = series(records, key, x_key)
     if len(xs) == 0:
         return xs, np.array([]), np.array([])
@@ -87,9 +85,7 @@ def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
         ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
 
 
-def grouped_bars(
-    groups: list[str], series: dict[str, tuple], path, title: str, ylabel: str, ylim, colors, note
-) -> Path:
+def grouped_bars(groups: list[str], series: dict, path, title: str, ylabel: str, ylim, colors, note) -> Path:
     """A group of bars per entry of ``groups``; ``series``: legend label -> (values, errors[, per-seed values]) in
     fractions (NaN: no bar or no error bar), drawn and labeled in percent above each bar's cap and dots."""
     x = np.arange(len(groups))

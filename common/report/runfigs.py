@@ -1,5 +1,4 @@
-"""Each run's own figures, from its seeds' records alone (``figures/cifar/<run>/``): the curves, the conv
-activation statistics and histograms, the conv1 filters at the end and against their initialization."""
+"""Each run's own figures from its seeds' records alone (``figures/cifar/<run>/``): curves, activations, filters."""
 
 from __future__ import annotations
 
@@ -38,9 +37,8 @@ def split_of(record: dict) -> str:
 
 
 def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:
-    """Train and test (or validation) accuracy and loss, mean ± std over the seeds; the study's numbers dashed. The
-    train cross-entropy beside the test one (the optimized loss, with L2 or label smoothing, dashed), over the seeds
-    whose every evaluation recorded it."""
+    """Train and test (or validation) accuracy and loss, mean ± std over the seeds, the study's numbers dashed; the
+    train cross-entropy beside the optimized loss (dashed), over the seeds whose every evaluation recorded it."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     split = split_of(records[0])
     held = SPLIT_NAMES[split] + (" (held-out training images)" if split == "val" else " (all test images)")
@@ -123,8 +121,7 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
 
 
 def plot_activation_histograms(record, name: str, path, read_every: int, arch: str = "lenet5", snapshots: int = 7):
-    """Each conv layer's activation distribution at the study's read-out iterations (multiples of
-    ``read_every``, plus the start and the end), earliest (dark) to latest (yellow)."""
+    """Each conv layer's activation distribution at the multiples of ``read_every`` and the end, dark to yellow."""
     recorded = [h for h in record["history"] if "conv1_hist" in h]
     if not recorded:
         return None

@@ -1,7 +1,6 @@
-"""What the committed results took and what the speed settings do (``docs/speed.md``), from the records' own times
-and CPUs (times compare only on one CPU, so every table names it): ``fast_settings.md``, each run under a speed
-setting beside the same run in float32; ``figures/reproduction.md``, per command; ``figures/speed.md``, the sweep's
-speed by setting and CPU and the whole reproduction's time per seed."""
+"""What the committed results took and what the speed settings do (``docs/speed.md``), from the records' times and
+CPUs (times compare only on one CPU, so every table names it): ``fast_settings.md``, each run under a speed setting
+beside it in float32; ``figures/reproduction.md``, per command; ``figures/speed.md``, by setting, CPU and seed."""
 
 from __future__ import annotations
 

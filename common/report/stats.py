@@ -1,9 +1,5 @@
 """The report's numbers, written once: means and spreads over seeds, standard errors and noise verdicts, curves,
-which records are a run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's name).
-
-The standard error of a mean over seeds is std / sqrt(n); with one seed, the binomial error of one accuracy on the
-images it was measured on, sqrt(p (1 - p) / n_images).
-"""
+which records are a run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's name)."""
 
 from __future__ import annotations
 
@@ -62,7 +58,7 @@ def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) 
 
 
 def se_of_mean(records: list[dict], key: str = "test_accuracy", among: list[dict] = ()) -> float:
-    """The standard error of a run's mean final ``key`` over its seeds (one seed: the binomial error)."""
+    """A run's mean final ``key``'s standard error: std / sqrt(n) over its seeds; one seed: sqrt(p (1 - p) / images)."""
     mean, std, n = final(records, key)
     if n >= 2 and finite(std):
         return std / math.sqrt(n)
@@ -109,8 +105,7 @@ def at(records: list[dict], iteration: int, key: str) -> float:
 
 
 def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.ndarray, np.ndarray]:
-    """(x, values (seeds x points)) of ``key`` at the iterations every seed recorded; x: the iteration or the seeds'
-    mean of ``x_key``."""
+    """(x, values: seeds x points) of ``key`` where every seed has it; x: the iteration or the seeds' mean ``x_key``."""
     its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in records]))
     at_ = [{h["iteration"]: h for h in r["history"]} for r in records]
     vals = np.array([[a[it][key] for it in its] for a in at_], dtype=float)
