@@ -79,10 +79,9 @@ def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
     """Each seed's value as a dot on its bar, spread across it in seed order so that none hides another."""
     for w, values in zip(where, per_seed):
         values = [v for v in (values or []) if v is not None and np.isfinite(v)]
-        if len(values) < 2:
-            continue
-        offsets = np.linspace(-0.25, 0.25, len(values)) * width
-        ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
+        if len(values) >= 2:
+            offsets = np.linspace(-0.25, 0.25, len(values)) * width
+            ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
 
 
 def grouped_bars(groups: list[str], series: dict, path, title: str, ylabel: str, ylim, colors, note) -> Path:

@@ -51,13 +51,11 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         t32 = mean_std([r["train_time_s"] for r in f32 if cpu(r) in cpus])[0]
         tfast = mean_std([r["train_time_s"] for r in fast])[0]
         deltas.setdefault(label, []).append(b[0] - a[0])
-        speedups.append((t32 / tfast if math.isfinite(t32) and tfast > 0 else math.nan, name))
-        rows.append(
-            [f"`{name}`", label, stats.seeds(f32), pm(*a[:2]), stats.seeds(fast), pm(*b[:2]), gap(b[0] - a[0])]
-            + [format_duration(t32), format_duration(tfast)]
-            + [f"{speedups[-1][0]:.2f}x" if math.isfinite(speedups[-1][0]) else "-"]
-            + [f"{stats.pct(overhead(f32))}%", f"{stats.pct(overhead(fast))}%"]
-        )
+        speedup = t32 / tfast if math.isfinite(t32) and tfast > 0 else math.nan
+        speedups.append((speedup, name))
+        cells = [f"`{name}`", label, stats.seeds(f32), pm(*a[:2]), stats.seeds(fast), pm(*b[:2]), gap(b[0] - a[0])]
+        cells += [format_duration(t32), format_duration(tfast), f"{speedup:.2f}x" if math.isfinite(speedup) else "-"]
+        rows.append(cells + [f"{stats.pct(overhead(recs))}%" for recs in (f32, fast)])
     lines = []
     for label, ds in deltas.items():
         d = mean_std(ds)
@@ -172,9 +170,8 @@ def write_speed(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
     swept = [r for r in cifar if kind(r) in ("study", "fast") and run(r).group == "study"]
     swept = [r for r in swept if r["identity"]["config"] == run(r).identity()]
     order = [FLOAT32, FAST_KEYS["precision"], " + ".join(FAST_KEYS.values())]
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in sorted(swept, key=lambda r: (order.index(setting(r)), cpu(r) == "not recorded", cpu(r))):
-        groups.setdefault((setting(r), cpu(r)), []).append(r)
+    key = lambda r: (order.index(setting(r)), cpu(r) == "not recorded", cpu(r))  # noqa: E731
+    groups = {(setting(r), cpu(r)): [s for s in swept if key(s) == key(r)] for r in sorted(swept, key=key)}
     overhead = lambda r: 100 * (r["wall_time_s"] / r["train_time_s"] - 1)  # noqa: E731
     rows = []
     for (name, machine), recs in groups.items():
