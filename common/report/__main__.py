@@ -166,7 +166,8 @@ def main(argv=None) -> int:
     s = parse(Settings, argv, __doc__.split("\n\n")[0], __doc__.split("\n\n", 1)[1], prog="python -m common.report")
     out, cifar, info = s.figures_dir, s.figures_dir / "cifar", task1.study_info()
     sweep, rnn = speed.read(out)  # the sweep's task's records, the RNN grid's index
-    records = [r for r in sweep if r["identity"]["data"]["name"] == info.name]
+    ident = lambda r: (r["identity"]["task"], r["identity"]["data"]["name"])  # noqa: E731
+    records = [r for r in sweep if ident(r) == (study.TASK, info.name)]
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
@@ -175,11 +176,7 @@ def main(argv=None) -> int:
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
         written += search.rebuild(folder, records)
     grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]
-    mnist = [
-        r
-        for r in rnn
-        if r["identity"]["task"] == recurrent.TASK and r["identity"]["data"]["name"] == recurrent.STUDY_DATASET
-    ]
+    mnist = [r for r in rnn if ident(r) == (recurrent.TASK, recurrent.STUDY_DATASET)]
     written += rnn_report.summarize(mnist, recurrent.Grid(), grid, out / "rnn", print)
     folders = sorted({p.parent for p in (out / "deconvnet").rglob("deconvnet.json")})
     written += [p for folder in folders for p in deconvnet.rebuild(folder)]

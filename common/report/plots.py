@@ -155,7 +155,6 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
         for e, xv, yv in zip(np.nan_to_num(err if err is not None else np.zeros(len(px))), xs, ys):
             ends = to_px([(xv - e, yv), (xv + e, yv)] if axis == 0 else [(xv, yv - e), (xv, yv + e)])
             taken.append((*(ends.min(axis=0) - 1.5 * pt), *(ends.max(axis=0) + 1.5 * pt)))
-    line = 1.3 * fontsize * pt
     clear = lambda b: all(b[2] <= t[0] or t[2] <= b[0] or b[3] <= t[1] or t[3] <= b[1] for t in taken)  # noqa: E731
     for i in np.argsort(px[:, 1]):
         x, y = px[i]
@@ -164,7 +163,7 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
             (x0, y0, x0 + width, y0 + height)
             for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, 6, 7, 8)
             for x0 in (x + 4 * pt, x - 4 * pt - width)
-            for y0 in [y + 2 * pt + k * line - (k < 0) * (height + 4 * pt)]
+            for y0 in [y + 2 * pt + k * (1.3 * fontsize * pt) - (k < 0) * (height + 4 * pt)]  # k lines up or down
         ]
         inside = [b for b in boxes if frame.x0 <= b[0] and b[2] <= frame.x1 and frame.y0 <= b[1] and b[3] <= frame.y1]
         box = next((b for b in inside if clear(b)), (inside or boxes)[0])
