@@ -24,7 +24,6 @@ from common.report.plots import (
 )
 from common.report.stats import series
 
-STATS = ("min", "max", "mean", "std")
 # One symmetric gray scale for every LeNet-5 filters figure, so that two runs' figures compare filters, not
 # scales: the trained runs' largest |weight| ranged 0.25-1.0; weights beyond it clip (and the title says so)
 FILTER_SCALE = 0.5
@@ -90,7 +89,7 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
     names = probe_labels(records[0], arch)
     dense = all(r.get("dense_until") for r in records)
     last = max(h["iteration"] for h in records[0]["history"])
-    for ax, stat in zip(axes, STATS):
+    for ax, stat in zip(axes, ("min", "max", "mean", "std")):
         values = []
         for layer in CONV_LAYERS:
             key, style = f"{layer}_{stat}", LAYER_STYLES[layer]

@@ -179,11 +179,10 @@ def write_speed(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
         median = f" ({statistics.median(ips):,.0f})" if len(ips) > 1 else ""
         seeds = ",".join(str(k) for k in sorted({r["seed"] for r in recs}))
         rows.append([name, machine, len(recs), seeds, span(ips) + median, span(map(overhead, recs), "{:.1f}", "%")])
-    by_run: dict[tuple[str, str], list[float]] = {}
-    for r in swept:
-        if setting(r) == FLOAT32:
-            by_run.setdefault((r["name"], cpu(r)), []).append(r["images_per_sec"])
-    ratios = [max(v) / min(v) for v in by_run.values() if len(v) >= 2]
+    f32 = [r for r in swept if setting(r) == FLOAT32]
+    run_cpu = lambda r: (r["name"], cpu(r))  # noqa: E731
+    by_run = [[r["images_per_sec"] for r in f32 if run_cpu(r) == k] for k in dict.fromkeys(map(run_cpu, f32))]
+    ratios = [max(v) / min(v) for v in by_run if len(v) >= 2]
     every = [r for path in sorted(root.rglob("results.jsonl")) for r in runs.ResultsIndex(path).read()]
     recorded = [r["versions"]["onednn"] for r in every if "onednn" in r.get("versions", {})]
     names = {n for n, run in study.RUNS.items() if run.group == "study"}

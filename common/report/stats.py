@@ -7,7 +7,6 @@ import csv
 import io as stringio
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -123,10 +122,8 @@ def curve(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def largest_group(records: list[dict]) -> list[dict]:
     """The group (identity but the seed) with the most finished seeds; a tie goes to the lower group id, so the
     choice never depends on the order of the index."""
-    return max(
-        sorted(runs.groups(records).items(), key=lambda kv: kv[0][1], reverse=True),
-        key=lambda kv: (sum(r["status"] == "finished" for r in kv[1]), len(kv[1])),
-    )[1]
+    groups = sorted(runs.groups(records).items(), key=lambda kv: kv[0][1], reverse=True)
+    return max(groups, key=lambda kv: (sum(r["status"] == "finished" for r in kv[1]), len(kv[1])))[1]
 
 
 DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys present only off the defaults
@@ -223,7 +220,7 @@ def markdown(header: list[str], rows: list[list]) -> list[str]:
     ]
 
 
-def write_page(path, *parts) -> Path:
+def write_page(path, *parts):
     """A Markdown file of ``parts`` (a line, or a list of lines), a blank line between two parts."""
     io.write_text(path, "\n\n".join(part if isinstance(part, str) else "\n".join(part) for part in parts) + "\n")
     return path
