@@ -175,8 +175,8 @@ def main(argv=None) -> int:
     written += task1.write_calibration(records, task1.calibration_table(records, 0, study.EVAL_EVERY), cifar, 0)
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
         written += search.rebuild(folder, records)
-    grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]
     mnist = [r for r in rnn if ident(r) == (recurrent.TASK, recurrent.STUDY_DATASET)]
+    grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]
     written += rnn_report.summarize(mnist, recurrent.Grid(), grid, out / "rnn", print)
     folders = sorted({p.parent for p in (out / "deconvnet").rglob("deconvnet.json")})
     written += [p for folder in folders for p in deconvnet.rebuild(folder)]

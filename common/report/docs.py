@@ -50,11 +50,9 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
 def unsourced(page: Path) -> list[str]:
     """The lines of ``page`` that state a result outside a generated block: each belongs in a generated caption."""
     text = page.read_text()
-    blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keep the line numbers
+    blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # the prose alone, at its line numbers
     lines = zip(text.splitlines(), blanked.splitlines())
-    return [
-        f"{page.name}:{n}: {line.strip()[:100]}" for n, (line, prose) in enumerate(lines, 1) if RESULT.search(prose)
-    ]
+    return [f"{page.name}:{n}: {line.strip()[:100]}" for n, (line, bare) in enumerate(lines, 1) if RESULT.search(bare)]
 
 
 def main(argv=None) -> int:
