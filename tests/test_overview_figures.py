@@ -110,7 +110,8 @@ def test_a_partly_recorded_cross_entropy_is_not_drawn_and_validation_is_named(tm
     rec = {"history": hist, "identity": {"seed": 0}}
     runfigs.plot_curves([rec], "a run", tmp_path / "curves.png")
     assert drawn == ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
-    assert runfigs.held_out(rec) and not runfigs.held_out({"history": [{"iteration": 0, "test_accuracy": 0.1}]})
+    assert runfigs.split_of(rec) == "val"
+    assert runfigs.split_of({"history": [{"iteration": 0, "test_accuracy": 0.1}]}) == "test"
     # seeds of two versions: the cross-entropy over the seed that recorded it throughout, and named so
     drawn.clear()
     full = {"history": [dict(h, train_ce=1.0) for h in hist], "identity": {"seed": 1}}
@@ -154,7 +155,7 @@ def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):
     grids, image_grid = [], runfigs.image_grid  # what each figure draws
     keep = lambda images, *a, **k: grids.append((np.asarray(images), k)) or image_grid(images, *a, **k)  # noqa: E731
     monkeypatch.setattr(runfigs, "image_grid", keep)
-    path = runfigs.plot_filters_init_vs_trained(record, "t", tmp_path / "a.png")
+    path = runfigs.plot_filters(record, "t", tmp_path / "a.png", init=True)
     assert path is not None and path.stat().st_size > 10_000
     (both, style), n = grids[-1], init.shape[-1]
     np.testing.assert_array_equal(both, np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0])
@@ -164,4 +165,4 @@ def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):
     np.testing.assert_array_equal(grids[-1][0], np.moveaxis(trained, -1, 0)[..., 0])  # the record's final kernel
     # a record without its start's kernel (an earlier version's) draws no comparison rather than another start
     older = {**record, "history": [{k: v for k, v in first.items() if k != "conv1_kernel"}, middle, last]}
-    assert runfigs.plot_filters_init_vs_trained(older, "t", tmp_path / "b.png") is None
+    assert runfigs.plot_filters(older, "t", tmp_path / "b.png", init=True) is None

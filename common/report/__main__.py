@@ -38,12 +38,6 @@ class Settings:
     prune: bool = setting(False, "delete every figure and table (.png, .md, .csv) under the folder not redrawn")
 
 
-def indexed(path: Path, task: str, data: str) -> list[dict]:
-    """The records of ``task`` on the data set named ``data`` in the index at ``path``."""
-    found = runs.ResultsIndex(path).read()
-    return [r for r in found if r["identity"]["task"] == task and r["identity"]["data"]["name"] == data]
-
-
 # figures/results.md, the README's one table: per task, the study's number beside ours, each cell from the records
 TASK1, TASK3 = "python cifar_v2.py --seeds 0,1,2", "python rnn_mnist.py --seeds 0,1,2"
 BEYOND = "python cifar_v2.py --runs beyond --seeds 0,1,2"
@@ -84,8 +78,8 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
     rows.append(["3", "Part C's CNN (LeNet-5): train accuracy", "~100", *ours(cnn, TASK3, "train_accuracy")])
     for key, what in (("lenet", "the study's LeNet-5, the ladder's recipe"), ("net", "the best network")):
         name = study.TEST_CHOSEN[key]
-        what += ", chosen on seed 0's test accuracy"
-        rows.append(["beyond", f"{what} (`{name}`): test accuracy", best, *ours(tested(name), BEYOND)])
+        what += f", chosen on seed 0's test accuracy (`{name}`): test accuracy"
+        rows.append(["beyond", what, best, *ours(tested(name), BEYOND)])
     lines = []
     for name, walk in protocol_report.walks(cifar).items():  # chosen by paired repeats on validation
         command = f"python cifar_v2.py --protocol {name}"
@@ -95,19 +89,18 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
                 lines.append(f"{what}: not trained yet (`{command}`).")
                 continue
             rows.append(["beyond", what, best, *ours(fresh, command)])
-    for space in hpsearch.SPACES:
-        trials, iterations, seeds = SEARCHES[space]
+    for space, (trials, iterations, seeds) in SEARCHES.items():  # the spaces of common/search.py, in its order
         folder = root / "cifar" / "search" / hpsearch.study_name(study.STUDY_DATASET, space, iterations)
         flags = f"--search {trials}" + f" --search-space {space}" * (space != "study")
         flags += f" --search-iterations {iterations}" * (iterations != 3000)
-        command = f"python cifar_v2.py {flags}, then --search-report"
+        command = f"python cifar_v2.py {flags}, then --search-report --seeds {seeds}"
         if not (folder / "results.jsonl").is_file():  # a search not run yet: no row to fill
-            lines.append(f"Search, space `{space}`: not run yet (`{command} --seeds {seeds}`).")
+            lines.append(f"Search, space `{space}`: not run yet (`{command}`).")
             continue
         rival = study.RUNS[hpsearch.RIVALS[space]]
         mine = search.retrains(search.read(folder, study.RUNS), rival)
         what = f"the Optuna search's winner, space `{space}`: test accuracy"
-        rows.append(["search", what, best, *ours(mine, f"{command} --seeds {seeds}")])
+        rows.append(["search", what, best, *ours(mine, command)])
         if mine and (base := tested(rival.name)):
             diff = difference(*compare(mine, base, among=cifar)[:2])
             lines.append(
@@ -122,16 +115,13 @@ def sweep_line(cifar: list[dict]) -> str:
     groups = stats.study_rows(cifar)
     if len(groups) < 11:
         return f"Task 1, the study's 11 runs: {MISSING} (only {len(groups)} of them: {TASK1})."
-    gaps = {k: [] for k in ("train", "test")}
-    near = 0
-    for recs in groups.values():
-        ref = study.RUNS[recs[0]["name"]].study_accuracy
-        for i, k in enumerate(gaps):
-            gaps[k].append(final(recs, f"{k}_accuracy")[0] - ref[i])
-        near += abs(gaps["test"][-1]) <= NOISE * math.hypot(stats.se_of_mean(recs), stats.binomial_se(ref[1], 1000))
-    mean = lambda k: pct(np.mean(np.abs(gaps[k])))  # noqa: E731
+    refs = [(recs, study.RUNS[recs[0]["name"]].study_accuracy) for recs in groups.values()]
+    gaps = [[final(recs, f"{k}_accuracy")[0] - ref[i] for recs, ref in refs] for i, k in enumerate(("train", "test"))]
+    noise = [NOISE * math.hypot(stats.se_of_mean(recs), stats.binomial_se(ref[1], 1000)) for recs, ref in refs]
+    near = sum(abs(g) <= n for g, n in zip(gaps[1], noise))
+    mean = lambda i: pct(np.mean(np.abs(gaps[i])))  # noqa: E731
     return (
-        f"Task 1, the study's 11 runs against its table: mean absolute gap train {mean('train')}, test {mean('test')} "
+        f"Task 1, the study's 11 runs against its table: mean absolute gap train {mean(0)}, test {mean(1)} "
         f"points; {near} of 11 test gaps within noise (the study's number taken as one run on the 1,000 test images). "
         "The unstated constants were fitted to this gap on seed 0 (`cifar/constants_fit.md`): not independent evidence."
     )
@@ -150,9 +140,8 @@ def recipe_line(cifar: list[dict]) -> str:
     )
 
 
-def write_results(root: Path) -> Path:
-    read = lambda sub: runs.ResultsIndex(root / sub / "results.jsonl").read()  # noqa: E731
-    cifar, rnn = runs.merge_early(read("cifar"), study.EARLY_ITERATIONS, log=lambda m: None), read("rnn")
+def write_results(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
+    cifar = runs.merge_early(cifar, study.EARLY_ITERATIONS, log=lambda m: None)
     rows, lines = table(root, cifar, rnn)
     checked = claims.build(cifar, rnn)
     counts = ", ".join(f"{sum(c.verdict == v for c in checked)} {v}" for v in claims.VERDICTS)
@@ -161,40 +150,38 @@ def write_results(root: Path) -> Path:
         recipe_line(cifar),
         f"The study's claims: {len(checked)} checked, {counts} (`claims.md`).",
     ]
-    text = [
+    return stats.write_page(
+        root / "results.md",
         "# The results at a glance",
-        "",
         "Generated by `python -m common.report` from the committed records. Accuracies in percent; the study's numbers "
         f"are read off its report (~). {PM_KEY} The CPU column names the machines that trained the seeds (the model "
         "and which of AVX2, AVX-512 and AMX it has); what each command took is in `reproduction.md`.",
-        "",
-        *stats.markdown(["task", "what", "the study's", "ours", "seeds", "command", "CPU"], rows),
-        "",
-        *[f"- {line}" for line in lines],
-    ]
-    io.write_text(root / "results.md", "\n".join(text) + "\n")
-    return root / "results.md"
+        stats.markdown(["task", "what", "the study's", "ours", "seeds", "command", "CPU"], rows),
+        [f"- {line}" for line in lines],
+    )
 
 
 @cli.entry_point
 def main(argv=None) -> int:
     s = parse(Settings, argv, __doc__.split("\n\n")[0], __doc__.split("\n\n", 1)[1], prog="python -m common.report")
     out, cifar, info = s.figures_dir, s.figures_dir / "cifar", task1.study_info()
-    records = indexed(cifar / "results.jsonl", study.TASK, info.name)
+    sweep, rnn = speed.read(out)  # the sweep's task's records, the RNN grid's index
+    ident = lambda r: (r["identity"]["task"], r["identity"]["data"]["name"])  # noqa: E731
+    records = [r for r in sweep if ident(r) == (study.TASK, info.name)]
     named = list(study.RUNS.values())
     chose = {"validation": study.VALIDATION}  # the runs that chose on validation: their figures too
     drawn = [(r, None) for r in named] + [(study.with_overrides(r, **chose), chose) for r in named]
     written = task1.summarize(records, info, drawn if s.run_figures else [], named, cifar)
-    rows = task1.calibration_table(records, 0, study.EVAL_EVERY)
-    written += task1.write_calibration(records, rows, cifar, 0)
+    written += task1.write_calibration(records, task1.calibration_table(records, 0, study.EVAL_EVERY), cifar, 0)
     for folder in sorted(p.parent for p in (cifar / "search").glob("*/results.jsonl")):
         written += search.rebuild(folder, records)
+    mnist = [r for r in rnn if ident(r) == (recurrent.TASK, recurrent.STUDY_DATASET)]
     grid = [(c, h) for c in recurrent.CELLS for h in recurrent.SIZES]
-    rnn_records = indexed(out / "rnn" / "results.jsonl", recurrent.TASK, recurrent.STUDY_DATASET)
-    written += rnn_report.summarize(rnn_records, recurrent.Grid(), grid, out / "rnn", print)
+    written += rnn_report.summarize(mnist, recurrent.Grid(), grid, out / "rnn", print)
     folders = sorted({p.parent for p in (out / "deconvnet").rglob("deconvnet.json")})
     written += [p for folder in folders for p in deconvnet.rebuild(folder)]
-    written += [speed.write_reproduction(out), speed.write_speed(out), write_results(out)]
+    written += [speed.write_reproduction(out, sweep, rnn), speed.write_speed(out, sweep, rnn)]
+    written.append(write_results(out, sweep, rnn))
     for path in written:
         print(f"wrote {path}")
     if s.prune:

@@ -1,9 +1,7 @@
 """Keep the result tables quoted in the README and in ``docs/`` identical to the files the scripts generated.
 
-Each ``<!-- BEGIN figures/x.md -->`` ... ``<!-- END figures/x.md -->`` block holds that file, its first heading
-dropped (``make readme``); ``--check`` only reports blocks that differ (tests/test_readme.py runs it), and the prose
-around them states no number (:func:`unsourced`).
-"""
+Each ``<!-- BEGIN figures/x.md -->`` ... ``<!-- END figures/x.md -->`` block holds that file without its title
+(``make readme``); ``--check`` only reports blocks that differ, and :func:`unsourced` prose that states a number."""
 
 from __future__ import annotations
 
@@ -28,11 +26,6 @@ NOT_PROSE = re.compile(
 )
 
 
-def quoted(path: Path) -> str:
-    """The text a page shows for a generated file: without a leading '# ' title and blank lines."""
-    return re.sub(r"\A(# .*\n)?(\s*\n)*", "", path.read_text()).rstrip() + "\n"
-
-
 def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
     """Rewrite (``check``: only compare) every block; returns the paths of the blocks that differed or are missing."""
     text = readme.read_text()
@@ -43,7 +36,7 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
         if not src.is_file():
             stale.append(f"{m['path']} (missing)")
             return m.group(0)
-        body = quoted(src)
+        body = re.sub(r"\A(# .*\n)?(\s*\n)*", "", src.read_text()).rstrip() + "\n"  # title dropped
         if body != m["body"]:
             stale.append(m["path"])
         return m.group(1) + body + m.group(4)
@@ -57,13 +50,9 @@ def sync(readme: Path, root: Path = ROOT, check: bool = False) -> list[str]:
 def unsourced(page: Path) -> list[str]:
     """The lines of ``page`` that state a result outside a generated block: each belongs in a generated caption."""
     text = page.read_text()
-    blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keep the line numbers
-    lines = blanked.splitlines()
-    return [
-        f"{page.name}:{n}: {text.splitlines()[n - 1].strip()[:100]}"
-        for n, line in enumerate(lines, 1)
-        if RESULT.search(line)
-    ]
+    blanked = NOT_PROSE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # the prose alone, at its line numbers
+    lines = zip(text.splitlines(), blanked.splitlines())
+    return [f"{page.name}:{n}: {line.strip()[:100]}" for n, (line, bare) in enumerate(lines, 1) if RESULT.search(bare)]
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -27,7 +26,7 @@ SPLIT_NAMES = {"train": "train", "test": "test", "val": "validation"}
 LAYER_STYLES = {"conv1": dict(color="#ff7f0e"), "conv2": dict(color="#2ca02c", ls="--")}
 
 
-def save_figure(fig, path: str | os.PathLike, tight: bool | tuple = False) -> Path:
+def save_figure(fig, path: str | Path, tight: bool | tuple = False) -> Path:
     """The figure as a PNG, written whole or not at all, then closed; ``tight``: ``fig.tight_layout`` (rect) first."""
     path = Path(path)
     if tight:
@@ -49,8 +48,7 @@ def seeds_note(ns: list[int], spread: str = "band: ± 1 std over seeds", single:
 
 
 def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "iteration", scale: float = 1.0, **style):
-    """The mean over seeds as a line, ± one sample std as a band (one seed: the line alone), times ``scale``;
-    returns (x, mean, std) as drawn."""
+    """The mean over seeds as a line, ± one sample std as a band (one seed: the line alone); returns (x, mean, std)."""
     xs, vals = series(records, key, x_key)
     if len(xs) == 0:
         return xs, np.array([]), np.array([])
@@ -81,15 +79,12 @@ def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
     """Each seed's value as a dot on its bar, spread across it in seed order so that none hides another."""
     for w, values in zip(where, per_seed):
         values = [v for v in (values or []) if v is not None and np.isfinite(v)]
-        if len(values) < 2:
-            continue
-        offsets = np.linspace(-0.25, 0.25, len(values)) * width
-        ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
+        if len(values) >= 2:
+            offsets = np.linspace(-0.25, 0.25, len(values)) * width
+            ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
 
 
-def grouped_bars(
-    groups: list[str], series: dict[str, tuple], path, title: str, ylabel: str, ylim, colors, note
-) -> Path:
+def grouped_bars(groups: list[str], series: dict, path, title: str, ylabel: str, ylim, colors, note) -> Path:
     """A group of bars per entry of ``groups``; ``series``: legend label -> (values, errors[, per-seed values]) in
     fractions (NaN: no bar or no error bar), drawn and labeled in percent above each bar's cap and dots."""
     x = np.arange(len(groups))
@@ -115,22 +110,18 @@ def grouped_bars(
     return save_figure(fig, path, tight=True)
 
 
-def image_grid(
-    images: np.ndarray, path, title: str, vmin, vmax, ncols: int = 8, labels=None, colorbar_label=None, marked=None
-) -> Path:
-    """Images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` ones framed red.
+def image_grid(images: np.ndarray, path, title: str, vmin, vmax, labels, marked, ncols=8, colorbar_label="weight"):
+    """Labelled images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` framed.
     One Axes holds every image (an Axes per image drew a 64-filter grid 2.6x slower)."""
     nrows = -(-len(images) // ncols)
-    gap, room = 0.3, 0.3 if labels is None else 0.55  # between images and above each (its label), image widths
+    gap, room = 0.3, 0.55  # between images and above each (its label), in image widths
     fig, ax = plt.subplots(figsize=(1.25 * ncols * (1 + gap) / 1.3 + 1.2, 1.25 * nrows * (1 + room) / 1.3 + 0.7))
     for i, image in enumerate(images):
         x, y = (i % ncols) * (1 + gap), (i // ncols) * (1 + room) + room
         im = ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, extent=(x, x + 1, y + 1, y), interpolation="nearest")
-        framed = marked is not None and marked[i]
-        frame = dict(ec="red", lw=2.5) if framed else dict(ec="black", lw=0.8)
+        frame = dict(ec="red", lw=2.5) if marked[i] else dict(ec="black", lw=0.8)
         ax.add_patch(matplotlib.patches.Rectangle((x, y), 1, 1, fill=False, **frame))
-        if labels is not None:
-            ax.text(x + 0.5, y - 0.08, labels[i], ha="center", va="bottom", fontsize=8)
+        ax.text(x + 0.5, y - 0.08, labels[i], ha="center", va="bottom", fontsize=8)
     ax.set(xlim=(-0.05, ncols * (1 + gap) - gap + 0.05), ylim=(nrows * (1 + room) + 0.05, 0), aspect="equal")
     ax.axis("off")
     ax.set_title(title, fontsize=10)
@@ -164,7 +155,6 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
         for e, xv, yv in zip(np.nan_to_num(err if err is not None else np.zeros(len(px))), xs, ys):
             ends = to_px([(xv - e, yv), (xv + e, yv)] if axis == 0 else [(xv, yv - e), (xv, yv + e)])
             taken.append((*(ends.min(axis=0) - 1.5 * pt), *(ends.max(axis=0) + 1.5 * pt)))
-    line = 1.3 * fontsize * pt
     clear = lambda b: all(b[2] <= t[0] or t[2] <= b[0] or b[3] <= t[1] or t[3] <= b[1] for t in taken)  # noqa: E731
     for i in np.argsort(px[:, 1]):
         x, y = px[i]
@@ -173,7 +163,7 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
             (x0, y0, x0 + width, y0 + height)
             for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, 6, 7, 8)
             for x0 in (x + 4 * pt, x - 4 * pt - width)
-            for y0 in [y + 2 * pt + k * line - (k < 0) * (height + 4 * pt)]
+            for y0 in [y + 2 * pt + k * (1.3 * fontsize * pt) - (k < 0) * (height + 4 * pt)]  # k lines up or down
         ]
         inside = [b for b in boxes if frame.x0 <= b[0] and b[2] <= frame.x1 and frame.y0 <= b[1] and b[3] <= frame.y1]
         box = next((b for b in inside if clear(b)), (inside or boxes)[0])

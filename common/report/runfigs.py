@@ -1,5 +1,4 @@
-"""Each run's own figures, from its seeds' records alone (``figures/cifar/<run>/``): the curves, the conv
-activation statistics and histograms, the conv1 filters at the end and against their initialization."""
+"""Each run's own figures from its seeds' records alone (``figures/cifar/<run>/``): curves, activations, filters."""
 
 from __future__ import annotations
 
@@ -25,26 +24,20 @@ from common.report.plots import (
 )
 from common.report.stats import series
 
-STATS = ("min", "max", "mean", "std")
 # One symmetric gray scale for every LeNet-5 filters figure, so that two runs' figures compare filters, not
 # scales: the trained runs' largest |weight| ranged 0.25-1.0; weights beyond it clip (and the title says so)
 FILTER_SCALE = 0.5
 TITLE_CHARS = 110  # a title line's width in characters at the figures' 11-inch width
 
 
-def held_out(record: dict) -> bool:
-    """A run that chose on validation: it evaluated the held-out training images, never the test set."""
-    return any("val_accuracy" in h for h in record["history"])
-
-
 def split_of(record: dict) -> str:
-    return "val" if held_out(record) else "test"
+    """ "val" for a run that chose on validation (it evaluated the held-out training images, never the test set)."""
+    return "val" if any("val_accuracy" in h for h in record["history"]) else "test"
 
 
 def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> Path:
-    """Train and test (or validation) accuracy and loss, mean ± std over the seeds; the study's numbers dashed. The
-    train cross-entropy beside the test one (the optimized loss, with L2 or label smoothing, dashed), over the seeds
-    whose every evaluation recorded it."""
+    """Train and test (or validation) accuracy and loss, mean ± std over the seeds, the study's numbers dashed; the
+    train cross-entropy beside the optimized loss (dashed), over the seeds whose every evaluation recorded it."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     split = split_of(records[0])
     held = SPLIT_NAMES[split] + (" (held-out training images)" if split == "val" else " (all test images)")
@@ -88,7 +81,7 @@ def probe_labels(record: dict, arch: str) -> dict[str, str]:
     return {n: f"{n}: {which[n]}, " + ("after BN + ReLU" if after else "before BN and ReLU") for n in CONV_LAYERS}
 
 
-def plot_activation_stats(records, title: str, path, read_every: int, arch: str = "lenet5") -> Path:
+def plot_activation_stats(records, name: str, path, read_every: int, arch: str = "lenet5") -> Path:
     """min, max, mean and std of each conv layer's activations over iterations (log axis). Iteration 0 is a dot of its
     own where the runs were not evaluated before their first interval (a line there would draw a trend nobody
     measured); conv2 dashed, so that where both are equal (a ReLU's min is 0) conv1 shows through."""
@@ -96,12 +89,12 @@ def plot_activation_stats(records, title: str, path, read_every: int, arch: str 
     names = probe_labels(records[0], arch)
     dense = all(r.get("dense_until") for r in records)
     last = max(h["iteration"] for h in records[0]["history"])
-    for ax, stat in zip(axes, STATS):
+    for ax, stat in zip(axes, ("min", "max", "mean", "std")):
         values = []
-        for name in CONV_LAYERS:
-            key, style = f"{name}_{stat}", LAYER_STYLES[name]
+        for layer in CONV_LAYERS:
+            key, style = f"{layer}_{stat}", LAYER_STYLES[layer]
             later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
-            xs, mean, _ = band(ax, later, key, names[name], **style)
+            xs, mean, _ = band(ax, later, key, names[layer], **style)
             values += [*mean]
             if not dense and len(xs):
                 values.append(series(records, key)[1][:, 0].mean())  # the seeds' mean at iteration 0
@@ -121,34 +114,33 @@ def plot_activation_stats(records, title: str, path, read_every: int, arch: str 
     if not dense:
         handles.append(plt.Line2D([], [], color="0.3", marker="o", ls="none", ms=4, label="the initialization"))
     fig.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=9, bbox_to_anchor=(0.5, -0.08))
+    title = f"conv activations of {name} on the {SPLIT_NAMES[split_of(records[0])]} images"
     fig.suptitle(f"{title}\n({seeds_note([len(records)])}; {evaluated_when(records)})", fontsize=10)
     return save_figure(fig, path, tight=True)
 
 
-def plot_activation_histograms(record, title: str, path, read_every: int, snapshots: int = 7, arch: str = "lenet5"):
-    """Each conv layer's activation distribution at the study's read-out iterations (multiples of
-    ``read_every``, plus the start and the end), earliest (dark) to latest (yellow)."""
+def plot_activation_histograms(record, name: str, path, read_every: int, arch: str = "lenet5", snapshots: int = 7):
+    """Each conv layer's activation distribution at the multiples of ``read_every`` and the end, dark to yellow."""
     recorded = [h for h in record["history"] if "conv1_hist" in h]
     if not recorded:
         return None
     picks = [h for h in recorded if h["iteration"] % read_every == 0 or h is recorded[-1]]
     if len(picks) > snapshots:
         picks = [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, snapshots).round().astype(int)))]
-    cmap = plt.get_cmap("viridis")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     names = probe_labels(record, arch)
-    for ax, name in zip(axes, CONV_LAYERS):
+    for ax, layer in zip(axes, CONV_LAYERS):
         for j, h in enumerate(picks):
-            edges, counts = np.asarray(h[f"{name}_hist"]["edges"]), np.asarray(h[f"{name}_hist"]["counts"])
+            edges, counts = np.asarray(h[f"{layer}_hist"]["edges"]), np.asarray(h[f"{layer}_hist"]["counts"])
             density = counts / max(counts.sum(), 1) / np.diff(edges)
-            color = cmap(j / max(len(picks) - 1, 1))
+            color = plt.get_cmap("viridis")(j / max(len(picks) - 1, 1))
             ax.stairs(density, edges, color=color, lw=1.4, label=f"iteration {h['iteration']}")
-        ax.set_yscale("log")
         images = f"{HIST_IMAGES} {SPLIT_NAMES[split_of(record)]} images"
-        ax.set(title=f"{names[name]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
+        ax.set_yscale("log")
+        ax.set(title=f"{names[layer]}\n({images})", xlabel="activation value", ylabel="density (log scale)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{title}, seed {record['identity']['seed']}", fontsize=10)
+    fig.suptitle(f"conv activation histograms of {name}, seed {record['identity']['seed']}", fontsize=10)
     return save_figure(fig, path, tight=True)
 
 
@@ -159,52 +151,40 @@ def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
     return None if kernel is None else np.asarray(kernel, dtype=np.float64)
 
 
-def plot_filters(record: dict, name: str, path) -> Path | None:
-    """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one); the
-    intensity ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red."""
-    kernel = recorded_kernel(record, "final")
-    if kernel is None or not np.all(np.isfinite(kernel)):
+def plot_filters(record: dict, name: str, path, init: bool = False) -> Path | None:
+    """The trained conv1 filters on one symmetric scale (gray for a gray network, RGB for a color one), the intensity
+    ramps (a plane fits with R^2 >= GRADIENT_R2: claim 7) framed in red; ``init``: below the filters at initialization
+    (gray networks: how many ramps the training made), with how far training moved each filter."""
+    trained = recorded_kernel(record, "final")
+    kernels = [recorded_kernel(record, "init"), trained] if init else [trained]
+    if any(w is None for w in kernels) or not np.all(np.isfinite(trained)) or init and trained.shape[2] != 1:
         return None
-    seed, k = record["identity"]["seed"], kernel.shape[0]
-    filters = np.moveaxis(kernel, -1, 0)  # (maps, k, k, channels)
-    ramps = plane_r2(kernel) >= GRADIENT_R2
-    labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
-    note = f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2}), {int(ramps.sum())} of {len(ramps)}"
-    m = float(np.abs(kernel).max())
-    if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
-        title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {note}"
-        return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
-    scale, what = m, f"its own scale, ±{m:.3g}"  # a 3x3 network's: the VGG's, rescaled by batch norm
-    if k == 5:  # gray 5x5 (LeNet-5) filters: one scale for every run
-        clipped = f" (clipped: max|w| {m:.3g})" if m > FILTER_SCALE else ""
-        scale, what = FILTER_SCALE, f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run{clipped}"
-    title = f"conv1 filters of {name}, seed {seed} ({k}x{k})\n{what}; {note}"
-    style = dict(labels=labels, colorbar_label="weight", marked=ramps)
+    seed, k, n = record["identity"]["seed"], trained.shape[0], trained.shape[-1]
+    filters = np.concatenate([np.moveaxis(w, -1, 0) for w in kernels])  # (maps, k, k, channels)
+    ramps = np.concatenate([plane_r2(w) for w in kernels]) >= GRADIENT_R2
+    m = max(float(np.abs(w).max()) for w in kernels)
+    scale = FILTER_SCALE if k == 5 else m  # gray 5x5 (LeNet-5) filters: one scale for every run
+    head, red = f"conv1 filters of {name}, seed {seed}", f"red frame: an intensity ramp (plane R² >= {GRADIENT_R2})"
+    if init:  # how far training moved each filter: its correlation with its own start, against other filters' starts
+        r = np.corrcoef(kernels[0].reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
+        own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
+        title = (
+            f"{head}, at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), one scale ±{scale:.3g}\n"
+            f"{red}: {int(ramps[:n].sum())} of {n} at initialization, {int(ramps[n:].sum())} trained; a trained "
+            f"filter's correlation with its own start: median {own:.2f} (|r| with the other starts: {other:.2f})"
+        )
+        labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
+    else:
+        labels = [f"{i}" + (" ramp" if r else "") for i, r in enumerate(ramps)]
+        if filters.shape[-1] == 3:  # color filters as RGB: 0.5 + w / (2 max|w|) per channel, zero mid gray
+            title = f"{head} ({k}x{k})\nRGB 0.5 + w / (2 max|w|), max|w| {m:.3g}; {red}, {int(ramps.sum())} of {n}"
+            return image_grid(0.5 + filters / (2 * m), path, title, vmin=0, vmax=1, labels=labels, marked=ramps)
+        what = f"its own scale, ±{m:.3g}"  # a 3x3 network's: the VGG's, rescaled by batch norm
+        if k == 5:
+            what = f"±{FILTER_SCALE:g}, the scale of every LeNet-5 run" + f" (clipped: max|w| {m:.3g})" * (m > scale)
+        title = f"{head} ({k}x{k})\n{what}; {red}, {int(ramps.sum())} of {n}"
+    style = dict(ncols=16 if init else 8, labels=labels, marked=ramps)
     return image_grid(filters[..., 0], path, title, vmin=-scale, vmax=scale, **style)
-
-
-def plot_filters_init_vs_trained(record: dict, name: str, path) -> Path | None:
-    """The conv1 filters at initialization above the trained ones (gray networks), on one symmetric scale, the
-    intensity ramps framed (claim 7: how many the training made), with how far training moved each filter."""
-    init, trained = recorded_kernel(record, "init"), recorded_kernel(record, "final")
-    if init is None or trained is None or trained.shape[2] != 1 or not np.all(np.isfinite(trained)):
-        return None
-    seed, n = record["identity"]["seed"], init.shape[-1]
-    scale = FILTER_SCALE if trained.shape[0] == 5 else float(max(np.abs(init).max(), np.abs(trained).max()))
-    both = np.concatenate([np.moveaxis(init, -1, 0), np.moveaxis(trained, -1, 0)])[..., 0]
-    ramps = np.concatenate([plane_r2(init), plane_r2(trained)]) >= GRADIENT_R2
-    labels = [f"{'init' if i < n else 'trained'} {i % n}" for i in range(2 * n)]
-    # how far training moved each filter: its correlation with its own start, against other filters' starts
-    r = np.corrcoef(init.reshape(-1, n).T, trained.reshape(-1, n).T)[:n, n:]
-    own, other = np.median(np.diag(r)), np.median(np.abs(r[~np.eye(n, dtype=bool)]))
-    title = (
-        f"conv1 filters of {name}, seed {seed}, at initialization (rows 1-{max(1, n // 16)}) and trained (the rest), "
-        f"one scale ±{scale:.3g}\nred frame: an intensity ramp (plane R² >= {GRADIENT_R2}): {int(ramps[:n].sum())} "
-        f"of {n} at initialization, {int(ramps[n:].sum())} trained; a trained filter's correlation with its own "
-        f"start: median {own:.2f} (|r| with the other starts: {other:.2f})"
-    )
-    style = dict(ncols=16, vmin=-scale, vmax=scale, labels=labels, colorbar_label="weight", marked=ramps)
-    return image_grid(both, path, title, **style)
 
 
 def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, read_every: int, study_data: bool):
@@ -212,21 +192,18 @@ def write_run_figures(run: study.RunConfig, records: list[dict], out_dir: Path, 
     status = {r["status"] for r in records}
     flag = "" if status == {"finished"} else " [" + "/".join(sorted(s.upper() for s in status)) + "]"
     name = f"{study.label(run.name, records[0].get('overrides'))}{flag}"
-    title = f"{name}: {run.describe()}"
     reference = run.study_accuracy if study_data else None
     # the curves on the run's own evaluation grid: a dense early rerun's single-batch train numbers are noise there
     every = records[0]["identity"]["eval_every"]
     grid = [{**r, "history": [h for h in r["history"] if h["iteration"] % every == 0]} for r in records]
-    written = [plot_curves(grid, title, out_dir / "curves.png", reference=reference, l2=bool(run.l2))]
+    written = [plot_curves(grid, f"{name}: {run.describe()}", out_dir / "curves.png", reference, l2=bool(run.l2))]
     # the VGG's statistics where its seeds read the same layers: after BN + ReLU where any seed recorded that
     # (``conv_probes``), else before them (runs recorded by earlier versions); never the two in one band
     stats = [r for r in records if "conv_probes" in r["final"]] or records if run.arch != "lenet5" else records
     if any("conv1_mean" in h for h in stats[0]["history"]):
-        where = f"conv activations of {name} on the {SPLIT_NAMES[split_of(stats[0])]} images"
-        written.append(plot_activation_stats(stats, where, out_dir / "activation_stats.png", read_every, run.arch))
-        hist = f"conv activation histograms of {name}"
+        written.append(plot_activation_stats(stats, name, out_dir / "activation_stats.png", read_every, run.arch))
         path = out_dir / "activation_histograms.png"
-        written.append(plot_activation_histograms(stats[0], hist, path, read_every, arch=run.arch))
+        written.append(plot_activation_histograms(stats[0], name, path, read_every, run.arch))
     written.append(plot_filters(records[0], name, out_dir / "filters.png"))
-    written.append(plot_filters_init_vs_trained(records[0], name, out_dir / "filters_init_vs_trained.png"))
+    written.append(plot_filters(records[0], name, out_dir / "filters_init_vs_trained.png", init=True))
     return [p for p in written if p is not None]

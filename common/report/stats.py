@@ -1,9 +1,5 @@
 """The report's numbers, written once: means and spreads over seeds, standard errors and noise verdicts, curves,
-which records are a run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's name).
-
-The standard error of a mean over seeds is std / sqrt(n); with one seed, the binomial error of one accuracy on the
-images it was measured on, sqrt(p (1 - p) / n_images).
-"""
+which records are a run's, and how each is written (percent, gaps, "mean ± std", Markdown, CSV, a CPU's name)."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ import re
 
 import numpy as np
 
-from common import metrics, runs, study
+from common import io, metrics, runs, study
 from common.cli import format_duration, pct  # noqa: F401  (the tables' durations and percents, written once)
 
 NOISE = 2.0  # standard errors a difference must exceed to count as real (about a 95% interval)
@@ -61,7 +57,7 @@ def images_evaluated(record: dict, split: str = "test", among: list[dict] = ()) 
 
 
 def se_of_mean(records: list[dict], key: str = "test_accuracy", among: list[dict] = ()) -> float:
-    """The standard error of a run's mean final ``key`` over its seeds (one seed: the binomial error)."""
+    """A run's mean final ``key``'s standard error: std / sqrt(n) over its seeds; one seed: sqrt(p (1 - p) / images)."""
     mean, std, n = final(records, key)
     if n >= 2 and finite(std):
         return std / math.sqrt(n)
@@ -95,8 +91,7 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
     ra, rb = pairs[0]
     key = f"{split}_correct"
     if key not in ra["final"] or key not in rb["final"]:  # no pairing recorded: two independent binomial errors
-        ses = [binomial_se(r["final"][f"{split}_accuracy"], images_evaluated(r, split)) for r in (ra, rb)]
-        return diffs[0], math.hypot(*ses), 1
+        return diffs[0], compare([ra], [rb], f"{split}_accuracy")[1], 1
     n = images_evaluated(ra, split)
     ca, cb = (metrics.unpack_correct(r["final"][key], n) for r in (ra, rb))
     d = ca.astype(float) - cb.astype(float)
@@ -105,14 +100,11 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
 
 def at(records: list[dict], iteration: int, key: str) -> float:
     """The mean over seeds of ``key`` at ``iteration`` (NaN where not recorded)."""
-    vals = [next((h.get(key) for h in r["history"] if h["iteration"] == iteration), None) for r in records]
-    vals = [v for v in vals if v is not None]
-    return float(np.mean(vals)) if vals else float("nan")
+    return mean_std([next((h.get(key) for h in r["history"] if h["iteration"] == iteration), None) for r in records])[0]
 
 
 def series(records: list[dict], key: str, x_key: str = "iteration") -> tuple[np.ndarray, np.ndarray]:
-    """(x, values (seeds x points)) of ``key`` at the iterations every seed recorded; x: the iteration or the seeds'
-    mean of ``x_key``."""
+    """(x, values: seeds x points) of ``key`` where every seed has it; x: the iteration or the seeds' mean ``x_key``."""
     its = sorted(set.intersection(*[{h["iteration"] for h in r["history"] if key in h} for r in records]))
     at_ = [{h["iteration"]: h for h in r["history"]} for r in records]
     vals = np.array([[a[it][key] for it in its] for a in at_], dtype=float)
@@ -130,11 +122,8 @@ def curve(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def largest_group(records: list[dict]) -> list[dict]:
     """The group (identity but the seed) with the most finished seeds; a tie goes to the lower group id, so the
     choice never depends on the order of the index."""
-    groups = runs.groups(records)
-    return max(
-        sorted(groups.items(), key=lambda kv: kv[0][1], reverse=True),
-        key=lambda kv: (sum(r["status"] == "finished" for r in kv[1]), len(kv[1])),
-    )[1]
+    groups = sorted(runs.groups(records).items(), key=lambda kv: kv[0][1], reverse=True)
+    return max(groups, key=lambda kv: (sum(r["status"] == "finished" for r in kv[1]), len(kv[1])))[1]
 
 
 DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys present only off the defaults
@@ -142,14 +131,9 @@ DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys presen
 
 def records_of(records: list[dict], name: str, config: dict, data: str | None = None) -> list[dict]:
     """The largest group of run ``name`` with ``config`` on ``data``, in float32, default kernels ([] if none)."""
-    found = [
-        r
-        for r in records
-        if r["name"] == name
-        and r["identity"]["config"] == config
-        and (data is None or r["identity"]["data"]["name"] == data)
-        and not any(k in r["identity"] for k in DEFAULT_SETTINGS)
-    ]
+    found = [r for r in records if r["name"] == name and r["identity"]["config"] == config]
+    found = [r for r in found if data in (None, r["identity"]["data"]["name"])]
+    found = [r for r in found if not r["identity"].keys() & DEFAULT_SETTINGS]
     return largest_group(found) if found else []
 
 
@@ -164,12 +148,9 @@ def rnn_cells(records: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
     """(cell, units) -> that configuration's records of Task 3's grid, on MNIST."""
     from common import recurrent  # the RNN grid's: a run of the CIFAR sweep never needs it
 
-    by_key: dict = {}
-    for r in records:
-        c = r["identity"]["config"]
-        if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET:
-            by_key.setdefault((c["cell"], c["hidden_units"]), []).append(r)
-    return {k: largest_group(v) for k, v in by_key.items()}
+    mnist = [r for r in records if r["identity"]["data"]["name"] == recurrent.STUDY_DATASET]
+    key = lambda r: (r["identity"]["config"]["cell"], r["identity"]["config"]["hidden_units"])  # noqa: E731
+    return {k: largest_group([r for r in mnist if key(r) == k]) for k in dict.fromkeys(map(key, mnist))}
 
 
 def gap(x, digits: int = 1) -> str:
@@ -223,10 +204,11 @@ def cpus(records: list[dict]) -> str:
     return "; ".join(sorted({cpu(r) for r in records}))
 
 
-def span(values, fmt: str = "{:,.0f}", unit: str = "") -> str:
-    """ "845-2,242", or one number where both ends print alike."""
+def span(values, fmt="{:,.0f}", unit: str = "") -> str:
+    """ "845-2,242", or one number where both ends print alike (``fmt``: a format string or a function)."""
     values = list(values)
-    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    show = fmt.format if isinstance(fmt, str) else fmt
+    lo, hi = show(min(values)), show(max(values))
     return lo + unit if lo == hi else f"{lo}-{hi}{unit}"
 
 
@@ -236,6 +218,12 @@ def markdown(header: list[str], rows: list[list]) -> list[str]:
         "|" + "---|" * len(header),
         *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
     ]
+
+
+def write_page(path, *parts):
+    """A Markdown file of ``parts`` (a line, or a list of lines), a blank line between two parts."""
+    io.write_text(path, "\n\n".join(part if isinstance(part, str) else "\n".join(part) for part in parts) + "\n")
+    return path
 
 
 def csv_text(rows: list[dict], fields, digits: int = 5, nan: str = "") -> str:
