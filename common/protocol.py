@@ -93,6 +93,7 @@ DESIGNS = {
         ),
     )
 }
+assert tuple(DESIGNS) == study.PROTOCOLS, "common/study.py's PROTOCOLS names the designs, in this order"
 
 
 def warmup_share(run: study.RunConfig) -> study.RunConfig:

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from common import data, io, runs, study
-from common.recurrent import CELLS, SIZES
 from common.report import stats
 from common.report.plots import plt, save_figure
 from common.report.stats import NOISE, PM_KEY, compare, curve, difference, final, pct, show
+from common.study import CELLS, SIZES
 
 VERDICTS = HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
 ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
