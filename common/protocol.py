@@ -96,12 +96,6 @@ DESIGNS = {
 assert tuple(DESIGNS) == study.PROTOCOLS, "common/study.py's PROTOCOLS names the designs, in this order"
 
 
-def warmup_share(run: study.RunConfig) -> study.RunConfig:
-    """A cosine schedule's 5% warm-up (the ladder's) where a step turned it on, a triangle's 20% (airbench's)."""
-    share = {"cosine": 0.05, "triangle": 0.2}.get(run.schedule, 0)
-    return replace(run, warmup=round(share * run.iterations))
-
-
 @dataclass
 class Decision:
     step: Step
@@ -219,11 +213,11 @@ def walk(design: Design, lookup) -> Walk:
         return _read(decisions[-1], lookup)
 
     for step in design.steps if design.ablation else ():
-        needed += [x for x in read(step, warmup_share(step.apply(start, "-")), start) if x not in needed]
+        needed += [x for x in read(step, study.warmup_share(step.apply(start, "-")), start) if x not in needed]
     dropped = [] if needed else [d.step for d in decisions if not d.kept]
     if dropped:  # the ingredients inside the noise out together, against the full recipe
         for step in dropped:
-            recipe = warmup_share(step.apply(recipe, "-"))
+            recipe = study.warmup_share(step.apply(recipe, "-"))
         needed = read(Step("+".join(s.key for s in dropped), "all the dropped ingredients", {}), recipe, start)
         recipe = start if not needed and decisions[-1].kept else recipe
     for chain in (() if design.ablation else design.steps, design.then):  # each step on the recipe kept so far
@@ -231,7 +225,7 @@ def walk(design: Design, lookup) -> Walk:
         for step in chain:
             if needed:
                 break
-            needed = read(step, recipe, warmup_share(step.apply(recipe, "+")))
+            needed = read(step, recipe, study.warmup_share(step.apply(recipe, "+")))
             recipe = decisions[-1].other if not needed and decisions[-1].kept else recipe
     if needed:
         return Walk(decisions, None, needed)

@@ -350,6 +350,12 @@ def with_overrides(run: RunConfig, iterations: int | None = None, batch_size: in
     return replace(run, **fields) if fields else run
 
 
+def warmup_share(run: RunConfig) -> RunConfig:
+    """``run`` with a cosine schedule's 5% warm-up (the ladder's), a triangle's 20% (airbench's), else none."""
+    share = {"cosine": 0.05, "triangle": 0.2}.get(run.schedule, 0)
+    return replace(run, warmup=round(share * run.iterations))
+
+
 def changed_fields(run: RunConfig) -> dict:
     """The fields that shape the numbers in which ``run`` differs from the literal of its name (a command's
     --set, --iterations, --batch-size or other constants): its figures and its table row are named by them, so a
