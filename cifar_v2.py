@@ -201,9 +201,8 @@ def calibrate(s: Settings, train) -> None:
 
 
 def run_search(s: Settings, data, x_train, x_test, train) -> None:
-    """--search: trials until its study holds that many finished ones; --search-report: the best one retrained with
-    every --seeds at its hand-tuned rival's length (error bars on the difference), the trials exported (trials.json)
-    beside its records, its report (common/report/search.py)."""
+    """--search: trials until its study holds that many finished ones; --search-report: the best retrained with every
+    --seeds at its hand-tuned rival's length (error bars on the difference), trials.json, common/report/search.py."""
     from common import search as hpsearch
     from common import training
 
