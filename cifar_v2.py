@@ -21,7 +21,6 @@ the test images (min, max, mean, std and a histogram), also logged for TensorBoa
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import calibration, cli, config, protocol, runs, study, workers  # noqa: E402
+from common import cli, config, runs, study, workers  # noqa: E402
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 
 
@@ -85,7 +84,7 @@ class Settings:
     constants: str = config.setting(
         "calibrated",
         "the study's unstated constants: calibrated (chosen by --calibrate) or round1 (the first guesses)",
-        choices=tuple(calibration.CONSTANTS),
+        choices=tuple(study.CONSTANTS),
     )
     calibrate: bool = config.setting(
         False,
@@ -120,7 +119,7 @@ class Settings:
         None,
         "choose a recipe by paired repeats on validation (common/protocol.py): lenet (the ladder rebuilt from run 7) "
         "or airbench (one ablation per ingredient); then train the chosen one with the fresh seeds on the test set",
-        choices=tuple(protocol.DESIGNS),
+        choices=study.PROTOCOLS,
     )
 
     def figures_dir(self) -> Path:
@@ -130,8 +129,8 @@ class Settings:
         """Every named run under this command's --constants, --iterations and --batch-size."""
         if self.constants == "calibrated":  # the runs as common/study.py writes them
             base = study.RUNS
-        else:  # the study's 11 with the other constants (common/calibration.py); the rest as written
-            base = {**study.RUNS, **{r.name: r for r in calibration.runs_with(calibration.CONSTANTS[self.constants])}}
+        else:  # the study's 11 with the other constants (common/study.py's calibration); the rest as written
+            base = {**study.RUNS, **{r.name: r for r in study.runs_with(study.CONSTANTS[self.constants])}}
         return [study.with_overrides(run, self.iterations, self.batch_size) for run in base.values()]
 
     def selected_runs(self, names=None) -> list[tuple[study.RunConfig, dict]]:
@@ -178,32 +177,20 @@ def records(s: Settings, folder=None, task=study.TASK, names=None) -> list[dict]
     return runs.update_index(folder or s.figures_dir(), s.runs_dir, task, study.READ_EVERY, names=names)
 
 
-# The report: the figures of the runs this command trained and the tables they change, from the results index
-# (common/report/task1.py); --summary-only redraws every page.
-def summarize(s: Settings, data) -> list[Path]:
-    from common.report import task1
-
-    index = [r for r in records(s) if r["identity"]["data"]["name"] == s.dataset]
-    selected, fast = s.selected_runs(), s.precision != "float32" or s.fused_adam
-    pages = None if s.summary_only else task1.pages_changed(selected, fast) | ({"protocol"} if s.protocol else set())
-    args = (task1.DataInfo.of(data), selected, s.named_runs(), s.figures_dir(), study.READ_EVERY, print)
-    return task1.summarize(index, *args, pages=pages)
-
-
-# The calibration and the search (their code is common/calibration.py and common/search.py); ``train`` trains
+# The calibration and the search (their code is common/study.py and common/search.py); ``train`` trains
 # (run, overrides, seed) triples as main builds them. A worker trains; its parent writes the tables.
 def calibrate(s: Settings, train) -> None:
     from common.report import task1
 
-    seed, todo = s.seeds[0], calibration.calibration_runs(s.batch_size)
-    print(f"calibration: {len(todo)} runs (seed {seed}), every combination of {calibration.GRID}")
+    seed, todo = s.seeds[0], study.calibration_runs(s.batch_size)
+    print(f"calibration: {len(todo)} runs (seed {seed}), every combination of {study.GRID}")
     if not s.summary_only:
         train([(run, None, seed) for run in todo])
         if workers.index():
             return
     index = records(s)
     rows = task1.calibration_table(index, seed, s.eval_every, s.batch_size)
-    if best := next((r for r in rows if math.isfinite(r["score"])), None):
+    if best := next((r for r in rows if np.isfinite(r["score"])), None):
         print(
             f"best: Adam lr {best['adam_lr']:g}, L2 {best['l2']:g}, run 6 ({best['run6_lr']:g}, "
             f"{best['run6_momentum']:g}), {best['iterations']} iterations, run 8 x{best['long_factor']:g}: "
@@ -213,51 +200,42 @@ def calibrate(s: Settings, train) -> None:
         print(f"wrote {path}")
 
 
-def open_search(s: Settings, create: bool = True):
-    from common import search as hpsearch
-
-    url = s.storage or f"sqlite:///{s.runs_dir.resolve() / 'search.sqlite3'}"  # main made --runs-dir
-    name = hpsearch.study_name(s.dataset, s.search_space, s.search_iterations)
-    # successive halving's first rung at a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700)
-    rung = max(s.eval_every, s.eval_every * round(s.search_iterations / 10 / s.eval_every))
-    ((rival, _),) = s.selected_runs((hpsearch.RIVALS[s.search_space],))
-    warm = hpsearch.params_of(rival, s.search_space, s.search_iterations)
-    return hpsearch.open_study(name, url, s.seeds[0], s.search_grace, rung, create, warm, worker=workers.index())
-
-
-def run_search(s: Settings, data, x_train, x_test) -> None:
+def run_search(s: Settings, data, x_train, x_test, train) -> None:
+    """--search: trials until its study holds that many finished ones; --search-report: the best retrained with every
+    --seeds at its hand-tuned rival's length (error bars on the difference), trials.json, common/report/search.py."""
     from common import search as hpsearch
     from common import training
 
-    st = open_search(s)
-    print(f"search {st.study_name}: until {s.search} trials are finished; {hpsearch.counts(st)} so far")
-
-    def train(run, should_stop, trial):  # train_run checks the run's length and batch size first
-        spec = run_spec(run, None, s.seeds[0], s, data, x_train, x_test, task=hpsearch.TASK)
-        spec.should_stop = should_stop
-        trial.set_user_attr("run_dir", str(spec.run_dir))
-        return training.train_run(spec, wait=True)
-
-    final = hpsearch.run_trials(st, s.search, s.search_space, s.search_iterations, train, 1.0 / data.num_classes)
-    print(f"search {st.study_name}: {final}")
-
-
-def run_search_report(s: Settings, train) -> None:
-    """The best configuration retrained with every --seeds at its hand-tuned rival's length, so the difference has
-    error bars; the trials exported beside its records (trials.json); its report (common/report/search.py)."""
-    from common import search as hpsearch
-    from common.report import search as search_report
-
-    st, space = open_search(s, create=False), s.search_space
-    out = s.figures_dir() / "search" / st.study_name
+    space, url = s.search_space, s.storage or f"sqlite:///{s.runs_dir.resolve() / 'search.sqlite3'}"  # --runs-dir made
     # the rival and the hand tuning that reached it, under this command's flags (--iterations, --constants)
     named = {r.name: r for r, _ in s.selected_runs((hpsearch.RIVALS[space], *hpsearch.HAND_TUNING[space]))}
-    winner = hpsearch.best_run(st, space, named[hpsearch.RIVALS[space]].iterations)
+    rival, name = named[hpsearch.RIVALS[space]], hpsearch.study_name(s.dataset, space, s.search_iterations)
+    # successive halving's first rung at a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700)
+    rung = max(s.eval_every, s.eval_every * round(s.search_iterations / 10 / s.eval_every))
+    warm = hpsearch.params_of(rival, space, s.search_iterations)
+    create = s.search is not None  # the report reads an existing study
+    st = hpsearch.open_study(name, url, s.seeds[0], s.search_grace, rung, create, warm, worker=workers.index())
+    if s.search is not None:
+        print(f"search {st.study_name}: until {s.search} trials are finished; {hpsearch.counts(st)} so far")
+
+        def train_trial(run, should_stop, trial):  # train_run checks the run's length and batch size first
+            spec = run_spec(run, None, s.seeds[0], s, data, x_train, x_test, task=hpsearch.TASK)
+            spec.should_stop = should_stop
+            trial.set_user_attr("run_dir", str(spec.run_dir))
+            return training.train_run(spec, wait=True)
+
+        final = hpsearch.run_trials(st, s.search, space, s.search_iterations, train_trial, 1.0 / data.num_classes)
+        print(f"search {st.study_name}: {final}")
+        return
+    out = s.figures_dir() / "search" / st.study_name
+    winner = hpsearch.best_run(st, space, rival.iterations)
     if winner is None:
         raise cli.UserError(f"study {st.study_name} has no complete trial yet; run --search first.")
     train([(winner, None, seed) for seed in s.seeds], task=hpsearch.TASK)
     if workers.index():
         return
+    from common.report import search as search_report
+
     # this study's index: its trials and its winner's retrains (not another space's search in the same runs folder)
     records(s, out, hpsearch.TASK, names=(hpsearch.trial_name(space), winner.name))
     hpsearch.export_trials(st, out / hpsearch.TRIALS_FILE)
@@ -270,6 +248,8 @@ def run_search_report(s: Settings, train) -> None:
 # The protocol: train what the next decisions lack, read them from the records, until every one is read; then the
 # chosen recipe with the seeds no choice used (common/protocol.py)
 def run_protocol(s: Settings, train) -> None:
+    from common import protocol
+
     design = protocol.DESIGNS[s.protocol]
     while True:
         index = [r for r in records(s) if r["identity"]["data"]["name"] == s.dataset]
@@ -334,12 +314,9 @@ def main(argv=None) -> int:
             run_protocol(s, train)
         if workers.index():  # a worker trains; its parent writes the report
             return 0
-        s = replace(s, runs=())  # the report below draws the index's tables, no run's own figures
-    if s.search is not None:
-        run_search(s, data, x_train, x_test)
-        return 0
-    if s.search_report:
-        run_search_report(s, train)
+        selected = []  # the report below draws the index's tables, no run's own figures
+    if s.search is not None or s.search_report:
+        run_search(s, data, x_train, x_test, train)
         return 0
     if not s.summary_only and s.protocol is None:
         # --early: only the reruns (a schedule that depends on the run's length would differ up to there)
@@ -355,7 +332,15 @@ def main(argv=None) -> int:
         print(f"\n{len(jobs)} run(s) done in {cli.format_duration(time.time() - start)}.")
         if workers.index():  # a worker trains; its parent writes the summary
             return 0
-    written = summarize(s, data)
+    # The report: the figures of the runs this command trained and the tables they change, from the results index
+    # (common/report/task1.py); --summary-only redraws every page.
+    from common.report import task1
+
+    index = [r for r in records(s) if r["identity"]["data"]["name"] == s.dataset]
+    fast = s.precision != "float32" or s.fused_adam
+    pages = None if s.summary_only else task1.pages_changed(selected, fast) | ({"protocol"} if s.protocol else set())
+    args = (task1.DataInfo.of(data), selected, s.named_runs(), s.figures_dir(), study.READ_EVERY, print)
+    written = task1.summarize(index, *args, pages=pages)
     print(
         f"Summary: {out / 'summary.md'}; per-run figures in {out}/<run>/; index {out / 'results.jsonl'}; "
         f"metrics in {s.runs_dir}/<run>/seed<k>-<id>/metrics.json ({len(written)} files written)"

@@ -98,37 +98,29 @@ def build_lenet5(
     return keras.Model(inputs, outputs, name=f"lenet5_{activation}_{init}")
 
 
-def build_vgg(
-    num_classes=10,
-    input_shape=INPUT_SHAPE,
-    widths=VGG_ARCHS["vgg"]["widths"],
-    dropout=0.0,
-    l2=0.0,
-    augment="none",
-    pool_first=False,
-    bn_momentum=0.99,
-) -> keras.Model:
-    """A small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU and a 2x2 max-pool; global average
-    pooling and one dense layer (``conv2``: the second stage's first conv). ``pool_first`` pools after each stage's
-    first conv (airbench's block), so the second runs at a quarter of the pixels: on the 2-core CPU (rung 4's
+def build_vgg(run, num_classes=10, input_shape=INPUT_SHAPE) -> keras.Model:
+    """``run``'s small VGG-style CNN: per stage two 3x3 convs with batch norm and ReLU and a 2x2 max-pool; global
+    average pooling and one dense layer (``conv2``: the second stage's first conv). ``pool_first`` pools after each
+    stage's first conv (airbench's block), so the second runs at a quarter of the pixels: on the 2-core CPU (rung 4's
     recipe, batch 100, 1,500 iterations, seed 0) 48/96/192 pooled first trained at 852 images/s against 560 for
     32/64/128 pooled last, with 2.2x the weights and 76.1% test accuracy (flip-averaged) against 75.0%."""
-    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    widths, pool_first = VGG_ARCHS[run.arch]["widths"], VGG_ARCHS[run.arch]["pool_first"]
+    regularizer = keras.regularizers.L2(run.l2) if run.l2 > 0 else None
     conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal", kernel_regularizer=regularizer)
-    inputs, x = image_input(input_shape, augment)
+    inputs, x = image_input(input_shape, run.augment)
     for stage, width in enumerate(widths, 1):
         for k in (1, 2):
             name = {(1, 1): "conv1", (2, 1): "conv2"}.get((stage, k), f"conv{stage}_{k}")
             x = layers.Conv2D(width, 3, name=name, **conv)(x)
             if pool_first and k == 1:
                 x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
+            x = layers.BatchNormalization(momentum=run.bn_momentum, name=f"{name}_bn")(x)
             x = layers.Activation("relu", name=f"{name}_relu")(x)
         if not pool_first:
             x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    if dropout > 0:
-        x = layers.Dropout(dropout, name="dropout")(x)
+    if run.dropout > 0:
+        x = layers.Dropout(run.dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(inputs, outputs, name=("vgg_wide_" if pool_first else "vgg_") + "_".join(map(str, widths)))
 
@@ -218,11 +210,10 @@ def build_model(run, num_classes: int = 10, input_shape=INPUT_SHAPE, x_train=Non
     """The compiled network of ``run`` (a ``common.study.RunConfig``): architecture, optimizer, schedule, loss.
     Weights are drawn from Keras' global seed; ``x_train``: the images it trains on (airbench's whitening). A new
     network is one builder and one branch here, its first two convolutions ``conv1`` and ``conv2``."""
-    shared = dict(num_classes=num_classes, input_shape=input_shape, dropout=run.dropout, augment=run.augment)
     if run.arch == "lenet5":
-        model = build_lenet5(run.activation, run.init, l2=run.l2, **shared)
+        model = build_lenet5(run.activation, run.init, run.dropout, run.l2, num_classes, input_shape, run.augment)
     elif run.arch in VGG_ARCHS:
-        model = build_vgg(l2=run.l2, bn_momentum=run.bn_momentum, **VGG_ARCHS[run.arch], **shared)
+        model = build_vgg(run, num_classes, input_shape)
     elif run.arch in AIRBENCH_WIDTHS:
         model = build_airbench(run, num_classes, input_shape, whitening_filters(x_train) if run.whiten else None)
     else:

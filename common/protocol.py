@@ -93,12 +93,7 @@ DESIGNS = {
         ),
     )
 }
-
-
-def warmup_share(run: study.RunConfig) -> study.RunConfig:
-    """A cosine schedule's 5% warm-up (the ladder's) where a step turned it on, a triangle's 20% (airbench's)."""
-    share = {"cosine": 0.05, "triangle": 0.2}.get(run.schedule, 0)
-    return replace(run, warmup=round(share * run.iterations))
+assert tuple(DESIGNS) == study.PROTOCOLS, "common/study.py's PROTOCOLS names the designs, in this order"
 
 
 @dataclass
@@ -212,36 +207,27 @@ def walk(design: Design, lookup) -> Walk:
     chain stops at its first decision that lacks runs; ablations, independent of each other, ask for all theirs."""
     start = replace(study.RUNS[design.start], name=design.label, validation=study.VALIDATION)
     decisions, recipe, needed = [], start, []
-    for step in design.steps:
-        if design.ablation:
-            decision = Decision(step, simpler=warmup_share(step.apply(start, "-")), other=start)
-        else:
-            decision = Decision(step, simpler=recipe, other=warmup_share(step.apply(recipe, "+")))
-        decisions.append(decision)
-        needed += [x for x in _read(decision, lookup) if x not in needed]
-        if needed and not design.ablation:
-            return Walk(decisions, None, needed)
-        if not design.ablation and decision.kept:
-            recipe = decision.other
+
+    def read(step, simpler, other) -> list:  # one more decision, read: the runs it lacks
+        decisions.append(Decision(step, simpler, other))
+        return _read(decisions[-1], lookup)
+
+    for step in design.steps if design.ablation else ():
+        needed += [x for x in read(step, study.warmup_share(step.apply(start, "-")), start) if x not in needed]
+    dropped = [] if needed else [d.step for d in decisions if not d.kept]
+    if dropped:  # the ingredients inside the noise out together, against the full recipe
+        for step in dropped:
+            recipe = study.warmup_share(step.apply(recipe, "-"))
+        needed = read(Step("+".join(s.key for s in dropped), "all the dropped ingredients", {}), recipe, start)
+        recipe = start if not needed and decisions[-1].kept else recipe
+    for chain in (() if design.ablation else design.steps, design.then):  # each step on the recipe kept so far
+        stage = recipe  # the last: the recipe the ``then`` steps start from, which the fresh seeds test too
+        for step in chain:
+            if needed:
+                break
+            needed = read(step, recipe, study.warmup_share(step.apply(recipe, "+")))
+            recipe = decisions[-1].other if not needed and decisions[-1].kept else recipe
     if needed:
         return Walk(decisions, None, needed)
-    if design.ablation:  # the ingredients inside the noise out together, against the full recipe
-        dropped = [d.step for d in decisions if not d.kept]
-        for step in dropped:
-            recipe = warmup_share(step.apply(recipe, "-"))
-        if dropped:
-            last = Decision(Step("+".join(s.key for s in dropped), "all the dropped ingredients", {}), recipe, start)
-            decisions.append(last)
-            needed = _read(last, lookup)
-            if needed:
-                return Walk(decisions, None, needed)
-            recipe = recipe if not last.kept else start
-    stages = [recipe]
-    for step in design.then:  # chain steps on the recipe chosen so far
-        decision = Decision(step, simpler=recipe, other=warmup_share(step.apply(recipe, "+")))
-        decisions.append(decision)
-        if needed := _read(decision, lookup):
-            return Walk(decisions, None, needed)
-        recipe = decision.other if decision.kept else recipe
-    tested = [replace(r, validation=0) for r in dict.fromkeys([*stages, recipe])]
+    tested = [replace(r, validation=0) for r in dict.fromkeys([stage, recipe])]
     return Walk(decisions, tested[-1], [], tested)

@@ -9,11 +9,10 @@ import numpy as np
 
 from common import config, study
 from common.config import knob
-from common.study import CELLS, OPTIMIZERS, SCHEDULES  # noqa: F401  (CELLS: the grid's cells, for its users)
+from common.study import CELLS, OPTIMIZERS, SCHEDULES, SIZES  # noqa: F401  (CELLS, SIZES: the grid's, for its users)
 
 TASK = "rnn_mnist"
 STUDY_DATASET = "MNIST"
-SIZES = (20, 15, 10, 5)  # the study's hidden sizes
 CELL_LABELS = {"rnn": "basic RNN", "lstm": "LSTM", "gru": "GRU", "cnn": "CNN (LeNet-5)"}
 # The study's reported test accuracies (fractions); the basic RNN has no numbers in the report.
 STUDY_TEST_ACCURACY = {

@@ -32,7 +32,7 @@ import sqlalchemy.exc
 from common import io
 from common.cli import UserError
 from common.study import AIRBENCH as STUDY_AIRBENCH
-from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig
+from common.study import RUNS, SEARCH_SPACES, VALIDATION, RunConfig, warmup_share
 
 # Heartbeats, their retry callback, fail_stale_trials and the matplotlib plots are "experimental" in Optuna 4.9 (pinned
 # in requirements.txt) and warn on every call; they are the documented way, so keep the workers' logs for the trials.
@@ -219,7 +219,7 @@ def sample_airbench(trial, iterations: int) -> RunConfig:
     # 375, not 500: 1,500 iterations of 250 are 1,000 of 375, a whole number of evaluation intervals (750 is not)
     batch = trial.suggest_categorical("batch_size", [125, 250, 375])
     its = iterations * rival.batch_size // batch
-    schedule = trial.suggest_categorical("schedule", ["triangle", "cosine"])
+    schedule = trial.suggest_categorical("schedule", ["triangle", "cosine"])  # its warm-up: study.warmup_share
     p = dict(
         learning_rate=suggest_float(trial, "lr_nesterov", 0.05, 1.5) * batch / rival.batch_size,
         momentum=suggest_float(trial, "momentum", 0.7, 0.95),
@@ -233,10 +233,10 @@ def sample_airbench(trial, iterations: int) -> RunConfig:
         augment=trial.suggest_categorical("augment", ["altflip_shift", "flip_shift", "flip_shift4"]),
         tta_shift=trial.suggest_categorical("tta_shift", [0, 1, 2]),
         schedule=schedule,
-        warmup=round({"triangle": 0.2, "cosine": 0.05}[schedule] * its),
     )
     base = {k: v for k, v in STUDY_AIRBENCH.items() if k not in p and k != "batch_size"}
-    return RunConfig(trial_name("airbench"), **base, **p, batch_size=batch, iterations=its, validation=VALIDATION)
+    run = RunConfig(trial_name("airbench"), **base, **p, batch_size=batch, iterations=its, validation=VALIDATION)
+    return warmup_share(run)
 
 
 def sample_run(trial, space: str, iterations: int) -> RunConfig:

@@ -7,8 +7,8 @@ cifar_v2.py --runs relu_adam_normal_dropout_l2 --set dropout=0.3``): that run ge
 beside the committed one.
 
 The defaults are the study's plain training with the constants it did not state, as ``cifar_v2.py --calibrate`` chose
-them (Adam 1e-3, 5,500 iterations; its table in ``figures/cifar/constants_fit.md``); the calibration varies them in
-``common/calibration.py``. Each run also carries what its reports need: its group, the study's numbers for its table
+them (Adam 1e-3, 5,500 iterations; its table in ``figures/cifar/constants_fit.md``); the calibration at the end
+varies them. Each run also carries what its reports need: its group, the study's numbers for its table
 row, and for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a rung of the
 ladder, is one line here; every table finds it.
 """
@@ -16,6 +16,7 @@ ladder, is one line here; every table finds it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import asdict, dataclass, field, replace
 
 from common.config import knob
@@ -29,8 +30,10 @@ SCHEDULES = ("constant", "cosine", "triangle")
 AUGMENTATIONS = ("none", "flip_shift", "flip_shift4", "flip_shift4_erase", "altflip_shift")
 ARCHS = ("lenet5", "vgg", "vgg_wide", "airbench", "airbench_small")  # common.models.build_model builds each
 CELLS = ("rnn", "lstm", "gru")  # Task 3's recurrent cells (common.models.build_rnn)
+SIZES = (20, 15, 10, 5)  # Task 3's hidden sizes, the study's (common/recurrent.py)
 # the search's spaces (common/search.py): the study's knobs, with the ladder's, airbench's
 SEARCH_SPACES = ("study", "all", "airbench")
+PROTOCOLS = ("lenet", "airbench")  # the protocol's designs (common/protocol.py), cifar_v2.py --protocol's choices
 DECONVNET_LAYERS = ("conv1", "conv2")  # the layers the deconvnet projects from (common/deconvnet.py)
 
 TASK = "cifar_v2"  # the sweep's runs (their identity's task; their index figures/cifar/results.jsonl)
@@ -347,6 +350,12 @@ def with_overrides(run: RunConfig, iterations: int | None = None, batch_size: in
     return replace(run, **fields) if fields else run
 
 
+def warmup_share(run: RunConfig) -> RunConfig:
+    """``run`` with a cosine schedule's 5% warm-up (the ladder's), a triangle's 20% (airbench's), else none."""
+    share = {"cosine": 0.05, "triangle": 0.2}.get(run.schedule, 0)
+    return replace(run, warmup=round(share * run.iterations))
+
+
 def changed_fields(run: RunConfig) -> dict:
     """The fields that shape the numbers in which ``run`` differs from the literal of its name (a command's
     --set, --iterations, --batch-size or other constants): its figures and its table row are named by them, so a
@@ -374,3 +383,77 @@ def short(run: RunConfig) -> str:
     if run.length_factor > 1:
         parts.append(f"{run.length_factor:g}x longer")
     return f"{run.study_row}. " + ", ".join(parts)
+
+
+# --- the calibration (``cifar_v2.py --calibrate``): the constants the study did not state, chosen by their fit to its
+# table. Every combination of ``GRID`` trains once at the longest length (the shorter lengths and run 7, run 8 stopped
+# earlier, are read off its curves, which a constant learning rate allows), scored by its mean absolute gap to the
+# study's 11 train and test accuracies (common/report/task1.py); ``--constants round1`` trains with ``ROUND1``.
+@dataclass(frozen=True)
+class Constants:
+    iterations: int  # batches per run
+    adam_lr: float  # Adam's learning rate (runs 1-5, 7, 8)
+    run6: tuple[float, float]  # run 6 "ReLU, momentum": (learning rate, momentum)
+    dropout: float  # drop rate on fc1 of the regularized runs 7-11
+    l2: float  # their L2 weight: loss = cross-entropy + l2 * sum of squared kernel weights
+    long_factor: float  # run 8, "more iterations": this many times the others' iterations
+
+
+# Round 1's guesses: the TF tutorial template's Adam rate and dropout (keep_prob 0.5), 3,000 iterations to
+# fit an 11-run sweep into an hour. They miss the study by 25.8 train / 6.6 test points (calibration.md).
+ROUND1 = Constants(iterations=3000, adam_lr=1e-4, run6=(1e-3, 0.9), dropout=0.5, l2=1e-4, long_factor=2)
+# The best of the grid's 48 combinations: Keras' Adam rate, the course template's 5,500 iterations (its
+# max_step), a heavier L2, run 8 twice as long. The runs above are written with these values.
+CALIBRATED = Constants(iterations=5500, adam_lr=1e-3, run6=(1e-3, 0.9), dropout=0.5, l2=5e-4, long_factor=2)
+CONSTANTS = {"calibrated": CALIBRATED, "round1": ROUND1}
+GRID = {  # the candidate values
+    "adam_lr": (1e-4, 1e-3),  # the template's rate, and Keras' (the GPU lead: 1e-3)
+    "l2": (1e-4, 5e-4),
+    "run6": ((1e-3, 0.9), (1e-2, 0.9)),  # run 6's (learning rate, momentum)
+    "iterations": (3000, 4000, 5500),  # 5,500: the course template's max_step
+    "long_factor": (1.5, 2.0),  # run 8 "more iterations"
+}
+
+
+def runs_with(c: Constants) -> list[RunConfig]:
+    """The study's 11 runs with the constants ``c`` (runs 9-11 keep the rates and momenta the study stated)."""
+    out = []
+    for run in (r for r in RUNS.values() if r.study_row):
+        new = {"iterations": int(round(c.iterations * c.long_factor)) if run.study_row == 8 else c.iterations}
+        if run.optimizer == "adam":
+            new["learning_rate"] = c.adam_lr
+        if run.dropout:
+            new.update(dropout=c.dropout, l2=c.l2)
+        if run.study_row == 6:
+            new.update(learning_rate=c.run6[0], momentum=c.run6[1])
+        out.append(replace(run, **new))
+    return out
+
+
+def candidates(batch_size: int | None = None) -> list[tuple[tuple, dict[int, RunConfig]]]:
+    """((Adam lr, L2, run 6), {study row: the run whose curve gives it}) per combination, at the longest length."""
+    longest, factor = max(GRID["iterations"]), max(GRID["long_factor"])
+    out = []
+    for lr, l2, run6 in itertools.product(GRID["adam_lr"], GRID["l2"], GRID["run6"]):
+        c = Constants(longest, lr, run6, ROUND1.dropout, l2, factor)
+        by_row = {r.study_row: with_overrides(r, batch_size=batch_size) for r in runs_with(c)}
+        by_row[7] = by_row[8]  # run 7 is run 8's config, stopped earlier: read off run 8's curve
+        out.append(((lr, l2, run6), by_row))
+    return out
+
+
+def calibration_runs(batch_size=None) -> list[RunConfig]:
+    """Every distinct run the grid needs (run 7 excepted), Keras' Adam rate first (the likeliest winner)."""
+    seen = {}
+    for _, by_row in candidates(batch_size):
+        for row, run in by_row.items():
+            if row != 7:
+                seen[(run.name, tuple(sorted(run.identity().items())))] = run
+    template_adam = lambda r: r.optimizer == "adam" and r.learning_rate == min(GRID["adam_lr"])
+    return sorted(seen.values(), key=template_adam)
+
+
+def constants_of(row: dict) -> Constants:
+    """The :class:`Constants` of one row of the calibration table."""
+    run6 = (row["run6_lr"], row["run6_momentum"])
+    return Constants(row["iterations"], row["adam_lr"], run6, ROUND1.dropout, row["l2"], row["long_factor"])

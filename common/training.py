@@ -108,8 +108,7 @@ def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
             version, state = int(z["format"]), json.loads(str(z["state"]))
-            model_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("model/"))]
-            opt_arrays = [z[k] for k in sorted(k for k in z.files if k.startswith("optimizer/"))]
+            saved = {k: z[k] for k in sorted(z.files)}  # model/0000, model/0001, ..., optimizer/0000, ...
     except Exception as err:  # BadZipFile, EOFError, KeyError, ValueError: a truncated or foreign file
         raise io.CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
     if version != CHECKPOINT_FORMAT:
@@ -119,10 +118,8 @@ def load_checkpoint(path: Path, spec: RunSpec) -> tuple[keras.Model, dict]:
     backend.seed_everything(spec.seed)
     model = spec.build()
     model.optimizer.build(model.trainable_variables)
-    for kind, variables, arrays in (
-        ("model", model.variables, model_arrays),
-        ("optimizer", model.optimizer.variables, opt_arrays),
-    ):
+    for kind, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+        arrays = [a for k, a in saved.items() if k.startswith(f"{kind}/")]
         if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
             raise io.CheckpointError(f"{path}: its {kind} variables do not match this run's network")
         for v, a in zip(variables, arrays):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from common import calibration, runs, study
+from common import runs, study
 from common.report import claims
 from common.report import task1 as calibration_report
 
@@ -142,7 +142,7 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
     """Candidate runs whose curves match the study's table at 4,000 iterations for one learning rate
     and miss it for the other: the table ranks the matching combination first, with the gaps it shows."""
     monkeypatch.setattr(
-        calibration,
+        study,
         "GRID",
         {
             "adam_lr": (1e-4, 1e-3),
@@ -160,7 +160,7 @@ def test_calibration_table_scores_and_ranks(monkeypatch):
             return {"name": "CIFAR10", "fingerprint": self.fingerprint}
 
     recs = []
-    for run in calibration.calibration_runs():
+    for run in study.calibration_runs():
         lr_good = run.optimizer != "adam" or run.learning_rate == 1e-3
         train, test = STUDY[run.study_row if run.study_row != 8 else 8]
         curve = {

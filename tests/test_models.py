@@ -150,10 +150,11 @@ def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root
 
 @pytest.mark.parametrize("arch", ["vgg", "vgg_wide"])
 def test_the_vgg_style_cnns_shapes_and_parameter_counts(arch):
+    from common import study
     from common.models import VGG_ARCHS, build_vgg
 
     widths = VGG_ARCHS[arch]["widths"]
-    model = build_vgg(**VGG_ARCHS[arch])
+    model = build_vgg(study.RunConfig("cnn", arch=arch))
     # per stage two bias-free 3x3 convs, each with batch norm (4 weights per channel), then the dense layer
     fan_in, expected = 1, 0
     for w in widths:

@@ -14,7 +14,7 @@ from common import data, io, runs, study
 from common.report import stats
 from common.report.plots import plt, save_figure
 from common.report.stats import NOISE, PM_KEY, compare, curve, difference, final, pct, show
-from common.study import CELLS
+from common.study import CELLS, SIZES
 
 VERDICTS = HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
 ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
@@ -238,9 +238,7 @@ def relu_minimum(g):
 
 # Task 3: the RNN grid and Part C's CNN
 def grid(g, cells=CELLS) -> tuple[int, ...]:
-    """The grid's hidden sizes once ``g`` has every run of ``cells`` (imported here: a CIFAR run never loads Task 3)."""
-    from common.recurrent import SIZES
-
+    """The grid's hidden sizes once ``g`` has every run of ``cells``."""
     need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
     return SIZES
 
@@ -314,9 +312,7 @@ def basic_rnn_below(g):
 
 
 def train_equals_test(g):
-    from common.recurrent import SIZES as sizes
-
-    keys = [(c, h) for c in GAP_CELLS for h in sizes if (c, h) in g]
+    keys = [(c, h) for c in GAP_CELLS for h in SIZES if (c, h) in g]
     if not keys:
         raise Missing("LSTM/GRU runs")
     gaps = {k: acc(g[k], "train_accuracy") - acc(g[k]) for k in keys}
@@ -330,8 +326,6 @@ def train_equals_test(g):
 
 
 def cnn_first(g):
-    from common.recurrent import SIZES as sizes
-
     rnns = {k: v for k, v in g.items() if k[0] in CELLS}
     if ("cnn", None) not in g or not rnns:
         raise Missing("the CNN and the RNN grid")
@@ -340,8 +334,8 @@ def cnn_first(g):
     reached = {k: v for k, v in r_rnn.items() if v is not None}
     first = r_cnn is not None and all(r_cnn < v for v in reached.values())
     ratios = ""
-    if all((c, h) in g for c in GATED for h in sizes):  # the final training error against the best LSTM's and GRU's
-        best = {c: max((g[(c, h)] for h in sizes), key=acc) for c in GATED}
+    if all((c, h) in g for c in GATED for h in SIZES):  # the final training error against the best LSTM's and GRU's
+        best = {c: max((g[(c, h)] for h in SIZES), key=acc) for c in GATED}
         ratio = lambda c: (1 - acc(best[c], "train_accuracy")) / (1 - acc(cnn, "train_accuracy"))
         ratios = "; the CNN's final training error is " + " and ".join(f"{ratio(c):.0f}x" for c in GATED)
         ratios += " smaller than the best LSTM's and GRU's"

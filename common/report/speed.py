@@ -8,7 +8,7 @@ import math
 import statistics
 from pathlib import Path
 
-from common import calibration, protocol, runs, study
+from common import protocol, runs, study
 from common.report import stats
 from common.report.stats import cpu, final, format_duration, gap, mean_std, pm, span
 
@@ -71,7 +71,7 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
 
 
 # figures/reproduction.md: what every committed result took, per command
-CALIBRATION = calibration.calibration_runs()
+CALIBRATION = study.calibration_runs()
 PROTOCOL_LABELS = tuple(d.label for d in protocol.DESIGNS.values())  # the protocol's runs' names begin so
 OWN = sum(r.identity() in [s.identity() for s in study.RUNS.values()] for r in CALIBRATION)
 COMMANDS = {  # kind -> (the command that makes it, what it makes)

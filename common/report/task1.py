@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import calibration, data, io, runs, study
+from common import data, io, runs, study
 from common.report import claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
@@ -209,10 +209,10 @@ def seed_record(records: list[dict], run: study.RunConfig, seed: int) -> dict | 
 def calibration_table(records: list[dict], seed: int, eval_every: int, batch_size=None) -> list[dict]:
     """One row per combination of the constants: its mean absolute gaps to the study's 11 runs, their mean the score."""
     rows = []
-    for (lr, l2, run6), by_row in calibration.candidates(batch_size):
+    for (lr, l2, run6), by_row in study.candidates(batch_size):
         recs = {row: rec for row, run in by_row.items() if (rec := seed_record(records, run, seed))}
-        for iterations in calibration.GRID["iterations"]:
-            for factor in calibration.GRID["long_factor"]:
+        for iterations in study.GRID["iterations"]:
+            for factor in study.GRID["long_factor"]:
                 gaps = {}
                 for row, rec in recs.items():
                     at = (round(iterations * factor) if row == 8 else iterations) // eval_every * eval_every
@@ -234,14 +234,14 @@ def calibration_table(records: list[dict], seed: int, eval_every: int, batch_siz
 def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> list[str]:
     """What the rows and the runs behind them say beyond the best 12: Adam's two rates at every length (each L2 at
     its best, as the figure draws them), run 6 at the grid's faster rate, and run 7 read off run 8's curve."""
-    (lo, hi), lengths, l2s = calibration.GRID["adam_lr"], calibration.GRID["iterations"], calibration.GRID["l2"]
+    (lo, hi), lengths, l2s = study.GRID["adam_lr"], study.GRID["iterations"], study.GRID["l2"]
     best = {(r["adam_lr"], r["l2"], r["iterations"]): r["score"] for r in sorted(scored, key=lambda r: -r["score"])}
     worse = [it for it in lengths if min(best[lo, l2, it] for l2 in l2s) > max(best[hi, l2, it] for l2 in l2s)]
     lines = [
         f"At {len(worse)} of {len(lengths)} lengths both Adam {lo:g} settings score worse than both Adam {hi:g} "
         "settings (each L2 at its best run-6 setting and run-8 factor, as the figure draws them)."
     ]
-    fast = study.with_overrides(study.RUNS["relu_momentum_normal"], learning_rate=calibration.GRID["run6"][1][0])
+    fast = study.with_overrides(study.RUNS["relu_momentum_normal"], learning_rate=study.GRID["run6"][1][0])
     if rec := seed_record(records, fast, seed):
         lines.append(
             f"Run 6 at lr {fast.learning_rate:g}, momentum {fast.momentum:g} (the grid's other run-6 setting): its "
@@ -261,10 +261,10 @@ def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> lis
 
 
 def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: int) -> list[Path]:
-    names = {v: k for k, v in calibration.CONSTANTS.items()}
+    names = {v: k for k, v in study.CONSTANTS.items()}
     fields = ("adam_lr", "l2", "run6_lr", "run6_momentum", "iterations", "long_factor", "train_gap", "test_gap")
     fields += ("score", "within_3_test_points", "runs_found", "constants")
-    rows_out = [{**r, "constants": names.get(calibration.constants_of(r), "")} for r in rows]
+    rows_out = [{**r, "constants": names.get(study.constants_of(r), "")} for r in rows]
     io.write_text(out / "constants_fit.csv", stats.csv_text(rows_out, fields))
     scored = [r for r in rows if np.isfinite(r["score"])]
     lines = [
@@ -280,7 +280,7 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, r in enumerate(scored, 1):
-        name = names.get(calibration.constants_of(r), "")
+        name = names.get(study.constants_of(r), "")
         if rank <= 12 or name:
             lines.append(
                 f"| {rank} | {r['adam_lr']:g} | {r['l2']:g} | ({r['run6_lr']:g}, {r['run6_momentum']:g}) "
@@ -296,7 +296,7 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
 def plot_calibration(rows: list[dict], path: Path, seed: int) -> Path:
     """The mean absolute gaps to the study against the run length, one line per (Adam lr, L2)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    its = sorted(calibration.GRID["iterations"])
+    its = sorted(study.GRID["iterations"])
     best = {(r["adam_lr"], r["l2"], r["iterations"]): r for r in reversed(rows)}  # rows: best first
     for k, (lr, l2) in enumerate(sorted({(r["adam_lr"], r["l2"]) for r in rows})):
         for ax, key in zip(axes, ("train_gap", "test_gap")):
