@@ -75,7 +75,7 @@ ifeq ($(FAST),1)
 override PRECISION := $(or $(shell $(PYTHON) -m common.cpu --fast-precision 2>/dev/null),float32)
 override FUSED_ADAM := 1
 endif
-# WORKERS=2 trains the sweep's and the RNN grid's runs two at a time (--workers, common/workers.py: the same
+# WORKERS=2 trains the sweep's and the RNN grid's runs two at a time (--workers, common/cli.py: the same
 # numbers, each run trained once); the deconvnet's one run stays one process.
 WORKERS ?= 1
 TRAIN_FLAGS := --precision $(PRECISION) $(if $(filter 1,$(FUSED_ADAM)),--fused-adam,--no-fused-adam) --workers $(WORKERS)

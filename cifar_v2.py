@@ -9,7 +9,7 @@
     python cifar_v2.py --early --seeds 0,1,2    # the 11 runs' first 100 iterations again, evaluated after each
     python cifar_v2.py --calibrate              # the unstated constants, fitted to the study's table
     python cifar_v2.py --search 20              # an Optuna search instead of hand tuning (--search-report)
-    python cifar_v2.py --seeds 0,1 --workers 2  # two runs at a time, each trained once (common/workers.py)
+    python cifar_v2.py --seeds 0,1 --workers 2  # two runs at a time, each trained once (common/cli.py)
     python cifar_v2.py --summary-only           # redraw every figure and table from saved results
 
 Every run is one literal in common/study.py. Each trains for a fixed number of iterations (batches), as
@@ -32,7 +32,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import cli, config, runs, study, workers  # noqa: E402
+from common import cli, config, runs, study  # noqa: E402
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 
 
@@ -186,7 +186,7 @@ def calibrate(s: Settings, train) -> None:
     print(f"calibration: {len(todo)} runs (seed {seed}), every combination of {study.GRID}")
     if not s.summary_only:
         train([(run, None, seed) for run in todo])
-        if workers.index():
+        if cli.worker_index():
             return
     index = records(s)
     rows = task1.calibration_table(index, seed, s.eval_every, s.batch_size)
@@ -214,7 +214,7 @@ def run_search(s: Settings, data, x_train, x_test, train) -> None:
     rung = max(s.eval_every, s.eval_every * round(s.search_iterations / 10 / s.eval_every))
     warm = hpsearch.params_of(rival, space, s.search_iterations)
     create = s.search is not None  # the report reads an existing study
-    st = hpsearch.open_study(name, url, s.seeds[0], s.search_grace, rung, create, warm, worker=workers.index())
+    st = hpsearch.open_study(name, url, s.seeds[0], s.search_grace, rung, create, warm, worker=cli.worker_index())
     if s.search is not None:
         print(f"search {st.study_name}: until {s.search} trials are finished; {hpsearch.counts(st)} so far")
 
@@ -232,7 +232,7 @@ def run_search(s: Settings, data, x_train, x_test, train) -> None:
     if winner is None:
         raise cli.UserError(f"study {st.study_name} has no complete trial yet; run --search first.")
     train([(winner, None, seed) for seed in s.seeds], task=hpsearch.TASK)
-    if workers.index():
+    if cli.worker_index():
         return
     from common.report import search as search_report
 
@@ -272,7 +272,7 @@ def run_protocol(s: Settings, train) -> None:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
-    workers.watch_parent()  # in a worker (--workers): stop when the parent does
+    cli.watch_parent()  # in a worker (--workers): stop when the parent does
     if s.quick:  # the study's best run, its first 1,100 iterations, apart from every committed result
         quick, best = Path("runs/quickstart"), ("relu_adam_normal_dropout_l2",)
         s = replace(s, runs=best, iterations=study.READ_EVERY, runs_dir=quick, out_dir=quick / "figures")
@@ -292,7 +292,7 @@ def main(argv=None) -> int:
         training.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them
-        if rc := workers.run(__file__, argv, s.workers):
+        if rc := cli.run_workers(__file__, argv, s.workers):
             return rc
         s = replace(s, summary_only=True)
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     if s.protocol is not None:
         if not s.summary_only:
             run_protocol(s, train)
-        if workers.index():  # a worker trains; its parent writes the report
+        if cli.worker_index():  # a worker trains; its parent writes the report
             return 0
         selected = []  # the report below draws the index's tables, no run's own figures
     if s.search is not None or s.search_report:
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
         start = time.time()
         train(jobs, eval_every=1 if s.early else None)
         print(f"\n{len(jobs)} run(s) done in {cli.format_duration(time.time() - start)}.")
-        if workers.index():  # a worker trains; its parent writes the summary
+        if cli.worker_index():  # a worker trains; its parent writes the summary
             return 0
     # The report: the figures of the runs this command trained and the tables they change, from the results index
     # (common/report/task1.py); --summary-only redraws every page.

@@ -2,7 +2,7 @@
 
     python rnn_mnist.py                               # the grid (3 cells x 4 sizes) + the CNN, seed 0
     python rnn_mnist.py --seeds 0,1,2                 # the committed results
-    python rnn_mnist.py --seeds 0,1,2 --workers 2     # two runs at a time, each trained once (common/workers.py)
+    python rnn_mnist.py --seeds 0,1,2 --workers 2     # two runs at a time, each trained once (common/cli.py)
     python rnn_mnist.py --cells lstm,gru --hidden 20,10 --set learning_rate=5e-3
     python rnn_mnist.py --dataset MYSET               # any <data-dir>/MYSET/{Train,Test}/<class>/*.png set
     python rnn_mnist.py --summary-only                # redraw figures and tables from saved results
@@ -29,7 +29,7 @@ from common import cpu  # noqa: E402  (first: the CPU's settings must precede Te
 
 cpu.configure()  # oneDNN where TensorFlow leaves it off, TensorFlow's start-up chatter quiet: common/cpu.py
 
-from common import cli, config, recurrent, runs, workers  # noqa: E402
+from common import cli, config, recurrent, runs  # noqa: E402
 from common.data import as_float_images, figures_folder, load_dataset  # noqa: E402
 from common.recurrent import CELLS, SIZES, Grid, as_sequences, cnn_run, run_config, run_name  # noqa: E402
 
@@ -111,7 +111,7 @@ def report_line(spec, m: dict) -> None:
 def main(argv=None) -> int:
     cli.line_buffered()
     s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
-    workers.watch_parent()  # in a worker (--workers): stop when the parent does
+    cli.watch_parent()  # in a worker (--workers): stop when the parent does
     with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
         from common import backend, training
     backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     training.check_run("the grid", g.iterations, s.eval_every, g.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them
-        if rc := workers.run(__file__, argv, s.workers):
+        if rc := cli.run_workers(__file__, argv, s.workers):
             return rc
         s = replace(s, summary_only=True)
     if not s.summary_only:
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         training.train_all([run_spec(s, c, h, seed, data, arrays) for c, h, seed in jobs], done=report_line)
         print(f"all runs done in {cli.format_duration(time.time() - t0)}")
-        if workers.index():  # a worker trains; its parent writes the summary
+        if cli.worker_index():  # a worker trains; its parent writes the summary
             return 0
     # The report: every figure and table from the results index alone (the records say what they were measured on),
     # as python -m common.report draws it (common/report/rnn.py)

@@ -1,5 +1,5 @@
 """Evaluation on the test set: loss and accuracy from logits (with test-time flip averaging where a run asks for it),
-and the conv-activation statistics the study read from TensorBoard (the numbers themselves: common/metrics.py).
+and the conv-activation statistics the study read from TensorBoard (the numbers themselves: common/runs.py).
 Everything uses ``predict_on_batch``: ``model.evaluate`` builds and tears down a tf.data iterator per call, which
 costs up to ~1.8 s on TensorFlow (see common/backend.py)."""
 
@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from common import metrics
+from common import runs
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -50,9 +50,9 @@ def make_test_evaluator(x_test, y_test, tta=False, tta_shift=0, final_at=None) -
 
     def evaluate(model, iteration):
         logits, others = predict_logits(model, x_test), [predict_logits(model, v) for v in views]
-        record = metrics.logits_metrics(logits, y_test, *others, split="test")
+        record = runs.logits_metrics(logits, y_test, *others, split="test")
         if iteration == final_at:
-            record["test_confusion"] = metrics.confusion(logits, y_test, *others).tolist()
+            record["test_confusion"] = runs.confusion(logits, y_test, *others).tolist()
         return record
 
     return evaluate
@@ -69,7 +69,7 @@ class Evaluator:
     images give the histograms; views averaged in as :func:`tta_views`; the conv1 filters' resemblance to gradients,
     and the conv1 kernel at iteration 0 and ``final_at``. At ``final_at`` (the run's last) also the confusion
     matrix (rows the true class), the reliability table and which images it classifies correctly (packed); at
-    ``views_at`` (a choosing run's last) the accuracy under every view set of ``metrics.VIEW_CANDIDATES``, so that
+    ``views_at`` (a choosing run's last) the accuracy under every view set of ``runs.VIEW_CANDIDATES``, so that
     the views are chosen on validation."""
 
     def __init__(
@@ -77,7 +77,7 @@ class Evaluator:
         x_test,
         y_test,
         tta=False,
-        hist_images=metrics.HIST_IMAGES,
+        hist_images=runs.HIST_IMAGES,
         tta_shift=0,
         split="test",
         views_at=None,
@@ -95,7 +95,7 @@ class Evaluator:
         """Each conv layer after its nonlinearity: the LeNet-5's conv itself (its activation is built in), the CNNs'
         ``<conv>_relu`` or ``<conv>_act`` (after batch norm)."""
         names = {layer.name for layer in model.layers}
-        return [next((f"{n}{a}" for a in ("_relu", "_act") if f"{n}{a}" in names), n) for n in metrics.CONV_LAYERS]
+        return [next((f"{n}{a}" for a in ("_relu", "_act") if f"{n}{a}" in names), n) for n in runs.CONV_LAYERS]
 
     def _build_probes(self, model):
         # in float32: under mixed_bfloat16 the conv outputs are bfloat16, whose 8-bit mantissa would
@@ -118,38 +118,38 @@ class Evaluator:
         outs = halves(self.x_test)
         logits, *per_image = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(outs[0]))]
         others = [np.concatenate([np.asarray(o[0]) for o in halves(view)]) for view in self.views]
-        record = metrics.logits_metrics(logits, self.y_test, *others, split=self.split)
+        record = runs.logits_metrics(logits, self.y_test, *others, split=self.split)
         if self.clean_train is not None:  # training images in inference mode, viewed as the test images are
             x, y = self.clean_train
             views = [predict_logits(model, v) for v in [x, *tta_views(x, self.tta, self.tta_shift)]]
-            record.update(metrics.logits_metrics(*views[:1], y, *views[1:], split="train_clean"))
+            record.update(runs.logits_metrics(*views[:1], y, *views[1:], split="train_clean"))
         kernel = keras.ops.convert_to_numpy(model.get_layer("conv1").kernel)
         if iteration in (0, self.final_at):  # the filters at the start and the end: the filter figures' source
-            record["conv1_kernel"] = metrics.kernel_record(kernel)
+            record["conv1_kernel"] = runs.kernel_record(kernel)
         if iteration == self.final_at:  # the run's last evaluation: confusion (true x predicted), calibration
-            record[f"{self.split}_confusion"] = metrics.confusion(logits, self.y_test, *others).tolist()
-            probabilities = metrics.view_probabilities(logits, *others)
-            record[f"{self.split}_reliability"] = metrics.reliability(probabilities, self.y_test)
+            record[f"{self.split}_confusion"] = runs.confusion(logits, self.y_test, *others).tolist()
+            probabilities = runs.view_probabilities(logits, *others)
+            record[f"{self.split}_reliability"] = runs.reliability(probabilities, self.y_test)
             correct = probabilities.argmax(1) == self.y_test
-            record[f"{self.split}_correct"] = metrics.pack_correct(correct)  # which images: paired tests
-            record["conv_probes"] = dict(zip(metrics.CONV_LAYERS, self.probed_layers(model)))  # what they read
+            record[f"{self.split}_correct"] = runs.pack_correct(correct)  # which images: paired tests
+            record["conv_probes"] = dict(zip(runs.CONV_LAYERS, self.probed_layers(model)))  # what they read
         hist_acts = self.hist_probe.predict_on_batch(self.x_hist)
-        for i, name in enumerate(metrics.CONV_LAYERS):
+        for i, name in enumerate(runs.CONV_LAYERS):
             mins, maxs, sums, sqs = (per_image[4 * i + k].astype(np.float64) for k in range(4))
             count = self.sizes[i] * len(self.x_test)
             mean = sums.sum() / count
             record[f"{name}_min"], record[f"{name}_max"] = float(mins.min()), float(maxs.max())
             record[f"{name}_mean"] = float(mean)
             record[f"{name}_std"] = float(np.sqrt(max(sqs.sum() / count - mean**2, 0.0)))
-            counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=metrics.HIST_BINS)
+            counts, edges = np.histogram(np.asarray(hist_acts[i]).ravel(), bins=runs.HIST_BINS)
             record[f"{name}_hist"] = {"edges": edges.tolist(), "counts": counts.tolist()}
-        r2 = metrics.plane_r2(kernel)  # the study's "many detect gradients": the mean, the share of ramps
+        r2 = runs.plane_r2(kernel)  # the study's "many detect gradients": the mean, the share of ramps
         record["conv1_filter_plane_r2"] = float(r2.mean())
-        record["conv1_gradient_filters"] = float(np.mean(r2 >= metrics.GRADIENT_R2))
+        record["conv1_gradient_filters"] = float(np.mean(r2 >= runs.GRADIENT_R2))
         if iteration == self.views_at:
             key = f"{self.split}_accuracy"
             accuracy = record[f"{key}_views"] = {}
-            for name, (tta, shift) in metrics.VIEW_CANDIDATES.items():
+            for name, (tta, shift) in runs.VIEW_CANDIDATES.items():
                 others = [predict_logits(model, v) for v in tta_views(self.x_test, tta, shift)]
-                accuracy[name] = metrics.logits_metrics(logits, self.y_test, *others, split=self.split)[key]
+                accuracy[name] = runs.logits_metrics(logits, self.y_test, *others, split=self.split)[key]
         return record

@@ -81,7 +81,7 @@ def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_star
     # Multivariate TPE models the parameters jointly (learning rate with optimizer and batch size);
     # group=True handles the conditional ones (a momentum only for momentum optimizers).
     sampler_seed = seed + held
-    if worker:  # one of several started together (common/workers.py): a seed of its own
+    if worker:  # one of several started together (common/cli.py): a seed of its own
         sampler_seed = int(np.random.SeedSequence([seed, held, worker]).generate_state(1)[0])
     study.sampler = optuna.samplers.TPESampler(
         seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8

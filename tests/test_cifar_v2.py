@@ -10,9 +10,9 @@ import pytest
 import cifar_v2
 from common import study
 from common.config import parse
-from common.metrics import HIST_IMAGES
 from common.report import beyond as report_ladder
 from common.report import runfigs
+from common.runs import HIST_IMAGES
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
 

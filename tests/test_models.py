@@ -119,7 +119,7 @@ def test_flip_averaging_changes_no_shape_and_only_runs_that_ask_use_it(data_root
     from common import models, study, training
     from common.data import as_float_images, load_cifar10
     from common.evaluation import Evaluator
-    from common.metrics import logits_metrics
+    from common.runs import logits_metrics
 
     logits = np.random.default_rng(0).normal(size=(6, 10))
     labels = np.arange(6)
@@ -175,7 +175,7 @@ def test_shift_averaging_uses_ten_views_and_leaves_earlier_identities_alone(data
     from common import models, study
     from common.data import as_float_images, load_cifar10
     from common.evaluation import Evaluator, predict_logits, shift_images, tta_views
-    from common.metrics import logits_metrics
+    from common.runs import logits_metrics
 
     x = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5, 1) + 1
     down = shift_images(x, 1, 0)

@@ -48,7 +48,7 @@ def test_short_labels_name_the_studys_rows():
 def test_the_confusion_matrix_rows_sum_to_the_class_counts(tmp_path):
     import numpy as np
 
-    from common.metrics import confusion
+    from common.runs import confusion
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 7)
@@ -127,8 +127,8 @@ def test_the_filters_at_initialization_are_the_runs_own(tmp_path, monkeypatch):
 
     from common import backend, models
     from common.evaluation import Evaluator
-    from common.metrics import GRADIENT_R2, plane_r2
     from common.report import runfigs
+    from common.runs import GRADIENT_R2, plane_r2
 
     run = study.RUNS["relu_adam_normal"]
     backend.seed_everything(3)

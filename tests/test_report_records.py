@@ -53,7 +53,7 @@ def test_the_report_imports_no_framework():
 
 
 def test_expected_calibration_error_of_hand_made_probabilities():
-    from common.metrics import expected_calibration_error, reliability
+    from common.runs import expected_calibration_error, reliability
 
     # 4 images at confidence 0.95 (bin 14), 3 right; 4 at 0.55 (bin 8), 2 right:
     # ECE = 4/8 |0.75 - 0.95| + 4/8 |0.5 - 0.55| = 0.1 + 0.025
@@ -67,8 +67,8 @@ def test_expected_calibration_error_of_hand_made_probabilities():
 
 
 def test_packed_correctness_round_trips_and_pairs():
-    from common.metrics import pack_correct, unpack_correct
     from common.report.stats import paired_compare
+    from common.runs import pack_correct, unpack_correct
 
     rng = np.random.default_rng(0)
     a = rng.random(1000) < 0.6

@@ -13,10 +13,10 @@ import numpy as np
 
 from common import io, study
 from common.data import SPLIT_SEED
-from common.metrics import VIEW_CANDIDATES
 from common.report import plots, stats
 from common.report.plots import SPLIT_COLORS, plt, save_figure
 from common.report.stats import PM_KEY, compare, difference, final, gap, pct, pm, show
+from common.runs import VIEW_CANDIDATES
 
 VIEW_LABELS = {k: f"flip x {shift}-pixel shifts" if shift else k for k, (_, shift) in VIEW_CANDIDATES.items()}
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from common import io, study
-from common.metrics import GRADIENT_R2, expected_calibration_error
 from common.report import stats
 from common.report.claims import RAMP_SHARE
 from common.report.plots import (
@@ -23,6 +22,7 @@ from common.report.plots import (
     spread_labels,
 )
 from common.report.stats import curve, mean_std, pct
+from common.runs import GRADIENT_R2, expected_calibration_error
 
 # one color per optimizer family, one line style per activation: the 11 runs stay apart on one axis
 COLORS = {1: "C0", 2: "C1", 3: "C3", 4: "C2", 5: "C4", 6: "C5", 7: "C6", 8: "C6", 9: "C8", 10: "C9", 11: "#444444"}

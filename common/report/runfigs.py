@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from common import study
-from common.metrics import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, plane_r2
 from common.report.plots import (
     LAYER_STYLES,
     SPLIT_COLORS,
@@ -23,6 +22,7 @@ from common.report.plots import (
     seeds_note,
 )
 from common.report.stats import series
+from common.runs import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, plane_r2
 
 # One symmetric gray scale for every LeNet-5 filters figure, so that two runs' figures compare filters, not
 # scales: the trained runs' largest |weight| ranged 0.25-1.0; weights beyond it clip (and the title says so)

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from common import io, metrics, runs, study
+from common import io, runs, study
 from common.cli import format_duration, pct  # noqa: F401  (the tables' durations and percents, written once)
 
 NOISE = 2.0  # standard errors a difference must exceed to count as real (about a 95% interval)
@@ -93,7 +93,7 @@ def paired_compare(a: list[dict], b: list[dict], split: str = "val") -> tuple[fl
     if key not in ra["final"] or key not in rb["final"]:  # no pairing recorded: two independent binomial errors
         return diffs[0], compare([ra], [rb], f"{split}_accuracy")[1], 1
     n = images_evaluated(ra, split)
-    ca, cb = (metrics.unpack_correct(r["final"][key], n) for r in (ra, rb))
+    ca, cb = (runs.unpack_correct(r["final"][key], n) for r in (ra, rb))
     d = ca.astype(float) - cb.astype(float)
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)), 1
 
