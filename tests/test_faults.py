@@ -236,7 +236,7 @@ def test_ctrl_c_or_a_kill_during_make_data_leaves_nothing_half_written(remote, t
         wait_for_file(tmp_path / "fetching", proc)
         assert list(dest.glob(".fetch-*"))  # the partial clone, mid-fetch
         proc.send_signal(signal.SIGINT)
-        assert finish(proc, 60) == 130
+        assert finish(proc, 60) == 130, proc.output()[-3000:]
     assert list(dest.iterdir()) == []  # the partial clone removed
     assert "interrupted; nothing half-written stays" in proc.output() and "Traceback" not in proc.output()
     # kill -9 cannot be caught: the next fetch removes what such a process left
