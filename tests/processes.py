@@ -20,6 +20,14 @@ PROCESS_TIMEOUT = 3600
 _STARTED: list[subprocess.Popen] = []
 
 
+def _terminal_ctrl_c() -> None:
+    """Ctrl-C's handling as a command typed at a terminal gets it, whatever the tests inherited: a shell's
+    background job (``&``, nohup) starts with SIGINT ignored, and `python -m common.datasets fetch` (which keeps
+    Python's own handler) then slept through the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def spawn(argv: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> subprocess.Popen:
     """``argv`` with stdout and stderr in ``log``; ``proc.output()`` reads what it printed so far."""
     out = open(log, "w+")  # noqa: SIM115 (read while it runs, closed by the reaper)
@@ -30,6 +38,7 @@ def spawn(argv: list[str], log: Path, cwd: Path | None = None, env: dict | None 
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         start_new_session=True,  # its own process group: a kill reaches the workers it starts too
+        preexec_fn=_terminal_ctrl_c if os.name == "posix" else None,
     )
 
     def output() -> str:
