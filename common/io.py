@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from common.cli import UserError, alive
+from common.cli import WORKER_ENV, UserError, alive
 
 TEMP_RE = re.compile(r"^\..+\.tmp(\d+)(\.[^.]*)?$")
 
@@ -164,6 +164,8 @@ def versions() -> dict[str, str]:
     }
     if cpu.onednn() is not None:
         out["onednn"] = cpu.onednn()
+    if WORKER_ENV in os.environ:  # --workers N: N runs shared the CPU, so the times are not a lone run's
+        out["workers"] = int(os.environ[WORKER_ENV].split("/")[1])
     for lib in ("tensorflow", "jax", "torch"):
         if lib in sys.modules:
             out[lib] = sys.modules[lib].__version__

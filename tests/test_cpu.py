@@ -75,3 +75,15 @@ def test_the_banner_and_every_result_name_the_cpu_and_onednn():
     assert f"CPU: {cpu.summary()}" in backend.banner() and "oneDNN o" in backend.banner()
     v = io.versions()
     assert v["cpu"] == cpu.summary() and isinstance(v["onednn"], bool)
+
+
+def test_a_result_made_beside_other_workers_says_so_beside_its_cpu(monkeypatch):
+    from common import cli, io
+    from common.report import stats
+
+    monkeypatch.delenv(cli.WORKER_ENV, raising=False)
+    alone = io.versions()
+    assert "workers" not in alone and stats.cpu({"versions": alone}) == stats.short_cpu(cpu.summary())
+    monkeypatch.setenv(cli.WORKER_ENV, "1/2")  # as --workers 2 starts a worker
+    shared = io.versions()
+    assert shared["workers"] == 2 and stats.cpu({"versions": shared}).endswith(", shared by 2 runs")

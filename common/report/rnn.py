@@ -194,6 +194,7 @@ def summary_markdown(rows: list[dict], comparison: list[dict]) -> str:
         "Final = the last evaluation (train: mean over the last interval; test: all test images), in",
         "percent: mean ± sample std over the seeds; SE = the binomial standard error of one accuracy on",
         "the test set. Training seconds exclude evaluation. Study: the report's approximate test accuracy.",
+        f"CPU: {stats.cpus([m for r in rows if r['current'] for m in r['records']])}.",
         "",
         *grid_table(rnn_rows),
         *(comparison_table(comparison) if comparison else []),

@@ -197,7 +197,11 @@ def short_cpu(name: str | None) -> str:
 
 
 def cpu(record: dict) -> str:
-    return short_cpu(record.get("versions", {}).get("cpu"))
+    """The record's CPU, and how many runs shared it (``--workers``) where more than one: its times are not a lone
+    run's."""
+    versions = record.get("versions", {})
+    shared = versions.get("workers", 1)
+    return short_cpu(versions.get("cpu")) + (f", shared by {shared} runs" if shared > 1 else "")
 
 
 def cpus(records: list[dict]) -> str:

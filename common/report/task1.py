@@ -76,7 +76,7 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
             "best_test_acc_mean": mean_std([r["best_test_accuracy"] for r in done])[0],
             "train_time_s_mean": mean_std([r["train_time_s"] for r in recs])[0],
             "images_per_s_mean": mean_std([r["images_per_sec"] for r in recs])[0],
-            "cpus": sorted({stats.short_cpu(r.get("versions", {}).get("cpu")) for r in recs}),
+            "cpus": sorted({stats.cpu(r) for r in recs}),
             "records": done,
         }
         for split, ref in zip(("train", "test"), (run.study_accuracy if run and is_study else None) or (None, None)):
