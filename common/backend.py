@@ -159,16 +159,6 @@ class FusedMomentumSGD(keras.optimizers.SGD):
         )
 
 
-def adam_class() -> type:
-    """The Adam to build: :class:`FusedAdam` under ``--fused-adam``, else Keras' own."""
-    return FusedAdam if fused_adam() and name() == "tensorflow" else keras.optimizers.Adam
-
-
-def momentum_class() -> type:
-    """SGD with momentum: on TensorFlow the fused kernel (the same numbers), elsewhere Keras' SGD."""
-    return FusedMomentumSGD if name() == "tensorflow" else keras.optimizers.SGD
-
-
 def seed_everything(seed: int) -> None:
     """Python, NumPy and backend seeds; deterministic kernels where the backend needs asking."""
     keras.utils.set_random_seed(seed)

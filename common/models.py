@@ -295,11 +295,12 @@ def make_optimizer(
     (:class:`_Lookahead`, ramped over ``iterations``), so every evaluation sees the averaged weights."""
     kw = dict(weight_decay=weight_decay) if weight_decay else {}
     if name == "adam":  # Keras' Adam, or under --fused-adam TensorFlow's fused kernel (common/backend.py)
-        cls = backend.adam_class()
+        cls = backend.FusedAdam if backend.fused_adam() and backend.name() == "tensorflow" else keras.optimizers.Adam
     elif name == "adamw":
         cls, kw = keras.optimizers.AdamW, {**kw, "weight_decay": weight_decay}
     elif name in ("momentum", "nesterov"):  # on TensorFlow's fused kernel where it has it: Keras' numbers
-        cls, kw = backend.momentum_class(), {**kw, "momentum": momentum, "nesterov": name == "nesterov"}
+        cls = backend.FusedMomentumSGD if backend.name() == "tensorflow" else keras.optimizers.SGD
+        kw = {**kw, "momentum": momentum, "nesterov": name == "nesterov"}
     elif name in ("sgd", "adagrad"):
         cls = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}[name]
     elif name == "rmsprop":
