@@ -87,12 +87,6 @@ def plain_fit(run, x, y, iterations, seed):
     return iterations * run.batch_size / record.best_seconds(fit)
 
 
-def speed_settings(precision: str, fused_adam: bool) -> None:
-    """The models built from now on: Keras' dtype policy ``precision``; with ``fused_adam``, TensorFlow's fused Adam."""
-    backend.set_precision(precision)
-    backend.set_fused_adam(fused_adam)
-
-
 def torch_eager(run, x, y, iterations, seed, bfloat16: bool = False, fused: bool = False):
     """The same LeNet-5, batches and Adam in PyTorch eager (NCHW, the data kept as tensors), on the GPU
     where PyTorch sees one, else on every CPU core; with ``bfloat16``, the forward pass and the loss
@@ -188,15 +182,18 @@ def main(argv=None) -> int:
     alike = " + ".join(name for on, name in ((mixed, "bfloat16 autocast"), (s.fused_adam, "fused Adam")) if on)
     torch_alike = torch_note.replace("float32", alike) if torch_note and fast else None
     sweep = lambda iterations, every: sweep_run(run, data, x, x_test, iterations, s.seed, s.eval_every, every)
-    speed_settings(s.precision, s.fused_adam)
+    backend.set_precision(s.precision)  # the models built from now on
+    backend.set_fused_adam(s.fused_adam)
     sweep(s.eval_every, s.eval_every)  # warm-up
 
     def one_repeat() -> dict:
-        speed_settings(s.precision, s.fused_adam)  # (1) and (2) under the settings under test
+        backend.set_precision(s.precision)  # (1) and (2) under the settings under test
+        backend.set_fused_adam(s.fused_adam)
         whole, train = sweep(s.iterations, s.checkpoint_every)
         out = {"sweep run (whole)": whole, "sweep run (training)": train}
         out["plain model.fit"] = plain_fit(run, x, data.y_train, s.iterations, s.seed)
-        speed_settings("float32", False)  # the scripts' defaults
+        backend.set_precision("float32")  # the scripts' defaults
+        backend.set_fused_adam(False)
         if fast:
             out[BASELINE] = sweep(s.iterations, s.checkpoint_every)[1]
         if torch_note:

@@ -66,11 +66,6 @@ def child(run: str, seeds: list[int], runs_dir: str, iterations: int, eval_every
         print(json.dumps(result | {"test_accuracy": m["final"].get("test_accuracy")}), flush=True)
 
 
-def children_cpu_s() -> float:
-    """CPU seconds (user + system) of this process's finished children so far."""
-    return sum(os.times()[2:4])  # children_user, children_system
-
-
 def arrangement(s, run: str, processes: int, inter_op: int | None) -> dict:
     """The ``s.workers`` runs of ``run`` in ``processes`` fresh processes started together, with one intra-op
     thread and ``inter_op`` inter-op threads each (None: TensorFlow's default threads); their wall seconds, summed
@@ -82,7 +77,7 @@ def arrangement(s, run: str, processes: int, inter_op: int | None) -> dict:
             env |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": str(inter_op)}
         job = dict(run=run, runs_dir=tmp, iterations=s.iterations, eval_every=s.eval_every, data_dir=s.data_dir)
         argv = lambda seeds: [sys.executable, __file__, "--child", json.dumps(job | {"seeds": seeds}, default=str)]
-        t0, cpu0 = time.perf_counter(), children_cpu_s()
+        t0, cpu0 = time.perf_counter(), sum(os.times()[2:4])  # finished children's user + system CPU s
         procs = [
             subprocess.Popen(argv(seeds[i::processes]), env=env, stdout=subprocess.PIPE, text=True)
             for i in range(processes)
@@ -92,7 +87,7 @@ def arrangement(s, run: str, processes: int, inter_op: int | None) -> dict:
         finally:
             for p in procs:
                 p.kill()
-        wall, cpu_s = time.perf_counter() - t0, children_cpu_s() - cpu0
+        wall, cpu_s = time.perf_counter() - t0, sum(os.times()[2:4]) - cpu0
     if any(p.returncode for p in procs):
         sys.exit(f"a benchmark process failed (exit {[p.returncode for p in procs]}); its error is above")
     results = sorted((json.loads(line) for out in outs for line in out.splitlines()), key=lambda r: r["seed"])
