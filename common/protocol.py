@@ -160,12 +160,8 @@ def training_key(run: study.RunConfig) -> tuple:
 def val_lookup(records: list[dict]):
     """``(run, seed) -> validation accuracy or None`` from finished records: the run's training-identical record
     of that seed (any views), read at the run's own view set. Test numbers are never read."""
-    table = {}
-    for r in records:
-        config, final = r["identity"]["config"], r["final"]
-        if r["status"] != "finished" or "val_accuracy_views" not in final:
-            continue
-        table[_key(config), r["seed"]] = final["val_accuracy_views"]
+    done = [r for r in records if r["status"] == "finished" and "val_accuracy_views" in r["final"]]
+    table = {(_key(r["identity"]["config"]), r["seed"]): r["final"]["val_accuracy_views"] for r in done}
 
     def lookup(run: study.RunConfig, seed: int) -> float | None:
         views = table.get((training_key(run), seed))
