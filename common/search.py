@@ -325,11 +325,8 @@ def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, tra
             trial.report(record["val_accuracy"], iteration)
             return trial.should_prune()
 
-        log(
-            f"\n== trial {trial.number}"
-            + (" (warm start)" if trial.user_attrs.get("warm_start") else "")
-            + f": {run.describe()}"
-        )
+        warm = " (warm start)" if trial.user_attrs.get("warm_start") else ""
+        log(f"\n== trial {trial.number}{warm}: {run.describe()}")
         m = train(run, should_stop, trial)
         trial.set_user_attr("iterations", m.get("iterations_done", run.iterations))
         trial.set_user_attr("train_time_s", m.get("train_time_s"))
