@@ -96,8 +96,7 @@ class Deconvnet:
 
     def forward(self, images: np.ndarray, batch_size: int = 500) -> Forward:
         outs = [self._features.predict_on_batch(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        conv1 = np.concatenate([np.asarray(o[0]) for o in outs])
-        conv2 = np.concatenate([np.asarray(o[1]) for o in outs])
+        conv1, conv2 = (np.concatenate([np.asarray(o[i]) for o in outs]) for i in (0, 1))
         return Forward(conv1, conv2, ops.convert_to_numpy(pool_switches(conv1)))
 
     def project(self, layer: str, kept, switches1=None, rule: str = "deconvnet", conv1=None) -> np.ndarray:

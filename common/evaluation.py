@@ -37,8 +37,7 @@ def tta_views(x: np.ndarray, tta: bool, tta_shift: int = 0) -> list[np.ndarray]:
         return []
     mirror = x[:, :, ::-1]
     views = [mirror]
-    s = tta_shift
-    for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s)) if s else ():
+    for dy, dx in ((tta_shift, 0), (-tta_shift, 0), (0, tta_shift), (0, -tta_shift)) if tta_shift else ():
         views += [shift_images(x, dy, dx), shift_images(mirror, dy, dx)]
     return views
 

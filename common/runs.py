@@ -76,11 +76,9 @@ def identity_label(identity: dict) -> str:
 
 def compact(metrics: dict, hist_every: int | None = None) -> dict:
     """A run's record for the index: its metrics without histograms but at multiples of ``hist_every`` and the end."""
-    history = []
     last = metrics["history"][-1]["iteration"] if metrics["history"] else 0
-    for h in metrics["history"]:
-        keep_hist = hist_every and (h["iteration"] % hist_every == 0 or h["iteration"] == last)
-        history.append({k: v for k, v in h.items() if keep_hist or not k.endswith("_hist")})
+    keep_hist = lambda h: hist_every and (h["iteration"] % hist_every == 0 or h["iteration"] == last)
+    history = [{k: v for k, v in h.items() if keep_hist(h) or not k.endswith("_hist")} for h in metrics["history"]]
     return {**{k: v for k, v in metrics.items() if k != "history"}, "history": history}
 
 
