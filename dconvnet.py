@@ -80,8 +80,7 @@ def main(argv=None) -> int:
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     snapshots = set(snapshot_iterations(run.iterations))
-    views = {"tta": run.tta, "tta_shift": run.tta_shift}
-    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, **views, final_at=run.iterations)
+    test_metrics = evaluation.make_test_evaluator(x_test, data.y_test, run.tta, run.tta_shift, run.iterations)
 
     def evaluate(model, iteration):
         # Snapshots ride on the evaluation hook: train_run calls it every eval_every iterations.

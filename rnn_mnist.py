@@ -75,11 +75,10 @@ def run_spec(s: Settings, cell: str, hidden: int | None, seed: int, data, arrays
 
     g, name = s.grid(), run_name(cell, hidden)
     identity = runs.make_identity(recurrent.TASK, run_config(g, cell, hidden), seed, data, s.eval_every)
+    x_train, x_test = arrays["cnn" if cell == "cnn" else "rnn"]
     if cell == "cnn":
-        x_train, x_test = arrays["img_train"], arrays["img_test"]
         build = lambda: models.build_model(cnn_run(g), data.num_classes, x_train.shape[1:])
     else:
-        x_train, x_test = arrays["seq_train"], arrays["seq_test"]
 
         def build():
             lr = models.learning_rate_schedule(g.learning_rate, g.lr_schedule, g.iterations)
@@ -128,12 +127,9 @@ def main(argv=None) -> int:
             return rc
         s = replace(s, summary_only=True)
     if not s.summary_only:
-        arrays = {
-            "seq_train": as_sequences(data.x_train),
-            "seq_test": as_sequences(data.x_test),
-            "img_train": as_float_images(data.x_train),
-            "img_test": as_float_images(data.x_test),
-        }
+        # (train, test) inputs: the RNNs' images as sequences of rows, the CNN's as images
+        arrays = {"rnn": (as_sequences(data.x_train), as_sequences(data.x_test))}
+        arrays["cnn"] = as_float_images(data.x_train), as_float_images(data.x_test)
         jobs = [(c, h, seed) for c in s.cells for h in s.hidden for seed in s.seeds]
         jobs += [("cnn", None, seed) for seed in s.seeds] if s.cnn else []
         print(
