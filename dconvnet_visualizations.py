@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 from common import cli, io, study  # noqa: E402
 from common.config import COLOR, DATA_DIR, DATASET, IMAGE_SIZE, OUT_DIR, RUNS_DIR, SEED, parse, setting  # noqa: E402
 from common.data import as_float_images, load_dataset  # noqa: E402
-from common.study import DECONVNET_LAYERS  # noqa: E402
 
 REQUIRED_LAYERS = ("conv1", "pool1", "conv2")
 CONV2_MAPS_SHOWN = 16  # conv2 maps in the top-k-per-map figure (of 64): 4x4 blocks stay readable
@@ -55,7 +54,7 @@ class Settings:
     min_correct: int = setting(
         3, "of the random test images, at least this many correctly classified (occlusion.png: all of them)", min=0
     )
-    layer: str = setting("both", "layer(s) to project", choices=DECONVNET_LAYERS + ("both",))
+    layer: str = setting("both", "layer(s) to project", choices=study.DECONVNET_LAYERS + ("both",))
     top_k: int = setting(9, "activations per image / per map", min=1)
     mining: str = setting(
         "interior",

@@ -25,9 +25,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from common.study import DECONVNET_LAYERS
+from common.study import DECONVNET_LAYERS as LAYERS
 
-LAYERS = DECONVNET_LAYERS
 POOL = 2  # both max-pools are 2x2, stride 2, valid
 KERNEL = 5  # both convs are 5x5, stride 1, same
 # Receptive field in pixels of one activation: conv1 5; conv2 5 + (5-1)*2 (pool1 doubles
@@ -54,8 +53,7 @@ def pool_switches(x, pool: int = POOL):
     x = ops.reshape(x, (-1, h2, pool, w2, pool, c))
     win = ops.reshape(ops.transpose(x, (0, 1, 3, 5, 2, 4)), (-1, h2, w2, c, pool * pool))  # each window's inputs
     is_max = ops.cast(ops.equal(win, ops.max(win, axis=-1, keepdims=True)), "int32")
-    first = ops.logical_and(ops.equal(is_max, 1), ops.equal(ops.cumsum(is_max, axis=-1), 1))
-    return ops.cast(first, "float32")
+    return ops.cast(ops.logical_and(ops.equal(is_max, 1), ops.equal(ops.cumsum(is_max, axis=-1), 1)), "float32")
 
 
 def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
@@ -220,8 +218,7 @@ def min_separation(layer: str) -> int:
     """Near-duplicate suppression: two picks of one map in one image must be at least this many map
     steps apart (Chebyshev), i.e. their receptive fields' centres at least half a field apart in
     pixels (conv1 3 steps = 3 px of a 5-px field, conv2 4 steps = 8 px of a 14-px field)."""
-    size, stride = RECEPTIVE_FIELD[layer][0], STRIDE[layer]
-    return int(np.ceil(size / 2 / stride))
+    return int(np.ceil(RECEPTIVE_FIELD[layer][0] / 2 / STRIDE[layer]))
 
 
 def _masked(acts, mask):
@@ -253,26 +250,24 @@ def top_k_activations(acts: np.ndarray, k: int, mask=None, separation: int = 1):
     n, h, w, c = acts.shape
     x = ops.reshape(_masked(acts, mask), (n, h * w * c))
     if separation <= 1:
-        values, flat = ops.top_k(x, k=k)
-        flat = ops.convert_to_numpy(flat)
-        return flat // (w * c), flat // c % w, flat % c, ops.convert_to_numpy(values)
-    # Greedy suppression is sequential: NumPy, one image at a time (candidates strongest first)
-    x = ops.convert_to_numpy(x)
-    flat = np.zeros((n, k), np.int64)
-    for i in range(n):
-        picked = []  # (flat index, row, col, map)
-        for f in np.argsort(-x[i], kind="stable"):
-            if x[i, f] == -np.inf:
-                break
-            r, col, m = f // (w * c), f // c % w, f % c
-            if all(pm != m or max(abs(pr - r), abs(pc - col)) >= separation for _, pr, pc, pm in picked):
-                picked.append((f, r, col, m))
-                if len(picked) == k:
+        values, flat = (ops.convert_to_numpy(v) for v in ops.top_k(x, k=k))
+    else:  # greedy suppression is sequential: NumPy, one image at a time (candidates strongest first)
+        x = ops.convert_to_numpy(x)
+        flat = np.zeros((n, k), np.int64)
+        for i in range(n):
+            picked = []  # (flat index, row, col, map)
+            for f in np.argsort(-x[i], kind="stable"):
+                if x[i, f] == -np.inf:
                     break
-        if len(picked) < k:
-            raise ValueError(f"image {i}: only {len(picked)} activations left after masking and suppression, k={k}")
-        flat[i] = [p[0] for p in picked]
-    values = np.take_along_axis(x, flat, axis=1)
+                r, col, m = f // (w * c), f // c % w, f % c
+                if all(pm != m or max(abs(pr - r), abs(pc - col)) >= separation for _, pr, pc, pm in picked):
+                    picked.append((f, r, col, m))
+                    if len(picked) == k:
+                        break
+            if len(picked) < k:
+                raise ValueError(f"image {i}: only {len(picked)} activations left after masking and suppression, k={k}")
+            flat[i] = [p[0] for p in picked]
+        values = np.take_along_axis(x, flat, axis=1)
     return flat // (w * c), flat // c % w, flat % c, values
 
 
