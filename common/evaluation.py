@@ -15,7 +15,6 @@ from common import runs
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """``predict_on_batch`` in chunks of ``batch_size`` images."""
     return np.concatenate(
         [np.asarray(model.predict_on_batch(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     )

@@ -159,8 +159,7 @@ def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4) -> np.nda
     patches = patches.reshape(-1, size * size * c)  # (i, j, channel) order: the kernel's
     eigenvalues, vectors = np.linalg.eigh(np.cov(patches, rowvar=False))
     filters = (vectors / np.sqrt(eigenvalues + eps)).T.reshape(-1, size, size, c) / std  # for the raw pixels
-    kernel = np.concatenate([filters, -filters]).transpose(1, 2, 3, 0)
-    return kernel.astype("float32")
+    return np.concatenate([filters, -filters]).transpose(1, 2, 3, 0).astype("float32")
 
 
 def build_airbench(run, num_classes: int, input_shape, whiten=None) -> keras.Model:

@@ -157,8 +157,7 @@ def update_index(out_dir: Path, runs_dir: Path, task: str, hist_every: int | Non
         wanted = names is None or m.get("name") in names
         if m.get("status") in FINISHED and m.get("identity", {}).get("task") == task and wanted:
             found.append(compact(m, hist_every))
-    index = ResultsIndex(Path(out_dir) / "results.jsonl")
-    return [r for r in index.upsert(found) if r["identity"]["task"] == task]
+    return [r for r in ResultsIndex(Path(out_dir) / "results.jsonl").upsert(found) if r["identity"]["task"] == task]
 
 
 def groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -188,10 +187,8 @@ def merge_early(records: list[dict], early_iterations: int, log=print) -> list[d
         return records
     out, used = [], set()
     for r in records:
-        if r["identity"].get("eval_every") == 1 or r["status"] not in ("finished", "diverged"):
-            out.append(r)
-            continue
-        e = dense.get(_cut_key(r, min(r["identity"]["config"]["iterations"], early_iterations)))
+        skip = r["identity"].get("eval_every") == 1 or r["status"] not in ("finished", "diverged")
+        e = None if skip else dense.get(_cut_key(r, min(r["identity"]["config"]["iterations"], early_iterations)))
         if e is None:
             out.append(r)
             continue

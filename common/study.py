@@ -360,8 +360,7 @@ def changed_fields(run: RunConfig) -> dict:
     """The fields that shape the numbers in which ``run`` differs from the literal of its name (a command's
     --set, --iterations, --batch-size or other constants): its figures and its table row are named by them, so a
     changed run never draws over the committed one's figures."""
-    base = RUNS[run.name]
-    return {k: getattr(run, k) for k in KNOBS if getattr(run, k) != getattr(base, k)}
+    return {k: getattr(run, k) for k in KNOBS if getattr(run, k) != getattr(RUNS[run.name], k)}
 
 
 def changes(overrides: dict | None) -> list[str]:
@@ -454,6 +453,5 @@ def calibration_runs(batch_size=None) -> list[RunConfig]:
 
 
 def constants_of(row: dict) -> Constants:
-    """The :class:`Constants` of one row of the calibration table."""
     run6 = (row["run6_lr"], row["run6_momentum"])
     return Constants(row["iterations"], row["adam_lr"], run6, ROUND1.dropout, row["l2"], row["long_factor"])
