@@ -49,8 +49,7 @@ def child(run: str, seeds: list[int], runs_dir: str, iterations: int, eval_every
     x, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     run = study.with_overrides(study.RUNS[run], iterations=iterations)
     for seed in seeds:
-        views = dict(tta=run.tta, tta_shift=run.tta_shift, final_at=run.iterations)
-        evaluate = evaluation.Evaluator(x_test, data.y_test, **views)
+        evaluate = evaluation.Evaluator(x_test, data.y_test, run.tta, tta_shift=run.tta_shift, final_at=run.iterations)
         spec = training.make_spec(
             run, "benchmark", seed, data, x, data.y_train, Path(runs_dir), eval_every, 500, evaluate
         )
