@@ -62,10 +62,6 @@ def band(ax, records: list[dict], key: str, label: str, color, x_key: str = "ite
     return xs, mean, std
 
 
-def bars_note(ns: list[int]) -> str:
-    return seeds_note(ns, "error bar: std over seeds", "; no error bar: the test set's SE is ~1.6 points")
-
-
 def error_bars(ax, where, values, errors, **style) -> None:
     """Black error bars at ``where`` wherever both the value and its error are finite (NaN: no bar)."""
     where, values, errors = (np.asarray(a, dtype=float) for a in (where, values, errors))

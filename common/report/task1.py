@@ -13,7 +13,7 @@ import numpy as np
 
 from common import data, io, runs, study
 from common.report import claims, overview, runfigs, stats
-from common.report.plots import SPLIT_COLORS, STUDY_COLORS, bars_note, grouped_bars, plt, save_figure
+from common.report.plots import SPLIT_COLORS, STUDY_COLORS, grouped_bars, plt, save_figure, seeds_note
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
 # "within 3 test points" of the study's number: about twice one accuracy's binomial SE on the 1,000 test images
@@ -188,7 +188,8 @@ def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data
             series[f"study: {split}"] = ([r[f"study_{split}_acc"] or np.nan for r in current], nan)
             colors.append(STUDY_COLORS[split])
     title = f"{dataset_label}: final accuracy" + (", ours vs the study's" if study_data else "")
-    note = "ours: " + bars_note(sorted({r["n"] for r in current})) + "; dots: the seeds"
+    ns, single = sorted({r["n"] for r in current}), "; no error bar: the test set's SE is ~1.6 points"
+    note = f"ours: {seeds_note(ns, 'error bar: std over seeds', single)}; dots: the seeds"
     return grouped_bars(
         [name(r) for r in current], series, path, title, "final accuracy (%)", (0, 1.12), colors=colors, note=note
     )
