@@ -9,18 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from common import io, study
-from common.report import stats
+from common.report import plots, stats
 from common.report.claims import RAMP_SHARE
-from common.report.plots import (
-    LAYER_STYLES,
-    SPLIT_COLORS,
-    band,
-    evaluated_when,
-    plt,
-    save_figure,
-    seeds_note,
-    spread_labels,
-)
+from common.report.plots import LAYER_STYLES, SPLIT_COLORS, band, plt, save_figure, seeds_note
 from common.report.stats import curve, mean_std, pct
 from common.runs import GRADIENT_R2, expected_calibration_error
 
@@ -61,7 +52,7 @@ def plot_overlay_test_accuracy(groups: dict[int, list[dict]], path: Path) -> Pat
 def plot_overlay_conv_std(groups: dict[int, list[dict]], path: Path) -> Path:
     """Every run's conv1 and conv2 activation std over iterations (mean over seeds), log x axis, one panel per
     run (eleven runs' colours on one axis could not be told apart), the std at initialization a dot at the left."""
-    when = evaluated_when([r for recs in groups.values() for r in recs])
+    when = plots.evaluated_when([r for recs in groups.values() for r in recs])
     title = (
         "Claim 8, the study's 11 runs: does the std of the conv activations drop early, then rise?\n"
         f"({_n(groups)}; {when}; dot at the left: the std at initialization)"
@@ -152,7 +143,7 @@ def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
         hi = 5 * np.ceil(max(xs.max(), (ys + es).max()) / 5) + 2
         ax.plot([lo, hi], [lo, hi], color="gray", lw=0.8, ls="--", label="y = x (ours = the study's)")
         ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
-        spread_labels(ax, xs, ys, [str(int(r)) for r in rows], yerr=es)  # close points keep their labels apart
+        plots.spread_labels(ax, xs, ys, [str(int(r)) for r in rows], yerr=es)  # close points keep their labels apart
         ax.set(xlabel=f"the study's {what} accuracy (%)", ylabel=f"our {what} accuracy (%)")
         ax.set_title(f"{what} accuracy", fontsize=10)
         ax.grid(alpha=0.3)

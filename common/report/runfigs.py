@@ -8,19 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from common import study
-from common.report.plots import (
-    LAYER_STYLES,
-    SPLIT_COLORS,
-    SPLIT_NAMES,
-    STUDY_COLORS,
-    band,
-    evaluated_when,
-    image_grid,
-    log_labels,
-    plt,
-    save_figure,
-    seeds_note,
-)
+from common.report import plots
+from common.report.plots import SPLIT_COLORS, SPLIT_NAMES, STUDY_COLORS, band, image_grid, plt, seeds_note
 from common.report.stats import series
 from common.runs import CONV_LAYERS, GRADIENT_R2, HIST_IMAGES, plane_r2
 
@@ -61,13 +50,13 @@ def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> 
         band(ax_loss, records, "train_loss", what, SPLIT_COLORS["train"])
     band(ax_loss, records, f"{split}_loss", f"{SPLIT_NAMES[split]} cross-entropy", SPLIT_COLORS[split])
     ax_loss.set_yscale("log")
-    log_labels(ax_loss.yaxis, (2, 3, 5))
+    plots.log_labels(ax_loss.yaxis, (2, 3, 5))
     ax_loss.set(xlabel="iteration (batch)", ylabel="loss (log scale)")
     ax_loss.set_title("loss", fontsize=10)
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
     fig.suptitle(textwrap.fill(title, TITLE_CHARS), fontsize=10)  # never wider than its panels
-    return save_figure(fig, path, tight=True)
+    return plots.save_figure(fig, path, tight=True)
 
 
 def probe_labels(record: dict, arch: str) -> dict[str, str]:
@@ -92,7 +81,7 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
     for ax, stat in zip(axes, ("min", "max", "mean", "std")):
         values = []
         for layer in CONV_LAYERS:
-            key, style = f"{layer}_{stat}", LAYER_STYLES[layer]
+            key, style = f"{layer}_{stat}", plots.LAYER_STYLES[layer]
             later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
             xs, mean, _ = band(ax, later, key, names[layer], **style)
             values += [*mean]
@@ -105,7 +94,7 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
             ax.axvline(it, color="0.6", lw=0.6, ls=":")
         ax.set_xscale("symlog", linthresh=1, linscale=0.3)  # log from 1 on; iteration 0 (the initialization) kept
         ax.set_xticks([0] + [10**e for e in range(1, len(str(last)))])  # no tick at 1: its label hits 0's
-        log_labels(ax.xaxis)
+        plots.log_labels(ax.xaxis)
         ax.set_xlim(0, last)
         ax.set(title=stat, xlabel="iteration (log scale; 0 = initialization)", ylabel=f"activation {stat}")
         ax.grid(alpha=0.3, which="both")
@@ -115,8 +104,8 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
         handles.append(plt.Line2D([], [], color="0.3", marker="o", ls="none", ms=4, label="the initialization"))
     fig.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=9, bbox_to_anchor=(0.5, -0.08))
     title = f"conv activations of {name} on the {SPLIT_NAMES[split_of(records[0])]} images"
-    fig.suptitle(f"{title}\n({seeds_note([len(records)])}; {evaluated_when(records)})", fontsize=10)
-    return save_figure(fig, path, tight=True)
+    fig.suptitle(f"{title}\n({seeds_note([len(records)])}; {plots.evaluated_when(records)})", fontsize=10)
+    return plots.save_figure(fig, path, tight=True)
 
 
 def plot_activation_histograms(record, name: str, path, read_every: int, arch: str = "lenet5", snapshots: int = 7):
@@ -141,7 +130,7 @@ def plot_activation_histograms(record, name: str, path, read_every: int, arch: s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"conv activation histograms of {name}, seed {record['identity']['seed']}", fontsize=10)
-    return save_figure(fig, path, tight=True)
+    return plots.save_figure(fig, path, tight=True)
 
 
 def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
