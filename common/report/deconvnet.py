@@ -124,7 +124,6 @@ def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarra
     return padded[r0 + size : r0 + 2 * size, c0 + size : c0 + 2 * size]
 
 
-# ---------------------------------------------------------------------------
 # Figures
 def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
     """Every activation of each layer projected, or (``top1``) the map holding the image's strongest one alone."""
@@ -229,7 +228,6 @@ def fig_evolution(rec: Record, out: Path) -> Path:
     return titled(fig, title, out / "evolution.png", 9, rec=rec, axes=axes)
 
 
-# ---------------------------------------------------------------------------
 # The checks of the network and the method
 LAYERS = ("conv1", "conv2")
 
