@@ -80,32 +80,6 @@ def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
             ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
 
 
-def grouped_bars(groups: list[str], series: dict, path, title: str, ylabel: str, ylim, colors, note) -> Path:
-    """A group of bars per entry of ``groups``; ``series``: legend label -> (values, errors[, per-seed values]) in
-    fractions (NaN: no bar or no error bar), drawn and labeled in percent above each bar's cap and dots."""
-    x = np.arange(len(groups))
-    width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(groups) + 2), 5.2))
-    for i, (label, (values, errors, *seeds)) in enumerate(series.items()):
-        values, errors = 100 * np.asarray(values, dtype=float), 100 * np.asarray(errors, dtype=float)
-        where = x + (i - (len(series) - 1) / 2) * width
-        ax.bar(where, values, width, label=label, color=colors[i])
-        error_bars(ax, where, values, errors)  # none for the study or a single seed
-        if seeds:
-            seed_dots(ax, where, seeds[0], width)
-        for k, (w, v, e) in enumerate(zip(where, values, errors)):
-            if np.isfinite(v):
-                dots = [100 * d for d in (seeds[0][k] or [])] if seeds else []
-                top = max([v + (e if np.isfinite(e) else 0.0), *dots])
-                ax.text(w, top + 0.8, f"{v:.0f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, groups, rotation=30, ha="right")
-    ax.set(ylabel=ylabel, ylim=(100 * ylim[0], 100 * ylim[1]))
-    ax.set_title(f"{title}\n({note})", fontsize=11)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))  # outside: never over a bar
-    return save_figure(fig, path, tight=True)
-
-
 def image_grid(images: np.ndarray, path, title: str, vmin, vmax, labels, marked, ncols=8, colorbar_label="weight"):
     """Labelled images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` framed.
     One Axes holds every image (an Axes per image drew a 64-filter grid 2.6x slower)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from common import data, io, runs, study
 from common.report import claims, overview, runfigs, stats
-from common.report.plots import SPLIT_COLORS, STUDY_COLORS, grouped_bars, plt, save_figure, seeds_note
+from common.report.plots import SPLIT_COLORS, STUDY_COLORS, error_bars, plt, save_figure, seed_dots, seeds_note
 from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
 
 # "within 3 test points" of the study's number: about twice one accuracy's binomial SE on the 1,000 test images
@@ -181,18 +181,35 @@ def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data
 
     nan = [float("nan")] * len(current)
     series, colors = {}, []
-    for split in ("train", "test"):  # ours: (means, stds, each seed's)
+    for split in ("train", "test"):  # label -> (means, stds[, each seed's]) in fractions (NaN: no bar, no error bar)
         series[f"ours: {split}"] = tuple([r[f"{split}_{k}"] for r in current] for k in ("acc_mean", "acc_std", "accs"))
         colors.append(SPLIT_COLORS[split])
         if study_data:
             series[f"study: {split}"] = ([r[f"study_{split}_acc"] or np.nan for r in current], nan)
             colors.append(STUDY_COLORS[split])
+    x, width = np.arange(len(current)), 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(current) + 2), 5.2))
+    for i, (label, (values, errors, *seeds)) in enumerate(series.items()):
+        values, errors = 100 * np.asarray(values, dtype=float), 100 * np.asarray(errors, dtype=float)
+        where = x + (i - (len(series) - 1) / 2) * width
+        ax.bar(where, values, width, label=label, color=colors[i])
+        error_bars(ax, where, values, errors)  # none for the study or a single seed
+        if seeds:
+            seed_dots(ax, where, seeds[0], width)
+        for k, (w, v, e) in enumerate(zip(where, values, errors)):  # each value above its bar's cap and dots
+            if np.isfinite(v):
+                dots = [100 * d for d in (seeds[0][k] or [])] if seeds else []
+                top = max([v + (e if np.isfinite(e) else 0.0), *dots])
+                ax.text(w, top + 0.8, f"{v:.0f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [name(r) for r in current], rotation=30, ha="right")
+    ax.set(ylabel="final accuracy (%)", ylim=(0, 100 * 1.12))
     title = f"{dataset_label}: final accuracy" + (", ours vs the study's" if study_data else "")
     ns, single = sorted({r["n"] for r in current}), "; no error bar: the test set's SE is ~1.6 points"
     note = f"ours: {seeds_note(ns, 'error bar: std over seeds', single)}; dots: the seeds"
-    return grouped_bars(
-        [name(r) for r in current], series, path, title, "final accuracy (%)", (0, 1.12), colors=colors, note=note
-    )
+    ax.set_title(f"{title}\n({note})", fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))  # outside: never over a bar
+    return save_figure(fig, path, tight=True)
 
 
 # ---------------------------------------------------------------------------
