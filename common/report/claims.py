@@ -13,11 +13,10 @@ import numpy as np
 from common import data, io, runs, study
 from common.report import stats
 from common.report.plots import plt, save_figure
-from common.report.stats import NOISE, PM_KEY, compare, curve, difference, final, pct, show
+from common.report.stats import NOISE, PM_KEY, ROWS, compare, curve, difference, final, pct, show
 from common.study import CELLS, SIZES
 
 VERDICTS = HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly", "does not hold", "cannot be tested"
-ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
 ADAM_ROWS = [row for row, r in ROWS.items() if r.optimizer == "adam" and r.length_factor == 1]
 READ = study.READ_EVERY  # the study read its curves every 1,100 iterations: "early" and the read-out points
 RAMP_SHARE = 0.25  # claim 7 holds if some run ends with this share of ramp filters (and twice its start)

@@ -14,6 +14,7 @@ from common import io, runs, study
 from common.cli import format_duration, pct  # noqa: F401  (the tables' durations and percents, written once)
 
 NOISE = 2.0  # standard errors a difference must exceed to count as real (about a 95% interval)
+ROWS = {r.study_row: r for r in study.RUNS.values() if r.study_row}  # the study's table, row by row
 DEFAULT_IMAGES = 1000  # the study's own test set, 100 images per class: the error of the study's numbers
 PM_KEY = (
     '"±": beside an accuracy, the sample standard deviation over the seeds; beside a difference, its standard '
@@ -139,8 +140,7 @@ def records_of(records: list[dict], name: str, config: dict, data: str | None = 
 
 def study_rows(records: list[dict]) -> dict[int, list[dict]]:
     """Study row -> the records (seeds) of that run of the sweep as defined, on the study's data."""
-    rows = {r.study_row: r for r in study.RUNS.values() if r.study_row}
-    found = {row: records_of(records, run.name, run.identity(), study.STUDY_DATASET) for row, run in rows.items()}
+    found = {row: records_of(records, run.name, run.identity(), study.STUDY_DATASET) for row, run in ROWS.items()}
     return {row: recs for row, recs in found.items() if recs}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from common import data, io, runs, study
 from common.report import claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, error_bars, plt, save_figure, seed_dots, seeds_note
-from common.report.stats import NOISE, PM_KEY, gap, mean_std, pct, pm
+from common.report.stats import NOISE, PM_KEY, ROWS, gap, mean_std, pct, pm
 
 # "within 3 test points" of the study's number: about twice one accuracy's binomial SE on the 1,000 test images
 NEAR = 0.03
@@ -214,7 +214,6 @@ def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data
 
 # ---------------------------------------------------------------------------
 # The fit of the study's unstated constants (cifar_v2.py --calibrate)
-STUDY_RUNS = {r.study_row: r for r in study.RUNS.values() if r.study_row}
 ACCURACIES = ("train_accuracy", "test_accuracy")
 
 
@@ -236,8 +235,8 @@ def calibration_table(records: list[dict], seed: int, eval_every: int, batch_siz
                     at = (round(iterations * factor) if row == 8 else iterations) // eval_every * eval_every
                     train, test = (stats.at([rec], at, k) for k in ACCURACIES)
                     if np.isfinite([train, test]).all():  # recorded at that length
-                        gaps[row] = tuple(v - ref for v, ref in zip((train, test), STUDY_RUNS[row].study_accuracy))
-                complete = len(gaps) == len(STUDY_RUNS)
+                        gaps[row] = tuple(v - ref for v, ref in zip((train, test), ROWS[row].study_accuracy))
+                complete = len(gaps) == len(ROWS)
                 train_gap = float(np.mean([abs(g[0]) for g in gaps.values()])) if complete else float("nan")
                 test_gap = float(np.mean([abs(g[1]) for g in gaps.values()])) if complete else float("nan")
                 near = sum(abs(g[1]) <= NEAR for g in gaps.values()) if complete else None
@@ -266,7 +265,7 @@ def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> lis
             f"test accuracy is at most {pct(max(h['test_accuracy'] for h in rec['history']))}% at any evaluation "
             "(chance: one class in ten)."
         )
-    r7, r8 = (seed_record(records, STUDY_RUNS[row], seed) for row in (7, 8))
+    r7, r8 = (seed_record(records, ROWS[row], seed) for row in (7, 8))
     if r7 and r8:  # the calibration reads run 7 off run 8's curve: the same batches, dropout masks and rate
         its = [h for h in r7["history"] if h["iteration"] % study.EVAL_EVERY == 0]
         by_it = {h["iteration"]: h for h in r8["history"]}
