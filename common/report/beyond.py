@@ -369,7 +369,6 @@ def choice_lines(records, decisions) -> list[str]:
 
 
 def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> list[Path]:
-    """``beyond/validation.md`` and ``beyond/selection.png`` from the records of the runs that chose."""
     chose = choosing_records(records)
     decisions = ladder_decisions(chose, study.VALIDATION * n_classes)
     if not decisions:

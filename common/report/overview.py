@@ -26,7 +26,6 @@ def _n(groups, spread: str = "lines: the mean") -> str:
 
 
 def plot_overlay_test_accuracy(groups: dict[int, list[dict]], path: Path) -> Path:
-    """The 11 runs' test accuracy over iterations on one axis (mean over seeds)."""
     read_every = study.READ_EVERY
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for row, recs in sorted(groups.items()):
@@ -70,8 +69,7 @@ def plot_overlay_conv_std(groups: dict[int, list[dict]], path: Path) -> Path:
 
 
 def small_multiples(groups: dict[int, list[dict]], title: str, xlabel: str, ylabel: str):
-    """A grid of one panel per study row (3 rows of 4), sharing both axes, titled by the row; the x axis labelled
-    under the lowest panel of each column, the y axis left of each row."""
+    """A 3x4 grid of panels, one per study row, both axes shared and labelled on the outer panels only."""
     fig, axes = plt.subplots(3, 4, figsize=(14, 8.6), sharex=True, sharey=True)
     panels = dict(zip(sorted(groups), axes.flat))
     for i, (row, ax) in enumerate(panels.items()):
@@ -107,8 +105,7 @@ def plot_ramp_share(groups: dict[int, list[dict]], path: Path) -> Path | None:
 
 
 def plot_gap_over_training(groups: dict[int, list[dict]], path: Path) -> Path:
-    """The study's overfitting claim as it grows: each run's train (interval mean) and test accuracy over
-    iterations, the gap between them shaded, one panel per run (mean ± std over the seeds)."""
+    """The study's overfitting claim as it grows: train and test accuracy over training, the gap shaded, per run."""
     title = (
         "The train/test gap over training, the study's 11 runs (CIFAR-10, 28x28 gray): train accuracy (interval "
         f"mean) above test accuracy,\nthe gap shaded ({_n(groups, 'bands: ± 1 std over seeds')}; final gap in points "
@@ -129,8 +126,7 @@ def plot_gap_over_training(groups: dict[int, list[dict]], path: Path) -> Path:
 
 
 def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
-    """Ours against the study's, train and test (one panel each, each on its own range), per run, with the std
-    over seeds and the y = x line."""
+    """Ours against the study's per run, train and test (a panel each, on its own range), with the y = x line."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
     for side, (ax, what, marker) in enumerate(zip(axes, ("train", "test"), "os")):
         pts, color = [], SPLIT_COLORS[what]
@@ -154,10 +150,8 @@ def plot_study_scatter(groups: dict[int, list[dict]], path: Path) -> Path:
 
 
 def write_confusions(shown: list[tuple[str, str, list[dict]]], class_names, out: Path) -> list[Path]:
-    """Per run of ``shown`` (name, title, records), from its seeds' recorded confusion matrices: ``confusion_<run>.png``
-    (true class x predicted, summed over the seeds, each row as the share of its class), ``per_class_<run>.png`` (each
-    class's accuracy, mean ± std over the seeds) and its row of ``classes.md``: its weakest and strongest classes, its
-    largest confusions, and the classes it gains on over the row above."""
+    """Per run of ``shown`` (name, title, records), from its seeds' recorded confusion matrices (summed):
+    ``confusion_<run>.png``, ``per_class_<run>.png`` and its row of ``classes.md``, against the row above."""
     written, previous, ses, rows, k = [], None, [], [], len(class_names)
     for name, title, recs in shown:
         if not (have := [r for r in recs if "test_confusion" in r["final"]]):
@@ -230,8 +224,7 @@ def write_confusions(shown: list[tuple[str, str, list[dict]]], class_names, out:
 
 
 def write_reliability(shown: list[tuple[str, str, list[dict]]], out: Path) -> list[Path]:
-    """One panel per run of ``shown`` (name, title, records) whose seeds recorded a reliability table: its
-    reliability diagram, the seeds' tables summed bin by bin (the same bins)."""
+    """A reliability diagram per run of ``shown`` (name, title, records), its seeds' tables summed bin by bin."""
     panels = [([r for r in recs if "test_reliability" in r["final"]], title) for _, title, recs in shown]
     panels = [(recs, title) for recs, title in panels if recs]
     if not panels:
@@ -274,9 +267,8 @@ def write_reliability(shown: list[tuple[str, str, list[dict]]], out: Path) -> li
 
 
 def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
-    """Every figure above into ``out`` (``figures/cifar``), with ``classes.md``: the confusion matrices, classes
-    and reliability of the study's best run (rung 0) and of the best LeNet-5 and the best network beyond the
-    study, as chosen on validation and, where it chose another, as first chosen on test."""
+    """Every figure above into ``out``, and the confusions, classes and reliability of the study's best run and of the
+    recipes beyond it chosen on validation and, where it chose another, first chosen on test."""
     groups = {row: stats.finished(recs) for row, recs in stats.study_rows(records).items()}
     made = []
     if groups:

@@ -37,12 +37,10 @@ def walks(records: list[dict]) -> dict[str, protocol.Walk]:
 
 
 def fresh(records: list[dict], run: study.RunConfig) -> list[dict]:
-    """The runs of ``run`` on all the training images with the fresh seeds."""
     return [r for r in tested(records, run) if r["seed"] in protocol.FRESH_SEEDS]
 
 
 def result_row(label: str, recs: list[dict]) -> list:
-    """Test and clean train accuracy, images seen, forward MFLOPs per image, work, the training's minutes, the CPUs."""
     test, clean, r = stats.final(recs), stats.final(recs, "train_clean_accuracy"), recs[0]
     images = r["iterations_done"] * r["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
     minutes, flops = np.mean([x["train_time_s"] for x in recs]) / 60, r.get("forward_flops")

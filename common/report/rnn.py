@@ -55,7 +55,6 @@ def chosen_groups(records: list[dict], grid: Grid, runs: list[tuple[str, int | N
 
 
 def grid_row(name: str, gid: str, recs: list[dict], current: bool) -> dict:
-    """One configuration's row: its seeds' final numbers (mean, std), what it is, and its records."""
     c = recs[0]["identity"]["config"]
     cell, hidden = c["cell"], c["hidden_units"]
     finals = {key: final(recs, key) for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss")}
@@ -110,12 +109,10 @@ def data_label(rows: list[dict]) -> str:
 
 
 def accuracies(r: dict) -> list[str]:
-    """A row's final train and test accuracy, mean ± std over the seeds."""
     return [pm(r[f"final_{s}_accuracy_mean"], r[f"final_{s}_accuracy_std"]) for s in ("train", "test")]
 
 
 def grid_table(rnn_rows: list[dict]) -> list[str]:
-    """The grid's table, one line per current RNN row, and its settings."""
     head = ["cell", "hidden units", "params", "seeds", "iterations", "final train acc", "final test acc", "SE"]
     head += ["final train loss", "final test loss", "training time", "study test acc", "identity"]
     table = []

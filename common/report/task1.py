@@ -27,8 +27,7 @@ SUMMARY_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What the report says of a data set: its name, whether it is the study's own (its numbers beside ours),
-    its class names and sizes. ``study_info`` gives the study's; a script passes the set it loaded."""
+    """A data set as the report names it: ``study_info`` gives the study's; a script passes the set it loaded."""
 
     name: str
     study_data: bool
@@ -56,8 +55,7 @@ def study_info() -> DataInfo:
 # ---------------------------------------------------------------------------
 # The summary: every configuration in the results index, the current runs first, against the study's numbers
 def summary_rows(records: list[dict], current: dict[str, set[str]], study_fingerprint: str | None) -> list[dict]:
-    """One row per (run, identity without seed): mean and std over its seeds, the test set's own binomial
-    standard error and, for the study's data, the study's numbers and our gaps to them."""
+    """One row per (run, identity without seed): its seeds' means and stds and, on the study's data, our gaps to it."""
     rows = []
     for (name, gid), recs in runs.groups(records).items():
         run, done, overrides = study.RUNS.get(name), stats.finished(recs), recs[0].get("overrides")
