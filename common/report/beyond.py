@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import io, study
+from common import study
 from common.data import SPLIT_SEED
 from common.report import plots, stats
 from common.report.plots import SPLIT_COLORS, plt, save_figure
@@ -169,8 +169,8 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
                 f"same train accuracy to the last digit), evaluated over other views; their difference, seed by seed: "
                 f"{difference(d, se)}.",
             ]
-    io.write_text(out / "ladder.md", "\n".join(lines) + "\n")
-    return [out / "ladder.md", plot_ladder(ladder, out / "ladder.png"), plot_cost(ladder, params, out / "cost.png")]
+    page = stats.write_page(out / "ladder.md", lines)
+    return [page, plot_ladder(ladder, out / "ladder.png"), plot_cost(ladder, params, out / "cost.png")]
 
 
 def plot_ladder(ladder: list[dict], path: Path) -> Path:
@@ -375,8 +375,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
         return []
     lines = ["# Beyond the study: every choice made on validation", "", VALIDATION_INTRO, ""]
     lines += decision_lines(records, chose, decisions) + view_lines(chose) + choice_lines(records, decisions)
-    io.write_text(out / "validation.md", "\n".join(lines) + "\n")
-    return [out / "validation.md", plot_selection(records, chose, out / "selection.png")]
+    return [stats.write_page(out / "validation.md", lines), plot_selection(records, chose, out / "selection.png")]
 
 
 def plot_selection(records: list[dict], chose: dict[str, list[dict]], path: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import io, study
+from common import study
 from common.report import plots, stats
 from common.report.claims import RAMP_SHARE
 from common.report.plots import LAYER_STYLES, SPLIT_COLORS, band, plt, save_figure, seeds_note
@@ -219,8 +219,7 @@ def write_confusions(shown: list[tuple[str, str, list[dict]]], class_names, out:
         f"Each class has about 100 test images: its accuracy's binomial standard error is {pct(min(ses), 0)}-"
         f"{pct(max(ses), 0)} points (the error bars of `per_class_<run>.png`).",
     ]
-    io.write_text(out / "classes.md", "\n".join(lines) + "\n")
-    return [*written, out / "classes.md"]
+    return [*written, stats.write_page(out / "classes.md", lines)]
 
 
 def write_reliability(shown: list[tuple[str, str, list[dict]]], out: Path) -> list[Path]:

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from common import data, io, runs
+from common import data, runs
 from common import search as hpsearch
 from common.cli import UserError
 from common.report import stats
@@ -376,6 +376,5 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
             f"{gap(best - warm)} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
         )
     lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
-    path = search_dir / "search.md"
-    io.write_text(path, "\n".join(lines) + "\n")
+    path = stats.write_page(search_dir / "search.md", lines)
     return [plot_trials(s, search_dir / "trials.png"), plot_sensitivity(s, search_dir / "sensitivity.png"), path]

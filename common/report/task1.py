@@ -303,8 +303,7 @@ def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: in
                 f"| {100 * r['test_gap']:.1f} | {100 * r['score']:.1f} | {r['within_3_test_points']} of 11 | {name} |"
             )
     lines += calibration_notes(records, scored, seed) if scored else []
-    io.write_text(out / "constants_fit.md", "\n".join(lines) + "\n")
-    written = [out / "constants_fit.csv", out / "constants_fit.md"]
+    written = [out / "constants_fit.csv", stats.write_page(out / "constants_fit.md", lines)]
     return written + ([plot_calibration(scored, out / "constants_fit.png", seed)] if scored else [])
 
 
