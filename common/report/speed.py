@@ -54,7 +54,8 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
         speedup = t32 / tfast if math.isfinite(t32) and tfast > 0 else math.nan
         speedups.append((speedup, name))
         cells = [f"`{name}`", label, stats.seeds(f32), pm(*a[:2]), stats.seeds(fast), pm(*b[:2]), gap(b[0] - a[0])]
-        cells += [format_duration(t32), format_duration(tfast), f"{speedup:.2f}x" if math.isfinite(speedup) else "-"]
+        t32_cell = format_duration(t32) if math.isfinite(t32) else "none on this CPU"
+        cells += [t32_cell, format_duration(tfast), f"{speedup:.2f}x" if math.isfinite(speedup) else "-"]
         rows.append(cells + [f"{stats.pct(overhead(recs))}%" for recs in (f32, fast)])
     lines = []
     for label, ds in deltas.items():
@@ -149,20 +150,22 @@ def write_reproduction(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
 
 
 # figures/speed.md: the sweep's speed by setting and CPU, and the whole reproduction's time per seed
-def per_seed(recs: list[dict], names: set[str]) -> dict[int, float]:
-    """Per seed whose records hold every run of ``names`` once, all on one CPU: their wall times summed."""
+def per_seed(recs: list[dict], names: set[str]) -> dict[int, tuple[float, str]]:
+    """Per seed whose records hold every run of ``names`` once, all on one CPU: their wall times summed, the CPU."""
     by_seed = {seed: [r for r in recs if r["seed"] == seed] for seed in sorted({r["seed"] for r in recs})}
     return {
-        k: sum(r["wall_time_s"] for r in v)
+        k: (sum(r["wall_time_s"] for r in v), cpu(v[0]))
         for k, v in by_seed.items()
         if sorted(r["name"] for r in v) == sorted(names) and len({cpu(r) for r in v}) == 1
     }
 
 
-def seconds(times: dict[int, float]) -> str:
+def seconds(times: dict[int, tuple[float, str]]) -> str:
     if not times:
         return f"{stats.MISSING}: no seed has all its runs on one CPU"
-    return f"{span(times.values(), format_duration)} ({'seed' + 's' * (len(times) > 1)} {','.join(map(str, times))})"
+    seeds = f"{'seed' + 's' * (len(times) > 1)} {','.join(map(str, times))}"
+    cpus = "; ".join(sorted({c for _, c in times.values()}))
+    return f"{span([t for t, _ in times.values()], format_duration)} ({seeds}; {cpus})"
 
 
 def write_speed(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
@@ -190,7 +193,7 @@ def write_speed(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
     for mode, pick in ((FLOAT32, lambda r: setting(r) == FLOAT32), ("bfloat16, fused Adam", as_fast)):
         sweep_t = per_seed([r for r in swept if pick(r)], names)
         rnn_t = per_seed([r for r in rnn if pick(r)], {r["name"] for r in rnn})
-        both = {k: sweep_t[k] + rnn_t[k] for k in sweep_t if k in rnn_t}
+        both = {k: (sweep_t[k][0] + rnn_t[k][0], f"{sweep_t[k][1]} + {rnn_t[k][1]}") for k in sweep_t if k in rnn_t}
         command = f"`make reproduce{'' if mode == FLOAT32 else ' FAST=1'} SEED=k` ({mode})"
         times.append([command, *map(seconds, (sweep_t, rnn_t, both))])
     return stats.write_page(
