@@ -210,8 +210,7 @@ def run_search(s: Settings, data, x_train, x_test, train) -> None:
     # the rival and the hand tuning that reached it, under this command's flags (--iterations, --constants)
     named = {r.name: r for r, _ in s.selected_runs((hpsearch.RIVALS[space], *hpsearch.HAND_TUNING[space]))}
     rival, name = named[hpsearch.RIVALS[space]], hpsearch.study_name(s.dataset, space, s.search_iterations)
-    # successive halving's first rung at a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700)
-    rung = max(s.eval_every, s.eval_every * round(s.search_iterations / 10 / s.eval_every))
+    rung = hpsearch.first_rung(space, s.search_iterations, s.eval_every)
     warm = hpsearch.params_of(rival, space, s.search_iterations)
     create = s.search is not None  # the report reads an existing study
     st = hpsearch.open_study(name, url, s.seeds[0], s.search_grace, rung, create, warm, worker=cli.worker_index())

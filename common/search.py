@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import datetime
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -86,7 +87,7 @@ def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_star
     study.sampler = optuna.samplers.TPESampler(
         seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
     )
-    # Asynchronous successive halving on iterations: at ``min_resource``, then 3x, 9x, ..., a trial goes on only if its
+    # Asynchronous successive halving on steps (:func:`step`): at ``min_resource``, then 3x, 9x, ..., a trial goes on only if its
     # validation accuracy is in the top third of those that reached that rung, so a bad configuration costs
     # ``min_resource`` iterations (the median pruner this replaces let a third of the budget go to configurations at
     # chance). One bracket, not Hyperband's several: with about 40 trials in an hour, each bracket would have too few
@@ -120,8 +121,25 @@ def unreachable(url: str, err: Exception) -> UserError:
     )
 
 
+def step(space: str, batch_size: int, iteration: int) -> int:
+    """The pruner's step at a trial's ``iteration``: the iteration itself, or in the airbench space, whose trials'
+    batch sizes differ, the rival's iteration with as many images seen, so that a rung compares trials at equal
+    images (a first search compared them at equal iterations, and pruned the warm start, batch 250, at 200
+    iterations against a trial of batch 125 that had seen half its images)."""
+    return iteration * batch_size // RUNS[RIVALS[space]].batch_size if space == "airbench" else iteration
+
+
+def first_rung(space: str, iterations: int, eval_every: int) -> int:
+    """Successive halving's first rung: about a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700), at
+    a step where every batch size of the space is evaluated (airbench: 300 of 1,500, 75,000 images: rungs 300, 900)."""
+    every = eval_every
+    if space == "airbench":  # each batch size is evaluated every eval_every of its own iterations: at other images
+        every = math.lcm(*(eval_every * b for b in AIRBENCH_BATCHES)) // RUNS[RIVALS[space]].batch_size
+    return max(every, every * round(iterations / 10 / every))
+
+
 def rungs(min_resource: int, iterations: int) -> list[int]:
-    """The iterations at which the pruner decides: ``min_resource * 3**k`` below ``iterations``."""
+    """The steps at which the pruner decides: ``min_resource * 3**k`` below ``iterations``."""
     out, r = [], min_resource
     while r < iterations:
         out.append(r)
@@ -176,6 +194,8 @@ LEARNING_RATES = {
 MOMENTUM = ("momentum", "rmsprop", "nesterov")  # the optimizers with a momentum to tune
 DECAY = ("adamw", "nesterov")  # the optimizers with decoupled weight decay
 # drawn log-uniform (sample_run), on log axes in the report
+# 375, not 500: 1,500 iterations of 250 are 1,000 of 375, a whole number of evaluation intervals (750 is not)
+AIRBENCH_BATCHES = [125, 250, 375]
 LOG_KNOBS = ("learning_rate", "weight_decay", "l2", "bias_lr_scale", "logit_scale")
 TRIALS_FILE = "trials.json"  # a study's trials, exported beside its report (export_trials)
 
@@ -216,8 +236,7 @@ def sample_airbench(trial, iterations: int) -> RunConfig:
     around airbench's value where it is a number; its batch size with the iterations that see as many images as
     ``iterations`` batches of the rival's, the budget of the hand-made recipe it is compared with."""
     rival = RUNS[RIVALS["airbench"]]
-    # 375, not 500: 1,500 iterations of 250 are 1,000 of 375, a whole number of evaluation intervals (750 is not)
-    batch = trial.suggest_categorical("batch_size", [125, 250, 375])
+    batch = trial.suggest_categorical("batch_size", AIRBENCH_BATCHES)
     its = iterations * rival.batch_size // batch
     schedule = trial.suggest_categorical("schedule", ["triangle", "cosine"])  # its warm-up: study.warmup_share
     p = dict(
@@ -322,7 +341,7 @@ def run_trials(st: optuna.Study, n_trials: int, space: str, iterations: int, tra
         run = sample_run(trial, space, iterations)
 
         def should_stop(iteration, record):
-            trial.report(record["val_accuracy"], iteration)
+            trial.report(record["val_accuracy"], step(space, run.batch_size, iteration))
             return trial.should_prune()
 
         warm = " (warm start)" if trial.user_attrs.get("warm_start") else ""

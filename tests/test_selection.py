@@ -101,8 +101,8 @@ def fake_train(iterations, eval_every, trained):
         trained.append(run)
         best = np.log10(run.learning_rate) + 3  # 0 at lr 1e-3
         acc = 0.6 - 0.1 * best**2 - 0.1 * (run.activation == "sigmoid")
-        for it in range(eval_every, iterations, eval_every):
-            if should_stop(it, {"val_accuracy": acc * it / iterations}):
+        for it in range(eval_every, run.iterations, eval_every):
+            if should_stop(it, {"val_accuracy": acc * it / run.iterations}):
                 return {"status": "pruned", "iterations_done": it, "wall_time_s": 1.0}
         return {"status": "finished", "final": {"val_accuracy": acc}, "iterations_done": iterations, "wall_time_s": 2}
 
@@ -111,7 +111,8 @@ def fake_train(iterations, eval_every, trained):
 
 @pytest.mark.parametrize("space", search.SPACES)
 def test_the_warm_start_is_the_hand_tuned_run_and_the_pruner_stops_at_its_rungs(tmp_path, space):
-    iterations, every, rung = 270, 10, 10
+    iterations, every = 270, 10
+    rung = search.first_rung(space, iterations, every)  # airbench: where batches of 125, 250 and 375 all evaluate
     rival = study.RUNS[search.RIVALS[space]]
     warm = search.params_of(rival, space, iterations)
     url = f"sqlite:///{tmp_path / 's.sqlite3'}"
@@ -128,8 +129,13 @@ def test_the_warm_start_is_the_hand_tuned_run_and_the_pruner_stops_at_its_rungs(
     assert trials[0].user_attrs.get("warm_start") and trials[0].state == optuna.trial.TrialState.COMPLETE
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     assert pruned, "successive halving pruned nothing in 30 trials"
-    assert search.rungs(rung, iterations) == [10, 30, 90]
+    assert search.rungs(rung, iterations) == [30, 90]
+    # a pruned trial stops at a rung: in the airbench space a step is the rival's batch of images, so every batch size
+    # is compared with the others at equal images seen
     assert {max(t.intermediate_values) for t in pruned} <= set(search.rungs(rung, iterations))
+    for t, run in zip(trials, trained):  # its first evaluation's step: the rival's batches in as many images
+        images = every * (run.batch_size if space == "airbench" else rival.batch_size)
+        assert min(t.intermediate_values) * rival.batch_size == images
     again = search.open_study("s", url, seed=0, min_resource=rung, warm_start=warm)
     assert len(again.get_trials()) == len(trials)  # reopening does not enqueue the warm start again
 
