@@ -87,9 +87,9 @@ def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_star
     study.sampler = optuna.samplers.TPESampler(
         seed=sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
     )
-    # Asynchronous successive halving on steps (:func:`step`): at ``min_resource``, then 3x, 9x, ..., a trial goes on only if its
-    # validation accuracy is in the top third of those that reached that rung, so a bad configuration costs
-    # ``min_resource`` iterations (the median pruner this replaces let a third of the budget go to configurations at
+    # Asynchronous successive halving on steps (:func:`step`): at ``min_resource``, then 3x, 9x, ..., a trial goes on
+    # only if its validation accuracy is in the top third of those that reached that rung, so a bad configuration costs
+    # ``min_resource`` steps (the median pruner this replaces let a third of the budget go to configurations at
     # chance). One bracket, not Hyperband's several: with about 40 trials in an hour, each bracket would have too few
     # trials for TPE (whose start-up trials Optuna counts per bracket).
     study.pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=REDUCTION)

@@ -34,7 +34,7 @@ SPACE_WORDS = {"study": "the study's own knobs", "all": "the study's knobs and t
 
 @dataclass(frozen=True)
 class Trial:
-    """One finished trial (complete or pruned); ``curve``: its (iteration, accuracy) evaluations."""
+    """One finished trial (complete or pruned); ``curve``: its (step, accuracy) evaluations (``common.search.step``)."""
 
     complete: bool
     value: float | None
@@ -77,9 +77,16 @@ class Search:
         return next((t for t in self.trials if t.warm), None)
 
 
-def curve_of(record: dict, split: str) -> tuple[tuple[int, float], ...]:
-    key = f"{split}_accuracy"
-    return tuple((h["iteration"], h[key]) for h in record["history"] if h.get(key) is not None)
+def curve_of(record: dict, split: str, space: str) -> tuple[tuple[int, float], ...]:
+    key, batch = f"{split}_accuracy", record["identity"]["config"]["batch_size"]
+    return tuple(
+        (hpsearch.step(space, batch, h["iteration"]), h[key]) for h in record["history"] if h.get(key) is not None
+    )
+
+
+def steps(space: str) -> str:
+    """What a search's steps count: iterations, or in the airbench space (its trials' batch sizes differ) images."""
+    return f"steps of {RUNS[hpsearch.RIVALS[space]].batch_size} images" if space == "airbench" else "iterations"
 
 
 def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
@@ -89,7 +96,10 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
     if not records:
         raise UserError(f"{search_dir}: its results.jsonl holds no search trial; run cifar_v2.py --search-report.")
     space = names[records[0]["name"]]
-    iterations = max(r["identity"]["config"]["iterations"] for r in records)
+    iterations = max(
+        hpsearch.step(space, r["identity"]["config"]["batch_size"], r["identity"]["config"]["iterations"])
+        for r in records
+    )
     split = "val" if records[0]["identity"].get("split") else "test"  # the earlier searches scored on the test set
     exported, trials, failed = search_dir / hpsearch.TRIALS_FILE, [], None
     if exported.exists():  # the finished trials of trials.json, each with its run's record; and how many failed
@@ -97,7 +107,7 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
         by_folder = {f"{r['name']}/seed{r['seed']}-{r['group_id']}": r for r in records}
         for t in (t for t in every_trial if t.state in hpsearch.FINISHED_STATES):
             record = by_folder.get(t.user_attrs.get("run_dir"))
-            curve = curve_of(record, split) if record else tuple(sorted(t.intermediate_values.items()))
+            curve = curve_of(record, split, space) if record else tuple(sorted(t.intermediate_values.items()))
             warm = bool(t.user_attrs.get("warm_start"))
             trials.append(Trial(t.state.name == "COMPLETE", t.value, curve, t.params, t.number, warm, record))
         failed = sum(t.state.name == "FAIL" for t in every_trial)
@@ -114,7 +124,9 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
             shown = [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
         for r, params in zip(records, shown):
             is_warm = r["identity"]["config"] == warm
-            trials.append(Trial(r["status"] != "pruned", value(r), curve_of(r, split), params, warm=is_warm, record=r))
+            trials.append(
+                Trial(r["status"] != "pruned", value(r), curve_of(r, split, space), params, warm=is_warm, record=r)
+            )
     run_id = lambda t: (t.record or {}).get("run_id", "")  # ties without trial numbers: an arbitrary, fixed order
     trials = sorted(trials, key=lambda t: (-np.nan_to_num(t.last, nan=-1.0), not t.complete, t.number or 0, run_id(t)))
     return Search(search_dir.name, space, iterations, split, trials, records, every, failed, exported.exists())
@@ -139,7 +151,7 @@ def accuracy_label(s: Search) -> str:
 
 def figure_title(s: Search, what: str) -> str:
     space = SPACE_WORDS.get(s.space, f"the space {s.space!r}")
-    title = f"A search over {space} ({len(s.trials)} trials of up to {s.iterations:,} iterations): {what}"
+    title = f"A search over {space} ({len(s.trials)} trials of up to {s.iterations:,} {steps(s.space)}): {what}"
     return title + ("\n(the earlier protocol: trials scored on the TEST set, not on validation)" * (s.split != "val"))
 
 
@@ -148,9 +160,10 @@ def plot_trials(s: Search, path: Path) -> Path:
     fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     color, pruned = SPLIT_COLORS[s.split], [t for t in s.trials if not t.complete]
     stops = [t.curve[-1][0] for t in pruned if t.curve]
-    stopped = "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops))) + " iterations"
+    stopped = "stopped at " + ", ".join(f"{it:,} ({stops.count(it)})" for it in sorted(set(stops)))
     if len(set(stops)) > LISTED_STOPS:
-        stopped = f"stopped between {min(stops):,} and {max(stops):,} iterations"
+        stopped = f"stopped between {min(stops):,} and {max(stops):,}"
+    stopped += f" {steps(s.space)}"
     for t in reversed([t for t in s.trials if t.curve]):  # the best drawn last, on top
         x, y = np.array(t.curve, dtype=float).T
         c = WARM_COLOR if t.warm else color if t.complete else PRUNED_COLOR
@@ -167,7 +180,9 @@ def plot_trials(s: Search, path: Path) -> Path:
     if s.warm:
         handles.append(line(WARM_COLOR, f"warm start: the hand-tuned configuration ({pct(s.warm.last)}%)", lw=1.8))
     every = s.records[0]["identity"]["eval_every"]
-    left.set(xlabel="iterations (training batches)", ylabel=accuracy_label(s))
+    left.set(
+        xlabel="iterations (training batches)" if s.space != "airbench" else steps(s.space), ylabel=accuracy_label(s)
+    )
     left.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
     order = sorted(s.trials, key=lambda t: t.number) if s.numbered else s.trials
     x = [t.number for t in order] if s.numbered else list(range(1, len(order) + 1))
@@ -242,13 +257,13 @@ def header(s: Search) -> list[str]:
     text = (
         f"Drawn by `common/report/search.py` from the study folder's records (`results.jsonl`{exported}): "
         f"{len(s.complete)} complete, {len(s.trials) - len(s.complete)} pruned{failed} trials of up to "
-        f"{s.iterations} iterations, space `{s.space}`"
+        f"{s.iterations} {steps(s.space)}, space `{s.space}`"
     )
     if s.split == "val":
         text += (
-            "; multivariate TPE, successive halving on the iterations. Each trial trains on the training set less its "
-            f"validation split ({s.records[0]['identity']['split']['per_class']} images per class) and is scored "
-            "and pruned on the validation accuracy: the search never reads the test set."
+            f"; multivariate TPE, successive halving on the {steps(s.space)}. Each trial trains on the training set "
+            f"less its validation split ({s.records[0]['identity']['split']['per_class']} images per class) and is "
+            "scored and pruned on the validation accuracy: the search never reads the test set."
         )
     else:
         text += (
@@ -275,12 +290,13 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
     chance = 1 / len(data.CIFAR10_CLASS_NAMES)  # the searches are on the study's data
     n = stats.images_evaluated(s.records[0], s.split, [*s.records, *hand])  # older trials: a record's like them
     near = chance + NOISE * stats.binomial_se(chance, n)
-    wall, iters = sum(r["wall_time_s"] for r in s.records), sum(r["iterations_done"] for r in s.records)
+    wall = sum(r["wall_time_s"] for r in s.records)
+    iters = sum(hpsearch.step(s.space, r["identity"]["config"]["batch_size"], r["iterations_done"]) for r in s.records)
     text = (
-        f"Pruned: {', '.join(f'{stops.count(it)} at {it:,}' for it in sorted(set(stops))) or 'none'} iterations; "
+        f"Pruned: {', '.join(f'{stops.count(it)} at {it:,}' for it in sorted(set(stops))) or 'none'} {steps(s.space)}; "
         f"{sum(t.last <= near for t in s.trials)} of {len(s.trials)} trials end within noise of chance; the trials' "
-        f"iterations are as many as {iters / s.iterations:.0f} full trials'. They took {format_duration(wall)} of "
-        f"wall time ({iters:,} iterations) on {stats.cpus(s.records)}"
+        f"{steps(s.space)} are as many as {iters / s.iterations:.0f} full trials'. They took "
+        f"{format_duration(wall)} of wall time ({iters:,} {steps(s.space)}) on {stats.cpus(s.records)}"
     )
     if hand:
         text += f"; the runs of the hand tuning it replaces, {format_duration(sum(r['wall_time_s'] for r in hand))} on "
@@ -369,12 +385,27 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
     of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
     lines = header(s)
-    if s.warm and s.complete:
+    if s.warm and s.complete and s.warm.complete:
         best, warm = s.complete[0].value, s.warm.last
         lines.append(
             f"{'On validation' if s.split == 'val' else 'On the test set'} the search's best is "
             f"{gap(best - warm)} points from its warm start ({pct(best)}% against {pct(warm)}%, one seed each)."
         )
+    elif s.warm and s.warm.curve:  # successive halving judges a trial early: a slow start is pruned, however it ends
+        at, value = s.warm.curve[-1]
+        lines.append(
+            f"The warm start was pruned at {at:,} of {s.iterations:,} {steps(s.space)} ({pct(value)}% there): not in "
+            "the top third of the trials that had reached that rung (before three had: not their best). Successive "
+            "halving judges a trial by its start, not by where it would end."
+        )
+        warm = (s.warm.record or {}).get("identity", {})  # the same run trained to its end outside the search
+        same = lambda r: all(r["identity"][k] == warm[k] for k in ("seed", "split"))  # noqa: E731
+        if full := [r for r in records_of(cifar_records, rival.name, warm.get("config"), data) if same(r)]:
+            lines[-1] += (
+                f" The same run trained to its end on the same split (`{rival.name}`, seed {warm['seed']}, in "
+                f"`cifar/results.jsonl`): {pct(full[0]['final'][f'{s.split}_accuracy'])}%, against the search's best "
+                f"{pct(s.complete[0].value) if s.complete else '-'}%."
+            )
     lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
     path = stats.write_page(search_dir / "search.md", lines)
     return [plot_trials(s, search_dir / "trials.png"), plot_sensitivity(s, search_dir / "sensitivity.png"), path]
