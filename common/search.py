@@ -129,6 +129,11 @@ def step(space: str, batch_size: int, iteration: int) -> int:
     return iteration * batch_size // RUNS[RIVALS[space]].batch_size if space == "airbench" else iteration
 
 
+def iterations_for(space: str, batch_size: int, steps: int) -> int:
+    """The iterations of ``batch_size`` that make ``steps`` steps (the inverse of :func:`step`)."""
+    return steps * RUNS[RIVALS[space]].batch_size // batch_size if space == "airbench" else steps
+
+
 def first_rung(space: str, iterations: int, eval_every: int) -> int:
     """Successive halving's first rung: about a tenth of a trial (300 of 3,000 iterations: rungs 300, 900, 2,700), at
     a step where every batch size of the space is evaluated (airbench: 300 of 1,500, 75,000 images: rungs 300, 900)."""
@@ -237,7 +242,6 @@ def sample_airbench(trial, iterations: int) -> RunConfig:
     ``iterations`` batches of the rival's, the budget of the hand-made recipe it is compared with."""
     rival = RUNS[RIVALS["airbench"]]
     batch = trial.suggest_categorical("batch_size", AIRBENCH_BATCHES)
-    its = iterations * rival.batch_size // batch
     schedule = trial.suggest_categorical("schedule", ["triangle", "cosine"])  # its warm-up: study.warmup_share
     p = dict(
         learning_rate=suggest_float(trial, "lr_nesterov", 0.05, 1.5) * batch / rival.batch_size,
@@ -254,6 +258,7 @@ def sample_airbench(trial, iterations: int) -> RunConfig:
         schedule=schedule,
     )
     base = {k: v for k, v in STUDY_AIRBENCH.items() if k not in p and k != "batch_size"}
+    its = iterations_for("airbench", batch, iterations)
     run = RunConfig(trial_name("airbench"), **base, **p, batch_size=batch, iterations=its, validation=VALIDATION)
     return warmup_share(run)
 

@@ -55,19 +55,20 @@ def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> 
     ax_loss.set_title("loss", fontsize=10)
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
-    fig.suptitle(textwrap.fill(title, TITLE_CHARS), fontsize=10)  # never wider than its panels
+    size = 10 if len(textwrap.wrap(title, TITLE_CHARS)) <= 2 else 8  # at most two lines, never wider than the panels
+    fig.suptitle(textwrap.fill(title, TITLE_CHARS * 10 // size), fontsize=size)
     return plots.save_figure(fig, path, tight=True)
 
 
 def probe_labels(record: dict, arch: str) -> dict[str, str]:
     """What each statistic's layer is, for the legends: the LeNet-5's conv outputs after the nonlinearity; the
-    VGG-style CNN's after batch norm and ReLU where the run recorded them there (``conv_probes``), and before
-    batch norm and ReLU in runs recorded by earlier versions. Its conv2 is the second stage's first conv."""
+    VGG-style CNN's (airbench's: GELU for ReLU) after batch norm and ReLU where the run recorded them there
+    (``conv_probes``), and before them in runs recorded by earlier versions. Its conv2 is the second stage's first."""
     if arch == "lenet5":
         return {n: f"{n} (after the nonlinearity)" for n in CONV_LAYERS}
     which = {"conv1": "the 1st conv", "conv2": "the 3rd conv (stage 2's first)"}
-    after = "conv_probes" in record["final"]
-    return {n: f"{n}: {which[n]}, " + ("after BN + ReLU" if after else "before BN and ReLU") for n in CONV_LAYERS}
+    after, act = "conv_probes" in record["final"], "GELU" if arch.startswith("airbench") else "ReLU"
+    return {n: f"{n}: {which[n]}, " + (f"after BN + {act}" if after else f"before BN and {act}") for n in CONV_LAYERS}
 
 
 def plot_activation_stats(records, name: str, path, read_every: int, arch: str = "lenet5") -> Path:

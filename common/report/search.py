@@ -19,7 +19,7 @@ from common import data, runs
 from common import search as hpsearch
 from common.cli import UserError
 from common.report import stats
-from common.report.plots import SPLIT_COLORS, SPLIT_NAMES, plt, save_figure
+from common.report.plots import SPLIT_COLORS, SPLIT_NAMES, log_labels, plt, save_figure
 from common.report.stats import NOISE, PM_KEY, compare, format_duration, gap, mean_std, pct, pm, records_of, show
 from common.study import OPTIMIZERS, RUNS, RunConfig
 
@@ -29,7 +29,11 @@ WARM_COLOR = "black"  # the warm start (the hand-tuned configuration)
 MARKERS = dict(zip(OPTIMIZERS, "osXDv^P"))  # sensitivity.png: one marker per optimizer
 LISTED_STOPS = 4  # trials.png names the iterations the pruned trials stopped at when there are at most this many
 PANELS_PER_ROW = 4  # sensitivity.png
-SPACE_WORDS = {"study": "the study's own knobs", "all": "the study's knobs and the ladder's ingredients"}
+SPACE_WORDS = {
+    "study": "the study's own knobs",
+    "all": "the study's knobs and the ladder's ingredients",
+    "airbench": "the airbench network's ingredients",
+}
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,8 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
 def retrains(s: Search, rival: RunConfig) -> list[dict]:
     """The seeds of the best complete trial retrained at the rival's length on all the training images."""
     for t in (t for t in s.complete if t.value == s.complete[0].value and t.record):  # the best, ties in order
-        config = {**t.record["identity"]["config"], "iterations": rival.iterations, "validation": 0}
+        config = {**t.record["identity"]["config"], "validation": 0}  # at the rival's length in the search's steps
+        config["iterations"] = hpsearch.iterations_for(s.space, config["batch_size"], rival.iterations)
         run = RunConfig(hpsearch.best_name(s.space), **config)
         if found := records_of(s.all_records, run.name, run.identity(), t.record["identity"]["data"]["name"]):
             return found
@@ -178,7 +183,10 @@ def plot_trials(s: Search, path: Path) -> Path:
     if s.complete:
         handles.append(line(color, f"the best ({pct(s.complete[0].value)}%)", lw=2.6))
     if s.warm:
-        handles.append(line(WARM_COLOR, f"warm start: the hand-tuned configuration ({pct(s.warm.last)}%)", lw=1.8))
+        stop = "" if s.warm.complete else f"pruned at {s.warm.curve[-1][0]:,}: "
+        handles.append(
+            line(WARM_COLOR, f"warm start: the hand-tuned configuration ({stop}{pct(s.warm.last)}%)", lw=1.8)
+        )
     every = s.records[0]["identity"]["eval_every"]
     left.set(
         xlabel="iterations (training batches)" if s.space != "airbench" else steps(s.space), ylabel=accuracy_label(s)
@@ -234,6 +242,8 @@ def plot_sensitivity(s: Search, path: Path) -> Path:
         logx = number and knob in log and len(x) and x.min() > 0
         if logx:
             ax.set_xscale("log")
+            if x.max() / x.min() < 30:  # about a decade: matplotlib labels every minor tick, and they overprint
+                log_labels(ax.xaxis, (2, 5))
         used = f", {len(have)} of {len(s.trials)} trials" if len(have) < len(s.trials) else ""
         ax.set_xlabel(f"{knob}{' (log axis)' if logx else ''}{used}", fontsize=9)
         ax.grid(alpha=0.3)
@@ -302,9 +312,9 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
         text += f"; the runs of the hand tuning it replaces, {format_duration(sum(r['wall_time_s'] for r in hand))} on "
         text += stats.cpus(hand)
     text += "."
-    if any("augment" in t.knobs for t in s.trials):
-        on = [t for t in s.trials if t.knobs.get("augment", "none") != "none"]
-        off = [t for t in s.trials if t not in on]
+    on = [t for t in s.trials if t.knobs.get("augment", "none") != "none"]
+    off = [t for t in s.trials if t not in on]
+    if on and off:  # a space where augmentation is a choice
         settings = ", ".join(f"{t.knobs.get('optimizer')} at {t.knobs.get('learning_rate', math.nan):.2g}" for t in on)
         text += f" Augmentation on in {len(on)} of {len(s.trials)} trials ({settings})" if on else ""
         text += f", the best {pct(max(t.last for t in on))}%" if on else ""
@@ -345,16 +355,16 @@ def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig
     win, hand = (mean_std([r["final"].get("test_accuracy") for r in rs]) for rs in (mine, base))
     ref = RUNS[hpsearch.RIVALS["study"]]  # the study's best run, whose number the study reported
     chosen = "chosen on validation" if s.split == "val" else "chosen on the TEST set (the earlier protocol)"
-    who = (
-        f"the study's hand-tuned best (run {rival.study_row}"
-        if rival.study_row
-        else f"the hand-built recipe of the same length (the ladder's rung {rival.rung}"
-    )
+    rung = f"the ladder's rung {rival.rung}, " if (rival.rung or "").isdigit() else ""
+    who = f"the hand-built recipe of the same length ({rung}"
+    if rival.study_row:
+        who = f"the study's hand-tuned best (run {rival.study_row}, "
     lines = [
-        f"The best configuration, {chosen}, retrained on the whole training set for {rival.iterations} iterations "
-        f"(the hand-tuned rival's length) with seeds {stats.seeds(mine) or '-'}: test accuracy {pm(win[0], win[1])}% "
-        f"(n = {win[2]}); {who}, `{rival.name}`, {rival.iterations} iterations): {pm(hand[0], hand[1])}% "
-        f"(n = {hand[2]}); the study reported {pct(ref.study_accuracy[1])}% for its run {ref.study_row}."
+        f"The best configuration, {chosen}, retrained on the whole training set for {rival.iterations} "
+        f"{steps(s.space)} (the hand-tuned rival's length) with seeds {stats.seeds(mine) or '-'}: test accuracy "
+        f"{pm(win[0], win[1])}% (n = {win[2]}); {who}`{rival.name}`, {rival.iterations} iterations): "
+        f"{pm(hand[0], hand[1])}% (n = {hand[2]}); the study reported {pct(ref.study_accuracy[1])}% for its run "
+        f"{ref.study_row}."
     ]
     if mine and base:
         time = lambda rs: format_duration(mean_std([r["train_time_s"] for r in rs])[0])  # noqa: E731
@@ -399,8 +409,8 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
             "halving judges a trial by its start, not by where it would end."
         )
         warm = (s.warm.record or {}).get("identity", {})  # the same run trained to its end outside the search
-        same = lambda r: all(r["identity"][k] == warm[k] for k in ("seed", "split"))  # noqa: E731
-        if full := [r for r in records_of(cifar_records, rival.name, warm.get("config"), data) if same(r)]:
+        same = lambda r: all(r["identity"].get(k) == warm.get(k) for k in ("config", "seed", "split", "data"))  # noqa: E731
+        if full := [r for r in cifar_records if r["name"] == rival.name and r["status"] == "finished" and same(r)]:
             lines[-1] += (
                 f" The same run trained to its end on the same split (`{rival.name}`, seed {warm['seed']}, in "
                 f"`cifar/results.jsonl`): {pct(full[0]['final'][f'{s.split}_accuracy'])}%, against the search's best "

@@ -129,10 +129,11 @@ def read(root: Path) -> tuple[list[dict], list[dict]]:
 def write_reproduction(root: Path, cifar: list[dict], rnn: list[dict]) -> Path:
     found = [(*COMMANDS[k], [r for r in cifar + rnn if kind(r) == k]) for k in COMMANDS]
     for folder in sorted((root / "cifar" / "search").glob("*/results.jsonl")):
-        flag = " --search-space all" if "-all-" in folder.parent.name else ""
-        made = f"the search `{folder.parent.name}` and its winner's 3 seeds"
-        command = f"python cifar_v2.py --search N{flag}, then --search-report --seeds 0,1,2"
-        found.insert(-1, (command, made, runs.ResultsIndex(folder).read()))
+        recs, (space, its) = runs.ResultsIndex(folder).read(), folder.parent.name.split("-")[2:4]  # <space>-<N>it
+        seeds = stats.seeds([r for r in recs if r["name"].startswith("search_best_")])
+        flags = f" --search-space {space}" * (space != "study") + f" --search-iterations {its[:-2]}" * (its != "3000it")
+        made = f"the search `{folder.parent.name}` and its winner's {len(seeds.split(','))} seeds"
+        found.insert(-1, (f"python cifar_v2.py --search N{flags}, then --search-report --seeds {seeds}", made, recs))
     found = [f for f in found if f[2]]
     rows = [row(*f) for f in found]
     rows.append(["**all of them**", "every committed result", *row("", "", [r for f in found for r in f[2]])[2:]])
