@@ -160,8 +160,9 @@ def figure_title(s: Search, what: str) -> str:
     return title + ("\n(the earlier protocol: trials scored on the TEST set, not on validation)" * (s.split != "val"))
 
 
-def plot_trials(s: Search, path: Path) -> Path:
-    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked)."""
+def plot_trials(s: Search, path: Path, ended: float | None = None) -> Path:
+    """Every trial's curve beside its value, in the order the trials started (numbers lost: ranked); ``ended``: a
+    pruned warm start's value trained to its end outside the search, dotted."""
     fig, (left, ax) = plt.subplots(1, 2, figsize=(14, 5.6), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     color, pruned = SPLIT_COLORS[s.split], [t for t in s.trials if not t.complete]
     stops = [t.curve[-1][0] for t in pruned if t.curve]
@@ -186,6 +187,12 @@ def plot_trials(s: Search, path: Path) -> Path:
         stop = "" if s.warm.complete else f"pruned at {s.warm.curve[-1][0]:,}: "
         handles.append(
             line(WARM_COLOR, f"warm start: the hand-tuned configuration ({stop}{pct(s.warm.last)}%)", lw=1.8)
+        )
+    if ended is not None:
+        for a in (left, ax):
+            a.axhline(100 * ended, color=WARM_COLOR, ls=":", lw=1.3)
+        handles.append(
+            line(WARM_COLOR, f"the warm start trained to its end, outside the search ({pct(ended)}%)", ls=":")
         )
     every = s.records[0]["identity"]["eval_every"]
     left.set(
@@ -394,7 +401,7 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
     rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
     of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
-    lines = header(s)
+    lines, ended = header(s), None
     if s.warm and s.complete and s.warm.complete:
         best, warm = s.complete[0].value, s.warm.last
         lines.append(
@@ -411,11 +418,12 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
         warm = (s.warm.record or {}).get("identity", {})  # the same run trained to its end outside the search
         same = lambda r: all(r["identity"].get(k) == warm.get(k) for k in ("config", "seed", "split", "data"))  # noqa: E731
         if full := [r for r in cifar_records if r["name"] == rival.name and r["status"] == "finished" and same(r)]:
+            ended = full[0]["final"][f"{s.split}_accuracy"]
             lines[-1] += (
                 f" The same run trained to its end on the same split (`{rival.name}`, seed {warm['seed']}, in "
-                f"`cifar/results.jsonl`): {pct(full[0]['final'][f'{s.split}_accuracy'])}%, against the search's best "
+                f"`cifar/results.jsonl`): {pct(ended)}%, against the search's best "
                 f"{pct(s.complete[0].value) if s.complete else '-'}%."
             )
     lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
     path = stats.write_page(search_dir / "search.md", lines)
-    return [plot_trials(s, search_dir / "trials.png"), plot_sensitivity(s, search_dir / "sensitivity.png"), path]
+    return [plot_trials(s, search_dir / "trials.png", ended), plot_sensitivity(s, search_dir / "sensitivity.png"), path]
