@@ -99,10 +99,11 @@ class Settings:
     )
     search_space: str = config.setting(
         "study",
-        "the search's space: study (the study's own knobs) or all (plus the ladder's ingredients)",
+        "the search's space: study (the study's own knobs), all (plus the ladder's ingredients) or airbench (the "
+        "airbench network's ingredients and batch size)",
         choices=study.SEARCH_SPACES,
     )
-    search_iterations: int = config.ITERATIONS(3000, "iterations of each search trial")
+    search_iterations: int = config.ITERATIONS(3000, "iterations of each search trial (airbench: of 250 images)")
     storage: str | None = config.setting(
         None,
         "the search's Optuna storage: a database URL shared by every worker, e.g. "
