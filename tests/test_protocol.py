@@ -92,10 +92,11 @@ def test_the_ablations_drop_what_is_inside_the_noise_together_then_check_it():
     ablations = w.decisions[: len(design.steps)]
     dropped = [d.step.key for d in ablations if not d.kept]
     assert "whiten" not in dropped and {"lookahead", "smooth"} <= set(dropped)
-    last, wide = w.decisions[len(design.steps) :]
+    last, wide, smooth = w.decisions[len(design.steps) :]
     assert last.step.key == "+".join(dropped) and not last.kept
     # then the chain step, on the recipe the ablations chose: wider is no better here, so the simpler stays
     assert wide.step.key == "wide" and wide.simpler == last.simpler and not wide.kept
+    assert smooth.simpler == wide.simpler and not smooth.kept  # each chain step on the recipe kept so far
     assert w.chosen.ema == 0 and w.chosen.label_smoothing == 0 and w.chosen.whiten and w.chosen.validation == 0
     assert w.tested == [w.chosen]
     wider, _ = run_design(design, lambda run, seed: score(run, seed) + 0.02 * ("+wide" in run.name))
