@@ -265,7 +265,9 @@ def run_protocol(s: Settings, train) -> None:
     seeds = ",".join(map(str, protocol.FRESH_SEEDS))
     for run in walk.tested:
         print(f"protocol {design.name}: chose {run.name} ({run.describe()}); seeds {seeds} on the test set")
-    train([(run, None, seed) for run in walk.tested for seed in protocol.FRESH_SEEDS])
+    # a fresh seed the records hold already (a clone has no runs/) is read, not trained again: its time stays its own
+    recorded = {runs.run_id(r["name"], r["identity"]) for r in index if r["status"] == "finished"}
+    train([(run, None, seed) for run in walk.tested for seed in protocol.FRESH_SEEDS], skip=recorded)
 
 
 @cli.entry_point
@@ -297,8 +299,9 @@ def main(argv=None) -> int:
         s = replace(s, summary_only=True)
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
 
-    def train(jobs, **how) -> None:  # (run, overrides, seed) each; a line per run as it ends
+    def train(jobs, skip=(), **how) -> None:  # (run, overrides, seed) each; a line per run as it ends
         specs = [run_spec(run, o, seed, s, data, x_train, x_test, **how) for run, o, seed in jobs]
+        specs = [spec for spec in specs if runs.run_id(spec.name, spec.identity) not in skip]
         training.train_all(specs, done=lambda spec, m: report_line(m, data))
 
     if s.calibrate:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -145,6 +146,22 @@ def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path
         ("30", "0", "True"),
         ("60", "0,1", "False"),
     ]
+
+
+def test_the_protocols_fresh_seeds_that_the_records_hold_are_not_trained_again(tmp_path, data_root, monkeypatch):
+    from common import protocol
+
+    chosen = replace(study.RUNS["relu_adam_normal"], name="chosen", iterations=20)
+    monkeypatch.setattr(protocol, "walk", lambda design, lookup: protocol.Walk([], chosen, [], [chosen]))
+    monkeypatch.setattr(protocol, "FRESH_SEEDS", (100, 101))
+    flags = ("--protocol", "airbench", "--eval-every", "10")
+    assert run(tmp_path, data_root, *flags) == 0
+    index = (tmp_path / "fig" / "results.jsonl").read_text()
+    assert len(run_dirs(tmp_path, "chosen")) == 2
+    for folder in run_dirs(tmp_path, "chosen"):  # a clone: the records, no runs folder
+        shutil.rmtree(folder)
+    assert run(tmp_path, data_root, *flags) == 0
+    assert run_dirs(tmp_path, "chosen") == [] and (tmp_path / "fig" / "results.jsonl").read_text() == index
 
 
 def test_the_dense_early_rerun_is_the_same_run_up_to_there(tmp_path, data_root, no_run_figures):
