@@ -88,7 +88,7 @@ DESIGNS = {
                 Step("views10", "10 test-time views (else the flip)", dict(tta_shift=0)),
             ),
             ablation=True,
-            what="the airbench network, one ablation per ingredient, then wider",
+            what="the airbench network, one ablation per ingredient, then wider, then label smoothing",
             # smooth again, on the wider network: it reaches 100% clean train accuracy, and label smoothing was
             # airbench's regularizer (+0.6 ± 0.3 on the small one, at the edge of the noise). Added after the
             # wider network was read on the test set; decided on validation like every step.
@@ -147,7 +147,9 @@ class Walk:
     decisions: list[Decision]
     chosen: study.RunConfig | None  # the recipe chosen, once every decision is read
     needed: list[tuple[study.RunConfig, int]]  # the validation runs (run, seed) the next decision lacks
-    tested: list[study.RunConfig] = field(default_factory=list)  # what the fresh seeds read: ablations' choice, chosen
+    tested: list[study.RunConfig] = field(
+        default_factory=list
+    )  # what fresh seeds read: ablations' choice, each step on
 
 
 def views_of(run: study.RunConfig) -> str:
@@ -231,5 +233,6 @@ def walk(design: Design, lookup) -> Walk:
             recipe = decisions[-1].other if not needed and decisions[-1].kept else recipe
     if needed:
         return Walk(decisions, None, needed)
-    tested = [replace(r, validation=0) for r in dict.fromkeys([stage, recipe])]
+    kept = [d.other for d in decisions if d.step in design.then and d.kept]  # each a chain step after ablations kept
+    tested = [replace(r, validation=0) for r in dict.fromkeys([stage, *kept])]
     return Walk(decisions, tested[-1], [], tested)

@@ -102,6 +102,8 @@ def test_the_ablations_drop_what_is_inside_the_noise_together_then_check_it():
     wider, _ = run_design(design, lambda run, seed: score(run, seed) + 0.02 * ("+wide" in run.name))
     assert wider.chosen.arch == "airbench" and wider.chosen.name.endswith("+wide")
     assert wider.tested == [w.chosen, wider.chosen]  # both the ablations' choice and the wider one are tested
+    both, _ = run_design(design, lambda run, seed: score(run, seed) + 0.02 * run.name.count("+"))
+    assert [r.name.removeprefix(w.chosen.name) for r in both.tested] == ["", "+wide", "+wide+smooth"]  # each step
 
 
 def test_the_rebuilt_ladder_is_the_start_then_each_recipe_a_decision_moved_to():

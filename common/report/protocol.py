@@ -77,11 +77,10 @@ def markdown(records: list[dict]) -> list[str]:
             lines += ["Not every decision is read yet: the command resumes where it stopped.", ""]
             continue
         for run in walk.tested:
-            lines.append(
-                f"Chosen{' before the last steps' if run != walk.chosen else ''}: `{run.name}`: {run.describe()}."
-            )
+            chosen = "chosen" + (f" before {walk.chosen.name.removeprefix(run.name)}" if run != walk.chosen else "")
+            lines.append(f"{chosen.capitalize()}: `{run.name}`: {run.describe()}.")
             if recs := fresh(records, run):
-                results.append(result_row(f"`{run.name}` (chosen, {design.name})", recs))
+                results.append(result_row(f"`{run.name}` ({chosen}, {design.name})", recs))
         lines.append("")
     if earlier := tested(records, study.RUNS[EARLIER]):
         results.append(result_row(f"`{EARLIER}` (earlier best network, chosen on seed 0's test accuracy)", earlier))
