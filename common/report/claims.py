@@ -46,8 +46,8 @@ class Missing(Exception):
     """A claim's evidence is not in the records; the message names what would provide it."""
 
 
-def need(groups: dict, keys, what: str) -> None:
-    if any(k not in groups for k in keys):
+def need(ok, what: str) -> None:
+    if not ok:
         raise Missing(what)
 
 
@@ -57,38 +57,33 @@ points = lambda x: f"{100 * x:g}"  # noqa: E731  (a rule's threshold in points: 
 
 # Task 1: the LeNet-5 sweep
 def ceiling(g):
-    need(g, ROWS, f"runs {[row for row in ROWS if row not in g]} (python cifar_v2.py)")
+    need(g.keys() >= ROWS.keys(), f"runs {[row for row in ROWS if row not in g]} (python cifar_v2.py)")
     best = max(g, key=lambda row: acc(g[row]))
     m = acc(g[best])
-    verdict = HOLDS if 0.52 <= m <= 0.60 else PARTLY if 0.48 <= m <= 0.63 else FAILS
     return (
         f"best run: run {best} `{ROWS[best].name}`, test {show(g[best])}; rule: holds if the "
         "best mean test accuracy is 52-60%, partly 48-63%"
-    ), verdict
+    ), HOLDS if 0.52 <= m <= 0.60 else PARTLY if 0.48 <= m <= 0.63 else FAILS
 
 
 def overfits(g):
     rows = [row for row in (1, 2, 4, 5) if row in g]
-    if not rows:
-        raise Missing("runs 1, 2, 4, 5")
+    need(rows, "runs 1, 2, 4, 5")
     gaps = [acc(g[row], "train_accuracy") - acc(g[row]) for row in rows]
     m = float(np.mean(gaps))
-    verdict = HOLDS if m >= 0.30 else PARTLY if m >= 0.15 else FAILS
     return (
         "train - test accuracy of the unregularized Adam runs "
         + ", ".join(f"run {r} {pct(x)}" for r, x in zip(rows, gaps))
         + f" points (mean {pct(m)}); rule: holds if the mean gap is >= 30 points, partly >= 15"
-    ), verdict
+    ), HOLDS if m >= 0.30 else PARTLY if m >= 0.15 else FAILS
 
 
 def sigmoid_slowest(g):
-    if 3 not in g or len([r for r in ADAM_ROWS if r in g]) < 3:
-        raise Missing("run 3 and the other Adam runs")
     others = [r for r in ADAM_ROWS if r in g and r != 3]
+    need(3 in g and len(others) >= 2, "run 3 and the other Adam runs")
     train = lambda row, it: stats.at(g[row], it, "train_accuracy")
     points_ = [it for it in curve(g[3], "train_accuracy")[0] if it and it % READ == 0]
     slowest = [it for it in points_ if all(train(3, it) < train(r, it) for r in others)]
-    verdict = HOLDS if points_ and len(slowest) == len(points_) else PARTLY if slowest else FAILS
     # the last evaluation at which run 3's mean test accuracy is within noise of chance (one class in ten)
     its, test = curve(g[3], "test_accuracy")
     chance = 1 / len(data.CIFAR10_CLASS_NAMES)
@@ -100,11 +95,11 @@ def sigmoid_slowest(g):
         f"{pct(train(3, READ))}, the others {pct(min(train(r, READ) for r in others))}-"
         f"{pct(max(train(r, READ) for r in others))}; final train {show(g[3], 'train_accuracy')}; its test accuracy "
         f"is within noise of chance up to iteration {until:,}, where every other run's is {pct(rest)}% or more"
-    ), verdict
+    ), HOLDS if points_ and len(slowest) == len(points_) else PARTLY if slowest else FAILS
 
 
 def regularization_best(g):
-    need(g, ROWS, f"runs {[row for row in ROWS if row not in g]}")
+    need(g.keys() >= ROWS.keys(), f"runs {[row for row in ROWS if row not in g]}")
     reg_best = max((7, 8), key=lambda row: acc(g[row]))
     rival = max((row for row in ROWS if row not in (7, 8, 9, 10, 11)), key=lambda row: acc(g[row]))
     diff, se, real = compare(g[reg_best], g[rival])
@@ -119,7 +114,7 @@ def regularization_best(g):
 
 
 def longer_not_better(g):
-    need(g, (7, 8), "runs 7 and 8")
+    need(g.keys() >= {7, 8}, "runs 7 and 8")
     diff, se, real = compare(g[8], g[7])
     its = lambda row: g[row][0]["identity"]["config"]["iterations"]
     evidence = (
@@ -130,29 +125,26 @@ def longer_not_better(g):
 
 
 def momentum_order(g):
-    need(g, (9, 10, 11), "runs 9, 10, 11")
+    need(g.keys() >= {9, 10, 11}, "runs 9, 10, 11")
     a, b = compare(g[9], g[10]), compare(g[10], g[11])
     order = a[0] > 0 and b[0] > 0
-    verdict = HOLDS if order and a[2] and b[2] else PARTLY if order or (a[0] > 0) != (b[0] > 0) else FAILS
     evidence = (
         f"test: run 9 {show(g[9])}, run 10 {show(g[10])}, run 11 {show(g[11])}; 9-10 {difference(*a[:2])}; "
         f"10-11 {difference(*b[:2])}; rule: holds if both steps of the order hold beyond noise, partly if the "
         "order holds or one step does"
     )
     steps = [("run 9 - run 10 (momentum 0.8 - 0.7)", *a[:2]), ("run 10 - run 11 (0.7, lr 1e-2 - 0.9, lr 1e-3)", *b[:2])]
-    return evidence, verdict, steps
+    return evidence, HOLDS if order and a[2] and b[2] else PARTLY if order or (a[0] > 0) != (b[0] > 0) else FAILS, steps
 
 
 def gradient_filters(g):
     have = [row for row in g if "conv1_gradient_filters" in g[row][0]["history"][-1]]
-    if not have:
-        raise Missing("runs that record conv1_gradient_filters (retrain with this version)")
+    need(have, "runs that record conv1_gradient_filters (retrain with this version)")
     start = {r: stats.at(g[r], 0, "conv1_gradient_filters") for r in have}
     end = {r: acc(g[r], "conv1_gradient_filters") for r in have}
     top2 = sorted(end, key=end.get, reverse=True)[:2]
     mean_start, mean_end, top = float(np.mean([*start.values()])), float(np.mean([*end.values()])), max(end.values())
     ramps = top >= RAMP_SHARE and top >= 2 * max(mean_start, 0.01)
-    verdict = HOLDS if ramps else PARTLY if mean_end > mean_start else FAILS
     return (
         f"share of the 32 conv1 filters a plane (an intensity ramp) fits with R^2 >= 0.5: {pct(mean_start)}% at "
         f"initialization, {pct(mean_end)}% at the end on average over {len(have)} runs; it grows in "
@@ -160,13 +152,12 @@ def gradient_filters(g):
         + " and ".join(f"run {r} `{ROWS[r].name}` ({pct(end[r])}%)" for r in top2)
         + f"; see `figures/cifar/{ROWS[top2[0]].name}/filters.png`; rule: holds if some run ends with >= "
         f"{points(RAMP_SHARE)}% and at least twice its start, partly if the share grows"
-    ), verdict
+    ), HOLDS if ramps else PARTLY if mean_end > mean_start else FAILS
 
 
 def std_dips(g):
     have = [row for row in g if "conv2_std" in g[row][0]["history"][-1]]
-    if not have:
-        raise Missing("runs with activation statistics")
+    need(have, "runs with activation statistics")
     std = {(row, layer): curve(g[row], f"{layer}_std") for row in have for layer in ("conv1", "conv2")}
 
     def dip(row, layer):
@@ -179,7 +170,6 @@ def std_dips(g):
         return int(its[np.argmax(s <= s[0] - 0.5 * (s[0] - s[int(np.argmin(s))]))])
 
     both = [row for row in have if dip(row, "conv1") and dip(row, "conv2")]
-    verdict = HOLDS if len(both) >= 0.7 * len(have) else PARTLY if both else FAILS
     dense = [row for row in both if all(r.get("dense_until") for r in g[row])]
     when = ""
     if dense:  # evaluated after every early iteration (cifar_v2.py --early): how early "early" is
@@ -201,31 +191,28 @@ def std_dips(g):
         f"both layers' std reach their minimum in the first half of the run and end >= 5% above it{when}; conv2's "
         f"std first rises, then falls, in {', '.join(rises) or 'no run'} (seed-mean curves, `activation_stats.png`, "
         "`overlay_conv_std.png`); rule: holds in >= 70% of the runs, partly in some"
-    ), verdict
+    ), HOLDS if len(both) >= 0.7 * len(have) else PARTLY if both else FAILS
 
 
 def change_early(g):
-    if not g:
-        raise Missing("any run")
+    need(g, "any run")
     early = []
     for row, recs in g.items():
         a0, a1, a_end = stats.at(recs, 0, "test_accuracy"), stats.at(recs, READ, "test_accuracy"), acc(recs)
         if math.isfinite(a1) and a_end != a0 and (a1 - a0) / (a_end - a0) >= 0.5:
             early.append(row)
-    verdict = HOLDS if len(early) >= 0.7 * len(g) else PARTLY if early else FAILS
     return (
         f"in {len(early)} of {len(g)} runs at least half of the whole change of test accuracy "
         f"happened by iteration {READ:,} (runs {', '.join(map(str, sorted(early))) or 'none'}); rule: holds "
         "in >= 70% of the runs"
-    ), verdict
+    ), HOLDS if len(early) >= 0.7 * len(g) else PARTLY if early else FAILS
 
 
 def relu_minimum(g):
     relu = [row for row in g if ROWS[row].activation == "relu"]
     layers = ("conv1", "conv2")
     mins = [h[f"{k}_min"] for row in relu for r in g[row] for h in r["history"] for k in layers if f"{k}_min" in h]
-    if not mins:
-        raise Missing("ReLU runs with activation statistics")
+    need(mins, "ReLU runs with activation statistics")
     rest = [r for row in g if row not in relu for r in g[row]]
     others = [h["conv1_min"] for r in rest for h in r["history"][1:] if "conv1_min" in h]
     return (
@@ -238,7 +225,7 @@ def relu_minimum(g):
 # Task 3: the RNN grid and Part C's CNN
 def grid(g, cells=CELLS) -> tuple[int, ...]:
     """The grid's hidden sizes once ``g`` has every run of ``cells``."""
-    need(g, [(c, h) for c in cells for h in SIZES], "the whole grid (python rnn_mnist.py)")
+    need(g.keys() >= {(c, h) for c in cells for h in SIZES}, "the whole grid (python rnn_mnist.py)")
     return SIZES
 
 
@@ -270,7 +257,6 @@ def lstm_sizes(g):
     top = [acc(g[("lstm", h)]) for h in LSTM_EQUAL_SIZES]
     drop = float(np.mean(top)) - acc(g[("lstm", LSTM_SMALL)])
     flat = max(top) - min(top) <= LSTM_EQUAL_WITHIN
-    verdict = HOLDS if flat and drop >= LSTM_DROP else PARTLY if drop >= LSTM_DROP_PARTLY else FAILS
     sizes = "/".join(map(str, LSTM_EQUAL_SIZES))
     return (
         f"LSTM {sizes}: {' / '.join(show(g[('lstm', h)]) for h in LSTM_EQUAL_SIZES)} (within "
@@ -278,7 +264,7 @@ def lstm_sizes(g):
         f"{pct(drop)} points below their mean; rule: "
         f"holds if {min(LSTM_EQUAL_SIZES)}-{max(LSTM_EQUAL_SIZES)} lie within {points(LSTM_EQUAL_WITHIN)} points and "
         f"{LSTM_SMALL} units falls >= {points(LSTM_DROP)} points, partly if it falls >= {points(LSTM_DROP_PARTLY)}"
-    ), verdict
+    ), HOLDS if flat and drop >= LSTM_DROP else PARTLY if drop >= LSTM_DROP_PARTLY else FAILS
 
 
 def gru_against_lstm(g):
@@ -312,22 +298,19 @@ def basic_rnn_below(g):
 
 def train_equals_test(g):
     keys = [(c, h) for c in GAP_CELLS for h in SIZES if (c, h) in g]
-    if not keys:
-        raise Missing("LSTM/GRU runs")
+    need(keys, "LSTM/GRU runs")
     gaps = {k: acc(g[k], "train_accuracy") - acc(g[k]) for k in keys}
     close = [k for k, v in gaps.items() if about_equal(v)]
-    verdict = HOLDS if len(close) == len(keys) else PARTLY if len(close) >= GAP_PARTLY_SHARE * len(keys) else FAILS
     return (
         "train - test: "
         + ", ".join(f"{c} {h} {stats.decided(v, GAP_RULE)}" for (c, h), v in gaps.items())
         + f" points; within {points(GAP_RULE)} points: {len(close)} of {len(keys)}"
-    ), verdict
+    ), HOLDS if len(close) == len(keys) else PARTLY if len(close) >= GAP_PARTLY_SHARE * len(keys) else FAILS
 
 
 def cnn_first(g):
     rnns = {k: v for k, v in g.items() if k[0] in CELLS}
-    if ("cnn", None) not in g or not rnns:
-        raise Missing("the CNN and the RNN grid")
+    need(("cnn", None) in g and rnns, "the CNN and the RNN grid")
     cnn = g[("cnn", None)]
     r_cnn, r_rnn = first_reach(cnn), {k: first_reach(v) for k, v in rnns.items()}
     reached = {k: v for k, v in r_rnn.items() if v is not None}
@@ -347,7 +330,7 @@ def cnn_first(g):
 
 
 def gated_close_to_cnn(g):
-    need(g, [("cnn", None)], "the CNN and the whole grid")
+    need(("cnn", None) in g, "the CNN and the whole grid")
     sizes = grid(g)
     best = {c: max(acc(g[(c, h)]) for h in sizes) for c in CELLS}
     cnn = g[("cnn", None)]
