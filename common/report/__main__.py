@@ -39,8 +39,7 @@ class Settings:
 
 
 # figures/results.md, the README's one table: per task, the study's number beside ours, each cell from the records
-TASK1, TASK3 = "python cifar_v2.py --seeds 0,1,2", "python rnn_mnist.py --seeds 0,1,2"
-BEYOND = "python cifar_v2.py --runs beyond --seeds 0,1,2"
+TASK1, TASK3, BEYOND = (speed.COMMANDS[kind][0] for kind in ("study", "rnn", "beyond"))  # as reproduction.md says
 TASK2 = "python dconvnet.py && python dconvnet_visualizations.py"
 BEST = study.RUNS[hpsearch.RIVALS["study"]]  # the study's best run, row 7: every row beyond it is set against it
 

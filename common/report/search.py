@@ -100,10 +100,8 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
     if not records:
         raise UserError(f"{search_dir}: its results.jsonl holds no search trial; run cifar_v2.py --search-report.")
     space = names[records[0]["name"]]
-    iterations = max(
-        hpsearch.step(space, r["identity"]["config"]["batch_size"], r["identity"]["config"]["iterations"])
-        for r in records
-    )
+    configs = [r["identity"]["config"] for r in records]
+    iterations = max(hpsearch.step(space, c["batch_size"], c["iterations"]) for c in configs)
     split = "val" if records[0]["identity"].get("split") else "test"  # the earlier searches scored on the test set
     exported, trials, failed = search_dir / hpsearch.TRIALS_FILE, [], None
     if exported.exists():  # the finished trials of trials.json, each with its run's record; and how many failed
@@ -120,16 +118,14 @@ def read(search_dir: Path, named: dict[str, RunConfig]) -> Search:
         matrix = next((r["final"][f"{split}_confusion"] for r in records if f"{split}_confusion" in r["final"]), [])
         chance = 1 / len(matrix) if matrix else math.nan
         value = lambda r: {"pruned": None, "finished": r["final"].get(f"{split}_accuracy")}.get(r["status"], chance)
-        configs = [r["identity"]["config"] for r in records]
         shown = [hpsearch.trial_params(c, space, iterations) for c in configs]
         if any(p is None for p in shown):  # an earlier space: the fields that vary across the trials, less those at 0
             varied = sorted(k for k in configs[0] if len({json.dumps(c.get(k)) for c in configs}) > 1)
             unused = lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0  # e.g. a momentum
             shown = [{k: c[k] for k in varied if not unused(c[k])} for c in configs]
-        for r, params in zip(records, shown):
-            is_warm = r["identity"]["config"] == warm
+        for r, c, params in zip(records, configs, shown):
             trials.append(
-                Trial(r["status"] != "pruned", value(r), curve_of(r, split, space), params, warm=is_warm, record=r)
+                Trial(r["status"] != "pruned", value(r), curve_of(r, split, space), params, warm=c == warm, record=r)
             )
     run_id = lambda t: (t.record or {}).get("run_id", "")  # ties without trial numbers: an arbitrary, fixed order
     trials = sorted(trials, key=lambda t: (-np.nan_to_num(t.last, nan=-1.0), not t.complete, t.number or 0, run_id(t)))
@@ -323,9 +319,8 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
     off = [t for t in s.trials if t not in on]
     if on and off:  # a space where augmentation is a choice
         settings = ", ".join(f"{t.knobs.get('optimizer')} at {t.knobs.get('learning_rate', math.nan):.2g}" for t in on)
-        text += f" Augmentation on in {len(on)} of {len(s.trials)} trials ({settings})" if on else ""
-        text += f", the best {pct(max(t.last for t in on))}%" if on else ""
-        text += f"; off, the best {pct(max(t.last for t in off))}%." if off else "."
+        text += f" Augmentation on in {len(on)} of {len(s.trials)} trials ({settings})"
+        text += f", the best {pct(max(t.last for t in on))}%; off, the best {pct(max(t.last for t in off))}%."
     if s.warm and len({t.knobs.get("batch_size") for t in s.trials}) > 1:
         rival = RUNS[hpsearch.RIVALS[s.space]].batch_size
         above = [t.knobs.get("batch_size", rival) for t in s.complete if t.value > s.warm.last]
