@@ -4,6 +4,7 @@ and what their training cost."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +147,13 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
 
 def plot_work(records: list[dict], path: Path) -> Path:
     """Test accuracy during training against the images seen and the minutes: the chosen recipes, the earlier best."""
-    curves = [(f"{run.name} (chosen)", fresh(records, run)) for w in walks(records).values() for run in w.tested]
+    named = lambda run, w: run.name + " (chosen)" * (run == w.chosen)  # noqa: E731  (the others: steps before it)
+    curves = [(named(run, w), fresh(records, run)) for w in walks(records).values() for run in w.tested]
     curves.append((f"{EARLIER} (earlier)", tested(records, study.RUNS[EARLIER])))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ns = []
-    for (label, recs), color in zip([c for c in curves if c[1]], ("#2ca02c", "#ff7f0e", "#8c564b", "black")):
+    colors = itertools.cycle(("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "black"))  # no curve left out for colour
+    for (label, recs), color in zip([c for c in curves if c[1]], colors):
         ns.append(len(recs))
         batch = recs[0]["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
         its, vals = stats.series(recs, "test_accuracy")
