@@ -100,7 +100,8 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
         ax.set(title=stat, xlabel="iteration (log scale; 0 = initialization)", ylabel=f"activation {stat}")
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()  # one legend under the panels: never over a curve
-    handles.append(plt.Line2D([], [], color="0.6", lw=0.6, ls=":", label=f"every {read_every:,} iterations"))
+    read_out = f"the study's read-out points (every {read_every:,} iterations)"
+    handles.append(plt.Line2D([], [], color="0.6", lw=0.6, ls=":", label=read_out))
     if not dense:
         handles.append(plt.Line2D([], [], color="0.3", marker="o", ls="none", ms=4, label="the initialization"))
     fig.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=9, bbox_to_anchor=(0.5, -0.08))
