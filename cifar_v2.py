@@ -146,14 +146,18 @@ class Settings:
 # How a run is built: its definition, the seed and this command's evaluation (every test image, the conv statistics, the
 # test-time views the run asks for); its identity names its folder (common/training.py). A run that chooses
 # (``validation`` > 0) trains without its held-out images and is evaluated on them only: it never sees the test set.
-def run_spec(run, overrides, seed: int, s: Settings, data, x_train, x_test, task=study.TASK, eval_every=None):
+def run_spec(
+    run, overrides, seed, s: Settings, data, x_train, x_test, task=study.TASK, eval_every=None, all_views=False
+):
     from common import evaluation, training
 
     x, y, x_eval, y_eval, split = x_train, data.y_train, x_test, data.y_test, "test"
     if run.validation:
         fit, held = data.validation_split(run.validation, seed)
         x, y, x_eval, y_eval, split = x_train[fit], data.y_train[fit], x_train[held], data.y_train[held], "val"
-    views_at = run.iterations if run.validation else None  # a choosing run compares test-time views at its end
+    # a choosing run compares test-time views at its end; a protocol's fresh seed records them for the recipes that
+    # differ from it by their views alone
+    views_at = run.iterations if run.validation or all_views else None
     views = dict(tta=run.tta, tta_shift=run.tta_shift, views_at=views_at, final_at=run.iterations)
     rng = np.random.default_rng(evaluation.CLEAN_TRAIN_SEED)  # the same images for every run of this split
     clean = rng.permutation(len(x))[: evaluation.CLEAN_TRAIN_IMAGES]
@@ -266,8 +270,7 @@ def run_protocol(s: Settings, train) -> None:
     for run in walk.tested:
         print(f"protocol {design.name}: chose {run.name} ({run.describe()}); seeds {seeds} on the test set")
     # a fresh seed the records hold already (a clone has no runs/) is read, not trained again: its time stays its own
-    recorded = {runs.run_id(r["name"], r["identity"]) for r in index if r["status"] == "finished"}
-    train([(run, None, seed) for run in walk.tested for seed in protocol.FRESH_SEEDS], skip=recorded)
+    train([(run, None, seed) for run, seed in protocol.fresh_needed(index, walk.tested)], all_views=True)
 
 
 @cli.entry_point
@@ -299,9 +302,8 @@ def main(argv=None) -> int:
         s = replace(s, summary_only=True)
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
 
-    def train(jobs, skip=(), **how) -> None:  # (run, overrides, seed) each; a line per run as it ends
+    def train(jobs, **how) -> None:  # (run, overrides, seed) each; a line per run as it ends
         specs = [run_spec(run, o, seed, s, data, x_train, x_test, **how) for run, o, seed in jobs]
-        specs = [spec for spec in specs if runs.run_id(spec.name, spec.identity) not in skip]
         training.train_all(specs, done=lambda spec, m: report_line(m, data))
 
     if s.calibrate:

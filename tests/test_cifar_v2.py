@@ -13,7 +13,7 @@ from common import study
 from common.config import parse
 from common.report import beyond as report_ladder
 from common.report import runfigs
-from common.runs import HIST_IMAGES
+from common.runs import HIST_IMAGES, VIEW_CANDIDATES
 
 PER_RUN_FIGURES = ("curves.png", "filters.png", "activation_stats.png", "activation_histograms.png")
 
@@ -158,6 +158,10 @@ def test_the_protocols_fresh_seeds_that_the_records_hold_are_not_trained_again(t
     assert run(tmp_path, data_root, *flags) == 0
     index = (tmp_path / "fig" / "results.jsonl").read_text()
     assert len(run_dirs(tmp_path, "chosen")) == 2
+    # each records every view set, which a recipe that differs by its views alone is read at
+    assert all(
+        set(json.loads(line)["final"]["test_accuracy_views"]) == set(VIEW_CANDIDATES) for line in index.splitlines()
+    )
     for folder in run_dirs(tmp_path, "chosen"):  # a clone: the records, no runs folder
         shutil.rmtree(folder)
     assert run(tmp_path, data_root, *flags) == 0

@@ -68,10 +68,11 @@ def test_the_chain_holds_exactly_the_kept_rungs_and_a_view_step_trains_nothing()
         return 0.5 + sum(g for k, g in gains.items() if f"+{k}" in run.name) + 0.002 * ((seed * 7) % 5)
 
     w, records = run_design(design, score)
-    assert [d.step.key for d in w.decisions] == [s.key for s in design.steps]
-    assert [d.kept for d in w.decisions] == [True, True, False, True, True, False]
-    assert w.chosen.name == "run7+augment+adamw+flip+long" and w.chosen.validation == 0
-    assert w.chosen.augment == "flip_shift" and w.chosen.label_smoothing == 0 and w.chosen.tta
+    assert [d.step.key for d in w.decisions] == [s.key for s in (*design.steps, *design.then)]
+    assert [d.kept for d in w.decisions] == [True, True, False, True, True, False, False, True]
+    assert w.chosen.name == "run7+augment+adamw+flip+long+views10" and w.chosen.validation == 0
+    assert w.chosen.augment == "flip_shift" and w.chosen.label_smoothing == 0 and w.chosen.tta_shift == 1
+    assert [r.name for r in w.tested] == ["run7+augment+adamw+flip+long", w.chosen.name]  # train alike: one run
     assert w.chosen.iterations == 3 * study.RUNS[design.start].iterations
     assert w.chosen.warmup == round(0.05 * w.chosen.iterations)  # the cosine schedule's share, after the 3x
     # the flip step read the views of the runs before it: one run per training, per seed
@@ -113,8 +114,9 @@ def test_the_rebuilt_ladder_is_the_start_then_each_recipe_a_decision_moved_to():
     gains = {"augment": 0.04, "adamw": 0.03, "long": 0.08}
     w, records = run_design(lenet, lambda run, seed: 0.5 + sum(g for k, g in gains.items() if f"+{k}" in run.name))
     ladder = rungs(lenet, w)
-    assert [label for label, _ in ladder] == ["run7", "+augment", "+adamw", "+flip", "+long"]  # train() gives views
-    assert ladder[-1][1].name == "run7+augment+adamw+flip+long" and ladder[0][1].name == "run7"
+    labels = ["run7", "+augment", "+adamw", "+flip", "+long", "+views10"]  # train() gives views
+    assert [label for label, _ in ladder] == labels
+    assert ladder[-1][1].name == "run7+augment+adamw+flip+long+views10" and ladder[0][1].name == "run7"
     finals = protocol.finals(records, ladder[1][1])  # one per seed, whatever views the record was read at
     assert len(finals) == w.decisions[0].n and all("val_accuracy_views" in f for f in finals)
     airbench = protocol.DESIGNS["airbench"]
@@ -144,3 +146,30 @@ def test_the_fresh_seeds_are_disjoint_from_every_seed_a_choice_used():
     }
     chose |= set(range(protocol.MORE_REPEATS))
     assert chose and not chose & set(protocol.FRESH_SEEDS)
+
+
+def test_recipes_that_differ_by_their_views_share_their_fresh_runs():
+    base = replace(study.RUNS["relu_adam_normal"], name="base")
+    views10 = replace(base, name="base+views10", tta=True, tta_shift=1)
+    other = replace(base, name="other", learning_rate=0.1)
+    tested = [views10, base, other]
+    # of the two that train alike, the one without views trains (views at every evaluation cost their passes)
+    assert protocol.fresh_needed([], tested) == [(r, s) for r in (base, other) for s in protocol.FRESH_SEEDS]
+    fresh = lambda run, views=None: [  # noqa: E731
+        {**record(run, s, {"none": 0.5}, test=0.5 + s / 1000), "final": {"test_accuracy": 0.5 + s / 1000}}
+        | (
+            {"final": {"test_accuracy": 0.5, "test_accuracy_views": views, "train_clean_accuracy": 0.9}}
+            if views
+            else {}
+        )
+        for s in protocol.FRESH_SEEDS
+    ]
+    # recorded without every view set (an older record), it trains again: the recipe read at its views lacks them
+    assert protocol.fresh_needed(fresh(base) + fresh(other), tested) == [(base, s) for s in protocol.FRESH_SEEDS]
+    records = fresh(base, {"none": 0.5, "flip": 0.6, "flip_shift1": 0.7, "flip_shift2": 0.65}) + fresh(other)
+    assert protocol.fresh_needed(records, tested) == []
+    read = protocol.fresh_records(records, views10)
+    assert [r["name"] for r in read] == ["base"] * 5 and {r["final"]["test_accuracy"] for r in read} == {0.7}
+    assert not any("train_clean_accuracy" in r["final"] for r in read)  # read at the base's views: not this one's
+    assert [r["final"]["test_accuracy"] for r in protocol.fresh_records(records, base)] == [0.5] * 5
+    assert protocol.fresh_records(records, replace(other, tta=True)) == []  # no view set that was not recorded

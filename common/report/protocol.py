@@ -26,19 +26,17 @@ INTRO = (
     "errors, and inside that band the simpler recipe stays. Three repeats, five where the difference lies between one "
     "and three standard errors. Test-time views train nothing: they are read from the views each run recorded. The "
     f"chosen recipe is then trained on all 10,000 images with seeds {','.join(map(str, protocol.FRESH_SEEDS))}, which "
-    "no choice used, and read on the test set once. Train accuracy is on 1,000 training images in inference mode (no "
-    "augmentation, no dropout, the test set's views); the gap is it minus the test accuracy. Work: images seen x "
-    "forward FLOPs per image (a training step costs about three times the forward pass). " + stats.PM_KEY
+    "no choice used, and read on the test set once; a recipe that differs from a tested one by its views alone is "
+    "read from that recipe's runs, which recorded every view set (its clean train accuracy: -). Train accuracy is on "
+    "1,000 training images in inference mode (no augmentation, no dropout, the test set's views); the gap is it minus "
+    "the test accuracy. Work: images seen x forward FLOPs per image (a training step costs about three times the "
+    "forward pass). " + stats.PM_KEY
 )
 
 
 def walks(records: list[dict]) -> dict[str, protocol.Walk]:
     lookup = protocol.val_lookup(records)
     return {name: protocol.walk(design, lookup) for name, design in protocol.DESIGNS.items()}
-
-
-def fresh(records: list[dict], run: study.RunConfig) -> list[dict]:
-    return [r for r in tested(records, run) if r["seed"] in protocol.FRESH_SEEDS]
 
 
 def result_row(label: str, recs: list[dict]) -> list:
@@ -80,7 +78,7 @@ def markdown(records: list[dict]) -> list[str]:
         for run in walk.tested:
             chosen = "chosen" + (f" before {walk.chosen.name.removeprefix(run.name)}" if run != walk.chosen else "")
             lines.append(f"{chosen.capitalize()}: `{run.name}`: {run.describe()}.")
-            if recs := fresh(records, run):
+            if recs := protocol.fresh_records(records, run):
                 results.append(result_row(f"`{run.name}` ({chosen}, {design.name})", recs))
         lines.append("")
     if earlier := tested(records, study.RUNS[EARLIER]):
@@ -148,16 +146,27 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
 def plot_work(records: list[dict], path: Path) -> Path:
     """Test accuracy during training against the images seen and the minutes: the chosen recipes, the earlier best."""
     named = lambda run, w: run.name + " (chosen)" * (run == w.chosen)  # noqa: E731  (the others: steps before it)
-    curves = [(named(run, w), fresh(records, run)) for w in walks(records).values() for run in w.tested]
-    curves.append((f"{EARLIER} (earlier)", tested(records, study.RUNS[EARLIER])))
+    curves = [
+        (named(run, w), run.name, protocol.fresh_records(records, run))
+        for w in walks(records).values()
+        for run in w.tested
+    ]
+    curves.append((f"{EARLIER} (earlier)", EARLIER, tested(records, study.RUNS[EARLIER])))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ns = []
     colors = itertools.cycle(("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "black"))  # no curve left out for colour
-    for (label, recs), color in zip([c for c in curves if c[1]], colors):
+    drawn = {}  # run name -> its curve's colour
+    for label, name, recs in [c for c in curves if c[2]]:
         ns.append(len(recs))
         batch = recs[0]["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
         its, vals = stats.series(recs, "test_accuracy")
         minutes, _ = stats.series(recs, "test_accuracy", x_key="train_time_s")
+        if recs[0]["name"] != name:  # read at its views from another recipe's runs: a star at their curve's end
+            acc, color = 100 * np.array([r["final"]["test_accuracy"] for r in recs]), drawn.get(recs[0]["name"], "0.3")
+            for ax, x in zip(axes, (its[-1] * batch / 1e3, minutes[-1] / 60)):
+                ax.errorbar(x, acc.mean(), acc.std(ddof=1), fmt="*", ms=9, color=color, label=f"{label}, at the end")
+            continue
+        color = drawn[name] = next(colors)
         mean, std = 100 * vals.mean(0), 100 * vals.std(0, ddof=1) if len(recs) > 1 else 0 * vals[0]
         for ax, x in zip(axes, (its * batch / 1e3, minutes / 60)):
             ax.plot(x, mean, color=color, label=label)
