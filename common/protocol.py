@@ -210,13 +210,21 @@ def finals(records: list[dict], run: study.RunConfig) -> list[dict]:
     """The final numbers of ``run``'s finished training-identical records that read validation (any views), by seed."""
     recs = [r for r in records if r["status"] == "finished" and "val_accuracy_views" in r["final"]]
     recs = [r for r in recs if _key(r["identity"]["config"]) == training_key(run)]
-    return list({r["seed"]: r["final"] for r in sorted(recs, key=lambda r: r["seed"])}.values())  # one per seed
+    return list({r["seed"]: read_at(r, run) for r in sorted(recs, key=lambda r: r["seed"])}.values())  # one per seed
+
+
+def read_at(record: dict, run: study.RunConfig) -> dict:
+    """A record's final numbers as ``run`` reads them: the clean train accuracy only where it was measured at
+    ``run``'s views (the training images are viewed as the test images are)."""
+    c = record["identity"]["config"]
+    if VIEWS[(c.get("tta", False), c.get("tta_shift", 0) if c.get("tta") else 0)] == views_of(run):
+        return record["final"]
+    return {k: v for k, v in record["final"].items() if not k.startswith("train_clean")}
 
 
 def fresh_records(records: list[dict], run: study.RunConfig) -> list[dict]:
     """``run``'s finished records with :data:`FRESH_SEEDS`, one per seed: its own, or else those of a recipe that
-    trains alike and recorded every view set at its end, their test accuracy read at ``run``'s views (and no clean
-    train accuracy: theirs was read at their own views)."""
+    trains alike and recorded every view set at its end, read at ``run``'s views (:func:`read_at`)."""
     views, out = views_of(run), {}
     for r in records:
         if (
@@ -228,7 +236,7 @@ def fresh_records(records: list[dict], run: study.RunConfig) -> list[dict]:
         if r["identity"]["config"] == run.identity():
             out[r["seed"]] = r
         elif views in r["final"].get("test_accuracy_views", {}) and r["seed"] not in out:
-            final = {k: v for k, v in r["final"].items() if not k.startswith("train_clean")}
+            final = read_at(r, run)
             out[r["seed"]] = {**r, "final": {**final, "test_accuracy": final["test_accuracy_views"][views]}}
     return [out[seed] for seed in sorted(out)]
 
