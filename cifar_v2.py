@@ -271,6 +271,11 @@ def run_protocol(s: Settings, train) -> None:
         print(f"protocol {design.name}: chose {run.name} ({run.describe()}); seeds {seeds} on the test set")
     # a fresh seed the records hold already (a clone has no runs/) is read, not trained again: its time stays its own
     train([(run, None, seed) for run, seed in protocol.fresh_needed(index, walk.tested)], all_views=True)
+    if left := protocol.fresh_needed(records(s), walk.tested):  # a run finished by an older version: no views
+        raise cli.UserError(
+            f"{left[0][0].name} seed {left[0][1]} is finished in {s.runs_dir} without the test-time views that the "
+            "recipes read at them need (an older version made it): remove its folder there and rerun the command."
+        )
 
 
 @cli.entry_point

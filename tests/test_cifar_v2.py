@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cifar_v2
-from common import study
+from common import cli, study
 from common.config import parse
 from common.report import beyond as report_ladder
 from common.report import runfigs
@@ -148,7 +148,9 @@ def test_same_seed_same_numbers_and_other_identities_keep_their_results(tmp_path
     ]
 
 
-def test_the_protocols_fresh_seeds_that_the_records_hold_are_not_trained_again(tmp_path, data_root, monkeypatch):
+def test_the_protocols_fresh_seeds_that_the_records_hold_are_not_trained_again(
+    tmp_path, data_root, monkeypatch, capsys
+):
     from common import protocol
 
     chosen = replace(study.RUNS["relu_adam_normal"], name="chosen", iterations=20)
@@ -162,6 +164,16 @@ def test_the_protocols_fresh_seeds_that_the_records_hold_are_not_trained_again(t
     assert all(
         set(json.loads(line)["final"]["test_accuracy_views"]) == set(VIEW_CANDIDATES) for line in index.splitlines()
     )
+    # finished without the views (an older version) where a recipe read at them needs them: named, with the fix
+    for path in (tmp_path / "runs" / "chosen").glob("seed*/metrics.json"):
+        m = json.loads(path.read_text())
+        path.write_text(json.dumps({**m, "final": {k: v for k, v in m["final"].items() if k != "test_accuracy_views"}}))
+    views = replace(chosen, name="chosen+views10", tta=True, tta_shift=1)
+    monkeypatch.setattr(protocol, "walk", lambda design, lookup: protocol.Walk([], views, [], [chosen, views]))
+    assert run(tmp_path, data_root, *flags) == cli.EXIT_USER_ERROR
+    assert "chosen seed 100 is finished in" in capsys.readouterr().err
+    monkeypatch.setattr(protocol, "walk", lambda design, lookup: protocol.Walk([], chosen, [], [chosen]))
+    index = (tmp_path / "fig" / "results.jsonl").read_text()
     for folder in run_dirs(tmp_path, "chosen"):  # a clone: the records, no runs folder
         shutil.rmtree(folder)
     assert run(tmp_path, data_root, *flags) == 0
