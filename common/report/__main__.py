@@ -84,7 +84,7 @@ def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str
         command = f"python cifar_v2.py --protocol {name}"
         for run in walk.tested:
             what = f"{protocol.DESIGNS[name].what}, chosen on validation (`{run.name}`): test accuracy, fresh seeds"
-            if not (fresh := protocol.fresh_records(cifar, run)):  # chosen, its test runs still to train
+            if not (fresh := protocol_report.fresh(cifar, run)):  # chosen, its test runs still to train
                 lines.append(f"{what}: not trained yet (`{command}`).")
                 continue
             rows.append(["beyond", what, best, *ours(fresh, command)])

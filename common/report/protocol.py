@@ -13,7 +13,7 @@ from common import io, protocol, study
 from common.report import plots, stats
 from common.report.beyond import tested
 from common.report.plots import SPLIT_COLORS, plt, save_figure
-from common.report.stats import gap, pct
+from common.report.stats import DEFAULT_SETTINGS, gap, pct
 
 EARLIER = "beyond_vgg_nesterov_tta10"  # the best network before the protocol (chosen on seed 0's test accuracy)
 
@@ -37,6 +37,13 @@ INTRO = (
 def walks(records: list[dict]) -> dict[str, protocol.Walk]:
     lookup = protocol.val_lookup(records)
     return {name: protocol.walk(design, lookup) for name, design in protocol.DESIGNS.items()}
+
+
+def fresh(records: list[dict], run: study.RunConfig) -> list[dict]:
+    """``run``'s fresh seeds (:func:`protocol.fresh_records`) on the study's data, as defined (float32, the default
+    kernels)."""
+    data = lambda r: r["identity"]["data"]["name"] == study.STUDY_DATASET  # noqa: E731
+    return protocol.fresh_records([r for r in records if data(r) and not r["identity"].keys() & DEFAULT_SETTINGS], run)
 
 
 def result_row(label: str, recs: list[dict]) -> list:
@@ -78,7 +85,7 @@ def markdown(records: list[dict]) -> list[str]:
         for run in walk.tested:
             chosen = "chosen" + (f" before {walk.chosen.name.removeprefix(run.name)}" if run != walk.chosen else "")
             lines.append(f"{chosen.capitalize()}: `{run.name}`: {run.describe()}.")
-            if recs := protocol.fresh_records(records, run):
+            if recs := fresh(records, run):
                 results.append(result_row(f"`{run.name}` ({chosen}, {design.name})", recs))
         lines.append("")
     if earlier := tested(records, study.RUNS[EARLIER]):
@@ -147,11 +154,7 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
 def plot_work(records: list[dict], path: Path) -> Path:
     """Test accuracy during training against the images seen and the minutes: the chosen recipes, the earlier best."""
     named = lambda run, w: run.name + " (chosen)" * (run == w.chosen)  # noqa: E731  (the others: steps before it)
-    curves = [
-        (named(run, w), run.name, protocol.fresh_records(records, run))
-        for w in walks(records).values()
-        for run in w.tested
-    ]
+    curves = [(named(run, w), run.name, fresh(records, run)) for w in walks(records).values() for run in w.tested]
     curves.append((f"{EARLIER} (earlier)", EARLIER, tested(records, study.RUNS[EARLIER])))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ns = []
