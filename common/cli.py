@@ -135,17 +135,19 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """A line per ~10% of a run, at least every 30 s: ``[name] iter 1100/5500 (20%) ... 1,650 img/s, ~2m10s left``."""
+    """A line at the first evaluation (the speed, at once), then per ~10% of a run, at least every 30 s:
+    ``[name] iter 1100/5500 (20%) ... 1,650 img/s, ~2m10s left``."""
 
     def __init__(self, name: str, total: int, start: int = 0, log=print):
         self.name, self.total, self.start, self.log = name, total, start, log
         self.t0 = self.last_time = time.time()
-        self.last_fraction = start / total if total else 0.0
+        self.last_fraction = None  # none printed yet
 
     def update(self, done: int, details: str = "", rate: str = "") -> None:
         now = time.time()
         fraction = done / self.total if self.total else 1.0
-        if done < self.total and fraction - self.last_fraction < 0.1 and now - self.last_time < 30:
+        later = self.last_fraction is not None and done < self.total
+        if later and fraction - self.last_fraction < 0.1 and now - self.last_time < 30:
             return
         self.last_time, self.last_fraction = now, fraction
         left = ""
