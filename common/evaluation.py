@@ -66,9 +66,10 @@ class Evaluator:
     returns the logits and, per image, each conv layer's activations' min, max, sum and sum of squares; a few fixed
     images give the histograms; views averaged in as :func:`tta_views`; the conv1 filters' resemblance to gradients,
     and the conv1 kernel at iteration 0 and ``final_at``. At ``final_at`` (the run's last) also the confusion
-    matrix (rows the true class), the reliability table, which images it classifies correctly (packed) and the
-    accuracy under every view set of ``runs.VIEW_CANDIDATES``: a choosing run's views are chosen on validation,
-    and a recipe that differs from a run by its views alone is read from it."""
+    matrix (rows the true class), the reliability table and which images it classifies correctly (packed); at
+    ``views_at`` (a choosing run's last, a protocol's fresh seed's) the accuracy under every view set of
+    ``runs.VIEW_CANDIDATES``: a choosing run's views are chosen on validation, and a recipe that differs from a
+    run by its views alone is read from it."""
 
     def __init__(
         self,
@@ -78,10 +79,11 @@ class Evaluator:
         hist_images=runs.HIST_IMAGES,
         tta_shift=0,
         split="test",
+        views_at=None,
         final_at=None,
         clean_train=None,
     ):
-        self.x_test, self.y_test, self.tta, self.split = x_test, y_test, tta, split
+        self.x_test, self.y_test, self.tta, self.split, self.views_at = x_test, y_test, tta, split, views_at
         self.final_at, self.tta_shift, self.clean_train = final_at, tta_shift, clean_train
         self.views = tta_views(x_test, tta, tta_shift)
         self.x_hist = x_test[:hist_images]
@@ -143,7 +145,7 @@ class Evaluator:
         r2 = runs.plane_r2(kernel)  # the study's "many detect gradients": the mean, the share of ramps
         record["conv1_filter_plane_r2"] = float(r2.mean())
         record["conv1_gradient_filters"] = float(np.mean(r2 >= runs.GRADIENT_R2))
-        if iteration == self.final_at:
+        if iteration == self.views_at:
             key = f"{self.split}_accuracy"
             accuracy = record[f"{key}_views"] = {}
             for name, (tta, shift) in runs.VIEW_CANDIDATES.items():
