@@ -155,10 +155,10 @@ def run_spec(
     if run.validation:
         fit, held = data.validation_split(run.validation, seed)
         x, y, x_eval, y_eval, split = x_train[fit], data.y_train[fit], x_train[held], data.y_train[held], "val"
-    # a choosing run compares test-time views at its end; a protocol's fresh seed records them for the recipes that
-    # differ from it by their views alone. Only these: the view sets are 19 more passes over the evaluated images
-    # (LeNet-5 on the 2-core Xeon: 1.9 s, a third of a 20-iteration run; 17% of a study run's 110 evaluation passes)
-    views_at = run.iterations if run.validation or all_views else None
+    # a choosing run compares test-time views at its end (a search's trial is scored at its own); a protocol's fresh
+    # seed records them for the recipes that differ from it by their views alone. Only these: the view sets are 19
+    # more passes over the evaluated images (LeNet-5 on the 2-core Xeon: 1.9 s, a third of a 20-iteration run)
+    views_at = run.iterations if run.validation and task == study.TASK or all_views else None
     views = dict(tta=run.tta, tta_shift=run.tta_shift, views_at=views_at, final_at=run.iterations)
     rng = np.random.default_rng(evaluation.CLEAN_TRAIN_SEED)  # the same images for every run of this split
     clean = rng.permutation(len(x))[: evaluation.CLEAN_TRAIN_IMAGES]
