@@ -292,23 +292,27 @@ def main(argv=None) -> int:
         for run, overrides in selected:
             print(f"{run.study_row or '-':>2}. {study.label(run.name, overrides):<36} {run.describe()}")
         return 0
-    with cpu.quiet_import():  # Keras' side after the flags: --help, --list and a wrong flag answer at once
-        from common import backend, training
-    backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
-    backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     out = cli.writable_dir(s.figures_dir(), "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
     for run, _ in selected:
-        training.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
-    print(f"{data.describe()}\n{backend.banner()}")
-    if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them
-        if rc := cli.run_workers(__file__, argv, s.workers):
+        cli.check_run(run.name, run.iterations, s.eval_every, run.batch_size, len(data.x_train))
+    print(data.describe())
+    if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them,
+        if rc := cli.run_workers(__file__, argv, s.workers):  # without Keras: ~0.7 GB less while they train
             return rc
         s = replace(s, summary_only=True)
+    else:
+        with cpu.quiet_import():  # Keras' side after the flags: --help, --list and a wrong flag answer at once
+            from common import backend
+        backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
+        backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
+        print(backend.banner())
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
 
     def train(jobs, **how) -> None:  # (run, overrides, seed) each; a line per run as it ends
+        from common import training
+
         specs = [run_spec(run, o, seed, s, data, x_train, x_test, **how) for run, o, seed in jobs]
         training.train_all(specs, done=lambda spec, m: report_line(m, data))
 

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     run = study.with_overrides(study.RUNS[s.run], s.iterations, **overrides)
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
-    training.check_run(run.name, run.iterations, EVAL_EVERY, run.batch_size, len(data.x_train))
+    cli.check_run(run.name, run.iterations, EVAL_EVERY, run.batch_size, len(data.x_train))
     print(f"{data.describe()}\n{backend.banner()}")
     x_train, x_test = as_float_images(data.x_train), as_float_images(data.x_test)
     snapshots = set(snapshot_iterations(run.iterations))

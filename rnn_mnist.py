@@ -111,22 +111,23 @@ def main(argv=None) -> int:
     cli.line_buffered()
     s = config.parse(Settings, argv, description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     cli.watch_parent()  # in a worker (--workers): stop when the parent does
-    with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
-        from common import backend, training
-    backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
-    backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
     g = s.grid()  # a wrong --set stops here, before anything is loaded
     folder = figures_folder("rnn", s.dataset, recurrent.STUDY_DATASET, s.color, s.image_size)
     out = cli.writable_dir(s.out_dir or folder, "--out-dir")
     cli.writable_dir(s.runs_dir, "--runs-dir")
     data = load_dataset(s.dataset, s.data_dir, color=s.color, image_size=s.image_size)
-    training.check_run("the grid", g.iterations, s.eval_every, g.batch_size, len(data.x_train))
-    print(f"{data.describe()}\n{backend.banner()}")
-    if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them
-        if rc := cli.run_workers(__file__, argv, s.workers):
+    cli.check_run("the grid", g.iterations, s.eval_every, g.batch_size, len(data.x_train))
+    print(data.describe())
+    if s.workers > 1 and not s.summary_only:  # the runs in worker processes; this one then only reports them,
+        if rc := cli.run_workers(__file__, argv, s.workers):  # without Keras (as cifar_v2.py)
             return rc
         s = replace(s, summary_only=True)
     if not s.summary_only:
+        with cpu.quiet_import():  # Keras' side after the flags: --help and a wrong flag answer at once
+            from common import backend, training
+        backend.set_precision(s.precision)  # before any model is built: Keras' dtype policy is global
+        backend.set_fused_adam(s.fused_adam)  # likewise before any optimizer is built
+        print(backend.banner())
         # (train, test) inputs: the RNNs' images as sequences of rows, the CNN's as images
         arrays = {"rnn": (as_sequences(data.x_train), as_sequences(data.x_test))}
         arrays["cnn"] = as_float_images(data.x_train), as_float_images(data.x_test)

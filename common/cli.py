@@ -241,3 +241,17 @@ def run_workers(script: str, argv: list[str] | None, workers: int) -> int:
         f"error: worker {failed + 1}/{workers} stopped (exit {code}): {lasts[failed][0]}", file=sys.stderr, flush=True
     )
     return code
+
+
+def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_train: int) -> None:
+    """The checks every script makes before any training, with the same messages."""
+    if iterations % eval_every:
+        raise UserError(
+            f"{name}: {iterations} iterations is not a multiple of --eval-every {eval_every} (each evaluation "
+            "interval is one Keras epoch). Pick --iterations / --eval-every so that it is."
+        )
+    if batch_size > n_train:
+        raise UserError(
+            f"{name}: --batch-size {batch_size} is larger than the training set ({n_train:,} images). "
+            f"Use at most {n_train:,}."
+        )

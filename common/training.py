@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from filelock import FileLock, Timeout
 
-from common import backend, io, models
+from common import backend, cli, io, models
 from common.cli import Progress, UserError, interrupted
 from common.io import TensorBoardLog
 from common.runs import FINISHED, group_id, make_identity, run_folder, run_id
@@ -252,22 +252,8 @@ def train_run(spec: RunSpec, log: Callable[[str], None] = print, wait: bool = Fa
         lock.release()
 
 
-def check_run(name: str, iterations: int, eval_every: int, batch_size: int, n_train: int) -> None:
-    """The checks every script makes before any training, with the same messages."""
-    if iterations % eval_every:
-        raise UserError(
-            f"{name}: {iterations} iterations is not a multiple of --eval-every {eval_every} (each evaluation "
-            "interval is one Keras epoch). Pick --iterations / --eval-every so that it is."
-        )
-    if batch_size > n_train:
-        raise UserError(
-            f"{name}: --batch-size {batch_size} is larger than the training set ({n_train:,} images). "
-            f"Use at most {n_train:,}."
-        )
-
-
 def _train_locked(spec: RunSpec, log) -> dict:
-    check_run(spec.name, spec.iterations, spec.eval_every, spec.batch_size, len(spec.x))
+    cli.check_run(spec.name, spec.iterations, spec.eval_every, spec.batch_size, len(spec.x))
     run_dir = spec.run_dir
     io.remove_stale_temps(run_dir, recursive=True)  # under the lock, leftovers belong to dead processes
     metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "checkpoint.npz"
