@@ -99,7 +99,8 @@ readme: $(VENV)/installed
 
 # The tests on PYTEST_WORKERS processes (pytest-xdist), one by one, except that the tests sharing a network or
 # a run made once per file go to one worker together (tests/conftest.py). On the 2-core CPU, 2 workers overlap
-# what one process leaves idle (start-up, file I/O, Python); more workers on more cores need about 2 GB each.
+# what one process leaves idle (start-up, file I/O, Python), and 3 gave no more (11m11s against 11m07s on the
+# 2-core Xeon); more workers on more cores need about 2 GB each.
 PYTEST_WORKERS ?= 2
 test: lint
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
