@@ -69,7 +69,7 @@ def test_the_chain_holds_exactly_the_kept_rungs_and_a_view_step_trains_nothing()
 
     w, records = run_design(design, score)
     assert [d.step.key for d in w.decisions] == [s.key for s in (*design.steps, *design.then)]
-    assert [d.kept for d in w.decisions] == [True, True, False, True, True, False, False, True, False]
+    assert [d.kept for d in w.decisions] == [True, True, False, True, True, False, False, True, False, False]
     assert w.chosen.name == "run7+augment+adamw+flip+long+views10" and w.chosen.validation == 0
     assert w.chosen.augment == "flip_shift" and w.chosen.label_smoothing == 0 and w.chosen.tta_shift == 1
     assert [r.name for r in w.tested] == ["run7+augment+adamw+flip+long", w.chosen.name]  # train alike: one run
