@@ -158,7 +158,8 @@ def plot_work(records: list[dict], path: Path) -> Path:
     curves.append((f"{EARLIER} (earlier)", EARLIER, tested(records, study.RUNS[EARLIER])))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ns = []
-    colors = itertools.cycle(("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "black"))  # no curve left out for colour
+    # a colour per curve (six: the recipes chosen on validation and the earlier best), none the test split's red
+    colors = itertools.cycle(("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "black", "#17becf"))
     drawn = {}  # run name -> its curve's colour
     for label, name, recs in [c for c in curves if c[2]]:
         ns.append(len(recs))
