@@ -121,7 +121,8 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
             for dx, acc, split in ((-0.2, train, "train"), (0.2, val, "val")) if len(train) else [(0.2, val, "val")]:
                 bx.bar(i + dx, acc.mean(), 0.4, color=SPLIT_COLORS[split], yerr=acc.std(ddof=1) if len(acc) > 1 else 0)
                 bx.plot(np.full(len(acc), i + dx), acc, ".", color="black", ms=3)
-            gap_ = f"gap {train.mean() - val.mean():+.1f}" if len(train) else "no train acc\nat its views"
+            # the gap in short lines: seven rungs share a panel's width
+            gap_ = f"gap\n{train.mean() - val.mean():+.1f}" if len(train) else "no train\nacc at\nits views"
             bx.text(i, max([*train, *val]) + 2, f"{gap_}\nn={len(val)}", ha="center", fontsize=7)
         bx.set_xticks(range(len(ladder)), [label for label, _ in ladder], rotation=20, ha="right", fontsize=8)
         bx.set(xlim=(-0.7, max(len(ladder), 3) - 0.3), ylim=(0, 130), ylabel="accuracy (%)")
