@@ -75,9 +75,13 @@ def open_study(name, url, seed, grace=60, min_resource=1, create=True, warm_star
             time.sleep(1 + attempt)
         except KeyError:  # load_study: no study of that name on the storage
             raise UserError(f"the search storage {shown(url)} holds no study {name}; run --search first.") from None
-    held = len(study.get_trials(deepcopy=False))
-    if warm_start and not held:
-        # the search starts where the person stopped: the hand-tuned configuration is its first trial
+    trials = study.get_trials(deepcopy=False)
+    held = len(trials)
+    # The search starts where the person stopped: the hand-tuned configuration is its first trial. Of workers
+    # started together, worker 1 alone enqueues it, even after another's first trial: two that both found the
+    # study empty enqueued it twice (skip_if_exists checks, then inserts; seen in tests/test_workers.py).
+    first = not held if worker is None else worker == 1 and not any(t.user_attrs.get("warm_start") for t in trials)
+    if warm_start and first:
         study.enqueue_trial(warm_start, user_attrs={"warm_start": True}, skip_if_exists=True)
     # Multivariate TPE models the parameters jointly (learning rate with optimizer and batch size);
     # group=True handles the conditional ones (a momentum only for momentum optimizers).

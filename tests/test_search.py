@@ -192,6 +192,22 @@ def test_a_worker_that_loses_the_race_to_create_the_tables_retries(tmp_path, mon
         search.open_study("race", f"sqlite:///{tmp_path / 't.sqlite3'}", seed=0)
 
 
+def test_of_workers_started_together_worker_1_alone_enqueues_the_warm_start(tmp_path):
+    # Two workers that both found the study empty both enqueued it (seen once in tests/test_workers.py)
+    url, warm = f"sqlite:///{tmp_path / 'w.sqlite3'}", {"x": 1.0}
+
+    def waiting(st):  # the enqueued trials' parameters
+        return [t.system_attrs["fixed_params"] for t in st.get_trials(states=(optuna.trial.TrialState.WAITING,))]
+
+    second = search.open_study("w", url, seed=0, warm_start=warm, worker=2)
+    assert waiting(second) == []  # worker 2 leaves it to worker 1, even on an empty study ...
+    second.ask()  # ... and starts a trial of its own first
+    first = search.open_study("w", url, seed=0, warm_start=warm, worker=1)
+    assert waiting(first) == [warm]  # worker 1 enqueues it behind that trial
+    assert waiting(search.open_study("w", url, seed=0, warm_start=warm, worker=1)) == [warm]  # once
+    assert waiting(search.open_study("fresh", url, seed=0, warm_start=warm)) == [warm]  # one process: as before
+
+
 def closed_port() -> int:
     """A local TCP port with nothing listening: bound by the system's choice, then closed."""
     with socket.socket() as sock:
