@@ -19,6 +19,7 @@ size drops the last row/column (``valid`` padding); unpooling puts zeros there.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import keras
@@ -76,7 +77,12 @@ class Forward:
 
     conv1: np.ndarray  # (N, 28, 28, 32)
     conv2: np.ndarray  # (N, 14, 14, 64)
-    switches1: np.ndarray  # (N, 14, 14, 32, 4) one-hot float
+
+    # On first use: a search for the strongest activations never reads them (dconvnet_visualizations.py --num-images
+    # 2 on a 20-iteration network: 25-29 s of CPU computing them at every forward pass, 21-23 s so; 2-core AMD EPYC)
+    @functools.cached_property
+    def switches1(self) -> np.ndarray:  # (N, 14, 14, 32, 4) one-hot float
+        return ops.convert_to_numpy(pool_switches(self.conv1))
 
     def __getitem__(self, layer: str) -> np.ndarray:
         return {"conv1": self.conv1, "conv2": self.conv2}[layer]
@@ -95,7 +101,7 @@ class Deconvnet:
     def forward(self, images: np.ndarray, batch_size: int = 500) -> Forward:
         outs = [self._features.predict_on_batch(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         conv1, conv2 = (np.concatenate([np.asarray(o[i]) for o in outs]) for i in (0, 1))
-        return Forward(conv1, conv2, ops.convert_to_numpy(pool_switches(conv1)))
+        return Forward(conv1, conv2)
 
     def project(self, layer: str, kept, switches1=None, rule: str = "deconvnet", conv1=None) -> np.ndarray:
         """P signals ``kept`` (activations of ``layer``, everything not chosen zeroed) projected to pixels, with
