@@ -1,17 +1,10 @@
 """The Keras backend and the device: the one place for backend-specific calls, so the scripts run under
-``KERAS_BACKEND=tensorflow`` (the default) and ``KERAS_BACKEND=jax`` (the GPU path). What differs:
-
-- determinism: TensorFlow needs ``enable_op_determinism``; JAX on the CPU is deterministic as it is.
-- the training batches (:func:`batch_source`): under TensorFlow a ``tf.data`` pipeline gathering each batch from
-  tensors, autotuning off: with it on (Keras' default), a ``fit`` call waited ~1.8 s for the autotune thread about
-  one call in three on the 2-core CPU (the "bimodal" 1,550 / 970 images/s epochs).
-- precision (:func:`set_precision`): float32, or Keras' ``mixed_bfloat16`` (bfloat16 matmuls and convolutions,
-  float32 weights): oneDNN's bfloat16 matmuls run at about 5x the float32 rate with AMX (997 against ~200 GFLOP/s
-  on the Xeon), whole training steps gain much less (``benchmarks/train_throughput.py``).
-- the weight update: Keras' optimizers make about 12 element-wise passes over each weight, 11 ms per Adam step for
-  the LeNet-5's 3.3M weights on the 2-core CPU (4 ms for momentum), TensorFlow's fused kernels one (3 ms). The
-  momentum kernel is Keras' arithmetic exactly (tests/test_fused.py), so TensorFlow always uses it; the Adam kernel
-  rounds ``1 - beta`` differently, so it is opt-in (``--fused-adam``). JAX compiles Keras' update into one program.
+``KERAS_BACKEND=tensorflow`` (the default) and ``KERAS_BACKEND=jax`` (the GPU path): determinism (TensorFlow needs
+``enable_op_determinism``), the training batches (:func:`batch_source`: autotune off, for with it on a ``fit`` call
+waited ~1.8 s for its thread about one call in three on the 2-core CPU), the precision (:func:`set_precision`;
+bfloat16 matmuls ran at 997 against ~200 GFLOP/s float32 with AMX on the Xeon) and TensorFlow's fused weight updates
+(one pass over the weights for Keras' ~12: 3 ms against 11 ms per Adam step of the LeNet-5 on the 2-core CPU). The
+opt-in settings and what they change are docs/speed.md's "The opt-in speed settings".
 """
 
 from __future__ import annotations

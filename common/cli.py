@@ -3,18 +3,10 @@ prints ``error: <message>`` (naming the thing and the fix) and exits with 2, as 
 Ctrl-C exits with 130 (finished runs are on disk, an unfinished one resumes from its last checkpoint); one progress
 style. Standard library only (``common.datasets`` runs before the venv exists).
 
-``--workers N``: the command starts itself N times with ``--workers 1``. Every worker walks the same runs; each
-run's folder lock (``common.training.train_all``) gives it to one worker, and a worker that finds a run held trains
-the others and then waits for it. A search's workers draw trials from its one Optuna storage. The parent shows each
-worker's lines tagged ``[worker i/N]``, then writes the summary alone, from the finished runs.
-
-Each worker keeps TensorFlow's default threads (one intra-op thread per core), so a run's numbers are those it gets
-alone, bit for bit. One intra-op thread each (``TF_NUM_INTRAOP_THREADS=1``) changes every number by rounding, and
-on the 2-core Xeon it used more CPU time per image, not less (``python benchmarks/workers.py`` measures both).
-
-Ctrl-C reaches the workers as any process of the terminal; a parent stopped otherwise closes the workers' stdin, and
-a worker that reads its end interrupts itself. A worker that fails stops the others, and the command fails with
-its message.
+``--workers N`` (:func:`run_workers`; docs/speed.md, "Worker processes"): the command starts itself N times with
+``--workers 1``, each run's folder lock gives it to one worker, and the parent writes the summary. Each worker keeps
+TensorFlow's default threads, so a run's numbers are those it gets alone: one intra-op thread each changes every
+number by rounding, and on the 2-core Xeon it used more CPU time per image, not less (``benchmarks/workers.py``).
 """
 
 from __future__ import annotations

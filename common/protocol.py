@@ -1,20 +1,10 @@
 """Choices with the power to choose: paired repeats on validation, and a decision only outside the noise.
 
-A decision compares two recipes that differ by one ingredient. Repeat k trains both with seed k, holding out
-fold k of the training images (``common.data.Dataset.validation_split``), so the two runs of a repeat share
-their held-out images, their batch order and, where the networks match, their first weights. The ingredient is
-**kept** where the mean paired difference of validation accuracies beats its absence by more than two standard
-errors; inside that band the simpler recipe stays, **inside the noise**. Three repeats first; two more where
-the difference lies between one and three standard errors.
-
-Two designs: a **chain** (the LeNet-5 ladder rebuilt from run 7) adds one ingredient at a time to the recipe
-kept so far; **ablations** (the airbench network) take each ingredient out of the full recipe in turn, then
-those inside the noise out together, compared with the full recipe last; chain steps may follow.
-
-Test-time views train nothing: a recipe's accuracy under a view set is read from the views its
-training-identical run recorded at its end (``val_accuracy_views``). Only validation numbers are read here
-(tests/test_protocol.py shuffles the test labels); the chosen recipe is then trained with :data:`FRESH_SEEDS`,
-which no choice used, and read on the test set once.
+How a decision is read (paired repeats, two standard errors, three repeats or five) and what the two designs do (a
+chain, ablations) is docs/beyond.md's "The protocol". Test-time views train nothing: a recipe's accuracy under a
+view set is read from the views its training-identical run recorded at its end (``val_accuracy_views``). Only
+validation numbers are read here (tests/test_protocol.py shuffles the test labels); the chosen recipe is then trained
+with :data:`FRESH_SEEDS`, which no choice used, and read on the test set once.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
-"""Run identities, run folders and the results index that every summary is drawn from.
-
-A run's identity is everything that shapes its numbers: the task, config, evaluation interval, seed, data (name and
-pixel fingerprint), Keras backend and device kind, and where not the default the precision, the fused Adam kernel,
-TensorFlow's oneDNN (off) and intra-op thread count (common/cpu.py) and a validation split. Its folder is
-``<runs-dir>/<run name>/seed<seed>-<group>``, ``<group>`` a hash of the identity without the seed, so a finished run
-is never retrained or overwritten by another identity's. ``<out-dir>/results.jsonl`` holds one line per finished
-run; each script adds every finished run in its runs folder, so a partial rerun never shrinks a summary.
+"""Run identities, run folders and the results index that every summary is drawn from (docs/reliability.md, "Runs
+you can trust"). A run's folder is ``<runs-dir>/<run name>/seed<seed>-<group>``, ``<group>`` a hash of the identity
+without the seed; ``<out-dir>/results.jsonl`` holds one line per finished run.
 
 The numbers a run records (the section at the end), in NumPy alone: ``common.evaluation`` computes them during
-training, ``common.report`` recomputes what a figure derives (a filter's ramp fit, a calibration error): one
-definition of each number for both.
+training, ``common.report`` recomputes what a figure derives: one definition of each number for both.
 """
 
 from __future__ import annotations

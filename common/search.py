@@ -1,16 +1,10 @@
-"""A hyperparameter search with Optuna that runs on one machine or many.
+"""A hyperparameter search with Optuna that runs on one machine or many (docs/search.md: the storage, SQLite by
+default or any database URL; a dead worker's trial retried from its checkpoint; the report).
 
-- Storage: an SQLite file under the runs folder by default, or any database URL Optuna accepts
-  (``postgresql://user@host/db``): every process, on any machine, that opens the same study works on it.
-- Dead workers: a trial whose worker stopped its heartbeat for ``grace`` seconds is marked FAIL by the next
-  worker and retried once with the same parameters; its run folder is named by its identity, so the retry
-  resumes the dead worker's checkpoint.
-- How many: :func:`work` runs trials until the study holds ``n_trials`` finished (complete or pruned) ones;
-  workers that start a trial at the same moment can add one extra trial each.
-- Reproducible: the sampler is seeded with ``seed`` plus the number of trials the study held when the worker
-  started; the workers of one command (``--workers``) start on the same count and mix their number in.
-- Exported: :func:`export_trials` writes the trials to ``trials.json`` beside the report, so the report
-  (``common/report/search.py``) never needs the storage; :func:`read_trials` reads them back.
+:func:`work` runs trials until the study holds ``n_trials`` finished (complete or pruned) ones; workers that start a
+trial at the same moment can add one extra trial each. The sampler is seeded with ``seed`` plus the number of trials
+the study held when the worker started; the workers of one command (``--workers``) start on the same count and mix
+their number in. :func:`export_trials` writes ``trials.json``, which the report reads instead of the storage.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """Iteration-counted training shared by the scripts: one ``model.fit`` per run over a deterministic batch stream,
 an evaluation every ``eval_every`` iterations (one Keras "epoch", so the interval's train loss and accuracy are
-Keras' own epoch means), exact resume from atomic checkpoints, one process per run folder, divergence detection.
-
-**Exact resume.** A checkpoint, ``checkpoint.npz``, written under a temporary name and renamed, holds every model
-variable (weights, batch-norm statistics, the seed generators of dropout and augmentation), every optimizer
-variable, the iteration, the history and the clocks, with the run's identity to check on load. The batch order is
-a pure function of (seed, pass over the data) and nothing else draws random numbers during training, so a run
-killed at any moment and rerun ends with the same numbers as an uninterrupted one (same machine and backend;
-tests/test_resume.py kills a run several times to check it).
+Keras' own epoch means), exact resume from atomic checkpoints (docs/reliability.md: a run killed at any moment and
+rerun ends with the same numbers; tests/test_resume.py), one process per run folder, divergence detection.
 """
 
 from __future__ import annotations
