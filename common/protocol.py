@@ -153,9 +153,8 @@ class Walk:
     decisions: list[Decision]
     chosen: study.RunConfig | None  # the recipe chosen, once every decision is read
     needed: list[tuple[study.RunConfig, int]]  # the validation runs (run, seed) the next decision lacks
-    tested: list[study.RunConfig] = field(
-        default_factory=list
-    )  # what fresh seeds read: ablations' choice, each step on
+    # what fresh seeds read: ablations' choice, each step on
+    tested: list[study.RunConfig] = field(default_factory=list)
 
 
 def views_of(run: study.RunConfig) -> str:
@@ -225,12 +224,8 @@ def fresh_records(records: list[dict], run: study.RunConfig) -> list[dict]:
     """``run``'s finished records with :data:`FRESH_SEEDS`, one per seed: its own, or else those of a recipe that
     trains alike and recorded every view set at its end, read at ``run``'s views (:func:`read_at`)."""
     views, out = views_of(run), {}
-    for r in records:
-        if (
-            r["status"] != "finished"
-            or r["seed"] not in FRESH_SEEDS
-            or _key(r["identity"]["config"]) != training_key(run)
-        ):
+    for r in (r for r in records if r["status"] == "finished" and r["seed"] in FRESH_SEEDS):
+        if _key(r["identity"]["config"]) != training_key(run):
             continue
         if r["identity"]["config"] == run.identity():
             out[r["seed"]] = r
