@@ -174,11 +174,8 @@ def watch_parent() -> None:
 def _relay(proc: subprocess.Popen, tag: str, last: list[str]) -> None:
     """Prints a worker's lines, tagged; keeps its last non-empty line (a failure's message)."""
     for line in proc.stdout:
-        if line.strip():
-            print(f"{tag} {line}", end="", flush=True)
-            last[0] = line.strip()
-        else:
-            print(line, end="", flush=True)
+        print(f"{tag} {line}" if line.strip() else line, end="", flush=True)
+        last[0] = line.strip() or last[0]
 
 
 def run_workers(script: str, argv: list[str] | None, workers: int) -> int:
