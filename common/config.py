@@ -1,8 +1,6 @@
-"""Settings declared once: a script's settings are one dataclass, ``parse(Settings, argv)`` builds the argparse
-parser from it (``--batch-size`` for field ``batch_size``, the type from the annotation: ``int``, ``float``, ``str``,
-``Path``, ``bool`` as ``--x``/``--no-x``, ``X | None``, ``tuple[X, ...]`` as ``--seeds 0,1,2``) and returns it
-filled; a wrong value stops with argparse's message naming the flag (exit 2). A flag shared by several scripts is
-declared once here (``SEEDS``, ``DATA_DIR``, ...), so it is spelled, checked and described the same everywhere::
+"""Settings declared once (docs/reliability.md, "One way to configure every script"): a script's settings are one
+dataclass, ``parse(Settings, argv)`` builds the argparse parser from it (a flag per ``setting`` field, its type from
+the annotation: ``bool`` as ``--x``/``--no-x``, ``tuple[X, ...]`` as ``--seeds 0,1,2``) and returns it filled::
 
     @dataclass(frozen=True)
     class Settings:

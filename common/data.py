@@ -1,9 +1,7 @@
-"""Load any image set in the course's layout, ``<root>/<NAME>/{Train,Test}/<class>/*.{png,jpg,jpeg,bmp}`` (any
-case): 8-bit gray or color images read through Pillow (the study's sets: 28x28 gray PNGs), as ``--color`` (gray or
-rgb; by default gray when every image is single-channel) and ``--image-size HxW`` (bilinear, antialiased; without it
-all images must have one size) ask. Classes are the folders, sorted (numerically where they are numbers). The root
-is searched in order: ``--data-dir``, ``$DATA_DIR`` (each an error where it lacks the set), then ``./data`` and
-``../shared/data`` beside the repository; where none holds CIFAR10 or MNIST, Keras' downloader is tried.
+"""Load any image set in the course's layout, ``<root>/<NAME>/{Train,Test}/<class>/*.{png,jpg,jpeg,bmp}``, as
+``--color`` and ``--image-size`` ask (docs/reliability.md's data section: where sets are looked for, how they are read
+and cached). ``--data-dir`` and ``$DATA_DIR`` are errors where they lack the set; where no root holds CIFAR10 or
+MNIST, Keras' downloader is tried.
 """
 
 from __future__ import annotations

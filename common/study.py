@@ -2,9 +2,8 @@
 
 Each of the study's runs is a literal below with every value it changes from :class:`RunConfig`'s defaults; each run
 beyond it is the run it builds on with the fields it changes, so a rung reads as what it adds (and editing a run changes
-the runs built on it, as it would their recipe). Change a constant for one command with ``--set FIELD=VALUE`` (``python
-cifar_v2.py --runs relu_adam_normal_dropout_l2 --set dropout=0.3``): that run gets an identity and a folder of its own,
-beside the committed one.
+the runs built on it, as it would their recipe). ``--set FIELD=VALUE`` changes a field for one command: that run gets
+an identity and a folder of its own, beside the committed one.
 
 The defaults are the study's plain training with the constants it did not state, as ``cifar_v2.py --calibrate`` chose
 them (Adam 1e-3, 5,500 iterations; its table in ``figures/cifar/constants_fit.md``); the calibration at the end
