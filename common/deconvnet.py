@@ -1,20 +1,15 @@
 """A deconvnet (Zeiler & Fergus, ECCV 2014, arXiv 1311.2901) for the study's LeNet-5, whose conv part is
-image -> conv1 -> relu -> pool1 -> conv2 -> relu -> pool2. The way up records each max-pool's *switches* (which
-input of each 2x2 window held the max). To project chosen activations of a layer back to pixel space, keep them,
-zero every other activation of that layer, then go down (without biases, as in the paper):
+image -> conv1 -> relu -> pool1 -> conv2 -> relu -> pool2; docs/task2.md says how it works and how it is tested:
 
     conv2 (post-ReLU) -> rectify -> transposed conv2 kernel -> pool1 space
                       -> unpool with pool1's switches -> rectify -> transposed conv1 kernel -> pixels
     conv1 (post-ReLU) -> rectify -> transposed conv1 kernel -> pixels
 
-``rule="guided"`` gives guided backpropagation (Springenberg et al., arXiv 1412.6806) on the same path: each ReLU
-passes the signal only where it is positive *and* its forward input was; ``rule="gradient"`` keeps only the forward
-mask (the plain gradient). A call projects P signals, each with its own image's switches, with ``keras.ops`` only:
-(P, H, W) for a gray network, (P, H, W, 3) for an RGB one.
-
-Switches pick the *first* maximal input of a window in row-major order, the rule of TensorFlow's max-pool
-gradient, so the projection equals the "deconvnet" gradient of the kept activations (tested). A pool over an odd
-size drops the last row/column (``valid`` padding); unpooling puts zeros there.
+``rule="guided"`` (guided backpropagation, Springenberg et al., arXiv 1412.6806) and ``rule="gradient"`` take the
+same path with other ReLU rules (:data:`RULES`). A call projects P signals, each with its own image's switches, with
+``keras.ops`` only: (P, H, W) for a gray network, (P, H, W, 3) for an RGB one. Switches pick the *first* maximal
+input of a window in row-major order, the rule of TensorFlow's max-pool gradient, so the projection equals the
+"deconvnet" gradient of the kept activations (tested); unpooling puts zeros in a pool's dropped odd row/column.
 """
 
 from __future__ import annotations
