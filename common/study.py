@@ -7,9 +7,8 @@ an identity and a folder of its own, beside the committed one.
 
 The defaults are the study's plain training with the constants it did not state, as ``cifar_v2.py --calibrate`` chose
 them (Adam 1e-3, 5,500 iterations; its table in ``figures/cifar/constants_fit.md``); the calibration at the end
-varies them. Each run also carries what its reports need: its group, the study's numbers for its table
-row, and for the improvement ladder its label, what it adds and the run it builds on. Adding a run, or a rung of the
-ladder, is one line here; every table finds it.
+varies them. Each run also carries what its reports need (the fields before ``builds_on``). Adding a run, or a rung
+of the ladder, is one line here; every table finds it.
 """
 
 from __future__ import annotations
