@@ -52,8 +52,7 @@ def describe() -> dict:
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
+        if gpus := tf.config.list_physical_devices("GPU"):
             device = "gpu"
             device_name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu")
     return {"backend": backend, "device": device, "device_name": device_name}

@@ -127,8 +127,7 @@ def load_model(path: str | os.PathLike, required_layers: tuple[str, ...] = (), c
         "Rerun the command that trained it (python dconvnet.py with its --run and --seed trains a run whose model is "
         "unreadable again, the old file moved aside), or pass another --checkpoint."
     )
-    problem = unreadable_model(path)
-    if problem:  # Keras would say "File not found" of a cut-short file
+    if problem := unreadable_model(path):  # Keras would say "File not found" of a cut-short file
         raise CheckpointError(f"{path}: {problem}. {retrain}")
     try:
         model = keras.models.load_model(path, compile=compile)
@@ -137,8 +136,7 @@ def load_model(path: str | os.PathLike, required_layers: tuple[str, ...] = (), c
             f"{path}: cannot read this model file ({type(err).__name__}: {err}); it is not a Keras model. {retrain}"
         ) from None
     names = {layer.name for layer in model.layers}
-    missing = [n for n in required_layers if n not in names]
-    if missing:
+    if missing := [n for n in required_layers if n not in names]:
         raise CheckpointError(
             f"{path}: checkpoint has no layer(s) {missing} (it has {sorted(names)}). "
             "It is not the study's LeNet-5; retrain it with dconvnet.py."
@@ -166,10 +164,7 @@ def versions() -> dict[str, str]:
         out["onednn"] = cpu.onednn()
     if WORKER_ENV in os.environ:  # --workers N: N runs shared the CPU, so the times are not a lone run's
         out["workers"] = int(os.environ[WORKER_ENV].split("/")[1])
-    for lib in ("tensorflow", "jax", "torch"):
-        if lib in sys.modules:
-            out[lib] = sys.modules[lib].__version__
-    return out
+    return out | {lib: sys.modules[lib].__version__ for lib in ("tensorflow", "jax", "torch") if lib in sys.modules}
 
 
 class TensorBoardLog:

@@ -122,8 +122,7 @@ class ResultsIndex:
             if bad:  # kept before the index is rewritten without them: a kill in between leaves them in both
                 kept = self.unreadable.read_bytes() if self.unreadable.exists() else b""
                 kept += b"\n" if kept and not kept.endswith(b"\n") else b""
-                new = b"".join(line + b"\n" for _, line in bad if line not in kept.splitlines())
-                if new:
+                if new := b"".join(line + b"\n" for _, line in bad if line not in kept.splitlines()):
                     with io.atomic(self.unreadable) as tmp:
                         tmp.write_bytes(kept + new)
                 for n, _ in bad:
