@@ -220,16 +220,15 @@ def build_parser(cls, description: str, epilog: str | None = None, prog: str | N
         shown = ",".join(map(str, d)) if isinstance(d, tuple) else "none" if d is None else str(d)
         # a help text that already says its default (e.g. "default: each run's own") keeps it
         help_text = meta["help"] if "(default:" in meta["help"] else f"{meta['help']} (default: {shown})"
+        kwargs = {"dest": f.name, "help": help_text}
         if base is bool:
-            parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
-            )
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, **kwargs)
             continue
         one = _converter(base, meta)
         metavar = meta.get("metavar") or (
             f.name.upper() if not meta.get("choices") else "{" + ",".join(map(str, _choices(meta))) + "}"
         )
-        kwargs = {"dest": f.name, "default": None, "metavar": metavar, "help": help_text}
+        kwargs |= {"default": None, "metavar": metavar}
         if is_tuple and meta.get("repeat"):  # --set a=1 --set b=2: one value per flag, commas kept
             parser.add_argument(flag, type=lambda raw, one=one: (one(raw),), action="append", **kwargs)
         elif is_tuple:  # "--seeds 0,1,2" and "--seeds 0 1 2" both work; parse joins the groups
