@@ -62,10 +62,8 @@ class GitFailure(UserError):
 
 def _rel(path: Path) -> str:
     """``path`` relative to the repository where it lies inside it, for short messages."""
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 def read_manifest(path: Path) -> dict[str, str]:
