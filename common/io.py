@@ -209,5 +209,4 @@ class TensorBoardLog:
             ]
             summary = summary_pb2.Summary(value=[v for v in values if v.tag != "iteration"])
             writer.add_event(event_pb2.Event(step=int(rec["iteration"]), wall_time=time.time(), summary=summary))
-        writer.flush()
-        writer.close()
+        writer.close()  # flushes
