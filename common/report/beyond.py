@@ -154,23 +154,22 @@ def write_ladder(rows: list[dict], records: list[dict], out: Path) -> list[Path]
             + [row_difference(r, prev) if prev and prev["n"] else "-", stats.format_duration(r["train_time_s_mean"])]
             + ["; ".join(r["cpus"])]
         )
-    lines = ["# Beyond the study: the improvement ladder", "", LADDER_INTRO, ""]
-    lines += stats.markdown([*head, "training time", "CPU"], cells)
+    table = stats.markdown([*head, "training time", "CPU"], cells)
+    parts = ["# Beyond the study: the improvement ladder", LADDER_INTRO, table]
     wide = [r for r in ladder if study.RUNS[r["run"]].arch == "vgg_wide"]
     if wide and "beyond_vgg" in by_name:  # the wider networks against the CNN they widen
         each = [f"{study.RUNS[r['run']].rung} {row_difference(r, by_name['beyond_vgg'])}" for r in wide]
-        lines += ["", "The wide CNNs against the CNN (test accuracy): " + "; ".join(each) + "."]
+        parts.append("The wide CNNs against the CNN (test accuracy): " + "; ".join(each) + ".")
     for r in ladder:  # a rung that changes only the test-time views: the same networks, compared seed by seed
         mine, base = same_networks(records, study.RUNS[r["run"]])
         if mine and study.RUNS[r["run"]].tta_shift:
             d, se, _ = stats.paired_compare(mine, base, split="test")
-            lines += [
-                "",
+            parts.append(
                 f"{r['label']}: {len(mine)} of {r['n']} seeds are `{study.RUNS[r['run']].builds_on}`'s networks (the "
                 f"same train accuracy to the last digit), evaluated over other views; their difference, seed by seed: "
-                f"{difference(d, se)}.",
-            ]
-    page = stats.write_page(out / "ladder.md", lines)
+                f"{difference(d, se)}."
+            )
+    page = stats.write_page(out / "ladder.md", *parts)
     return [page, plot_ladder(ladder, out / "ladder.png"), plot_cost(ladder, params, out / "cost.png")]
 
 
@@ -278,7 +277,7 @@ VALIDATION_INTRO = (
 )
 
 
-def decision_lines(records, chose, decisions) -> list[str]:
+def decision_parts(records, chose, decisions) -> list:
     """Each decision on validation beside the one made earlier on seed 0's test accuracy, and where they differ."""
     head = ["rung", "what it adds", "builds on", "val acc", "Δ val", "on validation", "train acc", "training time"]
     rows, made, changed = [], 0, {}
@@ -303,24 +302,23 @@ def decision_lines(records, chose, decisions) -> list[str]:
             + [f"{pct(d['val'])} (seed {stats.seeds(recs)})", f"{gap(d['delta'])} ± {pct(d['se'])}", kept]
             + [pct(final(recs, "train_accuracy")[0]), time, *then]
         )
-    lines = stats.markdown([*head, "Δ test, seed 0 (earlier)", "earlier, on test", "same?"], rows)
     beyond = [study.RUNS[d["run"]].rung for d in decisions if d["beyond_noise"]]
     typical = np.mean([d["se"] for d in decisions])
-    lines += [
-        "",
+    summary = (
         f"{len(decisions)} decisions on validation; {made} of them were also made earlier on seed 0's test "
         f"accuracy, and validation reverses {len(changed)} ({', '.join(changed) or 'none'}). Beyond noise on "
         f"validation: {', '.join(beyond) or 'none'}; the standard error of a decision's difference is about "
-        f"{pct(typical)} points (unpaired, so conservative: both runs are scored on the same images).",
-    ]
+        f"{pct(typical)} points (unpaired, so conservative: both runs are scored on the same images)."
+    )
     intro = (
         "The selection effect where validation reverses a decision (test accuracy of both recipes, trained on all "
         "10,000 images; n = the seeds):"
     )
-    return lines + (["", intro, "", *changed.values()] if changed else [])
+    table = stats.markdown([*head, "Δ test, seed 0 (earlier)", "earlier, on test", "same?"], rows)
+    return [table, summary, *([intro, list(changed.values())] if changed else [])]
 
 
-def view_lines(chose) -> list[str]:
+def view_parts(chose) -> list:
     views = [(n, v) for n in study.RUNS if n in chose and study.RUNS[n].tta and (v := best_views(chose[n]))]
     rows = [
         [f"`{n}`", *(pct(means.get(k)) for k in VIEW_LABELS), f"**{VIEW_LABELS[best]}**"] for n, (best, means) in views
@@ -329,7 +327,7 @@ def view_lines(chose) -> list[str]:
         "Test-time views, compared on the validation images at each run's end (the run trains the same way "
         "whatever the views; flip = the image and its mirror, x shifts = 10 views):"
     )
-    return ["", intro, "", *stats.markdown(["run", *VIEW_LABELS.values(), "chosen"], rows)] if rows else []
+    return [intro, stats.markdown(["run", *VIEW_LABELS.values(), "chosen"], rows)] if rows else []
 
 
 def carried(decisions: list[dict], name: str) -> list[str]:
@@ -345,8 +343,8 @@ def carried(decisions: list[dict], name: str) -> list[str]:
     return held
 
 
-def choice_lines(records, decisions) -> list[str]:
-    lines, effect = ["", "The choices, and the chosen recipes' test accuracy (trained on all 10,000 images):", ""], []
+def choice_parts(records, decisions) -> list:
+    lines, effect = [], []
     for c in chosen(records):
         test = sorted(tested(records, study.RUNS[c["named"]]), key=lambda r: r["seed"]) if c["named"] else []
         shown = f"`{c['named']}`" if c["named"] else f"`{c['name']}` with views {c['views']} (no named run yet)"
@@ -372,7 +370,8 @@ def choice_lines(records, decisions) -> list[str]:
             )
     same = "Both choices are the ones made earlier on the test set: no selection effect to measure there."
     intro = "Where validation chose differently from the earlier test-set choice (the selection effect):"
-    return lines + (["", intro, "", *effect] if effect else ["", same])
+    head = "The choices, and the chosen recipes' test accuracy (trained on all 10,000 images):"
+    return [head, lines, *([intro, effect] if effect else [same])]
 
 
 def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> list[Path]:
@@ -380,9 +379,10 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
     decisions = ladder_decisions(chose, study.VALIDATION * n_classes)
     if not decisions:
         return []
-    lines = ["# Beyond the study: every choice made on validation", "", VALIDATION_INTRO, ""]
-    lines += decision_lines(records, chose, decisions) + view_lines(chose) + choice_lines(records, decisions)
-    return [stats.write_page(out / "validation.md", lines), plot_selection(records, chose, out / "selection.png")]
+    parts = decision_parts(records, chose, decisions) + view_parts(chose) + choice_parts(records, decisions)
+    title = "# Beyond the study: every choice made on validation"
+    page = stats.write_page(out / "validation.md", title, VALIDATION_INTRO, *parts)
+    return [page, plot_selection(records, chose, out / "selection.png")]
 
 
 def plot_selection(records: list[dict], chose: dict[str, list[dict]], path: Path) -> Path:

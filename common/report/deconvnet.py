@@ -375,7 +375,7 @@ def fig_randomization(rec: Record, out: Path) -> Path:
     return titled(fig, title, out / "randomization_check.png", 9, rec, axes[:, 1:], top)
 
 
-def randomization_table(rec: Record) -> str:
+def randomization_table(rec: Record) -> list:
     """randomization_check.md: per cascade step, the similarities (mean ± std over the images) and overlaps."""
     steps, k = rec.meta["steps"], rec.k
     fields = (
@@ -395,9 +395,7 @@ def randomization_table(rec: Record) -> str:
     rows.append(
         ["reference", "trained; each image vs. the next image", *(c for b in base for c in (pm(b[0]), pm(b[1]), ""))]
     )
-    lines = [
-        "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)",
-        "",
+    intro = (
         "Computed by `dconvnet_visualizations.py`, drawn from its `deconvnet.npz` by "
         "`common/report/deconvnet.py`. "
         f"Each step re-draws one more layer's weights from its own initializer, top down (seed "
@@ -405,14 +403,13 @@ def randomization_table(rec: Record) -> str:
         f"with the trained network's on {n_images} test images (mean ± std over them; SSIM on the figures' color "
         f"scale). Top-{k} overlap: per map, the share of the trained network's top-{k} patches (image, row, col) over "
         f"all test images that the randomized network also picks, mean over the maps the per-map figures show; "
-        f"mining: {rec.mining}, {fields}.",
-        "",
-        *stats.markdown(head, rows),
-        "",
+        f"mining: {rec.mining}, {fields}."
+    )
+    reads = (
         "A layer's projection, and the activations that choose what to project, read only the weights of that "
         "layer and the layers below it: the rows before that layer is re-drawn are exactly 1. The reference row "
-        "compares the trained projections of two different images: what sharing the network and nothing else scores.",
-    ]
+        "compares the trained projections of two different images: what sharing the network and nothing else scores."
+    )
     rules, rho = rec.meta["rules"], {w: rec[f"guided.rho_{w}"].astype(np.float64) for w in ("all", "one")}
     each = [
         f"{rule}: {stats.span(rho['all'][j], '{:.2f}')} with every conv2 activation kept, "
@@ -420,12 +417,12 @@ def randomization_table(rec: Record) -> str:
         for j, rule in enumerate(rules)
         if rule != "deconvnet"
     ]
-    lines += [
-        "",
+    against = (
         f"Against the deconvnet's conv2 projections (Spearman's rho, range over the {rho['all'].shape[1]} "
-        f"images of `guided_backprop_projections.png`): {'; '.join(each)}.",
-    ]
-    return "\n".join(lines) + "\n"
+        f"images of `guided_backprop_projections.png`): {'; '.join(each)}."
+    )
+    title = "# Cascading randomization of the deconvnet (Adebayo et al., NeurIPS 2018)"
+    return [title, intro, stats.markdown(head, rows), reads, against]
 
 
 def rebuild(folder: Path) -> list[Path]:
@@ -438,5 +435,4 @@ def rebuild(folder: Path) -> list[Path]:
     if len(rec.arrays.get("occlusion.index", ())):  # none if the network classified no image right
         written.append(fig_occlusion(rec, folder))
     written += [fig_guided_backprop(rec, folder), fig_randomization(rec, folder)]
-    io.write_text(folder / "randomization_check.md", randomization_table(rec))
-    return [*written, folder / "randomization_check.md"]
+    return [*written, stats.write_page(folder / "randomization_check.md", *randomization_table(rec))]

@@ -112,7 +112,7 @@ def accuracies(r: dict) -> list[str]:
     return [pm(r[f"final_{s}_accuracy_mean"], r[f"final_{s}_accuracy_std"]) for s in ("train", "test")]
 
 
-def grid_table(rnn_rows: list[dict]) -> list[str]:
+def grid_table(rnn_rows: list[dict]) -> list:
     head = ["cell", "hidden units", "params", "seeds", "iterations", "final train acc", "final test acc", "SE"]
     head += ["final train loss", "final test loss", "training time", "study test acc", "identity"]
     table = []
@@ -125,37 +125,32 @@ def grid_table(rnn_rows: list[dict]) -> list[str]:
         cells += [*accuracies(r), pm(r["test_accuracy_binomial_se"])]
         cells += [pm(r[f"final_{s}_loss_mean"], digits=3, scale=1) for s in ("train", "test")]
         table.append([*cells, format_duration(r["train_seconds_mean"]), study, r["identity"]])
-    lines = stats.markdown(head, table)
     keys = ("optimizer", "learning_rate", "lr_schedule", "batch_size", "iterations")
     settings = sorted({tuple(r["records"][0]["identity"]["config"].get(k, "constant") for k in keys) for r in rnn_rows})
     described = "; ".join(f"{opt} lr {lr} ({sch}), batch {bs}, {it} iterations" for opt, lr, sch, bs, it in settings)
     differ = " -- runs differ in settings, compare with care." if len(settings) > 1 else ""
-    lines += ["", f"Settings: {described}{differ}"]
+    parts = [stats.markdown(head, table), f"Settings: {described}{differ}"]
     near = [r for r in rnn_rows if r["study_test_accuracy"] is not None and r["n"]]
     if near and any(images_evaluated(r["records"][0]) is None for r in near):
-        lines += ["", "Against the study's approximate numbers: not judged, the records hold no count of test images."]
+        parts.append("Against the study's approximate numbers: not judged, the records hold no count of test images.")
     elif near:  # the study's approximate number taken as one run on the same test images
         study_se = lambda r: binomial_se(r["study_test_accuracy"], images_evaluated(r["records"][0]))
         se = lambda r: math.hypot(stats.se_of_mean(r["records"]), study_se(r))
         ok = [r for r in near if r["final_test_accuracy_mean"] >= r["study_test_accuracy"] - stats.NOISE * se(r)]
-        lines += [
-            "",
+        parts.append(
             f"Against the study's approximate numbers: {len(ok)} of {len(near)} runs at or above them or within "
-            "noise of them (the study's number taken as one run on the same test images).",
-        ]
-    return lines + [""]
+            "noise of them (the study's number taken as one run on the same test images)."
+        )
+    return parts
 
 
-def comparison_table(comparison: list[dict]) -> list[str]:
+def comparison_table(comparison: list[dict]) -> list:
     """Part C: the CNN against the best of each cell."""
     level = f"{100 * TABLE_REACH:g}%"
-    lines = [
-        "## Part C: the study's CNN against the best RNN, LSTM and GRU",
-        "",
+    intro = [
         f'Same training images, batch size and iteration budget. "To {level} train": first evaluation',
         f"at which the interval's mean train accuracy reached {level} (iteration / training seconds;",
         'the median over the seeds, "not reached" if a seed never did).',
-        "",
     ]
     head = ["model", "params", "optimizer, lr", "final train acc", "final test acc", f"to {level} train"]
     name = lambda r: r["label"] + ("" if r["cell"] == "cnn" else f", {r['hidden_units']} units")
@@ -170,40 +165,33 @@ def comparison_table(comparison: list[dict]) -> list[str]:
         optimizer = f"{c.get('optimizer', 'adam')} {c['learning_rate']} ({c.get('lr_schedule', c.get('schedule'))})"
         cells = [name(r), f"{r['num_params']:,}", optimizer, *accuracies(r), reach]
         table.append([*cells, format_duration(r["train_seconds_mean"]), f"{ips:,.0f}"])
-    lines += stats.markdown([*head, "training time", "images/s"], table)
+    parts = ["## Part C: the study's CNN against the best RNN, LSTM and GRU", intro]
+    parts.append(stats.markdown([*head, "training time", "images/s"], table))
     if reached:  # who gets there first, counted in iterations and in training seconds
         first = [min(reached, key=lambda rh: np.median([h[k] for h in rh[1]]))[0] for k in (0, 1)]
-        lines += ["", f"First to {level} train: in iterations {name(first[0])}; in training seconds {name(first[1])}."]
-    return lines + [
-        "",
-        "Study: the CNN reached ~100% training accuracy faster than every RNN; LSTM and GRU came",
-        "close to it, the basic RNN did not.",
-        "",
-    ]
+        parts.append(f"First to {level} train: in iterations {name(first[0])}; in training seconds {name(first[1])}.")
+    study = "Study: the CNN reached ~100% training accuracy faster than every RNN; LSTM and GRU came"
+    return [*parts, [study, "close to it, the basic RNN did not."]]
 
 
-def summary_markdown(rows: list[dict], comparison: list[dict]) -> str:
+def summary_parts(rows: list[dict], comparison: list[dict]) -> list:
     rnn_rows = [r for r in rows if r["cell"] != "cnn" and r["current"]]
-    lines = [
-        f"# Task 3: RNNs on {data_label(rnn_rows)}",
-        "",
+    intro = [
         "Each image is a sequence of its rows (row r at step r), one recurrent layer, a dense softmax.",
         "Final = the last evaluation (train: mean over the last interval; test: all test images), in",
         "percent: mean ± sample std over the seeds; SE = the binomial standard error of one accuracy on",
         "the test set. Training seconds exclude evaluation. Study: the report's approximate test accuracy.",
         f"CPU: {stats.cpus([m for r in rows if r['current'] for m in r['records']])}.",
-        "",
-        *grid_table(rnn_rows),
-        *(comparison_table(comparison) if comparison else []),
     ]
+    parts = [f"# Task 3: RNNs on {data_label(rnn_rows)}", intro, *grid_table(rnn_rows)]
+    parts += comparison_table(comparison) if comparison else []
     if others := sum(not r["current"] for r in rows):
-        lines += [
-            f"The results index also holds {others} other configuration(s): every one is a row of `summary.csv`.",
-            "",
-        ]
+        parts.append(
+            f"The results index also holds {others} other configuration(s): every one is a row of `summary.csv`."
+        )
     if diverged := [r["run"] for r in rows if "diverged" in r["status"] and r["current"]]:
-        lines += [f"Diverged (non-finite training loss; no final numbers): {', '.join(sorted(diverged))}.", ""]
-    return "\n".join(lines)
+        parts.append(f"Diverged (non-finite training loss; no final numbers): {', '.join(sorted(diverged))}.")
+    return parts
 
 
 # ---------------------------------------------------------------- figures
@@ -421,9 +409,8 @@ def summarize(records: list[dict], grid: Grid, runs: list[tuple[str, int | None]
         done = [[r for r in part if r["n"]] for part in cells.values()]
         comparison = [cnn] + [max(part, key=lambda r: r["final_test_accuracy_mean"]) for part in done if part]
         written.append(plot_cnn_comparison(comparison, out / "cnn_comparison.png"))
-    io.write_text(out / "summary.md", summary_markdown(rows, comparison))
-    io.write_text(out / "summary.csv", stats.csv_text(rows, CSV_FIELDS))
-    written += [out / "summary.md", out / "summary.csv"]
+    written.append(stats.write_page(out / "summary.md", *summary_parts(rows, comparison)))
+    written.append(stats.write_csv(out / "summary.csv", rows, CSV_FIELDS))
     written += write_fast_settings(records, out, [run_name(c, h) for c, h in [*runs, ("cnn", None)]], "rnn_mnist.py")
     if all(r["study_data"] for r in rnn_rows) and out.name == "rnn":  # the standard layout <figures>/rnn
         written += claims.update(out.parent, log)

@@ -294,7 +294,7 @@ def header(s: Search) -> list[str]:
         tag = " (warm start)" if t.warm else ""
         rows.append([*([rank, f"{t.number}{tag}"] if s.numbered else [f"{rank}{tag}"]), pct(t.value), params])
     head = ["rank", *(["trial"] if s.numbered else []), f"{s.split} acc", "parameters"]
-    return [f"# Search `{s.name}`", "", f"{text} {PM_KEY}", "", *stats.markdown(head, rows), ""]
+    return [f"# Search `{s.name}`", f"{text} {PM_KEY}", stats.markdown(head, rows)]
 
 
 def trial_lines(s: Search, hand: list[dict]) -> list[str]:
@@ -370,12 +370,11 @@ def winner_lines(s: Search, mine: list[dict], base: list[dict], rival: RunConfig
     ]
     if mine and base:
         time = lambda rs: format_duration(mean_std([r["train_time_s"] for r in rs])[0])  # noqa: E731
-        lines += [
-            "",
+        lines.append(
             f"Search minus `{rival.name}`: {stats.difference(*compare(mine, base)[:2])} (standard error over seeds). "
             f"Training time per seed: the search's {time(mine)} on {stats.cpus(mine)}, the rival's {time(base)} on "
-            f"{stats.cpus(base)}. {images_seen(mine, base, cifar, base[0]['identity']['data']['name'])}",
-        ]
+            f"{stats.cpus(base)}. {images_seen(mine, base, cifar, base[0]['identity']['data']['name'])}"
+        )
         run7 = records_of(cifar, ref.name, ref.identity(), base[0]["identity"]["data"]["name"])
         if rival.name != ref.name and run7:
             lines[-1] += f" Against the study's run 7 (`{ref.name}`): {stats.difference(*compare(mine, run7)[:2])}."
@@ -396,7 +395,7 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
     rival, data = named[hpsearch.RIVALS[s.space]], s.records[0]["identity"]["data"]["name"]
     of = lambda run: records_of(cifar_records, run.name, run.identity(), data)  # noqa: E731
     hand = [r for name in hpsearch.HAND_TUNING[s.space] for r in of(named[name]) if r["identity"]["seed"] == 0]
-    lines, ended = header(s), None
+    lines, ended = [], None  # on the warm start, then the trials, one paragraph
     if s.warm and s.complete and s.warm.complete:
         best, warm = s.complete[0].value, s.warm.last
         lines.append(
@@ -419,6 +418,6 @@ def rebuild(search_dir: Path, cifar_records: list[dict], named: dict[str, RunCon
                 f"`cifar/results.jsonl`): {pct(ended)}%, against the search's best "
                 f"{pct(s.complete[0].value) if s.complete else '-'}%."
             )
-    lines += [*trial_lines(s, hand), "", *winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)]
-    path = stats.write_page(search_dir / "search.md", lines)
+    winner = winner_lines(s, retrains(s, rival), of(rival), rival, cifar_records)
+    path = stats.write_page(search_dir / "search.md", *header(s), lines + trial_lines(s, hand), *winner)
     return [plot_trials(s, search_dir / "trials.png", ended), plot_sensitivity(s, search_dir / "sensitivity.png"), path]

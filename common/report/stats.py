@@ -224,17 +224,22 @@ def markdown(header: list[str], rows: list[list]) -> list[str]:
     ]
 
 
+def page(*parts) -> str:
+    """Markdown of ``parts`` (a line, or a list of lines), a blank line between two parts."""
+    return "\n\n".join(part if isinstance(part, str) else "\n".join(part) for part in parts) + "\n"
+
+
 def write_page(path, *parts):
-    """A Markdown file of ``parts`` (a line, or a list of lines), a blank line between two parts."""
-    io.write_text(path, "\n\n".join(part if isinstance(part, str) else "\n".join(part) for part in parts) + "\n")
+    io.write_text(path, page(*parts))
     return path
 
 
-def csv_text(rows: list[dict], fields, digits: int = 5, nan: str = "") -> str:
+def write_csv(path, rows: list[dict], fields, digits: int = 5, nan: str = ""):
     """``rows`` as CSV with the columns ``fields``: floats rounded to ``digits``, None empty, NaN ``nan``."""
     cell = lambda v: "" if v is None else (nan if math.isnan(v) else round(v, digits)) if isinstance(v, float) else v  # noqa: E731
     buf = stringio.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: cell(r.get(k)) for k in fields} for r in rows)
-    return buf.getvalue()
+    io.write_text(path, buf.getvalue())
+    return path

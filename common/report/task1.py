@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from common import data, io, runs, study
-from common.report import claims, overview, runfigs, stats
+from common.report import beyond, claims, overview, protocol, runfigs, stats
+from common.report import speed as speed_report
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, error_bars, plt, save_figure, seed_dots, seeds_note
 from common.report.stats import NOISE, PM_KEY, ROWS, gap, mean_std, pct, pm
 
@@ -105,7 +106,7 @@ INTRO = (
 )
 
 
-def gap_lines(rows: list[dict]) -> list[str]:
+def gap_text(rows: list[dict]) -> str:
     """What the gaps to the study's table say: their means, how many runs lie near the study's or within noise of
     it, and the same on the seeds the calibration never used (all but 0)."""
     gaps = lambda key, rs: 100 * np.mean([abs(r[key]) for r in rs])  # noqa: E731
@@ -114,30 +115,28 @@ def gap_lines(rows: list[dict]) -> list[str]:
         abs(r["test_gap"]) <= NOISE * math.hypot(se(r), stats.binomial_se(r["study_test_acc"], 1000)) for r in rows
     ]
     test_se = [r["test_acc_binomial_se"] for r in rows]
-    lines = [
-        "",
+    text = (
         f"Mean absolute gap to the study over the {len(rows)} current runs: train {gaps('train_gap', rows):.1f} "
         f"points, test {gaps('test_gap', rows):.1f} points; {sum(abs(r['test_gap']) <= NEAR for r in rows)} of "
         f"{len(rows)} runs within {100 * NEAR:.0f} test points; {sum(noise)} of {len(rows)} test gaps within noise "
         "(the study's number taken as one run on the 1,000 test images). One accuracy's binomial standard error on "
-        f"the test set: {stats.span([100 * x for x in test_se], '{:.1f}')} points.",
-    ]
+        f"the test set: {stats.span([100 * x for x in test_se], '{:.1f}')} points."
+    )
     later = lambda r, k: stats.final([m for m in r["records"] if m["seed"] != 0], f"{k}_accuracy")[0]  # noqa: E731
     unseen = [{f"{k}_gap": later(r, k) - r[f"study_{k}_acc"] for k in ("train", "test")} for r in rows]
     if all(math.isfinite(u["test_gap"]) for u in unseen):
-        lines[-1] += (
+        text += (
             f" On the seeds other than 0 alone (the calibration chose the constants on seed 0): train "
             f"{gaps('train_gap', unseen):.1f}, test {gaps('test_gap', unseen):.1f} points."
         )
-    return lines
+    return text
 
 
-def summary_markdown(rows: list[dict], dataset_label: str, study_data: bool, early: tuple[int, int]) -> str:
+def summary_parts(rows: list[dict], dataset_label: str, study_data: bool, early: tuple[int, int]) -> list:
     ladder = {r["run"] for r in rows if r["current"] and in_ladder(r)}  # one row each (beyond.write_ladder)
     current = [r for r in rows if r["current"] and not in_ladder(r)]
     head = ["#", "run", "seeds", "iterations", "train acc", "test acc"]
     head += ["study train", "study test", "train gap", "test gap"] if study_data else []
-    lines = [f"# {dataset_label}: the LeNet-5 sweep" + (" against the study" if study_data else ""), "", INTRO, ""]
     table = []
     for r in current:
         status = f" ({r['status']})" if r["status"] != "finished" else ""
@@ -146,27 +145,25 @@ def summary_markdown(rows: list[dict], dataset_label: str, study_data: bool, ear
         if study_data:
             cells += [pct(r["study_train_acc"], 0), pct(r["study_test_acc"]), gap(r["train_gap"]), gap(r["test_gap"])]
         table.append([*cells, stats.format_duration(r["train_time_s_mean"]), "; ".join(r["cpus"])])
-    lines += stats.markdown([*head, "training time", "CPU"], table)
+    title = f"# {dataset_label}: the LeNet-5 sweep" + (" against the study" if study_data else "")
+    parts = [title, INTRO, stats.markdown([*head, "training time", "CPU"], table)]
     gaps = [r for r in current if not r["overridden"] and r["test_gap"] is not None and np.isfinite(r["test_gap"])]
     if study_data and gaps:  # over the study's rows as defined (a --set variant is an experiment)
-        lines += gap_lines(gaps)
+        parts.append(gap_text(gaps))
     if early[1]:
-        lines += [
-            "",
+        parts.append(
             f"The `--early` reruns merged into their runs' histories: {early[0]} of {early[1]} (a rerun is merged "
             f"where its last evaluation gives the full run's test accuracy and conv statistics at iteration "
-            f"{study.EARLY_ITERATIONS}).",
-        ]
+            f"{study.EARLY_ITERATIONS})."
+        )
     if ladder:
-        lines += ["", f"The improvement ladder's {len(ladder)} run(s) are tabled in `beyond/ladder.md`."]
-    others = len(rows) - len(current) - len(ladder)
-    if others:
-        lines += [
-            "",
+        parts.append(f"The improvement ladder's {len(ladder)} run(s) are tabled in `beyond/ladder.md`.")
+    if others := len(rows) - len(current) - len(ladder):
+        parts.append(
             f"The results index also holds {others} other configuration(s) (other constants, lengths, data "
-            "or backends; e.g. the calibration's): every one is a row of `summary.csv`.",
-        ]
-    return "\n".join(lines) + "\n"
+            "or backends; e.g. the calibration's): every one is a row of `summary.csv`."
+        )
+    return parts
 
 
 def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data: bool) -> Path:
@@ -246,7 +243,7 @@ def calibration_table(records: list[dict], seed: int, eval_every: int, batch_siz
     return sorted(rows, key=lambda r: (np.isnan(r["score"]), r["score"]))
 
 
-def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> list[str]:
+def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> str:
     """What the rows and the runs behind them say beyond the best 12: Adam's two rates at every length (each L2 at
     its best, as the figure draws them), run 6 at the grid's faster rate, and run 7 read off run 8's curve."""
     (lo, hi), lengths, l2s = study.GRID["adam_lr"], study.GRID["iterations"], study.GRID["l2"]
@@ -272,38 +269,34 @@ def calibration_notes(records: list[dict], scored: list[dict], seed: int) -> lis
             f"Run 7 trained on its own (seed {seed}) gives run 8's train and test accuracy to every recorded digit at "
             f"{len(same)} of {len(its)} evaluations, as reading run 7 off run 8's curve assumes."
         )
-    return ["", " ".join(lines)]
+    return " ".join(lines)
 
 
 def write_calibration(records: list[dict], rows: list[dict], out: Path, seed: int) -> list[Path]:
     names = {v: k for k, v in study.CONSTANTS.items()}
+    rows = [{**r, "constants": names.get(study.constants_of(r), "")} for r in rows]
     fields = ("adam_lr", "l2", "run6_lr", "run6_momentum", "iterations", "long_factor", "train_gap", "test_gap")
     fields += ("score", "within_3_test_points", "runs_found", "constants")
-    rows_out = [{**r, "constants": names.get(study.constants_of(r), "")} for r in rows]
-    io.write_text(out / "constants_fit.csv", stats.csv_text(rows_out, fields))
+    written = [stats.write_csv(out / "constants_fit.csv", rows, fields)]
     scored = [r for r in rows if np.isfinite(r["score"])]
-    lines = [
-        "# The constants the study did not state, fitted to its table",
-        "",
+    intro = (
         f"Generated by `cifar_v2.py --calibrate` (seed {seed}) from `results.jsonl`. Each row is one "
         "combination of the unstated constants; the gaps are the mean absolute differences between our final "
         "accuracies and the study's table over its 11 runs, in points; score = (train gap + test gap) / 2. "
-        f"{len(scored)} of {len(rows)} combinations have all 11 runs. The best 12, and the two named sets:",
-        "",
-        "| rank | Adam lr | L2 | run 6 (lr, momentum) | iterations | run 8 factor | train gap | test gap "
-        f"| score | runs within {100 * NEAR:.0f} test points | set |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"{len(scored)} of {len(rows)} combinations have all 11 runs. The best 12, and the two named sets:"
+    )
+    head = ["rank", "Adam lr", "L2", "run 6 (lr, momentum)", "iterations", "run 8 factor", "train gap", "test gap"]
+    head += ["score", f"runs within {100 * NEAR:.0f} test points", "set"]
+    table = [
+        [rank, f"{r['adam_lr']:g}", f"{r['l2']:g}", f"({r['run6_lr']:g}, {r['run6_momentum']:g})", r["iterations"]]
+        + [f"{r['long_factor']:g}", *(f"{100 * r[k]:.1f}" for k in ("train_gap", "test_gap", "score"))]
+        + [f"{r['within_3_test_points']} of 11", r["constants"]]
+        for rank, r in enumerate(scored, 1)
+        if rank <= 12 or r["constants"]
     ]
-    for rank, r in enumerate(scored, 1):
-        name = names.get(study.constants_of(r), "")
-        if rank <= 12 or name:
-            lines.append(
-                f"| {rank} | {r['adam_lr']:g} | {r['l2']:g} | ({r['run6_lr']:g}, {r['run6_momentum']:g}) "
-                f"| {r['iterations']} | {r['long_factor']:g} | {100 * r['train_gap']:.1f} "
-                f"| {100 * r['test_gap']:.1f} | {100 * r['score']:.1f} | {r['within_3_test_points']} of 11 | {name} |"
-            )
-    lines += calibration_notes(records, scored, seed) if scored else []
-    written = [out / "constants_fit.csv", stats.write_page(out / "constants_fit.md", lines)]
+    notes = [calibration_notes(records, scored, seed)] if scored else []
+    title = "# The constants the study did not state, fitted to its table"
+    written.append(stats.write_page(out / "constants_fit.md", title, intro, stats.markdown(head, table), *notes))
     return written + ([plot_calibration(scored, out / "constants_fit.png", seed)] if scored else [])
 
 
@@ -364,10 +357,7 @@ def summarize(
         log(f"no finished runs of {info.name} in {out / 'results.jsonl'}; nothing to summarize.")
         return []
     merged = runs.merge_early(records, study.EARLY_ITERATIONS, log)  # the --early reruns, in their runs' histories
-    early = (
-        sum(bool(r.get("dense_until")) for r in merged),
-        sum(r["identity"].get("eval_every") == 1 for r in records),
-    )
+    early = sum(bool(r.get("dense_until")) for r in merged), sum(r["identity"].get("eval_every") == 1 for r in records)
     current: dict[str, set[str]] = {}  # run name -> the tables' rows: each run's group with the most seeds
     for run in named + [run for run, fields in drawn if not (fields or {}).get("validation")]:
         if recs := stats.records_of(merged, run.name, run.identity(), info.name):
@@ -388,26 +378,20 @@ def summarize(
                 written += runfigs.write_run_figures(run, recs, folder, read_every, info.study_data)
             except Exception as err:  # noqa: BLE001  (a figure must never cost a result: report it, go on)
                 log(f"error drawing figures of {run.name}: {type(err).__name__}: {err}. The results are saved.")
-    io.write_text(out / "summary.csv", stats.csv_text(rows, SUMMARY_FIELDS, nan="nan"))
-    io.write_text(out / "summary.md", summary_markdown(rows, info.label, info.study_data, early))
+    written.append(stats.write_csv(out / "summary.csv", rows, SUMMARY_FIELDS, nan="nan"))
+    written.append(stats.write_page(out / "summary.md", *summary_parts(rows, info.label, info.study_data, early)))
     # the figure of the study's data compares with the study: its rows only (the ladder has a figure of its own)
     shown = [r for r in rows if r["current"] and not in_ladder(r) and (r["row"] or not info.study_data)]
-    written += [out / "summary.csv", out / "summary.md"]
     written.append(plot_summary(shown, out / "summary.png", info.label, info.study_data))
     wants = lambda page: pages is None or page in pages  # noqa: E731
-    if wants("ladder") or wants("validation"):
-        from common.report import beyond
-
-        written += beyond.write_ladder(rows, merged, out / "beyond") if wants("ladder") else []
-        written += beyond.write_validation(merged, out / "beyond", len(info.class_names)) if wants("validation") else []
+    if wants("ladder"):
+        written += beyond.write_ladder(rows, merged, out / "beyond")
+    if wants("validation"):
+        written += beyond.write_validation(merged, out / "beyond", len(info.class_names))
     if wants("protocol"):
-        from common.report import protocol
-
         written += protocol.write(merged, out / "beyond")
     if wants("speed"):
-        from common.report import speed
-
-        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
+        written += speed_report.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
     if info.study_data and wants("overview"):
         written += overview.write_overview(merged, out, info.class_names)
     if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
