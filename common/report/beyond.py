@@ -84,19 +84,15 @@ def score(recs: list[dict]) -> float:
     return views[1][views[0]] if views else mean_val(recs)
 
 
-def best_scored(by_name: dict[str, list[dict]], names) -> str | None:
-    present = [n for n in names if n in by_name]
-    return max(present, key=lambda n: score(by_name[n])) if present else None
-
-
 def chosen(records: list[dict]) -> list[dict]:
     """The best LeNet-5 and the best network, with their views, chosen on validation; ``named``: the run that is it."""
     chose = choosing_records(records)
     out = []
     for key, what, lenet in (("lenet", "the study's LeNet-5", True), ("net", "the best network", False)):
-        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung and (r.arch == "lenet5") == lenet])
-        if not name:
+        present = [n for n, r in study.RUNS.items() if n in chose and r.rung and (r.arch == "lenet5") == lenet]
+        if not present:
             continue
+        name = max(present, key=lambda n: score(chose[n]))
         run, v = study.RUNS[name], best_views(chose[name]) if study.RUNS[name].tta else None
         if v:  # the views chosen on validation replace the run's own
             tta, shift = VIEW_CANDIDATES[v[0]]
@@ -120,8 +116,7 @@ LADDER_INTRO = (
 
 
 def row_difference(a: dict, b: dict) -> str:
-    se = lambda r: r["test_acc_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_acc_binomial_se"]  # noqa: E731
-    return difference(a["test_acc_mean"] - b["test_acc_mean"], math.hypot(se(a), se(b)))
+    return difference(a["test_acc_mean"] - b["test_acc_mean"], math.hypot(a["test_acc_se"], b["test_acc_se"]))
 
 
 def same_networks(records: list[dict], run: study.RunConfig) -> tuple[list[dict], list[dict]]:
@@ -203,13 +198,8 @@ def plot_ladder(ladder: list[dict], path: Path) -> Path:
         for a in (ax, gx):
             a.axvline(len(lenet) - 0.1, color="gray", lw=0.8)
         ax.text(np.mean(x[: len(lenet)]), 114, "the study's LeNet-5, one ingredient per rung", ha="center", fontsize=9)
-        ax.text(
-            np.mean(x[len(lenet) :]),
-            114,
-            "other networks (the CNNs: rung 4's recipe, then their own)",
-            ha="center",
-            fontsize=9,
-        )
+        others = "other networks (the CNNs: rung 4's recipe, then their own)"
+        ax.text(np.mean(x[len(lenet) :]), 114, others, ha="center", fontsize=9)
     ax.set(ylabel="final accuracy (%); test: all 1,000 test images", ylim=(0, 120))
     ax.set_title("Beyond the study: what each ingredient buys (CIFAR-10, 28x28 gray)", fontsize=10, pad=22)
     ax.legend(fontsize=7.5, loc="lower center", ncols=4, bbox_to_anchor=(0.5, 1.0), frameon=False)

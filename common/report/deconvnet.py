@@ -119,8 +119,7 @@ def field(rec: Record, layer: str, row: int, col: int) -> tuple[int, int, int]:
 def cut(rec: Record, layer: str, p: np.ndarray, row: int, col: int) -> np.ndarray:
     """A projection cut to the receptive field of ``layer``'s activation at (row, col); NaN outside the image."""
     r0, c0, size = field(rec, layer, row, col)
-    pad = [(size, size)] * 2 + [(0, 0)] * (p.ndim - 2)
-    padded = np.pad(np.asarray(p, np.float32), pad, constant_values=np.nan)
+    padded = np.pad(np.asarray(p, np.float32), [(size, size)] * 2 + [(0, 0)] * (p.ndim - 2), constant_values=np.nan)
     return padded[r0 + size : r0 + 2 * size, c0 + size : c0 + 2 * size]
 
 
@@ -165,8 +164,7 @@ def fig_projections_topk(rec: Record, out: Path) -> Path:
         show(axes[row, 0], rec.pixels("images", r), head, projection=False)
         for j in range(k):
             title = f"map {mi[j]} ({ri[j]},{ci[j]})\n= {vi[j]:.2f}"
-            tile = cut(rec, layer, rec[f"topk.{layer}.proj"][r, j], ri[j], ci[j])
-            show(axes[row, j + 1], tile, title, fontsize=6.5)
+            show(axes[row, j + 1], cut(rec, layer, rec[f"topk.{layer}.proj"][r, j], ri[j], ci[j]), title, fontsize=6.5)
     apart = "; one map's picks at least half a field apart" if rec.interior else ""
     title = (
         f"The {k} strongest single activations of each layer, each projected alone and cut to its receptive field\n"
@@ -240,12 +238,11 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
     cmap_cls = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     classes = dict(cmap=cmap_cls, vmin=-0.5, vmax=cmap_cls.N - 0.5)  # one colour per class
     fig, axes = plt.subplots(n, 5, figsize=(14, 2.6 * n), squeeze=False)
-    where = "interior " if rec.interior else ""
     for r in range(n):
         show(axes[r, 0], rec.pixels("occlusion", r), "(a) " + rec.label("occlusion", r, true="true "), projection=False)
         axes[r, 0].add_patch(matplotlib.patches.Rectangle((1.5, 1.5), side, side, color="orange", fill=False, lw=1.2))
         s = g("map")[r]
-        title = f"(b) total {where}activation of conv2\nmap {s} vs. square's center"
+        title = f"(b) total {'interior ' * rec.interior}activation of conv2\nmap {s} vs. square's center"
         im = show(axes[r, 1], g("activation")[r], title, cmap="viridis")
         fig.colorbar(im, ax=axes[r, 1], shrink=0.8).set_label("activation, summed over the map", fontsize=7)
         show(axes[r, 2], g("proj")[r], f"(c) projection of conv2 map {s}\n(unoccluded; per-panel max|v|)")

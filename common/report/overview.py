@@ -164,8 +164,7 @@ def write_confusions(shown: list[tuple[str, str, list[dict]]], class_names, out:
         fig, ax = plt.subplots(figsize=(7.5, 6.5))
         im = ax.imshow(100 * share, cmap="Blues", vmin=0, vmax=100)
         for (i, j), v in np.ndenumerate(share):
-            color = "white" if v > 0.5 else "black"
-            ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color=color)
+            ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
         ax.set_xticks(range(k), class_names, rotation=45, ha="right")
         ax.set_yticks(range(k), class_names)
         ax.set(xlabel="predicted class", ylabel="true class")

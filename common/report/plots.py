@@ -139,15 +139,9 @@ def spread_labels(ax, xs, ys, labels, xerr=None, yerr=None, fontsize: float = 8)
         box = next((b for b in inside if clear(b)), (inside or boxes)[0])
         taken.append(box)
         moved = abs(box[1] - (y + 2 * pt)) > 1 or box[0] < x
-        ax.annotate(
-            labels[i],
-            (xs[i], ys[i]),
-            xytext=((box[0] - x) / pt, (box[1] - y) / pt),
-            textcoords="offset points",
-            va="bottom",
-            fontsize=fontsize,
-            arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5, shrinkA=0, shrinkB=3) if moved else None,
-        )
+        arrow = dict(arrowstyle="-", color="0.6", lw=0.5, shrinkA=0, shrinkB=3) if moved else None
+        style = dict(textcoords="offset points", va="bottom", fontsize=fontsize, arrowprops=arrow)
+        ax.annotate(labels[i], (xs[i], ys[i]), xytext=((box[0] - x) / pt, (box[1] - y) / pt), **style)
 
 
 def log_labels(axis, minor=(), unit: str = "") -> None:

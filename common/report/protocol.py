@@ -40,8 +40,7 @@ def walks(records: list[dict]) -> dict[str, protocol.Walk]:
 
 
 def fresh(records: list[dict], run: study.RunConfig) -> list[dict]:
-    """``run``'s fresh seeds (:func:`protocol.fresh_records`) on the study's data, as defined (float32, the default
-    kernels)."""
+    """``run``'s fresh seeds (``protocol.fresh_records``) on the study's data, in float32, the default kernels."""
     data = lambda r: r["identity"]["data"]["name"] == study.STUDY_DATASET  # noqa: E731
     return protocol.fresh_records([r for r in records if data(r) and not r["identity"].keys() & DEFAULT_SETTINGS], run)
 
@@ -51,15 +50,8 @@ def result_row(label: str, recs: list[dict]) -> list:
     images = r["iterations_done"] * r["identity"]["config"].get("batch_size", study.RunConfig("x").batch_size)
     minutes, flops = np.mean([x["train_time_s"] for x in recs]) / 60, r.get("forward_flops")
     work = [f"{flops / 1e6:,.1f}", f"{images * flops / 1e12:,.1f}"] if flops else ["-", "-"]
-    cells = [
-        label,
-        stats.seeds(recs),
-        stats.pm(*test[:2]),
-        stats.pm(*clean[:2]),
-        gap(clean[0] - test[0]),
-        f"{images / 1e3:,.0f}k",
-    ]
-    return [*cells, *work, f"{minutes:.1f}", stats.cpus(recs)]
+    cells = [label, stats.seeds(recs), stats.pm(*test[:2]), stats.pm(*clean[:2]), gap(clean[0] - test[0])]
+    return [*cells, f"{images / 1e3:,.0f}k", *work, f"{minutes:.1f}", stats.cpus(recs)]
 
 
 def markdown(records: list[dict]) -> list[str]:
@@ -69,15 +61,11 @@ def markdown(records: list[dict]) -> list[str]:
         design = protocol.DESIGNS[name]
         lines += [f"## {design.what} (`--protocol {name}`)", ""]
         header = ["ingredient", "what it is", "recipe without it", "n", "Δ val (points)", "decision"]
-        rows = [
-            [f"`{d.step.key}`", d.step.what, f"`{d.simpler.name}`", d.n]
-            + (
-                [f"{gap(d.mean)} ± {pct(d.se)}", f"**{d.verdict}**"]
-                if d.n >= d.repeats_needed
-                else ["-", "pending: runs missing"]
-            )
-            for d in walk.decisions
-        ]
+        rows = []
+        for d in walk.decisions:
+            read = d.n >= d.repeats_needed
+            cells = [f"{gap(d.mean)} ± {pct(d.se)}", f"**{d.verdict}**"] if read else ["-", "pending: runs missing"]
+            rows.append([f"`{d.step.key}`", d.step.what, f"`{d.simpler.name}`", d.n, *cells])
         lines += stats.markdown(header, rows) + [""]
         if walk.chosen is None:
             lines += ["Not every decision is read yet: the command resumes where it stopped.", ""]
@@ -141,10 +129,9 @@ def plot_decisions(records: list[dict], path: Path) -> Path:
         ax.set_xlabel("Δ validation accuracy (points): with the ingredient minus without")
         ax.set_title(protocol.DESIGNS[name].what, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=SPLIT_COLORS[k]) for k in ("train", "val")]
-    axes[1][0].legend(
-        handles, ["train, clean images (inference mode)", "validation"], fontsize=8, loc="upper right", ncol=2
-    )
+    labels = {"train": "train, clean images (inference mode)", "val": "validation"}
+    handles = [plt.Rectangle((0, 0), 1, 1, color=SPLIT_COLORS[k], label=label) for k, label in labels.items()]
+    axes[1][0].legend(handles=handles, fontsize=8, loc="upper right", ncol=2)
     fig.suptitle(
         "Each ingredient kept only outside the noise: mean ± 2 SE over paired repeats (coloured: kept);\n"
         "below, the ladder it rebuilt (bars: mean ± std over the repeats, dots: repeats; gap: train - validation)"

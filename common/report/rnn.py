@@ -249,8 +249,7 @@ def plot_summary(cells: dict[str, list[dict]], path: Path) -> Path:
         ax.bar(x - 0.2, np.nan_to_num(ours), 0.4, label=ours_label, color=SPLIT_COLORS["test"])
         error_bars(ax, x - 0.2, ours, err, elinewidth=1.2, capsize=3, zorder=3)
         b2 = ax.bar(x + 0.2, np.nan_to_num(study), 0.4, **study_style)
-        tops = np.nan_to_num(ours) + np.where(np.isfinite(err), err, 0)
-        for xi, top, r, v in zip(x - 0.2, tops, part, ours):
+        for xi, top, r, v in zip(x - 0.2, np.nan_to_num(ours) + np.where(np.isfinite(err), err, 0), part, ours):
             text = "diverged" if "diverged" in r["status"] else f"{v:.1f}"
             ax.text(xi, top + 0.8, text, ha="center", va="bottom", fontsize=8)
         ax.bar_label(b2, labels=["n/a" if np.isnan(v) else f"{v:.0f}" for v in study], fontsize=8, padding=1)
@@ -261,9 +260,8 @@ def plot_summary(cells: dict[str, list[dict]], path: Path) -> Path:
             text = f'study: no numbers (n/a); reported\n"{"; ".join(says)}"'
             ax.text(0.5, 0.97, text, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color="0.3")
     axes[0, 0].set_ylabel("final test accuracy (%)")
-    fig.legend(
-        *axes[0, 0].get_legend_handles_labels(), loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02)
-    )
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("Final test accuracy (%) by recurrent cell and hidden size")
     return save_figure(fig, path, tight=(0, 0.06, 1, 1))
 

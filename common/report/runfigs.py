@@ -49,9 +49,8 @@ def plot_curves(records, title: str, path, reference=None, l2: bool = False) -> 
         what = "train loss (interval mean" + (", with the L2 penalty)" if l2 else ")")
         band(ax_loss, records, "train_loss", what, SPLIT_COLORS["train"])
     band(ax_loss, records, f"{split}_loss", f"{SPLIT_NAMES[split]} cross-entropy", SPLIT_COLORS[split])
-    ax_loss.set_yscale("log")
+    ax_loss.set(xlabel="iteration (batch)", ylabel="loss (log scale)", yscale="log")
     plots.log_labels(ax_loss.yaxis, (2, 3, 5))
-    ax_loss.set(xlabel="iteration (batch)", ylabel="loss (log scale)")
     ax_loss.set_title("loss", fontsize=10)
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
@@ -137,8 +136,7 @@ def plot_activation_histograms(record, name: str, path, read_every: int, arch: s
 
 def recorded_kernel(record: dict, where: str) -> np.ndarray | None:
     """The conv1 kernel (k, k, channels, maps) a record holds at its start (``"init"``) or end (``"final"``)."""
-    h = record["history"][0] if where == "init" else record["final"]
-    kernel = h.get("conv1_kernel")
+    kernel = (record["history"][0] if where == "init" else record["final"]).get("conv1_kernel")
     return None if kernel is None else np.asarray(kernel, dtype=np.float64)
 
 

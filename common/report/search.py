@@ -181,20 +181,17 @@ def plot_trials(s: Search, path: Path, ended: float | None = None) -> Path:
         handles.append(line(color, f"the best ({pct(s.complete[0].value)}%)", lw=2.6))
     if s.warm:
         stop = "" if s.warm.complete else f"pruned at {s.warm.curve[-1][0]:,}: "
-        handles.append(
-            line(WARM_COLOR, f"warm start: the hand-tuned configuration ({stop}{pct(s.warm.last)}%)", lw=1.8)
-        )
+        warm = f"warm start: the hand-tuned configuration ({stop}{pct(s.warm.last)}%)"
+        handles.append(line(WARM_COLOR, warm, lw=1.8))
     if ended is not None:
         for a in (left, ax):
             a.axhline(100 * ended, color=WARM_COLOR, ls=":", lw=1.3)
         handles.append(
             line(WARM_COLOR, f"the warm start trained to its end, outside the search ({pct(ended)}%)", ls=":")
         )
-    every = s.records[0]["identity"]["eval_every"]
-    left.set(
-        xlabel="iterations (training batches)" if s.space != "airbench" else steps(s.space), ylabel=accuracy_label(s)
-    )
-    left.set_title(f"every trial, evaluated every {every} iterations", fontsize=10)
+    xlabel = "iterations (training batches)" if s.space != "airbench" else steps(s.space)
+    left.set(xlabel=xlabel, ylabel=accuracy_label(s))
+    left.set_title(f"every trial, evaluated every {s.records[0]['identity']['eval_every']} iterations", fontsize=10)
     order = sorted(s.trials, key=lambda t: t.number) if s.numbered else s.trials
     x = [t.number for t in order] if s.numbered else list(range(1, len(order) + 1))
     for xi, t in zip(x, order):

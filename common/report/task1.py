@@ -86,6 +86,7 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
         row["test_acc_binomial_se"] = stats.binomial_se(
             row["test_acc_mean"], stats.images_evaluated(recs[0], among=records)
         )
+        row["test_acc_se"] = row["test_acc_std"] / math.sqrt(row["n"]) if row["n"] > 1 else row["test_acc_binomial_se"]
         rows.append(row)
     order = {n: i for i, n in enumerate(study.RUNS)}
     key = lambda r: (not r["current"], r["overridden"], order.get(r["run"], len(order)), r["run"], r["identity"])  # noqa: E731
@@ -110,17 +111,16 @@ def gap_text(rows: list[dict]) -> str:
     """What the gaps to the study's table say: their means, how many runs lie near the study's or within noise of
     it, and the same on the seeds the calibration never used (all but 0)."""
     gaps = lambda key, rs: 100 * np.mean([abs(r[key]) for r in rs])  # noqa: E731
-    se = lambda r: r["test_acc_std"] / math.sqrt(r["n"]) if r["n"] > 1 else r["test_acc_binomial_se"]  # noqa: E731
     noise = [
-        abs(r["test_gap"]) <= NOISE * math.hypot(se(r), stats.binomial_se(r["study_test_acc"], 1000)) for r in rows
+        abs(r["test_gap"]) <= NOISE * math.hypot(r["test_acc_se"], stats.binomial_se(r["study_test_acc"], 1000))
+        for r in rows
     ]
-    test_se = [r["test_acc_binomial_se"] for r in rows]
     text = (
         f"Mean absolute gap to the study over the {len(rows)} current runs: train {gaps('train_gap', rows):.1f} "
         f"points, test {gaps('test_gap', rows):.1f} points; {sum(abs(r['test_gap']) <= NEAR for r in rows)} of "
         f"{len(rows)} runs within {100 * NEAR:.0f} test points; {sum(noise)} of {len(rows)} test gaps within noise "
         "(the study's number taken as one run on the 1,000 test images). One accuracy's binomial standard error on "
-        f"the test set: {stats.span([100 * x for x in test_se], '{:.1f}')} points."
+        f"the test set: {stats.span([100 * r['test_acc_binomial_se'] for r in rows], '{:.1f}')} points."
     )
     later = lambda r, k: stats.final([m for m in r["records"] if m["seed"] != 0], f"{k}_accuracy")[0]  # noqa: E731
     unseen = [{f"{k}_gap": later(r, k) - r[f"study_{k}_acc"] for k in ("train", "test")} for r in rows]
