@@ -42,6 +42,9 @@ class Settings:
 TASK1, TASK3, BEYOND = (speed.COMMANDS[kind][0] for kind in ("study", "rnn", "beyond"))  # as reproduction.md says
 TASK2 = "python dconvnet.py && python dconvnet_visualizations.py"
 BEST = study.RUNS[hpsearch.RIVALS["study"]]  # the study's best run, row 7: every row beyond it is set against it
+# each space's search as the records hold it: its trials, the iterations of a trial, the seeds its winner is
+# retrained on (the airbench space's on the fresh seeds, which no choice used; the earlier ones on 0,1,2)
+SEARCHES = {"study": (40, 3000, "0,1,2"), "all": (40, 3000, "0,1,2"), "airbench": (20, 1500, "100,101,102,103,104")}
 
 
 def ours(recs: list[dict], command: str, key: str = "test_accuracy") -> list[str]:
@@ -49,11 +52,6 @@ def ours(recs: list[dict], command: str, key: str = "test_accuracy") -> list[str
     if not recs:
         return [f"{MISSING} ({command})", "-", f"`{command}`", "-"]
     return [pm(*final(recs, key)[:2]), stats.seeds(recs), f"`{command}`", stats.cpus(recs)]
-
-
-# each space's search as the records hold it: its trials, the iterations of a trial, the seeds its winner is
-# retrained on (the airbench space's on the fresh seeds, which no choice used; the earlier ones on 0,1,2)
-SEARCHES = {"study": (40, 3000, "0,1,2"), "all": (40, 3000, "0,1,2"), "airbench": (20, 1500, "100,101,102,103,104")}
 
 
 def table(root: Path, cifar: list[dict], rnn: list[dict]) -> tuple[list[list[str]], list[str]]:

@@ -202,9 +202,8 @@ def change_early(g):
         if math.isfinite(a1) and a_end != a0 and (a1 - a0) / (a_end - a0) >= 0.5:
             early.append(row)
     return (
-        f"in {len(early)} of {len(g)} runs at least half of the whole change of test accuracy "
-        f"happened by iteration {READ:,} (runs {', '.join(map(str, sorted(early))) or 'none'}); rule: holds "
-        "in >= 70% of the runs"
+        f"in {len(early)} of {len(g)} runs at least half of the whole change of test accuracy happened by iteration "
+        f"{READ:,} (runs {', '.join(map(str, sorted(early))) or 'none'}); rule: holds in >= 70% of the runs"
     ), HOLDS if len(early) >= 0.7 * len(g) else PARTLY if early else FAILS
 
 
@@ -259,9 +258,8 @@ def lstm_sizes(g):
     flat = max(top) - min(top) <= LSTM_EQUAL_WITHIN
     sizes = "/".join(map(str, LSTM_EQUAL_SIZES))
     return (
-        f"LSTM {sizes}: {' / '.join(show(g[('lstm', h)]) for h in LSTM_EQUAL_SIZES)} (within "
-        f"{pct(max(top) - min(top))} points); {LSTM_SMALL} units: {show(g[('lstm', LSTM_SMALL)])}, "
-        f"{pct(drop)} points below their mean; rule: "
+        f"LSTM {sizes}: {' / '.join(show(g[('lstm', h)]) for h in LSTM_EQUAL_SIZES)} (within {pct(max(top) - min(top))}"
+        f" points); {LSTM_SMALL} units: {show(g[('lstm', LSTM_SMALL)])}, {pct(drop)} points below their mean; rule: "
         f"holds if {min(LSTM_EQUAL_SIZES)}-{max(LSTM_EQUAL_SIZES)} lie within {points(LSTM_EQUAL_WITHIN)} points and "
         f"{LSTM_SMALL} units falls >= {points(LSTM_DROP)} points, partly if it falls >= {points(LSTM_DROP_PARTLY)}"
     ), HOLDS if flat and drop >= LSTM_DROP else PARTLY if drop >= LSTM_DROP_PARTLY else FAILS

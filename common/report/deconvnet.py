@@ -12,12 +12,18 @@ from common import io
 from common.cli import UserError
 from common.report import stats
 from common.report.plots import LAYER_STYLES, plt, save_figure
+from common.study import DECONVNET_LAYERS as LAYERS
 
 NPZ, JSON = "deconvnet.npz", "deconvnet.json"
 RGB_NOTE = "projections: each panel scaled by its own max |value|, shown as RGB 0.5 + p / 2 (mid gray = 0)"
 OUTSIDE = "#f2d675"  # pale yellow: pixels of a receptive field that fall outside the image (NaN in a panel)
 PROJ_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=OUTSIDE)
 IMG_CMAP = matplotlib.colormaps["gray"].with_extremes(bad=OUTSIDE)
+RULE_TITLES = {
+    "deconvnet": "deconvnet\n(rectify signal)",
+    "guided": "guided backprop\n(signal > 0 and fwd > 0)",
+    "gradient": "gradient\n(fwd > 0 only)",
+}
 
 
 def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
@@ -227,9 +233,6 @@ def fig_evolution(rec: Record, out: Path) -> Path:
 
 
 # The checks of the network and the method
-LAYERS = ("conv1", "conv2")
-
-
 def fig_occlusion(rec: Record, out: Path) -> Path:
     """The paper's Figure 7: a gray square slid over correctly classified images."""
     g = lambda key: rec[f"occlusion.{key}"]
@@ -263,13 +266,6 @@ def fig_occlusion(rec: Record, out: Path) -> Path:
         f"correctly ({n_ok} of {n}); (b), (c): the conv2 map holding the image's strongest activation ({rec.mining})"
     )
     return titled(fig, title, out / "occlusion.png")
-
-
-RULE_TITLES = {
-    "deconvnet": "deconvnet\n(rectify signal)",
-    "guided": "guided backprop\n(signal > 0 and fwd > 0)",
-    "gradient": "gradient\n(fwd > 0 only)",
-}
 
 
 def fig_guided_backprop(rec: Record, out: Path) -> Path:
@@ -393,14 +389,13 @@ def randomization_table(rec: Record) -> list:
         ["reference", "trained; each image vs. the next image", *(c for b in base for c in (pm(b[0]), pm(b[1]), ""))]
     )
     intro = (
-        "Computed by `dconvnet_visualizations.py`, drawn from its `deconvnet.npz` by "
-        "`common/report/deconvnet.py`. "
-        f"Each step re-draws one more layer's weights from its own initializer, top down (seed "
+        "Computed by `dconvnet_visualizations.py`, drawn from its `deconvnet.npz` by `common/report/deconvnet.py`. "
+        "Each step re-draws one more layer's weights from its own initializer, top down (seed "
         f"{rec.meta['settings']['randomization_seed']}). Projections: every activation of the layer kept, compared "
         f"with the trained network's on {n_images} test images (mean ± std over them; SSIM on the figures' color "
         f"scale). Top-{k} overlap: per map, the share of the trained network's top-{k} patches (image, row, col) over "
-        f"all test images that the randomized network also picks, mean over the maps the per-map figures show; "
-        f"mining: {rec.mining}, {fields}."
+        "all test images that the randomized network also picks, mean over the maps the per-map figures show; mining: "
+        f"{rec.mining}, {fields}."
     )
     reads = (
         "A layer's projection, and the activations that choose what to project, read only the weights of that "

@@ -29,6 +29,17 @@ STUDY_SAYS = {"rnn": ("below LSTM/GRU", "falls as units fall")}
 CELL_COLORS = {"rnn": "#2ca02c", "lstm": "#ff7f0e", "gru": "#8c564b", "cnn": "black"}
 ERROR_FLOOR = 0.01  # percent: the error figures' log axes end here at the lowest (one image in 10,000)
 SHADES = 0.45  # a cell's hidden sizes: its colour darkened (the largest) to lightened (the smallest) by this much
+CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
+    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size final_train_accuracy_mean "
+    "final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std test_accuracy_binomial_se "
+    "final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy identity"
+).split()
+CURVE_PANELS = (  # (split, what, title): the top row accuracies, the bottom row losses
+    ("train", "accuracy", "train accuracy (interval mean)"),
+    ("test", "accuracy", "test accuracy (all test images)"),
+    ("train", "loss", "train loss (interval mean)"),
+    ("test", "loss", "test loss"),
+)
 
 
 def is_study_record(m: dict) -> bool:
@@ -92,13 +103,6 @@ def grid_rows(records: list[dict], chosen: dict[str, str]) -> list[dict]:
 
 
 # ---------------------------------------------------------------- tables
-CSV_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
-    "cell hidden_units num_params current seeds n status iterations learning_rate batch_size final_train_accuracy_mean "
-    "final_train_accuracy_std final_test_accuracy_mean final_test_accuracy_std test_accuracy_binomial_se "
-    "final_train_loss_mean final_test_loss_mean train_seconds_mean study_test_accuracy identity"
-).split()
-
-
 def data_label(rows: list[dict]) -> str:
     """The data the rows were measured on, as their records say: "MNIST (1,000 test images)"."""
     recs = [m for r in rows for m in r["records"]]
@@ -195,14 +199,6 @@ def summary_parts(rows: list[dict], comparison: list[dict]) -> list:
 
 
 # ---------------------------------------------------------------- figures
-CURVE_PANELS = (  # (split, what, title): the top row accuracies, the bottom row losses
-    ("train", "accuracy", "train accuracy (interval mean)"),
-    ("test", "accuracy", "test accuracy (all test images)"),
-    ("train", "loss", "train loss (interval mean)"),
-    ("test", "loss", "test loss"),
-)
-
-
 def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     """Accuracy (%) and loss, train and test, one line per hidden size (``rows``: falling); the study's dotted."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)

@@ -21,6 +21,7 @@ PM_KEY = (
     f'error; "beyond noise": a difference of more than {NOISE:g} standard errors.'
 )
 MISSING = "not in the records"  # a cell the records cannot give: tests/test_readme.py fails on it in figures/
+DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys present only off the defaults
 
 
 def finite(x) -> bool:
@@ -125,9 +126,6 @@ def largest_group(records: list[dict]) -> list[dict]:
     choice never depends on the order of the index."""
     groups = sorted(runs.groups(records).items(), key=lambda kv: kv[0][1], reverse=True)
     return max(groups, key=lambda kv: (sum(r["status"] == "finished" for r in kv[1]), len(kv[1])))[1]
-
-
-DEFAULT_SETTINGS = ("precision", "fused_adam", "onednn")  # identity keys present only off the defaults
 
 
 def records_of(records: list[dict], name: str, config: dict, data: str | None = None) -> list[dict]:
