@@ -30,6 +30,8 @@ GAP_PARTLY_SHARE = 0.5  # partly: at least this share of the runs is about equal
 REACH_LEVEL = 0.98  # "The CNN reaches ~100% training accuracy first": a mean train accuracy >= this
 CLOSE_TO_CNN, FAR_FROM_CNN = 0.05, 0.10  # "LSTM and GRU come close to the CNN (within this); the basic RNN does not"
 GATED, BASIC = ("lstm", "gru"), "rnn"
+acc = lambda recs, key="test_accuracy": final(recs, key)[0]  # noqa: E731  (a run's mean final accuracy)
+points = lambda x: f"{100 * x:g}"  # noqa: E731  (a rule's threshold in points: 0.05 -> "5")
 
 
 @dataclass
@@ -49,10 +51,6 @@ class Missing(Exception):
 def need(ok, what: str) -> None:
     if not ok:
         raise Missing(what)
-
-
-acc = lambda recs, key="test_accuracy": final(recs, key)[0]  # noqa: E731  (a run's mean final accuracy)
-points = lambda x: f"{100 * x:g}"  # noqa: E731  (a rule's threshold in points: 0.05 -> "5")
 
 
 # Task 1: the LeNet-5 sweep
@@ -320,8 +318,7 @@ def cnn_first(g):
         ratios = "; the CNN's final training error is " + " and ".join(f"{ratio(c):.0f}x" for c in GATED)
         ratios += " smaller than the best LSTM's and GRU's"
     return (
-        f"first iteration with a mean train accuracy >= {points(REACH_LEVEL)}%: CNN {r_cnn}; the RNNs that got "
-        "there: "
+        f"first iteration with a mean train accuracy >= {points(REACH_LEVEL)}%: CNN {r_cnn}; the RNNs that got there: "
         + (", ".join(f"{k[0]} {k[1]}: {v}" for k, v in reached.items()) or "none")
         + f" ({len(r_rnn) - len(reached)} of {len(r_rnn)} never did){ratios}"
     ), HOLDS if first else PARTLY if r_cnn is not None else FAILS

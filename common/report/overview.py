@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from common import study
-from common.report import plots, stats
+from common.report import beyond, plots, stats
 from common.report.claims import RAMP_SHARE
 from common.report.plots import LAYER_STYLES, SPLIT_COLORS, band, plt, save_figure, seeds_note
 from common.report.stats import curve, mean_std, pct
@@ -26,21 +26,20 @@ def _n(groups, spread: str = "lines: the mean") -> str:
 
 
 def plot_overlay_test_accuracy(groups: dict[int, list[dict]], path: Path) -> Path:
-    read_every = study.READ_EVERY
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for row, recs in sorted(groups.items()):
         xs, ys = curve(recs, "test_accuracy")
         run = study.RUNS[recs[0]["name"]]
         style = dict(color=COLORS.get(row), ls=STYLES.get(row, "-"), lw=2.2 if run.activation == "sigmoid" else 1.2)
         ax.plot(xs, 100 * ys, label=study.short(run), zorder=3 - row / 20, **style)
-    for it in range(read_every, int(ax.get_xlim()[1]) + 1, read_every):
+    for it in range(study.READ_EVERY, int(ax.get_xlim()[1]) + 1, study.READ_EVERY):
         ax.axvline(it, color="gray", ls=":", lw=0.6)
     ax.axhline(10, color="gray", ls="--", lw=0.8)
     ax.text(ax.get_xlim()[1], 10.5, "chance", ha="right", va="bottom", fontsize=8, color="gray")
     ax.set(xlabel="iteration (batch of 50)", ylabel="test accuracy (%), all 1,000 test images", ylim=(0, 65))
     ax.set_title(
         "The study's 11 runs: test accuracy over training (CIFAR-10, 28x28 gray)\n"
-        f"({_n(groups)}; sigmoid drawn thick; dotted: every {read_every:,} iterations, the study's read-outs)",
+        f"({_n(groups)}; sigmoid drawn thick; dotted: every {study.READ_EVERY:,} iterations, the study's read-outs)",
         fontsize=10,
     )
     ax.grid(alpha=0.3)
@@ -275,8 +274,6 @@ def write_overview(records: list[dict], out: Path, class_names) -> list[Path]:
             plot_gap_over_training(groups, out / "train_test_gap.png"),
             plot_study_scatter(groups, out / "study_scatter.png"),
         ]
-    from common.report import beyond  # here: the choice of the recipes is the one thing this module needs of it
-
     best = next(name for name, run in study.RUNS.items() if run.rung == "0")
     shown = [(best, f"The study's best run (row {study.RUNS[best].study_row})")]
     for c in beyond.chosen(records):  # the recipe chosen on validation, and the one first picked on test if other

@@ -14,6 +14,32 @@ from common.report.stats import cpu, final, format_duration, gap, mean_std, pm, 
 
 FAST_KEYS = {"precision": "bfloat16", "fused_adam": "fused Adam"}  # the speed settings' identity keys, and names
 FLOAT32 = "float32"
+CALIBRATION = study.calibration_runs()
+PROTOCOL_LABELS = tuple(d.label for d in protocol.DESIGNS.values())  # the protocol's runs' names begin so
+OWN = sum(r.identity() in [s.identity() for s in study.RUNS.values()] for r in CALIBRATION)
+COMMANDS = {  # kind -> (the command that makes it, what it makes)
+    "study": ("python cifar_v2.py --seeds 0,1,2", "the study's 11 runs: `summary.md`, the per-run figures, claims"),
+    "early": ("python cifar_v2.py --early --seeds 0,1,2", "their first 100 iterations again, evaluated after each"),
+    "other": (
+        "python cifar_v2.py --calibrate",
+        f"the fit of the study's unstated constants: `constants_fit.md` ({len(CALIBRATION)} runs; the {OWN} that are "
+        "the sweep's own runs are counted in its row)",
+    ),
+    "beyond": ("python cifar_v2.py --runs beyond --seeds 0,1,2", "the ladder and the CNNs: `beyond/ladder.md`"),
+    "validation": (
+        "python cifar_v2.py --runs beyond --set validation=100 --seeds 0",
+        "every choice on validation: `beyond/validation.md`",
+    ),
+    "fast": (
+        "make reproduce FAST=1 and --precision runs",
+        "the opt-in speed settings: `cifar/fast_settings.md`, `rnn/fast_settings.md`",
+    ),
+    "protocol": (
+        "python cifar_v2.py --protocol lenet, and --protocol airbench",
+        "the protocol's paired repeats and its chosen recipes' fresh seeds: `beyond/protocol.md`",
+    ),
+    "rnn": ("python rnn_mnist.py --seeds 0,1,2", "Task 3's grid and the CNN: `rnn/summary.md`"),
+}
 
 
 def setting(r: dict) -> str:
@@ -43,8 +69,7 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
     )
     head = ["run", "setting", "float32 seeds", "float32 test acc", "setting's seeds", "setting's test acc", "Δ test"]
     head += ["float32 time", "setting's time", "speed-up", "float32 overhead", "setting's overhead"]
-    deltas: dict[str, list[float]] = {}
-    speedups, rows = [], []
+    deltas, speedups, rows = {}, [], []  # deltas: setting -> each run's Δ test
     for name, label, f32, fast in found:
         a, b = final(f32), final(fast)
         cpus = {cpu(r) for r in fast}  # times compare only on one CPU: the float32 seeds of the setting's CPUs
@@ -72,34 +97,6 @@ def write_fast_settings(records: list[dict], out: Path, order: list[str], script
 
 
 # figures/reproduction.md: what every committed result took, per command
-CALIBRATION = study.calibration_runs()
-PROTOCOL_LABELS = tuple(d.label for d in protocol.DESIGNS.values())  # the protocol's runs' names begin so
-OWN = sum(r.identity() in [s.identity() for s in study.RUNS.values()] for r in CALIBRATION)
-COMMANDS = {  # kind -> (the command that makes it, what it makes)
-    "study": ("python cifar_v2.py --seeds 0,1,2", "the study's 11 runs: `summary.md`, the per-run figures, claims"),
-    "early": ("python cifar_v2.py --early --seeds 0,1,2", "their first 100 iterations again, evaluated after each"),
-    "other": (
-        "python cifar_v2.py --calibrate",
-        f"the fit of the study's unstated constants: `constants_fit.md` ({len(CALIBRATION)} runs; the {OWN} that are "
-        "the sweep's own runs are counted in its row)",
-    ),
-    "beyond": ("python cifar_v2.py --runs beyond --seeds 0,1,2", "the ladder and the CNNs: `beyond/ladder.md`"),
-    "validation": (
-        "python cifar_v2.py --runs beyond --set validation=100 --seeds 0",
-        "every choice on validation: `beyond/validation.md`",
-    ),
-    "fast": (
-        "make reproduce FAST=1 and --precision runs",
-        "the opt-in speed settings: `cifar/fast_settings.md`, `rnn/fast_settings.md`",
-    ),
-    "protocol": (
-        "python cifar_v2.py --protocol lenet, and --protocol airbench",
-        "the protocol's paired repeats and its chosen recipes' fresh seeds: `beyond/protocol.md`",
-    ),
-    "rnn": ("python rnn_mnist.py --seeds 0,1,2", "Task 3's grid and the CNN: `rnn/summary.md`"),
-}
-
-
 def kind(record: dict) -> str:
     """Which command made a record of the sweep's or the RNN grid's index."""
     ident = record["identity"]

@@ -19,6 +19,7 @@ from common.report.stats import NOISE, PM_KEY, ROWS, gap, mean_std, pct, pm
 
 # "within 3 test points" of the study's number: about twice one accuracy's binomial SE on the 1,000 test images
 NEAR = 0.03
+ACCURACIES = ("train_accuracy", "test_accuracy")  # the calibration's two numbers per run
 SUMMARY_FIELDS = (  # noqa: SIM905  (summary.csv's columns)
     "row run identity current seeds n status iterations train_acc_mean train_acc_std test_acc_mean test_acc_std "
     "test_acc_binomial_se best_test_acc_mean study_train_acc study_test_acc train_gap test_gap train_time_s_mean "
@@ -205,9 +206,6 @@ def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data
 
 
 # The fit of the study's unstated constants (cifar_v2.py --calibrate)
-ACCURACIES = ("train_accuracy", "test_accuracy")
-
-
 def seed_record(records: list[dict], run: study.RunConfig, seed: int) -> dict | None:
     """``run``'s record of ``seed`` on the study's data (float32, the default kernels), if any."""
     recs = stats.records_of(records, run.name, run.identity(), study.STUDY_DATASET)
