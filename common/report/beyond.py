@@ -365,8 +365,7 @@ def write_validation(records: list[dict], out: Path, n_classes: int = 10) -> lis
     if not decisions:
         return []
     parts = decision_parts(records, chose, decisions) + view_parts(chose) + choice_parts(records, decisions)
-    title = "# Beyond the study: every choice made on validation"
-    page = stats.write_page(out / "validation.md", title, intro, *parts)
+    page = stats.write_page(out / "validation.md", "# Beyond the study: every choice made on validation", intro, *parts)
     return [page, plot_selection(records, chose, out / "selection.png")]
 
 

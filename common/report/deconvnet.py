@@ -35,9 +35,8 @@ def as_rgba(p: np.ndarray, projection: bool) -> np.ndarray:
     if p.ndim == 2:
         return PROJ_CMAP((p + 1) / 2) if projection else IMG_CMAP(p)
     rgb = 0.5 + p / 2 if projection else p
-    outside = np.isnan(rgb).any(axis=-1)
     rgba = np.concatenate([np.clip(np.nan_to_num(rgb), 0, 1), np.ones(rgb.shape[:-1] + (1,))], axis=-1)
-    rgba[outside] = matplotlib.colors.to_rgba(OUTSIDE)
+    rgba[np.isnan(rgb).any(axis=-1)] = matplotlib.colors.to_rgba(OUTSIDE)
     return rgba.astype(np.float32)
 
 

@@ -59,14 +59,13 @@ def markdown(records: list[dict]) -> list[str]:
     results = []
     for name, walk in walks(records).items():
         design = protocol.DESIGNS[name]
-        lines += [f"## {design.what} (`--protocol {name}`)", ""]
         header = ["ingredient", "what it is", "recipe without it", "n", "Δ val (points)", "decision"]
         rows = []
         for d in walk.decisions:
             read = d.n >= d.repeats_needed
             cells = [f"{gap(d.mean)} ± {pct(d.se)}", f"**{d.verdict}**"] if read else ["-", "pending: runs missing"]
             rows.append([f"`{d.step.key}`", d.step.what, f"`{d.simpler.name}`", d.n, *cells])
-        lines += stats.markdown(header, rows) + [""]
+        lines += [f"## {design.what} (`--protocol {name}`)", "", *stats.markdown(header, rows), ""]
         if walk.chosen is None:
             lines += ["Not every decision is read yet: the command resumes where it stopped.", ""]
             continue

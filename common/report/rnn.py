@@ -288,8 +288,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
     errors = ("training error (100 - interval-mean train accuracy)", "test error (100 - test accuracy)")
     xlabels = ("iteration (batch)", "training seconds, log scale (model.fit; evaluation excluded)")
     for row, (split, what) in enumerate(zip(("train", "test"), errors)):
-        for col, xlabel in enumerate(xlabels):
-            ax = axes[row, col]
+        for col, (ax, xlabel) in enumerate(zip(axes[row], xlabels)):
             ax.set(yscale="log", xlabel=xlabel)
             ax.set_title(f"{what} vs {'iterations' if col == 0 else 'time'}", color=SPLIT_COLORS[split])
             log_labels(ax.yaxis, unit="%")
