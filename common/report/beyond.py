@@ -84,15 +84,19 @@ def score(recs: list[dict]) -> float:
     return views[1][views[0]] if views else mean_val(recs)
 
 
+def best_scored(by_name: dict[str, list[dict]], names) -> str | None:
+    present = [n for n in names if n in by_name]
+    return max(present, key=lambda n: score(by_name[n])) if present else None
+
+
 def chosen(records: list[dict]) -> list[dict]:
     """The best LeNet-5 and the best network, with their views, chosen on validation; ``named``: the run that is it."""
     chose = choosing_records(records)
     out = []
     for key, what, lenet in (("lenet", "the study's LeNet-5", True), ("net", "the best network", False)):
-        present = [n for n, r in study.RUNS.items() if n in chose and r.rung and (r.arch == "lenet5") == lenet]
-        if not present:
+        name = best_scored(chose, [n for n, r in study.RUNS.items() if r.rung and (r.arch == "lenet5") == lenet])
+        if not name:
             continue
-        name = max(present, key=lambda n: score(chose[n]))
         run, v = study.RUNS[name], best_views(chose[name]) if study.RUNS[name].tta else None
         if v:  # the views chosen on validation replace the run's own
             tta, shift = VIEW_CANDIDATES[v[0]]
