@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common import data, io, runs, study
-from common.report import beyond, claims, overview, protocol, runfigs, stats
-from common.report import speed as speed_report
+from common.report import beyond, claims, overview, runfigs, stats
 from common.report.plots import SPLIT_COLORS, STUDY_COLORS, error_bars, plt, save_figure, seed_dots, seeds_note
 from common.report.stats import NOISE, PM_KEY, ROWS, gap, mean_std, pct, pm
 
@@ -381,10 +380,15 @@ def summarize(
         written += beyond.write_ladder(rows, merged, out / "beyond")
     if wants("validation"):
         written += beyond.write_validation(merged, out / "beyond", len(info.class_names))
+    # imported where drawn: a run that draws neither page (the default) loads neither, nor common.protocol
     if wants("protocol"):
+        from common.report import protocol
+
         written += protocol.write(merged, out / "beyond")
     if wants("speed"):
-        written += speed_report.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
+        from common.report import speed
+
+        written += speed.write_fast_settings(merged, out, list(study.RUNS), "cifar_v2.py")
     if info.study_data and wants("overview"):
         written += overview.write_overview(merged, out, info.class_names)
     if info.study_data and out.name == "cifar" and wants("claims"):  # the standard layout: <figures>/cifar, /rnn
