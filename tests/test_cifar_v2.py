@@ -349,6 +349,7 @@ def test_ladder_table_from_summary_rows(tmp_path):
             "train_acc_std": 0.01,
             "test_acc_mean": test,
             "test_acc_std": 0.005,
+            "test_acc_se": 0.005 / np.sqrt(max(n, 1)),  # as summary_rows gives it: the std over the seeds / sqrt(n)
             "train_time_s_mean": 300.0,
             "train_accs": [train - 0.01, train + 0.01][:n],
             "test_accs": [test - 0.005, test + 0.005][:n],
