@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -294,27 +295,21 @@ def sample_run(trial, space: str, iterations: int) -> RunConfig:
 
 
 def params_of(run: RunConfig, space: str, iterations: int) -> dict:
-    """The trial parameters that give ``run``'s knobs in ``space`` (the warm start), with the warm-up
-    scaled to the trial's length."""
+    """The trial parameters that give ``run``'s knobs in ``space`` (the warm start). :func:`sample_run`, the space's
+    one definition, asks its questions of a stand-in trial that answers each with ``run``'s field: in the airbench
+    space the learning rate at the rival's batch; the warm-up at the trial's length."""
+    step = warmup_step(iterations)
+    answers = {"warmup": min(warmup_max(iterations), step * round(run.warmup / run.iterations * iterations / step))}
     if space == "airbench":
-        keys = ("momentum", "weight_decay", "label_smoothing", "ema", "bn_momentum", "bias_lr_scale", "logit_scale")
-        keys += ("whiten", "augment", "tta_shift", "schedule", "batch_size")
-        lr = run.learning_rate * RUNS[RIVALS["airbench"]].batch_size / run.batch_size
-        return {"lr_nesterov": lr, **{k: getattr(run, k) for k in keys}}
-    p = {"optimizer": run.optimizer, f"lr_{run.optimizer}": run.learning_rate}
-    p |= {k: getattr(run, k) for k in ("dropout", "batch_size", "init", "activation")}
-    if run.optimizer in MOMENTUM:
-        p["momentum"] = run.momentum
-    if run.optimizer not in DECAY:
-        p["l2"] = run.l2
-    if space == "all":
-        p.update(schedule=run.schedule, augment=run.augment, label_smoothing=run.label_smoothing, tta=run.tta)
-        if run.schedule == "cosine":
-            step = warmup_step(iterations)
-            p["warmup"] = min(warmup_max(iterations), step * round(run.warmup / run.iterations * iterations / step))
-        if run.optimizer in DECAY:
-            p["weight_decay"] = run.weight_decay
-    return p
+        answers["lr_nesterov"] = run.learning_rate * RUNS[RIVALS["airbench"]].batch_size / run.batch_size
+    asked = {}
+
+    def answer(param, *_, **__):
+        asked[param] = answers.get(param, getattr(run, knob_of(param)))
+        return asked[param]
+
+    sample_run(SimpleNamespace(suggest_float=answer, suggest_categorical=answer, suggest_int=answer), space, iterations)
+    return asked
 
 
 def warm_start_run(rival: RunConfig, space: str, iterations: int) -> RunConfig:
