@@ -243,10 +243,9 @@ def plot_cost(ladder: list[dict], params: dict[str, int], path: Path) -> Path:
     axes[0].set(
         xlabel="training time (minutes, mean over the seeds; log scale)", ylabel="test accuracy (%), 1,000 images"
     )
-    cpus = sorted({c for r in ladder for c in r["cpus"]} - {stats.short_cpu(None)})
-    unnamed = " and on CPUs not recorded" if any(stats.short_cpu(None) in r["cpus"] for r in ladder) else ""
-    rough = " (a rough comparison)" if unnamed or len(cpus) > 1 else ""
-    axes[0].set_title(f"timed on {' and '.join(cpus) or 'CPUs'}{unnamed}{rough}", fontsize=9)
+    cpus = sorted({c for r in ladder for c in r["cpus"]})  # as the tables' CPU column lists them
+    rough = " (a rough comparison)" if len(cpus) > 1 or stats.short_cpu(None) in cpus else ""
+    axes[0].set_title(f"timed on: {'; '.join(cpus)}{rough}", fontsize=9)
     axes[1].set(xlabel="weights (log scale)")
     axes[1].legend(fontsize=8, loc="lower left")
     what = "test accuracy against training time and against the number of weights"
