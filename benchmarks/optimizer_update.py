@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,12 +54,9 @@ def main(argv=None):
             "benchmarks/optimizer_update.py measures TensorFlow's fused kernels: run it with KERAS_BACKEND=tensorflow"
         )
     print(f"{backend.banner()}; {os.cpu_count()} CPU(s); LeNet-5, {models.NUM_PARAMS:,} weights")
-    pairs = {
-        "Adam": (lambda: keras.optimizers.Adam(1e-3), lambda: backend.FusedAdam(1e-3)),
-        "SGD, momentum 0.9": (
-            lambda: keras.optimizers.SGD(1e-2, momentum=0.9),
-            lambda: backend.FusedMomentumSGD(1e-2, momentum=0.9),
-        ),
+    pairs = {  # Keras' optimizer and the fused kernel's, built alike
+        "Adam": [partial(c, 1e-3) for c in (keras.optimizers.Adam, backend.FusedAdam)],
+        "SGD, momentum 0.9": [partial(c, 1e-2, momentum=0.9) for c in (keras.optimizers.SGD, backend.FusedMomentumSGD)],
     }
     kinds = ("Keras", "fused")
     measure = lambda: {f"{n} {k}": ms_per_update(make, s.updates) for n in pairs for k, make in zip(kinds, pairs[n])}

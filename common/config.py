@@ -162,8 +162,8 @@ def _check(value, meta, raw: str):
     if isinstance(value, float) and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{raw!r} is not a finite number")
     if lo is not None and value < lo:
-        what = "a positive" if lo == 1 and isinstance(value, int) else f">= {lo}"
-        raise argparse.ArgumentTypeError(f"{raw!r} must be {what}" + (" integer" if what == "a positive" else ""))
+        what = "a positive integer" if lo == 1 and isinstance(value, int) else f">= {lo}"
+        raise argparse.ArgumentTypeError(f"{raw!r} must be {what}")
     if above is not None and not value > above:
         raise argparse.ArgumentTypeError(f"{raw!r} must be > {above}")
     if meta.get("below") is not None and not value < meta["below"]:

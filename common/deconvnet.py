@@ -60,10 +60,7 @@ def unpool(y, switches, out_hw: tuple[int, int], pool: int = POOL):
     z = ops.reshape(z, (-1, h2, w2, c, pool, pool))
     z = ops.transpose(z, (0, 1, 4, 2, 5, 3))  # (P, h, p, w, p, C)
     z = ops.reshape(z, (-1, h2 * pool, w2 * pool, c))
-    pad_h, pad_w = out_hw[0] - h2 * pool, out_hw[1] - w2 * pool
-    if pad_h or pad_w:
-        z = ops.pad(z, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
-    return z
+    return ops.pad(z, ((0, 0), (0, out_hw[0] - h2 * pool), (0, out_hw[1] - w2 * pool), (0, 0)))  # 0 in dropped edges
 
 
 @dataclass
@@ -95,8 +92,7 @@ class Deconvnet:
 
     def forward(self, images: np.ndarray, batch_size: int = 500) -> Forward:
         outs = [self._features.predict_on_batch(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        conv1, conv2 = (np.concatenate([np.asarray(o[i]) for o in outs]) for i in (0, 1))
-        return Forward(conv1, conv2)
+        return Forward(*(np.concatenate([np.asarray(o[i]) for o in outs]) for i in (0, 1)))
 
     def project(self, layer: str, kept, switches1=None, rule: str = "deconvnet", conv1=None) -> np.ndarray:
         """P signals ``kept`` (activations of ``layer``, everything not chosen zeroed) projected to pixels, with
@@ -132,7 +128,7 @@ class Deconvnet:
             # transposed conv of one activation = the filter scaled, placed at (row-2, col-2)
             w1 = _pixels(ops.convert_to_numpy(self.kernels["conv1"]), axis=2)  # (5, 5, 32) or (5, 5, 3, 32)
             tile = value.reshape((-1,) + (1,) * (w1.ndim - 1)) * np.moveaxis(w1[..., maps], -1, 0)
-        elif layer == "conv2":
+        else:  # conv2 (fwd[layer] above has already refused any other layer)
             # transposed conv2 of one activation: its filter scaled, over pool1 cells row-2..row+2
             w2 = ops.convert_to_numpy(self.kernels["conv2"])  # (5, 5, 32, 64)
             x = value[:, None, None, None] * np.moveaxis(w2[..., maps], -1, 0)  # (P, 5, 5, 32)
@@ -146,8 +142,6 @@ class Deconvnet:
             tile = _pixels(
                 ops.convert_to_numpy(ops.conv_transpose(x, self.kernels["conv1"], strides=1, padding="valid"))
             )
-        else:
-            raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
         size = RECEPTIVE_FIELD[layer][0]
         r0, c0 = field_origin(layer, rows, cols)
         h, w = self.image_hw
@@ -322,8 +316,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman's rank correlation of each pair a[p], b[p] (any shape per p): (P,). Exactly 1 for
     identical arrays; two constant arrays count 1 if equal, else 0 (the correlation is undefined)."""
     a, b = (np.asarray(v, np.float64).reshape(len(v), -1) for v in (a, b))
-    ra, rb = _ranks(a), _ranks(b)
-    ra, rb = ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True)
+    ra, rb = (r - r.mean(axis=1, keepdims=True) for r in (_ranks(a), _ranks(b)))
     den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))  # sqrt(s * s) == s exactly in IEEE
     same = np.all(a == b, axis=1).astype(np.float64)
     return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1), same)

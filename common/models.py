@@ -196,12 +196,10 @@ def forward_flops(model: keras.Model) -> int:
     step costs about 3x this per image (the forward pass and two backward products)."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            kh, kw, cin, cout = layer.kernel.shape
-            h, w = layer.output.shape[1:3]
-            total += 2 * kh * kw * cin * cout * h * w
+        if isinstance(layer, layers.Conv2D):  # the kernel at every output pixel
+            total += 2 * np.prod(layer.kernel.shape) * np.prod(layer.output.shape[1:3])
         elif isinstance(layer, layers.Dense):
-            total += 2 * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+            total += 2 * np.prod(layer.kernel.shape)
     return int(total)
 
 

@@ -193,15 +193,13 @@ def _read(decision: Decision, lookup) -> list[tuple[study.RunConfig, int]]:
             if a is not None and b is not None:
                 diffs.append(a - b)
         decision.diffs = diffs
-        if missing:
-            return list(dict.fromkeys((r, s) for r, s in missing if _trains(r, s, missing)))
+        if missing:  # two recipes that differ by their views alone need one run: train the first of them
+            first = {}
+            for run, seed in missing:
+                first.setdefault((training_key(run), seed), (run, seed))
+            return list(first.values())
         if decision.repeats_needed <= decision.n:
             return []
-
-
-def _trains(run, seed, missing) -> bool:
-    """Two recipes that differ by their views alone need one run: train the first of them."""
-    return next(r for r, s in missing if s == seed and training_key(r) == training_key(run)) == run
 
 
 def finals(records: list[dict], run: study.RunConfig) -> list[dict]:

@@ -130,8 +130,7 @@ class ResultsIndex:
                         f"warning: {self.path} line {n} is not a record (cut short or edited by hand?): moved to "
                         f"{self.unreadable}, where it is kept. Mend it there and put it back, or delete it."
                     )
-            by_id = {key(r): r for r in found}
-            by_id.update({key(r): r for r in records})
+            by_id = {key(r): r for r in [*found, *records]}
             ordered = sorted(by_id.values(), key=lambda r: (r["name"], r["identity"]["seed"], r["run_id"]))
             io.write_text(self.path, "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in ordered))
         return ordered
@@ -195,10 +194,8 @@ def merge_early(records: list[dict], early_iterations: int, log=print) -> list[d
             )
             out.append(r)
             continue
-        seen = {h["iteration"] for h in r["history"]}
-        history = sorted(
-            [h for h in e["history"] if h["iteration"] not in seen] + r["history"], key=lambda h: h["iteration"]
-        )
+        by_iteration = {h["iteration"]: h for h in e["history"] + r["history"]}  # the full run's where both have one
+        history = sorted(by_iteration.values(), key=lambda h: h["iteration"])
         out.append({**r, "history": history, "dense_until": end["iteration"]})
         used.add(e["run_id"])
     return [r for r in out if r["run_id"] not in used]

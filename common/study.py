@@ -98,11 +98,7 @@ class RunConfig:
     def identity(self) -> dict:
         """The fields that shape the numbers. A field added after runs were recorded (LATER_FIELDS) is
         left out at its default, so those runs keep their identity (and stay finished)."""
-        return {
-            k: v
-            for k, v in asdict(self).items()
-            if k not in REPORT_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
-        }
+        return {k: v for k, v in asdict(self).items() if k in KNOBS and (k not in LATER_FIELDS or v != LATER_FIELDS[k])}
 
     def describe(self) -> str:
         """The network and optimizer; the regularization; the test-time views; the length. For example
@@ -110,44 +106,36 @@ class RunConfig:
         opt = f"{self.optimizer} lr {self.learning_rate:g}" + (f" m {self.momentum:g}" if self.momentum else "")
         if self.schedule != "constant":
             opt += f" {self.schedule}" + (f" (warm-up {self.warmup})" if self.warmup else "")
-        regularization = [
-            text
-            for text, on in (
-                (f"dropout {self.dropout:g}", self.dropout),
-                (f"L2 {self.l2:g}", self.l2),
-                (f"weight decay {self.weight_decay:g}", self.weight_decay),
-                (f"label smoothing {self.label_smoothing:g}", self.label_smoothing),
-                (f"augment {self.augment}", self.augment != "none"),
-            )
-            if on
-        ]
+        regularization = {
+            f"dropout {self.dropout:g}": self.dropout,
+            f"L2 {self.l2:g}": self.l2,
+            f"weight decay {self.weight_decay:g}": self.weight_decay,
+            f"label smoothing {self.label_smoothing:g}": self.label_smoothing,
+            f"augment {self.augment}": self.augment != "none",
+        }
         # the VGG-style CNNs ignore ``init`` and ``activation`` (He-normal convs, ReLU; models.build_vgg)
         net = f"{self.activation}, {opt}, {self.init} init" if self.arch == "lenet5" else f"{self.arch}, {opt}"
-        net += "".join(
-            text
-            for text, on in (
-                (" + whitening", self.whiten),
-                (f" + lookahead {self.ema:g}", self.ema),
-                (f" + BN momentum {self.bn_momentum:g}", self.bn_momentum != 0.99),
-                (f" + BN biases x{self.bias_lr_scale:g} rate", self.bias_lr_scale != 1),
-                (f" + logits x{self.logit_scale:.3g}", self.logit_scale != 1),
-            )
-            if on
-        )
-        parts = [net, " + ".join(regularization) or "no regularization"]
+        extras = {
+            " + whitening": self.whiten,
+            f" + lookahead {self.ema:g}": self.ema,
+            f" + BN momentum {self.bn_momentum:g}": self.bn_momentum != 0.99,
+            f" + BN biases x{self.bias_lr_scale:g} rate": self.bias_lr_scale != 1,
+            f" + logits x{self.logit_scale:.3g}": self.logit_scale != 1,
+        }
+        net += "".join(text for text, on in extras.items() if on)
+        parts = [net, " + ".join(text for text, on in regularization.items() if on) or "no regularization"]
         if self.tta:
             parts.append("flip test-time views" if not self.tta_shift else f"flip x {self.tta_shift}-pixel-shift views")
         return "; ".join(parts + [f"batch {self.batch_size}, {self.iterations} it"])
 
 
-REPORT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("report"))
 # The protocol for every choice beyond the study: 100 training images per class held out (1,000 of 10,000)
 VALIDATION = 100
 # RunConfig fields added after results existed, and their defaults
 LATER_FIELDS = dict(
     tta_shift=0, validation=0, whiten=False, bn_momentum=0.99, bias_lr_scale=1.0, logit_scale=1.0, ema=0.0
 )
-KNOBS = {f.name: f for f in dataclasses.fields(RunConfig) if f.name not in REPORT_FIELDS}  # what --set may change
+KNOBS = {f.name: f for f in dataclasses.fields(RunConfig) if not f.metadata.get("report")}  # what --set may change
 
 # The study's regularization (runs 7-11): dropout 0.5 (the template's keep_prob) and L2 5e-4 (calibrated)
 REGULARIZED = dict(dropout=0.5, l2=5e-4)
@@ -330,8 +318,7 @@ def selected(names) -> list[RunConfig]:
     out: dict[str, RunConfig] = {}
     for name in names:
         if name in GROUPS:
-            group = [r for r in RUNS_LIST if r.group == name or (name == "beyond" and r.rung is not None)]
-            out.update((r.name, r) for r in group)
+            out.update((r.name, r) for r in RUNS_LIST if r.group == name or (name == "beyond" and r.rung is not None))
         else:
             out[name] = RUNS[name]
     return list(out.values())
@@ -344,8 +331,8 @@ def with_overrides(run: RunConfig, iterations: int | None = None, batch_size: in
         new = int(round(iterations * run.length_factor))
         run = replace(run, iterations=new, warmup=round(run.warmup * new / run.iterations))
     if batch_size is not None:
-        run = replace(run, batch_size=batch_size)
-    return replace(run, **fields) if fields else run
+        fields = {"batch_size": batch_size, **fields}
+    return replace(run, **fields)
 
 
 def warmup_share(run: RunConfig) -> RunConfig:

@@ -19,8 +19,6 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from common import backend, cli, io, models
-from common.cli import Progress, UserError, interrupted
-from common.io import TensorBoardLog
 from common.runs import FINISHED, group_id, make_identity, run_folder, run_id
 
 CHECKPOINT_FORMAT = 1
@@ -130,18 +128,18 @@ def _set_aside(path: Path, reason: str, log) -> None:
 class _Intervals(keras.callbacks.Callback):
     """Per interval: record the train means, check for divergence, evaluate, report, checkpoint."""
 
-    def __init__(self, spec: RunSpec, state: dict, start: int, tb: TensorBoardLog, log):
+    def __init__(self, spec: RunSpec, state: dict, start: int, tb: io.TensorBoardLog, log):
         super().__init__()
         self.spec, self.state, self.tb, self.log = spec, state, tb, log
         self.status = "finished"
         self.resumed_train_time = state["train_time_s"]
-        self.progress = Progress(spec.label, spec.iterations, start, log=log)
+        self.progress = cli.Progress(spec.label, spec.iterations, start, log=log)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if interrupted():  # a Ctrl-C that a finalizer swallowed (common.cli): stop here, resume later
+        if cli.interrupted():  # a Ctrl-C that a finalizer swallowed (common.cli): stop here, resume later
             raise KeyboardInterrupt
         spec, state = self.spec, self.state
         state["train_time_s"] += time.perf_counter() - self.t0  # model.fit seconds, evaluation excluded
@@ -258,7 +256,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
             _set_aside(metrics_path, str(err), log)
         else:
             if done.get("identity") != spec.identity or done.get("status") not in FINISHED:
-                raise UserError(
+                raise cli.UserError(
                     f"{metrics_path} holds the result of another run identity (run id "
                     f"{done.get('run_id')}, not {run_id(spec.name, spec.identity)}): it was copied or edited by hand. "
                     "Move that folder out of the runs folder; it is not deleted for you."
@@ -284,7 +282,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
             _set_aside(ckpt_path, str(err), log)
         else:
             log(f"[{spec.label}] resuming from iteration {state['iteration']} ({ckpt_path})")
-    tb = TensorBoardLog(run_dir / "tensorboard")
+    tb = io.TensorBoardLog(run_dir / "tensorboard")
     if model is None:
         backend.seed_everything(spec.seed)
         model = spec.build()
@@ -321,7 +319,6 @@ def _train_locked(spec: RunSpec, log) -> dict:
         )
 
     history = state["history"]
-    test_accs = [h["test_accuracy"] for h in history[1:] if "test_accuracy" in h]
     trained = history[-1]["iteration"]
     train_time = state["train_time_s"]
     metrics = {
@@ -337,7 +334,7 @@ def _train_locked(spec: RunSpec, log) -> dict:
         **({"overrides": spec.overrides} if spec.overrides else {}),
         "iterations_done": trained,
         "final": history[-1],
-        "best_test_accuracy": max(test_accs) if test_accs else None,
+        "best_test_accuracy": max((h["test_accuracy"] for h in history[1:] if "test_accuracy" in h), default=None),
         "train_time_s": train_time,
         "wall_time_s": time.time() - state["wall_start"],
         "images_per_sec": trained * spec.batch_size / train_time if train_time > 0 else None,

@@ -178,8 +178,7 @@ def plot_ladder(ladder: list[dict], path: Path) -> Path:
     fig, (ax, gx) = plt.subplots(2, 1, figsize=(max(9, 0.75 * len(rows) + 3), 8.8), height_ratios=(2.2, 1), sharex=True)
     width = 0.38
     for shift, split in ((-width / 2, "train"), (width / 2, "test")):  # mean, std, each seed a dot; 1 seed: hatched
-        vals = np.array([100 * r[f"{split}_acc_mean"] for r in rows])
-        errs = np.array([100 * r[f"{split}_acc_std"] for r in rows])
+        vals, errs = (np.array([100 * r[f"{split}_acc_{k}"] for r in rows]) for k in ("mean", "std"))
         single = np.array([r["n"] == 1 for r in rows])
         color = SPLIT_COLORS[split]
         ax.bar(x[~single] + shift, vals[~single], width, color=color, label=f"{split} (mean; bar: std; dots: seeds)")

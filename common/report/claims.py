@@ -230,10 +230,10 @@ def about_equal(gap: float) -> bool:
     return abs(gap) <= GAP_RULE
 
 
-def first_reach(records: list[dict], level: float = REACH_LEVEL) -> int | None:
-    """Claim 16's number: the first iteration after the start with a mean train accuracy >= ``level``, or None."""
+def first_reach(records: list[dict]) -> int | None:
+    """Claim 16's number: the first iteration after the start with a mean train accuracy >= REACH_LEVEL, or None."""
     its, train = curve(records, "train_accuracy")
-    return next((int(it) for it, v in zip(its, train) if it and v >= level), None)
+    return next((int(it) for it, v in zip(its, train) if it and v >= REACH_LEVEL), None)
 
 
 def fewer_units_lower(g):
@@ -374,11 +374,10 @@ def build(cifar_records: list[dict], rnn_records: list[dict]) -> list[Claim]:
     out = []
     for topic, words, check in [(t, *c) for t, checks in CLAIMS.items() for c in checks]:
         try:
-            evidence, verdict, *differences = check(groups[topic])
+            out.append(Claim(topic, words, *check(groups[topic])))
         except Missing as m:
-            evidence, verdict = f"no results of {m} in the results index; run it to test this claim", UNTESTED
-            differences = []
-        out.append(Claim(topic, words, evidence, verdict, differences[0] if differences else []))
+            evidence = f"no results of {m} in the results index; run it to test this claim"
+            out.append(Claim(topic, words, evidence, UNTESTED))
     return out
 
 

@@ -137,8 +137,7 @@ def fig_projections(rec: Record, out: Path, top1: bool) -> Path:
         show(axes[r, 0], rec.pixels("images", r), rec.label("images", r), projection=False)
         for c, layer in enumerate(layers):
             if not top1:
-                title = f"{layer}: all {rec.meta['maps'][layer]} maps kept"
-                show(axes[r, c + 1], rec[f"all.{layer}"][r], title)
+                show(axes[r, c + 1], rec[f"all.{layer}"][r], f"{layer}: all {rec.meta['maps'][layer]} maps kept")
                 continue
             m, row, col, v = (rec[f"top1.{layer}.{key}"][r] for key in ("map", "row", "col", "value"))
             title = f"{layer}: map {m} only\n(its activation {v:.2f} at ({row},{col}))"

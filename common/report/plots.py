@@ -80,7 +80,7 @@ def seed_dots(ax, where, per_seed, width: float, scale: float = 100.0) -> None:
             ax.plot(w + offsets, scale * np.asarray(values), "o", ms=2.6, color="black", alpha=0.75, zorder=4)
 
 
-def image_grid(images: np.ndarray, path, title: str, vmin, vmax, labels, marked, ncols=8, colorbar_label="weight"):
+def image_grid(images: np.ndarray, path, title: str, vmin, vmax, labels, marked, ncols=8):
     """Labelled images (N, H, W) on one color scale with a colorbar, or RGB (N, H, W, 3) in [0, 1]; ``marked`` framed.
     One Axes holds every image (an Axes per image drew a 64-filter grid 2.6x slower)."""
     nrows = -(-len(images) // ncols)
@@ -96,7 +96,7 @@ def image_grid(images: np.ndarray, path, title: str, vmin, vmax, labels, marked,
     ax.axis("off")
     ax.set_title(title, fontsize=10)
     if images.ndim == 3:  # a colorbar only where one scale maps values to colors (not for RGB images)
-        fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, label=colorbar_label)
+        fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, label="weight")
     return save_figure(fig, path)
 
 

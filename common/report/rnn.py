@@ -205,8 +205,7 @@ def plot_cell_curves(cell: str, rows: list[dict], path: Path) -> Path:
     base = np.array(to_rgb(CELL_COLORS[cell]))
     for r, t in zip(rows, np.linspace(-SHADES, SHADES, len(rows))):
         color = tuple(base * (1 + t) if t < 0 else base + (1 - base) * t)
-        label = f"{r['hidden_units']} units ({r['num_params']:,} params)"
-        label += ", DIVERGED" * ("diverged" in r["status"])
+        label = f"{r['hidden_units']} units ({r['num_params']:,} params)" + ", DIVERGED" * ("diverged" in r["status"])
         for ax, (split, what, _) in zip(axes.flat, CURVE_PANELS):
             band(ax, r["records"], f"{split}_{what}", label, color, scale=100 if what == "accuracy" else 1)
         if (study := r["study_test_accuracy"]) is not None:
@@ -283,8 +282,7 @@ def plot_cnn_comparison(rows: list[dict], path: Path) -> Path:
         if (it := first_reach(r["records"])) is not None and it in xs:  # claim 16's number: where the claim finds it
             y = mean[list(xs).index(it)]
             axes[0, 0].plot(it, y, "o", color=color, ms=6, mec="0.5" if color == "black" else "black", mew=0.6)
-            text = dict(xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
-            axes[0, 0].annotate(f"{it:,}", (it, y), **text)
+            axes[0, 0].annotate(f"{it:,}", (it, y), xytext=(4, 6), textcoords="offset points", fontsize=8, color=color)
     errors = ("training error (100 - interval-mean train accuracy)", "test error (100 - test accuracy)")
     xlabels = ("iteration (batch)", "training seconds, log scale (model.fit; evaluation excluded)")
     for row, (split, what) in enumerate(zip(("train", "test"), errors)):

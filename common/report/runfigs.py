@@ -78,11 +78,11 @@ def plot_activation_stats(records, name: str, path, read_every: int, arch: str =
     names = probe_labels(records[0], arch)
     dense = all(r.get("dense_until") for r in records)
     last = max(h["iteration"] for h in records[0]["history"])
+    later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
     for ax, stat in zip(axes, ("min", "max", "mean", "std")):
         values = []
         for layer in CONV_LAYERS:
             key, style = f"{layer}_{stat}", plots.LAYER_STYLES[layer]
-            later = [{**r, "history": [h for h in r["history"] if dense or h["iteration"]]} for r in records]
             xs, mean, _ = band(ax, later, key, names[layer], **style)
             values += [*mean]
             if not dense and len(xs):

@@ -5,10 +5,9 @@ warm start is known by its configuration."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -328,7 +327,7 @@ def trial_lines(s: Search, hand: list[dict]) -> list[str]:
 
 def passes(run_or_record) -> float:
     """The passes over the study's 10,000 training images a run makes."""
-    c = run_or_record["identity"]["config"] if isinstance(run_or_record, dict) else dataclasses.asdict(run_or_record)
+    c = run_or_record["identity"]["config"] if isinstance(run_or_record, dict) else asdict(run_or_record)
     return c["iterations"] * c["batch_size"] / (len(data.CIFAR10_CLASS_NAMES) * data.STUDY_COUNTS[0])
 
 

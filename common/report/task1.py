@@ -82,9 +82,8 @@ def summary_rows(records: list[dict], current: dict[str, set[str]], study_finger
             row[f"{split}_acc_mean"], row[f"{split}_acc_std"], _ = mean_std(accs)
             row |= {f"{split}_accs": accs, f"study_{split}_acc": ref}
             row[f"{split}_gap"] = None if ref is None else row[f"{split}_acc_mean"] - ref
-        row["test_acc_binomial_se"] = stats.binomial_se(
-            row["test_acc_mean"], stats.images_evaluated(recs[0], among=records)
-        )
+        images = stats.images_evaluated(recs[0], among=records)
+        row["test_acc_binomial_se"] = stats.binomial_se(row["test_acc_mean"], images)
         row["test_acc_se"] = row["test_acc_std"] / math.sqrt(row["n"]) if row["n"] > 1 else row["test_acc_binomial_se"]
         rows.append(row)
     order = {n: i for i, n in enumerate(study.RUNS)}
@@ -171,13 +170,12 @@ def plot_summary(current: list[dict], path: Path, dataset_label: str, study_data
         text = study.short(run) if run and run.study_row and not r["overridden"] else r["label"]
         return text + (" (diverged)" if "diverged" in r["status"] else "")
 
-    nan = [float("nan")] * len(current)
     series, colors = {}, []
     for split in ("train", "test"):  # label -> (means, stds[, each seed's]) in fractions (NaN: no bar, no error bar)
         series[f"ours: {split}"] = tuple([r[f"{split}_{k}"] for r in current] for k in ("acc_mean", "acc_std", "accs"))
         colors.append(SPLIT_COLORS[split])
         if study_data:
-            series[f"study: {split}"] = ([r[f"study_{split}_acc"] or np.nan for r in current], nan)
+            series[f"study: {split}"] = ([r[f"study_{split}_acc"] or np.nan for r in current], [np.nan] * len(current))
             colors.append(STUDY_COLORS[split])
     x, width = np.arange(len(current)), 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(current) + 2), 5.2))
